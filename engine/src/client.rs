@@ -1,0 +1,205 @@
+//! [`Engine`]: the handle callers (the API, the CLI, tests) use to start and steer runs.
+//!
+//! # Guarantees
+//! - Every mutation appends its event, with the caller's `actor`, in the same transaction.
+//! - Starting a run checks the definition, version, subject and input before writing; a
+//!   refused request writes nothing.
+//! - `*_in` variants join the caller's transaction, so a caller can write its own rows and
+//!   the run in one commit.
+
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::db::{control, read};
+use crate::error::{Error, Result};
+use crate::model::{Event, Run, RunDetail, RunStatus};
+use crate::registry::Registry;
+
+pub use crate::db::control::Started;
+
+/// A request to start a run.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Definition name.
+    pub definition: String,
+    /// Definition version; `None` means the highest registered.
+    pub version: Option<i32>,
+    /// What the run acts on; at most one active run per subject.
+    pub subject: String,
+    /// The run's input, checked against the definition's input type.
+    pub input: Value,
+    /// Who asked (recorded in the events).
+    pub actor: String,
+}
+
+impl NewRun {
+    /// A run of the latest version of `definition` for `subject`.
+    pub fn new(definition: impl Into<String>, subject: impl Into<String>, input: Value) -> Self {
+        Self {
+            definition: definition.into(),
+            version: None,
+            subject: subject.into(),
+            input,
+            actor: "system".into(),
+        }
+    }
+    /// Pins a version.
+    #[must_use]
+    pub fn version(mut self, version: i32) -> Self {
+        self.version = Some(version);
+        self
+    }
+    /// Sets who asked.
+    #[must_use]
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+}
+
+/// Parses a run's input from JSON text.
+///
+/// # Errors
+/// [`Error::InvalidInput`] with the parser's message and position.
+pub fn parse_input(definition: &str, text: &str) -> Result<Value> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::InvalidInput { definition: definition.to_owned(), reason: e.to_string() })
+}
+
+/// Starts and steers runs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pool: PgPool,
+    registry: Registry,
+}
+
+impl Engine {
+    /// An engine over `pool` that knows the definitions in `registry`.
+    #[must_use]
+    pub fn new(pool: PgPool, registry: Registry) -> Self {
+        Self { pool, registry }
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The definitions.
+    #[must_use]
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn check(&self, new: &NewRun) -> Result<std::sync::Arc<crate::Definition>> {
+        let def = self.registry.get(&new.definition, new.version)?;
+        if new.subject.trim().is_empty() || new.subject.len() > 512 {
+            return Err(Error::InvalidInput {
+                definition: def.key(),
+                reason: "subject must be 1 to 512 characters".into(),
+            });
+        }
+        def.check_input(&new.input)?;
+        Ok(def)
+    }
+
+    /// Starts a run in its own transaction.
+    ///
+    /// # Errors
+    /// [`Error::UnknownDefinition`], [`Error::InvalidInput`], [`Error::Conflict`] (with the
+    /// active run's id), [`Error::Database`].
+    pub async fn start_run(&self, new: NewRun) -> Result<Started> {
+        let mut tx = self.pool.begin().await?;
+        let started = self.start_run_in(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(started)
+    }
+
+    /// Starts a run inside the caller's transaction (nothing is visible until it commits).
+    ///
+    /// If the subject has an active run of a definition this one supersedes, that run is
+    /// cancelled (now if no worker holds it, else at its next step boundary) and the new run
+    /// starts once it has stopped.
+    ///
+    /// # Errors
+    /// As [`Engine::start_run`].
+    pub async fn start_run_in(&self, conn: &mut PgConnection, new: NewRun) -> Result<Started> {
+        let def = self.check(&new)?;
+        control::start_run(conn, &def, &new.subject, &new.input, &new.actor, None).await
+    }
+
+    /// Cancels a run: at once if it is queued or waiting, else at its next step boundary.
+    /// Returns the run's status after the request.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::InvalidState`] for a run that has ended.
+    pub async fn cancel_run(&self, run_id: Uuid, actor: &str) -> Result<RunStatus> {
+        let mut tx = self.pool.begin().await?;
+        let status = control::cancel_run(&mut tx, run_id, actor).await?;
+        tx.commit().await?;
+        Ok(status)
+    }
+
+    /// Resumes a failed run at its failed step; succeeded steps are not run again. Returns
+    /// the name of the step it resumes at.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::InvalidState`] unless failed, [`Error::Conflict`] if the
+    /// subject has another active run.
+    pub async fn retry_run(&self, run_id: Uuid, actor: &str) -> Result<String> {
+        let mut tx = self.pool.begin().await?;
+        let step = control::retry_run(&mut tx, run_id, actor).await?;
+        tx.commit().await?;
+        Ok(step)
+    }
+
+    /// Starts a new run from scratch with the same definition version, subject and input.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::UnknownDefinition`] if this process no longer has that
+    /// version, [`Error::Conflict`] if the subject has an active run.
+    pub async fn rerun(&self, run_id: Uuid, actor: &str) -> Result<Started> {
+        let mut tx = self.pool.begin().await?;
+        let (definition, version, subject, input) = control::run_origin(&mut tx, run_id).await?;
+        let def = self.registry.get(&definition, Some(version))?;
+        let started = control::start_run(&mut tx, &def, &subject, &input, actor, Some(run_id)).await?;
+        tx.commit().await?;
+        Ok(started)
+    }
+
+    /// A run with its steps.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`].
+    pub async fn run(&self, run_id: Uuid) -> Result<RunDetail> {
+        let run = read::run(&self.pool, run_id).await?.ok_or(Error::NotFound(run_id))?;
+        let steps = read::steps(&self.pool, run_id).await?;
+        Ok(RunDetail { run, steps })
+    }
+
+    /// A subject's runs, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn runs_for_subject(&self, subject: &str) -> Result<Vec<Run>> {
+        Ok(read::runs_for_subject(&self.pool, subject).await?)
+    }
+
+    /// A run's events in order.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn events_for_run(&self, run_id: Uuid) -> Result<Vec<Event>> {
+        Ok(read::events_for_run(&self.pool, run_id).await?)
+    }
+
+    /// Up to `limit` events after event id `after`.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>> {
+        Ok(read::events_after(&self.pool, after, limit).await?)
+    }
+}

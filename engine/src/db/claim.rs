@@ -1,0 +1,215 @@
+//! A worker's side of the queue: register, claim due runs, renew leases, sweep expired ones.
+//!
+//! The `runs` row is the queue entry, so there is no second record that can be lost: a run
+//! whose worker died stays `running` with a lease that stops being renewed, and the sweeper
+//! (any live worker) puts it back to `queued` once the lease has expired.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::millis;
+
+/// A run a worker has just leased.
+#[derive(Debug, Clone)]
+pub(crate) struct Claimed {
+    pub run_id: Uuid,
+    pub definition: String,
+    pub version: i32,
+    pub subject: String,
+    pub input: Value,
+    pub token: Uuid,
+    pub cancel_requested: bool,
+}
+
+/// Records a worker process and the definitions it serves.
+pub(crate) async fn register_worker(
+    pool: &PgPool,
+    id: &str,
+    hostname: &str,
+    definitions: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO urumi.workers (id, hostname, pid, definitions) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(hostname)
+    .bind(std::process::id() as i32)
+    .bind(definitions)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Marks a worker as stopped (graceful shutdown).
+pub(crate) async fn deregister_worker(pool: &PgPool, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE urumi.workers SET stopped_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Leases up to `limit` due runs of the served definitions, oldest due first.
+pub(crate) async fn claim(
+    pool: &PgPool,
+    worker: &str,
+    def_keys: &[String],
+    limit: usize,
+    lease: Duration,
+) -> sqlx::Result<Vec<Claimed>> {
+    let rows = sqlx::query(
+        "WITH due AS (
+             SELECT id FROM urumi.runs
+             WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND wake_at <= now()
+               AND def_key = ANY($2)
+             ORDER BY wake_at LIMIT $3
+             FOR UPDATE SKIP LOCKED
+         ), claimed AS (
+             UPDATE urumi.runs r SET status = 'running', lease_owner = $1, lease_token = gen_random_uuid(),
+                 lease_expires_at = now() + $4 * interval '1 millisecond',
+                 started_at = coalesce(r.started_at, now()), updated_at = now()
+             FROM due WHERE r.id = due.id
+             RETURNING r.id, r.definition, r.version, r.subject, r.input, r.lease_token,
+                       r.cancel_requested_at IS NOT NULL AS cancel_requested
+         ), logged AS (
+             INSERT INTO urumi.events (run_id, subject, kind, actor)
+             SELECT id, subject, 'run.claimed', $1 FROM claimed
+         )
+         SELECT * FROM claimed",
+    )
+    .bind(worker)
+    .bind(def_keys)
+    .bind(limit as i64)
+    .bind(millis(lease))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Claimed {
+            run_id: r.get("id"),
+            definition: r.get("definition"),
+            version: r.get("version"),
+            subject: r.get("subject"),
+            input: r.get("input"),
+            token: r.get("lease_token"),
+            cancel_requested: r.get("cancel_requested"),
+        })
+        .collect())
+}
+
+/// How long until the next served run is due (zero if one is due now), if any is scheduled.
+pub(crate) async fn next_due_in(pool: &PgPool, def_keys: &[String]) -> sqlx::Result<Option<Duration>> {
+    let ms: Option<f64> = sqlx::query_scalar(
+        "SELECT greatest(0, extract(epoch FROM min(wake_at) - now()) * 1000)::float8 FROM urumi.runs
+         WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND def_key = ANY($1)",
+    )
+    .bind(def_keys)
+    .fetch_one(pool)
+    .await?;
+    Ok(ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)))
+}
+
+/// Renews the leases this worker holds and its own heartbeat. Returns the runs whose lease
+/// was no longer this worker's (taken over after an expiry).
+pub(crate) async fn heartbeat(
+    pool: &PgPool,
+    worker: &str,
+    held: &[(Uuid, Uuid)],
+    lease: Duration,
+) -> sqlx::Result<Vec<Uuid>> {
+    let ids: Vec<Uuid> = held.iter().map(|h| h.0).collect();
+    let tokens: Vec<Uuid> = held.iter().map(|h| h.1).collect();
+    let renewed: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE urumi.runs r SET lease_expires_at = now() + $3 * interval '1 millisecond'
+         FROM unnest($1::uuid[], $2::uuid[]) AS h(id, token)
+         WHERE r.id = h.id AND r.lease_token = h.token
+         RETURNING r.id",
+    )
+    .bind(&ids)
+    .bind(&tokens)
+    .bind(millis(lease))
+    .fetch_all(pool)
+    .await?;
+    sqlx::query("UPDATE urumi.workers SET heartbeat_at = now() WHERE id = $1")
+        .bind(worker)
+        .execute(pool)
+        .await?;
+    Ok(ids.into_iter().filter(|id| !renewed.contains(id)).collect())
+}
+
+/// Puts runs whose lease expired back in the queue (their worker died or hung), with a
+/// `run.lease_expired` event naming the previous owner. Returns how many.
+pub(crate) async fn requeue_expired(pool: &PgPool, sweeper: &str) -> sqlx::Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "WITH expired AS (
+             SELECT id, lease_owner FROM urumi.runs
+             WHERE status = 'running' AND lease_expires_at < now()
+             FOR UPDATE SKIP LOCKED
+         ), requeued AS (
+             UPDATE urumi.runs r SET status = 'queued', lease_owner = NULL, lease_token = NULL,
+                 lease_expires_at = NULL, wake_at = now(), updated_at = now()
+             FROM expired WHERE r.id = expired.id
+             RETURNING r.id, r.subject, expired.lease_owner AS previous_owner
+         ), logged AS (
+             INSERT INTO urumi.events (run_id, subject, kind, actor, detail)
+             SELECT id, subject, 'run.lease_expired', $1, jsonb_build_object('previous_owner', previous_owner)
+             FROM requeued
+         )
+         SELECT count(*) FROM requeued",
+    )
+    .bind(sweeper)
+    .fetch_one(pool)
+    .await?;
+    if n > 0 {
+        sqlx::query("SELECT pg_notify($1, '')").bind(super::WAKE_CHANNEL).execute(pool).await?;
+    }
+    Ok(n as u64)
+}
+
+/// Fails runs that have been due for longer than `grace` while no live worker (heartbeat
+/// within `liveness`) serves their definition version. Returns the failed run ids.
+pub(crate) async fn fail_unserved(
+    pool: &PgPool,
+    sweeper: &str,
+    grace: Duration,
+    liveness: Duration,
+) -> sqlx::Result<Vec<Uuid>> {
+    let mut tx = pool.begin().await?;
+    let failed: Vec<Uuid> = sqlx::query_scalar(
+        "WITH unserved AS (
+             SELECT r.id FROM urumi.runs r
+             WHERE r.status IN ('queued', 'waiting') AND r.blocked_by IS NULL
+               AND r.wake_at < now() - $2 * interval '1 millisecond'
+               AND NOT EXISTS (
+                   SELECT 1 FROM urumi.workers w
+                   WHERE w.stopped_at IS NULL
+                     AND w.heartbeat_at > now() - $3 * interval '1 millisecond'
+                     AND r.def_key = ANY(w.definitions))
+             FOR UPDATE OF r SKIP LOCKED
+         ), failed AS (
+             UPDATE urumi.runs r SET status = 'failed', finished_at = now(), updated_at = now(),
+                 error = 'no live worker serves workflow ' || r.def_key
+             FROM unserved WHERE r.id = unserved.id
+             RETURNING r.id, r.subject, r.def_key
+         ), logged AS (
+             INSERT INTO urumi.events (run_id, subject, kind, actor, detail)
+             SELECT id, subject, 'run.failed', $1,
+                    jsonb_build_object('error', 'no live worker serves workflow ' || def_key)
+             FROM failed
+         )
+         SELECT id FROM failed",
+    )
+    .bind(sweeper)
+    .bind(millis(grace))
+    .bind(millis(liveness))
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &failed {
+        super::release_successors(&mut tx, *id).await?;
+    }
+    tx.commit().await?;
+    Ok(failed)
+}

@@ -1,0 +1,337 @@
+//! Statements behind [`crate::Engine`]: start, cancel, retry and rerun runs.
+//!
+//! Each takes the caller's connection so it can join a larger transaction (the API writes a
+//! store row, its run, the audit entry and the wake-up in one commit). One active run per
+//! subject is enforced twice: by an advisory lock on the subject while deciding, and by the
+//! `runs_one_active_per_subject` unique index as the last word.
+
+use serde_json::{Value, json};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::{NewEvent, insert_events, notify_wake, release_successors};
+use crate::definition::Definition;
+use crate::error::{Error, Result};
+use crate::model::RunStatus;
+
+/// What [`start_run`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// The new run.
+    pub run_id: Uuid,
+    /// Set when the new run waits for a superseded run to stop at its next step boundary.
+    pub blocked_by: Option<Uuid>,
+    /// The active run this one superseded (cancelled now, or at its next step boundary).
+    pub superseded: Option<Uuid>,
+}
+
+async fn lock_subject(conn: &mut PgConnection, subject: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7207))")
+        .bind(subject)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+struct ActiveRun {
+    id: Uuid,
+    definition: String,
+    status: RunStatus,
+}
+
+async fn active_run(conn: &mut PgConnection, subject: &str) -> Result<Option<ActiveRun>> {
+    let row = sqlx::query(
+        "SELECT id, definition, status FROM urumi.runs
+         WHERE subject = $1 AND status IN ('queued', 'running', 'waiting') AND blocked_by IS NULL
+         FOR UPDATE",
+    )
+    .bind(subject)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        None => None,
+        Some(r) => Some(ActiveRun {
+            id: r.get("id"),
+            definition: r.get("definition"),
+            status: r.get::<String, _>("status").parse().unwrap_or(RunStatus::Running),
+        }),
+    })
+}
+
+/// Inserts a run of `def` for `subject` with its pending steps and its `run.created` event.
+///
+/// # Errors
+/// [`Error::Conflict`] when the subject has an active run this definition may not supersede,
+/// or already has a run waiting to supersede it.
+pub(crate) async fn start_run(
+    conn: &mut PgConnection,
+    def: &Definition,
+    subject: &str,
+    input: &Value,
+    actor: &str,
+    rerun_of: Option<Uuid>,
+) -> Result<Started> {
+    lock_subject(conn, subject).await?;
+    let mut blocked_by = None;
+    let mut superseded = None;
+    if let Some(active) = active_run(conn, subject).await? {
+        if !def.supersedes(&active.definition) {
+            return Err(Error::Conflict { subject: subject.to_owned(), active_run: active.id });
+        }
+        let waiting: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM urumi.runs WHERE subject = $1 AND status = 'queued' AND blocked_by IS NOT NULL",
+        )
+        .bind(subject)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(waiting) = waiting {
+            return Err(Error::Conflict { subject: subject.to_owned(), active_run: waiting });
+        }
+        superseded = Some(active.id);
+        if active.status == RunStatus::Running {
+            request_cancel(conn, active.id, subject, actor, "superseded").await?;
+            blocked_by = Some(active.id);
+        } else {
+            cancel_now(conn, active.id, subject, actor, "superseded").await?;
+        }
+    }
+
+    let run_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO urumi.runs (id, definition, version, subject, input, blocked_by, rerun_of, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(run_id)
+    .bind(def.name())
+    .bind(def.version())
+    .bind(subject)
+    .bind(input)
+    .bind(blocked_by)
+    .bind(rerun_of)
+    .bind(actor)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| unique_to_conflict(e, subject))?;
+    let names: Vec<&str> = def.steps().iter().map(|s| s.name.as_str()).collect();
+    let positions: Vec<i32> = (0..names.len() as i32).collect();
+    sqlx::query(
+        "INSERT INTO urumi.steps (run_id, name, position)
+         SELECT $1, * FROM unnest($2::text[], $3::int[])",
+    )
+    .bind(run_id)
+    .bind(&names)
+    .bind(&positions)
+    .execute(&mut *conn)
+    .await?;
+    let detail = json!({
+        "definition": def.name(), "version": def.version(),
+        "blocked_by": blocked_by, "superseded": superseded, "rerun_of": rerun_of,
+    });
+    insert_events(
+        conn,
+        &[NewEvent { run_id, subject, kind: "run.created", step: None, actor, detail }],
+    )
+    .await?;
+    if blocked_by.is_none() {
+        notify_wake(conn).await?;
+    }
+    Ok(Started { run_id, blocked_by, superseded })
+}
+
+fn unique_to_conflict(e: sqlx::Error, subject: &str) -> Error {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        // Only reachable if the advisory lock was bypassed by hand-written SQL.
+        return Error::Conflict { subject: subject.to_owned(), active_run: Uuid::nil() };
+    }
+    Error::Database(e)
+}
+
+async fn request_cancel(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    subject: &str,
+    actor: &str,
+    reason: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE urumi.runs SET cancel_requested_at = coalesce(cancel_requested_at, now()),
+             cancel_requested_by = coalesce(cancel_requested_by, $2), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(actor)
+    .execute(&mut *conn)
+    .await?;
+    insert_events(
+        conn,
+        &[NewEvent {
+            run_id,
+            subject,
+            kind: "run.cancel_requested",
+            step: None,
+            actor,
+            detail: json!({ "reason": reason }),
+        }],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Cancels a run no worker holds: unfinished steps become `skipped`.
+async fn cancel_now(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    subject: &str,
+    actor: &str,
+    reason: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE urumi.steps SET status = 'skipped', wait_kind = NULL, next_attempt_at = NULL, updated_at = now()
+         WHERE run_id = $1 AND status NOT IN ('succeeded', 'skipped')",
+    )
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE urumi.runs SET status = 'cancelled', finished_at = now(), updated_at = now(),
+             cancel_requested_at = coalesce(cancel_requested_at, now()),
+             cancel_requested_by = coalesce(cancel_requested_by, $2), blocked_by = NULL
+         WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(actor)
+    .execute(&mut *conn)
+    .await?;
+    insert_events(
+        conn,
+        &[NewEvent {
+            run_id,
+            subject,
+            kind: "run.cancelled",
+            step: None,
+            actor,
+            detail: json!({ "reason": reason }),
+        }],
+    )
+    .await?;
+    release_successors(conn, run_id).await?;
+    Ok(())
+}
+
+async fn lock_run(conn: &mut PgConnection, run_id: Uuid) -> Result<(String, RunStatus, Option<Uuid>)> {
+    let row = sqlx::query("SELECT subject, status, blocked_by FROM urumi.runs WHERE id = $1 FOR UPDATE")
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound(run_id))?;
+    let status: String = row.get("status");
+    let status = status.parse().map_err(|e: String| Error::InvalidState {
+        run: run_id,
+        status: status.clone(),
+        reason: e,
+    })?;
+    Ok((row.get("subject"), status, row.get("blocked_by")))
+}
+
+/// Cancels `run_id`: at once if no worker holds it, else at its next step boundary.
+/// Returns the run's status afterwards (`cancelled`, or `running` with cancel requested).
+///
+/// # Errors
+/// [`Error::NotFound`]; [`Error::InvalidState`] if the run has already ended.
+pub(crate) async fn cancel_run(conn: &mut PgConnection, run_id: Uuid, actor: &str) -> Result<RunStatus> {
+    let (subject, status, _) = lock_run(conn, run_id).await?;
+    match status {
+        RunStatus::Running => {
+            request_cancel(conn, run_id, &subject, actor, "operator").await?;
+            Ok(RunStatus::Running)
+        }
+        RunStatus::Queued | RunStatus::Waiting => {
+            cancel_now(conn, run_id, &subject, actor, "operator").await?;
+            Ok(RunStatus::Cancelled)
+        }
+        ended => Err(Error::InvalidState {
+            run: run_id,
+            status: ended.to_string(),
+            reason: "only a queued, running or waiting run can be cancelled".into(),
+        }),
+    }
+}
+
+/// Resumes a failed run at its failed step with a fresh attempt budget; succeeded steps keep
+/// their checkpoints and are not run again. Returns the step it resumes at.
+///
+/// # Errors
+/// [`Error::NotFound`]; [`Error::InvalidState`] unless the run failed; [`Error::Conflict`] if
+/// the subject has another active run.
+pub(crate) async fn retry_run(conn: &mut PgConnection, run_id: Uuid, actor: &str) -> Result<String> {
+    let (subject, status, _) = lock_run(conn, run_id).await?;
+    if status != RunStatus::Failed {
+        return Err(Error::InvalidState {
+            run: run_id,
+            status: status.to_string(),
+            reason: "only a failed run can be retried".into(),
+        });
+    }
+    lock_subject(conn, &subject).await?;
+    if let Some(active) = active_run(conn, &subject).await? {
+        return Err(Error::Conflict { subject, active_run: active.id });
+    }
+    let step: Option<String> = sqlx::query_scalar(
+        "UPDATE urumi.steps SET status = 'pending', attempts = 0, polls = 0, wait_kind = NULL,
+             next_attempt_at = NULL, wait_started_at = NULL, finished_at = NULL, updated_at = now()
+         WHERE run_id = $1 AND status = 'failed' RETURNING name",
+    )
+    .bind(run_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    // A run failed by the sweeper (no worker served its version) has no failed step: it
+    // resumes at its first unfinished one.
+    let step = match step {
+        Some(s) => s,
+        None => sqlx::query_scalar(
+            "SELECT name FROM urumi.steps WHERE run_id = $1 AND status NOT IN ('succeeded', 'skipped')
+             ORDER BY position LIMIT 1",
+        )
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .unwrap_or_default(),
+    };
+    sqlx::query(
+        "UPDATE urumi.runs SET status = 'queued', error = NULL, finished_at = NULL, wake_at = now(),
+             cancel_requested_at = NULL, cancel_requested_by = NULL, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?;
+    insert_events(
+        conn,
+        &[NewEvent {
+            run_id,
+            subject: &subject,
+            kind: "run.retried",
+            step: Some(&step),
+            actor,
+            detail: json!({ "from_step": step }),
+        }],
+    )
+    .await?;
+    notify_wake(conn).await?;
+    Ok(step)
+}
+
+/// The definition, version, subject and input of `run_id`, for a rerun.
+pub(crate) async fn run_origin(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+) -> Result<(String, i32, String, Value)> {
+    let row = sqlx::query("SELECT definition, version, subject, input FROM urumi.runs WHERE id = $1")
+        .bind(run_id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(Error::NotFound(run_id))?;
+    Ok((row.get("definition"), row.get("version"), row.get("subject"), row.get("input")))
+}

@@ -1,0 +1,355 @@
+//! Workflow definitions: a name, a version and an ordered list of named steps.
+//!
+//! Step names are stable identities — checkpoints are keyed by name, never by position — so
+//! a run can be resumed, retried or inspected long after it started. A run pins the version it
+//! started with; change a definition's steps by registering a new version.
+//!
+//! # Idempotency contract
+//! The engine runs each step **at least once** per run: a worker can die after a step's side
+//! effects and before its checkpoint commits, and the step then runs again. Every step must
+//! therefore be idempotent (create-if-absent, server-side apply, keyed inserts). A step whose
+//! checkpoint says `succeeded` is never run again for that run.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::outcome::{StepError, StepOutcome};
+use crate::retry::RetryPolicy;
+
+/// The future a step attempt returns.
+pub type StepFuture = Pin<Box<dyn Future<Output = Result<StepOutcome, StepError>> + Send>>;
+
+/// One step's code. Implemented for any `Fn(StepContext) -> impl Future<Output = Result<StepOutcome, StepError>>`.
+pub trait Step: Send + Sync + 'static {
+    /// Runs one attempt of the step.
+    fn run(&self, ctx: StepContext) -> StepFuture;
+}
+
+impl<F, Fut> Step for F
+where
+    F: Fn(StepContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<StepOutcome, StepError>> + Send + 'static,
+{
+    fn run(&self, ctx: StepContext) -> StepFuture {
+        Box::pin(self(ctx))
+    }
+}
+
+/// What a step attempt knows about its run.
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    /// The run.
+    pub run_id: Uuid,
+    /// What the run acts on (e.g. `store:<uuid>`).
+    pub subject: String,
+    /// The step's name.
+    pub step: String,
+    /// Which attempt this is (1-based; polls of a waiting step do not count).
+    pub attempt: u32,
+    /// How many times this step has already returned [`StepOutcome::Wait`].
+    pub polls: u32,
+    /// The run's input.
+    pub input: Arc<Value>,
+    /// Outputs of the run's succeeded steps, by step name.
+    pub outputs: Arc<BTreeMap<String, Value>>,
+}
+
+impl StepContext {
+    /// The run's input as `T`.
+    ///
+    /// # Errors
+    /// A fatal [`StepError`]: input was validated at start, so a mismatch is a bug, not a blip.
+    pub fn input_as<T: DeserializeOwned>(&self) -> Result<T, StepError> {
+        T::deserialize(&*self.input).map_err(|e| StepError::fatal(format!("run input: {e}")))
+    }
+
+    /// The output of an earlier, succeeded step as `T`.
+    ///
+    /// # Errors
+    /// A fatal [`StepError`] if the step has no output or it does not match `T`.
+    pub fn output_of<T: DeserializeOwned>(&self, step: &str) -> Result<T, StepError> {
+        let value = self
+            .outputs
+            .get(step)
+            .ok_or_else(|| StepError::fatal(format!("no output recorded for step {step:?}")))?;
+        T::deserialize(value).map_err(|e| StepError::fatal(format!("output of {step:?}: {e}")))
+    }
+}
+
+/// One named step and how the engine treats it.
+#[derive(Clone)]
+pub struct StepDef {
+    /// Stable identity of the step within its definition.
+    pub name: String,
+    /// How retryable failures are retried.
+    pub retry: RetryPolicy,
+    /// The longest one attempt may run; a timeout is a retryable failure.
+    pub timeout: Duration,
+    /// The longest the step may keep returning [`StepOutcome::Wait`], from its first wait.
+    pub wait_deadline: Duration,
+    /// The step's code.
+    pub step: Arc<dyn Step>,
+}
+
+impl std::fmt::Debug for StepDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepDef")
+            .field("name", &self.name)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .field("wait_deadline", &self.wait_deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for one step; start from [`StepOptions::default`].
+#[derive(Debug, Clone, Copy)]
+pub struct StepOptions {
+    /// See [`StepDef::retry`].
+    pub retry: RetryPolicy,
+    /// See [`StepDef::timeout`].
+    pub timeout: Duration,
+    /// See [`StepDef::wait_deadline`].
+    pub wait_deadline: Duration,
+}
+
+impl Default for StepOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(300),
+            wait_deadline: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl StepOptions {
+    /// These options with another retry policy.
+    #[must_use]
+    pub fn retry(self, retry: RetryPolicy) -> Self {
+        Self { retry, ..self }
+    }
+    /// These options with another attempt timeout.
+    #[must_use]
+    pub fn timeout(self, timeout: Duration) -> Self {
+        Self { timeout, ..self }
+    }
+    /// These options with another wait deadline.
+    #[must_use]
+    pub fn wait_deadline(self, wait_deadline: Duration) -> Self {
+        Self { wait_deadline, ..self }
+    }
+}
+
+type InputCheck = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
+
+/// A versioned, ordered list of named steps. Build one with [`Definition::builder`].
+#[derive(Clone)]
+pub struct Definition {
+    name: String,
+    version: i32,
+    steps: Vec<StepDef>,
+    supersedes: Vec<String>,
+    input_check: Option<InputCheck>,
+}
+
+impl std::fmt::Debug for Definition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Definition")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("steps", &self.steps)
+            .field("supersedes", &self.supersedes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Definition {
+    /// Starts a definition called `name` at `version` (≥ 1).
+    pub fn builder(name: impl Into<String>, version: i32) -> DefinitionBuilder {
+        DefinitionBuilder {
+            def: Definition {
+                name: name.into(),
+                version,
+                steps: Vec::new(),
+                supersedes: Vec::new(),
+                input_check: None,
+            },
+            defaults: StepOptions::default(),
+        }
+    }
+    /// The definition's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The definition's version.
+    #[must_use]
+    pub fn version(&self) -> i32 {
+        self.version
+    }
+    /// `name@version`, the key runs are filed under.
+    #[must_use]
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+    /// The steps in order.
+    #[must_use]
+    pub fn steps(&self) -> &[StepDef] {
+        &self.steps
+    }
+    /// A step by name.
+    #[must_use]
+    pub fn step(&self, name: &str) -> Option<&StepDef> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+    /// True when a run of this definition may supersede an active run of `other`.
+    #[must_use]
+    pub fn supersedes(&self, other: &str) -> bool {
+        self.supersedes.iter().any(|s| s == other)
+    }
+    /// Checks a run's input against the definition's declared input type.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming what is wrong.
+    pub fn check_input(&self, input: &Value) -> Result<(), Error> {
+        match &self.input_check {
+            Some(check) => check(input)
+                .map_err(|reason| Error::InvalidInput { definition: self.key(), reason }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Builds a [`Definition`]; see [`Definition::builder`].
+pub struct DefinitionBuilder {
+    def: Definition,
+    defaults: StepOptions,
+}
+
+impl std::fmt::Debug for DefinitionBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.def.fmt(f)
+    }
+}
+
+impl DefinitionBuilder {
+    /// Options every following step gets unless it says otherwise.
+    #[must_use]
+    pub fn step_defaults(mut self, defaults: StepOptions) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// Runs must carry input that deserializes as `T` (checked when a run starts).
+    #[must_use]
+    pub fn input<T: DeserializeOwned + 'static>(mut self) -> Self {
+        self.def.input_check =
+            Some(Arc::new(|v: &Value| T::deserialize(v).map(|_| ()).map_err(|e| e.to_string())));
+        self
+    }
+
+    /// Runs of this definition may supersede an active run of `definition` on the same
+    /// subject: that run is cancelled at its next step boundary, then this one runs.
+    #[must_use]
+    pub fn supersedes(mut self, definition: impl Into<String>) -> Self {
+        self.def.supersedes.push(definition.into());
+        self
+    }
+
+    /// Appends a step with the current defaults.
+    #[must_use]
+    pub fn step(self, name: impl Into<String>, step: impl Step) -> Self {
+        let options = self.defaults;
+        self.step_with(name, options, step)
+    }
+
+    /// Appends a step with its own options.
+    #[must_use]
+    pub fn step_with(mut self, name: impl Into<String>, options: StepOptions, step: impl Step) -> Self {
+        self.def.steps.push(StepDef {
+            name: name.into(),
+            retry: options.retry,
+            timeout: options.timeout,
+            wait_deadline: options.wait_deadline,
+            step: Arc::new(step),
+        });
+        self
+    }
+
+    /// Checks and returns the definition.
+    ///
+    /// # Errors
+    /// [`Error::InvalidDefinition`]: empty name, version < 1, no steps, duplicate or empty
+    /// step names, or a bad retry policy.
+    pub fn build(self) -> Result<Definition, Error> {
+        let def = self.def;
+        let invalid = |reason: String| Error::InvalidDefinition { name: def.name.clone(), reason };
+        if def.name.trim().is_empty() || def.name.contains('@') {
+            return Err(invalid("name must be non-empty and must not contain '@'".into()));
+        }
+        if def.version < 1 {
+            return Err(invalid(format!("version must be ≥ 1, got {}", def.version)));
+        }
+        if def.steps.is_empty() {
+            return Err(invalid("a definition needs at least one step".into()));
+        }
+        let mut seen = HashSet::new();
+        for s in &def.steps {
+            if s.name.trim().is_empty() {
+                return Err(invalid("step names must be non-empty".into()));
+            }
+            if !seen.insert(s.name.as_str()) {
+                return Err(invalid(format!("step {:?} appears twice", s.name)));
+            }
+            s.retry.validate().map_err(|e| invalid(format!("step {:?}: {e}", s.name)))?;
+            if s.timeout.is_zero() {
+                return Err(invalid(format!("step {:?}: timeout must be > 0", s.name)));
+            }
+        }
+        Ok(def)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn noop(_: StepContext) -> Result<StepOutcome, StepError> {
+        Ok(StepOutcome::done_empty())
+    }
+
+    #[test]
+    fn a_definition_refuses_duplicate_step_names() {
+        let err = Definition::builder("d", 1).step("a", noop).step("a", noop).build().unwrap_err();
+        assert!(err.to_string().contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn a_definition_needs_steps_and_a_positive_version() {
+        assert!(Definition::builder("d", 1).build().is_err());
+        assert!(Definition::builder("d", 0).step("a", noop).build().is_err());
+        assert!(Definition::builder("a@b", 1).step("a", noop).build().is_err());
+    }
+
+    #[test]
+    fn typed_input_is_checked() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code, reason = "only deserialized to check the shape")]
+        struct In {
+            n: u32,
+        }
+        let def = Definition::builder("d", 1).input::<In>().step("a", noop).build().unwrap();
+        assert!(def.check_input(&serde_json::json!({"n": 3})).is_ok());
+        let err = def.check_input(&serde_json::json!({"n": "x"})).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+    }
+}

@@ -1,0 +1,41 @@
+//! Urumi's durable workflow engine: checkpointed steps, persisted retries, leases and replay
+//! on Postgres.
+//!
+//! The engine is generic — it knows nothing of Kubernetes, HTTP or stores. A [`Definition`]
+//! is a named, versioned list of named steps; a run executes one for a subject. Callers start
+//! and steer runs through [`Engine`]; worker processes execute them with [`Worker`].
+//!
+//! ```text
+//!  Engine::start_run ──INSERT runs/steps/events + NOTIFY──►  urumi.runs  (the run is its own
+//!                                                              │           queue entry)
+//!  Worker: claim due runs (FOR UPDATE SKIP LOCKED, lease) ◄─────┘
+//!     └─ runner: for each unfinished step, in order:
+//!          start attempt ─► run step code ─► checkpoint result (+ start next step, + events)
+//!          one transaction per transition, fenced by the lease token
+//!  Heartbeat renews leases; the sweeper requeues runs whose lease expired.
+//! ```
+//!
+//! See `ARCHITECTURE.md` for the guarantees and where each is enforced.
+
+mod client;
+mod db;
+mod definition;
+mod error;
+mod failpoint;
+mod metrics;
+mod model;
+mod outcome;
+mod registry;
+mod retry;
+mod worker;
+
+pub use client::{Engine, NewRun, Started, parse_input};
+pub use definition::{Definition, DefinitionBuilder, Step, StepContext, StepDef, StepFuture, StepOptions};
+pub use error::{Error, Result};
+pub use failpoint::{FailAction, FailPoint, FailPoints};
+pub use metrics::{Metrics, QueueGauges};
+pub use model::{Event, Run, RunDetail, RunStatus, StepRecord, StepStatus};
+pub use outcome::{ResultExt, RetryClass, StepError, StepOutcome};
+pub use registry::Registry;
+pub use retry::RetryPolicy;
+pub use worker::{Worker, WorkerHandle, WorkerOptions};

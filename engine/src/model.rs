@@ -1,0 +1,230 @@
+//! The engine's records as callers see them: runs, step checkpoints and events.
+//!
+//! ```text
+//!  run:   queued ──claim──► running ──all steps done──► succeeded
+//!           ▲                 │  │ └──fatal / attempts exhausted / deadline──► failed
+//!           │                 │  └──cancel seen at a step boundary──► cancelled
+//!           │   wake_at due   ▼
+//!           └──────────── waiting   (backing off or polling; holds no worker)
+//!  failed ──operator retry──► queued   (resumes at the failed step)
+//!
+//!  step:  pending ──► running ──► succeeded
+//!                       │  ├────► waiting ──► running …   (poll or backoff)
+//!                       │  └────► failed
+//!                       └ (run cancelled) ──► skipped
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The value as stored and shown.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok($name::$variant),)+
+                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Where a run is in its life.
+    RunStatus {
+        /// Waiting for a worker.
+        Queued = "queued",
+        /// A worker holds its lease and is running a step.
+        Running = "running",
+        /// Backing off or polling; due again at `wake_at`.
+        Waiting = "waiting",
+        /// Every step succeeded.
+        Succeeded = "succeeded",
+        /// A step failed for good; an operator may retry.
+        Failed = "failed",
+        /// Cancelled at a step boundary.
+        Cancelled = "cancelled",
+    }
+);
+
+string_enum!(
+    /// Where a step is in its life.
+    StepStatus {
+        /// Not started.
+        Pending = "pending",
+        /// An attempt is running.
+        Running = "running",
+        /// Backing off after a failure or polling until ready.
+        Waiting = "waiting",
+        /// Done; never run again for this run.
+        Succeeded = "succeeded",
+        /// Failed for good.
+        Failed = "failed",
+        /// Not run because the run was cancelled.
+        Skipped = "skipped",
+    }
+);
+
+impl RunStatus {
+    /// True while the run may still make progress.
+    #[must_use]
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running | RunStatus::Waiting)
+    }
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Run {
+    pub id: Uuid,
+    pub definition: String,
+    pub version: i32,
+    pub subject: String,
+    pub input: Value,
+    pub output: Option<Value>,
+    #[sqlx(try_from = "String")]
+    pub status: RunStatusColumn,
+    pub blocked_by: Option<Uuid>,
+    pub current_step: Option<String>,
+    pub wake_at: DateTime<Utc>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    pub cancel_requested_by: Option<String>,
+    pub error: Option<String>,
+    pub rerun_of: Option<Uuid>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Run {
+    /// The run's status.
+    #[must_use]
+    pub fn status(&self) -> RunStatus {
+        self.status.0
+    }
+}
+
+/// A [`RunStatus`] read from a text column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RunStatusColumn(pub RunStatus);
+
+impl TryFrom<String> for RunStatusColumn {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse().map(RunStatusColumn)
+    }
+}
+
+/// A [`StepStatus`] read from a text column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct StepStatusColumn(pub StepStatus);
+
+impl TryFrom<String> for StepStatusColumn {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse().map(StepStatusColumn)
+    }
+}
+
+/// A step's checkpoint.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StepRecord {
+    pub run_id: Uuid,
+    pub name: String,
+    pub position: i32,
+    #[sqlx(try_from = "String")]
+    pub status: StepStatusColumn,
+    /// `poll` or `backoff` while waiting.
+    pub wait_kind: Option<String>,
+    pub attempts: i32,
+    pub polls: i32,
+    pub output: Option<Value>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub wait_started_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StepRecord {
+    /// The step's status.
+    #[must_use]
+    pub fn status(&self) -> StepStatus {
+        self.status.0
+    }
+    /// How long the step ran from its first start to its end, if it ended.
+    #[must_use]
+    pub fn duration_ms(&self) -> Option<i64> {
+        Some((self.finished_at? - self.started_at?).num_milliseconds())
+    }
+}
+
+/// One entry of the append-only event log.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Event {
+    pub id: i64,
+    pub run_id: Option<Uuid>,
+    pub subject: Option<String>,
+    pub kind: String,
+    pub step: Option<String>,
+    pub actor: String,
+    pub detail: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A run with its steps in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    #[serde(flatten)]
+    pub run: Run,
+    pub steps: Vec<StepRecord>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_their_strings() {
+        for s in RunStatus::ALL {
+            assert_eq!(s.as_str().parse::<RunStatus>().unwrap(), *s);
+        }
+        for s in StepStatus::ALL {
+            assert_eq!(s.as_str().parse::<StepStatus>().unwrap(), *s);
+        }
+        assert!("Running".parse::<RunStatus>().is_err());
+    }
+}

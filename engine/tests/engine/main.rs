@@ -1,0 +1,10 @@
+//! The engine's tests against a real Postgres: one binary, one file per concern.
+//! Each `#[sqlx::test]` gets a fresh database with the migrations applied.
+
+mod bad_input;
+mod crash;
+mod helpers;
+mod retries;
+mod runs;
+mod subjects;
+mod waiting;
