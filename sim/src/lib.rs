@@ -1,0 +1,1 @@
+//! A Kubernetes API simulator (work in progress: see issue 3).
