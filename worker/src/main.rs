@@ -1,1 +1,110 @@
-fn main() {}
+//! `urumi-worker`: the worker process, plus small commands for operators and the local demo.
+//!
+//! ```text
+//! urumi-worker [run]                          run workflow steps until SIGINT/SIGTERM
+//! urumi-worker migrate                        apply the schema migrations and exit
+//! urumi-worker start <workflow> <subject> [input-json]   start a run, print its id
+//! urumi-worker show <run-id>                  print a run with its steps as JSON
+//! urumi-worker watch <run-id>                 print the run's events until it ends
+//! ```
+//! Settings: see `settings.rs` (`URUMI__SECTION__KEY`, `DATABASE_URL`, `URUMI_CONFIG`).
+//! `URUMI_FAILPOINT=point:step` makes the process abort at a named failure point (tests).
+
+mod settings;
+mod telemetry;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::postgres::PgPoolOptions;
+use urumi_engine::{Engine, FailPoints, NewRun, Worker, parse_input};
+use uuid::Uuid;
+
+use crate::settings::Settings;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load().map_err(anyhow::Error::msg)?;
+    telemetry::init(&settings.log.format, &settings.log.filter);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections())
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(settings.database.url.expose())
+        .await
+        .context("connecting to Postgres (database.url)")?;
+    let registry = urumi_workflows::registry().context("loading workflow definitions")?;
+    let engine = Engine::new(pool.clone(), registry.clone());
+
+    match args.first().map(String::as_str) {
+        None | Some("run") => {
+            urumi_migrations::MIGRATOR.run(&pool).await.context("applying migrations")?;
+            let mut options = settings.worker_options();
+            if let Ok(spec) = std::env::var("URUMI_FAILPOINT") {
+                options.failpoints = FailPoints::parse_for_process(&spec).map_err(anyhow::Error::msg)?;
+            }
+            Worker::new(pool, registry, options).run(shutdown_signal()).await?;
+        }
+        Some("migrate") => {
+            urumi_migrations::MIGRATOR.run(&pool).await.context("applying migrations")?;
+            println!("migrations applied");
+        }
+        Some("start") => {
+            let (Some(workflow), Some(subject)) = (args.get(1), args.get(2)) else {
+                bail!("usage: urumi-worker start <workflow> <subject> [input-json]");
+            };
+            let input = parse_input(workflow, args.get(3).map_or("{}", String::as_str))?;
+            let started = engine.start_run(NewRun::new(workflow, subject, input).actor("cli")).await?;
+            println!("{}", started.run_id);
+        }
+        Some("show") => {
+            let id = run_id(args.get(1))?;
+            println!("{}", serde_json::to_string_pretty(&engine.run(id).await?)?);
+        }
+        Some("watch") => watch(&engine, run_id(args.get(1))?).await?,
+        Some(other) => bail!("unknown command {other:?}; see the top of worker/src/main.rs or the README"),
+    }
+    Ok(())
+}
+
+fn run_id(arg: Option<&String>) -> anyhow::Result<Uuid> {
+    let arg = arg.context("a run id is required")?;
+    Uuid::parse_str(arg).with_context(|| format!("{arg:?} is not a run id (a UUID)"))
+}
+
+/// Prints a run's events as they happen until the run has ended.
+async fn watch(engine: &Engine, run: Uuid) -> anyhow::Result<()> {
+    let mut seen = 0;
+    loop {
+        let events = engine.events_for_run(run).await?;
+        for e in events.iter().skip(seen) {
+            let step = e.step.as_deref().map(|s| format!(" {s}")).unwrap_or_default();
+            println!("{} {}{step} by {} {}", e.created_at.format("%H:%M:%S%.3f"), e.kind, e.actor, e.detail);
+        }
+        seen = events.len();
+        let detail = engine.run(run).await?;
+        if !detail.run.status().is_active() {
+            println!("run {run} {}", detail.run.status());
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,194 @@
+//! End-to-end tests of real `urumi-worker` processes on a fresh database: SIGKILL takeover,
+//! a failure point that aborts the process, and two processes sharing 1,000 runs.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use urumi_engine::{Engine, NewRun, RunStatus, StepStatus};
+use uuid::Uuid;
+
+/// The fresh test database's URL, built from `DATABASE_URL` and the test's database name.
+fn url_for(connect: &PgConnectOptions) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (prefix, _) = base.rsplit_once('/').expect("DATABASE_URL ends with /database");
+    format!("{prefix}/{}", connect.get_database().expect("a test database"))
+}
+
+struct WorkerProcess(Child);
+
+impl WorkerProcess {
+    fn spawn(url: &str, failpoint: Option<&str>) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_urumi-worker"));
+        cmd.env("URUMI__DATABASE__URL", url)
+            .env("URUMI__WORKER__LEASE_MS", "1500")
+            .env("URUMI__WORKER__POLL_INTERVAL_MS", "100")
+            .env("URUMI__WORKER__SWEEP_INTERVAL_MS", "250")
+            .env("URUMI__WORKER__CONCURRENCY", "16")
+            .env("URUMI__LOG__FILTER", "warn")
+            .env_remove("URUMI_FAILPOINT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(fp) = failpoint {
+            cmd.env("URUMI_FAILPOINT", fp);
+        }
+        Self(cmd.spawn().expect("spawn urumi-worker"))
+    }
+
+    /// SIGKILL: the process gets no chance to release anything.
+    fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+
+    fn terminate(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+
+    async fn exit_status(mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the worker process did not exit");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn setup(connect: PgConnectOptions) -> (PgPool, Engine, String) {
+    let url = url_for(&connect);
+    let pool = PgPoolOptions::new().max_connections(8).connect_with(connect).await.unwrap();
+    let engine = Engine::new(pool.clone(), urumi_workflows::registry().unwrap());
+    (pool, engine, url)
+}
+
+async fn wait_until(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !cond().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn demo_run(engine: &Engine, subject: &str, work_ms: u64) -> Uuid {
+    let input = json!({ "name": subject, "work_ms": work_ms });
+    engine.start_run(NewRun::new("demo", subject, input).actor("test")).await.unwrap().run_id
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_worker_process_killed_mid_step_is_taken_over_by_another_after_the_lease(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (_pool, engine, url) = setup(connect).await;
+    let victim = WorkerProcess::spawn(&url, None);
+    let run = demo_run(&engine, "kill-me", 4000).await;
+    wait_until("the work step to start", Duration::from_secs(20), async || {
+        let d = engine.run(run).await.unwrap();
+        d.steps.iter().any(|s| s.name == "work" && s.status() == StepStatus::Running)
+    })
+    .await;
+    let owner = engine.run(run).await.unwrap().run.lease_owner.unwrap();
+    victim.kill();
+
+    let rescuer = WorkerProcess::spawn(&url, None);
+    wait_until("the run to succeed", Duration::from_secs(30), async || {
+        engine.run(run).await.unwrap().run.status() == RunStatus::Succeeded
+    })
+    .await;
+    let d = engine.run(run).await.unwrap();
+    let attempts: Vec<(String, i32)> = d.steps.iter().map(|s| (s.name.clone(), s.attempts)).collect();
+    assert_eq!(
+        attempts,
+        [("greet".to_owned(), 1), ("work".to_owned(), 2), ("finish".to_owned(), 1)],
+        "only the interrupted step ran again"
+    );
+    let events = engine.events_for_run(run).await.unwrap();
+    let expired = events.iter().find(|e| e.kind == "run.lease_expired").expect("a takeover event");
+    assert_eq!(expired.detail["previous_owner"], json!(owner));
+    let finisher = &events.iter().rev().find(|e| e.kind == "run.succeeded").unwrap().actor;
+    assert_ne!(finisher, &owner, "another process (a new identity) finished the run");
+    rescuer.terminate();
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_process_aborted_at_a_failure_point_is_recovered_without_rerunning_checkpointed_steps(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (_pool, engine, url) = setup(connect).await;
+    let doomed = WorkerProcess::spawn(&url, Some("after_checkpoint_commit:greet"));
+    let run = demo_run(&engine, "abort-me", 0).await;
+    let status = doomed.exit_status(Duration::from_secs(20)).await;
+    assert!(!status.success(), "the process aborted at the failure point");
+    let d = engine.run(run).await.unwrap();
+    assert_eq!(d.run.status(), RunStatus::Running, "left leased by the dead process");
+    assert_eq!(d.steps[0].status(), StepStatus::Succeeded, "greet was checkpointed before the abort");
+
+    let rescuer = WorkerProcess::spawn(&url, None);
+    wait_until("the run to succeed", Duration::from_secs(30), async || {
+        engine.run(run).await.unwrap().run.status() == RunStatus::Succeeded
+    })
+    .await;
+    let d = engine.run(run).await.unwrap();
+    assert_eq!(d.steps[0].attempts, 1, "greet never ran again");
+    assert_eq!(d.run.output.as_ref().unwrap()["greeting"], json!("hello, abort-me"));
+    rescuer.terminate();
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn two_worker_processes_share_1000_runs_and_without_faults_no_step_runs_twice(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (pool, engine, url) = setup(connect).await;
+    let a = WorkerProcess::spawn(&url, None);
+    let b = WorkerProcess::spawn(&url, None);
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in 0..8 {
+        let engine = engine.clone();
+        tasks.spawn(async move {
+            for i in 0..125 {
+                demo_run(&engine, &format!("store-{chunk}-{i}"), 0).await;
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    wait_until("1,000 runs to succeed", Duration::from_secs(120), async || {
+        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM urumi.runs WHERE status = 'succeeded'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        done == 1000
+    })
+    .await;
+    let (steps, not_once): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE attempts <> 1 OR status <> 'succeeded') FROM urumi.steps",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(steps, 3000);
+    assert_eq!(not_once, 0, "every step ran exactly once");
+    let workers: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT actor) FROM urumi.events WHERE kind = 'run.claimed'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(workers, 2, "both processes took a share");
+    let takeovers: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM urumi.events WHERE kind = 'run.lease_expired'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(takeovers, 0);
+    a.terminate();
+    b.terminate();
+}
