@@ -1,1 +1,51 @@
-//! placeholder
+//! Shared helpers of Urumi's benchmark programs: statistics and process memory.
+//! Benchmarks are programs that print figures (see `shared/design/benchmarks.md`), never tests.
+
+/// The value at quantile `q` (0..=1) of `sorted` (nearest rank), or 0 when empty.
+#[must_use]
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Median, min and max of `xs`.
+#[must_use]
+pub fn median_min_max(xs: &[f64]) -> (f64, f64, f64) {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let min = v.first().copied().unwrap_or(0.0);
+    let max = v.last().copied().unwrap_or(0.0);
+    (quantile(&v, 0.5), min, max)
+}
+
+/// A `/proc/<pid>/status` field in MiB (`VmRSS` for resident, `VmHWM` for peak).
+#[must_use]
+pub fn proc_mib(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_use_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 50.0);
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&v, 1.0), 100.0);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+        assert_eq!(median_min_max(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
+    }
+
+    #[test]
+    fn this_process_has_a_resident_size() {
+        assert!(proc_mib(std::process::id(), "VmRSS").unwrap() > 0.0);
+    }
+}

@@ -111,7 +111,6 @@ pub struct Run {
     #[sqlx(try_from = "String")]
     pub status: RunStatusColumn,
     pub blocked_by: Option<Uuid>,
-    pub current_step: Option<String>,
     pub wake_at: DateTime<Utc>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,

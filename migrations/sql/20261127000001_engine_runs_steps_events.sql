@@ -14,7 +14,6 @@ CREATE TABLE urumi.runs (
                         CHECK (status IN ('queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled')),
     -- A run created to supersede an active run waits here until that run has ended.
     blocked_by          uuid REFERENCES urumi.runs (id),
-    current_step        text,
     -- When the run is next due (queued/waiting runs are claimed once wake_at <= now()).
     wake_at             timestamptz NOT NULL DEFAULT now(),
     lease_owner         text,
@@ -30,7 +29,7 @@ CREATE TABLE urumi.runs (
     finished_at         timestamptz,
     updated_at          timestamptz NOT NULL DEFAULT now(),
     CHECK ((status = 'running') = (lease_token IS NOT NULL))
-);
+) WITH (fillfactor = 80);
 
 -- Invariant: at most one active run per subject (a superseding run waits blocked, see below).
 CREATE UNIQUE INDEX runs_one_active_per_subject ON urumi.runs (subject)
@@ -41,8 +40,8 @@ CREATE UNIQUE INDEX runs_one_blocked_per_subject ON urumi.runs (subject)
 -- The claim query's index: due runs in wake order.
 CREATE INDEX runs_due ON urumi.runs (wake_at)
     WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL;
--- The sweeper's index: leases that may have expired.
-CREATE INDEX runs_leased ON urumi.runs (lease_expires_at) WHERE status = 'running';
+-- No index covers lease_expires_at, so lease renewals are HOT updates; the sweeper finds
+-- running runs through runs_by_status (there are at most as many as worker slots).
 CREATE INDEX runs_by_subject ON urumi.runs (subject, created_at DESC);
 CREATE INDEX runs_by_status ON urumi.runs (status, created_at DESC, id DESC);
 CREATE INDEX runs_blocked_by ON urumi.runs (blocked_by) WHERE blocked_by IS NOT NULL;
@@ -66,7 +65,7 @@ CREATE TABLE urumi.steps (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_id, name),
     UNIQUE (run_id, position)
-);
+) WITH (fillfactor = 80);
 
 -- Append-only: every run and step transition and every operator action, in the transaction
 -- that made it. Feeds the audit log, the live stream and metrics.

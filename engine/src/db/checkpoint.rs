@@ -1,6 +1,7 @@
 //! A worker's step transitions. Each function runs inside the caller's transaction, after
-//! [`fence`] has proved the worker still holds the run's lease; the runner commits once per
-//! transition, so a step's result, the next step's start and their events land together.
+//! [`fence`] has proved the worker still holds the run's lease. The hot path ([`start`],
+//! [`advance`], [`finish`]) is one statement each, so a step's result, the next step's start
+//! and their events land together in one commit.
 
 use std::time::Duration;
 
@@ -25,32 +26,20 @@ pub(crate) struct Lease {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LeaseLost;
 
-/// What [`fence`] learned about the run.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fence {
-    pub cancel_requested: bool,
-}
-
-/// Proves the lease is still ours, renews it and records the current step. Locks the run
-/// row until the transaction ends.
-pub(crate) async fn fence(
-    conn: &mut PgConnection,
-    lease: &Lease,
-    step: Option<&str>,
-) -> sqlx::Result<Result<Fence, LeaseLost>> {
-    let row = sqlx::query(
-        "UPDATE urumi.runs SET lease_expires_at = now() + $3 * interval '1 millisecond',
-             current_step = coalesce($4, current_step), updated_at = now()
-         WHERE id = $1 AND lease_token = $2
-         RETURNING cancel_requested_at IS NOT NULL AS cancel_requested",
+/// Proves the lease is still ours and renews it. Locks the run row until the transaction
+/// ends, so nothing else changes the run meanwhile.
+pub(crate) async fn fence(conn: &mut PgConnection, lease: &Lease) -> sqlx::Result<Result<(), LeaseLost>> {
+    let updated = sqlx::query(
+        "UPDATE urumi.runs SET lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
+         WHERE id = $1 AND lease_token = $2",
     )
     .bind(lease.run_id)
     .bind(lease.token)
     .bind(millis(lease.duration))
-    .bind(step)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| Fence { cancel_requested: r.get("cancel_requested") }).ok_or(LeaseLost))
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(if updated == 1 { Ok(()) } else { Err(LeaseLost) })
 }
 
 /// What a started attempt knows.
@@ -60,37 +49,6 @@ pub(crate) struct Started {
     pub polls: u32,
     /// Milliseconds since the step first returned `Wait`, if it is polling.
     pub waited_ms: Option<f64>,
-}
-
-/// Marks `step` running. A poll (the step returned `Wait` last time) costs no attempt.
-pub(crate) async fn start_attempt(
-    conn: &mut PgConnection,
-    lease: &Lease,
-    step: &str,
-    is_poll: bool,
-) -> sqlx::Result<Started> {
-    let row = sqlx::query(
-        "UPDATE urumi.steps SET status = 'running',
-             attempts = attempts + CASE WHEN $3 THEN 0 ELSE 1 END,
-             polls = polls + CASE WHEN $3 THEN 1 ELSE 0 END,
-             started_at = coalesce(started_at, now()), next_attempt_at = NULL, updated_at = now()
-         WHERE run_id = $1 AND name = $2
-         RETURNING attempts, polls,
-             CASE WHEN $3 THEN extract(epoch FROM now() - wait_started_at)::float8 * 1000 END AS waited_ms",
-    )
-    .bind(lease.run_id)
-    .bind(step)
-    .bind(is_poll)
-    .fetch_one(&mut *conn)
-    .await?;
-    let started = Started {
-        attempt: row.get::<i32, _>("attempts") as u32,
-        polls: row.get::<i32, _>("polls") as u32,
-        waited_ms: row.get("waited_ms"),
-    };
-    let detail = json!({ "attempt": started.attempt, "poll": is_poll });
-    insert_events(conn, &[event(lease, "step.started", Some(step), detail)]).await?;
-    Ok(started)
 }
 
 fn event<'a>(lease: &'a Lease, kind: &'a str, step: Option<&'a str>, detail: Value) -> NewEvent<'a> {
@@ -122,8 +80,7 @@ pub(crate) async fn complete_step(
 /// Ends the run as succeeded with `output` and starts any run that waited for it.
 pub(crate) async fn complete_run(conn: &mut PgConnection, lease: &Lease, output: &Value) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE urumi.runs SET status = 'succeeded', output = $2, finished_at = now(), current_step = NULL,
-             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+        "UPDATE urumi.runs SET status = 'succeeded', output = $2, finished_at = now(),              lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
          WHERE id = $1",
     )
     .bind(lease.run_id)
@@ -240,8 +197,7 @@ pub(crate) async fn cancel_run(conn: &mut PgConnection, lease: &Lease) -> sqlx::
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "UPDATE urumi.runs SET status = 'cancelled', finished_at = now(), current_step = NULL,
-             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+        "UPDATE urumi.runs SET status = 'cancelled', finished_at = now(),              lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
          WHERE id = $1",
     )
     .bind(lease.run_id)
@@ -264,4 +220,160 @@ pub(crate) async fn release_run(conn: &mut PgConnection, lease: &Lease) -> sqlx:
     .await?;
     insert_events(conn, &[event(lease, "run.released", None, json!({ "reason": "worker shutdown" }))]).await?;
     super::notify_wake(conn).await
+}
+
+// ---------------------------------------------------------------------------------------
+// The hot path. Each of these is ONE statement (data-modifying CTEs, autocommit), so a step
+// costs one round trip and one commit: fence + checkpoint + next start + events, atomically.
+// If the fence finds no row (lease lost) no CTE modifies anything.
+// ---------------------------------------------------------------------------------------
+
+/// Fence, mark `step` running (a poll costs no attempt), append `step.started`.
+pub(crate) async fn start(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    step: &str,
+    is_poll: bool,
+) -> sqlx::Result<Result<Started, LeaseLost>> {
+    let row = sqlx::query(
+        "WITH fence AS (
+             SELECT id, subject FROM urumi.runs WHERE id = $1 AND lease_token = $2 FOR UPDATE
+         ), started AS (
+             UPDATE urumi.steps s SET status = 'running',
+                 attempts = s.attempts + CASE WHEN $4 THEN 0 ELSE 1 END,
+                 polls = s.polls + CASE WHEN $4 THEN 1 ELSE 0 END,
+                 started_at = coalesce(s.started_at, now()), next_attempt_at = NULL, updated_at = now()
+             FROM fence WHERE s.run_id = fence.id AND s.name = $3
+             RETURNING s.attempts, s.polls,
+                 CASE WHEN $4 THEN extract(epoch FROM now() - s.wait_started_at)::float8 * 1000 END AS waited_ms
+         ), ev AS (
+             INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
+             SELECT fence.id, fence.subject, 'step.started', $3, $5,
+                    jsonb_build_object('attempt', started.attempts, 'poll', $4)
+             FROM fence, started
+         )
+         SELECT attempts, polls, waited_ms FROM started",
+    )
+    .bind(lease.run_id)
+    .bind(lease.token)
+    .bind(step)
+    .bind(is_poll)
+    .bind(&lease.worker)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row
+        .map(|r| Started {
+            attempt: r.get::<i32, _>("attempts") as u32,
+            polls: r.get::<i32, _>("polls") as u32,
+            waited_ms: r.get("waited_ms"),
+        })
+        .ok_or(LeaseLost))
+}
+
+/// What [`advance`] did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Advanced {
+    /// A cancel was requested: `done` was checkpointed but `next` was not started.
+    pub cancel_requested: bool,
+    /// The next step's attempt, when it was started.
+    pub next: Option<Started>,
+}
+
+/// Fence, checkpoint `done` as succeeded with `output`, and (unless a cancel was requested)
+/// start `next`; append both events.
+pub(crate) async fn advance(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    done: &str,
+    output: &Value,
+    next: &str,
+) -> sqlx::Result<Result<Advanced, LeaseLost>> {
+    let row = sqlx::query(
+        "WITH fence AS (
+             SELECT id, subject, cancel_requested_at IS NOT NULL AS cancel_requested
+             FROM urumi.runs WHERE id = $1 AND lease_token = $2 FOR UPDATE
+         ), done AS (
+             UPDATE urumi.steps s SET status = 'succeeded', output = $5, finished_at = now(), wait_kind = NULL,
+                 next_attempt_at = NULL, wait_started_at = NULL, updated_at = now()
+             FROM fence WHERE s.run_id = fence.id AND s.name = $3
+             RETURNING extract(epoch FROM now() - s.started_at)::float8 * 1000 AS duration_ms
+         ), next AS (
+             UPDATE urumi.steps s SET status = 'running', attempts = s.attempts + 1,
+                 started_at = coalesce(s.started_at, now()), next_attempt_at = NULL, updated_at = now()
+             FROM fence WHERE s.run_id = fence.id AND s.name = $4 AND NOT fence.cancel_requested
+             RETURNING s.attempts, s.polls
+         ), ev AS (
+             INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
+             SELECT fence.id, fence.subject, 'step.succeeded', $3, $6,
+                    jsonb_build_object('duration_ms', round(done.duration_ms))
+             FROM fence, done
+             UNION ALL
+             SELECT fence.id, fence.subject, 'step.started', $4, $6,
+                    jsonb_build_object('attempt', next.attempts, 'poll', false)
+             FROM fence, next
+         )
+         SELECT fence.cancel_requested, next.attempts, next.polls FROM fence LEFT JOIN next ON true",
+    )
+    .bind(lease.run_id)
+    .bind(lease.token)
+    .bind(done)
+    .bind(next)
+    .bind(output)
+    .bind(&lease.worker)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row
+        .map(|r| Advanced {
+            cancel_requested: r.get("cancel_requested"),
+            next: r.get::<Option<i32>, _>("attempts").map(|attempts| Started {
+                attempt: attempts as u32,
+                polls: r.get::<Option<i32>, _>("polls").unwrap_or(0) as u32,
+                waited_ms: None,
+            }),
+        })
+        .ok_or(LeaseLost))
+}
+
+/// Fence, checkpoint the last step `done`, end the run as succeeded with `output`, unblock
+/// any run waiting for it; append the events. Returns how many runs were unblocked (the
+/// caller sends the wake-up NOTIFY when that is not zero).
+pub(crate) async fn finish(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    done: &str,
+    output: &Value,
+) -> sqlx::Result<Result<i64, LeaseLost>> {
+    let row = sqlx::query(
+        "WITH fence AS (
+             UPDATE urumi.runs SET status = 'succeeded', output = $4, finished_at = now(),
+                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+             WHERE id = $1 AND lease_token = $2
+             RETURNING id, subject
+         ), done AS (
+             UPDATE urumi.steps s SET status = 'succeeded', output = $4, finished_at = now(), wait_kind = NULL,
+                 next_attempt_at = NULL, wait_started_at = NULL, updated_at = now()
+             FROM fence WHERE s.run_id = fence.id AND s.name = $3
+             RETURNING extract(epoch FROM now() - s.started_at)::float8 * 1000 AS duration_ms
+         ), successors AS (
+             UPDATE urumi.runs r SET blocked_by = NULL, wake_at = now(), updated_at = now()
+             FROM fence WHERE r.blocked_by = fence.id AND r.status = 'queued'
+             RETURNING r.id
+         ), ev AS (
+             INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
+             SELECT fence.id, fence.subject, 'step.succeeded', $3, $5,
+                    jsonb_build_object('duration_ms', round(done.duration_ms))
+             FROM fence, done
+             UNION ALL
+             SELECT fence.id, fence.subject, 'run.succeeded', NULL, $5, '{}'::jsonb FROM fence
+         )
+         SELECT (SELECT count(*) FROM successors) AS unblocked FROM fence",
+    )
+    .bind(lease.run_id)
+    .bind(lease.token)
+    .bind(done)
+    .bind(output)
+    .bind(&lease.worker)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| r.get::<i64, _>("unblocked")).ok_or(LeaseLost))
 }

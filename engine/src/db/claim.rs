@@ -22,6 +22,8 @@ pub(crate) struct Claimed {
     pub input: Value,
     pub token: Uuid,
     pub cancel_requested: bool,
+    /// The run had never been claimed: every step is still pending.
+    pub fresh: bool,
 }
 
 /// Records a worker process and the definitions it serves.
@@ -62,7 +64,7 @@ pub(crate) async fn claim(
 ) -> sqlx::Result<Vec<Claimed>> {
     let rows = sqlx::query(
         "WITH due AS (
-             SELECT id FROM urumi.runs
+             SELECT id, started_at IS NULL AS fresh FROM urumi.runs
              WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND wake_at <= now()
                AND def_key = ANY($2)
              ORDER BY wake_at LIMIT $3
@@ -72,7 +74,7 @@ pub(crate) async fn claim(
                  lease_expires_at = now() + $4 * interval '1 millisecond',
                  started_at = coalesce(r.started_at, now()), updated_at = now()
              FROM due WHERE r.id = due.id
-             RETURNING r.id, r.definition, r.version, r.subject, r.input, r.lease_token,
+             RETURNING r.id, r.definition, r.version, r.subject, r.input, r.lease_token, due.fresh,
                        r.cancel_requested_at IS NOT NULL AS cancel_requested
          ), logged AS (
              INSERT INTO urumi.events (run_id, subject, kind, actor)
@@ -96,6 +98,7 @@ pub(crate) async fn claim(
             input: r.get("input"),
             token: r.get("lease_token"),
             cancel_requested: r.get("cancel_requested"),
+            fresh: r.get("fresh"),
         })
         .collect())
 }

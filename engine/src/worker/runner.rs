@@ -87,7 +87,7 @@ pub(super) async fn drive(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSe
 async fn release_best_effort(shared: &Shared, lease: &Lease) {
     let attempt = async {
         let mut tx = shared.pool.begin().await?;
-        if checkpoint::fence(&mut tx, lease, None).await?.is_ok() {
+        if checkpoint::fence(&mut tx, lease).await?.is_ok() {
             checkpoint::release_run(&mut tx, lease).await?;
         }
         tx.commit().await
@@ -123,17 +123,22 @@ impl Runner<'_> {
             .registry
             .get(&claimed.definition, Some(claimed.version))
             .map_err(|e| Stop::Bug(e.to_string()))?;
-        let rows = read::steps(&shared.pool, claimed.run_id).await?;
+        // A run claimed for the first time has only pending steps: no need to read them.
+        let rows: Vec<StepState> = if claimed.fresh {
+            def.steps().iter().map(|s| StepState::pending(&s.name)).collect()
+        } else {
+            read::steps(&shared.pool, claimed.run_id).await?.into_iter().map(StepState::from).collect()
+        };
         let mut outputs: BTreeMap<String, Value> = rows
             .iter()
-            .filter(|s| s.status() == StepStatus::Succeeded)
+            .filter(|s| s.status == StepStatus::Succeeded)
             .map(|s| (s.name.clone(), s.output.clone().unwrap_or(Value::Null)))
             .collect();
         let input = Arc::new(claimed.input);
 
         if claimed.cancel_requested {
             let mut tx = shared.pool.begin().await?;
-            checkpoint::fence(&mut tx, self.lease, None).await??;
+            checkpoint::fence(&mut tx, self.lease).await??;
             checkpoint::cancel_run(&mut tx, self.lease).await?;
             tx.commit().await?;
             shared.metrics.run_ended(RunStatus::Cancelled);
@@ -141,11 +146,11 @@ impl Runner<'_> {
         }
         let Some(mut idx) = rows
             .iter()
-            .position(|s| !matches!(s.status(), StepStatus::Succeeded | StepStatus::Skipped))
+            .position(|s| !matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped))
         else {
             let last = rows.last().and_then(|s| s.output.clone()).unwrap_or(Value::Null);
             let mut tx = shared.pool.begin().await?;
-            checkpoint::fence(&mut tx, self.lease, None).await??;
+            checkpoint::fence(&mut tx, self.lease).await??;
             checkpoint::complete_run(&mut tx, self.lease, &last).await?;
             tx.commit().await?;
             shared.metrics.run_ended(RunStatus::Succeeded);
@@ -155,10 +160,9 @@ impl Runner<'_> {
         let first = &rows[idx];
         let sdef = step_def(&def, &first.name)?;
         self.failpoint(FailPoint::BeforeStepStart, &first.name)?;
-        let is_poll = first.status() == StepStatus::Waiting && first.wait_kind.as_deref() == Some("poll");
-        let mut tx = shared.pool.begin().await?;
-        checkpoint::fence(&mut tx, self.lease, Some(&first.name)).await??;
-        let mut started = checkpoint::start_attempt(&mut tx, self.lease, &first.name, is_poll).await?;
+        let is_poll = first.status == StepStatus::Waiting && first.wait_kind.as_deref() == Some("poll");
+        let mut started =
+            checkpoint::start(&mut *shared.pool.acquire().await?, self.lease, &first.name, is_poll).await??;
         if let Some(waited) = started.waited_ms
             && waited >= sdef.wait_deadline.as_secs_f64() * 1000.0
         {
@@ -167,13 +171,14 @@ impl Runner<'_> {
                 waited / 1000.0,
                 sdef.wait_deadline.as_secs_f64()
             );
+            let mut tx = shared.pool.begin().await?;
+            checkpoint::fence(&mut tx, self.lease).await??;
             checkpoint::fail_run(&mut tx, self.lease, &first.name, &msg).await?;
             tx.commit().await?;
             shared.metrics.step_ended(AttemptEnd::Failed, Duration::ZERO);
             shared.metrics.run_ended(RunStatus::Failed);
             return Ok(());
         }
-        tx.commit().await?;
 
         loop {
             let name = rows[idx].name.clone();
@@ -195,83 +200,123 @@ impl Runner<'_> {
             let took = t0.elapsed();
             self.failpoint(FailPoint::MidStep, &name)?;
 
-            let mut tx = shared.pool.begin().await?;
-            let fence = checkpoint::fence(&mut tx, self.lease, None).await??;
-            match result {
-                Ok(StepOutcome::Done(output)) => {
-                    checkpoint::complete_step(&mut tx, self.lease, &name, &output).await?;
-                    shared.metrics.step_ended(AttemptEnd::Succeeded, took);
-                    if idx + 1 == rows.len() {
-                        checkpoint::complete_run(&mut tx, self.lease, &output).await?;
-                        tx.commit().await?;
-                        shared.metrics.run_ended(RunStatus::Succeeded);
-                        self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
-                        return Ok(());
-                    }
-                    outputs.insert(name.clone(), output);
-                    if fence.cancel_requested {
-                        checkpoint::cancel_run(&mut tx, self.lease).await?;
-                        tx.commit().await?;
-                        shared.metrics.run_ended(RunStatus::Cancelled);
-                        self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
-                        return Ok(());
-                    }
-                    if shared.stopping() {
-                        checkpoint::release_run(&mut tx, self.lease).await?;
-                        tx.commit().await?;
-                        self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
-                        return Ok(());
-                    }
-                    let next = rows[idx + 1].name.as_str();
-                    checkpoint::fence(&mut tx, self.lease, Some(next)).await??;
-                    started = checkpoint::start_attempt(&mut tx, self.lease, next, false).await?;
-                    tx.commit().await?;
-                    self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
-                    idx += 1;
-                }
+            let output = match result {
+                Ok(StepOutcome::Done(output)) => output,
                 Ok(StepOutcome::Wait { after, reason }) => {
-                    let waited = Duration::from_secs_f64(started.waited_ms.unwrap_or(0.0).max(0.0) / 1000.0) + took;
+                    let waited =
+                        Duration::from_secs_f64(started.waited_ms.unwrap_or(0.0).max(0.0) / 1000.0) + took;
                     // Never sleep past the deadline: poll one last time when it is reached.
                     let after = after.min(sdef.wait_deadline.saturating_sub(waited));
-                    checkpoint::schedule_wait(&mut tx, self.lease, &name, &WaitKind::Poll { reason: &reason }, after)
-                        .await?;
+                    let mut tx = shared.pool.begin().await?;
+                    checkpoint::fence(&mut tx, self.lease).await??;
+                    let kind = WaitKind::Poll { reason: &reason };
+                    checkpoint::schedule_wait(&mut tx, self.lease, &name, &kind, after).await?;
                     tx.commit().await?;
                     debug!(step = %name, ?after, %reason, "waiting");
                     shared.metrics.step_ended(AttemptEnd::Waiting, took);
                     shared.wake.notify_one();
                     return Ok(());
                 }
-                Err(err) => {
-                    let attempt = started.attempt;
-                    let retry_in = match err.class {
-                        RetryClass::Fatal => None,
-                        _ if !sdef.retry.allows_another(attempt) => None,
-                        RetryClass::RetryAfter(d) => Some(d),
-                        RetryClass::Retryable => Some(sdef.retry.backoff(attempt, &mut rand::rng())),
-                    };
-                    if let Some(delay) = retry_in {
-                        let kind = WaitKind::Backoff { error: &err.message, attempt };
-                        checkpoint::schedule_wait(&mut tx, self.lease, &name, &kind, delay).await?;
-                        tx.commit().await?;
-                        warn!(step = %name, attempt, ?delay, error = %err, "step failed; retrying after backoff");
-                        shared.metrics.step_ended(AttemptEnd::Retrying, took);
-                        shared.wake.notify_one();
-                    } else {
-                        let msg = if err.class == RetryClass::Fatal {
-                            err.message.clone()
-                        } else {
-                            format!("{} (gave up after {attempt} attempts)", err.message)
-                        };
-                        checkpoint::fail_run(&mut tx, self.lease, &name, &msg).await?;
-                        tx.commit().await?;
-                        warn!(step = %name, attempt, error = %msg, "step failed; run failed");
-                        shared.metrics.step_ended(AttemptEnd::Failed, took);
-                        shared.metrics.run_ended(RunStatus::Failed);
-                    }
+                Err(err) => return self.failed(&name, sdef, started.attempt, &err, took).await,
+            };
+            shared.metrics.step_ended(AttemptEnd::Succeeded, took);
+
+            if idx + 1 == rows.len() {
+                let mut conn = shared.pool.acquire().await?;
+                if checkpoint::finish(&mut conn, self.lease, &name, &output).await?? > 0 {
+                    crate::db::notify_wake(&mut conn).await?;
+                }
+                shared.metrics.run_ended(RunStatus::Succeeded);
+                self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
+                return Ok(());
+            }
+            if shared.stopping() {
+                let mut tx = shared.pool.begin().await?;
+                checkpoint::fence(&mut tx, self.lease).await??;
+                checkpoint::complete_step(&mut tx, self.lease, &name, &output).await?;
+                checkpoint::release_run(&mut tx, self.lease).await?;
+                tx.commit().await?;
+                self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
+                return Ok(());
+            }
+            let next = rows[idx + 1].name.as_str();
+            let advanced =
+                checkpoint::advance(&mut *shared.pool.acquire().await?, self.lease, &name, &output, next).await??;
+            outputs.insert(name.clone(), output);
+            self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
+            match advanced.next {
+                Some(next_started) if !advanced.cancel_requested => started = next_started,
+                _ => {
+                    let mut tx = shared.pool.begin().await?;
+                    checkpoint::fence(&mut tx, self.lease).await??;
+                    checkpoint::cancel_run(&mut tx, self.lease).await?;
+                    tx.commit().await?;
+                    shared.metrics.run_ended(RunStatus::Cancelled);
                     return Ok(());
                 }
             }
+            idx += 1;
         }
+    }
+
+    /// A failed attempt: back off and retry if the class and the budget allow, else fail.
+    async fn failed(
+        &self,
+        name: &str,
+        sdef: &StepDef,
+        attempt: u32,
+        err: &StepError,
+        took: Duration,
+    ) -> Result<(), Stop> {
+        let shared = self.shared;
+        let retry_in = match err.class {
+            RetryClass::Fatal => None,
+            _ if !sdef.retry.allows_another(attempt) => None,
+            RetryClass::RetryAfter(d) => Some(d),
+            RetryClass::Retryable => Some(sdef.retry.backoff(attempt, &mut rand::rng())),
+        };
+        let mut tx = shared.pool.begin().await?;
+        checkpoint::fence(&mut tx, self.lease).await??;
+        if let Some(delay) = retry_in {
+            let kind = WaitKind::Backoff { error: &err.message, attempt };
+            checkpoint::schedule_wait(&mut tx, self.lease, name, &kind, delay).await?;
+            tx.commit().await?;
+            warn!(step = %name, attempt, ?delay, error = %err, "step failed; retrying after backoff");
+            shared.metrics.step_ended(AttemptEnd::Retrying, took);
+            shared.wake.notify_one();
+        } else {
+            let msg = if err.class == RetryClass::Fatal {
+                err.message.clone()
+            } else {
+                format!("{} (gave up after {attempt} attempts)", err.message)
+            };
+            checkpoint::fail_run(&mut tx, self.lease, name, &msg).await?;
+            tx.commit().await?;
+            warn!(step = %name, attempt, error = %msg, "step failed; run failed");
+            shared.metrics.step_ended(AttemptEnd::Failed, took);
+            shared.metrics.run_ended(RunStatus::Failed);
+        }
+        Ok(())
+    }
+}
+
+/// What the runner needs to know of a step's checkpoint.
+struct StepState {
+    name: String,
+    status: StepStatus,
+    wait_kind: Option<String>,
+    output: Option<Value>,
+}
+
+impl StepState {
+    fn pending(name: &str) -> Self {
+        Self { name: name.to_owned(), status: StepStatus::Pending, wait_kind: None, output: None }
+    }
+}
+
+impl From<crate::model::StepRecord> for StepState {
+    fn from(r: crate::model::StepRecord) -> Self {
+        Self { status: r.status(), name: r.name, wait_kind: r.wait_kind, output: r.output }
     }
 }
 
