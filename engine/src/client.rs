@@ -63,8 +63,10 @@ impl NewRun {
 /// # Errors
 /// [`Error::InvalidInput`] with the parser's message and position.
 pub fn parse_input(definition: &str, text: &str) -> Result<Value> {
-    serde_json::from_str(text)
-        .map_err(|e| Error::InvalidInput { definition: definition.to_owned(), reason: e.to_string() })
+    serde_json::from_str(text).map_err(|e| Error::InvalidInput {
+        definition: definition.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// Starts and steers runs. Cheap to clone.
@@ -164,7 +166,8 @@ impl Engine {
         let mut tx = self.pool.begin().await?;
         let (definition, version, subject, input) = control::run_origin(&mut tx, run_id).await?;
         let def = self.registry.get(&definition, Some(version))?;
-        let started = control::start_run(&mut tx, &def, &subject, &input, actor, Some(run_id)).await?;
+        let started =
+            control::start_run(&mut tx, &def, &subject, &input, actor, Some(run_id)).await?;
         tx.commit().await?;
         Ok(started)
     }
@@ -174,7 +177,9 @@ impl Engine {
     /// # Errors
     /// [`Error::NotFound`].
     pub async fn run(&self, run_id: Uuid) -> Result<RunDetail> {
-        let run = read::run(&self.pool, run_id).await?.ok_or(Error::NotFound(run_id))?;
+        let run = read::run(&self.pool, run_id)
+            .await?
+            .ok_or(Error::NotFound(run_id))?;
         let steps = read::steps(&self.pool, run_id).await?;
         Ok(RunDetail { run, steps })
     }

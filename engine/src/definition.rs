@@ -145,7 +145,10 @@ impl StepOptions {
     /// These options with another wait deadline.
     #[must_use]
     pub fn wait_deadline(self, wait_deadline: Duration) -> Self {
-        Self { wait_deadline, ..self }
+        Self {
+            wait_deadline,
+            ..self
+        }
     }
 }
 
@@ -222,8 +225,10 @@ impl Definition {
     /// [`Error::InvalidInput`] naming what is wrong.
     pub fn check_input(&self, input: &Value) -> Result<(), Error> {
         match &self.input_check {
-            Some(check) => check(input)
-                .map_err(|reason| Error::InvalidInput { definition: self.key(), reason }),
+            Some(check) => check(input).map_err(|reason| Error::InvalidInput {
+                definition: self.key(),
+                reason,
+            }),
             None => Ok(()),
         }
     }
@@ -252,8 +257,9 @@ impl DefinitionBuilder {
     /// Runs must carry input that deserializes as `T` (checked when a run starts).
     #[must_use]
     pub fn input<T: DeserializeOwned + 'static>(mut self) -> Self {
-        self.def.input_check =
-            Some(Arc::new(|v: &Value| T::deserialize(v).map(|_| ()).map_err(|e| e.to_string())));
+        self.def.input_check = Some(Arc::new(|v: &Value| {
+            T::deserialize(v).map(|_| ()).map_err(|e| e.to_string())
+        }));
         self
     }
 
@@ -274,7 +280,12 @@ impl DefinitionBuilder {
 
     /// Appends a step with its own options.
     #[must_use]
-    pub fn step_with(mut self, name: impl Into<String>, options: StepOptions, step: impl Step) -> Self {
+    pub fn step_with(
+        mut self,
+        name: impl Into<String>,
+        options: StepOptions,
+        step: impl Step,
+    ) -> Self {
         self.def.steps.push(StepDef {
             name: name.into(),
             retry: options.retry,
@@ -292,9 +303,14 @@ impl DefinitionBuilder {
     /// step names, or a bad retry policy.
     pub fn build(self) -> Result<Definition, Error> {
         let def = self.def;
-        let invalid = |reason: String| Error::InvalidDefinition { name: def.name.clone(), reason };
+        let invalid = |reason: String| Error::InvalidDefinition {
+            name: def.name.clone(),
+            reason,
+        };
         if def.name.trim().is_empty() || def.name.contains('@') {
-            return Err(invalid("name must be non-empty and must not contain '@'".into()));
+            return Err(invalid(
+                "name must be non-empty and must not contain '@'".into(),
+            ));
         }
         if def.version < 1 {
             return Err(invalid(format!("version must be ≥ 1, got {}", def.version)));
@@ -310,7 +326,9 @@ impl DefinitionBuilder {
             if !seen.insert(s.name.as_str()) {
                 return Err(invalid(format!("step {:?} appears twice", s.name)));
             }
-            s.retry.validate().map_err(|e| invalid(format!("step {:?}: {e}", s.name)))?;
+            s.retry
+                .validate()
+                .map_err(|e| invalid(format!("step {:?}: {e}", s.name)))?;
             if s.timeout.is_zero() {
                 return Err(invalid(format!("step {:?}: timeout must be > 0", s.name)));
             }
@@ -329,7 +347,11 @@ mod tests {
 
     #[test]
     fn a_definition_refuses_duplicate_step_names() {
-        let err = Definition::builder("d", 1).step("a", noop).step("a", noop).build().unwrap_err();
+        let err = Definition::builder("d", 1)
+            .step("a", noop)
+            .step("a", noop)
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("appears twice"), "{err}");
     }
 
@@ -337,7 +359,12 @@ mod tests {
     fn a_definition_needs_steps_and_a_positive_version() {
         assert!(Definition::builder("d", 1).build().is_err());
         assert!(Definition::builder("d", 0).step("a", noop).build().is_err());
-        assert!(Definition::builder("a@b", 1).step("a", noop).build().is_err());
+        assert!(
+            Definition::builder("a@b", 1)
+                .step("a", noop)
+                .build()
+                .is_err()
+        );
     }
 
     #[test]
@@ -347,7 +374,11 @@ mod tests {
         struct In {
             n: u32,
         }
-        let def = Definition::builder("d", 1).input::<In>().step("a", noop).build().unwrap();
+        let def = Definition::builder("d", 1)
+            .input::<In>()
+            .step("a", noop)
+            .build()
+            .unwrap();
         assert!(def.check_input(&serde_json::json!({"n": 3})).is_ok());
         let err = def.check_input(&serde_json::json!({"n": "x"})).unwrap_err();
         assert!(matches!(err, Error::InvalidInput { .. }), "{err}");

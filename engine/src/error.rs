@@ -28,7 +28,11 @@ pub enum Error {
     NotFound(Uuid),
     /// The operation does not apply to the run in its current status (e.g. cancel a finished run).
     #[error("run {run} is {status}: {reason}")]
-    InvalidState { run: Uuid, status: String, reason: String },
+    InvalidState {
+        run: Uuid,
+        status: String,
+        reason: String,
+    },
     /// Postgres failed or could not be reached.
     #[error("database error")]
     Database(#[from] sqlx::Error),

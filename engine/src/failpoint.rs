@@ -69,7 +69,12 @@ pub struct FailPoints(Option<Arc<Spec>>);
 impl FailPoints {
     /// Fail at `point` when the worker reaches it for `step`.
     pub fn at(point: FailPoint, step: impl Into<String>, action: FailAction) -> Self {
-        Self(Some(Arc::new(Spec { point, step: step.into(), action, fired: AtomicBool::new(false) })))
+        Self(Some(Arc::new(Spec {
+            point,
+            step: step.into(),
+            action,
+            fired: AtomicBool::new(false),
+        })))
     }
 
     /// Parses `point:step` (as in `URUMI_FAILPOINT`) with [`FailAction::AbortProcess`].
@@ -77,8 +82,9 @@ impl FailPoints {
     /// # Errors
     /// A message naming the expected form.
     pub fn parse_for_process(spec: &str) -> Result<Self, String> {
-        let (point, step) =
-            spec.split_once(':').ok_or_else(|| format!("failure point {spec:?} is not point:step"))?;
+        let (point, step) = spec
+            .split_once(':')
+            .ok_or_else(|| format!("failure point {spec:?} is not point:step"))?;
         Ok(Self::at(point.parse()?, step, FailAction::AbortProcess))
     }
 
@@ -102,14 +108,20 @@ mod tests {
         let fp = FailPoints::at(FailPoint::MidStep, "b", FailAction::CrashWorker);
         assert_eq!(fp.hit(FailPoint::MidStep, "a"), None);
         assert_eq!(fp.hit(FailPoint::BeforeStepStart, "b"), None);
-        assert_eq!(fp.hit(FailPoint::MidStep, "b"), Some(FailAction::CrashWorker));
+        assert_eq!(
+            fp.hit(FailPoint::MidStep, "b"),
+            Some(FailAction::CrashWorker)
+        );
         assert_eq!(fp.hit(FailPoint::MidStep, "b"), None);
     }
 
     #[test]
     fn process_specs_parse_and_bad_ones_are_refused() {
         let fp = FailPoints::parse_for_process("after_checkpoint_commit:greet").unwrap();
-        assert_eq!(fp.hit(FailPoint::AfterCheckpointCommit, "greet"), Some(FailAction::AbortProcess));
+        assert_eq!(
+            fp.hit(FailPoint::AfterCheckpointCommit, "greet"),
+            Some(FailAction::AbortProcess)
+        );
         assert!(FailPoints::parse_for_process("mid_step").is_err());
         assert!(FailPoints::parse_for_process("sideways:greet").is_err());
     }

@@ -30,7 +30,9 @@ mod retry;
 mod worker;
 
 pub use client::{Engine, NewRun, Started, parse_input};
-pub use definition::{Definition, DefinitionBuilder, Step, StepContext, StepDef, StepFuture, StepOptions};
+pub use definition::{
+    Definition, DefinitionBuilder, Step, StepContext, StepDef, StepFuture, StepOptions,
+};
 pub use error::{Error, Result};
 pub use failpoint::{FailAction, FailPoint, FailPoints};
 pub use metrics::{Metrics, QueueGauges};

@@ -66,7 +66,8 @@ impl Metrics {
             }
         }
         h.count.fetch_add(1, Ordering::Relaxed);
-        h.sum_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        h.sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn run_ended(&self, status: crate::RunStatus) {
@@ -95,22 +96,65 @@ impl Metrics {
         let i = &self.0;
         let mut out = String::new();
         let counters = [
-            ("urumi_steps_started_total", "Step attempts and polls started.", &i.steps_started),
-            ("urumi_steps_succeeded_total", "Steps that succeeded.", &i.steps_succeeded),
-            ("urumi_steps_waiting_total", "Step attempts that returned wait (polls).", &i.steps_waiting),
-            ("urumi_step_retries_total", "Step attempts that failed and were scheduled again.", &i.steps_retried),
-            ("urumi_steps_failed_total", "Steps that failed for good.", &i.steps_failed),
-            ("urumi_runs_succeeded_total", "Runs that succeeded.", &i.runs_succeeded),
-            ("urumi_runs_failed_total", "Runs that failed.", &i.runs_failed),
-            ("urumi_runs_cancelled_total", "Runs cancelled at a step boundary.", &i.runs_cancelled),
-            ("urumi_leases_taken_over_total", "Expired leases put back in the queue by this process.", &i.leases_taken_over),
+            (
+                "urumi_steps_started_total",
+                "Step attempts and polls started.",
+                &i.steps_started,
+            ),
+            (
+                "urumi_steps_succeeded_total",
+                "Steps that succeeded.",
+                &i.steps_succeeded,
+            ),
+            (
+                "urumi_steps_waiting_total",
+                "Step attempts that returned wait (polls).",
+                &i.steps_waiting,
+            ),
+            (
+                "urumi_step_retries_total",
+                "Step attempts that failed and were scheduled again.",
+                &i.steps_retried,
+            ),
+            (
+                "urumi_steps_failed_total",
+                "Steps that failed for good.",
+                &i.steps_failed,
+            ),
+            (
+                "urumi_runs_succeeded_total",
+                "Runs that succeeded.",
+                &i.runs_succeeded,
+            ),
+            (
+                "urumi_runs_failed_total",
+                "Runs that failed.",
+                &i.runs_failed,
+            ),
+            (
+                "urumi_runs_cancelled_total",
+                "Runs cancelled at a step boundary.",
+                &i.runs_cancelled,
+            ),
+            (
+                "urumi_leases_taken_over_total",
+                "Expired leases put back in the queue by this process.",
+                &i.leases_taken_over,
+            ),
         ];
         for (name, help, c) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                c.load(Ordering::Relaxed)
+            );
         }
         let h = &i.step_duration;
         let name = "urumi_step_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Duration of step attempts.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Duration of step attempts.\n# TYPE {name} histogram"
+        );
         for (idx, le) in BUCKETS_MS.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -121,7 +165,11 @@ impl Metrics {
         }
         let count = h.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", h.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            h.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "{name}_count {count}");
         out
     }
@@ -156,7 +204,12 @@ impl QueueGauges {
         )
         .fetch_one(pool)
         .await?;
-        Ok(Self { due, waiting, running, oldest_due_age_seconds: oldest })
+        Ok(Self {
+            due,
+            waiting,
+            running,
+            oldest_due_age_seconds: oldest,
+        })
     }
 
     /// The gauges in Prometheus text format.
@@ -182,10 +235,22 @@ mod tests {
         m.step_ended(AttemptEnd::Succeeded, Duration::from_millis(3));
         m.step_ended(AttemptEnd::Retrying, Duration::from_millis(700));
         let text = m.render();
-        assert!(text.contains("urumi_step_duration_seconds_bucket{le=\"0.001\"} 0"), "{text}");
-        assert!(text.contains("urumi_step_duration_seconds_bucket{le=\"0.005\"} 1"), "{text}");
-        assert!(text.contains("urumi_step_duration_seconds_bucket{le=\"1\"} 2"), "{text}");
-        assert!(text.contains("urumi_step_duration_seconds_count 2"), "{text}");
+        assert!(
+            text.contains("urumi_step_duration_seconds_bucket{le=\"0.001\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("urumi_step_duration_seconds_bucket{le=\"0.005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("urumi_step_duration_seconds_bucket{le=\"1\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("urumi_step_duration_seconds_count 2"),
+            "{text}"
+        );
         assert!(text.contains("urumi_step_retries_total 1"), "{text}");
         assert_eq!(m.steps_succeeded(), 1);
     }

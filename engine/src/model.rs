@@ -95,7 +95,10 @@ impl RunStatus {
     /// True while the run may still make progress.
     #[must_use]
     pub fn is_active(self) -> bool {
-        matches!(self, RunStatus::Queued | RunStatus::Running | RunStatus::Waiting)
+        matches!(
+            self,
+            RunStatus::Queued | RunStatus::Running | RunStatus::Waiting
+        )
     }
 }
 

@@ -51,7 +51,10 @@ impl StepOutcome {
     /// Poll again after `after`.
     #[must_use]
     pub fn wait(after: Duration, reason: impl Into<String>) -> Self {
-        StepOutcome::Wait { after, reason: reason.into() }
+        StepOutcome::Wait {
+            after,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -78,15 +81,24 @@ pub struct StepError {
 impl StepError {
     /// A failure worth retrying (network blip, 5xx, conflict).
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self { class: RetryClass::Retryable, message: message.into() }
+        Self {
+            class: RetryClass::Retryable,
+            message: message.into(),
+        }
     }
     /// A failure that retrying cannot fix (invalid input, forbidden).
     pub fn fatal(message: impl Into<String>) -> Self {
-        Self { class: RetryClass::Fatal, message: message.into() }
+        Self {
+            class: RetryClass::Fatal,
+            message: message.into(),
+        }
     }
     /// A failure to retry after a known delay (e.g. a 429's `Retry-After`).
     pub fn retry_after(after: Duration, message: impl Into<String>) -> Self {
-        Self { class: RetryClass::RetryAfter(after), message: message.into() }
+        Self {
+            class: RetryClass::RetryAfter(after),
+            message: message.into(),
+        }
     }
 }
 

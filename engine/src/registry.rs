@@ -28,7 +28,9 @@ impl Registry {
                 });
             }
         }
-        Ok(Self { defs: Arc::new(map) })
+        Ok(Self {
+            defs: Arc::new(map),
+        })
     }
 
     /// The definition `name` at `version`, or at its highest registered version.
@@ -44,7 +46,10 @@ impl Registry {
                 .next_back()
                 .map(|(_, d)| d.clone()),
         };
-        found.ok_or_else(|| Error::UnknownDefinition { name: name.to_owned(), version })
+        found.ok_or_else(|| Error::UnknownDefinition {
+            name: name.to_owned(),
+            version,
+        })
     }
 
     /// Every `name@version` key, as stored in `runs.def_key`.

@@ -37,19 +37,29 @@ impl RetryPolicy {
     /// A policy that never retries.
     #[must_use]
     pub fn never() -> Self {
-        Self { max_attempts: 1, ..Self::default() }
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
     }
 
     /// The same policy with another attempt budget.
     #[must_use]
     pub fn with_max_attempts(self, max_attempts: u32) -> Self {
-        Self { max_attempts, ..self }
+        Self {
+            max_attempts,
+            ..self
+        }
     }
 
     /// The same policy with other intervals.
     #[must_use]
     pub fn with_intervals(self, initial: Duration, max: Duration) -> Self {
-        Self { initial_interval: initial, max_interval: max, ..self }
+        Self {
+            initial_interval: initial,
+            max_interval: max,
+            ..self
+        }
     }
 
     /// True when another attempt is allowed after `attempts_made` attempts.
@@ -125,8 +135,14 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(7);
         let draws: Vec<Duration> = (0..1000).map(|_| p.backoff(3, &mut rng)).collect();
         assert!(draws.iter().all(|d| *d <= Duration::from_millis(400)));
-        let below_half = draws.iter().filter(|d| **d < Duration::from_millis(200)).count();
-        assert!((350..650).contains(&below_half), "not uniform: {below_half} of 1000 below half");
+        let below_half = draws
+            .iter()
+            .filter(|d| **d < Duration::from_millis(200))
+            .count();
+        assert!(
+            (350..650).contains(&below_half),
+            "not uniform: {below_half} of 1000 below half"
+        );
     }
 
     #[test]
@@ -141,7 +157,10 @@ mod tests {
     fn validate_refuses_nonsense() {
         assert!(policy().validate().is_ok());
         assert!(policy().with_max_attempts(0).validate().is_err());
-        let shrinking = RetryPolicy { multiplier: 0.5, ..policy() };
+        let shrinking = RetryPolicy {
+            multiplier: 0.5,
+            ..policy()
+        };
         assert!(shrinking.validate().is_err());
         let inverted = policy().with_intervals(Duration::from_secs(5), Duration::from_secs(1));
         assert!(inverted.validate().is_err());

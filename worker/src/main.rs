@@ -38,15 +38,24 @@ async fn main() -> anyhow::Result<()> {
 
     match args.first().map(String::as_str) {
         None | Some("run") => {
-            urumi_migrations::MIGRATOR.run(&pool).await.context("applying migrations")?;
+            urumi_migrations::MIGRATOR
+                .run(&pool)
+                .await
+                .context("applying migrations")?;
             let mut options = settings.worker_options();
             if let Ok(spec) = std::env::var("URUMI_FAILPOINT") {
-                options.failpoints = FailPoints::parse_for_process(&spec).map_err(anyhow::Error::msg)?;
+                options.failpoints =
+                    FailPoints::parse_for_process(&spec).map_err(anyhow::Error::msg)?;
             }
-            Worker::new(pool, registry, options).run(shutdown_signal()).await?;
+            Worker::new(pool, registry, options)
+                .run(shutdown_signal())
+                .await?;
         }
         Some("migrate") => {
-            urumi_migrations::MIGRATOR.run(&pool).await.context("applying migrations")?;
+            urumi_migrations::MIGRATOR
+                .run(&pool)
+                .await
+                .context("applying migrations")?;
             println!("migrations applied");
         }
         Some("start") => {
@@ -54,7 +63,9 @@ async fn main() -> anyhow::Result<()> {
                 bail!("usage: urumi-worker start <workflow> <subject> [input-json]");
             };
             let input = parse_input(workflow, args.get(3).map_or("{}", String::as_str))?;
-            let started = engine.start_run(NewRun::new(workflow, subject, input).actor("cli")).await?;
+            let started = engine
+                .start_run(NewRun::new(workflow, subject, input).actor("cli"))
+                .await?;
             println!("{}", started.run_id);
         }
         Some("show") => {
@@ -62,7 +73,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&engine.run(id).await?)?);
         }
         Some("watch") => watch(&engine, run_id(args.get(1))?).await?,
-        Some(other) => bail!("unknown command {other:?}; see the top of worker/src/main.rs or the README"),
+        Some(other) => {
+            bail!("unknown command {other:?}; see the top of worker/src/main.rs or the README")
+        }
     }
     Ok(())
 }
@@ -78,8 +91,18 @@ async fn watch(engine: &Engine, run: Uuid) -> anyhow::Result<()> {
     loop {
         let events = engine.events_for_run(run).await?;
         for e in events.iter().skip(seen) {
-            let step = e.step.as_deref().map(|s| format!(" {s}")).unwrap_or_default();
-            println!("{} {}{step} by {} {}", e.created_at.format("%H:%M:%S%.3f"), e.kind, e.actor, e.detail);
+            let step = e
+                .step
+                .as_deref()
+                .map(|s| format!(" {s}"))
+                .unwrap_or_default();
+            println!(
+                "{} {}{step} by {} {}",
+                e.created_at.format("%H:%M:%S%.3f"),
+                e.kind,
+                e.actor,
+                e.detail
+            );
         }
         seen = events.len();
         let detail = engine.run(run).await?;

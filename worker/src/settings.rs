@@ -92,17 +92,22 @@ impl Settings {
     pub fn load() -> Result<Self, String> {
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
-        match std::env::var("URUMI_CONFIG") {
-            Ok(path) => builder = builder.add_source(config::File::with_name(&path).required(true)),
-            Err(_) => builder = builder.add_source(config::File::with_name("urumi.toml").required(false)),
-        }
+        builder = match std::env::var("URUMI_CONFIG") {
+            Ok(path) => builder.add_source(config::File::with_name(&path).required(true)),
+            Err(_) => builder.add_source(config::File::with_name("urumi.toml").required(false)),
+        };
         if std::env::var_os("URUMI__DATABASE__URL").is_none()
             && let Ok(url) = std::env::var("DATABASE_URL")
         {
-            builder = builder.set_override("database.url", url).map_err(|e| e.to_string())?;
+            builder = builder
+                .set_override("database.url", url)
+                .map_err(|e| e.to_string())?;
         }
         builder = builder.add_source(
-            config::Environment::with_prefix("URUMI").prefix_separator("__").separator("__").try_parsing(true),
+            config::Environment::with_prefix("URUMI")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
         );
         let settings: Settings = builder
             .build()
@@ -128,7 +133,10 @@ impl Settings {
             return Err("worker.poll_interval_ms and worker.sweep_interval_ms must be > 0".into());
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
-            return Err(format!("log.format must be pretty or json, not {:?}", self.log.format));
+            return Err(format!(
+                "log.format must be pretty or json, not {:?}",
+                self.log.format
+            ));
         }
         if !self.database.url.expose().starts_with("postgres") {
             return Err("database.url must be a postgres:// URL".into());
@@ -155,7 +163,9 @@ impl Settings {
     /// The pool size to use.
     #[must_use]
     pub fn max_connections(&self) -> u32 {
-        self.database.max_connections.unwrap_or(self.worker.concurrency as u32 + 4)
+        self.database
+            .max_connections
+            .unwrap_or(self.worker.concurrency as u32 + 4)
     }
 }
 

@@ -13,8 +13,13 @@ use uuid::Uuid;
 /// The fresh test database's URL, built from `DATABASE_URL` and the test's database name.
 fn url_for(connect: &PgConnectOptions) -> String {
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let (prefix, _) = base.rsplit_once('/').expect("DATABASE_URL ends with /database");
-    format!("{prefix}/{}", connect.get_database().expect("a test database"))
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("DATABASE_URL ends with /database");
+    format!(
+        "{prefix}/{}",
+        connect.get_database().expect("a test database")
+    )
 }
 
 struct WorkerProcess(Child);
@@ -44,7 +49,10 @@ impl WorkerProcess {
     }
 
     fn terminate(mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
         let _ = self.0.wait();
     }
 
@@ -54,7 +62,10 @@ impl WorkerProcess {
             if let Some(status) = self.0.try_wait().unwrap() {
                 return status;
             }
-            assert!(tokio::time::Instant::now() < deadline, "the worker process did not exit");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the worker process did not exit"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -62,7 +73,11 @@ impl WorkerProcess {
 
 async fn setup(connect: PgConnectOptions) -> (PgPool, Engine, String) {
     let url = url_for(&connect);
-    let pool = PgPoolOptions::new().max_connections(8).connect_with(connect).await.unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(connect)
+        .await
+        .unwrap();
     let engine = Engine::new(pool.clone(), urumi_workflows::registry().unwrap());
     (pool, engine, url)
 }
@@ -70,14 +85,21 @@ async fn setup(connect: PgConnectOptions) -> (PgPool, Engine, String) {
 async fn wait_until(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + within;
     while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 async fn demo_run(engine: &Engine, subject: &str, work_ms: u64) -> Uuid {
     let input = json!({ "name": subject, "work_ms": work_ms });
-    engine.start_run(NewRun::new("demo", subject, input).actor("test")).await.unwrap().run_id
+    engine
+        .start_run(NewRun::new("demo", subject, input).actor("test"))
+        .await
+        .unwrap()
+        .run_id
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
@@ -88,10 +110,16 @@ async fn a_worker_process_killed_mid_step_is_taken_over_by_another_after_the_lea
     let (_pool, engine, url) = setup(connect).await;
     let victim = WorkerProcess::spawn(&url, None);
     let run = demo_run(&engine, "kill-me", 4000).await;
-    wait_until("the work step to start", Duration::from_secs(20), async || {
-        let d = engine.run(run).await.unwrap();
-        d.steps.iter().any(|s| s.name == "work" && s.status() == StepStatus::Running)
-    })
+    wait_until(
+        "the work step to start",
+        Duration::from_secs(20),
+        async || {
+            let d = engine.run(run).await.unwrap();
+            d.steps
+                .iter()
+                .any(|s| s.name == "work" && s.status() == StepStatus::Running)
+        },
+    )
     .await;
     let owner = engine.run(run).await.unwrap().run.lease_owner.unwrap();
     victim.kill();
@@ -102,17 +130,36 @@ async fn a_worker_process_killed_mid_step_is_taken_over_by_another_after_the_lea
     })
     .await;
     let d = engine.run(run).await.unwrap();
-    let attempts: Vec<(String, i32)> = d.steps.iter().map(|s| (s.name.clone(), s.attempts)).collect();
+    let attempts: Vec<(String, i32)> = d
+        .steps
+        .iter()
+        .map(|s| (s.name.clone(), s.attempts))
+        .collect();
     assert_eq!(
         attempts,
-        [("greet".to_owned(), 1), ("work".to_owned(), 2), ("finish".to_owned(), 1)],
+        [
+            ("greet".to_owned(), 1),
+            ("work".to_owned(), 2),
+            ("finish".to_owned(), 1)
+        ],
         "only the interrupted step ran again"
     );
     let events = engine.events_for_run(run).await.unwrap();
-    let expired = events.iter().find(|e| e.kind == "run.lease_expired").expect("a takeover event");
+    let expired = events
+        .iter()
+        .find(|e| e.kind == "run.lease_expired")
+        .expect("a takeover event");
     assert_eq!(expired.detail["previous_owner"], json!(owner));
-    let finisher = &events.iter().rev().find(|e| e.kind == "run.succeeded").unwrap().actor;
-    assert_ne!(finisher, &owner, "another process (a new identity) finished the run");
+    let finisher = &events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "run.succeeded")
+        .unwrap()
+        .actor;
+    assert_ne!(
+        finisher, &owner,
+        "another process (a new identity) finished the run"
+    );
     rescuer.terminate();
 }
 
@@ -125,10 +172,21 @@ async fn a_process_aborted_at_a_failure_point_is_recovered_without_rerunning_che
     let doomed = WorkerProcess::spawn(&url, Some("after_checkpoint_commit:greet"));
     let run = demo_run(&engine, "abort-me", 0).await;
     let status = doomed.exit_status(Duration::from_secs(20)).await;
-    assert!(!status.success(), "the process aborted at the failure point");
+    assert!(
+        !status.success(),
+        "the process aborted at the failure point"
+    );
     let d = engine.run(run).await.unwrap();
-    assert_eq!(d.run.status(), RunStatus::Running, "left leased by the dead process");
-    assert_eq!(d.steps[0].status(), StepStatus::Succeeded, "greet was checkpointed before the abort");
+    assert_eq!(
+        d.run.status(),
+        RunStatus::Running,
+        "left leased by the dead process"
+    );
+    assert_eq!(
+        d.steps[0].status(),
+        StepStatus::Succeeded,
+        "greet was checkpointed before the abort"
+    );
 
     let rescuer = WorkerProcess::spawn(&url, None);
     wait_until("the run to succeed", Duration::from_secs(30), async || {
@@ -137,7 +195,10 @@ async fn a_process_aborted_at_a_failure_point_is_recovered_without_rerunning_che
     .await;
     let d = engine.run(run).await.unwrap();
     assert_eq!(d.steps[0].attempts, 1, "greet never ran again");
-    assert_eq!(d.run.output.as_ref().unwrap()["greeting"], json!("hello, abort-me"));
+    assert_eq!(
+        d.run.output.as_ref().unwrap()["greeting"],
+        json!("hello, abort-me")
+    );
     rescuer.terminate();
 }
 
@@ -161,13 +222,18 @@ async fn two_worker_processes_share_1000_runs_and_without_faults_no_step_runs_tw
     while let Some(r) = tasks.join_next().await {
         r.unwrap();
     }
-    wait_until("1,000 runs to succeed", Duration::from_secs(120), async || {
-        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM urumi.runs WHERE status = 'succeeded'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        done == 1000
-    })
+    wait_until(
+        "1,000 runs to succeed",
+        Duration::from_secs(120),
+        async || {
+            let done: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM urumi.runs WHERE status = 'succeeded'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            done == 1000
+        },
+    )
     .await;
     let (steps, not_once): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE attempts <> 1 OR status <> 'succeeded') FROM urumi.steps",
@@ -177,11 +243,12 @@ async fn two_worker_processes_share_1000_runs_and_without_faults_no_step_runs_tw
     .unwrap();
     assert_eq!(steps, 3000);
     assert_eq!(not_once, 0, "every step ran exactly once");
-    let workers: i64 =
-        sqlx::query_scalar("SELECT count(DISTINCT actor) FROM urumi.events WHERE kind = 'run.claimed'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let workers: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT actor) FROM urumi.events WHERE kind = 'run.claimed'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(workers, 2, "both processes took a share");
     let takeovers: i64 =
         sqlx::query_scalar("SELECT count(*) FROM urumi.events WHERE kind = 'run.lease_expired'")

@@ -61,7 +61,9 @@ mod tests {
     fn the_demo_input_refuses_unknown_fields() {
         let def = definition().unwrap();
         assert!(def.check_input(&json!({ "name": "x" })).is_ok());
-        let err = def.check_input(&json!({ "name": "x", "wrok_ms": 5 })).unwrap_err();
+        let err = def
+            .check_input(&json!({ "name": "x", "wrok_ms": 5 }))
+            .unwrap_err();
         assert!(err.to_string().contains("unknown field `wrok_ms`"), "{err}");
     }
 }

@@ -17,7 +17,10 @@ use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
 use urumi_bench::{median_min_max, proc_mib, quantile};
-use urumi_engine::{Definition, Engine, NewRun, Registry, StepContext, StepError, StepOutcome, Worker, WorkerOptions};
+use urumi_engine::{
+    Definition, Engine, NewRun, Registry, StepContext, StepError, StepOutcome, Worker,
+    WorkerOptions,
+};
 
 struct Args {
     runs: usize,
@@ -29,7 +32,14 @@ struct Args {
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut a = Args { runs: 4000, steps: 5, workers: 2, concurrency: 32, reps: 3, worker_url: None };
+    let mut a = Args {
+        runs: 4000,
+        steps: 5,
+        workers: 2,
+        concurrency: 32,
+        reps: 3,
+        worker_url: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -40,10 +50,15 @@ fn parse_args() -> anyhow::Result<Args> {
             "--concurrency" => a.concurrency = value()?.parse()?,
             "--reps" => a.reps = value()?.parse()?,
             "--worker" => a.worker_url = Some(value()?),
-            other => anyhow::bail!("unknown flag {other}; flags: --runs --steps --workers --concurrency --reps"),
+            other => anyhow::bail!(
+                "unknown flag {other}; flags: --runs --steps --workers --concurrency --reps"
+            ),
         }
     }
-    anyhow::ensure!(a.runs > 0 && a.steps > 0 && a.workers > 0 && a.reps > 0, "all counts must be > 0");
+    anyhow::ensure!(
+        a.runs > 0 && a.steps > 0 && a.workers > 0 && a.reps > 0,
+        "all counts must be > 0"
+    );
     Ok(a)
 }
 
@@ -60,30 +75,47 @@ fn registry(steps: usize) -> anyhow::Result<Registry> {
 }
 
 async fn worker_mode(url: &str, a: &Args) -> anyhow::Result<()> {
-    let pool = PgPoolOptions::new().max_connections(a.concurrency as u32 + 4).connect(url).await?;
-    let options = WorkerOptions { concurrency: a.concurrency, name: "bench".into(), ..WorkerOptions::default() };
+    let pool = PgPoolOptions::new()
+        .max_connections(a.concurrency as u32 + 4)
+        .connect(url)
+        .await?;
+    let options = WorkerOptions {
+        concurrency: a.concurrency,
+        name: "bench".into(),
+        ..WorkerOptions::default()
+    };
     let stdin_closed = async {
         // The parent holds our stdin open; when it exits or closes it, we stop.
         let _ = tokio::task::spawn_blocking(|| {
             let mut buf = String::new();
-            while std::io::stdin().read_line(&mut buf).map(|n| n > 0).unwrap_or(false) {}
+            while std::io::stdin()
+                .read_line(&mut buf)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {}
         })
         .await;
     };
-    Worker::new(pool, registry(a.steps)?, options).run(stdin_closed).await?;
+    Worker::new(pool, registry(a.steps)?, options)
+        .run(stdin_closed)
+        .await?;
     Ok(())
 }
 
 async fn wait_all_done(pool: &PgPool, expected: i64) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {
-        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM urumi.runs WHERE status = 'succeeded'")
-            .fetch_one(pool)
-            .await?;
+        let done: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM urumi.runs WHERE status = 'succeeded'")
+                .fetch_one(pool)
+                .await?;
         if done >= expected {
             return Ok(());
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "runs did not finish in 10 minutes");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "runs did not finish in 10 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -94,33 +126,64 @@ async fn main() -> anyhow::Result<()> {
     if let Some(url) = &a.worker_url {
         return worker_mode(url, &a).await;
     }
-    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = PgPoolOptions::new().max_connections(2).connect(&base).await.context("connect DATABASE_URL")?;
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&base)
+        .await
+        .context("connect DATABASE_URL")?;
     let db = format!("urumi_bench_{}", std::process::id());
-    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).await?;
-    let url = format!("{}/{db}", base.rsplit_once('/').context("DATABASE_URL ends in /db")?.0);
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .await?;
+    let url = format!(
+        "{}/{db}",
+        base.rsplit_once('/').context("DATABASE_URL ends in /db")?.0
+    );
     let result = run(&a, &url).await;
-    admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).await?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .await?;
     result
 }
 
 async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
-    let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await?;
     urumi_migrations::MIGRATOR.run(&pool).await?;
     let (pg_version, sync_commit, fsync): (String, String, String) = sqlx::query_as(
         "SELECT current_setting('server_version'), current_setting('synchronous_commit'), current_setting('fsync')",
     )
     .fetch_one(&pool)
     .await?;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("bench-engine: {} runs x {} no-op steps, {} worker processes x {} slots, {} reps", a.runs, a.steps, a.workers, a.concurrency, a.reps);
-    println!("postgres {pg_version} (synchronous_commit={sync_commit}, fsync={fsync}), {cores} cores");
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "bench-engine: {} runs x {} no-op steps, {} worker processes x {} slots, {} reps",
+        a.runs, a.steps, a.workers, a.concurrency, a.reps
+    );
+    println!(
+        "postgres {pg_version} (synchronous_commit={sync_commit}, fsync={fsync}), {cores} cores"
+    );
 
     let me = std::env::current_exe()?;
     let mut children: Vec<Child> = (0..a.workers)
         .map(|_| {
             Command::new(&me)
-                .args(["--worker", url, "--steps", &a.steps.to_string(), "--concurrency", &a.concurrency.to_string()])
+                .args([
+                    "--worker",
+                    url,
+                    "--steps",
+                    &a.steps.to_string(),
+                    "--concurrency",
+                    &a.concurrency.to_string(),
+                ])
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::inherit())
@@ -144,23 +207,39 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
     let engine = Engine::new(pool.clone(), registry);
     // Wait for the workers to register, then let them settle before reading idle memory.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM urumi.workers WHERE stopped_at IS NULL")
-        .fetch_one(pool)
-        .await?
+    while sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM urumi.workers WHERE stopped_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await?
         < a.workers as i64
     {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "workers did not start");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "workers did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_idle: Vec<f64> = children.iter().filter_map(|c| proc_mib(c.id(), "VmRSS")).collect();
+    let rss_idle: Vec<f64> = children
+        .iter()
+        .filter_map(|c| proc_mib(c.id(), "VmRSS"))
+        .collect();
     let rss_idle_max = rss_idle.iter().copied().fold(0.0, f64::max);
-    println!("worker RSS idle: {:?} MiB", rss_idle.iter().map(|r| (r * 10.0).round() / 10.0).collect::<Vec<_>>());
+    println!(
+        "worker RSS idle: {:?} MiB",
+        rss_idle
+            .iter()
+            .map(|r| (r * 10.0).round() / 10.0)
+            .collect::<Vec<_>>()
+    );
 
     // 1. Idle latency.
     let latency_runs = 200;
     for i in 0..latency_runs {
-        engine.start_run(NewRun::new("bench.noop", format!("lat-{i}"), json!({}))).await?;
+        engine
+            .start_run(NewRun::new("bench.noop", format!("lat-{i}"), json!({})))
+            .await?;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     wait_all_done(pool, latency_runs).await?;
@@ -172,37 +251,64 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
     .await?;
     lat.sort_by(f64::total_cmp);
     let (p50, p99) = (quantile(&lat, 0.5), quantile(&lat, 0.99));
-    println!("enqueue -> first step start, idle ({} runs): p50 {p50:.2} ms, p99 {p99:.2} ms", lat.len());
+    println!(
+        "enqueue -> first step start, idle ({} runs): p50 {p50:.2} ms, p99 {p99:.2} ms",
+        lat.len()
+    );
 
     // 2. Throughput.
     let mut steps_per_sec = Vec::new();
     let mut runs_per_sec = Vec::new();
     for rep in 1..=a.reps {
-        sqlx::query("TRUNCATE urumi.runs, urumi.steps, urumi.events").execute(pool).await?;
+        sqlx::query("TRUNCATE urumi.runs, urumi.steps, urumi.events")
+            .execute(pool)
+            .await?;
         let mut tx = pool.begin().await?;
         for i in 0..a.runs {
-            engine.start_run_in(&mut tx, NewRun::new("bench.noop", format!("r{rep}-{i}"), json!({}))).await?;
+            engine
+                .start_run_in(
+                    &mut tx,
+                    NewRun::new("bench.noop", format!("r{rep}-{i}"), json!({})),
+                )
+                .await?;
         }
         tx.commit().await?;
-        let committed: f64 = sqlx::query_scalar("SELECT extract(epoch FROM clock_timestamp())::float8").fetch_one(pool).await?;
+        let committed: f64 =
+            sqlx::query_scalar("SELECT extract(epoch FROM clock_timestamp())::float8")
+                .fetch_one(pool)
+                .await?;
         wait_all_done(pool, a.runs as i64).await?;
-        let finished: f64 = sqlx::query_scalar("SELECT extract(epoch FROM max(finished_at))::float8 FROM urumi.runs")
-            .fetch_one(pool)
-            .await?;
+        let finished: f64 = sqlx::query_scalar(
+            "SELECT extract(epoch FROM max(finished_at))::float8 FROM urumi.runs",
+        )
+        .fetch_one(pool)
+        .await?;
         let secs = finished - committed;
         let sps = (a.runs * a.steps) as f64 / secs;
         steps_per_sec.push(sps);
         runs_per_sec.push(a.runs as f64 / secs);
-        println!("rep {rep}: {} runs x {} steps in {secs:.2} s = {sps:.0} checkpointed steps/s, {:.0} runs/s", a.runs, a.steps, a.runs as f64 / secs);
+        println!(
+            "rep {rep}: {} runs x {} steps in {secs:.2} s = {sps:.0} checkpointed steps/s, {:.0} runs/s",
+            a.runs,
+            a.steps,
+            a.runs as f64 / secs
+        );
     }
-    let rss_peak: f64 = children.iter().filter_map(|c| proc_mib(c.id(), "VmHWM")).fold(0.0, f64::max);
+    let rss_peak: f64 = children
+        .iter()
+        .filter_map(|c| proc_mib(c.id(), "VmHWM"))
+        .fold(0.0, f64::max);
     let (s_med, s_min, s_max) = median_min_max(&steps_per_sec);
     let (r_med, r_min, r_max) = median_min_max(&runs_per_sec);
     println!("checkpointed steps/s: median {s_med:.0} (min {s_min:.0}, max {s_max:.0})");
     println!("runs/s: median {r_med:.0} (min {r_min:.0}, max {r_max:.0})");
     println!("worker RSS: idle {rss_idle_max:.1} MiB, peak {rss_peak:.1} MiB");
-    let (pg_version,): (String,) = sqlx::query_as("SELECT current_setting('server_version')").fetch_one(pool).await?;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let (pg_version,): (String,) = sqlx::query_as("SELECT current_setting('server_version')")
+        .fetch_one(pool)
+        .await?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     Ok(json!({
         "bench": "engine",
         "runs": a.runs, "steps": a.steps, "workers": a.workers, "concurrency": a.concurrency, "reps": a.reps,

@@ -28,7 +28,10 @@ pub(crate) struct LeaseLost;
 
 /// Proves the lease is still ours and renews it. Locks the run row until the transaction
 /// ends, so nothing else changes the run meanwhile.
-pub(crate) async fn fence(conn: &mut PgConnection, lease: &Lease) -> sqlx::Result<Result<(), LeaseLost>> {
+pub(crate) async fn fence(
+    conn: &mut PgConnection,
+    lease: &Lease,
+) -> sqlx::Result<Result<(), LeaseLost>> {
     let updated = sqlx::query(
         "UPDATE urumi.runs SET lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
          WHERE id = $1 AND lease_token = $2",
@@ -51,8 +54,20 @@ pub(crate) struct Started {
     pub waited_ms: Option<f64>,
 }
 
-fn event<'a>(lease: &'a Lease, kind: &'a str, step: Option<&'a str>, detail: Value) -> NewEvent<'a> {
-    NewEvent { run_id: lease.run_id, subject: &lease.subject, kind, step, actor: &lease.worker, detail }
+fn event<'a>(
+    lease: &'a Lease,
+    kind: &'a str,
+    step: Option<&'a str>,
+    detail: Value,
+) -> NewEvent<'a> {
+    NewEvent {
+        run_id: lease.run_id,
+        subject: &lease.subject,
+        kind,
+        step,
+        actor: &lease.worker,
+        detail,
+    }
 }
 
 /// Checkpoints `step` as succeeded with `output`.
@@ -78,7 +93,11 @@ pub(crate) async fn complete_step(
 }
 
 /// Ends the run as succeeded with `output` and starts any run that waited for it.
-pub(crate) async fn complete_run(conn: &mut PgConnection, lease: &Lease, output: &Value) -> sqlx::Result<()> {
+pub(crate) async fn complete_run(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    output: &Value,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE urumi.runs SET status = 'succeeded', output = $2, finished_at = now(),              lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
          WHERE id = $1",
@@ -139,9 +158,12 @@ pub(crate) async fn schedule_wait(
     .await?;
     let after_ms = after.as_millis() as u64;
     let ev = match kind {
-        WaitKind::Poll { reason } => {
-            event(lease, "step.waiting", Some(step), json!({ "reason": reason, "after_ms": after_ms }))
-        }
+        WaitKind::Poll { reason } => event(
+            lease,
+            "step.waiting",
+            Some(step),
+            json!({ "reason": reason, "after_ms": after_ms }),
+        ),
         WaitKind::Backoff { error, attempt } => event(
             lease,
             "step.retry_scheduled",
@@ -154,7 +176,12 @@ pub(crate) async fn schedule_wait(
 
 /// Fails `step` and the run with `error`; later steps stay `pending` so an operator retry can
 /// resume at `step`.
-pub(crate) async fn fail_run(conn: &mut PgConnection, lease: &Lease, step: &str, error: &str) -> sqlx::Result<()> {
+pub(crate) async fn fail_run(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    step: &str,
+    error: &str,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE urumi.steps SET status = 'failed', last_error = $3, finished_at = now(), wait_kind = NULL,
              next_attempt_at = NULL, updated_at = now()
@@ -203,7 +230,16 @@ pub(crate) async fn cancel_run(conn: &mut PgConnection, lease: &Lease) -> sqlx::
     .bind(lease.run_id)
     .execute(&mut *conn)
     .await?;
-    insert_events(conn, &[event(lease, "run.cancelled", None, json!({ "at": "step boundary" }))]).await?;
+    insert_events(
+        conn,
+        &[event(
+            lease,
+            "run.cancelled",
+            None,
+            json!({ "at": "step boundary" }),
+        )],
+    )
+    .await?;
     release_successors(conn, lease.run_id).await?;
     Ok(())
 }
@@ -218,7 +254,16 @@ pub(crate) async fn release_run(conn: &mut PgConnection, lease: &Lease) -> sqlx:
     .bind(lease.run_id)
     .execute(&mut *conn)
     .await?;
-    insert_events(conn, &[event(lease, "run.released", None, json!({ "reason": "worker shutdown" }))]).await?;
+    insert_events(
+        conn,
+        &[event(
+            lease,
+            "run.released",
+            None,
+            json!({ "reason": "worker shutdown" }),
+        )],
+    )
+    .await?;
     super::notify_wake(conn).await
 }
 

@@ -104,7 +104,10 @@ pub(crate) async fn claim(
 }
 
 /// How long until the next served run is due (zero if one is due now), if any is scheduled.
-pub(crate) async fn next_due_in(pool: &PgPool, def_keys: &[String]) -> sqlx::Result<Option<Duration>> {
+pub(crate) async fn next_due_in(
+    pool: &PgPool,
+    def_keys: &[String],
+) -> sqlx::Result<Option<Duration>> {
     let ms: Option<f64> = sqlx::query_scalar(
         "SELECT greatest(0, extract(epoch FROM min(wake_at) - now()) * 1000)::float8 FROM urumi.runs
          WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND def_key = ANY($1)",
@@ -167,7 +170,10 @@ pub(crate) async fn requeue_expired(pool: &PgPool, sweeper: &str) -> sqlx::Resul
     .fetch_one(pool)
     .await?;
     if n > 0 {
-        sqlx::query("SELECT pg_notify($1, '')").bind(super::WAKE_CHANNEL).execute(pool).await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(super::WAKE_CHANNEL)
+            .execute(pool)
+            .await?;
     }
     Ok(n as u64)
 }

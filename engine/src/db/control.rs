@@ -48,14 +48,14 @@ async fn active_run(conn: &mut PgConnection, subject: &str) -> Result<Option<Act
     .bind(subject)
     .fetch_optional(conn)
     .await?;
-    Ok(match row {
-        None => None,
-        Some(r) => Some(ActiveRun {
-            id: r.get("id"),
-            definition: r.get("definition"),
-            status: r.get::<String, _>("status").parse().unwrap_or(RunStatus::Running),
-        }),
-    })
+    Ok(row.map(|r| ActiveRun {
+        id: r.get("id"),
+        definition: r.get("definition"),
+        status: r
+            .get::<String, _>("status")
+            .parse()
+            .unwrap_or(RunStatus::Running),
+    }))
 }
 
 /// Inserts a run of `def` for `subject` with its pending steps and its `run.created` event.
@@ -76,7 +76,10 @@ pub(crate) async fn start_run(
     let mut superseded = None;
     if let Some(active) = active_run(conn, subject).await? {
         if !def.supersedes(&active.definition) {
-            return Err(Error::Conflict { subject: subject.to_owned(), active_run: active.id });
+            return Err(Error::Conflict {
+                subject: subject.to_owned(),
+                active_run: active.id,
+            });
         }
         let waiting: Option<Uuid> = sqlx::query_scalar(
             "SELECT id FROM urumi.runs WHERE subject = $1 AND status = 'queued' AND blocked_by IS NOT NULL",
@@ -85,7 +88,10 @@ pub(crate) async fn start_run(
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(waiting) = waiting {
-            return Err(Error::Conflict { subject: subject.to_owned(), active_run: waiting });
+            return Err(Error::Conflict {
+                subject: subject.to_owned(),
+                active_run: waiting,
+            });
         }
         superseded = Some(active.id);
         if active.status == RunStatus::Running {
@@ -129,13 +135,24 @@ pub(crate) async fn start_run(
     });
     insert_events(
         conn,
-        &[NewEvent { run_id, subject, kind: "run.created", step: None, actor, detail }],
+        &[NewEvent {
+            run_id,
+            subject,
+            kind: "run.created",
+            step: None,
+            actor,
+            detail,
+        }],
     )
     .await?;
     if blocked_by.is_none() {
         notify_wake(conn).await?;
     }
-    Ok(Started { run_id, blocked_by, superseded })
+    Ok(Started {
+        run_id,
+        blocked_by,
+        superseded,
+    })
 }
 
 fn unique_to_conflict(e: sqlx::Error, subject: &str) -> Error {
@@ -143,7 +160,10 @@ fn unique_to_conflict(e: sqlx::Error, subject: &str) -> Error {
         && db.is_unique_violation()
     {
         // Only reachable if the advisory lock was bypassed by hand-written SQL.
-        return Error::Conflict { subject: subject.to_owned(), active_run: Uuid::nil() };
+        return Error::Conflict {
+            subject: subject.to_owned(),
+            active_run: Uuid::nil(),
+        };
     }
     Error::Database(e)
 }
@@ -220,12 +240,16 @@ async fn cancel_now(
     Ok(())
 }
 
-async fn lock_run(conn: &mut PgConnection, run_id: Uuid) -> Result<(String, RunStatus, Option<Uuid>)> {
-    let row = sqlx::query("SELECT subject, status, blocked_by FROM urumi.runs WHERE id = $1 FOR UPDATE")
-        .bind(run_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(Error::NotFound(run_id))?;
+async fn lock_run(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+) -> Result<(String, RunStatus, Option<Uuid>)> {
+    let row =
+        sqlx::query("SELECT subject, status, blocked_by FROM urumi.runs WHERE id = $1 FOR UPDATE")
+            .bind(run_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(Error::NotFound(run_id))?;
     let status: String = row.get("status");
     let status = status.parse().map_err(|e: String| Error::InvalidState {
         run: run_id,
@@ -240,7 +264,11 @@ async fn lock_run(conn: &mut PgConnection, run_id: Uuid) -> Result<(String, RunS
 ///
 /// # Errors
 /// [`Error::NotFound`]; [`Error::InvalidState`] if the run has already ended.
-pub(crate) async fn cancel_run(conn: &mut PgConnection, run_id: Uuid, actor: &str) -> Result<RunStatus> {
+pub(crate) async fn cancel_run(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    actor: &str,
+) -> Result<RunStatus> {
     let (subject, status, _) = lock_run(conn, run_id).await?;
     match status {
         RunStatus::Running => {
@@ -265,7 +293,11 @@ pub(crate) async fn cancel_run(conn: &mut PgConnection, run_id: Uuid, actor: &st
 /// # Errors
 /// [`Error::NotFound`]; [`Error::InvalidState`] unless the run failed; [`Error::Conflict`] if
 /// the subject has another active run.
-pub(crate) async fn retry_run(conn: &mut PgConnection, run_id: Uuid, actor: &str) -> Result<String> {
+pub(crate) async fn retry_run(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    actor: &str,
+) -> Result<String> {
     let (subject, status, _) = lock_run(conn, run_id).await?;
     if status != RunStatus::Failed {
         return Err(Error::InvalidState {
@@ -276,7 +308,10 @@ pub(crate) async fn retry_run(conn: &mut PgConnection, run_id: Uuid, actor: &str
     }
     lock_subject(conn, &subject).await?;
     if let Some(active) = active_run(conn, &subject).await? {
-        return Err(Error::Conflict { subject, active_run: active.id });
+        return Err(Error::Conflict {
+            subject,
+            active_run: active.id,
+        });
     }
     let step: Option<String> = sqlx::query_scalar(
         "UPDATE urumi.steps SET status = 'pending', attempts = 0, polls = 0, wait_kind = NULL,
@@ -328,10 +363,16 @@ pub(crate) async fn run_origin(
     conn: &mut PgConnection,
     run_id: Uuid,
 ) -> Result<(String, i32, String, Value)> {
-    let row = sqlx::query("SELECT definition, version, subject, input FROM urumi.runs WHERE id = $1")
-        .bind(run_id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or(Error::NotFound(run_id))?;
-    Ok((row.get("definition"), row.get("version"), row.get("subject"), row.get("input")))
+    let row =
+        sqlx::query("SELECT definition, version, subject, input FROM urumi.runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(conn)
+            .await?
+            .ok_or(Error::NotFound(run_id))?;
+    Ok((
+        row.get("definition"),
+        row.get("version"),
+        row.get("subject"),
+        row.get("input"),
+    ))
 }

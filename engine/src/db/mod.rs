@@ -63,7 +63,10 @@ pub(crate) async fn insert_events(
 
 /// Wakes idle workers once the caller's transaction commits.
 pub(crate) async fn notify_wake(conn: &mut PgConnection) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_notify($1, '')").bind(WAKE_CHANNEL).execute(conn).await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(WAKE_CHANNEL)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -7,7 +7,10 @@ use crate::model::{Event, Run, StepRecord};
 
 /// One run.
 pub(crate) async fn run(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Run>> {
-    sqlx::query_as::<_, Run>("SELECT * FROM urumi.runs WHERE id = $1").bind(id).fetch_optional(pool).await
+    sqlx::query_as::<_, Run>("SELECT * FROM urumi.runs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// A run's steps in order.
@@ -23,10 +26,12 @@ pub(crate) async fn steps<'e>(
 
 /// A subject's runs, newest first.
 pub(crate) async fn runs_for_subject(pool: &PgPool, subject: &str) -> sqlx::Result<Vec<Run>> {
-    sqlx::query_as::<_, Run>("SELECT * FROM urumi.runs WHERE subject = $1 ORDER BY created_at DESC, id DESC")
-        .bind(subject)
-        .fetch_all(pool)
-        .await
+    sqlx::query_as::<_, Run>(
+        "SELECT * FROM urumi.runs WHERE subject = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(subject)
+    .fetch_all(pool)
+    .await
 }
 
 /// A run's events in order.
@@ -38,7 +43,11 @@ pub(crate) async fn events_for_run(pool: &PgPool, run_id: Uuid) -> sqlx::Result<
 }
 
 /// Up to `limit` events with an id above `after`, in order.
-pub(crate) async fn events_after(pool: &PgPool, after: i64, limit: i64) -> sqlx::Result<Vec<Event>> {
+pub(crate) async fn events_after(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Event>> {
     sqlx::query_as::<_, Event>("SELECT * FROM urumi.events WHERE id > $1 ORDER BY id LIMIT $2")
         .bind(after)
         .bind(limit)

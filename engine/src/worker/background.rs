@@ -46,7 +46,13 @@ pub(super) async fn heartbeat(shared: Arc<Shared>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let held: Vec<_> = shared.held.lock().expect("held lock").iter().map(|(r, t)| (*r, *t)).collect();
+        let held: Vec<_> = shared
+            .held
+            .lock()
+            .expect("held lock")
+            .iter()
+            .map(|(r, t)| (*r, *t))
+            .collect();
         match claim::heartbeat(&shared.pool, &shared.id, &held, shared.options.lease).await {
             Ok(lost) if !lost.is_empty() => warn!(?lost, "leases lost to other workers"),
             Ok(_) => {}
@@ -71,8 +77,17 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
             }
             Err(e) => warn!(error = %e, "sweep (expired leases) failed"),
         }
-        match claim::fail_unserved(&shared.pool, &shared.id, shared.options.unserved_grace, liveness).await {
-            Ok(failed) if !failed.is_empty() => warn!(?failed, "failed runs that no live worker serves"),
+        match claim::fail_unserved(
+            &shared.pool,
+            &shared.id,
+            shared.options.unserved_grace,
+            liveness,
+        )
+        .await
+        {
+            Ok(failed) if !failed.is_empty() => {
+                warn!(?failed, "failed runs that no live worker serves");
+            }
             Ok(_) => debug!("sweep done"),
             Err(e) => warn!(error = %e, "sweep (unserved runs) failed"),
         }

@@ -123,7 +123,12 @@ impl Worker {
     /// A worker for the definitions in `registry`.
     #[must_use]
     pub fn new(pool: PgPool, registry: Registry, options: WorkerOptions) -> Self {
-        Self { pool, registry, options, metrics: Metrics::default() }
+        Self {
+            pool,
+            registry,
+            options,
+            metrics: Metrics::default(),
+        }
     }
 
     /// Uses `metrics` instead of a fresh set (so a binary can expose them).
@@ -138,9 +143,17 @@ impl Worker {
     /// # Errors
     /// [`Error::Database`] if the worker cannot register.
     pub async fn start(self) -> Result<WorkerHandle> {
-        let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "local".into());
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "local".into());
         let suffix = Uuid::new_v4().simple().to_string();
-        let id = format!("{}-{host}-{}-{}", self.options.name, std::process::id(), &suffix[..8]);
+        let id = format!(
+            "{}-{host}-{}-{}",
+            self.options.name,
+            std::process::id(),
+            &suffix[..8]
+        );
         let def_keys = self.registry.keys();
         claim::register_worker(&self.pool, &id, &host, &def_keys).await?;
         let shared = Arc::new(Shared {
@@ -158,7 +171,12 @@ impl Worker {
         let (tx, rx) = watch::channel(false);
         info!(worker = %id, definitions = ?shared.def_keys, concurrency = shared.options.concurrency, "worker started");
         let join = tokio::spawn(main_loop(shared, rx));
-        Ok(WorkerHandle { id, shutdown: tx, join, metrics: self.metrics })
+        Ok(WorkerHandle {
+            id,
+            shutdown: tx,
+            join,
+            metrics: self.metrics,
+        })
     }
 
     /// Runs until `shutdown` resolves, then shuts down gracefully.
@@ -281,7 +299,9 @@ async fn main_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> 
     }
     runners.abort_all();
     background.abort_all();
-    claim::deregister_worker(&shared.pool, &shared.id).await.map_err(Error::Database)?;
+    claim::deregister_worker(&shared.pool, &shared.id)
+        .await
+        .map_err(Error::Database)?;
     info!(worker = %shared.id, "worker stopped");
     Ok(())
 }

@@ -63,14 +63,22 @@ pub(super) async fn drive(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSe
         subject: claimed.subject.clone(),
         duration: shared.options.lease,
     };
-    let result = Runner { shared: &shared, lease: &lease }.drive(claimed).instrument(span).await;
+    let result = Runner {
+        shared: &shared,
+        lease: &lease,
+    }
+    .drive(claimed)
+    .instrument(span)
+    .await;
     match result {
         Ok(()) => {}
         Err(Stop::Crashed) => {
             // The worker is being torn down as if its process died: write nothing, hold on.
             std::future::pending::<()>().await;
         }
-        Err(Stop::LeaseLost) => warn!(run_id = %lease.run_id, "lease taken over by another worker; stopped"),
+        Err(Stop::LeaseLost) => {
+            warn!(run_id = %lease.run_id, "lease taken over by another worker; stopped");
+        }
         Err(Stop::Db(e)) => {
             warn!(run_id = %lease.run_id, error = %e, "database error; releasing the run");
             release_best_effort(&shared, &lease).await;
@@ -125,9 +133,16 @@ impl Runner<'_> {
             .map_err(|e| Stop::Bug(e.to_string()))?;
         // A run claimed for the first time has only pending steps: no need to read them.
         let rows: Vec<StepState> = if claimed.fresh {
-            def.steps().iter().map(|s| StepState::pending(&s.name)).collect()
+            def.steps()
+                .iter()
+                .map(|s| StepState::pending(&s.name))
+                .collect()
         } else {
-            read::steps(&shared.pool, claimed.run_id).await?.into_iter().map(StepState::from).collect()
+            read::steps(&shared.pool, claimed.run_id)
+                .await?
+                .into_iter()
+                .map(StepState::from)
+                .collect()
         };
         let mut outputs: BTreeMap<String, Value> = rows
             .iter()
@@ -148,7 +163,10 @@ impl Runner<'_> {
             .iter()
             .position(|s| !matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped))
         else {
-            let last = rows.last().and_then(|s| s.output.clone()).unwrap_or(Value::Null);
+            let last = rows
+                .last()
+                .and_then(|s| s.output.clone())
+                .unwrap_or(Value::Null);
             let mut tx = shared.pool.begin().await?;
             checkpoint::fence(&mut tx, self.lease).await??;
             checkpoint::complete_run(&mut tx, self.lease, &last).await?;
@@ -160,9 +178,15 @@ impl Runner<'_> {
         let first = &rows[idx];
         let sdef = step_def(&def, &first.name)?;
         self.failpoint(FailPoint::BeforeStepStart, &first.name)?;
-        let is_poll = first.status == StepStatus::Waiting && first.wait_kind.as_deref() == Some("poll");
-        let mut started =
-            checkpoint::start(&mut *shared.pool.acquire().await?, self.lease, &first.name, is_poll).await??;
+        let is_poll =
+            first.status == StepStatus::Waiting && first.wait_kind.as_deref() == Some("poll");
+        let mut started = checkpoint::start(
+            &mut *shared.pool.acquire().await?,
+            self.lease,
+            &first.name,
+            is_poll,
+        )
+        .await??;
         if let Some(waited) = started.waited_ms
             && waited >= sdef.wait_deadline.as_secs_f64() * 1000.0
         {
@@ -175,7 +199,9 @@ impl Runner<'_> {
             checkpoint::fence(&mut tx, self.lease).await??;
             checkpoint::fail_run(&mut tx, self.lease, &first.name, &msg).await?;
             tx.commit().await?;
-            shared.metrics.step_ended(AttemptEnd::Failed, Duration::ZERO);
+            shared
+                .metrics
+                .step_ended(AttemptEnd::Failed, Duration::ZERO);
             shared.metrics.run_ended(RunStatus::Failed);
             return Ok(());
         }
@@ -204,7 +230,8 @@ impl Runner<'_> {
                 Ok(StepOutcome::Done(output)) => output,
                 Ok(StepOutcome::Wait { after, reason }) => {
                     let waited =
-                        Duration::from_secs_f64(started.waited_ms.unwrap_or(0.0).max(0.0) / 1000.0) + took;
+                        Duration::from_secs_f64(started.waited_ms.unwrap_or(0.0).max(0.0) / 1000.0)
+                            + took;
                     // Never sleep past the deadline: poll one last time when it is reached.
                     let after = after.min(sdef.wait_deadline.saturating_sub(waited));
                     let mut tx = shared.pool.begin().await?;
@@ -240,8 +267,14 @@ impl Runner<'_> {
                 return Ok(());
             }
             let next = rows[idx + 1].name.as_str();
-            let advanced =
-                checkpoint::advance(&mut *shared.pool.acquire().await?, self.lease, &name, &output, next).await??;
+            let advanced = checkpoint::advance(
+                &mut *shared.pool.acquire().await?,
+                self.lease,
+                &name,
+                &output,
+                next,
+            )
+            .await??;
             outputs.insert(name.clone(), output);
             self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
             match advanced.next {
@@ -278,7 +311,10 @@ impl Runner<'_> {
         let mut tx = shared.pool.begin().await?;
         checkpoint::fence(&mut tx, self.lease).await??;
         if let Some(delay) = retry_in {
-            let kind = WaitKind::Backoff { error: &err.message, attempt };
+            let kind = WaitKind::Backoff {
+                error: &err.message,
+                attempt,
+            };
             checkpoint::schedule_wait(&mut tx, self.lease, name, &kind, delay).await?;
             tx.commit().await?;
             warn!(step = %name, attempt, ?delay, error = %err, "step failed; retrying after backoff");
@@ -310,13 +346,23 @@ struct StepState {
 
 impl StepState {
     fn pending(name: &str) -> Self {
-        Self { name: name.to_owned(), status: StepStatus::Pending, wait_kind: None, output: None }
+        Self {
+            name: name.to_owned(),
+            status: StepStatus::Pending,
+            wait_kind: None,
+            output: None,
+        }
     }
 }
 
 impl From<crate::model::StepRecord> for StepState {
     fn from(r: crate::model::StepRecord) -> Self {
-        Self { status: r.status(), name: r.name, wait_kind: r.wait_kind, output: r.output }
+        Self {
+            status: r.status(),
+            name: r.name,
+            wait_kind: r.wait_kind,
+            output: r.output,
+        }
     }
 }
 

@@ -29,14 +29,20 @@ impl Counter {
 }
 
 /// A step behaviour: given the context and how often this step ran in this process, decide.
-pub type Behaviour = Arc<dyn Fn(&StepContext, usize) -> Result<StepOutcome, StepError> + Send + Sync>;
+pub type Behaviour =
+    Arc<dyn Fn(&StepContext, usize) -> Result<StepOutcome, StepError> + Send + Sync>;
 
 pub fn done() -> Behaviour {
     Arc::new(|ctx, _| StepOutcome::done(json!({ "step": ctx.step })))
 }
 
 /// Adds a step that counts its executions in `counter` and then behaves as `b`.
-pub fn counted(builder: DefinitionBuilder, name: &str, counter: &Counter, b: Behaviour) -> DefinitionBuilder {
+pub fn counted(
+    builder: DefinitionBuilder,
+    name: &str,
+    counter: &Counter,
+    b: Behaviour,
+) -> DefinitionBuilder {
     let counter = counter.clone();
     builder.step(name, move |ctx: StepContext| {
         let n = counter.hit(&ctx.step);
@@ -72,11 +78,18 @@ pub fn engine(pool: &PgPool, defs: Vec<Definition>) -> Engine {
 }
 
 pub async fn start_worker(pool: &PgPool, engine: &Engine, options: WorkerOptions) -> WorkerHandle {
-    Worker::new(pool.clone(), engine.registry().clone(), options).start().await.unwrap()
+    Worker::new(pool.clone(), engine.registry().clone(), options)
+        .start()
+        .await
+        .unwrap()
 }
 
 pub async fn start(engine: &Engine, def: &str, subject: &str, input: Value) -> Uuid {
-    engine.start_run(NewRun::new(def, subject, input).actor("tester")).await.unwrap().run_id
+    engine
+        .start_run(NewRun::new(def, subject, input).actor("tester"))
+        .await
+        .unwrap()
+        .run_id
 }
 
 /// Polls until `cond` holds for the run, or panics after `within`.
@@ -94,14 +107,20 @@ pub async fn wait_for(
             return d;
         }
         if tokio::time::Instant::now() > deadline {
-            panic!("run {run} never reached {what} within {within:?}; it is {:#?}", d);
+            panic!(
+                "run {run} never reached {what} within {within:?}; it is {:#?}",
+                d
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 pub async fn wait_status(engine: &Engine, run: Uuid, status: RunStatus) -> RunDetail {
-    wait_for(engine, run, Duration::from_secs(20), status.as_str(), |d| d.run.status() == status).await
+    wait_for(engine, run, Duration::from_secs(20), status.as_str(), |d| {
+        d.run.status() == status
+    })
+    .await
 }
 
 pub fn step<'a>(d: &'a RunDetail, name: &str) -> &'a urumi_engine::StepRecord {
@@ -116,5 +135,9 @@ pub async fn count(pool: &PgPool, sql: &'static str) -> i64 {
 /// 20-connection parent and cap each test at 5, too few for workers that keep a LISTEN
 /// connection and a transaction per slot.
 pub async fn own_pool(connect: sqlx::postgres::PgConnectOptions) -> PgPool {
-    sqlx::postgres::PgPoolOptions::new().max_connections(16).connect_with(connect).await.unwrap()
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect_with(connect)
+        .await
+        .unwrap()
 }

@@ -3,30 +3,47 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use urumi_engine::{Definition, RunStatus, StepOutcome, StepStatus, Worker};
 
 use crate::helpers::*;
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-async fn a_run_of_several_steps_completes_and_each_output_reaches_the_next(_: PgPoolOptions, connect: PgConnectOptions) {
+async fn a_run_of_several_steps_completes_and_each_output_reaches_the_next(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
     let pool = own_pool(connect).await;
     let counter = Counter::default();
     let mut b = Definition::builder("chain", 1);
-    b = counted(b, "double", &counter, Arc::new(|ctx, _| {
-        let n = ctx.input["n"].as_i64().unwrap();
-        StepOutcome::done(json!({ "n": n * 2 }))
-    }));
-    b = counted(b, "add_three", &counter, Arc::new(|ctx, _| {
-        let prev: serde_json::Value = ctx.output_of("double")?;
-        StepOutcome::done(json!({ "n": prev["n"].as_i64().unwrap() + 3 }))
-    }));
-    b = counted(b, "square", &counter, Arc::new(|ctx, _| {
-        let prev: serde_json::Value = ctx.output_of("add_three")?;
-        let n = prev["n"].as_i64().unwrap();
-        StepOutcome::done(json!({ "n": n * n }))
-    }));
+    b = counted(
+        b,
+        "double",
+        &counter,
+        Arc::new(|ctx, _| {
+            let n = ctx.input["n"].as_i64().unwrap();
+            StepOutcome::done(json!({ "n": n * 2 }))
+        }),
+    );
+    b = counted(
+        b,
+        "add_three",
+        &counter,
+        Arc::new(|ctx, _| {
+            let prev: serde_json::Value = ctx.output_of("double")?;
+            StepOutcome::done(json!({ "n": prev["n"].as_i64().unwrap() + 3 }))
+        }),
+    );
+    b = counted(
+        b,
+        "square",
+        &counter,
+        Arc::new(|ctx, _| {
+            let prev: serde_json::Value = ctx.output_of("add_three")?;
+            let n = prev["n"].as_i64().unwrap();
+            StepOutcome::done(json!({ "n": n * n }))
+        }),
+    );
     let engine = engine(&pool, vec![b.build().unwrap()]);
     let worker = start_worker(&pool, &engine, fast_options()).await;
 
@@ -48,7 +65,10 @@ async fn a_run_of_several_steps_completes_and_each_output_reaches_the_next(_: Pg
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-async fn every_transition_is_an_event_with_its_actor_in_order(_: PgPoolOptions, connect: PgConnectOptions) {
+async fn every_transition_is_an_event_with_its_actor_in_order(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
     let pool = own_pool(connect).await;
     let counter = Counter::default();
     let engine = engine(&pool, vec![three_steps("three", &counter)]);
@@ -66,22 +86,38 @@ async fn every_transition_is_an_event_with_its_actor_in_order(_: PgPoolOptions, 
     assert_eq!(
         kinds,
         [
-            "run.created", "run.claimed", "step.started:a", "step.succeeded:a", "step.started:b",
-            "step.succeeded:b", "step.started:c", "step.succeeded:c", "run.succeeded",
+            "run.created",
+            "run.claimed",
+            "step.started:a",
+            "step.succeeded:a",
+            "step.started:b",
+            "step.succeeded:b",
+            "step.started:c",
+            "step.succeeded:c",
+            "run.succeeded",
         ]
     );
     assert_eq!(events[0].actor, "tester");
-    assert!(events[1..].iter().all(|e| e.actor == worker.id()), "worker transitions carry the worker's id");
+    assert!(
+        events[1..].iter().all(|e| e.actor == worker.id()),
+        "worker transitions carry the worker's id"
+    );
     worker.shutdown().await.unwrap();
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-async fn two_workers_share_many_runs_and_no_step_runs_twice(_: PgPoolOptions, connect: PgConnectOptions) {
+async fn two_workers_share_many_runs_and_no_step_runs_twice(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
     let pool = own_pool(connect).await;
     let counter = Counter::default();
     let engine = engine(&pool, vec![three_steps("three", &counter)]);
     let w1 = start_worker(&pool, &engine, fast_options()).await;
-    let w2 = Worker::new(pool.clone(), engine.registry().clone(), fast_options()).start().await.unwrap();
+    let w2 = Worker::new(pool.clone(), engine.registry().clone(), fast_options())
+        .start()
+        .await
+        .unwrap();
     let mut runs = Vec::new();
     for i in 0..200 {
         runs.push(start(&engine, "three", &format!("s{i}"), json!({})).await);
@@ -92,7 +128,11 @@ async fn two_workers_share_many_runs_and_no_step_runs_twice(_: PgPoolOptions, co
     assert_eq!(counter.get("a"), 200);
     assert_eq!(counter.get("b"), 200);
     assert_eq!(counter.get("c"), 200);
-    let by_worker = count(&pool, "SELECT count(DISTINCT actor) FROM urumi.events WHERE kind = 'run.claimed'").await;
+    let by_worker = count(
+        &pool,
+        "SELECT count(DISTINCT actor) FROM urumi.events WHERE kind = 'run.claimed'",
+    )
+    .await;
     assert_eq!(by_worker, 2, "both workers claimed runs");
     w1.shutdown().await.unwrap();
     w2.shutdown().await.unwrap();

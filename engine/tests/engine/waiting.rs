@@ -3,14 +3,16 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use urumi_engine::{Definition, RunStatus, StepOptions, StepOutcome, StepStatus, WorkerOptions};
 
 use crate::helpers::*;
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-async fn waiting_runs_hold_no_worker_slot_and_polls_cost_no_attempts(_: PgPoolOptions, connect: PgConnectOptions) {
+async fn waiting_runs_hold_no_worker_slot_and_polls_cost_no_attempts(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
     let pool = own_pool(connect).await;
     let counter = Counter::default();
     let mut b = Definition::builder("poller", 1);
@@ -26,7 +28,15 @@ async fn waiting_runs_hold_no_worker_slot_and_polls_cost_no_attempts(_: PgPoolOp
     let engine = engine(&pool, vec![b.build().unwrap()]);
     // One slot, eight runs that each wait three times: they can only all finish if a
     // waiting run gives its slot up.
-    let worker = start_worker(&pool, &engine, WorkerOptions { concurrency: 1, ..fast_options() }).await;
+    let worker = start_worker(
+        &pool,
+        &engine,
+        WorkerOptions {
+            concurrency: 1,
+            ..fast_options()
+        },
+    )
+    .await;
     let mut runs = Vec::new();
     for i in 0..8 {
         runs.push(start(&engine, "poller", &format!("s{i}"), json!({})).await);
@@ -39,20 +49,30 @@ async fn waiting_runs_hold_no_worker_slot_and_polls_cost_no_attempts(_: PgPoolOp
         assert_eq!(ready.output, Some(json!({ "polls": 3, "attempt": 1 })));
     }
     assert_eq!(counter.get("after"), 8);
-    let waits = count(&pool, "SELECT count(*) FROM urumi.events WHERE kind = 'step.waiting'").await;
+    let waits = count(
+        &pool,
+        "SELECT count(*) FROM urumi.events WHERE kind = 'step.waiting'",
+    )
+    .await;
     assert_eq!(waits, 24, "three waits per run were recorded");
     worker.shutdown().await.unwrap();
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-async fn a_wait_deadline_fails_the_step_with_a_clear_error(_: PgPoolOptions, connect: PgConnectOptions) {
+async fn a_wait_deadline_fails_the_step_with_a_clear_error(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
     let pool = own_pool(connect).await;
     let def = Definition::builder("never_ready", 1)
         .step_with(
             "ready",
             StepOptions::default().wait_deadline(Duration::from_millis(500)),
             |_ctx: urumi_engine::StepContext| async move {
-                Ok(StepOutcome::wait(Duration::from_millis(150), "database not ready"))
+                Ok(StepOutcome::wait(
+                    Duration::from_millis(150),
+                    "database not ready",
+                ))
             },
         )
         .build()
@@ -85,7 +105,15 @@ async fn a_long_wait_gives_the_slot_to_other_runs(_: PgPoolOptions, connect: PgC
         .unwrap();
     let quick = three_steps("quick", &counter);
     let engine = engine(&pool, vec![long_wait, quick]);
-    let worker = start_worker(&pool, &engine, WorkerOptions { concurrency: 1, ..fast_options() }).await;
+    let worker = start_worker(
+        &pool,
+        &engine,
+        WorkerOptions {
+            concurrency: 1,
+            ..fast_options()
+        },
+    )
+    .await;
     let waiting = start(&engine, "long_wait", "w", json!({})).await;
     wait_status(&engine, waiting, RunStatus::Waiting).await;
     let quick_run = start(&engine, "quick", "q", json!({})).await;

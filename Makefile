@@ -1,0 +1,18 @@
+# One entry point per task; CI (.ci/run) calls `make test`.
+.PHONY: dev test fmt lint bench-engine
+
+dev: ## Start the local platform (Postgres, migrations, two workers, a demo run)
+	scripts/dev.sh
+
+test: ## fmt check, clippy -D warnings, the whole test suite against a real Postgres
+	scripts/test.sh
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench-engine: ## N runs x K no-op steps x W worker processes; prints figures, last line RESULT {json}
+	cargo build --release -p urumi-bench
+	scripts/with-postgres.sh ./target/release/bench-engine $(ARGS)
