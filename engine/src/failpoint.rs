@@ -4,7 +4,7 @@
 //!
 //! | point                     | where the worker dies                                                   |
 //! |---------------------------|-------------------------------------------------------------------------|
-//! | `before_step_start`       | it has claimed the run and is about to mark the step running            |
+//! | `before_step_start`       | it has claimed the run (a fresh run's first step is marked started by the claim) and not yet run the step's code |
 //! | `mid_step`                | the step's code has run (its side effects happened) but its result is not yet checkpointed |
 //! | `after_checkpoint_commit` | the step's checkpoint (and the next step's start) has committed, before anything else |
 //!

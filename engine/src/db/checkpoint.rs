@@ -315,110 +315,174 @@ pub(crate) async fn start(
         .ok_or(LeaseLost))
 }
 
-/// What [`advance`] did.
+/// One step-success checkpoint to write in a batch: `done` succeeded with `output`; `next`
+/// is the step to start, or `None` when `done` was the last (the run then succeeds).
+#[derive(Debug, Clone)]
+pub(crate) struct Checkpoint {
+    pub lease: Lease,
+    pub done: String,
+    pub output: Value,
+    pub next: Option<String>,
+}
+
+/// What a [`Checkpoint`] did.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Advanced {
-    /// A cancel was requested: `done` was checkpointed but `next` was not started.
-    pub cancel_requested: bool,
-    /// The next step's attempt, when it was started.
-    pub next: Option<Started>,
+pub(crate) enum Advanced {
+    /// `next` was started.
+    Started(Started),
+    /// `done` was checkpointed but a cancel was requested, so `next` was not started.
+    CancelRequested,
+    /// The run succeeded (runs that waited for it were unblocked and woken in the same commit).
+    Finished,
 }
 
-/// Fence, checkpoint `done` as succeeded with `output`, and (unless a cancel was requested)
-/// start `next`; append both events.
-pub(crate) async fn advance(
-    conn: &mut PgConnection,
-    lease: &Lease,
-    done: &str,
-    output: &Value,
-    next: &str,
-) -> sqlx::Result<Result<Advanced, LeaseLost>> {
-    let row = sqlx::query(
-        "WITH fence AS (
-             SELECT id, subject, cancel_requested_at IS NOT NULL AS cancel_requested
-             FROM urumi.runs WHERE id = $1 AND lease_token = $2 FOR UPDATE
-         ), done AS (
-             UPDATE urumi.steps s SET status = 'succeeded', output = $5, finished_at = now(), wait_kind = NULL,
-                 next_attempt_at = NULL, wait_started_at = NULL, updated_at = now()
-             FROM fence WHERE s.run_id = fence.id AND s.name = $3
-             RETURNING extract(epoch FROM now() - s.started_at)::float8 * 1000 AS duration_ms
-         ), next AS (
-             UPDATE urumi.steps s SET status = 'running', attempts = s.attempts + 1,
-                 started_at = coalesce(s.started_at, now()), next_attempt_at = NULL, updated_at = now()
-             FROM fence WHERE s.run_id = fence.id AND s.name = $4 AND NOT fence.cancel_requested
-             RETURNING s.attempts, s.polls
-         ), ev AS (
-             INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
-             SELECT fence.id, fence.subject, 'step.succeeded', $3, $6,
-                    jsonb_build_object('duration_ms', round(done.duration_ms))
-             FROM fence, done
-             UNION ALL
-             SELECT fence.id, fence.subject, 'step.started', $4, $6,
-                    jsonb_build_object('attempt', next.attempts, 'poll', false)
-             FROM fence, next
-         )
-         SELECT fence.cancel_requested, next.attempts, next.polls FROM fence LEFT JOIN next ON true",
-    )
-    .bind(lease.run_id)
-    .bind(lease.token)
-    .bind(done)
-    .bind(next)
-    .bind(output)
-    .bind(&lease.worker)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row
-        .map(|r| Advanced {
-            cancel_requested: r.get("cancel_requested"),
-            next: r.get::<Option<i32>, _>("attempts").map(|attempts| Started {
-                attempt: attempts as u32,
-                polls: r.get::<Option<i32>, _>("polls").unwrap_or(0) as u32,
-                waited_ms: None,
-            }),
-        })
-        .ok_or(LeaseLost))
-}
-
-/// Fence, checkpoint the last step `done`, end the run as succeeded with `output`, unblock
-/// any run waiting for it; append the events. Returns how many runs were unblocked (the
-/// caller sends the wake-up NOTIFY when that is not zero).
-pub(crate) async fn finish(
-    conn: &mut PgConnection,
-    lease: &Lease,
-    done: &str,
-    output: &Value,
-) -> sqlx::Result<Result<i64, LeaseLost>> {
-    let row = sqlx::query(
-        "WITH fence AS (
-             UPDATE urumi.runs SET status = 'succeeded', output = $4, finished_at = now(),
-                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
-             WHERE id = $1 AND lease_token = $2
-             RETURNING id, subject
-         ), done AS (
-             UPDATE urumi.steps s SET status = 'succeeded', output = $4, finished_at = now(), wait_kind = NULL,
-                 next_attempt_at = NULL, wait_started_at = NULL, updated_at = now()
-             FROM fence WHERE s.run_id = fence.id AND s.name = $3
-             RETURNING extract(epoch FROM now() - s.started_at)::float8 * 1000 AS duration_ms
-         ), successors AS (
-             UPDATE urumi.runs r SET blocked_by = NULL, wake_at = now(), updated_at = now()
-             FROM fence WHERE r.blocked_by = fence.id AND r.status = 'queued'
-             RETURNING r.id
-         ), ev AS (
-             INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
-             SELECT fence.id, fence.subject, 'step.succeeded', $3, $5,
-                    jsonb_build_object('duration_ms', round(done.duration_ms))
-             FROM fence, done
-             UNION ALL
-             SELECT fence.id, fence.subject, 'run.succeeded', NULL, $5, '{}'::jsonb FROM fence
-         )
-         SELECT (SELECT count(*) FROM successors) AS unblocked FROM fence",
-    )
-    .bind(lease.run_id)
-    .bind(lease.token)
-    .bind(done)
-    .bind(output)
-    .bind(&lease.worker)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| r.get::<i64, _>("unblocked")).ok_or(LeaseLost))
+/// Writes many checkpoints in ONE transaction (two statements: runs that go on, runs that
+/// finish), so concurrent runners of a worker share a commit. Each checkpoint is fenced on
+/// its own lease token: a lost lease excludes only that run's rows. Returns one result per
+/// checkpoint, in order.
+pub(crate) async fn checkpoint_batch(
+    pool: &sqlx::PgPool,
+    batch: &[Checkpoint],
+) -> sqlx::Result<Vec<Result<Advanced, LeaseLost>>> {
+    let mut results: Vec<Result<Advanced, LeaseLost>> = vec![Err(LeaseLost); batch.len()];
+    let (going, ending): (Vec<usize>, Vec<usize>) =
+        (0..batch.len()).partition(|i| batch[*i].next.is_some());
+    let mut tx = pool.begin().await?;
+    if !going.is_empty() {
+        let col = |f: &dyn Fn(&Checkpoint) -> String| {
+            going.iter().map(|i| f(&batch[*i])).collect::<Vec<String>>()
+        };
+        let ids: Vec<uuid::Uuid> = going.iter().map(|i| batch[*i].lease.run_id).collect();
+        let tokens: Vec<uuid::Uuid> = going.iter().map(|i| batch[*i].lease.token).collect();
+        let outputs: Vec<Value> = going.iter().map(|i| batch[*i].output.clone()).collect();
+        let rows = sqlx::query(
+            "WITH req AS (
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[])
+                     AS r(run_id, token, done, next, output, actor)
+             ), fence AS (
+                 SELECT r.id, r.subject, r.cancel_requested_at IS NOT NULL AS cancel_requested
+                 FROM urumi.runs r JOIN req ON r.id = req.run_id AND r.lease_token = req.token
+                 ORDER BY r.id FOR UPDATE OF r
+             ), done AS (
+                 UPDATE urumi.steps s SET status = 'succeeded', output = req.output, finished_at = now(),
+                     wait_kind = NULL, next_attempt_at = NULL, wait_started_at = NULL, updated_at = now()
+                 FROM fence JOIN req ON req.run_id = fence.id
+                 WHERE s.run_id = fence.id AND s.name = req.done
+                 RETURNING s.run_id, extract(epoch FROM now() - s.started_at)::float8 * 1000 AS duration_ms
+             ), next AS (
+                 UPDATE urumi.steps s SET status = 'running', attempts = s.attempts + 1,
+                     started_at = coalesce(s.started_at, now()), next_attempt_at = NULL, updated_at = now()
+                 FROM fence JOIN req ON req.run_id = fence.id
+                 WHERE s.run_id = fence.id AND s.name = req.next AND NOT fence.cancel_requested
+                 RETURNING s.run_id, s.attempts, s.polls
+             ), ev AS (
+                 INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
+                 SELECT run_id, subject, kind, step, actor, detail FROM (
+                     SELECT fence.id AS run_id, fence.subject, 'step.succeeded' AS kind, req.done AS step,
+                            req.actor, jsonb_build_object('duration_ms', round(done.duration_ms)) AS detail, 0 AS ord
+                     FROM fence JOIN req ON req.run_id = fence.id JOIN done ON done.run_id = fence.id
+                     UNION ALL
+                     SELECT fence.id, fence.subject, 'step.started', req.next, req.actor,
+                            jsonb_build_object('attempt', next.attempts, 'poll', false), 1
+                     FROM fence JOIN req ON req.run_id = fence.id JOIN next ON next.run_id = fence.id
+                 ) x ORDER BY run_id, ord
+             )
+             SELECT fence.id, fence.cancel_requested, next.attempts, next.polls
+             FROM fence LEFT JOIN next ON next.run_id = fence.id",
+        )
+        .bind(&ids)
+        .bind(&tokens)
+        .bind(col(&|c| c.done.clone()))
+        .bind(col(&|c| c.next.clone().unwrap_or_default()))
+        .bind(&outputs)
+        .bind(col(&|c| c.lease.worker.clone()))
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in rows {
+            let id: uuid::Uuid = r.get("id");
+            let Some(i) = going.iter().copied().find(|i| batch[*i].lease.run_id == id) else {
+                continue;
+            };
+            results[i] = Ok(match r.get::<Option<i32>, _>("attempts") {
+                Some(attempts) if !r.get::<bool, _>("cancel_requested") => {
+                    Advanced::Started(Started {
+                        attempt: attempts as u32,
+                        polls: r.get::<Option<i32>, _>("polls").unwrap_or(0) as u32,
+                        waited_ms: None,
+                    })
+                }
+                _ => Advanced::CancelRequested,
+            });
+        }
+    }
+    if !ending.is_empty() {
+        let ids: Vec<uuid::Uuid> = ending.iter().map(|i| batch[*i].lease.run_id).collect();
+        let tokens: Vec<uuid::Uuid> = ending.iter().map(|i| batch[*i].lease.token).collect();
+        let dones: Vec<String> = ending.iter().map(|i| batch[*i].done.clone()).collect();
+        let outputs: Vec<Value> = ending.iter().map(|i| batch[*i].output.clone()).collect();
+        let actors: Vec<String> = ending
+            .iter()
+            .map(|i| batch[*i].lease.worker.clone())
+            .collect();
+        let rows = sqlx::query(
+            "WITH req AS (
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[])
+                     AS r(run_id, token, done, output, actor)
+             ), locked AS (
+                 SELECT r.id FROM urumi.runs r JOIN req ON r.id = req.run_id AND r.lease_token = req.token
+                 ORDER BY r.id FOR UPDATE OF r
+             ), fence AS (
+                 UPDATE urumi.runs r SET status = 'succeeded', output = req.output, finished_at = now(),
+                     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+                 FROM locked JOIN req ON req.run_id = locked.id
+                 WHERE r.id = locked.id
+                 RETURNING r.id, r.subject
+             ), done AS (
+                 UPDATE urumi.steps s SET status = 'succeeded', output = req.output, finished_at = now(),
+                     wait_kind = NULL, next_attempt_at = NULL, wait_started_at = NULL, updated_at = now()
+                 FROM fence JOIN req ON req.run_id = fence.id
+                 WHERE s.run_id = fence.id AND s.name = req.done
+                 RETURNING s.run_id, extract(epoch FROM now() - s.started_at)::float8 * 1000 AS duration_ms
+             ), successors AS (
+                 UPDATE urumi.runs r SET blocked_by = NULL, wake_at = now(), updated_at = now()
+                 FROM fence WHERE r.blocked_by = fence.id AND r.status = 'queued'
+                 RETURNING r.id, r.blocked_by AS was_blocked_by
+             ), ev AS (
+                 INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
+                 SELECT run_id, subject, kind, step, actor, detail FROM (
+                     SELECT fence.id AS run_id, fence.subject, 'step.succeeded' AS kind, req.done AS step,
+                            req.actor, jsonb_build_object('duration_ms', round(done.duration_ms)) AS detail, 0 AS ord
+                     FROM fence JOIN req ON req.run_id = fence.id JOIN done ON done.run_id = fence.id
+                     UNION ALL
+                     SELECT fence.id, fence.subject, 'run.succeeded', NULL, req.actor, '{}'::jsonb, 1
+                     FROM fence JOIN req ON req.run_id = fence.id
+                 ) x ORDER BY run_id, ord
+             )
+             SELECT fence.id, (SELECT count(*) FROM successors) AS unblocked FROM fence",
+        )
+        .bind(&ids)
+        .bind(&tokens)
+        .bind(&dones)
+        .bind(&outputs)
+        .bind(&actors)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut any_unblocked = false;
+        for r in rows {
+            let id: uuid::Uuid = r.get("id");
+            any_unblocked |= r.get::<i64, _>("unblocked") > 0;
+            if let Some(i) = ending
+                .iter()
+                .copied()
+                .find(|i| batch[*i].lease.run_id == id)
+            {
+                results[i] = Ok(Advanced::Finished);
+            }
+        }
+        if any_unblocked {
+            super::notify_wake(&mut tx).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
 }

@@ -22,7 +22,8 @@ pub(crate) struct Claimed {
     pub input: Value,
     pub token: Uuid,
     pub cancel_requested: bool,
-    /// The run had never been claimed: every step is still pending.
+    /// The run had never been claimed: its first step was just started (attempt 1) by the
+    /// claim and every other step is pending.
     pub fresh: bool,
 }
 
@@ -54,7 +55,8 @@ pub(crate) async fn deregister_worker(pool: &PgPool, id: &str) -> sqlx::Result<(
     Ok(())
 }
 
-/// Leases up to `limit` due runs of the served definitions, oldest due first.
+/// Leases up to `limit` due runs of the served definitions, oldest due first. A run claimed
+/// for the first time also has its first step marked started (attempt 1) in the same commit.
 pub(crate) async fn claim(
     pool: &PgPool,
     worker: &str,
@@ -76,9 +78,23 @@ pub(crate) async fn claim(
              FROM due WHERE r.id = due.id
              RETURNING r.id, r.definition, r.version, r.subject, r.input, r.lease_token, due.fresh,
                        r.cancel_requested_at IS NOT NULL AS cancel_requested
+         ), first AS (
+             -- A fresh run's first step starts in the claim's own commit.
+             UPDATE urumi.steps s SET status = 'running', attempts = s.attempts + 1,
+                 started_at = coalesce(s.started_at, now()), updated_at = now()
+             FROM claimed WHERE claimed.fresh AND s.run_id = claimed.id AND s.position = 0
+             RETURNING s.run_id, s.name
          ), logged AS (
-             INSERT INTO urumi.events (run_id, subject, kind, actor)
-             SELECT id, subject, 'run.claimed', $1 FROM claimed
+             INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
+             SELECT x.run_id, x.subject, x.kind, x.step, $1, x.detail FROM (
+                 SELECT id AS run_id, subject, 'run.claimed' AS kind, NULL::text AS step,
+                        '{}'::jsonb AS detail, 0 AS ord
+                 FROM claimed
+                 UNION ALL
+                 SELECT first.run_id, claimed.subject, 'step.started', first.name,
+                        jsonb_build_object('attempt', 1, 'poll', false), 1
+                 FROM first JOIN claimed ON claimed.id = first.run_id
+             ) x ORDER BY x.run_id, x.ord
          )
          SELECT * FROM claimed",
     )

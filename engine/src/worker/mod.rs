@@ -18,6 +18,7 @@
 //!   dropped and its lease expires.
 
 mod background;
+mod batcher;
 mod runner;
 
 use std::collections::HashMap;
@@ -87,6 +88,9 @@ pub(crate) struct Shared {
     pub(crate) held: Mutex<HashMap<Uuid, Uuid>>,
     /// Wakes the claim loop.
     pub(crate) wake: Notify,
+    /// Group commit for step checkpoints.
+    pub(crate) batcher: batcher::Batcher,
+    batch_queue: Mutex<Option<batcher::Queue>>,
     stopping: AtomicBool,
     die: Notify,
 }
@@ -156,6 +160,7 @@ impl Worker {
         );
         let def_keys = self.registry.keys();
         claim::register_worker(&self.pool, &id, &host, &def_keys).await?;
+        let (batcher, batch_queue) = batcher::channel();
         let shared = Arc::new(Shared {
             id: id.clone(),
             pool: self.pool,
@@ -165,6 +170,8 @@ impl Worker {
             metrics: self.metrics.clone(),
             held: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            batcher,
+            batch_queue: Mutex::new(Some(batch_queue)),
             stopping: AtomicBool::new(false),
             die: Notify::new(),
         });
@@ -238,6 +245,9 @@ async fn main_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> 
     background.spawn(background::listen(shared.clone()));
     background.spawn(background::heartbeat(shared.clone()));
     background.spawn(background::sweep(shared.clone()));
+    if let Some(queue) = shared.batch_queue.lock().expect("queue lock").take() {
+        background.spawn(batcher::run(shared.pool.clone(), queue));
+    }
     let mut runners: JoinSet<()> = JoinSet::new();
     let slots = Arc::new(Semaphore::new(shared.options.concurrency.max(1)));
 

@@ -24,7 +24,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::Shared;
-use crate::db::checkpoint::{self, Lease, LeaseLost, WaitKind};
+use crate::db::checkpoint::{self, Advanced, Checkpoint, Lease, LeaseLost, Started, WaitKind};
 use crate::db::claim::Claimed;
 use crate::db::read;
 use crate::definition::{StepContext, StepDef};
@@ -37,6 +37,7 @@ use crate::outcome::{RetryClass, StepError, StepOutcome};
 enum Stop {
     LeaseLost,
     Db(sqlx::Error),
+    Batch(String),
     Crashed,
     Bug(String),
 }
@@ -81,6 +82,10 @@ pub(super) async fn drive(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSe
         }
         Err(Stop::Db(e)) => {
             warn!(run_id = %lease.run_id, error = %e, "database error; releasing the run");
+            release_best_effort(&shared, &lease).await;
+        }
+        Err(Stop::Batch(e)) => {
+            warn!(run_id = %lease.run_id, error = %e, "checkpoint batch failed; releasing the run");
             release_best_effort(&shared, &lease).await;
         }
         Err(Stop::Bug(e)) => {
@@ -180,13 +185,16 @@ impl Runner<'_> {
         self.failpoint(FailPoint::BeforeStepStart, &first.name)?;
         let is_poll =
             first.status == StepStatus::Waiting && first.wait_kind.as_deref() == Some("poll");
-        let mut started = checkpoint::start(
-            &mut *shared.pool.acquire().await?,
-            self.lease,
-            &first.name,
-            is_poll,
-        )
-        .await??;
+        let mut started = if claimed.fresh {
+            Started {
+                attempt: 1,
+                polls: 0,
+                waited_ms: None,
+            }
+        } else {
+            let mut conn = shared.pool.acquire().await?;
+            checkpoint::start(&mut conn, self.lease, &first.name, is_poll).await??
+        };
         if let Some(waited) = started.waited_ms
             && waited >= sdef.wait_deadline.as_secs_f64() * 1000.0
         {
@@ -248,16 +256,8 @@ impl Runner<'_> {
             };
             shared.metrics.step_ended(AttemptEnd::Succeeded, took);
 
-            if idx + 1 == rows.len() {
-                let mut conn = shared.pool.acquire().await?;
-                if checkpoint::finish(&mut conn, self.lease, &name, &output).await?? > 0 {
-                    crate::db::notify_wake(&mut conn).await?;
-                }
-                shared.metrics.run_ended(RunStatus::Succeeded);
-                self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
-                return Ok(());
-            }
-            if shared.stopping() {
+            let last = idx + 1 == rows.len();
+            if !last && shared.stopping() {
                 let mut tx = shared.pool.begin().await?;
                 checkpoint::fence(&mut tx, self.lease).await??;
                 checkpoint::complete_step(&mut tx, self.lease, &name, &output).await?;
@@ -266,26 +266,30 @@ impl Runner<'_> {
                 self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
                 return Ok(());
             }
-            let next = rows[idx + 1].name.as_str();
-            let advanced = checkpoint::advance(
-                &mut *shared.pool.acquire().await?,
-                self.lease,
-                &name,
-                &output,
-                next,
-            )
-            .await??;
-            outputs.insert(name.clone(), output);
+            let cp = Checkpoint {
+                lease: self.lease.clone(),
+                done: name.clone(),
+                output: output.clone(),
+                next: rows.get(idx + 1).map(|s| s.name.clone()),
+            };
+            let advanced = shared.batcher.checkpoint(cp).await.map_err(Stop::Batch)??;
             self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
-            match advanced.next {
-                Some(next_started) if !advanced.cancel_requested => started = next_started,
-                _ => {
+            match advanced {
+                Advanced::Finished => {
+                    shared.metrics.run_ended(RunStatus::Succeeded);
+                    return Ok(());
+                }
+                Advanced::CancelRequested => {
                     let mut tx = shared.pool.begin().await?;
                     checkpoint::fence(&mut tx, self.lease).await??;
                     checkpoint::cancel_run(&mut tx, self.lease).await?;
                     tx.commit().await?;
                     shared.metrics.run_ended(RunStatus::Cancelled);
                     return Ok(());
+                }
+                Advanced::Started(next) => {
+                    outputs.insert(name, output);
+                    started = next;
                 }
             }
             idx += 1;
