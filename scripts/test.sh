@@ -14,4 +14,13 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test (Postgres via scripts/with-postgres.sh)"
-scripts/with-postgres.sh cargo test --workspace --no-fail-fast
+log=$(mktemp)
+set +e
+scripts/with-postgres.sh cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
+code=${PIPESTATUS[0]}
+set -e
+# One plain closing line for CI: the totals over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, g }' "$log"
+rm -f "$log"
+exit "$code"
