@@ -9,6 +9,20 @@ for component in rustfmt clippy; do
   fi
 done
 
+# Tools the tests use, installed by name from the package registries when missing.
+if ! command -v shellcheck >/dev/null 2>&1; then
+  echo "== installing shellcheck"
+  apt-get install -y -qq shellcheck >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; }
+fi
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "== installing kubernetes-validate"
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
+  hash -r
+fi
+
+echo "== shellcheck"
+shellcheck -s sh workflows/scripts/store-setup.sh workflows/tests/fake-wp.sh
+shellcheck scripts/*.sh .ci/run
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"

@@ -5,6 +5,7 @@
 //! with the store issue; today it holds the demo workflow.
 
 pub mod demo;
+pub mod store;
 
 use urumi_engine::{Registry, Result};
 

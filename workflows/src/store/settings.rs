@@ -1,0 +1,114 @@
+//! Store settings: images, domains, ingress, storage, egress and per-plan quotas.
+//! Loaded with the worker's settings (section `stores`); never hard-coded in logic.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// How stores are built.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Stores live at `<slug>.<base_domain>`.
+    pub base_domain: String,
+    /// The platform's own namespace (refused as a slug; in no allow rule).
+    pub platform_namespace: String,
+    /// `ingressClassName` of store Ingresses.
+    pub ingress_class: String,
+    /// Namespace of the ingress controller (the only one allowed to reach WordPress).
+    pub ingress_namespace: String,
+    /// StorageClass for PVCs; `None` uses the cluster default.
+    pub storage_class: Option<String>,
+    /// cert-manager ClusterIssuer; `None` serves plain HTTP.
+    pub tls_issuer: Option<String>,
+    /// Whether store pods may reach the internet on 443 (plugin updates, payment APIs).
+    pub internet_egress: bool,
+    /// Cluster CIDRs excluded from internet egress (pods, services, nodes).
+    pub cluster_cidrs: Vec<String>,
+    /// Pinned images.
+    pub images: Images,
+    /// Quotas and volume sizes by plan name.
+    pub plans: BTreeMap<String, Plan>,
+    /// The plan of a store that names none.
+    pub default_plan: String,
+}
+
+/// Pinned images (Docker official images; Bitnami's free images are frozen since Aug 2025).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Images {
+    pub mariadb: String,
+    pub wordpress: String,
+    pub wp_cli: String,
+}
+
+/// One plan's limits.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub pods: String,
+    pub requests_cpu: String,
+    pub requests_memory: String,
+    pub limits_cpu: String,
+    pub limits_memory: String,
+    pub pvcs: String,
+    pub requests_storage: String,
+    pub db_storage: String,
+    pub wp_storage: String,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self {
+            pods: "10".into(),
+            requests_cpu: "1".into(),
+            requests_memory: "1536Mi".into(),
+            limits_cpu: "2".into(),
+            limits_memory: "3Gi".into(),
+            pvcs: "4".into(),
+            requests_storage: "20Gi".into(),
+            db_storage: "5Gi".into(),
+            wp_storage: "5Gi".into(),
+        }
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            base_domain: "stores.localhost".into(),
+            platform_namespace: "urumi-system".into(),
+            ingress_class: "traefik".into(),
+            ingress_namespace: "kube-system".into(),
+            storage_class: None,
+            tls_issuer: None,
+            internet_egress: true,
+            cluster_cidrs: vec![
+                "10.0.0.0/8".into(),
+                "172.16.0.0/12".into(),
+                "192.168.0.0/16".into(),
+            ],
+            images: Images {
+                mariadb: "mariadb:11.4.8".into(),
+                wordpress: "wordpress:6.8.3-php8.3-apache".into(),
+                wp_cli: "wordpress:cli-2.12.0-php8.3".into(),
+            },
+            plans: BTreeMap::from([("starter".to_owned(), Plan::default())]),
+            default_plan: "starter".into(),
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The plan called `name`, or the default plan for `None`.
+    ///
+    /// # Errors
+    /// A message listing the known plans.
+    pub fn plan(&self, name: Option<&str>) -> Result<&Plan, String> {
+        let name = name.unwrap_or(&self.default_plan);
+        self.plans.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.plans.keys().map(String::as_str).collect();
+            format!("unknown plan {name:?}; known plans: {}", known.join(", "))
+        })
+    }
+}

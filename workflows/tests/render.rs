@@ -1,0 +1,295 @@
+//! Rendering a store's objects: ownership labels, Pod Security `restricted`, resources on
+//! every container, the network policy set, and schema validation for Kubernetes 1.33 and 1.37
+//! (PyPI `kubernetes-validate`, installed by `make test`).
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use serde_json::Value;
+use urumi_workflows::store::names::slugify;
+use urumi_workflows::store::render::{self, CREDENTIAL_KEYS, StoreSpec};
+use urumi_workflows::store::settings::StoreSettings;
+
+fn rendered(settings: &StoreSettings) -> Vec<Value> {
+    let slug = slugify("Bob's Bikes", &settings.platform_namespace).unwrap();
+    let plan = settings.plan(None).unwrap();
+    let spec = StoreSpec {
+        id: "0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6b",
+        name: "Bob's Bikes",
+        slug: &slug,
+        plan,
+    };
+    let creds: BTreeMap<String, String> = CREDENTIAL_KEYS
+        .iter()
+        .map(|k| ((*k).to_owned(), "x".repeat(32)))
+        .collect();
+    render::all(&spec, settings, &creds)
+}
+
+fn pod_specs(objects: &[Value]) -> Vec<(&str, &Value)> {
+    objects
+        .iter()
+        .filter_map(|o| Some((o["kind"].as_str()?, o.pointer("/spec/template/spec")?)))
+        .collect()
+}
+
+#[test]
+fn every_object_carries_the_ownership_labels_and_lives_in_the_store_namespace() {
+    let objects = rendered(&StoreSettings::default());
+    assert_eq!(objects.len(), 17);
+    for o in &objects {
+        let labels = &o["metadata"]["labels"];
+        assert_eq!(
+            labels["app.kubernetes.io/managed-by"], "urumi",
+            "{}",
+            o["kind"]
+        );
+        assert_eq!(labels["urumi.io/store"], "bob-s-bikes");
+        assert_eq!(
+            labels["urumi.io/store-id"],
+            "0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6b"
+        );
+        if o["kind"] != "Namespace" {
+            assert_eq!(
+                o["metadata"]["namespace"], "store-bob-s-bikes",
+                "{}",
+                o["kind"]
+            );
+        }
+    }
+    let ns = &objects[0];
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+}
+
+/// The checks of Pod Security Standards `restricted` (v1.33) that apply to these pods.
+fn restricted_violations(pod: &Value) -> Vec<String> {
+    let mut v = Vec::new();
+    let psc = &pod["securityContext"];
+    for c in pod["containers"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let sc = &c["securityContext"];
+        if sc["allowPrivilegeEscalation"] != false {
+            v.push(format!("{name}: allowPrivilegeEscalation != false"));
+        }
+        let drops = sc["capabilities"]["drop"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !drops.iter().any(|d| d == "ALL") {
+            v.push(format!("{name}: capabilities.drop lacks ALL"));
+        }
+        if sc["capabilities"]["add"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x != "NET_BIND_SERVICE"))
+        {
+            v.push(format!("{name}: adds capabilities"));
+        }
+        if sc["runAsNonRoot"] != true && psc["runAsNonRoot"] != true {
+            v.push(format!("{name}: runAsNonRoot not set"));
+        }
+        if sc["runAsUser"] == 0 || psc["runAsUser"] == 0 {
+            v.push(format!("{name}: runs as uid 0"));
+        }
+        let seccomp = if sc["seccompProfile"].is_null() {
+            &psc["seccompProfile"]
+        } else {
+            &sc["seccompProfile"]
+        };
+        if !matches!(
+            seccomp["type"].as_str(),
+            Some("RuntimeDefault" | "Localhost")
+        ) {
+            v.push(format!("{name}: seccompProfile not RuntimeDefault"));
+        }
+        if sc["privileged"] == true {
+            v.push(format!("{name}: privileged"));
+        }
+    }
+    for sysctl in psc["sysctls"].as_array().cloned().unwrap_or_default() {
+        let allowed = [
+            "net.ipv4.ip_unprivileged_port_start",
+            "net.ipv4.ping_group_range",
+            "kernel.shm_rmid_forced",
+        ];
+        if !allowed.contains(&sysctl["name"].as_str().unwrap()) {
+            v.push(format!("unsafe sysctl {}", sysctl["name"]));
+        }
+    }
+    if pod["hostNetwork"] == true || pod["hostPID"] == true || pod["hostIPC"] == true {
+        v.push("host namespaces".into());
+    }
+    for vol in pod["volumes"].as_array().cloned().unwrap_or_default() {
+        if !vol["hostPath"].is_null() {
+            v.push("hostPath volume".into());
+        }
+    }
+    v
+}
+
+#[test]
+fn every_pod_template_satisfies_restricted_and_every_container_has_requests_and_limits() {
+    let objects = rendered(&StoreSettings::default());
+    let pods = pod_specs(&objects);
+    assert_eq!(
+        pods.iter().map(|p| p.0).collect::<Vec<_>>(),
+        ["StatefulSet", "Deployment", "Job"]
+    );
+    for (kind, pod) in pods {
+        assert_eq!(restricted_violations(pod), Vec::<String>::new(), "{kind}");
+        for c in pod["containers"].as_array().unwrap() {
+            for part in ["requests", "limits"] {
+                for res in ["cpu", "memory"] {
+                    assert!(
+                        c["resources"][part][res].is_string(),
+                        "{kind}/{}: no {part}.{res}",
+                        c["name"]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_restricted_check_catches_a_root_pod() {
+    let pod = serde_json::json!({
+        "containers": [{ "name": "bad", "securityContext": { "runAsUser": 0 } }],
+        "hostNetwork": true
+    });
+    let v = restricted_violations(&pod);
+    assert!(
+        v.iter().any(|m| m.contains("uid 0")) && v.iter().any(|m| m.contains("host")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn network_policies_deny_by_default_and_never_allow_the_platform_namespace() {
+    let settings = StoreSettings::default();
+    let objects = rendered(&settings);
+    let policies: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "NetworkPolicy")
+        .collect();
+    let names: Vec<&str> = policies
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "default-deny",
+            "allow-same-namespace",
+            "allow-ingress-controller",
+            "allow-dns",
+            "allow-https-egress"
+        ]
+    );
+    let text = serde_json::to_string(&policies).unwrap();
+    assert!(
+        !text.contains(&settings.platform_namespace),
+        "the platform namespace is in an allow rule"
+    );
+    let https = policies[4];
+    let except = https
+        .pointer("/spec/egress/0/to/0/ipBlock/except")
+        .unwrap()
+        .as_array()
+        .unwrap();
+    assert!(except.iter().any(|e| e == "169.254.169.254/32"));
+    assert!(except.iter().any(|e| e == "10.0.0.0/8"));
+    let from = policies[2]
+        .pointer("/spec/ingress/0/from/0/namespaceSelector/matchLabels")
+        .unwrap();
+    assert_eq!(from["kubernetes.io/metadata.name"], "kube-system");
+
+    let closed = rendered(&StoreSettings {
+        internet_egress: false,
+        ..StoreSettings::default()
+    });
+    assert_eq!(
+        closed
+            .iter()
+            .filter(|o| o["kind"] == "NetworkPolicy")
+            .count(),
+        4,
+        "no internet egress when disabled"
+    );
+}
+
+#[test]
+fn the_ingress_serves_the_store_host_with_tls_only_when_an_issuer_is_set() {
+    let plain = rendered(&StoreSettings::default());
+    let ing = plain.iter().find(|o| o["kind"] == "Ingress").unwrap();
+    assert_eq!(
+        ing["spec"]["rules"][0]["host"],
+        "bob-s-bikes.stores.localhost"
+    );
+    assert!(ing["spec"]["tls"].is_null());
+    let tls = rendered(&StoreSettings {
+        tls_issuer: Some("letsencrypt".into()),
+        ..StoreSettings::default()
+    });
+    let ing = tls.iter().find(|o| o["kind"] == "Ingress").unwrap();
+    assert_eq!(
+        ing["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+        "letsencrypt"
+    );
+    assert_eq!(
+        ing["spec"]["tls"][0]["hosts"][0],
+        "bob-s-bikes.stores.localhost"
+    );
+}
+
+#[test]
+fn an_unknown_plan_is_refused_with_the_known_ones() {
+    let err = StoreSettings::default().plan(Some("platinum")).unwrap_err();
+    assert_eq!(err, "unknown plan \"platinum\"; known plans: starter");
+}
+
+#[test]
+fn every_rendered_object_passes_kubernetes_schema_validation() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-manifests");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    let settings = StoreSettings {
+        tls_issuer: Some("letsencrypt".into()),
+        ..StoreSettings::default()
+    };
+    for (i, o) in rendered(&settings).iter().enumerate() {
+        let path = dir.join(format!(
+            "{i:02}-{}.json",
+            o["kind"].as_str().unwrap().to_lowercase()
+        ));
+        std::fs::write(&path, serde_json::to_vec_pretty(o).unwrap()).unwrap();
+        files.push(path);
+    }
+    let tool =
+        std::env::var("KUBERNETES_VALIDATE").unwrap_or_else(|_| "kubernetes-validate".into());
+    for version in ["1.33.0", "1.37.0"] {
+        let out = match Command::new(&tool)
+            .args(["-k", version, "--strict", "--quiet"])
+            .args(&files)
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) if std::env::var_os("CI").is_none() => {
+                eprintln!(
+                    "SKIPPED schema validation: {tool} not found ({e}); `make test` installs it"
+                );
+                return;
+            }
+            Err(e) => panic!("{tool} is required in CI (pip install kubernetes-validate): {e}"),
+        };
+        assert!(
+            out.status.success(),
+            "schema validation against {version} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
