@@ -48,17 +48,26 @@ pub struct JobScript {
 impl JobScript {
     /// Every pod succeeds.
     pub fn succeed(log: &str) -> Self {
-        Self { fail_times: 0, log: log.into() }
+        Self {
+            fail_times: 0,
+            log: log.into(),
+        }
     }
 
     /// Every pod fails.
     pub fn fail(log: &str) -> Self {
-        Self { fail_times: u32::MAX, log: log.into() }
+        Self {
+            fail_times: u32::MAX,
+            log: log.into(),
+        }
     }
 
     /// The first `n` pods fail, then one succeeds.
     pub fn fail_then_succeed(n: u32, log: &str) -> Self {
-        Self { fail_times: n, log: log.into() }
+        Self {
+            fail_times: n,
+            log: log.into(),
+        }
     }
 }
 
@@ -87,19 +96,28 @@ fn short_hash(v: &Value) -> String {
 }
 
 fn s(v: &Value, p: &str) -> String {
-    v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.pointer(p)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn owned_by(pod: &Value, uid: &str) -> bool {
     pod.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .is_some_and(|r| r.iter().any(|o| o.get("uid").and_then(Value::as_str) == Some(uid)))
+        .is_some_and(|r| {
+            r.iter()
+                .any(|o| o.get("uid").and_then(Value::as_str) == Some(uid))
+        })
 }
 
 fn pod_ready(p: &Value) -> bool {
     p.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
 }
 
 fn phase(p: &Value) -> String {
@@ -107,7 +125,14 @@ fn phase(p: &Value) -> String {
 }
 
 /// A condition, keeping its timestamps when nothing about it changed.
-fn condition(old: &Value, kind: &str, status: &str, reason: &str, message: &str, with_update: bool) -> Value {
+fn condition(
+    old: &Value,
+    kind: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    with_update: bool,
+) -> Value {
     let prev = old
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -115,11 +140,25 @@ fn condition(old: &Value, kind: &str, status: &str, reason: &str, message: &str,
         .cloned();
     let t = now();
     let same_status = prev.as_ref().is_some_and(|p| p["status"] == status);
-    let same_all = same_status && prev.as_ref().is_some_and(|p| p["reason"] == reason && p["message"] == message);
-    let transition = if same_status { prev.as_ref().map(|p| p["lastTransitionTime"].clone()).unwrap_or(json!(t)) } else { json!(t) };
+    let same_all = same_status
+        && prev
+            .as_ref()
+            .is_some_and(|p| p["reason"] == reason && p["message"] == message);
+    let transition = if same_status {
+        prev.as_ref()
+            .map(|p| p["lastTransitionTime"].clone())
+            .unwrap_or(json!(t))
+    } else {
+        json!(t)
+    };
     let mut c = json!({"type": kind, "status": status, "reason": reason, "message": message, "lastTransitionTime": transition});
     if with_update {
-        c["lastUpdateTime"] = if same_all { prev.map(|p| p["lastUpdateTime"].clone()).unwrap_or(json!(t)) } else { json!(t) };
+        c["lastUpdateTime"] = if same_all {
+            prev.map(|p| p["lastUpdateTime"].clone())
+                .unwrap_or(json!(t))
+        } else {
+            json!(t)
+        };
     }
     c
 }
@@ -147,12 +186,26 @@ fn warn_event(st: &mut State, obj: &Value, reason: &str, message: &str) {
         "firstTimestamp": t, "lastTimestamp": t,
         "source": {"component": "urumi-sim"}, "reportingComponent": "urumi-sim",
     });
-    let _ = st.create(resources::EVENTS, &ns, ev, &WriteOpts { manager: MANAGER.into(), ..Default::default() });
+    let _ = st.create(
+        resources::EVENTS,
+        &ns,
+        ev,
+        &WriteOpts {
+            manager: MANAGER.into(),
+            ..Default::default()
+        },
+    );
 }
 
 fn new_pod(owner: &Value, owner_kind: &str, name: &str, extra_labels: &Value) -> Value {
-    let tpl = owner.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    let mut labels = tpl.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+    let tpl = owner
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or(json!({}));
+    let mut labels = tpl
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
     if let (Some(l), Some(e)) = (labels.as_object_mut(), extra_labels.as_object()) {
         for (k, v) in e {
             l.insert(k.clone(), v.clone());
@@ -173,34 +226,64 @@ fn new_pod(owner: &Value, owner_kind: &str, name: &str, extra_labels: &Value) ->
 }
 
 fn owned_pods(st: &State, ns: &str, uid: &str) -> Vec<Value> {
-    st.values_in(resources::PODS, ns).into_iter().filter(|p| owned_by(p, uid)).collect()
+    st.values_in(resources::PODS, ns)
+        .into_iter()
+        .filter(|p| owned_by(p, uid))
+        .collect()
 }
 
 fn reconcile_deployment(st: &mut State, ns: &str, name: &str) {
-    let Some(d) = st.get(resources::DEPLOYMENTS, ns, name) else { return };
+    let Some(d) = st.get(resources::DEPLOYMENTS, ns, name) else {
+        return;
+    };
     if d.pointer("/metadata/deletionTimestamp").is_some() {
         return;
     }
     let uid = s(&d, "/metadata/uid");
-    let replicas = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let replicas = d
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     let hash = short_hash(d.pointer("/spec/template").unwrap_or(&Value::Null));
-    let opts = WriteOpts { manager: MANAGER.into(), ..Default::default() };
+    let opts = WriteOpts {
+        manager: MANAGER.into(),
+        ..Default::default()
+    };
     let mut current = Vec::new();
     for p in owned_pods(st, ns, &uid) {
-        if s(&p, "/metadata/labels/pod-template-hash") == hash && p.pointer("/metadata/deletionTimestamp").is_none() {
+        if s(&p, "/metadata/labels/pod-template-hash") == hash
+            && p.pointer("/metadata/deletionTimestamp").is_none()
+        {
             current.push(p);
         } else {
-            let _ = st.delete(resources::PODS, ns, &s(&p, "/metadata/name"), &Value::Null, false);
+            let _ = st.delete(
+                resources::PODS,
+                ns,
+                &s(&p, "/metadata/name"),
+                &Value::Null,
+                false,
+            );
         }
     }
     while current.len() as i64 > replicas {
         let p = current.pop().expect("len > replicas >= 0");
-        let _ = st.delete(resources::PODS, ns, &s(&p, "/metadata/name"), &Value::Null, false);
+        let _ = st.delete(
+            resources::PODS,
+            ns,
+            &s(&p, "/metadata/name"),
+            &Value::Null,
+            false,
+        );
     }
     let mut failure = None;
     while (current.len() as i64) < replicas {
         let pod_name = format!("{name}-{hash}-{}", crate::store::random_suffix(5));
-        let pod = new_pod(&d, "Deployment", &pod_name, &json!({"pod-template-hash": hash}));
+        let pod = new_pod(
+            &d,
+            "Deployment",
+            &pod_name,
+            &json!({"pod-template-hash": hash}),
+        );
         match st.create(resources::PODS, ns, pod, &opts) {
             Ok(w) => current.push(w.obj),
             Err(e) => {
@@ -219,17 +302,52 @@ fn reconcile_deployment(st: &mut State, ns: &str, name: &str) {
     insert_nonzero(&mut status, "unavailableReplicas", replicas - ready);
     let available = ready >= replicas;
     let mut conds = vec![if available {
-        condition(&d, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", true)
+        condition(
+            &d,
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+            true,
+        )
     } else {
-        condition(&d, "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", true)
+        condition(
+            &d,
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+            true,
+        )
     }];
     conds.push(if available && n == replicas {
-        condition(&d, "Progressing", "True", "NewReplicaSetAvailable", &format!("ReplicaSet \"{name}-{hash}\" has successfully progressed."), true)
+        condition(
+            &d,
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            &format!("ReplicaSet \"{name}-{hash}\" has successfully progressed."),
+            true,
+        )
     } else {
-        condition(&d, "Progressing", "True", "ReplicaSetUpdated", &format!("ReplicaSet \"{name}-{hash}\" is progressing."), true)
+        condition(
+            &d,
+            "Progressing",
+            "True",
+            "ReplicaSetUpdated",
+            &format!("ReplicaSet \"{name}-{hash}\" is progressing."),
+            true,
+        )
     });
     if let Some(msg) = &failure {
-        conds.push(condition(&d, "ReplicaFailure", "True", "FailedCreate", msg, true));
+        conds.push(condition(
+            &d,
+            "ReplicaFailure",
+            "True",
+            "FailedCreate",
+            msg,
+            true,
+        ));
         warn_event(st, &d, "FailedCreate", &format!("Error creating: {msg}"));
     }
     status["conditions"] = json!(conds);
@@ -237,21 +355,44 @@ fn reconcile_deployment(st: &mut State, ns: &str, name: &str) {
 }
 
 fn reconcile_statefulset(st: &mut State, ns: &str, name: &str) {
-    let Some(ss) = st.get(resources::STATEFULSETS, ns, name) else { return };
+    let Some(ss) = st.get(resources::STATEFULSETS, ns, name) else {
+        return;
+    };
     if ss.pointer("/metadata/deletionTimestamp").is_some() {
         return;
     }
     let uid = s(&ss, "/metadata/uid");
-    let replicas = ss.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-    let revision = format!("{name}-{}", short_hash(ss.pointer("/spec/template").unwrap_or(&Value::Null)));
-    let opts = WriteOpts { manager: MANAGER.into(), ..Default::default() };
-    let templates: Vec<Value> = ss.pointer("/spec/volumeClaimTemplates").and_then(Value::as_array).cloned().unwrap_or_default();
+    let replicas = ss
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let revision = format!(
+        "{name}-{}",
+        short_hash(ss.pointer("/spec/template").unwrap_or(&Value::Null))
+    );
+    let opts = WriteOpts {
+        manager: MANAGER.into(),
+        ..Default::default()
+    };
+    let templates: Vec<Value> = ss
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut failure = None;
     let mut pods = Vec::new();
     for p in owned_pods(st, ns, &uid) {
-        let idx: i64 = s(&p, "/metadata/labels/apps.kubernetes.io~1pod-index").parse().unwrap_or(i64::MAX);
+        let idx: i64 = s(&p, "/metadata/labels/apps.kubernetes.io~1pod-index")
+            .parse()
+            .unwrap_or(i64::MAX);
         if s(&p, "/metadata/labels/controller-revision-hash") != revision || idx >= replicas {
-            let _ = st.delete(resources::PODS, ns, &s(&p, "/metadata/name"), &Value::Null, false);
+            let _ = st.delete(
+                resources::PODS,
+                ns,
+                &s(&p, "/metadata/name"),
+                &Value::Null,
+                false,
+            );
         } else {
             pods.push(p);
         }
@@ -280,7 +421,11 @@ fn reconcile_statefulset(st: &mut State, ns: &str, name: &str) {
             &json!({"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name, "apps.kubernetes.io/pod-index": i.to_string()}),
         );
         if !templates.is_empty() {
-            let vols = pod["spec"].as_object_mut().expect("pod spec is an object").entry("volumes").or_insert_with(|| json!([]));
+            let vols = pod["spec"]
+                .as_object_mut()
+                .expect("pod spec is an object")
+                .entry("volumes")
+                .or_insert_with(|| json!([]));
             if let Some(vols) = vols.as_array_mut() {
                 for t in &templates {
                     let vname = s(t, "/metadata/name");
@@ -309,7 +454,12 @@ fn reconcile_statefulset(st: &mut State, ns: &str, name: &str) {
     insert_nonzero(&mut status, "currentReplicas", n);
     insert_nonzero(&mut status, "updatedReplicas", n);
     if let Some(msg) = failure {
-        warn_event(st, &ss, "FailedCreate", &format!("create Pod {name} in StatefulSet {name} failed error: {msg}"));
+        warn_event(
+            st,
+            &ss,
+            "FailedCreate",
+            &format!("create Pod {name} in StatefulSet {name} failed error: {msg}"),
+        );
     }
     st.set_status(resources::STATEFULSETS, ns, name, status);
 }
@@ -322,7 +472,12 @@ fn job_script(cluster: &Cluster, job: &Value) -> JobScript {
             return script.clone();
         }
     }
-    let ann = |k: &str| job.pointer("/metadata/annotations").and_then(|a| a.get(k)).and_then(Value::as_str).map(String::from);
+    let ann = |k: &str| {
+        job.pointer("/metadata/annotations")
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
     let log = ann("sim.urumi.io/log").unwrap_or_default();
     let fail_times = match (ann("sim.urumi.io/fail-times"), ann(OUTCOME).as_deref()) {
         (Some(n), _) => n.parse().unwrap_or(u32::MAX),
@@ -333,21 +488,33 @@ fn job_script(cluster: &Cluster, job: &Value) -> JobScript {
 }
 
 fn reconcile_job(cluster: &Cluster, st: &mut State, ns: &str, name: &str) {
-    let Some(job) = st.get(resources::JOBS, ns, name) else { return };
+    let Some(job) = st.get(resources::JOBS, ns, name) else {
+        return;
+    };
     if job.pointer("/metadata/deletionTimestamp").is_some() {
         return;
     }
     let finished = job
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"));
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+            })
+        });
     let uid = s(&job, "/metadata/uid");
     let pods = owned_pods(st, ns, &uid);
     let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count() as i64;
     let failed = pods.iter().filter(|p| phase(p) == "Failed").count() as i64;
     let mut active = pods.len() as i64 - succeeded - failed;
-    let completions = job.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
-    let backoff = job.pointer("/spec/backoffLimit").and_then(Value::as_i64).unwrap_or(6);
+    let completions = job
+        .pointer("/spec/completions")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let backoff = job
+        .pointer("/spec/backoffLimit")
+        .and_then(Value::as_i64)
+        .unwrap_or(6);
     let suspended = job.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
     let t = now();
     let mut status = json!({
@@ -360,19 +527,57 @@ fn reconcile_job(cluster: &Cluster, st: &mut State, ns: &str, name: &str) {
         return;
     }
     if succeeded >= completions {
-        conds.push(condition(&job, "SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods", false));
-        conds.push(condition(&job, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods", false));
+        conds.push(condition(
+            &job,
+            "SuccessCriteriaMet",
+            "True",
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+            false,
+        ));
+        conds.push(condition(
+            &job,
+            "Complete",
+            "True",
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+            false,
+        ));
         status["completionTime"] = json!(t);
     } else if failed > backoff {
-        conds.push(condition(&job, "FailureTarget", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit", false));
-        conds.push(condition(&job, "Failed", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit", false));
+        conds.push(condition(
+            &job,
+            "FailureTarget",
+            "True",
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+            false,
+        ));
+        conds.push(condition(
+            &job,
+            "Failed",
+            "True",
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+            false,
+        ));
     } else if active == 0 && !suspended {
         let script = job_script(cluster, &job);
-        let outcome = if (failed as u64) < u64::from(script.fail_times) { "fail" } else { "succeed" };
-        let pod_name = format!("{name}-{}", &short_hash(&json!([uid, failed, succeeded, t]))[..5]);
+        let outcome = if (failed as u64) < u64::from(script.fail_times) {
+            "fail"
+        } else {
+            "succeed"
+        };
+        let pod_name = format!(
+            "{name}-{}",
+            &short_hash(&json!([uid, failed, succeeded, t]))[..5]
+        );
         let mut pod = new_pod(&job, "Job", &pod_name, &json!({}));
         pod["metadata"]["annotations"] = json!({OUTCOME: outcome});
-        let opts = WriteOpts { manager: MANAGER.into(), ..Default::default() };
+        let opts = WriteOpts {
+            manager: MANAGER.into(),
+            ..Default::default()
+        };
         match st.create(resources::PODS, ns, pod, &opts) {
             Ok(_) => {
                 let mut log = script.log.clone();
@@ -382,7 +587,12 @@ fn reconcile_job(cluster: &Cluster, st: &mut State, ns: &str, name: &str) {
                 st.logs.insert((ns.to_string(), pod_name), log);
                 active += 1;
             }
-            Err(e) => warn_event(st, &job, "FailedCreate", &format!("Error creating: {}", e.message)),
+            Err(e) => warn_event(
+                st,
+                &job,
+                "FailedCreate",
+                &format!("Error creating: {}", e.message),
+            ),
         }
     }
     insert_nonzero(&mut status, "active", active);
@@ -396,7 +606,9 @@ fn reconcile_job(cluster: &Cluster, st: &mut State, ns: &str, name: &str) {
 }
 
 fn start_pod(st: &mut State, ns: &str, name: &str) -> bool {
-    let Some(p) = st.get(resources::PODS, ns, name) else { return false };
+    let Some(p) = st.get(resources::PODS, ns, name) else {
+        return false;
+    };
     if phase(&p) != "Pending" || p.pointer("/metadata/deletionTimestamp").is_some() {
         return false;
     }
@@ -419,15 +631,24 @@ fn start_pod(st: &mut State, ns: &str, name: &str) -> bool {
         "containerStatuses": containers, "qosClass": p.pointer("/status/qosClass").cloned().unwrap_or(json!("BestEffort")),
     });
     st.set_status(resources::PODS, ns, name, status);
-    p.pointer(&format!("/metadata/annotations/{}", OUTCOME.replace('/', "~1"))).is_some()
+    p.pointer(&format!(
+        "/metadata/annotations/{}",
+        OUTCOME.replace('/', "~1")
+    ))
+    .is_some()
 }
 
 fn finish_pod(st: &mut State, ns: &str, name: &str) {
-    let Some(p) = st.get(resources::PODS, ns, name) else { return };
+    let Some(p) = st.get(resources::PODS, ns, name) else {
+        return;
+    };
     if phase(&p) != "Running" {
         return;
     }
-    let ok = s(&p, &format!("/metadata/annotations/{}", OUTCOME.replace('/', "~1"))) != "fail";
+    let ok = s(
+        &p,
+        &format!("/metadata/annotations/{}", OUTCOME.replace('/', "~1")),
+    ) != "fail";
     let t = now();
     let code = if ok { 0 } else { 1 };
     let reason = if ok { "Completed" } else { "Error" };
@@ -445,7 +666,10 @@ fn finish_pod(st: &mut State, ns: &str, name: &str) {
     status["phase"] = json!(if ok { "Succeeded" } else { "Failed" });
     status["containerStatuses"] = json!(containers);
     if let Some(cs) = status.get_mut("conditions").and_then(Value::as_array_mut) {
-        for c in cs.iter_mut().filter(|c| c["type"] == "Ready" || c["type"] == "ContainersReady") {
+        for c in cs
+            .iter_mut()
+            .filter(|c| c["type"] == "Ready" || c["type"] == "ContainersReady")
+        {
             c["status"] = json!("False");
             c["reason"] = json!("PodCompleted");
         }
@@ -458,13 +682,27 @@ fn reconcile_quotas(st: &mut State, ns: &str) {
     if quotas.is_empty() {
         return;
     }
-    let kinds = [resources::PODS, resources::PVCS, resources::SERVICES, resources::SECRETS, 2];
+    let kinds = [
+        resources::PODS,
+        resources::PVCS,
+        resources::SERVICES,
+        resources::SECRETS,
+        2,
+    ];
     let objs: Vec<(usize, Vec<Value>)> = kinds.iter().map(|k| (*k, st.values_in(*k, ns))).collect();
     for q in quotas {
-        let Some(hard) = q.pointer("/spec/hard").and_then(Value::as_object) else { continue };
+        let Some(hard) = q.pointer("/spec/hard").and_then(Value::as_object) else {
+            continue;
+        };
         let mut used = serde_json::Map::new();
         for res in hard.keys() {
-            let total: f64 = objs.iter().flat_map(|(k, os)| os.iter().map(move |o| admission::usage_of(RESOURCES[*k].plural, o, res))).sum();
+            let total: f64 = objs
+                .iter()
+                .flat_map(|(k, os)| {
+                    os.iter()
+                        .map(move |o| admission::usage_of(RESOURCES[*k].plural, o, res))
+                })
+                .sum();
             used.insert(res.clone(), json!(admission::format_quantity(res, total)));
         }
         let status = json!({"hard": hard, "used": used});
@@ -488,7 +726,9 @@ fn later(cluster: &Arc<Cluster>, delay_ms: u64, f: impl FnOnce(&Arc<Cluster>) + 
 }
 
 fn lock(c: &Cluster) -> std::sync::MutexGuard<'_, State> {
-    c.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    c.state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn handle(cluster: &Arc<Cluster>, ev: &WatchEvent) {
@@ -498,18 +738,26 @@ fn handle(cluster: &Arc<Cluster>, ev: &WatchEvent) {
     let deleted = ev.kind == EventType::Deleted;
     match ev.res {
         resources::DEPLOYMENTS if !deleted => reconcile_deployment(&mut lock(cluster), &ns, &name),
-        resources::STATEFULSETS if !deleted => reconcile_statefulset(&mut lock(cluster), &ns, &name),
+        resources::STATEFULSETS if !deleted => {
+            reconcile_statefulset(&mut lock(cluster), &ns, &name)
+        }
         resources::JOBS if !deleted => reconcile_job(cluster, &mut lock(cluster), &ns, &name),
         resources::PODS => {
             if ev.kind == EventType::Added {
                 later(cluster, t.pod_ready_ms, move |c| {
                     let job_pod = start_pod(&mut lock(c), &ns, &name);
                     if job_pod {
-                        later(c, c.timings.job_run_ms, move |c| finish_pod(&mut lock(c), &ns, &name));
+                        later(c, c.timings.job_run_ms, move |c| {
+                            finish_pod(&mut lock(c), &ns, &name)
+                        });
                     }
                 });
             }
-            let refs = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array).cloned().unwrap_or_default();
+            let refs = obj
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let mut st = lock(cluster);
             for r in refs {
                 let owner = s(&r, "/name");
@@ -550,7 +798,10 @@ fn handle(cluster: &Arc<Cluster>, ev: &WatchEvent) {
             reconcile_quotas(&mut lock(cluster), &ev.ns);
         }
         resources::SERVICES => {
-            if !deleted && obj.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") && obj.pointer("/status/loadBalancer/ingress").is_none() {
+            if !deleted
+                && obj.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer")
+                && obj.pointer("/status/loadBalancer/ingress").is_none()
+            {
                 later(cluster, t.address_ms, move |c| {
                     lock(c).set_status(resources::SERVICES, &ns, &name, json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ipMode": "VIP"}]}}));
                 });
@@ -560,12 +811,19 @@ fn handle(cluster: &Arc<Cluster>, ev: &WatchEvent) {
         resources::INGRESSES if !deleted => {
             if obj.pointer("/status/loadBalancer/ingress").is_none() {
                 later(cluster, t.address_ms, move |c| {
-                    lock(c).set_status(resources::INGRESSES, &ns, &name, json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}));
+                    lock(c).set_status(
+                        resources::INGRESSES,
+                        &ns,
+                        &name,
+                        json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}),
+                    );
                 });
             }
         }
         resources::QUOTAS if !deleted => reconcile_quotas(&mut lock(cluster), &ev.ns),
-        resources::NAMESPACES if !deleted && obj.pointer("/metadata/deletionTimestamp").is_some() => {
+        resources::NAMESPACES
+            if !deleted && obj.pointer("/metadata/deletionTimestamp").is_some() =>
+        {
             cluster.pending.fetch_add(1, Ordering::SeqCst);
             let c = cluster.clone();
             tokio::spawn(async move {

@@ -45,7 +45,13 @@ pub type ApiResult<T> = std::result::Result<T, ApiError>;
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), details: None, retry_after: None }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
     }
 
     fn with_details(mut self, details: Value) -> Self {
@@ -63,8 +69,12 @@ impl ApiError {
 
     /// 404 `<resource> "<name>" not found`.
     pub fn not_found(rt: &ResourceType, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", rt.qualified()))
-            .with_details(Self::rt_details(rt, name))
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", rt.qualified()),
+        )
+        .with_details(Self::rt_details(rt, name))
     }
 
     /// 404 for a path the server does not serve.
@@ -76,8 +86,12 @@ impl ApiError {
 
     /// 409 `<resource> "<name>" already exists`.
     pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", rt.qualified()))
-            .with_details(Self::rt_details(rt, name))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", rt.qualified()),
+        )
+        .with_details(Self::rt_details(rt, name))
     }
 
     /// 409 optimistic-concurrency conflict.
@@ -97,11 +111,16 @@ impl ApiError {
     pub fn apply_conflict(rt: &ResourceType, name: &str, conflicts: &[(String, String)]) -> Self {
         let n = conflicts.len();
         let mut msg = if n == 1 {
-            format!("Apply failed with 1 conflict: conflict with \"{}\": {}", conflicts[0].0, conflicts[0].1)
+            format!(
+                "Apply failed with 1 conflict: conflict with \"{}\": {}",
+                conflicts[0].0, conflicts[0].1
+            )
         } else {
             let mut m = format!("Apply failed with {n} conflicts: ");
-            let parts: Vec<String> =
-                conflicts.iter().map(|(mgr, f)| format!("conflict with \"{mgr}\": {f}")).collect();
+            let parts: Vec<String> = conflicts
+                .iter()
+                .map(|(mgr, f)| format!("conflict with \"{mgr}\": {f}"))
+                .collect();
             m.push_str(&parts.join("\n"));
             m
         };
@@ -118,7 +137,11 @@ impl ApiError {
     }
 
     /// 422 `<Kind> "<name>" is invalid: <field>: <message>, ...`.
-    pub fn invalid(rt: &ResourceType, name: &str, causes: &[(String, String, &'static str)]) -> Self {
+    pub fn invalid(
+        rt: &ResourceType,
+        name: &str,
+        causes: &[(String, String, &'static str)],
+    ) -> Self {
         let parts: Vec<String> = causes.iter().map(|(f, m, _)| format!("{f}: {m}")).collect();
         let kind = rt.qualified_kind();
         let message = if parts.len() == 1 {
@@ -149,13 +172,24 @@ impl ApiError {
 
     /// 403 `<resource> "<name>" is forbidden: <why>`.
     pub fn forbidden(rt: &ResourceType, name: &str, why: &str) -> Self {
-        Self::new(403, "Forbidden", format!("{} \"{name}\" is forbidden: {why}", rt.qualified()))
-            .with_details(Self::rt_details(rt, name))
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{} \"{name}\" is forbidden: {why}", rt.qualified()),
+        )
+        .with_details(Self::rt_details(rt, name))
     }
 
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed(verb: &str, rt: &ResourceType) -> Self {
-        Self::new(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({verb} {})", rt.qualified()))
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            format!(
+                "the server does not allow this method on the requested resource ({verb} {})",
+                rt.qualified()
+            ),
+        )
     }
 
     /// 410 Expired (a watch or continue token older than the retained history).
@@ -165,17 +199,35 @@ impl ApiError {
 
     /// 415 UnsupportedMediaType.
     pub fn unsupported_media_type(ct: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"))
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"
+            ),
+        )
     }
 
     /// An injected fault: any code, with the reason the real server pairs with it.
     pub fn injected(code: u16, retry_after: Option<u64>) -> Self {
         let (reason, message) = match code {
-            409 => ("Conflict", "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected)"),
-            429 => ("TooManyRequests", "the server has received too many requests and has asked us to try again later (injected)"),
+            409 => (
+                "Conflict",
+                "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected)",
+            ),
+            429 => (
+                "TooManyRequests",
+                "the server has received too many requests and has asked us to try again later (injected)",
+            ),
             500 => ("InternalError", "Internal error occurred: injected fault"),
-            503 => ("ServiceUnavailable", "the server is currently unable to handle the request (injected)"),
-            504 => ("Timeout", "the server was unable to return a response in the time allotted (injected)"),
+            503 => (
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request (injected)",
+            ),
+            504 => (
+                "Timeout",
+                "the server was unable to return a response in the time allotted (injected)",
+            ),
             _ => ("InternalError", "injected fault"),
         };
         let mut e = Self::new(code, reason, message);
@@ -185,7 +237,11 @@ impl ApiError {
 
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
     }
 
     /// The `Status` object sent to the client.
@@ -203,7 +259,10 @@ impl ApiError {
             s["details"] = d.clone();
         }
         if let Some(ra) = self.retry_after {
-            let d = s.get_mut("details").map(|d| d.take()).unwrap_or_else(|| json!({}));
+            let d = s
+                .get_mut("details")
+                .map(|d| d.take())
+                .unwrap_or_else(|| json!({}));
             let mut d = if d.is_object() { d } else { json!({}) };
             d["retryAfterSeconds"] = json!(ra);
             s["details"] = d;

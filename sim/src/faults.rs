@@ -55,7 +55,10 @@ pub struct FaultRule {
 impl FaultRule {
     /// A rule matching every request.
     pub fn any() -> Self {
-        Self { status: 500, ..Default::default() }
+        Self {
+            status: 500,
+            ..Default::default()
+        }
     }
 
     /// Restricts the rule to a verb.
@@ -104,8 +107,14 @@ impl FaultRule {
 
     fn matches(&self, verb: &str, resource: &str, ns: Option<&str>) -> bool {
         self.verb.as_deref().is_none_or(|v| v == "*" || v == verb)
-            && self.resource.as_deref().is_none_or(|r| r == "*" || r == resource)
-            && self.namespace.as_deref().is_none_or(|n| n == "*" || Some(n) == ns)
+            && self
+                .resource
+                .as_deref()
+                .is_none_or(|r| r == "*" || r == resource)
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|n| n == "*" || Some(n) == ns)
     }
 }
 
@@ -186,7 +195,11 @@ impl Faults {
         let FaultState { config, rng } = &mut *s;
         let mut latency = Duration::ZERO;
         let mut action = FaultAction::Pass;
-        for r in config.rules.iter().filter(|r| r.matches(verb, resource, ns)) {
+        for r in config
+            .rules
+            .iter()
+            .filter(|r| r.matches(verb, resource, ns))
+        {
             latency += Duration::from_millis(r.latency_ms);
             if !matches!(action, FaultAction::Pass) {
                 continue;
@@ -196,7 +209,9 @@ impl Faults {
             } else if r.hang_rate > 0.0 && rng.random::<f64>() < r.hang_rate {
                 action = FaultAction::Hang(Duration::from_millis(r.hang_ms.unwrap_or(3_600_000)));
             } else if r.error_rate > 0.0 && rng.random::<f64>() < r.error_rate {
-                let ra = r.retry_after_seconds.or(if r.status == 429 { Some(1) } else { None });
+                let ra = r
+                    .retry_after_seconds
+                    .or(if r.status == 429 { Some(1) } else { None });
                 action = FaultAction::Fail(ApiError::injected(r.status, ra));
             }
         }
@@ -263,7 +278,14 @@ impl RequestLog {
 
     /// Records after sequence number `seq`.
     pub fn since(&self, seq: u64) -> Vec<RequestRecord> {
-        self.0.lock().expect("log lock").1.iter().filter(|r| r.seq > seq).cloned().collect()
+        self.0
+            .lock()
+            .expect("log lock")
+            .1
+            .iter()
+            .filter(|r| r.seq > seq)
+            .cloned()
+            .collect()
     }
 
     /// The last sequence number issued (a mark for [`RequestLog::since`]).
@@ -283,10 +305,15 @@ mod tests {
 
     #[test]
     fn the_same_seed_injects_the_same_faults() {
-        let cfg = FaultConfig { seed: 7, rules: vec![FaultRule::any().verb("get").error(0.5, 503)] };
+        let cfg = FaultConfig {
+            seed: 7,
+            rules: vec![FaultRule::any().verb("get").error(0.5, 503)],
+        };
         let run = || {
             let f = Faults::new(cfg.clone());
-            (0..50).map(|_| matches!(f.decide("get", "pods", None).1, FaultAction::Fail(_))).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| matches!(f.decide("get", "pods", None).1, FaultAction::Fail(_)))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(), run());
         assert!(run().iter().any(|x| *x) && run().iter().any(|x| !*x));
@@ -294,9 +321,27 @@ mod tests {
 
     #[test]
     fn rules_only_match_their_verb_resource_and_namespace() {
-        let f = Faults::new(FaultConfig { seed: 1, rules: vec![FaultRule::any().verb("create").resource("pods").namespace("a").error(1.0, 500)] });
-        assert!(matches!(f.decide("create", "pods", Some("a")).1, FaultAction::Fail(_)));
-        assert!(matches!(f.decide("create", "pods", Some("b")).1, FaultAction::Pass));
-        assert!(matches!(f.decide("get", "pods", Some("a")).1, FaultAction::Pass));
+        let f = Faults::new(FaultConfig {
+            seed: 1,
+            rules: vec![
+                FaultRule::any()
+                    .verb("create")
+                    .resource("pods")
+                    .namespace("a")
+                    .error(1.0, 500),
+            ],
+        });
+        assert!(matches!(
+            f.decide("create", "pods", Some("a")).1,
+            FaultAction::Fail(_)
+        ));
+        assert!(matches!(
+            f.decide("create", "pods", Some("b")).1,
+            FaultAction::Pass
+        ));
+        assert!(matches!(
+            f.decide("get", "pods", Some("a")).1,
+            FaultAction::Pass
+        ));
     }
 }

@@ -85,11 +85,23 @@ impl Cluster {
 
     /// Writes every object to the snapshot file, if one is configured.
     pub(crate) fn save_snapshot(&self) -> Result<Option<PathBuf>> {
-        let Some(path) = &self.snapshot else { return Ok(None) };
-        let objects = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).dump();
+        let Some(path) = &self.snapshot else {
+            return Ok(None);
+        };
+        let objects = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .dump();
         let doc = json!({"objects": objects});
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&doc).map_err(|source| Error::Parse { what: "snapshot", source })?)?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(&doc).map_err(|source| Error::Parse {
+                what: "snapshot",
+                source,
+            })?,
+        )?;
         std::fs::rename(&tmp, path)?;
         Ok(Some(path.clone()))
     }
@@ -179,14 +191,33 @@ impl SimulatorBuilder {
             && path.exists()
         {
             let raw = std::fs::read(path)?;
-            let doc: Value = serde_json::from_slice(&raw).map_err(|source| Error::Parse { what: "snapshot", source })?;
+            let doc: Value = serde_json::from_slice(&raw).map_err(|source| Error::Parse {
+                what: "snapshot",
+                source,
+            })?;
             let mut items = Vec::new();
-            for o in doc.get("objects").and_then(Value::as_array).cloned().unwrap_or_default() {
-                let av = o.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+            for o in doc
+                .get("objects")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                let av = o
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
                 if let Some(res) = resources::find_kind(av, kind) {
-                    let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
-                    let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+                    let ns = o
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    let name = o
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
                     items.push((res, ns, name, o));
                 }
             }
@@ -220,7 +251,11 @@ impl SimulatorBuilder {
                         _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                         _ = sd.changed() => return,
                     }
-                    let rv = c.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).rv;
+                    let rv = c
+                        .state
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .rv;
                     if rv != last {
                         last = rv;
                         if let Err(e) = c.save_snapshot() {
@@ -233,7 +268,14 @@ impl SimulatorBuilder {
         let url = format!("http://{addr}");
         let (kubeconfig, owned) = match self.kubeconfig {
             Some(p) => (p, false),
-            None => (std::env::temp_dir().join(format!("urumi-sim-{}-{}.kubeconfig", std::process::id(), addr.port())), true),
+            None => (
+                std::env::temp_dir().join(format!(
+                    "urumi-sim-{}-{}.kubeconfig",
+                    std::process::id(),
+                    addr.port()
+                )),
+                true,
+            ),
         };
         if let Some(dir) = kubeconfig.parent()
             && !dir.as_os_str().is_empty()
@@ -241,7 +283,14 @@ impl SimulatorBuilder {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(&kubeconfig, kubeconfig_yaml(&url))?;
-        Ok(SimHandle { cluster, addr, url, kubeconfig, owned_kubeconfig: owned, tasks })
+        Ok(SimHandle {
+            cluster,
+            addr,
+            url,
+            kubeconfig,
+            owned_kubeconfig: owned,
+            tasks,
+        })
     }
 }
 
@@ -320,7 +369,11 @@ impl SimHandle {
     /// Scripts the outcome and log of Jobs whose name starts with `name_prefix` (in
     /// `namespace`, or any with `None`). Earlier scripts win.
     pub fn script_job(&self, namespace: Option<&str>, name_prefix: &str, script: JobScript) {
-        self.cluster.job_scripts.lock().expect("scripts lock").push((namespace.map(String::from), name_prefix.into(), script));
+        self.cluster
+            .job_scripts
+            .lock()
+            .expect("scripts lock")
+            .push((namespace.map(String::from), name_prefix.into(), script));
     }
 
     /// Waits until the controllers have caught up; `false` on timeout.
@@ -330,12 +383,20 @@ impl SimHandle {
 
     /// Number of stored objects.
     pub fn object_count(&self) -> usize {
-        self.cluster.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).object_count()
+        self.cluster
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .object_count()
     }
 
     /// The current `resourceVersion` of the whole store.
     pub fn resource_version(&self) -> u64 {
-        self.cluster.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).rv
+        self.cluster
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .rv
     }
 
     /// Saves the snapshot now (when one is configured).

@@ -11,7 +11,9 @@ fn read_json<T: serde::de::DeserializeOwned>(var: &str) -> anyhow::Result<Option
     match std::env::var(var) {
         Ok(path) if !path.is_empty() => {
             let raw = std::fs::read(&path).with_context(|| format!("reading {var}={path}"))?;
-            Ok(Some(serde_json::from_slice(&raw).with_context(|| format!("parsing {var}={path}"))?))
+            Ok(Some(
+                serde_json::from_slice(&raw).with_context(|| format!("parsing {var}={path}"))?,
+            ))
         }
         _ => Ok(None),
     }
@@ -19,10 +21,15 @@ fn read_json<T: serde::de::DeserializeOwned>(var: &str) -> anyhow::Result<Option
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let addr = std::env::var("SIM_ADDR").unwrap_or_else(|_| "127.0.0.1:6443".into());
-    let addr = addr.parse().with_context(|| format!("SIM_ADDR={addr} is not host:port"))?;
-    let kubeconfig = std::env::var("SIM_KUBECONFIG").unwrap_or_else(|_| "urumi-sim.kubeconfig".into());
+    let addr = addr
+        .parse()
+        .with_context(|| format!("SIM_ADDR={addr} is not host:port"))?;
+    let kubeconfig =
+        std::env::var("SIM_KUBECONFIG").unwrap_or_else(|_| "urumi-sim.kubeconfig".into());
     let mut builder = Simulator::builder().addr(addr).kubeconfig_path(&kubeconfig);
     if let Some(f) = read_json::<FaultConfig>("SIM_FAULTS")? {
         builder = builder.faults(f);
@@ -38,7 +45,10 @@ async fn main() -> anyhow::Result<()> {
     let sim = builder.start().await.context("starting the simulator")?;
     println!("urumi-sim listening on {}", sim.url());
     println!("kubeconfig written to {}", sim.kubeconfig_path().display());
-    println!("try: KUBECONFIG={} kubectl get namespaces", sim.kubeconfig_path().display());
+    println!(
+        "try: KUBECONFIG={} kubectl get namespaces",
+        sim.kubeconfig_path().display()
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

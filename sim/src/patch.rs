@@ -44,7 +44,12 @@ pub fn list_kind(fields: &[&str]) -> ListKind {
         "containers" | "initContainers" | "ephemeralContainers" => ListKind::Map(&["name"]),
         "env" | "volumes" | "imagePullSecrets" => ListKind::Map(&["name"]),
         "volumeMounts" => ListKind::Map(&["mountPath"]),
-        "ports" if matches!(prev, "containers" | "initContainers" | "ephemeralContainers") => {
+        "ports"
+            if matches!(
+                prev,
+                "containers" | "initContainers" | "ephemeralContainers"
+            ) =>
+        {
             ListKind::Map(&["containerPort", "protocol"])
         }
         "ports" if fields == ["spec", "ports"] => ListKind::Map(&["port", "protocol"]),
@@ -86,7 +91,9 @@ const SKIPPED_METADATA: &[&str] = &[
 /// The field set of an object: every leaf, every keyed-list item and set item.
 pub fn field_set(obj: &Value) -> FieldSet {
     let mut out = FieldSet::new();
-    let Some(map) = obj.as_object() else { return out };
+    let Some(map) = obj.as_object() else {
+        return out;
+    };
     let mut path = Vec::new();
     let mut fields = Vec::new();
     for (k, v) in map {
@@ -113,7 +120,13 @@ pub fn field_set(obj: &Value) -> FieldSet {
     out
 }
 
-fn collect_field<'a>(k: &'a str, v: &'a Value, fields: &mut Vec<&'a str>, path: &mut Path, out: &mut FieldSet) {
+fn collect_field<'a>(
+    k: &'a str,
+    v: &'a Value,
+    fields: &mut Vec<&'a str>,
+    path: &mut Path,
+    out: &mut FieldSet,
+) {
     path.push(format!("f:{k}"));
     fields.push(k);
     match v {
@@ -160,13 +173,20 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
     for p in set {
         let mut node = &mut root;
         for el in p {
-            node = node.entry(el.clone()).or_insert_with(|| json!({})).as_object_mut().expect("tree nodes are objects");
+            node = node
+                .entry(el.clone())
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .expect("tree nodes are objects");
         }
     }
     for p in set {
         let mut node = &mut root;
         for el in p {
-            node = node.get_mut(el).and_then(Value::as_object_mut).expect("path was inserted");
+            node = node
+                .get_mut(el)
+                .and_then(Value::as_object_mut)
+                .expect("path was inserted");
         }
         if !node.is_empty() && !node.contains_key(".") {
             node.insert(".".into(), json!({}));
@@ -203,7 +223,9 @@ fn find_item<'a>(arr: &'a [Value], el: &str) -> Option<(usize, &'a Value)> {
     if let Some(k) = el.strip_prefix("k:") {
         let key: Value = serde_json::from_str(k).ok()?;
         let km = key.as_object()?;
-        arr.iter().enumerate().find(|(_, it)| km.iter().all(|(f, v)| it.get(f) == Some(v)))
+        arr.iter()
+            .enumerate()
+            .find(|(_, it)| km.iter().all(|(f, v)| it.get(f) == Some(v)))
     } else if let Some(v) = el.strip_prefix("v:") {
         let want: Value = serde_json::from_str(v).ok()?;
         arr.iter().enumerate().find(|(_, it)| **it == want)
@@ -226,13 +248,18 @@ pub fn get_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
 }
 
 fn remove_at(obj: &mut Value, path: &[String]) {
-    let Some((last, parent)) = path.split_last() else { return };
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
     let mut cur = obj;
     for el in parent {
         let next = if let Some(f) = el.strip_prefix("f:") {
             cur.get_mut(f)
         } else {
-            let idx = cur.as_array().and_then(|a| find_item(a, el)).map(|(i, _)| i);
+            let idx = cur
+                .as_array()
+                .and_then(|a| find_item(a, el))
+                .map(|(i, _)| i);
             match idx {
                 Some(i) => cur.get_mut(i),
                 None => None,
@@ -302,7 +329,8 @@ pub fn apply_merge(target: &mut Value, applied: &Value, fields: &mut Vec<String>
                         }
                         let arr = t.as_array_mut().expect("made an array above");
                         for item in items {
-                            if let Some(existing) = arr.iter_mut().find(|e| same_key(e, item, keys)) {
+                            if let Some(existing) = arr.iter_mut().find(|e| same_key(e, item, keys))
+                            {
                                 apply_merge(existing, item, fields);
                             } else {
                                 arr.push(item.clone());
@@ -353,14 +381,38 @@ pub struct ManagedEntry {
 
 /// Reads `metadata.managedFields`.
 pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
-    let Some(arr) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else { return Vec::new() };
+    let Some(arr) = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
     arr.iter()
         .map(|e| ManagedEntry {
-            manager: e.get("manager").and_then(Value::as_str).unwrap_or_default().to_string(),
-            operation: e.get("operation").and_then(Value::as_str).unwrap_or("Update").to_string(),
-            api_version: e.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
-            time: e.get("time").and_then(Value::as_str).unwrap_or_default().to_string(),
-            subresource: e.get("subresource").and_then(Value::as_str).map(String::from),
+            manager: e
+                .get("manager")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            operation: e
+                .get("operation")
+                .and_then(Value::as_str)
+                .unwrap_or("Update")
+                .to_string(),
+            api_version: e
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            time: e
+                .get("time")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            subresource: e
+                .get("subresource")
+                .and_then(Value::as_str)
+                .map(String::from),
             fields: e.get("fieldsV1").map(from_fields_v1).unwrap_or_default(),
         })
         .collect()
@@ -402,7 +454,14 @@ fn is_item(el: &str) -> bool {
 /// Records a non-apply write (create, update, merge/strategic/JSON patch) by `manager`:
 /// changed fields move to the manager's `Update` entry; fields that no longer exist are
 /// dropped from every entry.
-pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, subresource: Option<&str>, api_version: &str, now: &str) {
+pub fn track_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: Option<&str>,
+    api_version: &str,
+    now: &str,
+) {
     let mut entries = old.map(read_managed).unwrap_or_default();
     let new_fields = field_set(new);
     let changed: FieldSet = new_fields
@@ -411,13 +470,18 @@ pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, subreso
             None => true,
             Some(o) => {
                 let last = p.last().map(String::as_str).unwrap_or_default();
-                if is_item(last) { get_at(o, p).is_none() } else { get_at(o, p) != get_at(new, p) }
+                if is_item(last) {
+                    get_at(o, p).is_none()
+                } else {
+                    get_at(o, p) != get_at(new, p)
+                }
             }
         })
         .cloned()
         .collect();
     for e in &mut entries {
-        e.fields.retain(|p| new_fields.contains(p) && !changed.contains(p));
+        e.fields
+            .retain(|p| new_fields.contains(p) && !changed.contains(p));
     }
     if !changed.is_empty() {
         let sub = subresource.map(String::from);
@@ -476,7 +540,8 @@ pub fn server_side_apply(
         let mut lost = Vec::new();
         for p in e.fields.intersection(&new_set) {
             let last = p.last().map(String::as_str).unwrap_or_default();
-            if is_item(last) {
+            // Write-only fields (Secret `stringData`) are never in the live object.
+            if is_item(last) || p.first().is_some_and(|f| f == "f:stringData") {
                 continue;
             }
             if get_at(&applied, p) != get_at(&result, p) {
@@ -503,14 +568,21 @@ pub fn server_side_apply(
         .map(|e| e.fields.clone())
         .unwrap_or_default();
     let owned_by_others = |p: &Path, entries: &[ManagedEntry]| {
-        entries.iter().any(|e| !(e.manager == manager && e.operation == "Apply") && e.fields.contains(p))
+        entries
+            .iter()
+            .any(|e| !(e.manager == manager && e.operation == "Apply") && e.fields.contains(p))
     };
-    let mut stale: Vec<&Path> =
-        previous.iter().filter(|p| !new_set.contains(*p) && !owned_by_others(p, &entries)).collect();
+    let mut stale: Vec<&Path> = previous
+        .iter()
+        .filter(|p| !new_set.contains(*p) && !owned_by_others(p, &entries))
+        .collect();
     stale.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in stale {
         // A stale parent of a field that is still applied stays.
-        if new_set.iter().any(|n| n.len() > p.len() && n.starts_with(p)) {
+        if new_set
+            .iter()
+            .any(|n| n.len() > p.len() && n.starts_with(p))
+        {
             continue;
         }
         remove_at(&mut result, p);
@@ -532,7 +604,10 @@ pub fn server_side_apply(
     }
 
     let unchanged = previous == new_set;
-    if let Some(e) = entries.iter_mut().find(|e| e.manager == manager && e.operation == "Apply") {
+    if let Some(e) = entries
+        .iter_mut()
+        .find(|e| e.manager == manager && e.operation == "Apply")
+    {
         e.fields = new_set;
         if !unchanged {
             e.time = now.to_string();
@@ -677,7 +752,9 @@ fn pointer_mut<'a>(v: &'a mut Value, toks: &[String]) -> Option<&'a mut Value> {
 }
 
 fn missing(path: &str) -> ApiError {
-    ApiError::unprocessable(format!("the server rejected our request due to an error in our request: doc is missing path: \"{path}\": missing value"))
+    ApiError::unprocessable(format!(
+        "the server rejected our request due to an error in our request: doc is missing path: \"{path}\": missing value"
+    ))
 }
 
 fn json_remove(doc: &mut Value, path: &str) -> ApiResult<Value> {
@@ -688,7 +765,11 @@ fn json_remove(doc: &mut Value, path: &str) -> ApiResult<Value> {
         Value::Object(m) => m.remove(last).ok_or_else(|| missing(path)),
         Value::Array(a) => {
             let i = last.parse::<usize>().map_err(|_| missing(path))?;
-            if i < a.len() { Ok(a.remove(i)) } else { Err(missing(path)) }
+            if i < a.len() {
+                Ok(a.remove(i))
+            } else {
+                Err(missing(path))
+            }
         }
         _ => Err(missing(path)),
     }
@@ -732,13 +813,15 @@ fn json_add(doc: &mut Value, path: &str, value: Value, replace: bool) -> ApiResu
 /// # Errors
 /// 400 when the patch is not a list of operations; 422 when an operation fails.
 pub fn json_patch(doc: &mut Value, patch: &Value) -> ApiResult<()> {
-    let ops = patch
-        .as_array()
-        .ok_or_else(|| ApiError::bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch"))?;
+    let ops = patch.as_array().ok_or_else(|| {
+        ApiError::bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+    })?;
     for op in ops {
         let kind = op.get("op").and_then(Value::as_str).unwrap_or_default();
         let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
-        let value = || op.get("value").cloned().ok_or_else(|| ApiError::unprocessable(format!("the server rejected our request due to an error in our request: missing value for {kind} operation")));
+        let value = || {
+            op.get("value").cloned().ok_or_else(|| ApiError::unprocessable(format!("the server rejected our request due to an error in our request: missing value for {kind} operation")))
+        };
         match kind {
             "add" => json_add(doc, path, value()?, false)?,
             "replace" => json_add(doc, path, value()?, true)?,
@@ -756,11 +839,15 @@ pub fn json_patch(doc: &mut Value, patch: &Value) -> ApiResult<()> {
             }
             "test" => {
                 if doc.pointer(path) != Some(&value()?) {
-                    return Err(ApiError::unprocessable(format!("the server rejected our request due to an error in our request: testing value {path} failed: test failed")));
+                    return Err(ApiError::unprocessable(format!(
+                        "the server rejected our request due to an error in our request: testing value {path} failed: test failed"
+                    )));
                 }
             }
             other => {
-                return Err(ApiError::unprocessable(format!("the server rejected our request due to an error in our request: Unexpected kind: {other}")));
+                return Err(ApiError::unprocessable(format!(
+                    "the server rejected our request due to an error in our request: Unexpected kind: {other}"
+                )));
             }
         }
     }
@@ -783,22 +870,29 @@ mod tests {
     fn fields_v1_round_trips_through_a_tree() {
         let set = field_set(&deploy("nginx", 1));
         let tree = to_fields_v1(&set);
-        assert!(tree.pointer("/f:spec/f:template/f:spec/f:containers/k:{\"name\":\"app\"}/.").is_some());
+        assert!(
+            tree.pointer("/f:spec/f:template/f:spec/f:containers/k:{\"name\":\"app\"}/.")
+                .is_some()
+        );
         assert_eq!(from_fields_v1(&tree), set);
     }
 
     #[test]
     fn a_second_manager_conflicts_unless_it_forces() {
-        let live = server_side_apply(None, &deploy("nginx", 1), "a", false, "apps/v1", "t").unwrap();
-        let err = server_side_apply(Some(&live), &deploy("nginx", 3), "b", false, "apps/v1", "t").unwrap_err();
+        let live =
+            server_side_apply(None, &deploy("nginx", 1), "a", false, "apps/v1", "t").unwrap();
+        let err = server_side_apply(Some(&live), &deploy("nginx", 3), "b", false, "apps/v1", "t")
+            .unwrap_err();
         assert_eq!(err, vec![("a".to_string(), ".spec.replicas".to_string())]);
-        let forced = server_side_apply(Some(&live), &deploy("nginx", 3), "b", true, "apps/v1", "t").unwrap();
+        let forced =
+            server_side_apply(Some(&live), &deploy("nginx", 3), "b", true, "apps/v1", "t").unwrap();
         assert_eq!(forced.pointer("/spec/replicas"), Some(&json!(3)));
     }
 
     #[test]
     fn fields_dropped_from_an_applied_config_are_removed() {
-        let live = server_side_apply(None, &deploy("nginx", 1), "a", false, "apps/v1", "t").unwrap();
+        let live =
+            server_side_apply(None, &deploy("nginx", 1), "a", false, "apps/v1", "t").unwrap();
         let mut cfg = deploy("nginx", 1);
         cfg["metadata"].as_object_mut().unwrap().remove("labels");
         let next = server_side_apply(Some(&live), &cfg, "a", false, "apps/v1", "t").unwrap();
@@ -810,7 +904,11 @@ mod tests {
         let mut live = deploy("nginx", 1);
         let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "httpd"}, {"name": "side", "image": "busybox"}]}}}});
         strategic_merge_patch(&mut live, &patch, &mut Vec::new());
-        let cs = live.pointer("/spec/template/spec/containers").unwrap().as_array().unwrap();
+        let cs = live
+            .pointer("/spec/template/spec/containers")
+            .unwrap()
+            .as_array()
+            .unwrap();
         assert_eq!(cs.len(), 2);
         assert_eq!(cs[0]["image"], "httpd");
     }
@@ -820,7 +918,11 @@ mod tests {
         let mut doc = json!({"a": [1, 2]});
         json_patch(&mut doc, &json!([{"op": "add", "path": "/a/-", "value": 3}, {"op": "replace", "path": "/a/0", "value": 0}])).unwrap();
         assert_eq!(doc, json!({"a": [0, 2, 3]}));
-        let err = json_patch(&mut doc, &json!([{"op": "test", "path": "/a/0", "value": 9}])).unwrap_err();
+        let err = json_patch(
+            &mut doc,
+            &json!([{"op": "test", "path": "/a/0", "value": 9}]),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 422);
     }
 }

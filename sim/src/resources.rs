@@ -43,17 +43,29 @@ pub struct ResourceType {
 impl ResourceType {
     /// `apiVersion` of the objects (`v1`, `apps/v1`).
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// `deployments.apps`, or `pods` for core: how error messages name the resource.
     pub fn qualified(&self) -> String {
-        if self.group.is_empty() { self.plural.to_string() } else { format!("{}.{}", self.plural, self.group) }
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
     }
 
     /// `Deployment.apps`, or `Pod` for core: how `Invalid` messages name the kind.
     pub fn qualified_kind(&self) -> String {
-        if self.group.is_empty() { self.kind.to_string() } else { format!("{}.{}", self.kind, self.group) }
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
     }
 }
 
@@ -79,21 +91,186 @@ use NameRule::{Dns1035, Label, Subdomain};
 
 /// Every served resource; the index constants below point into it.
 pub static RESOURCES: &[ResourceType] = &[
-    rt!("", "namespaces", "namespace", "Namespace", false, &["ns"], true, false, Label, false),
-    rt!("", "secrets", "secret", "Secret", true, &[], false, false, Subdomain, false),
-    rt!("", "configmaps", "configmap", "ConfigMap", true, &["cm"], false, false, Subdomain, false),
-    rt!("", "services", "service", "Service", true, &["svc"], true, false, Dns1035, true),
-    rt!("", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], false, false, Subdomain, false),
-    rt!("", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true, &["pvc"], true, false, Subdomain, false),
-    rt!("", "pods", "pod", "Pod", true, &["po"], true, true, Subdomain, true),
-    rt!("", "resourcequotas", "resourcequota", "ResourceQuota", true, &["quota"], true, false, Subdomain, false),
-    rt!("", "limitranges", "limitrange", "LimitRange", true, &["limits"], false, false, Subdomain, false),
-    rt!("", "events", "event", "Event", true, &["ev"], false, false, Subdomain, false),
-    rt!("apps", "deployments", "deployment", "Deployment", true, &["deploy"], true, true, Subdomain, true),
-    rt!("apps", "statefulsets", "statefulset", "StatefulSet", true, &["sts"], true, true, Subdomain, true),
-    rt!("batch", "jobs", "job", "Job", true, &[], true, true, Subdomain, true),
-    rt!("networking.k8s.io", "networkpolicies", "networkpolicy", "NetworkPolicy", true, &["netpol"], false, true, Subdomain, false),
-    rt!("networking.k8s.io", "ingresses", "ingress", "Ingress", true, &["ing"], true, true, Subdomain, false),
+    rt!(
+        "",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        &["ns"],
+        true,
+        false,
+        Label,
+        false
+    ),
+    rt!(
+        "",
+        "secrets",
+        "secret",
+        "Secret",
+        true,
+        &[],
+        false,
+        false,
+        Subdomain,
+        false
+    ),
+    rt!(
+        "",
+        "configmaps",
+        "configmap",
+        "ConfigMap",
+        true,
+        &["cm"],
+        false,
+        false,
+        Subdomain,
+        false
+    ),
+    rt!(
+        "",
+        "services",
+        "service",
+        "Service",
+        true,
+        &["svc"],
+        true,
+        false,
+        Dns1035,
+        true
+    ),
+    rt!(
+        "",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        false,
+        false,
+        Subdomain,
+        false
+    ),
+    rt!(
+        "",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        true,
+        &["pvc"],
+        true,
+        false,
+        Subdomain,
+        false
+    ),
+    rt!(
+        "",
+        "pods",
+        "pod",
+        "Pod",
+        true,
+        &["po"],
+        true,
+        true,
+        Subdomain,
+        true
+    ),
+    rt!(
+        "",
+        "resourcequotas",
+        "resourcequota",
+        "ResourceQuota",
+        true,
+        &["quota"],
+        true,
+        false,
+        Subdomain,
+        false
+    ),
+    rt!(
+        "",
+        "limitranges",
+        "limitrange",
+        "LimitRange",
+        true,
+        &["limits"],
+        false,
+        false,
+        Subdomain,
+        false
+    ),
+    rt!(
+        "",
+        "events",
+        "event",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+        Subdomain,
+        false
+    ),
+    rt!(
+        "apps",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        &["deploy"],
+        true,
+        true,
+        Subdomain,
+        true
+    ),
+    rt!(
+        "apps",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        &["sts"],
+        true,
+        true,
+        Subdomain,
+        true
+    ),
+    rt!(
+        "batch",
+        "jobs",
+        "job",
+        "Job",
+        true,
+        &[],
+        true,
+        true,
+        Subdomain,
+        true
+    ),
+    rt!(
+        "networking.k8s.io",
+        "networkpolicies",
+        "networkpolicy",
+        "NetworkPolicy",
+        true,
+        &["netpol"],
+        false,
+        true,
+        Subdomain,
+        false
+    ),
+    rt!(
+        "networking.k8s.io",
+        "ingresses",
+        "ingress",
+        "Ingress",
+        true,
+        &["ing"],
+        true,
+        true,
+        Subdomain,
+        false
+    ),
 ];
 
 /// Index of namespaces in [`RESOURCES`].
@@ -123,12 +300,16 @@ pub const INGRESSES: usize = 14;
 
 /// Finds a resource by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<usize> {
-    RESOURCES.iter().position(|r| r.group == group && r.version == version && r.plural == plural)
+    RESOURCES
+        .iter()
+        .position(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 /// Finds a resource by `apiVersion` and `kind` (used for owner references and snapshots).
 pub fn find_kind(api_version: &str, kind: &str) -> Option<usize> {
-    RESOURCES.iter().position(|r| r.api_version() == api_version && r.kind == kind)
+    RESOURCES
+        .iter()
+        .position(|r| r.api_version() == api_version && r.kind == kind)
 }
 
 /// Served API groups (non-core) in discovery order.
@@ -144,7 +325,9 @@ fn groups() -> Vec<&'static str> {
 
 /// `true` when the group/version is served.
 pub fn has_group_version(group: &str, version: &str) -> bool {
-    RESOURCES.iter().any(|r| r.group == group && r.version == version)
+    RESOURCES
+        .iter()
+        .any(|r| r.group == group && r.version == version)
 }
 
 /// `/api`.
@@ -181,9 +364,18 @@ pub fn api_group(group: &str) -> Option<Value> {
 /// `/api/v1` or `/apis/<group>/<version>`.
 pub fn api_resource_list(group: &str, version: &str) -> Value {
     let mut resources = Vec::new();
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
-        let mut verbs = vec!["create", "delete", "get", "list", "patch", "update", "watch"];
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    for r in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        let mut verbs = vec![
+            "create", "delete", "get", "list", "patch", "update", "watch",
+        ];
         if r.plural != "namespaces" {
             verbs.insert(1, "deletecollection");
         }
@@ -208,6 +400,12 @@ pub fn api_resource_list(group: &str, version: &str) -> Value {
                 "namespaced": r.namespaced,
                 "kind": r.kind,
                 "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if r.plural == "deployments" || r.plural == "statefulsets" {
+            resources.push(json!({
+                "name": format!("{}/scale", r.plural), "singularName": "", "namespaced": true, "kind": "Scale",
+                "group": "autoscaling", "version": "v1", "verbs": ["get", "patch", "update"],
             }));
         }
         if r.plural == "pods" {
@@ -242,7 +440,11 @@ pub fn version() -> Value {
 }
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 /// `/openapi/v3`: the index of per-group-version documents.
@@ -252,7 +454,10 @@ pub fn openapi_v3_root() -> Value {
     for r in RESOURCES {
         let p = gv_path(r.group, r.version);
         if !seen.contains(&p) {
-            paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=urumi-sim-1")}));
+            paths.insert(
+                p.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=urumi-sim-1")}),
+            );
             seen.push(p);
         }
     }
@@ -263,7 +468,10 @@ pub fn openapi_v3_root() -> Value {
 /// PATCH takes `fieldValidation` (so it validates server-side and needs no schemas).
 pub fn openapi_v3_gv(path: &str) -> Option<Value> {
     let mut paths = serde_json::Map::new();
-    for r in RESOURCES.iter().filter(|r| gv_path(r.group, r.version) == path) {
+    for r in RESOURCES
+        .iter()
+        .filter(|r| gv_path(r.group, r.version) == path)
+    {
         let base = if r.namespaced {
             format!("/{path}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
         } else {

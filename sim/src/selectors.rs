@@ -40,7 +40,10 @@ fn split_top(s: &str) -> Vec<&str> {
         }
     }
     out.push(&s[start..]);
-    out.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
+    out.into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn parse_set(s: &str, raw: &str) -> ApiResult<Vec<String>> {
@@ -48,8 +51,16 @@ fn parse_set(s: &str, raw: &str) -> ApiResult<Vec<String>> {
     let inner = s
         .strip_prefix('(')
         .and_then(|x| x.strip_suffix(')'))
-        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: found '{s}', expected: '(' in selector {raw:?}")))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: found '{s}', expected: '(' in selector {raw:?}"
+            ))
+        })?;
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 impl LabelSelector {
@@ -72,10 +83,15 @@ impl LabelSelector {
                 Req::NotIn(k.trim().into(), parse_set(v, raw)?)
             } else if let Some((k, v)) = part.split_once(" in ") {
                 Req::In(k.trim().into(), parse_set(v, raw)?)
-            } else if part.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+            } else if part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+            {
                 Req::Exists(part.to_string())
             } else {
-                return Err(ApiError::bad_request(format!("unable to parse requirement: {part:?}")));
+                return Err(ApiError::bad_request(format!(
+                    "unable to parse requirement: {part:?}"
+                )));
             };
             reqs.push(req);
         }
@@ -87,16 +103,27 @@ impl LabelSelector {
         let mut reqs = Vec::new();
         if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
             for (k, v) in m {
-                reqs.push(Req::Eq(k.clone(), v.as_str().unwrap_or_default().to_string()));
+                reqs.push(Req::Eq(
+                    k.clone(),
+                    v.as_str().unwrap_or_default().to_string(),
+                ));
             }
         }
         if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
             for e in exprs {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let vals: Vec<String> = e
                     .get("values")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 match e.get("operator").and_then(Value::as_str) {
                     Some("In") => reqs.push(Req::In(key, vals)),
@@ -145,7 +172,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{raw}'; can't understand '{part}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{raw}'; can't understand '{part}'"
+                )));
             };
             reqs.push((k.trim().to_string(), eq, v.trim().to_string()));
         }
@@ -183,16 +212,32 @@ mod tests {
     #[test]
     fn set_based_label_selectors_match_like_the_api_server() {
         let obj = json!({"metadata": {"labels": {"app": "web", "tier": "front"}}});
-        assert!(LabelSelector::parse("app=web,tier in (front, back)").unwrap().matches(&obj));
+        assert!(
+            LabelSelector::parse("app=web,tier in (front, back)")
+                .unwrap()
+                .matches(&obj)
+        );
         assert!(!LabelSelector::parse("app!=web").unwrap().matches(&obj));
         assert!(LabelSelector::parse("!missing,app").unwrap().matches(&obj));
-        assert!(!LabelSelector::parse("tier notin (front)").unwrap().matches(&obj));
+        assert!(
+            !LabelSelector::parse("tier notin (front)")
+                .unwrap()
+                .matches(&obj)
+        );
     }
 
     #[test]
     fn field_selectors_compare_dotted_paths() {
         let obj = json!({"metadata": {"name": "a"}, "status": {"phase": "Running"}});
-        assert!(FieldSelector::parse("metadata.name=a,status.phase!=Failed").unwrap().matches(&obj));
-        assert!(!FieldSelector::parse("metadata.name==b").unwrap().matches(&obj));
+        assert!(
+            FieldSelector::parse("metadata.name=a,status.phase!=Failed")
+                .unwrap()
+                .matches(&obj)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name==b")
+                .unwrap()
+                .matches(&obj)
+        );
     }
 }

@@ -48,8 +48,14 @@ fn full(b: impl Into<Bytes>) -> Body {
 fn json_response(code: u16, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     r
 }
 
@@ -60,7 +66,8 @@ fn value_response(code: u16, v: &Value) -> Response<Body> {
 fn error_response(e: &ApiError) -> Response<Body> {
     let mut r = value_response(e.code, &e.to_status());
     if let Some(ra) = e.retry_after {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(ra));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(ra));
     }
     r
 }
@@ -73,7 +80,8 @@ fn percent_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
                     Ok(v) => {
                         out.push(v);
                         i += 2;
@@ -104,25 +112,40 @@ enum Route {
     Json(Value),
     Text(&'static str),
     Admin(Vec<String>),
-    Resource { res: usize, ns: Option<String>, name: Option<String>, sub: Option<String>, watch_path: bool },
+    Resource {
+        res: usize,
+        ns: Option<String>,
+        name: Option<String>,
+        sub: Option<String>,
+        watch_path: bool,
+    },
     NotFound,
 }
 
 fn route(path: &str) -> Route {
-    let segs: Vec<String> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let segs: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     match s.as_slice() {
         ["version"] => Route::Json(resources::version()),
         ["healthz" | "livez" | "readyz", ..] => Route::Text("ok"),
         ["openapi", "v3"] => Route::Json(resources::openapi_v3_root()),
-        ["openapi", "v3", rest @ ..] => resources::openapi_v3_gv(&rest.join("/")).map_or(Route::NotFound, Route::Json),
+        ["openapi", "v3", rest @ ..] => {
+            resources::openapi_v3_gv(&rest.join("/")).map_or(Route::NotFound, Route::Json)
+        }
         ["_sim", rest @ ..] => Route::Admin(rest.iter().map(|x| (*x).to_string()).collect()),
         ["api"] => Route::Json(resources::api_versions("127.0.0.1:6443")),
         ["api", "v1"] => Route::Json(resources::api_resource_list("", "v1")),
         ["api", "v1", rest @ ..] => resource_route("", "v1", rest),
         ["apis"] => Route::Json(resources::api_group_list()),
         ["apis", g] => resources::api_group(g).map_or(Route::NotFound, Route::Json),
-        ["apis", g, v] if resources::has_group_version(g, v) => Route::Json(resources::api_resource_list(g, v)),
+        ["apis", g, v] if resources::has_group_version(g, v) => {
+            Route::Json(resources::api_resource_list(g, v))
+        }
         ["apis", g, v, rest @ ..] => resource_route(g, v, rest),
         _ => Route::NotFound,
     }
@@ -135,13 +158,14 @@ fn resource_route(g: &str, v: &str, rest: &[&str]) -> Route {
     };
     let namespaced_res = |p: &str| resources::find(g, v, p).filter(|i| RESOURCES[*i].namespaced);
     let cluster_res = |p: &str| resources::find(g, v, p).filter(|i| !RESOURCES[*i].namespaced);
-    let mk = |res: usize, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| Route::Resource {
-        res,
-        ns: ns.map(String::from),
-        name: name.map(String::from),
-        sub: sub.map(String::from),
-        watch_path,
-    };
+    let mk =
+        |res: usize, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| Route::Resource {
+            res,
+            ns: ns.map(String::from),
+            name: name.map(String::from),
+            sub: sub.map(String::from),
+            watch_path,
+        };
     match rest {
         ["namespaces", ns, p, tail @ ..] if namespaced_res(p).is_some() => {
             let res = namespaced_res(p).expect("checked");
@@ -171,7 +195,9 @@ fn resource_route(g: &str, v: &str, rest: &[&str]) -> Route {
 }
 
 fn lock(c: &Cluster) -> std::sync::MutexGuard<'_, State> {
-    c.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    c.state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 struct Outcome {
@@ -181,7 +207,10 @@ struct Outcome {
 
 impl From<Response<Body>> for Outcome {
     fn from(resp: Response<Body>) -> Self {
-        Self { resp, changed: false }
+        Self {
+            resp,
+            changed: false,
+        }
     }
 }
 
@@ -189,20 +218,36 @@ impl From<Response<Body>> for Outcome {
 ///
 /// # Errors
 /// [`Dropped`] when a fault says to close the connection.
-pub async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+pub async fn handle(
+    cluster: Arc<Cluster>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Dropped> {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
     let params = parse_query(&query);
-    let hdr = |h: header::HeaderName| req.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let hdr = |h: header::HeaderName| {
+        req.headers()
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
     let user_agent = hdr(header::USER_AGENT);
     let content_type = hdr(header::CONTENT_TYPE);
     let r = route(&path);
 
     let (verb, resource, ns, name) = match &r {
-        Route::Resource { res, ns, name, sub, watch_path } => {
-            let watch = *watch_path || matches!(params.get("watch").map(String::as_str), Some("1" | "true"));
+        Route::Resource {
+            res,
+            ns,
+            name,
+            sub,
+            watch_path,
+        } => {
+            let watch = *watch_path
+                || matches!(params.get("watch").map(String::as_str), Some("1" | "true"));
             let verb = match (&method, name.is_some()) {
                 (&Method::GET, true) if watch => "watch",
                 (&Method::GET, true) => "get",
@@ -275,10 +320,13 @@ pub async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Res
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
-    let binary = content_type.starts_with("application/vnd.kubernetes.protobuf") || content_type.starts_with("application/cbor");
+    let binary = content_type.starts_with("application/vnd.kubernetes.protobuf")
+        || content_type.starts_with("application/cbor");
     let outcome = if binary && !body.is_empty() {
         // Like a server without protobuf/CBOR support: client-go then falls back to JSON.
-        Outcome::from(error_response(&ApiError::unsupported_media_type(&content_type)))
+        Outcome::from(error_response(&ApiError::unsupported_media_type(
+            &content_type,
+        )))
     } else if body.len() > MAX_BODY {
         Outcome::from(error_response(&ApiError::new_too_large()))
     } else {
@@ -286,13 +334,28 @@ pub async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Res
             Route::Json(v) => Outcome::from(value_response(200, &v)),
             Route::Text(t) => {
                 let mut resp = Response::new(full(t));
-                resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
                 Outcome::from(resp)
             }
             Route::NotFound => Outcome::from(error_response(&ApiError::no_route())),
-            Route::Admin(rest) => Outcome::from(admin(&cluster, &method, &rest, &params, &body).await),
-            Route::Resource { res, ns, name, sub, .. } => {
-                let ctx = Ctx { res, ns, name, sub, params: &params, content_type: &content_type, user_agent: &user_agent };
+            Route::Admin(rest) => {
+                Outcome::from(admin(&cluster, &method, &rest, &params, &body).await)
+            }
+            Route::Resource {
+                res, ns, name, sub, ..
+            } => {
+                let ctx = Ctx {
+                    res,
+                    ns,
+                    name,
+                    sub,
+                    params: &params,
+                    content_type: &content_type,
+                    user_agent: &user_agent,
+                };
                 match resource_verb(&cluster, &verb, &ctx, body) {
                     Ok(o) => o,
                     Err(e) => Outcome::from(error_response(&e)),
@@ -325,7 +388,9 @@ struct Ctx<'a> {
 
 fn decode_body(body: &[u8], what: &str) -> ApiResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(format!("{what}: the request body is empty")));
+        return Err(ApiError::bad_request(format!(
+            "{what}: the request body is empty"
+        )));
     }
     serde_json::from_slice(body).map_err(|e| {
         let looks_yaml = !body.trim_ascii_start().starts_with(b"{") && !body.trim_ascii_start().starts_with(b"[");
@@ -343,8 +408,14 @@ fn list_body(res: usize, items: &[Bytes], rv: u64, cont: Option<&str>) -> Bytes 
     if let Some(c) = cont {
         md["continue"] = json!(c);
     }
-    let head = format!("{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[", rt.kind, rt.api_version(), md);
-    let mut out = Vec::with_capacity(head.len() + items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+    let head = format!(
+        "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+        rt.kind,
+        rt.api_version(),
+        md
+    );
+    let mut out =
+        Vec::with_capacity(head.len() + items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
     out.extend_from_slice(head.as_bytes());
     for (i, it) in items.iter().enumerate() {
         if i > 0 {
@@ -368,67 +439,121 @@ fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body
 
 fn default_manager(ua: &str) -> String {
     let m = ua.split('/').next().unwrap_or_default();
-    if m.is_empty() { "unknown".into() } else { m.to_string() }
+    if m.is_empty() {
+        "unknown".into()
+    } else {
+        m.to_string()
+    }
 }
 
-fn resource_verb(cluster: &Arc<Cluster>, verb: &str, ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Outcome> {
+fn resource_verb(
+    cluster: &Arc<Cluster>,
+    verb: &str,
+    ctx: &Ctx<'_>,
+    body: Bytes,
+) -> ApiResult<Outcome> {
     let rt = &RESOURCES[ctx.res];
     let p = ctx.params;
-    let ns = if rt.namespaced { ctx.ns.clone() } else { Some(String::new()) };
+    let ns = if rt.namespaced {
+        ctx.ns.clone()
+    } else {
+        Some(String::new())
+    };
     let sub = ctx.sub.as_deref();
     match sub {
         None => {}
         Some("status") if rt.status => {}
         Some("log") if ctx.res == resources::PODS && verb == "get" => {}
         Some("finalize") if ctx.res == resources::NAMESPACES => {}
+        Some("scale") if matches!(ctx.res, resources::DEPLOYMENTS | resources::STATEFULSETS) => {
+            return scale(cluster, verb, ctx, &body);
+        }
         Some(_) => return Err(ApiError::no_route()),
     }
-    if matches!(verb, "get" | "update" | "patch" | "delete" | "create") && rt.namespaced && ctx.ns.is_none() {
+    if matches!(verb, "get" | "update" | "patch" | "delete" | "create")
+        && rt.namespaced
+        && ctx.ns.is_none()
+    {
         return Err(ApiError::no_route());
     }
     let ns_str = ns.clone().unwrap_or_default();
     let name = ctx.name.clone().unwrap_or_default();
     let opts = WriteOpts {
-        manager: p.get("fieldManager").cloned().unwrap_or_else(|| default_manager(ctx.user_agent)),
+        manager: p
+            .get("fieldManager")
+            .cloned()
+            .unwrap_or_else(|| default_manager(ctx.user_agent)),
         dry_run: p.get("dryRun").is_some_and(|d| d == "All"),
         subresource: match sub {
             Some("status") => Some("status".into()),
             _ => None,
         },
     };
-    let labels = LabelSelector::parse(p.get("labelSelector").map(String::as_str).unwrap_or_default())?;
-    let fields = FieldSelector::parse(p.get("fieldSelector").map(String::as_str).unwrap_or_default())?;
+    let labels = LabelSelector::parse(
+        p.get("labelSelector")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    )?;
+    let fields = FieldSelector::parse(
+        p.get("fieldSelector")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    )?;
     match verb {
         "get" if sub == Some("log") => {
             let st = lock(cluster);
-            let pod = st.get(ctx.res, &ns_str, &name).ok_or_else(|| ApiError::not_found(rt, &name))?;
-            let container = p
-                .get("container")
-                .cloned()
-                .unwrap_or_else(|| pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or_default().to_string());
+            let pod = st
+                .get(ctx.res, &ns_str, &name)
+                .ok_or_else(|| ApiError::not_found(rt, &name))?;
+            let container = p.get("container").cloned().unwrap_or_else(|| {
+                pod.pointer("/spec/containers/0/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            });
             if pod.pointer("/status/phase").and_then(Value::as_str) == Some("Pending") {
-                return Err(ApiError::bad_request(format!("container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating")));
+                return Err(ApiError::bad_request(format!(
+                    "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
+                )));
             }
-            let mut log = st.logs.get(&(ns_str.clone(), name.clone())).cloned().unwrap_or_default();
+            let mut log = st
+                .logs
+                .get(&(ns_str.clone(), name.clone()))
+                .cloned()
+                .unwrap_or_default();
             if let Some(n) = p.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
                 let lines: Vec<&str> = log.lines().collect();
                 let keep = &lines[lines.len().saturating_sub(n)..];
                 log = keep.iter().map(|l| format!("{l}\n")).collect();
             }
             let mut resp = Response::new(full(log));
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             Ok(resp.into())
         }
         "get" => {
             let st = lock(cluster);
-            let data = st.get_raw(ctx.res, &ns_str, &name).ok_or_else(|| ApiError::not_found(rt, &name))?;
+            let data = st
+                .get_raw(ctx.res, &ns_str, &name)
+                .ok_or_else(|| ApiError::not_found(rt, &name))?;
             Ok(json_response(200, data).into())
         }
         "list" => {
             let limit = p.get("limit").and_then(|l| l.parse::<usize>().ok());
             let st = lock(cluster);
-            let scope = if rt.namespaced { ctx.ns.as_deref() } else { None };
-            let (items, rv, cont) = st.list(ctx.res, scope, &labels, &fields, limit, p.get("continue").map(String::as_str))?;
+            let scope = if rt.namespaced {
+                ctx.ns.as_deref()
+            } else {
+                None
+            };
+            let (items, rv, cont) = st.list(
+                ctx.res,
+                scope,
+                &labels,
+                &fields,
+                limit,
+                p.get("continue").map(String::as_str),
+            )?;
             drop(st);
             Ok(json_response(200, list_body(ctx.res, &items, rv, cont.as_deref())).into())
         }
@@ -439,7 +564,10 @@ fn resource_verb(cluster: &Arc<Cluster>, verb: &str, ctx: &Ctx<'_>, body: Bytes)
             }
             let obj = decode_body(&body, "couldn't get version/kind")?;
             let w = lock(cluster).create(ctx.res, &ns_str, obj, &opts)?;
-            Ok(Outcome { resp: with_warnings(value_response(201, &w.obj), &w.warnings), changed: w.changed })
+            Ok(Outcome {
+                resp: with_warnings(value_response(201, &w.obj), &w.warnings),
+                changed: w.changed,
+            })
         }
         "update" => {
             if ctx.name.is_none() {
@@ -451,44 +579,76 @@ fn resource_verb(cluster: &Arc<Cluster>, verb: &str, ctx: &Ctx<'_>, body: Bytes)
             let ns_gone = ctx.res == resources::NAMESPACES
                 && sub == Some("finalize")
                 && w.obj.pointer("/metadata/deletionTimestamp").is_some()
-                && w.obj.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
+                && w.obj
+                    .pointer("/spec/finalizers")
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty);
             if ns_gone {
                 lock(cluster).finalize_namespace(&name);
             }
-            Ok(Outcome { resp, changed: w.changed })
+            Ok(Outcome {
+                resp,
+                changed: w.changed,
+            })
         }
         "patch" => {
             if ctx.name.is_none() {
                 return Err(ApiError::method_not_allowed("patch", rt));
             }
-            let ct = ctx.content_type.split(';').next().unwrap_or_default().trim();
+            let ct = ctx
+                .content_type
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim();
             let ptype = match ct {
-                "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => PatchType::Apply,
+                "application/apply-patch+yaml"
+                | "application/apply-patch+json"
+                | "application/apply-patch+cbor" => PatchType::Apply,
                 "application/merge-patch+json" => PatchType::Merge,
                 "application/strategic-merge-patch+json" => PatchType::Strategic,
                 "application/json-patch+json" => PatchType::Json,
                 other => return Err(ApiError::unsupported_media_type(other)),
             };
+            if ptype == PatchType::Apply && !p.contains_key("fieldManager") {
+                return Err(ApiError::unprocessable("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
+            }
             let patch = decode_body(&body, "error decoding patch")?;
             let force = p.get("force").is_some_and(|f| f == "true" || f == "1");
             if force && ptype != PatchType::Apply {
-                return Err(ApiError::unprocessable("PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch"));
+                return Err(ApiError::unprocessable(
+                    "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
+                ));
             }
             let w = lock(cluster).patch(ctx.res, &ns_str, &name, ptype, patch, force, &opts)?;
             let code = if w.created { 201 } else { 200 };
-            Ok(Outcome { resp: with_warnings(value_response(code, &w.obj), &w.warnings), changed: w.changed })
+            Ok(Outcome {
+                resp: with_warnings(value_response(code, &w.obj), &w.warnings),
+                changed: w.changed,
+            })
         }
         "delete" => {
-            let mut options = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode_body(&body, "couldn't decode DeleteOptions")? };
+            let mut options = if body.iter().all(u8::is_ascii_whitespace) {
+                json!({})
+            } else {
+                decode_body(&body, "couldn't decode DeleteOptions")?
+            };
             if let Some(pp) = p.get("propagationPolicy") {
                 options["propagationPolicy"] = json!(pp);
             }
-            let dry = opts.dry_run || options.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "All"));
+            let dry = opts.dry_run
+                || options
+                    .get("dryRun")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|x| x == "All"));
             let mut st = lock(cluster);
             let before = st.rv;
             let obj = st.delete(ctx.res, &ns_str, &name, &options, dry)?;
             let changed = st.rv != before;
-            Ok(Outcome { resp: value_response(200, &obj), changed })
+            Ok(Outcome {
+                resp: value_response(200, &obj),
+                changed,
+            })
         }
         "deletecollection" => {
             if ctx.res == resources::NAMESPACES {
@@ -496,23 +656,118 @@ fn resource_verb(cluster: &Arc<Cluster>, verb: &str, ctx: &Ctx<'_>, body: Bytes)
             }
             let mut st = lock(cluster);
             let before = st.rv;
-            let scope = if rt.namespaced { ctx.ns.as_deref() } else { None };
+            let scope = if rt.namespaced {
+                ctx.ns.as_deref()
+            } else {
+                None
+            };
             let (items, _, _) = st.list(ctx.res, scope, &labels, &fields, None, None)?;
             let mut gone = Vec::new();
             for it in items {
                 let v: Value = serde_json::from_slice(&it).unwrap_or(Value::Null);
-                let ons = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
-                let oname = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+                let ons = v
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let oname = v
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 if let Ok(d) = st.delete(ctx.res, &ons, &oname, &json!({}), opts.dry_run) {
-                    gone.push(Bytes::from(serde_json::to_vec(&d).expect("JSON values serialize")));
+                    gone.push(Bytes::from(
+                        serde_json::to_vec(&d).expect("JSON values serialize"),
+                    ));
                 }
             }
             let rv = st.rv;
             let changed = rv != before;
-            Ok(Outcome { resp: json_response(200, list_body(ctx.res, &gone, rv, None)), changed })
+            Ok(Outcome {
+                resp: json_response(200, list_body(ctx.res, &gone, rv, None)),
+                changed,
+            })
         }
         _ => Err(ApiError::method_not_allowed(verb, rt)),
     }
+}
+
+fn scale_of(obj: &Value) -> Value {
+    let md = &obj["metadata"];
+    let selector = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": md["name"], "namespace": md["namespace"], "uid": md["uid"], "resourceVersion": md["resourceVersion"], "creationTimestamp": md["creationTimestamp"]},
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+        "status": {"replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
+    })
+}
+
+/// The `scale` subresource of Deployments and StatefulSets (autoscaling/v1 `Scale`).
+fn scale(cluster: &Arc<Cluster>, verb: &str, ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Outcome> {
+    let rt = &RESOURCES[ctx.res];
+    let ns = ctx.ns.clone().unwrap_or_default();
+    let name = ctx.name.clone().unwrap_or_default();
+    let mut st = lock(cluster);
+    let obj = st
+        .get(ctx.res, &ns, &name)
+        .ok_or_else(|| ApiError::not_found(rt, &name))?;
+    let current = scale_of(&obj);
+    let wanted = match verb {
+        "get" => return Ok(value_response(200, &current).into()),
+        "update" => decode_body(body, "couldn't get version/kind")?,
+        "patch" => {
+            let patch = decode_body(body, "error decoding patch")?;
+            let mut s = current.clone();
+            match ctx
+                .content_type
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+            {
+                "application/json-patch+json" => crate::patch::json_patch(&mut s, &patch)?,
+                _ => crate::patch::merge_patch(&mut s, &patch),
+            }
+            s
+        }
+        _ => return Err(ApiError::method_not_allowed(verb, rt)),
+    };
+    let replicas = wanted
+        .pointer("/spec/replicas")
+        .cloned()
+        .unwrap_or(json!(1));
+    let opts = WriteOpts {
+        manager: ctx
+            .params
+            .get("fieldManager")
+            .cloned()
+            .unwrap_or_else(|| default_manager(ctx.user_agent)),
+        dry_run: false,
+        subresource: None,
+    };
+    let w = st.patch(
+        ctx.res,
+        &ns,
+        &name,
+        PatchType::Merge,
+        json!({"spec": {"replicas": replicas}}),
+        false,
+        &opts,
+    )?;
+    Ok(Outcome {
+        resp: value_response(200, &scale_of(&w.obj)),
+        changed: w.changed,
+    })
 }
 
 fn event_line(kind: &str, obj: &[u8]) -> Bytes {
@@ -564,23 +819,46 @@ impl WatchFilter {
     }
 }
 
-fn watch(cluster: &Arc<Cluster>, ctx: &Ctx<'_>, labels: LabelSelector, fields: FieldSelector) -> ApiResult<Outcome> {
+fn watch(
+    cluster: &Arc<Cluster>,
+    ctx: &Ctx<'_>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+) -> ApiResult<Outcome> {
     let rt = &RESOURCES[ctx.res];
     let p = ctx.params;
     let mut fields = fields;
     if let Some(name) = &ctx.name {
         let extra = FieldSelector::parse(&format!("metadata.name={name}"))?;
-        fields = if fields.is_empty() { extra } else { FieldSelector::parse(&format!("{},metadata.name={name}", p.get("fieldSelector").cloned().unwrap_or_default()))? };
+        fields = if fields.is_empty() {
+            extra
+        } else {
+            FieldSelector::parse(&format!(
+                "{},metadata.name={name}",
+                p.get("fieldSelector").cloned().unwrap_or_default()
+            ))?
+        };
     }
     let since = match p.get("resourceVersion").map(String::as_str) {
         None | Some("" | "0") => None,
-        Some(rv) => Some(rv.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?),
+        Some(rv) => Some(
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?,
+        ),
     };
     let initial_events = p.get("sendInitialEvents").is_some_and(|v| v == "true");
     let since = if initial_events { None } else { since };
-    let timeout = p.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800);
+    let timeout = p
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(1800);
     let scope = if rt.namespaced { ctx.ns.clone() } else { None };
-    let filter = WatchFilter { res: ctx.res, ns: scope.clone(), labels, fields };
+    let filter = WatchFilter {
+        res: ctx.res,
+        ns: scope.clone(),
+        labels,
+        fields,
+    };
     let (backlog, rx, current_rv) = {
         let st = lock(cluster);
         let (b, rx) = st.watch(ctx.res, scope.as_deref(), since)?;
@@ -606,7 +884,11 @@ fn watch(cluster: &Arc<Cluster>, ctx: &Ctx<'_>, labels: LabelSelector, fields: F
         }
         if initial_events {
             let bm = json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": current_rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}});
-            if tx.send(event_line("BOOKMARK", bm.to_string().as_bytes())).await.is_err() {
+            if tx
+                .send(event_line("BOOKMARK", bm.to_string().as_bytes()))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -637,11 +919,21 @@ fn watch(cluster: &Arc<Cluster>, ctx: &Ctx<'_>, labels: LabelSelector, fields: F
             }
         }
     });
-    let stream = futures::stream::unfold(out_rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx)) });
+    let stream = futures::stream::unfold(out_rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+    });
     let body = BodyExt::boxed_unsync(StreamBody::new(stream.boxed()));
     let mut resp = Response::new(body);
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     Ok(resp.into())
 }
 
@@ -662,22 +954,38 @@ struct JobScriptReq {
     script: JobScript,
 }
 
-async fn admin(cluster: &Arc<Cluster>, method: &Method, rest: &[String], params: &HashMap<String, String>, body: &[u8]) -> Response<Body> {
+async fn admin(
+    cluster: &Arc<Cluster>,
+    method: &Method,
+    rest: &[String],
+    params: &HashMap<String, String>,
+    body: &[u8],
+) -> Response<Body> {
     let parts: Vec<&str> = rest.iter().map(String::as_str).collect();
-    let bad = |e: serde_json::Error| error_response(&ApiError::bad_request(format!("invalid body: {e}")));
+    let bad =
+        |e: serde_json::Error| error_response(&ApiError::bad_request(format!("invalid body: {e}")));
     match (method, parts.as_slice()) {
-        (&Method::GET, ["faults"]) => value_response(200, &serde_json::to_value(cluster.faults.config()).expect("config serializes")),
+        (&Method::GET, ["faults"]) => value_response(
+            200,
+            &serde_json::to_value(cluster.faults.config()).expect("config serializes"),
+        ),
         (&Method::PUT, ["faults"]) => match serde_json::from_slice::<FaultConfig>(body) {
             Ok(cfg) => {
                 cluster.faults.set(cfg);
-                value_response(200, &serde_json::to_value(cluster.faults.config()).expect("config serializes"))
+                value_response(
+                    200,
+                    &serde_json::to_value(cluster.faults.config()).expect("config serializes"),
+                )
             }
             Err(e) => bad(e),
         },
         (&Method::POST, ["faults"]) => match serde_json::from_slice::<FaultRule>(body) {
             Ok(rule) => {
                 cluster.faults.add(rule);
-                value_response(200, &serde_json::to_value(cluster.faults.config()).expect("config serializes"))
+                value_response(
+                    200,
+                    &serde_json::to_value(cluster.faults.config()).expect("config serializes"),
+                )
             }
             Err(e) => bad(e),
         },
@@ -686,23 +994,38 @@ async fn admin(cluster: &Arc<Cluster>, method: &Method, rest: &[String], params:
             value_response(200, &json!({"rules": []}))
         }
         (&Method::GET, ["requests"]) => {
-            let since = params.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
-            value_response(200, &serde_json::to_value(cluster.log.since(since)).expect("records serialize"))
+            let since = params
+                .get("since")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            value_response(
+                200,
+                &serde_json::to_value(cluster.log.since(since)).expect("records serialize"),
+            )
         }
         (&Method::DELETE, ["requests"]) => {
             cluster.log.clear();
             value_response(200, &json!({}))
         }
-        (&Method::POST | &Method::PUT, ["jobs"]) => match serde_json::from_slice::<JobScriptReq>(body) {
-            Ok(r) => {
-                cluster.job_scripts.lock().expect("scripts lock").push((r.namespace, r.name_prefix, r.script));
-                value_response(200, &json!({}))
+        (&Method::POST | &Method::PUT, ["jobs"]) => {
+            match serde_json::from_slice::<JobScriptReq>(body) {
+                Ok(r) => {
+                    cluster.job_scripts.lock().expect("scripts lock").push((
+                        r.namespace,
+                        r.name_prefix,
+                        r.script,
+                    ));
+                    value_response(200, &json!({}))
+                }
+                Err(e) => bad(e),
             }
-            Err(e) => bad(e),
-        },
+        }
         (&Method::GET, ["stats"]) => {
             let st = lock(cluster);
-            value_response(200, &json!({"objects": st.object_count(), "resourceVersion": st.rv.to_string(), "watchers": cluster.watchers.load(Ordering::SeqCst)}))
+            value_response(
+                200,
+                &json!({"objects": st.object_count(), "resourceVersion": st.rv.to_string(), "watchers": cluster.watchers.load(Ordering::SeqCst)}),
+            )
         }
         (&Method::GET, ["idle"]) => {
             let ok = cluster.wait_idle(Duration::from_secs(10)).await;

@@ -148,14 +148,19 @@ pub fn now() -> String {
 }
 
 fn md(obj: &Value, field: &str) -> Option<String> {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).map(String::from)
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .map(String::from)
 }
 
 fn md_mut(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
-    obj["metadata"].as_object_mut().expect("metadata was made an object")
+    obj["metadata"]
+        .as_object_mut()
+        .expect("metadata was made an object")
 }
 
 /// Base64 (standard, padded) as Secrets use it.
@@ -163,12 +168,24 @@ pub fn base64_encode(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -177,7 +194,9 @@ pub fn random_suffix(n: usize) -> String {
     use rand::Rng;
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..n).map(|_| ALPHA[rng.random_range(0..ALPHA.len())] as char).collect()
+    (0..n)
+        .map(|_| ALPHA[rng.random_range(0..ALPHA.len())] as char)
+        .collect()
 }
 
 /// What must not differ for a write to be a no-op: everything but `resourceVersion`.
@@ -219,14 +238,22 @@ impl State {
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            let opts = WriteOpts { manager: "kube-apiserver".into(), ..Default::default() };
-            s.create(resources::NAMESPACES, "", obj, &opts).expect("built-in namespaces are valid");
+            let opts = WriteOpts {
+                manager: "kube-apiserver".into(),
+                ..Default::default()
+            };
+            s.create(resources::NAMESPACES, "", obj, &opts)
+                .expect("built-in namespaces are valid");
         }
         s
     }
 
     /// Routes every committed event to the controllers too.
-    pub fn set_controller_tx(&mut self, tx: mpsc::UnboundedSender<Arc<WatchEvent>>, pending: Arc<std::sync::atomic::AtomicUsize>) {
+    pub fn set_controller_tx(
+        &mut self,
+        tx: mpsc::UnboundedSender<Arc<WatchEvent>>,
+        pending: Arc<std::sync::atomic::AtomicUsize>,
+    ) {
         self.controller_tx = Some(tx);
         self.pending = Some(pending);
     }
@@ -257,14 +284,37 @@ impl State {
         }
     }
 
-    fn commit(&mut self, res: usize, ns: &str, name: &str, mut obj: Value, kind: EventType) -> Value {
+    fn commit(
+        &mut self,
+        res: usize,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+        kind: EventType,
+    ) -> Value {
         self.rv += 1;
         let rv = self.rv;
         md_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
         let data = Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialize"));
         let key = (ns.to_string(), name.to_string());
-        let prev = self.objects[res].insert(key, Stored { data: data.clone(), rv }).map(|s| s.data);
-        self.emit(WatchEvent { res, ns: ns.into(), name: name.into(), kind, rv, data, prev });
+        let prev = self.objects[res]
+            .insert(
+                key,
+                Stored {
+                    data: data.clone(),
+                    rv,
+                },
+            )
+            .map(|s| s.data);
+        self.emit(WatchEvent {
+            res,
+            ns: ns.into(),
+            name: name.into(),
+            kind,
+            rv,
+            data,
+            prev,
+        });
         obj
     }
 
@@ -276,22 +326,38 @@ impl State {
         md_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
         let data = Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialize"));
         self.logs.remove(&(ns.to_string(), name.to_string()));
-        self.emit(WatchEvent { res, ns: ns.into(), name: name.into(), kind: EventType::Deleted, rv, data, prev: Some(old.data) });
+        self.emit(WatchEvent {
+            res,
+            ns: ns.into(),
+            name: name.into(),
+            kind: EventType::Deleted,
+            rv,
+            data,
+            prev: Some(old.data),
+        });
         Some(obj)
     }
 
     /// The stored object.
     pub fn get(&self, res: usize, ns: &str, name: &str) -> Option<Value> {
-        self.objects[res].get(&(ns.to_string(), name.to_string())).map(Stored::value)
+        self.objects[res]
+            .get(&(ns.to_string(), name.to_string()))
+            .map(Stored::value)
     }
 
     /// The stored bytes.
     pub fn get_raw(&self, res: usize, ns: &str, name: &str) -> Option<Bytes> {
-        self.objects[res].get(&(ns.to_string(), name.to_string())).map(|s| s.data.clone())
+        self.objects[res]
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|s| s.data.clone())
     }
 
     /// Objects of a resource in one namespace (or all, with `None`).
-    pub fn iter_ns<'a>(&'a self, res: usize, ns: Option<&'a str>) -> Box<dyn Iterator<Item = (&'a Key, &'a Stored)> + 'a> {
+    pub fn iter_ns<'a>(
+        &'a self,
+        res: usize,
+        ns: Option<&'a str>,
+    ) -> Box<dyn Iterator<Item = (&'a Key, &'a Stored)> + 'a> {
         match ns {
             Some(ns) => Box::new(
                 self.objects[res]
@@ -304,7 +370,9 @@ impl State {
 
     /// Parsed objects of a resource in one namespace.
     pub fn values_in(&self, res: usize, ns: &str) -> Vec<Value> {
-        self.iter_ns(res, Some(ns)).map(|(_, s)| s.value()).collect()
+        self.iter_ns(res, Some(ns))
+            .map(|(_, s)| s.value())
+            .collect()
     }
 
     fn check_namespace(&self, rt: &ResourceType, ns: &str, name: &str) -> ApiResult<()> {
@@ -313,11 +381,15 @@ impl State {
         }
         match self.get(resources::NAMESPACES, "", ns) {
             None => Err(ApiError::not_found(&RESOURCES[resources::NAMESPACES], ns)),
-            Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(
-                rt,
-                name,
-                &format!("unable to create new content in namespace {ns} because it is being terminated"),
-            )),
+            Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => {
+                Err(ApiError::forbidden(
+                    rt,
+                    name,
+                    &format!(
+                        "unable to create new content in namespace {ns} because it is being terminated"
+                    ),
+                ))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -335,7 +407,9 @@ impl State {
             if !obj.get("spec").is_some_and(Value::is_object) {
                 obj["spec"] = json!({});
             }
-            obj["spec"].as_object_mut().expect("spec was made an object")
+            obj["spec"]
+                .as_object_mut()
+                .expect("spec was made an object")
         }
         match rt.plural {
             "namespaces" => {
@@ -356,7 +430,8 @@ impl State {
                         obj["data"] = json!({});
                     }
                     for (k, v) in sd {
-                        obj["data"][k] = json!(base64_encode(v.as_str().unwrap_or_default().as_bytes()));
+                        obj["data"][k] =
+                            json!(base64_encode(v.as_str().unwrap_or_default().as_bytes()));
                     }
                 }
                 if obj.get("type").is_none() {
@@ -372,13 +447,19 @@ impl State {
                     Some(ip) if !ip.is_empty() => json!(ip),
                     _ => old_ip.unwrap_or(Value::Null),
                 };
-                let ip = if ip.is_null() { json!(self.alloc_ip()) } else { ip };
+                let ip = if ip.is_null() {
+                    json!(self.alloc_ip())
+                } else {
+                    ip
+                };
                 let s = spec(obj);
                 s.insert("clusterIP".into(), ip.clone());
                 s.insert("clusterIPs".into(), json!([ip]));
                 s.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-                s.entry("ipFamilyPolicy").or_insert_with(|| json!("SingleStack"));
-                s.entry("internalTrafficPolicy").or_insert_with(|| json!("Cluster"));
+                s.entry("ipFamilyPolicy")
+                    .or_insert_with(|| json!("SingleStack"));
+                s.entry("internalTrafficPolicy")
+                    .or_insert_with(|| json!("Cluster"));
                 if let Some(ports) = s.get_mut("ports").and_then(Value::as_array_mut) {
                     for p in ports {
                         if let Some(pm) = p.as_object_mut() {
@@ -394,7 +475,9 @@ impl State {
                 }
             }
             "persistentvolumeclaims" => {
-                spec(obj).entry("volumeMode").or_insert_with(|| json!("Filesystem"));
+                spec(obj)
+                    .entry("volumeMode")
+                    .or_insert_with(|| json!("Filesystem"));
                 if obj.pointer("/status/phase").is_none() {
                     obj["status"] = json!({"phase": "Pending"});
                 }
@@ -402,8 +485,10 @@ impl State {
             "pods" => {
                 let s = spec(obj);
                 s.entry("restartPolicy").or_insert_with(|| json!("Always"));
-                s.entry("serviceAccountName").or_insert_with(|| json!("default"));
-                s.entry("dnsPolicy").or_insert_with(|| json!("ClusterFirst"));
+                s.entry("serviceAccountName")
+                    .or_insert_with(|| json!("default"));
+                s.entry("dnsPolicy")
+                    .or_insert_with(|| json!("ClusterFirst"));
                 if obj.pointer("/status/phase").is_none() {
                     obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
                 }
@@ -412,15 +497,19 @@ impl State {
                 let s = spec(obj);
                 s.entry("replicas").or_insert_with(|| json!(1));
                 s.entry("revisionHistoryLimit").or_insert_with(|| json!(10));
-                s.entry("progressDeadlineSeconds").or_insert_with(|| json!(600));
+                s.entry("progressDeadlineSeconds")
+                    .or_insert_with(|| json!(600));
                 s.entry("strategy").or_insert_with(|| json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}));
             }
             "statefulsets" => {
                 let s = spec(obj);
                 s.entry("replicas").or_insert_with(|| json!(1));
-                s.entry("podManagementPolicy").or_insert_with(|| json!("OrderedReady"));
+                s.entry("podManagementPolicy")
+                    .or_insert_with(|| json!("OrderedReady"));
                 s.entry("revisionHistoryLimit").or_insert_with(|| json!(10));
-                s.entry("updateStrategy").or_insert_with(|| json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+                s.entry("updateStrategy").or_insert_with(
+                    || json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                );
             }
             "jobs" => {
                 let uid = md(obj, "uid").unwrap_or_default();
@@ -428,10 +517,14 @@ impl State {
                 s.entry("parallelism").or_insert_with(|| json!(1));
                 s.entry("completions").or_insert_with(|| json!(1));
                 s.entry("backoffLimit").or_insert_with(|| json!(6));
-                s.entry("completionMode").or_insert_with(|| json!("NonIndexed"));
+                s.entry("completionMode")
+                    .or_insert_with(|| json!("NonIndexed"));
                 s.entry("suspend").or_insert_with(|| json!(false));
                 if !s.contains_key("selector") {
-                    s.insert("selector".into(), json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+                    s.insert(
+                        "selector".into(),
+                        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+                    );
                     s.insert("manualSelector".into(), json!(false));
                 }
                 let labels = json!({
@@ -464,8 +557,16 @@ impl State {
         let violations = admission::psa_violations(&level, pod.get("spec").unwrap_or(&Value::Null));
         if !violations.is_empty() {
             let version = admission::psa_level(nsobj.as_ref(), "enforce-version");
-            let version = if version == "privileged" { "latest".to_string() } else { version };
-            return Err(ApiError::forbidden(rt, name, &admission::psa_message(&level, &version, &violations)));
+            let version = if version == "privileged" {
+                "latest".to_string()
+            } else {
+                version
+            };
+            return Err(ApiError::forbidden(
+                rt,
+                name,
+                &admission::psa_message(&level, &version, &violations),
+            ));
         }
         self.admit_quota(resources::PODS, ns, name, pod)
     }
@@ -475,22 +576,38 @@ impl State {
         if quotas.is_empty() {
             return Ok(());
         }
-        let existing: Vec<Value> = self.values_in(res, ns).into_iter().filter(|o| md(o, "name").as_deref() != Some(name)).collect();
+        let existing: Vec<Value> = self
+            .values_in(res, ns)
+            .into_iter()
+            .filter(|o| md(o, "name").as_deref() != Some(name))
+            .collect();
         admission::check_quota(RESOURCES[res].plural, obj, &quotas, &existing)
             .map_err(|why| ApiError::forbidden(&RESOURCES[res], name, &why))
     }
 
     fn workload_warnings(&self, res: usize, ns: &str, obj: &Value) -> Vec<String> {
-        if ![resources::DEPLOYMENTS, resources::STATEFULSETS, resources::JOBS].contains(&res) {
+        if ![
+            resources::DEPLOYMENTS,
+            resources::STATEFULSETS,
+            resources::JOBS,
+        ]
+        .contains(&res)
+        {
             return Vec::new();
         }
         let nsobj = self.get(resources::NAMESPACES, "", ns);
         let mut out = Vec::new();
         for mode in ["enforce", "warn"] {
             let level = admission::psa_level(nsobj.as_ref(), mode);
-            let v = admission::psa_violations(&level, obj.pointer("/spec/template/spec").unwrap_or(&Value::Null));
+            let v = admission::psa_violations(
+                &level,
+                obj.pointer("/spec/template/spec").unwrap_or(&Value::Null),
+            );
             if !v.is_empty() {
-                out.push(format!("would {}", admission::psa_message(&level, "latest", &v)));
+                out.push(format!(
+                    "would {}",
+                    admission::psa_message(&level, "latest", &v)
+                ));
                 break;
             }
         }
@@ -502,27 +619,54 @@ impl State {
     ///
     /// # Errors
     /// BadRequest, Invalid, NotFound (namespace), AlreadyExists, Forbidden (admission).
-    pub fn create(&mut self, res: usize, ns: &str, body: Value, opts: &WriteOpts) -> ApiResult<Written> {
+    pub fn create(
+        &mut self,
+        res: usize,
+        ns: &str,
+        body: Value,
+        opts: &WriteOpts,
+    ) -> ApiResult<Written> {
         self.create_inner(res, ns, body, opts, false)
     }
 
-    fn create_inner(&mut self, res: usize, ns: &str, mut obj: Value, opts: &WriteOpts, ssa: bool) -> ApiResult<Written> {
+    fn create_inner(
+        &mut self,
+        res: usize,
+        ns: &str,
+        mut obj: Value,
+        opts: &WriteOpts,
+        ssa: bool,
+    ) -> ApiResult<Written> {
         let rt = &RESOURCES[res];
         check_type(rt, &mut obj)?;
         let m = md_mut(&mut obj);
-        let mut name = m.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut name = m
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if name.is_empty() {
             match m.get("generateName").and_then(Value::as_str) {
                 Some(g) if !g.is_empty() => name = format!("{g}{}", random_suffix(5)),
                 _ => {
-                    return Err(ApiError::invalid(rt, "", &[("metadata.name".into(), "Required value: name or generateName is required".into(), "FieldValueRequired")]));
+                    return Err(ApiError::invalid(
+                        rt,
+                        "",
+                        &[(
+                            "metadata.name".into(),
+                            "Required value: name or generateName is required".into(),
+                            "FieldValueRequired",
+                        )],
+                    ));
                 }
             }
         }
         if rt.namespaced {
             match m.get("namespace").and_then(Value::as_str) {
                 Some(n) if !n.is_empty() && n != ns => {
-                    return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
                 }
                 _ => {}
             }
@@ -531,7 +675,15 @@ impl State {
             m.remove("namespace");
         }
         if let Some(why) = admission::name_error(rt.name_rule, &name) {
-            return Err(ApiError::invalid(rt, &name, &[("metadata.name".into(), format!("Invalid value: \"{name}\": {why}"), "FieldValueInvalid")]));
+            return Err(ApiError::invalid(
+                rt,
+                &name,
+                &[(
+                    "metadata.name".into(),
+                    format!("Invalid value: \"{name}\": {why}"),
+                    "FieldValueInvalid",
+                )],
+            ));
         }
         self.check_namespace(rt, ns, &name)?;
         if self.objects[res].contains_key(&(ns.to_string(), name.clone())) {
@@ -539,7 +691,12 @@ impl State {
         }
         let m = md_mut(&mut obj);
         m.insert("name".into(), json!(name));
-        for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for f in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             m.remove(f);
         }
         if !ssa {
@@ -556,7 +713,14 @@ impl State {
             o.remove("status");
         }
         if !ssa {
-            patch::track_update(None, &mut obj, &opts.manager, None, &rt.api_version(), &now());
+            patch::track_update(
+                None,
+                &mut obj,
+                &opts.manager,
+                None,
+                &rt.api_version(),
+                &now(),
+            );
         }
         self.defaults(res, &mut obj, None);
         let causes = admission::validate(rt, &obj);
@@ -569,22 +733,42 @@ impl State {
             _ => {}
         }
         let warnings = self.workload_warnings(res, ns, &obj);
-        let obj = if opts.dry_run { obj } else { self.commit(res, ns, &name, obj, EventType::Added) };
-        Ok(Written { obj, changed: !opts.dry_run, warnings, created: true })
+        let obj = if opts.dry_run {
+            obj
+        } else {
+            self.commit(res, ns, &name, obj, EventType::Added)
+        };
+        Ok(Written {
+            obj,
+            changed: !opts.dry_run,
+            warnings,
+            created: true,
+        })
     }
 
     /// `PUT`: replaces an object (or its status), with optimistic concurrency.
     ///
     /// # Errors
     /// NotFound, Conflict (stale `resourceVersion`), BadRequest, Invalid.
-    pub fn update(&mut self, res: usize, ns: &str, name: &str, body: Value, opts: &WriteOpts) -> ApiResult<Written> {
+    pub fn update(
+        &mut self,
+        res: usize,
+        ns: &str,
+        name: &str,
+        body: Value,
+        opts: &WriteOpts,
+    ) -> ApiResult<Written> {
         let rt = &RESOURCES[res];
-        let old = self.get(res, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
+        let old = self
+            .get(res, ns, name)
+            .ok_or_else(|| ApiError::not_found(rt, name))?;
         let mut body = body;
         check_type(rt, &mut body)?;
         match md(&body, "name") {
             Some(n) if n != name => {
-                return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
             }
             _ => {}
         }
@@ -599,7 +783,16 @@ impl State {
     /// Shared tail of update and patch: keeps system metadata, honours the status
     /// subresource, tracks fields, bumps generation, skips no-op writes.
     #[allow(clippy::too_many_arguments)] // reason: internal helper with one caller shape
-    fn write_over(&mut self, res: usize, ns: &str, name: &str, old: Value, body: Value, opts: &WriteOpts, ssa: bool) -> ApiResult<Written> {
+    fn write_over(
+        &mut self,
+        res: usize,
+        ns: &str,
+        name: &str,
+        old: Value,
+        body: Value,
+        opts: &WriteOpts,
+        ssa: bool,
+    ) -> ApiResult<Written> {
         let rt = &RESOURCES[res];
         let status_write = opts.subresource.as_deref() == Some("status");
         let mut new = if status_write {
@@ -634,7 +827,14 @@ impl State {
         {
             let om = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
             let m = md_mut(&mut new);
-            for f in ["uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds", "name"] {
+            for f in [
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "name",
+            ] {
                 match om.get(f) {
                     Some(v) => {
                         m.insert(f.into(), v.clone());
@@ -647,7 +847,10 @@ impl State {
             if rt.namespaced {
                 m.insert("namespace".into(), json!(ns));
             }
-            m.insert("resourceVersion".into(), om.get("resourceVersion").cloned().unwrap_or(Value::Null));
+            m.insert(
+                "resourceVersion".into(),
+                om.get("resourceVersion").cloned().unwrap_or(Value::Null),
+            );
             if !keep_mf {
                 match om.get("managedFields") {
                     Some(v) => m.insert("managedFields".into(), v.clone()),
@@ -656,15 +859,34 @@ impl State {
             }
             // Finalizers cannot be added to an object that is being deleted.
             if om.get("deletionTimestamp").is_some() {
-                let old_f: Vec<Value> = om.get("finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
-                let new_f: Vec<Value> = m.get("finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+                let old_f: Vec<Value> = om
+                    .get("finalizers")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let new_f: Vec<Value> = m
+                    .get("finalizers")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 if new_f.iter().any(|f| !old_f.contains(f)) {
-                    return Err(ApiError::forbidden(rt, name, "no new finalizers can be added if the object is being deleted"));
+                    return Err(ApiError::forbidden(
+                        rt,
+                        name,
+                        "no new finalizers can be added if the object is being deleted",
+                    ));
                 }
             }
         }
         if !ssa {
-            patch::track_update(Some(&old), &mut new, &opts.manager, opts.subresource.as_deref(), &rt.api_version(), &now());
+            patch::track_update(
+                Some(&old),
+                &mut new,
+                &opts.manager,
+                opts.subresource.as_deref(),
+                &rt.api_version(),
+                &now(),
+            );
         }
         self.defaults(res, &mut new, Some(&old));
         if !status_write {
@@ -674,24 +896,50 @@ impl State {
             }
         }
         if rt.generation && spec_part(&old) != spec_part(&new) {
-            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
             md_mut(&mut new).insert("generation".into(), json!(g));
         }
-        let warnings = if status_write { Vec::new() } else { self.workload_warnings(res, ns, &new) };
+        let warnings = if status_write {
+            Vec::new()
+        } else {
+            self.workload_warnings(res, ns, &new)
+        };
         if same_object(&old, &new) {
-            return Ok(Written { obj: old, changed: false, warnings, created: false });
+            return Ok(Written {
+                obj: old,
+                changed: false,
+                warnings,
+                created: false,
+            });
         }
         if opts.dry_run {
-            return Ok(Written { obj: new, changed: false, warnings, created: false });
+            return Ok(Written {
+                obj: new,
+                changed: false,
+                warnings,
+                created: false,
+            });
         }
         let finalized = new.pointer("/metadata/deletionTimestamp").is_some()
-            && new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
+            && new
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty);
         let obj = self.commit(res, ns, name, new, EventType::Modified);
         if finalized && res != resources::NAMESPACES {
             self.remove(res, ns, name);
             self.collect_dependents(&obj, ns);
         }
-        Ok(Written { obj, changed: true, warnings, created: false })
+        Ok(Written {
+            obj,
+            changed: true,
+            warnings,
+            created: false,
+        })
     }
 
     /// `PATCH`: apply, merge, strategic merge or JSON patch.
@@ -699,7 +947,16 @@ impl State {
     /// # Errors
     /// As [`State::update`], plus apply conflicts and patch errors.
     #[allow(clippy::too_many_arguments)] // reason: mirrors the PATCH request's parameters
-    pub fn patch(&mut self, res: usize, ns: &str, name: &str, ptype: PatchType, body: Value, force: bool, opts: &WriteOpts) -> ApiResult<Written> {
+    pub fn patch(
+        &mut self,
+        res: usize,
+        ns: &str,
+        name: &str,
+        ptype: PatchType,
+        body: Value,
+        force: bool,
+        opts: &WriteOpts,
+    ) -> ApiResult<Written> {
         let rt = &RESOURCES[res];
         let old = self.get(res, ns, name);
         if ptype == PatchType::Apply {
@@ -710,15 +967,23 @@ impl State {
             }
             let mut body = body;
             if !body.is_object() {
-                return Err(ApiError::bad_request("error decoding patch: the body is not an object"));
+                return Err(ApiError::bad_request(
+                    "error decoding patch: the body is not an object",
+                ));
             }
-            if body.get("apiVersion").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if body
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 return Err(ApiError::bad_request("invalid object type: /, Kind="));
             }
             check_type(rt, &mut body)?;
             match md(&body, "name") {
                 Some(n) if n != name => {
-                    return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({n}) does not match the name on the URL ({name})"
+                    )));
                 }
                 None => {
                     md_mut(&mut body).insert("name".into(), json!(name));
@@ -744,13 +1009,15 @@ impl State {
                     if status_write {
                         return Err(ApiError::not_found(rt, name));
                     }
-                    let merged = patch::server_side_apply(None, &body, &opts.manager, force, &av, &t)
-                        .map_err(|c| ApiError::apply_conflict(rt, name, &c))?;
+                    let merged =
+                        patch::server_side_apply(None, &body, &opts.manager, force, &av, &t)
+                            .map_err(|c| ApiError::apply_conflict(rt, name, &c))?;
                     self.create_inner(res, ns, merged, opts, true)
                 }
                 Some(old) => {
-                    let merged = patch::server_side_apply(Some(&old), &body, &opts.manager, force, &av, &t)
-                        .map_err(|c| ApiError::apply_conflict(rt, name, &c))?;
+                    let merged =
+                        patch::server_side_apply(Some(&old), &body, &opts.manager, force, &av, &t)
+                            .map_err(|c| ApiError::apply_conflict(rt, name, &c))?;
                     self.write_over(res, ns, name, old, merged, opts, true)
                 }
             };
@@ -763,7 +1030,9 @@ impl State {
             PatchType::Json => patch::json_patch(&mut new, &body)?,
             PatchType::Apply => unreachable!("handled above"),
         }
-        if md(&new, "resourceVersion") != md(&old, "resourceVersion") && md(&new, "resourceVersion").is_some() {
+        if md(&new, "resourceVersion") != md(&old, "resourceVersion")
+            && md(&new, "resourceVersion").is_some()
+        {
             return Err(ApiError::conflict(rt, name));
         }
         self.write_over(res, ns, name, old, new, opts, false)
@@ -774,15 +1043,28 @@ impl State {
     ///
     /// # Errors
     /// NotFound, Conflict on failed preconditions.
-    pub fn delete(&mut self, res: usize, ns: &str, name: &str, options: &Value, dry_run: bool) -> ApiResult<Value> {
+    pub fn delete(
+        &mut self,
+        res: usize,
+        ns: &str,
+        name: &str,
+        options: &Value,
+        dry_run: bool,
+    ) -> ApiResult<Value> {
         let rt = &RESOURCES[res];
-        let old = self.get(res, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
-        if let Some(uid) = options.pointer("/preconditions/uid").and_then(Value::as_str)
+        let old = self
+            .get(res, ns, name)
+            .ok_or_else(|| ApiError::not_found(rt, name))?;
+        if let Some(uid) = options
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
             && Some(uid.to_string()) != md(&old, "uid")
         {
             return Err(ApiError::conflict(rt, name));
         }
-        if let Some(rv) = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str)
+        if let Some(rv) = options
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
             && Some(rv.to_string()) != md(&old, "resourceVersion")
         {
             return Err(ApiError::conflict(rt, name));
@@ -792,7 +1074,10 @@ impl State {
         }
         let orphan = options.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
             || options.get("orphanDependents").and_then(Value::as_bool) == Some(true);
-        let has_finalizers = old.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+        let has_finalizers = old
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
         if res == resources::NAMESPACES || has_finalizers {
             if old.pointer("/metadata/deletionTimestamp").is_some() {
                 return Ok(old);
@@ -827,7 +1112,10 @@ impl State {
                 let owned = v
                     .pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
-                    .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str())));
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                    });
                 if owned {
                     doomed.push((res, n.clone(), name.clone()));
                 }
@@ -845,10 +1133,24 @@ impl State {
             if !rt.namespaced {
                 continue;
             }
-            let names: Vec<String> = self.iter_ns(res, Some(ns)).map(|((_, n), _)| n.clone()).collect();
+            let names: Vec<String> = self
+                .iter_ns(res, Some(ns))
+                .map(|((_, n), _)| n.clone())
+                .collect();
             for name in names {
-                match self.delete(res, ns, &name, &json!({"propagationPolicy": "Orphan"}), false) {
-                    Ok(v) if v.pointer("/metadata/deletionTimestamp").is_some() && self.objects[res].contains_key(&(ns.to_string(), name.clone())) => left += 1,
+                match self.delete(
+                    res,
+                    ns,
+                    &name,
+                    &json!({"propagationPolicy": "Orphan"}),
+                    false,
+                ) {
+                    Ok(v)
+                        if v.pointer("/metadata/deletionTimestamp").is_some()
+                            && self.objects[res].contains_key(&(ns.to_string(), name.clone())) =>
+                    {
+                        left += 1
+                    }
                     _ => {}
                 }
             }
@@ -864,14 +1166,24 @@ impl State {
     ///
     /// # Errors
     /// Expired (410) for a stale `continue` token.
-    pub fn list(&self, res: usize, ns: Option<&str>, labels: &LabelSelector, fields: &FieldSelector, limit: Option<usize>, cont: Option<&str>) -> ApiResult<(Vec<Bytes>, u64, Option<String>)> {
+    pub fn list(
+        &self,
+        res: usize,
+        ns: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        limit: Option<usize>,
+        cont: Option<&str>,
+    ) -> ApiResult<(Vec<Bytes>, u64, Option<String>)> {
         let start = match cont {
             Some(c) if !c.is_empty() => Some(decode_continue(c)?),
             _ => None,
         };
         let mut items: Vec<(Key, Bytes)> = Vec::new();
         let mut more = false;
-        let iter = self.iter_ns(res, ns).filter(|(k, _)| start.as_ref().is_none_or(|s| *k > s));
+        let iter = self
+            .iter_ns(res, ns)
+            .filter(|(k, _)| start.as_ref().is_none_or(|s| *k > s));
         for (key, s) in iter {
             if !labels.is_empty() || !fields.is_empty() {
                 let v = s.value();
@@ -885,7 +1197,11 @@ impl State {
             }
             items.push((key.clone(), s.data.clone()));
         }
-        let cont = if more { items.last().map(|(k, _)| encode_continue(k)) } else { None };
+        let cont = if more {
+            items.last().map(|(k, _)| encode_continue(k))
+        } else {
+            None
+        };
         Ok((items.into_iter().map(|(_, d)| d).collect(), self.rv, cont))
     }
 
@@ -896,20 +1212,40 @@ impl State {
     ///
     /// # Errors
     /// Expired (410) for a `resourceVersion` older than the retained history.
-    pub fn watch(&self, res: usize, ns: Option<&str>, since: Option<u64>) -> ApiResult<(Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>)> {
+    pub fn watch(
+        &self,
+        res: usize,
+        ns: Option<&str>,
+        since: Option<u64>,
+    ) -> ApiResult<(Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>)> {
         let rx = self.tx.subscribe();
         let in_scope = |e: &WatchEvent| e.res == res && ns.is_none_or(|n| e.ns == n);
         let backlog = match since {
             Some(rv) => {
                 if rv < self.compacted_rv {
-                    return Err(ApiError::expired(format!("too old resource version: {rv} ({})", self.compacted_rv + 1)));
+                    return Err(ApiError::expired(format!(
+                        "too old resource version: {rv} ({})",
+                        self.compacted_rv + 1
+                    )));
                 }
-                self.history.iter().filter(|e| e.rv > rv && in_scope(e)).cloned().collect()
+                self.history
+                    .iter()
+                    .filter(|e| e.rv > rv && in_scope(e))
+                    .cloned()
+                    .collect()
             }
             None => self
                 .iter_ns(res, ns)
                 .map(|((n, name), s)| {
-                    Arc::new(WatchEvent { res, ns: n.clone(), name: name.clone(), kind: EventType::Added, rv: s.rv, data: s.data.clone(), prev: None })
+                    Arc::new(WatchEvent {
+                        res,
+                        ns: n.clone(),
+                        name: name.clone(),
+                        kind: EventType::Added,
+                        rv: s.rv,
+                        data: s.data.clone(),
+                        prev: None,
+                    })
                 })
                 .collect(),
         };
@@ -929,7 +1265,11 @@ impl State {
 
     /// Replaces an object as a controller does (no admission, no field tracking).
     pub fn put_raw(&mut self, res: usize, ns: &str, name: &str, obj: Value) -> Value {
-        let kind = if self.objects[res].contains_key(&(ns.to_string(), name.to_string())) { EventType::Modified } else { EventType::Added };
+        let kind = if self.objects[res].contains_key(&(ns.to_string(), name.to_string())) {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
         self.commit(res, ns, name, obj, kind)
     }
 
@@ -962,7 +1302,10 @@ fn decode_continue(c: &str) -> ApiResult<Key> {
     if c.len() % 2 != 0 {
         return Err(bad());
     }
-    let bytes: Result<Vec<u8>, _> = (0..c.len()).step_by(2).map(|i| u8::from_str_radix(&c[i..i + 2], 16)).collect();
+    let bytes: Result<Vec<u8>, _> = (0..c.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&c[i..i + 2], 16))
+        .collect();
     let s = String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())?;
     let (ns, name) = s.split_once('\u{1}').ok_or_else(bad)?;
     Ok((ns.to_string(), name.to_string()))
@@ -971,18 +1314,25 @@ fn decode_continue(c: &str) -> ApiResult<Key> {
 /// Checks and fills `apiVersion` and `kind`.
 fn check_type(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
     let Some(m) = obj.as_object_mut() else {
-        return Err(ApiError::bad_request("the body of the request is not a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request is not a JSON object",
+        ));
     };
     let av = rt.api_version();
     match m.get("apiVersion").and_then(Value::as_str) {
         Some(v) if !v.is_empty() && v != av => {
-            return Err(ApiError::bad_request(format!("the API version in the data ({v}) does not match the expected API version ({av})")));
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({av})"
+            )));
         }
         _ => {}
     }
     match m.get("kind").and_then(Value::as_str) {
         Some(k) if !k.is_empty() && k != rt.kind => {
-            return Err(ApiError::bad_request(format!("the kind in the data ({k}) does not match the expected kind ({})", rt.kind)));
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                rt.kind
+            )));
         }
         _ => {}
     }
