@@ -60,18 +60,27 @@ pub fn list_kind(fields: &[&str]) -> ListKind {
     }
 }
 
+/// A key field's value, with the server default where the field has one (`protocol`).
+fn key_value(item: &Value, k: &str) -> Option<Value> {
+    match item.get(k) {
+        Some(v) => Some(v.clone()),
+        None if k == "protocol" => Some(json!("TCP")),
+        None => None,
+    }
+}
+
 fn item_key(item: &Value, keys: &[&str]) -> String {
     let mut m = Map::new();
     for k in keys {
-        if let Some(v) = item.get(*k) {
-            m.insert((*k).to_string(), v.clone());
+        if let Some(v) = key_value(item, k) {
+            m.insert((*k).to_string(), v);
         }
     }
     format!("k:{}", Value::Object(m))
 }
 
 fn same_key(a: &Value, b: &Value, keys: &[&str]) -> bool {
-    keys.iter().all(|k| a.get(*k) == b.get(*k))
+    keys.iter().all(|k| key_value(a, k) == key_value(b, k))
 }
 
 const SKIPPED_METADATA: &[&str] = &[
@@ -225,7 +234,7 @@ fn find_item<'a>(arr: &'a [Value], el: &str) -> Option<(usize, &'a Value)> {
         let km = key.as_object()?;
         arr.iter()
             .enumerate()
-            .find(|(_, it)| km.iter().all(|(f, v)| it.get(f) == Some(v)))
+            .find(|(_, it)| km.iter().all(|(f, v)| key_value(it, f).as_ref() == Some(v)))
     } else if let Some(v) = el.strip_prefix("v:") {
         let want: Value = serde_json::from_str(v).ok()?;
         arr.iter().enumerate().find(|(_, it)| **it == want)
