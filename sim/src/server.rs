@@ -804,7 +804,7 @@ impl WatchFilter {
         let now_in = self.matches(&e.data);
         let kind = match e.kind {
             EventType::Modified => {
-                let was_in = e.prev.as_ref().is_some_and(|p| self.matches(p));
+                let was_in = e.prev.as_ref().map_or(now_in, |p| self.matches(p));
                 match (was_in, now_in) {
                     (true, true) => "MODIFIED",
                     (false, true) => "ADDED",
@@ -1024,7 +1024,7 @@ async fn admin(
             let st = lock(cluster);
             value_response(
                 200,
-                &json!({"objects": st.object_count(), "resourceVersion": st.rv.to_string(), "watchers": cluster.watchers.load(Ordering::SeqCst)}),
+                &json!({"objects": st.object_count(), "objectBytes": st.object_bytes(), "resourceVersion": st.rv.to_string(), "watchers": cluster.watchers.load(Ordering::SeqCst)}),
             )
         }
         (&Method::GET, ["idle"]) => {

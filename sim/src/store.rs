@@ -66,21 +66,50 @@ pub struct WatchEvent {
     pub prev: Option<Bytes>,
 }
 
-/// A stored object.
+/// A stored object: its JSON, LZ4-compressed against a per-resource dictionary once the
+/// resource has seen enough objects to build one (objects of a kind look alike).
 #[derive(Debug, Clone)]
 pub struct Stored {
-    /// Serialized JSON.
-    pub data: Bytes,
+    blob: Blob,
     /// Its `resourceVersion`.
     pub rv: u64,
 }
 
+#[derive(Debug, Clone)]
+enum Blob {
+    Raw(Bytes),
+    Packed { bytes: Box<[u8]>, dict: Arc<[u8]> },
+}
+
 impl Stored {
+    /// The object's JSON.
+    pub fn data(&self) -> Bytes {
+        match &self.blob {
+            Blob::Raw(b) => b.clone(),
+            Blob::Packed { bytes, dict } => {
+                Bytes::from(lz4_flex::block::decompress_size_prepended_with_dict(bytes, dict).expect("blobs we packed unpack"))
+            }
+        }
+    }
+
+    /// Bytes held for the object.
+    pub fn stored_len(&self) -> usize {
+        match &self.blob {
+            Blob::Raw(b) => b.len(),
+            Blob::Packed { bytes, .. } => bytes.len(),
+        }
+    }
+
     /// Parses the object.
     pub fn value(&self) -> Value {
-        serde_json::from_slice(&self.data).unwrap_or(Value::Null)
+        serde_json::from_slice(&self.data()).unwrap_or(Value::Null)
     }
 }
+
+/// Writes per resource before its compression dictionary is built from them.
+const DICT_SAMPLES: usize = 24;
+/// LZ4 looks back at most 64 KiB.
+const DICT_MAX: usize = 60 * 1024;
 
 type Key = (String, String);
 
@@ -101,6 +130,8 @@ pub struct State {
     pub logs: HashMap<Key, String>,
     next_ip: u32,
     tx: broadcast::Sender<Arc<WatchEvent>>,
+    dicts: Vec<Option<Arc<[u8]>>>,
+    samples: Vec<Vec<Bytes>>,
     controller_tx: Option<mpsc::UnboundedSender<Arc<WatchEvent>>>,
     pending: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
@@ -233,6 +264,8 @@ impl State {
             logs: HashMap::new(),
             next_ip: 10,
             tx,
+            dicts: RESOURCES.iter().map(|_| None).collect(),
+            samples: RESOURCES.iter().map(|_| Vec::new()).collect(),
             controller_tx: None,
             pending: None,
         };
@@ -258,14 +291,41 @@ impl State {
         self.pending = Some(pending);
     }
 
+    /// Total size of the stored objects' JSON.
+    pub fn object_bytes(&self) -> usize {
+        self.objects.iter().flat_map(|m| m.values()).map(Stored::stored_len).sum()
+    }
+
     /// Number of stored objects.
     pub fn object_count(&self) -> usize {
         self.objects.iter().map(BTreeMap::len).sum()
     }
 
+    fn pack(&mut self, res: usize, data: &Bytes) -> Blob {
+        if let Some(dict) = &self.dicts[res] {
+            let bytes = lz4_flex::block::compress_prepend_size_with_dict(data, dict);
+            if bytes.len() < data.len() {
+                return Blob::Packed { bytes: bytes.into_boxed_slice(), dict: dict.clone() };
+            }
+            return Blob::Raw(data.clone());
+        }
+        let samples = &mut self.samples[res];
+        samples.push(data.clone());
+        if samples.len() >= DICT_SAMPLES {
+            let mut dict: Vec<u8> = samples.drain(..).flat_map(|b| b.to_vec()).collect();
+            if dict.len() > DICT_MAX {
+                dict.drain(..dict.len() - DICT_MAX);
+            }
+            self.dicts[res] = Some(dict.into());
+        }
+        Blob::Raw(data.clone())
+    }
+
     fn emit(&mut self, ev: WatchEvent) {
+        // The history (for resumed watches) does not keep previous versions alive.
+        let kept = WatchEvent { res: ev.res, ns: ev.ns.clone(), name: ev.name.clone(), kind: ev.kind, rv: ev.rv, data: ev.data.clone(), prev: None };
         let ev = Arc::new(ev);
-        self.history.push_back(ev.clone());
+        self.history.push_back(Arc::new(kept));
         while self.history.len() > HISTORY {
             if let Some(old) = self.history.pop_front() {
                 self.compacted_rv = old.rv;
@@ -297,15 +357,8 @@ impl State {
         md_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
         let data = Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialize"));
         let key = (ns.to_string(), name.to_string());
-        let prev = self.objects[res]
-            .insert(
-                key,
-                Stored {
-                    data: data.clone(),
-                    rv,
-                },
-            )
-            .map(|s| s.data);
+        let blob = self.pack(res, &data);
+        let prev = self.objects[res].insert(key, Stored { blob, rv }).map(|s| s.data());
         self.emit(WatchEvent {
             res,
             ns: ns.into(),
@@ -333,7 +386,7 @@ impl State {
             kind: EventType::Deleted,
             rv,
             data,
-            prev: Some(old.data),
+            prev: Some(old.data()),
         });
         Some(obj)
     }
@@ -349,7 +402,7 @@ impl State {
     pub fn get_raw(&self, res: usize, ns: &str, name: &str) -> Option<Bytes> {
         self.objects[res]
             .get(&(ns.to_string(), name.to_string()))
-            .map(|s| s.data.clone())
+            .map(Stored::data)
     }
 
     /// Objects of a resource in one namespace (or all, with `None`).
@@ -1195,7 +1248,7 @@ impl State {
                 more = true;
                 break;
             }
-            items.push((key.clone(), s.data.clone()));
+            items.push((key.clone(), s.data()));
         }
         let cont = if more {
             items.last().map(|(k, _)| encode_continue(k))
@@ -1243,7 +1296,7 @@ impl State {
                         name: name.clone(),
                         kind: EventType::Added,
                         rv: s.rv,
-                        data: s.data.clone(),
+                        data: s.data(),
                         prev: None,
                     })
                 })
