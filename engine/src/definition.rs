@@ -54,8 +54,11 @@ pub struct StepContext {
     pub step: String,
     /// Which attempt this is (1-based; polls of a waiting step do not count).
     pub attempt: u32,
-    /// How many times this step has already returned [`StepOutcome::Wait`].
+    /// How many times this step has been polled after returning [`StepOutcome::Wait`].
     pub polls: u32,
+    /// True when this call polls a step that returned [`StepOutcome::Wait`] last time;
+    /// false on the first call of an attempt.
+    pub poll: bool,
     /// The run's input.
     pub input: Arc<Value>,
     /// Outputs of the run's succeeded steps, by step name.

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         .connect(settings.database.url.expose())
         .await
         .context("connecting to Postgres (database.url)")?;
-    let registry = urumi_workflows::registry().context("loading workflow definitions")?;
+    let registry = urumi_workflows::registry(None).context("loading workflow definitions")?;
     let engine = Engine::new(pool.clone(), registry.clone());
 
     match args.first().map(String::as_str) {

@@ -78,7 +78,7 @@ async fn setup(connect: PgConnectOptions) -> (PgPool, Engine, String) {
         .connect_with(connect)
         .await
         .unwrap();
-    let engine = Engine::new(pool.clone(), urumi_workflows::registry().unwrap());
+    let engine = Engine::new(pool.clone(), urumi_workflows::registry(None).unwrap());
     (pool, engine, url)
 }
 

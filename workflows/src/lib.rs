@@ -1,18 +1,26 @@
 //! Urumi's workflow definitions, built on `urumi-engine`.
 //!
 //! [`registry`] is the one list every process (API, workers, CLI) loads, so they agree on
-//! which definitions and versions exist. Store workflows (provision, delete, repair) arrive
-//! with the store issue; today it holds the demo workflow.
+//! which definitions and versions exist: the demo workflow and, given [`StoreDeps`], the
+//! store workflows (`store.provision`, `store.delete`, `store.repair`).
 
 pub mod demo;
 pub mod store;
 
+use std::sync::Arc;
+
+pub use store::steps::StoreDeps;
 use urumi_engine::{Registry, Result};
 
-/// Every definition this build knows.
+/// Every definition this build knows: the demo, plus the store workflows when `stores` is
+/// given (a process without a cluster passes `None` and leaves store runs to one that has).
 ///
 /// # Errors
 /// [`urumi_engine::Error::InvalidDefinition`] if a definition is malformed (a bug).
-pub fn registry() -> Result<Registry> {
-    Registry::new([demo::definition()?])
+pub fn registry(stores: Option<&Arc<StoreDeps>>) -> Result<Registry> {
+    let mut defs = vec![demo::definition()?];
+    if let Some(deps) = stores {
+        defs.extend(store::steps::definitions(deps)?);
+    }
+    Registry::new(defs)
 }

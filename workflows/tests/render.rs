@@ -153,6 +153,57 @@ fn every_pod_template_satisfies_restricted_and_every_container_has_requests_and_
     }
 }
 
+fn millicores(q: &str) -> u64 {
+    q.strip_suffix('m')
+        .map_or_else(|| q.parse::<u64>().unwrap() * 1000, |m| m.parse().unwrap())
+}
+
+fn mebibytes(q: &str) -> u64 {
+    q.strip_suffix("Gi").map_or_else(
+        || q.strip_suffix("Mi").unwrap().parse().unwrap(),
+        |g| g.parse::<u64>().unwrap() * 1024,
+    )
+}
+
+#[test]
+fn all_pods_running_at_once_fit_in_the_plan_quota() {
+    let settings = StoreSettings::default();
+    let objects = rendered(&settings);
+    let plan = settings.plan(None).unwrap();
+    let mut sum = [0u64; 4];
+    for (_, pod) in pod_specs(&objects) {
+        for c in pod["containers"].as_array().unwrap() {
+            let r = &c["resources"];
+            sum[0] += millicores(r["requests"]["cpu"].as_str().unwrap());
+            sum[1] += mebibytes(r["requests"]["memory"].as_str().unwrap());
+            sum[2] += millicores(r["limits"]["cpu"].as_str().unwrap());
+            sum[3] += mebibytes(r["limits"]["memory"].as_str().unwrap());
+        }
+    }
+    let quota = [
+        millicores(&plan.requests_cpu),
+        mebibytes(&plan.requests_memory),
+        millicores(&plan.limits_cpu),
+        mebibytes(&plan.limits_memory),
+    ];
+    for (i, what) in [
+        "requests.cpu",
+        "requests.memory",
+        "limits.cpu",
+        "limits.memory",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(
+            sum[i] <= quota[i],
+            "{what}: pods need {} but the quota allows {}",
+            sum[i],
+            quota[i]
+        );
+    }
+}
+
 #[test]
 fn the_restricted_check_catches_a_root_pod() {
     let pod = serde_json::json!({

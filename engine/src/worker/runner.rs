@@ -183,7 +183,7 @@ impl Runner<'_> {
         let first = &rows[idx];
         let sdef = step_def(&def, &first.name)?;
         self.failpoint(FailPoint::BeforeStepStart, &first.name)?;
-        let is_poll =
+        let mut is_poll =
             first.status == StepStatus::Waiting && first.wait_kind.as_deref() == Some("poll");
         let mut started = if claimed.fresh {
             Started {
@@ -223,6 +223,7 @@ impl Runner<'_> {
                 step: name.clone(),
                 attempt: started.attempt,
                 polls: started.polls,
+                poll: is_poll,
                 input: input.clone(),
                 outputs: Arc::new(outputs.clone()),
             };
@@ -290,6 +291,7 @@ impl Runner<'_> {
                 Advanced::Started(next) => {
                     outputs.insert(name, output);
                     started = next;
+                    is_poll = false;
                 }
             }
             idx += 1;

@@ -6,9 +6,15 @@
 //! - [`render`]: the desired state of a store as typed Kubernetes objects — pure functions,
 //!   so every object can be unit-tested and schema-validated without a cluster.
 //!
-//! The provisioning, deletion and repair workflows that apply these objects through kube-rs
-//! are issue 4's remaining work.
+//! - [`cluster`]: kube-rs calls (server-side apply, create-if-absent) and error classes.
+//! - [`steps`]: the `store.provision`, `store.delete` and `store.repair` workflows.
+//! - [`service`]: create / delete / repair requests (store row + run in one transaction).
+//! - [`db`]: the `urumi.stores` rows.
 
+pub mod cluster;
+pub mod db;
 pub mod names;
 pub mod render;
+pub mod service;
 pub mod settings;
+pub mod steps;

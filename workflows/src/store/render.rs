@@ -457,7 +457,7 @@ pub fn mariadb_statefulset(spec: &StoreSpec<'_>, s: &StoreSettings) -> StatefulS
             initial_delay_seconds: Some(30),
             ..health(&["healthcheck.sh", "--connect"])
         }),
-        resources: Some(resources("250m", "512Mi", "1", "1Gi")),
+        resources: Some(resources("250m", "512Mi", "750m", "1Gi")),
         security_context: Some(restricted_container()),
         volume_mounts: Some(vec![VolumeMount {
             name: "data".into(),
@@ -575,7 +575,7 @@ pub fn wordpress_deployment(spec: &StoreSpec<'_>, s: &StoreSettings) -> Deployme
             period_seconds: Some(5),
             ..Probe::default()
         }),
-        resources: Some(resources("250m", "256Mi", "1", "1Gi")),
+        resources: Some(resources("250m", "256Mi", "750m", "1Gi")),
         security_context: Some(restricted_container()),
         volume_mounts: Some(vec![VolumeMount {
             name: "content".into(),

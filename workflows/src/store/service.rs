@@ -1,0 +1,157 @@
+//! Asking for store changes: create, delete and repair. Each writes the store row, starts its
+//! workflow run and records who asked, in one transaction — or refuses with a clear error
+//! and writes nothing.
+
+use serde_json::json;
+use sqlx::PgPool;
+use urumi_engine::{Engine, NewRun};
+use uuid::Uuid;
+
+use super::db::{self, Store};
+use super::names::{self, slugify};
+use super::settings::StoreSettings;
+use super::steps::{DELETE, PROVISION, REPAIR, StoreInput};
+
+/// The engines a store can run. Only WooCommerce today; a second engine adds its own
+/// rendering and setup behind this name.
+pub const ENGINES: [&str; 1] = ["woocommerce"];
+
+/// Why a store request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The name cannot become a store address.
+    #[error(transparent)]
+    InvalidName(#[from] names::Error),
+    /// No such plan.
+    #[error("{0}")]
+    UnknownPlan(String),
+    /// No such engine.
+    #[error("unknown engine {0:?}; known engines: woocommerce")]
+    UnknownEngine(String),
+    /// A live store already uses the slug.
+    #[error("the address {0:?} is taken by another store")]
+    SlugTaken(String),
+    /// No such store.
+    #[error("store {0} not found")]
+    NotFound(Uuid),
+    /// The store was deleted.
+    #[error("store {0} is deleted")]
+    Deleted(Uuid),
+    /// The engine refused (e.g. a conflicting active run).
+    #[error(transparent)]
+    Engine(#[from] urumi_engine::Error),
+    /// Postgres failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A store and the run working on it.
+#[derive(Debug, Clone)]
+pub struct Requested {
+    pub store: Store,
+    pub run_id: Uuid,
+}
+
+fn input(store: &Store) -> serde_json::Value {
+    json!(StoreInput {
+        store_id: store.id,
+        name: store.name.clone(),
+        slug: store.slug.clone(),
+        plan: store.plan.clone()
+    })
+}
+
+/// Creates a store and starts `store.provision`.
+///
+/// # Errors
+/// [`Error`] — nothing is written when refused.
+pub async fn create(
+    engine: &Engine,
+    settings: &StoreSettings,
+    name: &str,
+    engine_name: &str,
+    plan: Option<&str>,
+    actor: &str,
+) -> Result<Requested, Error> {
+    let slug = slugify(name, &settings.platform_namespace)?;
+    if !ENGINES.contains(&engine_name) {
+        return Err(Error::UnknownEngine(engine_name.to_owned()));
+    }
+    let plan_name = plan.unwrap_or(&settings.default_plan).to_owned();
+    settings
+        .plan(Some(&plan_name))
+        .map_err(Error::UnknownPlan)?;
+    let id = Uuid::now_v7();
+    let mut tx = engine.pool().begin().await?;
+    db::insert(
+        &mut tx,
+        id,
+        name.trim(),
+        slug.as_str(),
+        engine_name,
+        &plan_name,
+        actor,
+    )
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Error::SlugTaken(slug.to_string()),
+        _ => Error::Database(e),
+    })?;
+    let store = sqlx::query_as::<_, Store>("SELECT * FROM urumi.stores WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let run = NewRun::new(PROVISION, format!("store:{id}"), input(&store)).actor(actor);
+    let started = engine.start_run_in(&mut tx, run).await?;
+    tx.commit().await?;
+    Ok(Requested {
+        store,
+        run_id: started.run_id,
+    })
+}
+
+async fn live(pool: &PgPool, id: Uuid) -> Result<Store, Error> {
+    let store = db::get(pool, id).await?.ok_or(Error::NotFound(id))?;
+    if store.status == "deleted" {
+        return Err(Error::Deleted(id));
+    }
+    Ok(store)
+}
+
+/// Starts `store.delete` (superseding a provisioning or repair run at its next step
+/// boundary) and marks the store `deleting`.
+///
+/// # Errors
+/// [`Error`].
+pub async fn delete(engine: &Engine, id: Uuid, actor: &str) -> Result<Requested, Error> {
+    let store = live(engine.pool(), id).await?;
+    let mut tx = engine.pool().begin().await?;
+    let started = engine
+        .start_run_in(
+            &mut tx,
+            NewRun::new(DELETE, format!("store:{id}"), input(&store)).actor(actor),
+        )
+        .await?;
+    db::set_status(&mut *tx, id, "deleting", None).await?;
+    tx.commit().await?;
+    let store = live(engine.pool(), id).await?;
+    Ok(Requested {
+        store,
+        run_id: started.run_id,
+    })
+}
+
+/// Starts `store.repair`: re-apply the desired state and report what had drifted.
+///
+/// # Errors
+/// [`Error`].
+pub async fn repair(engine: &Engine, id: Uuid, actor: &str) -> Result<Requested, Error> {
+    let store = live(engine.pool(), id).await?;
+    let started = engine
+        .start_run(NewRun::new(REPAIR, format!("store:{id}"), input(&store)).actor(actor))
+        .await?;
+    Ok(Requested {
+        store,
+        run_id: started.run_id,
+    })
+}

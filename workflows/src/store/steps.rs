@@ -1,0 +1,588 @@
+//! The store workflows: `store.provision@1`, `store.delete@1`, `store.repair@1`.
+//!
+//! ```text
+//! provision: namespace → quota → network_policies → credentials → mariadb → mariadb_ready
+//!            → wordpress → wordpress_ready → setup → storefront → mark_ready
+//! delete:    mark_deleting → delete_namespace → namespace_gone → mark_deleted
+//! repair:    reapply  (reports missing and drifted objects in its output)
+//! ```
+//!
+//! # Idempotency
+//! Every step may run more than once. Objects are server-side applied with one field
+//! manager (re-applying the same desired state changes nothing); the credentials Secret is
+//! created only if absent and never overwritten; the setup Job is named per attempt and the
+//! script it runs is itself re-runnable; status updates are plain overwrites.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, Namespace, PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service,
+};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use kube::api::{ListParams, LogParams};
+use kube::{Api, Client};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::PgPool;
+use urumi_engine::{
+    Definition, ResultExt, RetryPolicy, StepContext, StepError, StepOptions, StepOutcome,
+};
+use uuid::Uuid;
+
+use super::cluster::{self, apply, create_if_absent, get_opt};
+use super::names::{Slug, slugify};
+use super::render::{self, CREDENTIAL_KEYS, StoreSpec};
+use super::settings::StoreSettings;
+
+/// Definition names.
+pub const PROVISION: &str = "store.provision";
+/// See [`PROVISION`].
+pub const DELETE: &str = "store.delete";
+/// See [`PROVISION`].
+pub const REPAIR: &str = "store.repair";
+
+/// What the store steps need. `client` is `None` in processes that only start runs (the
+/// API): their steps never execute there.
+#[derive(Clone)]
+pub struct StoreDeps {
+    pub settings: StoreSettings,
+    pub pool: PgPool,
+    pub client: Option<Client>,
+}
+
+impl std::fmt::Debug for StoreDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreDeps")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The input of every store workflow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreInput {
+    pub store_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub plan: String,
+}
+
+struct Ctx {
+    deps: Arc<StoreDeps>,
+    input: StoreInput,
+    slug: Slug,
+    id: String,
+}
+
+impl Ctx {
+    fn new(deps: Arc<StoreDeps>, ctx: &StepContext) -> Result<Self, StepError> {
+        let input: StoreInput = ctx.input_as()?;
+        let slug = slugify(&input.slug, &deps.settings.platform_namespace).fatal()?;
+        if slug.as_str() != input.slug {
+            return Err(StepError::fatal(format!(
+                "stored slug {:?} is not a valid slug",
+                input.slug
+            )));
+        }
+        let id = input.store_id.to_string();
+        Ok(Self {
+            deps,
+            input,
+            slug,
+            id,
+        })
+    }
+    fn client(&self) -> Result<&Client, StepError> {
+        self.deps
+            .client
+            .as_ref()
+            .ok_or_else(|| StepError::fatal("this process has no cluster configured"))
+    }
+    fn spec(&self) -> Result<StoreSpec<'_>, StepError> {
+        let plan = self
+            .deps
+            .settings
+            .plan(Some(&self.input.plan))
+            .map_err(StepError::fatal)?;
+        Ok(StoreSpec {
+            id: &self.id,
+            name: &self.input.name,
+            slug: &self.slug,
+            plan,
+        })
+    }
+    fn ns(&self) -> String {
+        self.slug.namespace()
+    }
+    fn api<K>(&self) -> Result<Api<K>, StepError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + kube::Resource<DynamicType = ()>,
+    {
+        Ok(cluster::api(self.client()?, Some(&self.ns())))
+    }
+}
+
+/// Wraps a step function taking the store context.
+fn step<F, Fut>(deps: &Arc<StoreDeps>, f: F) -> impl urumi_engine::Step
+where
+    F: Fn(Ctx, StepContext) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Result<StepOutcome, StepError>> + Send + 'static,
+{
+    let deps = deps.clone();
+    move |sc: StepContext| {
+        let ctx = Ctx::new(deps.clone(), &sc);
+        async move { f(ctx?, sc).await }
+    }
+}
+
+fn cluster_options() -> StepOptions {
+    StepOptions::default()
+        .retry(RetryPolicy {
+            initial_interval: Duration::from_millis(200),
+            multiplier: 2.0,
+            max_interval: Duration::from_secs(30),
+            max_attempts: 8,
+        })
+        .timeout(Duration::from_secs(60))
+}
+
+const POLL: Duration = Duration::from_millis(500);
+
+/// The three store workflows.
+///
+/// # Errors
+/// Never in practice; the builder's checks.
+pub fn definitions(deps: &Arc<StoreDeps>) -> urumi_engine::Result<Vec<Definition>> {
+    let o = cluster_options();
+    let provision = Definition::builder(PROVISION, 1)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .step("namespace", step(deps, namespace))
+        .step("quota", step(deps, quota))
+        .step("network_policies", step(deps, network_policies))
+        .step("credentials", step(deps, credentials))
+        .step("mariadb", step(deps, mariadb))
+        .step_with(
+            "mariadb_ready",
+            o.wait_deadline(Duration::from_secs(900)),
+            step(deps, mariadb_ready),
+        )
+        .step("wordpress", step(deps, wordpress))
+        .step_with(
+            "wordpress_ready",
+            o.wait_deadline(Duration::from_secs(900)),
+            step(deps, wordpress_ready),
+        )
+        .step_with(
+            "setup",
+            o.retry(RetryPolicy {
+                max_attempts: 4,
+                ..o.retry
+            })
+            .wait_deadline(Duration::from_secs(1200)),
+            step(deps, setup),
+        )
+        .step_with(
+            "storefront",
+            o.wait_deadline(Duration::from_secs(600)),
+            step(deps, storefront),
+        )
+        .step("mark_ready", step(deps, mark_ready))
+        .build()?;
+    let delete = Definition::builder(DELETE, 1)
+        .input::<StoreInput>()
+        .supersedes(PROVISION)
+        .supersedes(REPAIR)
+        .step_defaults(o)
+        .step("mark_deleting", step(deps, mark_deleting))
+        .step("delete_namespace", step(deps, delete_namespace))
+        .step_with(
+            "namespace_gone",
+            o.wait_deadline(Duration::from_secs(1800)),
+            step(deps, namespace_gone),
+        )
+        .step("mark_deleted", step(deps, mark_deleted))
+        .build()?;
+    let repair = Definition::builder(REPAIR, 1)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .step("reapply", step(deps, reapply))
+        .build()?;
+    Ok(vec![provision, delete, repair])
+}
+
+fn owned_by(ns: &Namespace, store_id: &Uuid) -> bool {
+    let labels = ns.metadata.labels.clone().unwrap_or_default();
+    labels
+        .get("app.kubernetes.io/managed-by")
+        .map(String::as_str)
+        == Some("urumi")
+        && labels.get("urumi.io/store-id").map(String::as_str) == Some(&store_id.to_string())
+}
+
+async fn namespace(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let api: Api<Namespace> = Api::all(c.client()?.clone());
+    if let Some(existing) = get_opt(&api, &c.ns()).await?
+        && !owned_by(&existing, &c.input.store_id)
+    {
+        return Err(StepError::fatal(format!(
+            "namespace {} exists and is not owned by this store",
+            c.ns()
+        )));
+    }
+    let ns = apply(&api, &render::namespace(&c.spec()?)).await?;
+    StepOutcome::done(
+        json!({ "namespace": c.ns(), "pod_security": render::PSA_LEVEL, "uid": ns.metadata.uid }),
+    )
+}
+
+async fn quota(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let spec = c.spec()?;
+    apply(&c.api::<ResourceQuota>()?, &render::resource_quota(&spec)).await?;
+    apply(&c.api::<LimitRange>()?, &render::limit_range(&spec)).await?;
+    StepOutcome::done(json!({ "plan": c.input.plan }))
+}
+
+async fn network_policies(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let api = c.api::<NetworkPolicy>()?;
+    let mut names = Vec::new();
+    for np in render::network_policies(&c.spec()?, &c.deps.settings) {
+        names.push(np.metadata.name.clone());
+        apply(&api, &np).await?;
+    }
+    StepOutcome::done(json!({ "policies": names }))
+}
+
+fn random_secret() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..40)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+async fn credentials(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let values: BTreeMap<String, String> = CREDENTIAL_KEYS
+        .iter()
+        .map(|k| ((*k).to_owned(), random_secret()))
+        .collect();
+    let created = create_if_absent(
+        &c.api::<Secret>()?,
+        &render::credentials(&c.spec()?, &values),
+    )
+    .await?;
+    // Never the values themselves: only whether they were made now.
+    StepOutcome::done(json!({ "secret": render::CREDENTIALS, "created": created }))
+}
+
+async fn mariadb(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let spec = c.spec()?;
+    apply(&c.api::<Service>()?, &render::mariadb_service(&spec)).await?;
+    apply(
+        &c.api::<StatefulSet>()?,
+        &render::mariadb_statefulset(&spec, &c.deps.settings),
+    )
+    .await?;
+    StepOutcome::done(json!({ "image": c.deps.settings.images.mariadb }))
+}
+
+async fn mariadb_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let sts = get_opt(&c.api::<StatefulSet>()?, "mariadb")
+        .await?
+        .ok_or_else(|| StepError::retryable("StatefulSet mariadb is missing"))?;
+    let ready = sts.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    if ready >= 1 {
+        StepOutcome::done(json!({ "ready_replicas": ready }))
+    } else {
+        Ok(StepOutcome::wait(POLL, "MariaDB is not ready yet (0/1)"))
+    }
+}
+
+async fn wordpress(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let spec = c.spec()?;
+    let s = &c.deps.settings;
+    apply(
+        &c.api::<PersistentVolumeClaim>()?,
+        &render::wordpress_pvc(&spec, s),
+    )
+    .await?;
+    apply(&c.api::<Service>()?, &render::wordpress_service(&spec)).await?;
+    apply(
+        &c.api::<Deployment>()?,
+        &render::wordpress_deployment(&spec, s),
+    )
+    .await?;
+    apply(&c.api::<Ingress>()?, &render::ingress(&spec, s)).await?;
+    StepOutcome::done(json!({ "image": s.images.wordpress, "host": spec.host(s) }))
+}
+
+async fn wordpress_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let dep = get_opt(&c.api::<Deployment>()?, "wordpress")
+        .await?
+        .ok_or_else(|| StepError::retryable("Deployment wordpress is missing"))?;
+    let available = dep.status.and_then(|s| s.available_replicas).unwrap_or(0);
+    if available >= 1 {
+        StepOutcome::done(json!({ "available_replicas": available }))
+    } else {
+        Ok(StepOutcome::wait(
+            POLL,
+            "WordPress is not available yet (0/1)",
+        ))
+    }
+}
+
+/// The last lines of the logs of `job`'s pods.
+async fn log_tail(c: &Ctx, job: &str) -> String {
+    let Ok(pods) = c.api::<Pod>() else {
+        return String::new();
+    };
+    let Ok(list) = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=store-setup"))
+        .await
+    else {
+        return "(pod list unavailable)".into();
+    };
+    let mut tail = String::new();
+    for pod in list.items.iter().filter(|p| {
+        p.metadata
+            .owner_references
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|r| r.name == job))
+    }) {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let params = LogParams {
+            tail_lines: Some(20),
+            ..LogParams::default()
+        };
+        match pods.logs(&name, &params).await {
+            Ok(log) => tail.push_str(&log),
+            Err(e) => tail.push_str(&format!("(logs of {name} unavailable: {e})")),
+        }
+    }
+    tail.chars()
+        .rev()
+        .take(2000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
+}
+
+fn job_number(job: &Job) -> u32 {
+    job.metadata
+        .name
+        .as_deref()
+        .and_then(|n| n.strip_prefix("store-setup-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn setup(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
+    let spec = c.spec()?;
+    apply(&c.api::<ConfigMap>()?, &render::setup_script(&spec)).await?;
+    let jobs = c.api::<Job>()?;
+    // Jobs are numbered store-setup-1, -2, …: a failed Job stays (with its log) for
+    // inspection, and each new attempt — also after an operator retry — gets a fresh one.
+    let listed = jobs
+        .list(&ListParams::default().labels("app.kubernetes.io/name=store-setup"))
+        .await
+        .map_err(|e| cluster::classify("list setup Jobs", &e))?;
+    let newest = listed.items.into_iter().max_by_key(job_number);
+    let failed = |j: &Job| j.status.as_ref().and_then(|s| s.failed).unwrap_or(0) >= 1;
+    let job = match newest {
+        // Polling our Job, or adopting one a crashed attempt started: follow it.
+        Some(j) if sc.poll || !failed(&j) => j,
+        other => {
+            let name = format!("store-setup-{}", other.as_ref().map_or(0, job_number) + 1);
+            let mut job = render::setup_job(&spec, &c.deps.settings);
+            job.metadata.name = Some(name.clone());
+            create_if_absent(&jobs, &job).await?;
+            return Ok(StepOutcome::wait(POLL, format!("setup Job {name} started")));
+        }
+    };
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let status = job.status.clone().unwrap_or_default();
+    if status.succeeded.unwrap_or(0) >= 1 {
+        return StepOutcome::done(json!({ "job": name }));
+    }
+    if failed(&job) {
+        let tail = log_tail(&c, &name).await;
+        return Err(StepError::retryable(format!(
+            "setup Job {name} failed; log tail:\n{tail}"
+        )));
+    }
+    Ok(StepOutcome::wait(POLL, format!("setup Job {name} running")))
+}
+
+async fn storefront(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    // The Ingress has an address from the ingress controller and the Service has a
+    // cluster IP: the store is reachable through both.
+    let ing = get_opt(&c.api::<Ingress>()?, "wordpress")
+        .await?
+        .ok_or_else(|| StepError::retryable("Ingress wordpress is missing"))?;
+    let address = ing
+        .status
+        .and_then(|s| s.load_balancer)
+        .and_then(|lb| lb.ingress)
+        .and_then(|i| i.into_iter().next())
+        .and_then(|i| i.ip.or(i.hostname));
+    let svc = get_opt(&c.api::<Service>()?, "wordpress")
+        .await?
+        .ok_or_else(|| StepError::retryable("Service wordpress is missing"))?;
+    let cluster_ip = svc.spec.and_then(|s| s.cluster_ip);
+    match (address, cluster_ip) {
+        (Some(address), Some(ip)) => {
+            StepOutcome::done(json!({ "ingress_address": address, "cluster_ip": ip }))
+        }
+        _ => Ok(StepOutcome::wait(POLL, "the Ingress has no address yet")),
+    }
+}
+
+async fn mark_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let url = c.spec()?.url(&c.deps.settings);
+    super::db::set_status(&c.deps.pool, c.input.store_id, "ready", Some(&url))
+        .await
+        .retryable()?;
+    StepOutcome::done(json!({ "url": url }))
+}
+
+async fn mark_deleting(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    super::db::set_status(&c.deps.pool, c.input.store_id, "deleting", None)
+        .await
+        .retryable()?;
+    Ok(StepOutcome::done_empty())
+}
+
+async fn delete_namespace(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let api: Api<Namespace> = Api::all(c.client()?.clone());
+    let Some(ns) = get_opt(&api, &c.ns()).await? else {
+        return StepOutcome::done(json!({ "existed": false }));
+    };
+    if !owned_by(&ns, &c.input.store_id) {
+        return Err(StepError::fatal(format!(
+            "refusing to delete namespace {}: its labels do not prove this store owns it",
+            c.ns()
+        )));
+    }
+    cluster::delete(&api, &c.ns()).await?;
+    StepOutcome::done(json!({ "existed": true }))
+}
+
+async fn namespace_gone(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let api: Api<Namespace> = Api::all(c.client()?.clone());
+    match get_opt(&api, &c.ns()).await? {
+        None => Ok(StepOutcome::done_empty()),
+        Some(_) => Ok(StepOutcome::wait(
+            POLL,
+            format!("namespace {} is terminating", c.ns()),
+        )),
+    }
+}
+
+async fn mark_deleted(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    super::db::set_status(&c.deps.pool, c.input.store_id, "deleted", None)
+        .await
+        .retryable()?;
+    Ok(StepOutcome::done_empty())
+}
+
+/// Gets `obj` by name, applies it, and reports whether it was missing or had drifted (the
+/// apply changed its resourceVersion).
+async fn reconcile<K>(api: &Api<K>, obj: &K, report: &mut Report) -> Result<(), StepError>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let id = format!("{}/{name}", K::kind(&()));
+    let before = get_opt(api, &name).await?;
+    let after = apply(api, obj).await?;
+    match before {
+        None => report.missing.push(id),
+        Some(b) if b.meta().resource_version != after.meta().resource_version => {
+            report.drifted.push(id)
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Report {
+    missing: Vec<String>,
+    drifted: Vec<String>,
+}
+
+async fn reapply(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let spec = c.spec()?;
+    let s = &c.deps.settings;
+    let mut r = Report::default();
+    reconcile(
+        &Api::<Namespace>::all(c.client()?.clone()),
+        &render::namespace(&spec),
+        &mut r,
+    )
+    .await?;
+    if get_opt(&c.api::<Secret>()?, render::CREDENTIALS)
+        .await?
+        .is_none()
+    {
+        return Err(StepError::fatal(
+            "the credentials Secret is missing: the database password cannot be recovered; restore the Secret, then retry",
+        ));
+    }
+    reconcile(
+        &c.api::<ResourceQuota>()?,
+        &render::resource_quota(&spec),
+        &mut r,
+    )
+    .await?;
+    reconcile(&c.api::<LimitRange>()?, &render::limit_range(&spec), &mut r).await?;
+    for np in render::network_policies(&spec, s) {
+        reconcile(&c.api::<NetworkPolicy>()?, &np, &mut r).await?;
+    }
+    reconcile(
+        &c.api::<Service>()?,
+        &render::mariadb_service(&spec),
+        &mut r,
+    )
+    .await?;
+    reconcile(
+        &c.api::<StatefulSet>()?,
+        &render::mariadb_statefulset(&spec, s),
+        &mut r,
+    )
+    .await?;
+    reconcile(
+        &c.api::<PersistentVolumeClaim>()?,
+        &render::wordpress_pvc(&spec, s),
+        &mut r,
+    )
+    .await?;
+    reconcile(
+        &c.api::<Service>()?,
+        &render::wordpress_service(&spec),
+        &mut r,
+    )
+    .await?;
+    reconcile(
+        &c.api::<Deployment>()?,
+        &render::wordpress_deployment(&spec, s),
+        &mut r,
+    )
+    .await?;
+    reconcile(&c.api::<Ingress>()?, &render::ingress(&spec, s), &mut r).await?;
+    reconcile(&c.api::<ConfigMap>()?, &render::setup_script(&spec), &mut r).await?;
+    StepOutcome::done(serde_json::to_value(&r).fatal()?)
+}
