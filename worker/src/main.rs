@@ -6,6 +6,7 @@
 //! urumi-worker start <workflow> <subject> [input-json]   start a run, print its id
 //! urumi-worker show <run-id>                  print a run with its steps as JSON
 //! urumi-worker watch <run-id>                 print the run's events until it ends
+//! urumi-worker store create <name> [plan] | delete <id> | repair <id> | show <id>
 //! ```
 //! Settings: see `settings.rs` (`URUMI__SECTION__KEY`, `DATABASE_URL`, `URUMI_CONFIG`).
 //! `URUMI_FAILPOINT=point:step` makes the process abort at a named failure point (tests).
@@ -15,9 +16,12 @@ mod telemetry;
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
 use sqlx::postgres::PgPoolOptions;
 use urumi_engine::{Engine, FailPoints, NewRun, Worker, parse_input};
+use urumi_workflows::StoreDeps;
 use uuid::Uuid;
 
 use crate::settings::Settings;
@@ -33,7 +37,22 @@ async fn main() -> anyhow::Result<()> {
         .connect(settings.database.url.expose())
         .await
         .context("connecting to Postgres (database.url)")?;
-    let registry = urumi_workflows::registry(None).context("loading workflow definitions")?;
+    let running_worker = matches!(args.first().map(String::as_str), None | Some("run"));
+    let client = if settings.cluster.enabled && running_worker {
+        match kube_client(&settings.cluster.kubeconfig).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "no Kubernetes cluster: this worker does not serve the store workflows");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // Processes that only start runs still know the store definitions (without a cluster).
+    let deps = Arc::new(StoreDeps { settings: settings.stores.clone(), pool: pool.clone(), client: client.clone() });
+    let registry = urumi_workflows::registry((client.is_some() || !running_worker).then_some(&deps))
+        .context("loading workflow definitions")?;
     let engine = Engine::new(pool.clone(), registry.clone());
 
     match args.first().map(String::as_str) {
@@ -73,9 +92,45 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&engine.run(id).await?)?);
         }
         Some("watch") => watch(&engine, run_id(args.get(1))?).await?,
+        Some("store") => store_command(&engine, &settings, &args[1..]).await?,
         Some(other) => {
             bail!("unknown command {other:?}; see the top of worker/src/main.rs or the README")
         }
+    }
+    Ok(())
+}
+
+/// Builds the Kubernetes client from `kubeconfig`, or by the usual inference when empty.
+async fn kube_client(kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    let config = if kubeconfig.is_empty() {
+        kube::Config::infer().await.context("inferring a kubeconfig")?
+    } else {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig).with_context(|| format!("reading {kubeconfig}"))?;
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .with_context(|| format!("loading {kubeconfig}"))?
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+/// `store create <name> [plan]`, `store delete <id>`, `store repair <id>`, `store show <id>`.
+async fn store_command(engine: &Engine, settings: &Settings, args: &[String]) -> anyhow::Result<()> {
+    use urumi_workflows::store::{db, service};
+    let print = |r: service::Requested| {
+        println!("store {} ({}) is {}; run {}", r.store.id, r.store.slug, r.store.status, r.run_id);
+    };
+    match (args.first().map(String::as_str), args.get(1)) {
+        (Some("create"), Some(name)) => {
+            let plan = args.get(2).map(String::as_str);
+            print(service::create(engine, &settings.stores, name, "woocommerce", plan, "cli").await?);
+        }
+        (Some("delete"), Some(id)) => print(service::delete(engine, run_id(Some(id))?, "cli").await?),
+        (Some("repair"), Some(id)) => print(service::repair(engine, run_id(Some(id))?, "cli").await?),
+        (Some("show"), Some(id)) => {
+            let store = db::get(engine.pool(), run_id(Some(id))?).await?.context("no such store")?;
+            println!("{}", serde_json::to_string_pretty(&store)?);
+        }
+        _ => bail!("usage: urumi-worker store create <name> [plan] | delete <id> | repair <id> | show <id>"),
     }
     Ok(())
 }

@@ -34,6 +34,21 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub worker: WorkerSettings,
     pub log: LogSettings,
+    pub cluster: ClusterSettings,
+    /// How stores are built (images, domains, quotas per plan, …); see `StoreSettings`.
+    #[serde(default)]
+    pub stores: urumi_workflows::store::settings::StoreSettings,
+}
+
+/// Which Kubernetes cluster store workflows act on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Whether this worker serves the store workflows at all.
+    pub enabled: bool,
+    /// A kubeconfig file; empty means the usual inference (`KUBECONFIG`, `~/.kube/config`,
+    /// in-cluster service account).
+    pub kubeconfig: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +97,10 @@ shutdown_grace_ms = 30000
 [log]
 format = "pretty"
 filter = "info"
+
+[cluster]
+enabled = true
+kubeconfig = ""
 "#;
 
 impl Settings {
