@@ -756,13 +756,7 @@ pub fn pod_counts(pod: &Value) -> bool {
 pub fn usage_of(kind: &str, obj: &Value, res: &str) -> f64 {
     match (kind, res) {
         ("pods", "pods" | "count/pods") => f64::from(u8::from(pod_counts(obj))),
-        ("pods", r) if COMPUTE.contains(&r) => {
-            if pod_counts(obj) {
-                pod_usage(obj, r)
-            } else {
-                0.0
-            }
-        }
+        ("pods", r) if COMPUTE.contains(&r) && pod_counts(obj) => pod_usage(obj, r),
         ("persistentvolumeclaims", "persistentvolumeclaims" | "count/persistentvolumeclaims") => {
             1.0
         }

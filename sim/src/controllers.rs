@@ -580,7 +580,7 @@ fn reconcile_job(cluster: &Cluster, st: &mut State, ns: &str, name: &str) {
         };
         match st.create(resources::PODS, ns, pod, &opts) {
             Ok(_) => {
-                let mut log = script.log.clone();
+                let mut log = script.log;
                 if outcome == "fail" && log.is_empty() {
                     log = "simulated failure\n".into();
                 }
@@ -739,7 +739,7 @@ fn handle(cluster: &Arc<Cluster>, ev: &WatchEvent) {
     match ev.res {
         resources::DEPLOYMENTS if !deleted => reconcile_deployment(&mut lock(cluster), &ns, &name),
         resources::STATEFULSETS if !deleted => {
-            reconcile_statefulset(&mut lock(cluster), &ns, &name)
+            reconcile_statefulset(&mut lock(cluster), &ns, &name);
         }
         resources::JOBS if !deleted => reconcile_job(cluster, &mut lock(cluster), &ns, &name),
         resources::PODS => {
@@ -748,7 +748,7 @@ fn handle(cluster: &Arc<Cluster>, ev: &WatchEvent) {
                     let job_pod = start_pod(&mut lock(c), &ns, &name);
                     if job_pod {
                         later(c, c.timings.job_run_ms, move |c| {
-                            finish_pod(&mut lock(c), &ns, &name)
+                            finish_pod(&mut lock(c), &ns, &name);
                         });
                     }
                 });
@@ -808,17 +808,17 @@ fn handle(cluster: &Arc<Cluster>, ev: &WatchEvent) {
             }
             reconcile_quotas(&mut lock(cluster), &ev.ns);
         }
-        resources::INGRESSES if !deleted => {
-            if obj.pointer("/status/loadBalancer/ingress").is_none() {
-                later(cluster, t.address_ms, move |c| {
-                    lock(c).set_status(
-                        resources::INGRESSES,
-                        &ns,
-                        &name,
-                        json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}),
-                    );
-                });
-            }
+        resources::INGRESSES
+            if !deleted && obj.pointer("/status/loadBalancer/ingress").is_none() =>
+        {
+            later(cluster, t.address_ms, move |c| {
+                lock(c).set_status(
+                    resources::INGRESSES,
+                    &ns,
+                    &name,
+                    json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}),
+                );
+            });
         }
         resources::QUOTAS if !deleted => reconcile_quotas(&mut lock(cluster), &ev.ns),
         resources::NAMESPACES
@@ -843,8 +843,20 @@ fn handle(cluster: &Arc<Cluster>, ev: &WatchEvent) {
 
 /// The controller loop: one event at a time, in commit order.
 pub(crate) async fn run(cluster: Arc<Cluster>, mut rx: mpsc::UnboundedReceiver<Arc<WatchEvent>>) {
-    while let Some(ev) = rx.recv().await {
-        handle(&cluster, &ev);
-        cluster.pending.fetch_sub(1, Ordering::SeqCst);
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 1024).await > 0 {
+        // Several changes to one object in a batch need one reconcile: keep the last.
+        let mut seen = std::collections::HashSet::new();
+        let mut keep = vec![false; batch.len()];
+        for (i, ev) in batch.iter().enumerate().rev() {
+            keep[i] = seen.insert((ev.res, ev.ns.clone(), ev.name.clone(), ev.kind as u8));
+        }
+        for (ev, k) in batch.iter().zip(keep) {
+            if k {
+                handle(&cluster, ev);
+            }
+        }
+        cluster.pending.fetch_sub(batch.len(), Ordering::SeqCst);
+        batch.clear();
     }
 }

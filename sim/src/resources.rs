@@ -341,7 +341,7 @@ pub fn api_versions(server_address: &str) -> Value {
 
 fn group_doc(g: &str) -> Value {
     let gv = json!({ "groupVersion": format!("{g}/v1"), "version": "v1" });
-    json!({ "name": g, "versions": [gv.clone()], "preferredVersion": gv })
+    json!({ "name": g, "versions": [gv], "preferredVersion": gv })
 }
 
 /// `/apis`.

@@ -356,7 +356,7 @@ pub async fn handle(
                     content_type: &content_type,
                     user_agent: &user_agent,
                 };
-                match resource_verb(&cluster, &verb, &ctx, body) {
+                match resource_verb(&cluster, &verb, &ctx, &body) {
                     Ok(o) => o,
                     Err(e) => Outcome::from(error_response(&e)),
                 }
@@ -450,7 +450,7 @@ fn resource_verb(
     cluster: &Arc<Cluster>,
     verb: &str,
     ctx: &Ctx<'_>,
-    body: Bytes,
+    body: &Bytes,
 ) -> ApiResult<Outcome> {
     let rt = &RESOURCES[ctx.res];
     let p = ctx.params;
@@ -466,7 +466,7 @@ fn resource_verb(
         Some("log") if ctx.res == resources::PODS && verb == "get" => {}
         Some("finalize") if ctx.res == resources::NAMESPACES => {}
         Some("scale") if matches!(ctx.res, resources::DEPLOYMENTS | resources::STATEFULSETS) => {
-            return scale(cluster, verb, ctx, &body);
+            return scale(cluster, verb, ctx, body);
         }
         Some(_) => return Err(ApiError::no_route()),
     }
@@ -476,7 +476,7 @@ fn resource_verb(
     {
         return Err(ApiError::no_route());
     }
-    let ns_str = ns.clone().unwrap_or_default();
+    let ns_str = ns.unwrap_or_default();
     let name = ctx.name.clone().unwrap_or_default();
     let opts = WriteOpts {
         manager: p
@@ -516,11 +516,7 @@ fn resource_verb(
                     "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
                 )));
             }
-            let mut log = st
-                .logs
-                .get(&(ns_str.clone(), name.clone()))
-                .cloned()
-                .unwrap_or_default();
+            let mut log = st.logs.get(&(ns_str, name)).cloned().unwrap_or_default();
             if let Some(n) = p.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
                 let lines: Vec<&str> = log.lines().collect();
                 let keep = &lines[lines.len().saturating_sub(n)..];
@@ -562,7 +558,7 @@ fn resource_verb(
             if ctx.name.is_some() {
                 return Err(ApiError::method_not_allowed("create", rt));
             }
-            let obj = decode_body(&body, "couldn't get version/kind")?;
+            let obj = decode_body(body, "couldn't get version/kind")?;
             let w = lock(cluster).create(ctx.res, &ns_str, obj, &opts)?;
             Ok(Outcome {
                 resp: with_warnings(value_response(201, &w.obj), &w.warnings),
@@ -573,7 +569,7 @@ fn resource_verb(
             if ctx.name.is_none() {
                 return Err(ApiError::method_not_allowed("update", rt));
             }
-            let obj = decode_body(&body, "couldn't get version/kind")?;
+            let obj = decode_body(body, "couldn't get version/kind")?;
             let w = lock(cluster).update(ctx.res, &ns_str, &name, obj, &opts)?;
             let resp = with_warnings(value_response(200, &w.obj), &w.warnings);
             let ns_gone = ctx.res == resources::NAMESPACES
@@ -611,9 +607,11 @@ fn resource_verb(
                 other => return Err(ApiError::unsupported_media_type(other)),
             };
             if ptype == PatchType::Apply && !p.contains_key("fieldManager") {
-                return Err(ApiError::unprocessable("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
+                return Err(ApiError::unprocessable(
+                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                ));
             }
-            let patch = decode_body(&body, "error decoding patch")?;
+            let patch = decode_body(body, "error decoding patch")?;
             let force = p.get("force").is_some_and(|f| f == "true" || f == "1");
             if force && ptype != PatchType::Apply {
                 return Err(ApiError::unprocessable(
@@ -631,7 +629,7 @@ fn resource_verb(
             let mut options = if body.iter().all(u8::is_ascii_whitespace) {
                 json!({})
             } else {
-                decode_body(&body, "couldn't decode DeleteOptions")?
+                decode_body(body, "couldn't decode DeleteOptions")?
             };
             if let Some(pp) = p.get("propagationPolicy") {
                 options["propagationPolicy"] = json!(pp);
@@ -727,7 +725,7 @@ fn scale(cluster: &Arc<Cluster>, verb: &str, ctx: &Ctx<'_>, body: &[u8]) -> ApiR
         "update" => decode_body(body, "couldn't get version/kind")?,
         "patch" => {
             let patch = decode_body(body, "error decoding patch")?;
-            let mut s = current.clone();
+            let mut s = current;
             match ctx
                 .content_type
                 .split(';')

@@ -86,9 +86,10 @@ impl Stored {
     pub fn data(&self) -> Bytes {
         match &self.blob {
             Blob::Raw(b) => b.clone(),
-            Blob::Packed { bytes, dict } => {
-                Bytes::from(lz4_flex::block::decompress_size_prepended_with_dict(bytes, dict).expect("blobs we packed unpack"))
-            }
+            Blob::Packed { bytes, dict } => Bytes::from(
+                lz4_flex::block::decompress_size_prepended_with_dict(bytes, dict)
+                    .expect("blobs we packed unpack"),
+            ),
         }
     }
 
@@ -112,6 +113,9 @@ const DICT_SAMPLES: usize = 24;
 const DICT_MAX: usize = 60 * 1024;
 
 type Key = (String, String);
+
+/// A watch's backlog and its live receiver.
+pub type WatchStart = (Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>);
 
 /// How many watch events are kept for `?watch=1&resourceVersion=N` resumption.
 const HISTORY: usize = 10_000;
@@ -293,7 +297,11 @@ impl State {
 
     /// Total size of the stored objects' JSON.
     pub fn object_bytes(&self) -> usize {
-        self.objects.iter().flat_map(|m| m.values()).map(Stored::stored_len).sum()
+        self.objects
+            .iter()
+            .flat_map(|m| m.values())
+            .map(Stored::stored_len)
+            .sum()
     }
 
     /// Number of stored objects.
@@ -305,7 +313,10 @@ impl State {
         if let Some(dict) = &self.dicts[res] {
             let bytes = lz4_flex::block::compress_prepend_size_with_dict(data, dict);
             if bytes.len() < data.len() {
-                return Blob::Packed { bytes: bytes.into_boxed_slice(), dict: dict.clone() };
+                return Blob::Packed {
+                    bytes: bytes.into_boxed_slice(),
+                    dict: dict.clone(),
+                };
             }
             return Blob::Raw(data.clone());
         }
@@ -321,9 +332,34 @@ impl State {
         Blob::Raw(data.clone())
     }
 
-    fn emit(&mut self, ev: WatchEvent) {
+    /// What controllers need of an object: owner, deletion mark, service type, LB status.
+    fn controller_view(obj: &Value) -> Bytes {
+        let mut m = json!({"metadata": {}});
+        for f in ["ownerReferences", "deletionTimestamp"] {
+            if let Some(v) = obj.pointer(&format!("/metadata/{f}")) {
+                m["metadata"][f] = v.clone();
+            }
+        }
+        if let Some(t) = obj.pointer("/spec/type") {
+            m["spec"] = json!({"type": t});
+        }
+        if let Some(lb) = obj.pointer("/status/loadBalancer") {
+            m["status"] = json!({"loadBalancer": lb});
+        }
+        Bytes::from(m.to_string())
+    }
+
+    fn emit(&mut self, ev: WatchEvent, obj: &Value) {
         // The history (for resumed watches) does not keep previous versions alive.
-        let kept = WatchEvent { res: ev.res, ns: ev.ns.clone(), name: ev.name.clone(), kind: ev.kind, rv: ev.rv, data: ev.data.clone(), prev: None };
+        let kept = WatchEvent {
+            res: ev.res,
+            ns: ev.ns.clone(),
+            name: ev.name.clone(),
+            kind: ev.kind,
+            rv: ev.rv,
+            data: ev.data.clone(),
+            prev: None,
+        };
         let ev = Arc::new(ev);
         self.history.push_back(Arc::new(kept));
         while self.history.len() > HISTORY {
@@ -331,12 +367,24 @@ impl State {
                 self.compacted_rv = old.rv;
             }
         }
-        let _ = self.tx.send(ev.clone());
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(ev.clone());
+        }
         if let Some(c) = &self.controller_tx {
             if let Some(p) = &self.pending {
                 p.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
-            if c.send(ev).is_err()
+            // Controllers get a small view, so a backlog never holds whole objects.
+            let light = WatchEvent {
+                res: ev.res,
+                ns: ev.ns.clone(),
+                name: ev.name.clone(),
+                kind: ev.kind,
+                rv: ev.rv,
+                data: Self::controller_view(obj),
+                prev: None,
+            };
+            if c.send(Arc::new(light)).is_err()
                 && let Some(p) = &self.pending
             {
                 p.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
@@ -358,16 +406,23 @@ impl State {
         let data = Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialize"));
         let key = (ns.to_string(), name.to_string());
         let blob = self.pack(res, &data);
-        let prev = self.objects[res].insert(key, Stored { blob, rv }).map(|s| s.data());
-        self.emit(WatchEvent {
-            res,
-            ns: ns.into(),
-            name: name.into(),
-            kind,
-            rv,
-            data,
-            prev,
-        });
+        let watched = self.tx.receiver_count() > 0;
+        let prev = self.objects[res]
+            .insert(key, Stored { blob, rv })
+            .filter(|_| watched)
+            .map(|s| s.data());
+        self.emit(
+            WatchEvent {
+                res,
+                ns: ns.into(),
+                name: name.into(),
+                kind,
+                rv,
+                data,
+                prev,
+            },
+            &obj,
+        );
         obj
     }
 
@@ -379,15 +434,18 @@ impl State {
         md_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
         let data = Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialize"));
         self.logs.remove(&(ns.to_string(), name.to_string()));
-        self.emit(WatchEvent {
-            res,
-            ns: ns.into(),
-            name: name.into(),
-            kind: EventType::Deleted,
-            rv,
-            data,
-            prev: Some(old.data()),
-        });
+        self.emit(
+            WatchEvent {
+                res,
+                ns: ns.into(),
+                name: name.into(),
+                kind: EventType::Deleted,
+                rv,
+                data,
+                prev: Some(old.data()),
+            },
+            &obj,
+        );
         Some(obj)
     }
 
@@ -876,7 +934,7 @@ impl State {
             }
             n
         };
-        let keep_mf = ssa || status_write && ssa;
+        let keep_mf = ssa;
         {
             let om = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
             let m = md_mut(&mut new);
@@ -1202,7 +1260,7 @@ impl State {
                         if v.pointer("/metadata/deletionTimestamp").is_some()
                             && self.objects[res].contains_key(&(ns.to_string(), name.clone())) =>
                     {
-                        left += 1
+                        left += 1;
                     }
                     _ => {}
                 }
@@ -1265,12 +1323,7 @@ impl State {
     ///
     /// # Errors
     /// Expired (410) for a `resourceVersion` older than the retained history.
-    pub fn watch(
-        &self,
-        res: usize,
-        ns: Option<&str>,
-        since: Option<u64>,
-    ) -> ApiResult<(Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>)> {
+    pub fn watch(&self, res: usize, ns: Option<&str>, since: Option<u64>) -> ApiResult<WatchStart> {
         let rx = self.tx.subscribe();
         let in_scope = |e: &WatchEvent| e.res == res && ns.is_none_or(|n| e.ns == n);
         let backlog = match since {
@@ -1352,7 +1405,7 @@ fn encode_continue(k: &Key) -> String {
 
 fn decode_continue(c: &str) -> ApiResult<Key> {
     let bad = || ApiError::bad_request(format!("continue key is not valid: {c}"));
-    if c.len() % 2 != 0 {
+    if !c.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Result<Vec<u8>, _> = (0..c.len())

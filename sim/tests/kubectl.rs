@@ -26,10 +26,14 @@ fn kubectl_or_skip() -> Option<PathBuf> {
     match kubectl_path() {
         Some(p) => Some(p),
         None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("kubectl not found: set KUBECTL or run sim/scripts/install-kubectl.sh (CI=true, so this is a failure)")
+            panic!(
+                "kubectl not found: set KUBECTL or run sim/scripts/install-kubectl.sh (CI=true, so this is a failure)"
+            )
         }
         None => {
-            eprintln!("SKIPPED: kubectl not found (set KUBECTL or run sim/scripts/install-kubectl.sh)");
+            eprintln!(
+                "SKIPPED: kubectl not found (set KUBECTL or run sim/scripts/install-kubectl.sh)"
+            );
             None
         }
     }
@@ -48,18 +52,31 @@ struct Out {
 
 impl Kubectl {
     fn new(bin: PathBuf, sim: &SimHandle) -> Self {
-        Self { bin, kubeconfig: sim.kubeconfig_path().to_path_buf() }
+        Self {
+            bin,
+            kubeconfig: sim.kubeconfig_path().to_path_buf(),
+        }
     }
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
-        c.args(args).env("KUBECONFIG", &self.kubeconfig).env("HOME", std::env::temp_dir()).kill_on_drop(true);
+        c.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", std::env::temp_dir())
+            .kill_on_drop(true);
         c
     }
 
     async fn run(&self, args: &[&str]) -> Out {
-        let o = tokio::time::timeout(Duration::from_secs(60), self.command(args).output()).await.expect("kubectl finishes").expect("kubectl runs");
-        Out { ok: o.status.success(), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+        let o = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+            .await
+            .expect("kubectl finishes")
+            .expect("kubectl runs");
+        Out {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
     }
 
     async fn ok(&self, args: &[&str]) -> String {
@@ -69,7 +86,11 @@ impl Kubectl {
     }
 
     async fn apply(&self, manifest: &str, extra: &[&str]) -> Out {
-        let path = std::env::temp_dir().join(format!("urumi-sim-kubectl-{}-{}.yaml", std::process::id(), rand_suffix()));
+        let path = std::env::temp_dir().join(format!(
+            "urumi-sim-kubectl-{}-{}.yaml",
+            std::process::id(),
+            rand_suffix()
+        ));
         std::fs::write(&path, manifest).unwrap();
         let mut args = vec!["apply", "--server-side", "-f", path.to_str().unwrap()];
         args.extend_from_slice(extra);
@@ -146,70 +167,199 @@ async fn kubectl_gets_applies_waits_watches_and_deletes_against_the_simulator() 
     let version = k.ok(&["version"]).await;
     assert!(version.contains("Server Version: v1.34"), "{version}");
     let resources = k.ok(&["api-resources"]).await;
-    for needle in ["deployments", "deploy", "networkpolicies", "netpol", "statefulsets", "jobs", "ingresses"] {
-        assert!(resources.contains(needle), "api-resources lists {needle}:\n{resources}");
+    for needle in [
+        "deployments",
+        "deploy",
+        "networkpolicies",
+        "netpol",
+        "statefulsets",
+        "jobs",
+        "ingresses",
+    ] {
+        assert!(
+            resources.contains(needle),
+            "api-resources lists {needle}:\n{resources}"
+        );
     }
     let ns = k.ok(&["get", "namespaces"]).await;
     assert!(ns.contains("kube-system"), "{ns}");
 
     let applied = k.apply(STORE, &[]).await;
     assert!(applied.ok, "{}\n{}", applied.stdout, applied.stderr);
-    assert!(applied.stdout.contains("deployment.apps/wordpress serverside-applied"), "{}", applied.stdout);
+    assert!(
+        applied
+            .stdout
+            .contains("deployment.apps/wordpress serverside-applied"),
+        "{}",
+        applied.stdout
+    );
     sim.wait_idle(Duration::from_secs(10)).await;
 
     let mark = sim.request_log().mark();
     let again = k.apply(STORE, &[]).await;
     assert!(again.ok, "{}", again.stderr);
-    let writes: Vec<_> = sim.request_log().since(mark).into_iter().filter(|r| r.changed).collect();
+    let writes: Vec<_> = sim
+        .request_log()
+        .since(mark)
+        .into_iter()
+        .filter(|r| r.changed)
+        .collect();
     assert!(writes.is_empty(), "re-applying changed nothing: {writes:?}");
 
-    let waited = k.ok(&["-n", "store-demo", "wait", "--for=condition=Available", "deployment/wordpress", "--timeout=20s"]).await;
+    let waited = k
+        .ok(&[
+            "-n",
+            "store-demo",
+            "wait",
+            "--for=condition=Available",
+            "deployment/wordpress",
+            "--timeout=20s",
+        ])
+        .await;
     assert!(waited.contains("condition met"), "{waited}");
-    let json = k.ok(&["-n", "store-demo", "get", "deployment", "wordpress", "-o", "json"]).await;
+    let json = k
+        .ok(&[
+            "-n",
+            "store-demo",
+            "get",
+            "deployment",
+            "wordpress",
+            "-o",
+            "json",
+        ])
+        .await;
     let d: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(d["status"]["readyReplicas"], 2);
-    let pods = k.ok(&["-n", "store-demo", "get", "pods", "-l", "app=wordpress", "-o", "name"]).await;
+    let pods = k
+        .ok(&[
+            "-n",
+            "store-demo",
+            "get",
+            "pods",
+            "-l",
+            "app=wordpress",
+            "-o",
+            "name",
+        ])
+        .await;
     assert_eq!(pods.lines().count(), 2, "{pods}");
 
     // A second manager conflicts without --force-conflicts.
     let other = STORE.replace("replicas: 2", "replicas: 3");
     let conflict = k.apply(&other, &["--field-manager=someone-else"]).await;
     assert!(!conflict.ok);
-    assert!(conflict.stderr.contains("conflict") && conflict.stderr.contains(".spec.replicas"), "{}", conflict.stderr);
-    let forced = k.apply(&other, &["--field-manager=someone-else", "--force-conflicts"]).await;
+    assert!(
+        conflict.stderr.contains("conflict") && conflict.stderr.contains(".spec.replicas"),
+        "{}",
+        conflict.stderr
+    );
+    let forced = k
+        .apply(
+            &other,
+            &["--field-manager=someone-else", "--force-conflicts"],
+        )
+        .await;
     assert!(forced.ok, "{}", forced.stderr);
 
     // `get -w` sees a change made while it watches.
     let mut watch = k
-        .command(&["-n", "store-demo", "get", "configmaps", "-w", "--output-watch-events", "-o", "name"])
+        .command(&[
+            "-n",
+            "store-demo",
+            "get",
+            "configmaps",
+            "-w",
+            "--output-watch-events",
+            "-o",
+            "name",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.expect("initial line").unwrap().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("initial line")
+        .unwrap()
+        .unwrap();
     assert!(first.contains("configmap/settings"), "{first}");
-    k.ok(&["-n", "store-demo", "patch", "configmap", "settings", "--type=merge", "-p", r#"{"data":{"blogname":"Demo"}}"#]).await;
-    let next = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.expect("watch event").unwrap().unwrap();
-    assert!(next.contains("configmap/settings"), "a second line arrives for the change: {next}");
+    k.ok(&[
+        "-n",
+        "store-demo",
+        "patch",
+        "configmap",
+        "settings",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"blogname":"Demo"}}"#,
+    ])
+    .await;
+    let next = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("watch event")
+        .unwrap()
+        .unwrap();
+    assert!(
+        next.contains("configmap/settings"),
+        "a second line arrives for the change: {next}"
+    );
     watch.kill().await.unwrap();
 
     // Admission speaks through kubectl too.
     let bad_pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bare\n  namespace: store-demo\nspec:\n  containers:\n  - name: app\n    image: nginx\n";
     let refused = k.apply(bad_pod, &[]).await;
     assert!(!refused.ok);
-    assert!(refused.stderr.contains("violates PodSecurity \"restricted:latest\""), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("violates PodSecurity \"restricted:latest\""),
+        "{}",
+        refused.stderr
+    );
 
-    let deleted = k.ok(&["-n", "store-demo", "delete", "configmap", "settings"]).await;
-    assert!(deleted.contains("configmap \"settings\" deleted"), "{deleted}");
-    let missing = k.run(&["-n", "store-demo", "get", "configmap", "settings"]).await;
-    assert!(!missing.ok && missing.stderr.contains("Error from server (NotFound): configmaps \"settings\" not found"), "{}", missing.stderr);
+    let deleted = k
+        .ok(&["-n", "store-demo", "delete", "configmap", "settings"])
+        .await;
+    assert!(
+        deleted.contains("configmap \"settings\" deleted"),
+        "{deleted}"
+    );
+    let missing = k
+        .run(&["-n", "store-demo", "get", "configmap", "settings"])
+        .await;
+    assert!(
+        !missing.ok
+            && missing
+                .stderr
+                .contains("Error from server (NotFound): configmaps \"settings\" not found"),
+        "{}",
+        missing.stderr
+    );
     let unknown = k.run(&["get", "widgets"]).await;
-    assert!(!unknown.ok && unknown.stderr.contains("the server doesn't have a resource type \"widgets\""), "{}", unknown.stderr);
+    assert!(
+        !unknown.ok
+            && unknown
+                .stderr
+                .contains("the server doesn't have a resource type \"widgets\""),
+        "{}",
+        unknown.stderr
+    );
 
-    k.ok(&["delete", "namespace", "store-demo", "--wait=false"]).await;
-    k.ok(&["wait", "--for=delete", "namespace/store-demo", "--timeout=20s"]).await;
+    k.ok(&["delete", "namespace", "store-demo", "--wait=false"])
+        .await;
+    k.ok(&[
+        "wait",
+        "--for=delete",
+        "namespace/store-demo",
+        "--timeout=20s",
+    ])
+    .await;
     let gone = k.run(&["get", "namespace", "store-demo"]).await;
-    assert!(!gone.ok && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+    assert!(
+        !gone.ok && gone.stderr.contains("NotFound"),
+        "{}",
+        gone.stderr
+    );
     sim.shutdown().await;
 }

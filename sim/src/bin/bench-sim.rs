@@ -22,7 +22,10 @@ use serde_json::{Value, json};
 type Http = Client<HttpConnector, Full<Bytes>>;
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Child {
@@ -47,7 +50,10 @@ async fn spawn_sim(port: u16) -> anyhow::Result<Child> {
     let base = format!("http://127.0.0.1:{port}");
     let client = http_client();
     for _ in 0..200 {
-        if request(&client, "GET", &format!("{base}/version"), None, "").await.is_ok() {
+        if request(&client, "GET", &format!("{base}/version"), None, "")
+            .await
+            .is_ok()
+        {
             return Ok(Child { child, base, pid });
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -61,8 +67,16 @@ fn http_client() -> Http {
     Client::builder(TokioExecutor::new()).build(connector)
 }
 
-async fn request(c: &Http, method: &str, url: &str, body: Option<&Value>, content_type: &str) -> anyhow::Result<u16> {
-    let payload = body.map(|b| Bytes::from(serde_json::to_vec(b).expect("serializes"))).unwrap_or_default();
+async fn request(
+    c: &Http,
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+    content_type: &str,
+) -> anyhow::Result<u16> {
+    let payload = body
+        .map(|b| Bytes::from(serde_json::to_vec(b).expect("serializes")))
+        .unwrap_or_default();
     let mut req = http::Request::builder().method(method).uri(url);
     if !content_type.is_empty() {
         req = req.header("content-type", content_type);
@@ -105,19 +119,43 @@ fn store_objects(i: u64) -> Vec<(String, Value)> {
     let apps = |p: &str| format!("/apis/apps/v1/namespaces/{ns}/{p}");
     let net = |p: &str| format!("/apis/networking.k8s.io/v1/namespaces/{ns}/{p}");
     let mut out = vec![
-        (format!("/api/v1/namespaces/{ns}"), json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
-            "app.kubernetes.io/managed-by": "urumi", "urumi.io/store": slug, "pod-security.kubernetes.io/enforce": "restricted"}}})),
-        (core("resourcequotas/store"), json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": md("store"), "spec": {"hard": {
-            "pods": "10", "requests.cpu": "1", "requests.memory": "1536Mi", "limits.cpu": "2", "limits.memory": "3Gi", "persistentvolumeclaims": "4", "requests.storage": "20Gi"}}})),
-        (core("limitranges/defaults"), json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": md("defaults"), "spec": {"limits": [{"type": "Container",
-            "default": {"cpu": "500m", "memory": "512Mi"}, "defaultRequest": {"cpu": "100m", "memory": "128Mi"}}]}})),
+        (
+            format!("/api/v1/namespaces/{ns}"),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
+            "app.kubernetes.io/managed-by": "urumi", "urumi.io/store": slug, "pod-security.kubernetes.io/enforce": "restricted"}}}),
+        ),
+        (
+            core("resourcequotas/store"),
+            json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": md("store"), "spec": {"hard": {
+            "pods": "10", "requests.cpu": "1", "requests.memory": "1536Mi", "limits.cpu": "2", "limits.memory": "3Gi", "persistentvolumeclaims": "4", "requests.storage": "20Gi"}}}),
+        ),
+        (
+            core("limitranges/defaults"),
+            json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": md("defaults"), "spec": {"limits": [{"type": "Container",
+            "default": {"cpu": "500m", "memory": "512Mi"}, "defaultRequest": {"cpu": "100m", "memory": "128Mi"}}]}}),
+        ),
     ];
     let policies = [
-        ("default-deny", json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})),
-        ("allow-same-namespace", json!({"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}], "egress": [{"to": [{"podSelector": {}}]}]})),
-        ("allow-ingress-controller", json!({"podSelector": {"matchLabels": {"app": "wordpress"}}, "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}], "ports": [{"port": 80}]}]})),
-        ("allow-dns", json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]})),
-        ("allow-https-egress", json!({"podSelector": {"matchLabels": {"app": "wordpress"}}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "169.254.169.254/32"]}}], "ports": [{"port": 443}]}]})),
+        (
+            "default-deny",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        ),
+        (
+            "allow-same-namespace",
+            json!({"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}], "egress": [{"to": [{"podSelector": {}}]}]}),
+        ),
+        (
+            "allow-ingress-controller",
+            json!({"podSelector": {"matchLabels": {"app": "wordpress"}}, "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}], "ports": [{"port": 80}]}]}),
+        ),
+        (
+            "allow-dns",
+            json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]}),
+        ),
+        (
+            "allow-https-egress",
+            json!({"podSelector": {"matchLabels": {"app": "wordpress"}}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "169.254.169.254/32"]}}], "ports": [{"port": 443}]}]}),
+        ),
     ];
     for (name, spec) in policies {
         out.push((net(&format!("networkpolicies/{name}")), json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": md(name), "spec": spec})));
@@ -136,8 +174,11 @@ fn store_objects(i: u64) -> Vec<(String, Value)> {
             "volumeMounts": [{"name": "data", "mountPath": "/var/lib/mysql"}]}]}},
         "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}]}})));
     out.push((core("services/mariadb"), json!({"apiVersion": "v1", "kind": "Service", "metadata": md("mariadb"), "spec": {"selector": {"app": "mariadb"}, "ports": [{"port": 3306}]}})));
-    out.push((core("persistentvolumeclaims/wordpress"), json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": md("wordpress"),
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}})));
+    out.push((
+        core("persistentvolumeclaims/wordpress"),
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": md("wordpress"),
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}),
+    ));
     out.push((apps("deployments/wordpress"), json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": md("wordpress"), "spec": {
         "replicas": 1, "selector": {"matchLabels": {"app": "wordpress"}},
         "template": {"metadata": {"labels": {"app": "wordpress"}}, "spec": {"securityContext": {"runAsNonRoot": true, "runAsUser": 33, "seccompProfile": {"type": "RuntimeDefault"}},
@@ -158,7 +199,13 @@ fn store_objects(i: u64) -> Vec<(String, Value)> {
 async fn gets_per_sec(base: &str, secs: u64) -> anyhow::Result<f64> {
     let c = http_client();
     let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bench", "namespace": "default"}, "data": {"k": "v"}});
-    apply(&c, base, "/api/v1/namespaces/default/configmaps/bench", &obj).await?;
+    apply(
+        &c,
+        base,
+        "/api/v1/namespaces/default/configmaps/bench",
+        &obj,
+    )
+    .await?;
     let url = format!("{base}/api/v1/namespaces/default/configmaps/bench");
     let start = Instant::now();
     let mut n = 0u64;
@@ -180,7 +227,13 @@ async fn applies_per_sec(base: &str, secs: u64) -> anyhow::Result<f64> {
         let name = format!("bench-{}", n % 500);
         let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default", "labels": {"app.kubernetes.io/managed-by": "urumi"}},
             "data": {"counter": n.to_string(), "site": "https://shop.example.com"}});
-        apply(&c, base, &format!("/api/v1/namespaces/default/configmaps/{name}"), &obj).await?;
+        apply(
+            &c,
+            base,
+            &format!("/api/v1/namespaces/default/configmaps/{name}"),
+            &obj,
+        )
+        .await?;
         n += 1;
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
@@ -223,7 +276,9 @@ async fn main() -> anyhow::Result<()> {
     let mut applies = Vec::new();
     let mut rss = Vec::new();
     let mut objects = 0u64;
-    println!("bench-sim: {reps} repetitions; {secs}s per throughput run; {stores} stores for memory");
+    println!(
+        "bench-sim: {reps} repetitions; {secs}s per throughput run; {stores} stores for memory"
+    );
     for rep in 0..reps {
         let port = 17_000 + rep as u16;
         let mut sim = spawn_sim(port).await?;
@@ -234,11 +289,20 @@ async fn main() -> anyhow::Result<()> {
         let c = http_client();
         let idle = request(&c, "GET", &format!("{}/_sim/idle", sim.base), None, "").await?;
         let load_secs = t.elapsed().as_secs_f64();
-        let stats_resp = c.request(http::Request::get(format!("{}/_sim/stats", sim.base)).body(Full::new(Bytes::new()))?).await?;
-        let stats_body: Value = serde_json::from_slice(&stats_resp.into_body().collect().await?.to_bytes())?;
+        let stats_resp = c
+            .request(
+                http::Request::get(format!("{}/_sim/stats", sim.base))
+                    .body(Full::new(Bytes::new()))?,
+            )
+            .await?;
+        let stats_body: Value =
+            serde_json::from_slice(&stats_resp.into_body().collect().await?.to_bytes())?;
         objects = stats_body["objects"].as_u64().unwrap_or(0);
         let r = rss_mib(sim.pid);
-        println!("  stored JSON: {:.1} MiB", stats_body["objectBytes"].as_f64().unwrap_or(0.0) / 1048576.0);
+        println!(
+            "  stored JSON: {:.1} MiB",
+            stats_body["objectBytes"].as_f64().unwrap_or(0.0) / 1048576.0
+        );
         println!(
             "rep {}: {g:.0} GETs/s, {a:.0} applies/s, {stores} stores loaded in {load_secs:.1}s ({objects} objects, controllers idle: {}), RSS {r:.1} MiB",
             rep + 1,
@@ -248,14 +312,21 @@ async fn main() -> anyhow::Result<()> {
         applies.push(a);
         rss.push(r);
         sim.child.kill().await.ok();
-        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("bench-sim-{port}.kubeconfig")));
+        let _ =
+            std::fs::remove_file(std::env::temp_dir().join(format!("bench-sim-{port}.kubeconfig")));
     }
     let (gm, gmin, gmax) = stats(gets);
     let (am, amin, amax) = stats(applies);
     let (rm, rmin, rmax) = stats(rss);
-    println!("GET /configmaps/<name>, one keep-alive client:   median {gm:.0}/s (min {gmin:.0}, max {gmax:.0})   target >= 5000");
-    println!("server-side apply (each a real write), one client: median {am:.0}/s (min {amin:.0}, max {amax:.0})   target >= 1000");
-    println!("RSS holding {stores} stores ({objects} objects):      median {rm:.1} MiB (min {rmin:.1}, max {rmax:.1})   target <= 200");
+    println!(
+        "GET /configmaps/<name>, one keep-alive client:   median {gm:.0}/s (min {gmin:.0}, max {gmax:.0})   target >= 5000"
+    );
+    println!(
+        "server-side apply (each a real write), one client: median {am:.0}/s (min {amin:.0}, max {amax:.0})   target >= 1000"
+    );
+    println!(
+        "RSS holding {stores} stores ({objects} objects):      median {rm:.1} MiB (min {rmin:.1}, max {rmax:.1})   target <= 200"
+    );
     let result = json!({
         "bench": "sim",
         "get_per_sec": {"median": gm.round(), "min": gmin.round(), "max": gmax.round()},
