@@ -1,5 +1,5 @@
 # One entry point per task; CI (.ci/run) calls `make test`.
-.PHONY: dev test fmt lint bench-engine
+.PHONY: dev test fmt lint bench-engine bench-stores
 
 dev: ## Start the local platform (Postgres, migrations, two workers, a demo run)
 	scripts/dev.sh
@@ -16,3 +16,7 @@ lint:
 bench-engine: ## N runs x K no-op steps x W worker processes; prints figures, last line RESULT {json}
 	cargo build --release -p urumi-bench
 	scripts/with-postgres.sh ./target/release/bench-engine $(ARGS)
+
+bench-stores: ## provision 1,000 stores against the simulator with 2 worker processes; last line RESULT {json}
+	cargo build --release -p urumi-bench -p urumi-worker
+	scripts/with-postgres.sh ./target/release/bench-stores $(ARGS)
