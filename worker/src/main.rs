@@ -50,9 +50,14 @@ async fn main() -> anyhow::Result<()> {
         None
     };
     // Processes that only start runs still know the store definitions (without a cluster).
-    let deps = Arc::new(StoreDeps { settings: settings.stores.clone(), pool: pool.clone(), client: client.clone() });
-    let registry = urumi_workflows::registry((client.is_some() || !running_worker).then_some(&deps))
-        .context("loading workflow definitions")?;
+    let deps = Arc::new(StoreDeps {
+        settings: settings.stores.clone(),
+        pool: pool.clone(),
+        client: client.clone(),
+    });
+    let registry =
+        urumi_workflows::registry((client.is_some() || !running_worker).then_some(&deps))
+            .context("loading workflow definitions")?;
     let engine = Engine::new(pool.clone(), registry.clone());
 
     match args.first().map(String::as_str) {
@@ -103,9 +108,12 @@ async fn main() -> anyhow::Result<()> {
 /// Builds the Kubernetes client from `kubeconfig`, or by the usual inference when empty.
 async fn kube_client(kubeconfig: &str) -> anyhow::Result<kube::Client> {
     let config = if kubeconfig.is_empty() {
-        kube::Config::infer().await.context("inferring a kubeconfig")?
+        kube::Config::infer()
+            .await
+            .context("inferring a kubeconfig")?
     } else {
-        let kc = kube::config::Kubeconfig::read_from(kubeconfig).with_context(|| format!("reading {kubeconfig}"))?;
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig)
+            .with_context(|| format!("reading {kubeconfig}"))?;
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await
             .with_context(|| format!("loading {kubeconfig}"))?
@@ -114,23 +122,40 @@ async fn kube_client(kubeconfig: &str) -> anyhow::Result<kube::Client> {
 }
 
 /// `store create <name> [plan]`, `store delete <id>`, `store repair <id>`, `store show <id>`.
-async fn store_command(engine: &Engine, settings: &Settings, args: &[String]) -> anyhow::Result<()> {
+async fn store_command(
+    engine: &Engine,
+    settings: &Settings,
+    args: &[String],
+) -> anyhow::Result<()> {
     use urumi_workflows::store::{db, service};
     let print = |r: service::Requested| {
-        println!("store {} ({}) is {}; run {}", r.store.id, r.store.slug, r.store.status, r.run_id);
+        println!(
+            "store {} ({}) is {}; run {}",
+            r.store.id, r.store.slug, r.store.status, r.run_id
+        );
     };
     match (args.first().map(String::as_str), args.get(1)) {
         (Some("create"), Some(name)) => {
             let plan = args.get(2).map(String::as_str);
-            print(service::create(engine, &settings.stores, name, "woocommerce", plan, "cli").await?);
+            print(
+                service::create(engine, &settings.stores, name, "woocommerce", plan, "cli").await?,
+            );
         }
-        (Some("delete"), Some(id)) => print(service::delete(engine, run_id(Some(id))?, "cli").await?),
-        (Some("repair"), Some(id)) => print(service::repair(engine, run_id(Some(id))?, "cli").await?),
+        (Some("delete"), Some(id)) => {
+            print(service::delete(engine, run_id(Some(id))?, "cli").await?)
+        }
+        (Some("repair"), Some(id)) => {
+            print(service::repair(engine, run_id(Some(id))?, "cli").await?)
+        }
         (Some("show"), Some(id)) => {
-            let store = db::get(engine.pool(), run_id(Some(id))?).await?.context("no such store")?;
+            let store = db::get(engine.pool(), run_id(Some(id))?)
+                .await?
+                .context("no such store")?;
             println!("{}", serde_json::to_string_pretty(&store)?);
         }
-        _ => bail!("usage: urumi-worker store create <name> [plan] | delete <id> | repair <id> | show <id>"),
+        _ => bail!(
+            "usage: urumi-worker store create <name> [plan] | delete <id> | repair <id> | show <id>"
+        ),
     }
     Ok(())
 }

@@ -508,12 +508,12 @@ where
     let id = format!("{}/{name}", K::kind(&()));
     let before = get_opt(api, &name).await?;
     let after = apply(api, obj).await?;
-    match before {
-        None => report.missing.push(id),
-        Some(b) if b.meta().resource_version != after.meta().resource_version => {
-            report.drifted.push(id)
+    if let Some(b) = before {
+        if b.meta().resource_version != after.meta().resource_version {
+            report.drifted.push(id);
         }
-        Some(_) => {}
+    } else {
+        report.missing.push(id);
     }
     Ok(())
 }

@@ -1,0 +1,178 @@
+//! The real-cluster end to end (k3d, see `scripts/setup-local.sh`): provision a store,
+//! place a Cash-on-Delivery order through the WooCommerce Store API, delete the store.
+//! Ignored by default: no Kubernetes cluster (nor Docker) can be had on the development and
+//! CI machines. Run with `cargo test -p urumi-workflows --test real_cluster -- --ignored`
+//! and `DATABASE_URL`, `KUBECONFIG` (k3d) and `URUMI_INGRESS` (default `127.0.0.1:8080`).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::postgres::PgPoolOptions;
+use urumi_engine::{Engine, RunStatus, Worker, WorkerOptions};
+use urumi_workflows::store::service;
+use urumi_workflows::store::settings::StoreSettings;
+use urumi_workflows::{StoreDeps, registry};
+
+/// A minimal HTTP/1.1 client: one request per connection, to the ingress with a Host header.
+fn http(
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (u16, String, String) {
+    let ingress = std::env::var("URUMI_INGRESS").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let mut stream = TcpStream::connect(&ingress).expect("connect to the ingress");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
+    })
+}
+
+/// Store API bodies may come chunked; take the JSON between the first `{`/`[` and the last `}`/`]`.
+fn json_body(body: &str) -> Value {
+    let start = body.find(['{', '[']).unwrap_or(0);
+    let end = body.rfind(['}', ']']).map_or(body.len(), |i| i + 1);
+    serde_json::from_str(&body[start..end]).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+#[ignore = "needs a real cluster (k3d): see scripts/setup-local.sh"]
+async fn a_real_store_takes_a_cash_on_delivery_order_and_is_deleted() {
+    let pool = PgPoolOptions::new()
+        .connect(&std::env::var("DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    urumi_migrations::MIGRATOR.run(&pool).await.unwrap();
+    let client = kube::Client::try_default()
+        .await
+        .expect("a kubeconfig for the k3d cluster");
+    let settings = StoreSettings::default();
+    let deps = Arc::new(StoreDeps {
+        settings: settings.clone(),
+        pool: pool.clone(),
+        client: Some(client),
+    });
+    let registry = registry(Some(&deps)).unwrap();
+    let engine = Engine::new(pool.clone(), registry.clone());
+    let worker = Worker::new(pool.clone(), registry, WorkerOptions::default())
+        .start()
+        .await
+        .unwrap();
+
+    let name = format!("e2e {}", std::process::id());
+    let created = service::create(&engine, &settings, &name, "woocommerce", None, "e2e")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1200);
+    loop {
+        let run = engine.run(created.run_id).await.unwrap();
+        match run.run.status() {
+            RunStatus::Succeeded => break,
+            RunStatus::Failed => panic!("provisioning failed: {:?}", run.run.error),
+            _ => {}
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ready in 20 minutes"
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let host = format!("{}.{}", created.store.slug, settings.base_domain);
+
+    // The Store API: find the seeded T-shirt, get a cart (and its Nonce), add it, check out with COD.
+    let (status, _, body) = http(
+        "GET",
+        &host,
+        "/wp-json/wc/store/v1/products?sku=URUMI-TSHIRT",
+        &[],
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let product_id = json_body(&body)[0]["id"]
+        .as_i64()
+        .expect("the seeded product");
+    let (status, head, _) = http("GET", &host, "/wp-json/wc/store/v1/cart", &[], None);
+    assert_eq!(status, 200);
+    let nonce = header(&head, "Nonce").expect("a Nonce header");
+    let token = header(&head, "Cart-Token").expect("a Cart-Token header");
+    let auth = [("Nonce", nonce.as_str()), ("Cart-Token", token.as_str())];
+    let (status, _, body) = http(
+        "POST",
+        &host,
+        "/wp-json/wc/store/v1/cart/add-item",
+        &auth,
+        Some(&json!({ "id": product_id, "quantity": 1 })),
+    );
+    assert!(status == 200 || status == 201, "{body}");
+    let address = json!({
+        "first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Analytical St", "city": "London",
+        "state": "", "postcode": "N1 1AA", "country": "GB", "email": "ada@example.com", "phone": "0123456789"
+    });
+    let checkout =
+        json!({ "billing_address": address, "shipping_address": address, "payment_method": "cod" });
+    let (status, _, body) = http(
+        "POST",
+        &host,
+        "/wp-json/wc/store/v1/checkout",
+        &auth,
+        Some(&checkout),
+    );
+    assert_eq!(status, 200, "{body}");
+    let order = json_body(&body);
+    assert!(order["order_id"].as_i64().unwrap_or(0) > 0, "{order}");
+    assert_eq!(order["payment_method"], "cod");
+
+    let deleted = service::delete(&engine, created.store.id, "e2e")
+        .await
+        .unwrap();
+    loop {
+        let run = engine.run(deleted.run_id).await.unwrap();
+        if run.run.status() == RunStatus::Succeeded {
+            break;
+        }
+        assert!(
+            run.run.status().is_active(),
+            "deletion ended as {}",
+            run.run.status()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    worker.shutdown().await.unwrap();
+}
