@@ -26,25 +26,61 @@ fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (stores, workers, reps) = (arg("--stores", 1000)?, arg("--workers", 2)?, arg("--reps", 3)?);
-    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = PgPoolOptions::new().max_connections(2).connect(&base).await.context("connect DATABASE_URL")?;
+    let (stores, workers, reps) = (
+        arg("--stores", 1000)?,
+        arg("--workers", 2)?,
+        arg("--reps", 3)?,
+    );
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&base)
+        .await
+        .context("connect DATABASE_URL")?;
     let db = format!("urumi_bench_stores_{}", std::process::id());
-    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).await?;
-    let url = format!("{}/{db}", base.rsplit_once('/').context("DATABASE_URL ends in /db")?.0);
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .await?;
+    let url = format!(
+        "{}/{db}",
+        base.rsplit_once('/').context("DATABASE_URL ends in /db")?.0
+    );
     let result = run(&url, stores, workers, reps).await;
-    admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).await?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .await?;
     println!("RESULT {}", result?);
     Ok(())
 }
 
-async fn run(url: &str, stores: usize, workers: usize, reps: usize) -> anyhow::Result<serde_json::Value> {
-    let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+async fn run(
+    url: &str,
+    stores: usize,
+    workers: usize,
+    reps: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await?;
     urumi_migrations::MIGRATOR.run(&pool).await?;
-    let kubeconfig = std::env::temp_dir().join(format!("urumi-bench-stores-{}.kubeconfig", std::process::id()));
-    let sim = urumi_sim::Simulator::builder().kubeconfig_path(&kubeconfig).start().await?;
+    let kubeconfig = std::env::temp_dir().join(format!(
+        "urumi-bench-stores-{}.kubeconfig",
+        std::process::id()
+    ));
+    let sim = urumi_sim::Simulator::builder()
+        .kubeconfig_path(&kubeconfig)
+        .start()
+        .await?;
     let worker_bin = std::env::current_exe()?.with_file_name("urumi-worker");
-    anyhow::ensure!(worker_bin.exists(), "{} not found: build it with cargo build --release -p urumi-worker", worker_bin.display());
+    anyhow::ensure!(
+        worker_bin.exists(),
+        "{} not found: build it with cargo build --release -p urumi-worker",
+        worker_bin.display()
+    );
     let mut children: Vec<Child> = (0..workers)
         .map(|n| {
             Command::new(&worker_bin)
@@ -60,14 +96,19 @@ async fn run(url: &str, stores: usize, workers: usize, reps: usize) -> anyhow::R
         .collect::<Result<_, _>>()?;
     let outcome = measure(&pool, stores, reps).await;
     for c in &mut children {
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
     }
     for c in &mut children {
         let _ = c.wait();
     }
     sim.shutdown().await;
     let _ = std::fs::remove_file(&kubeconfig);
-    let (pg,): (String,) = sqlx::query_as("SELECT current_setting('server_version')").fetch_one(&pool).await?;
+    let (pg,): (String,) = sqlx::query_as("SELECT current_setting('server_version')")
+        .fetch_one(&pool)
+        .await?;
     let mut v = outcome?;
     v["machine"] = json!({ "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "postgres": pg });
     v["workers"] = json!(workers);
@@ -76,7 +117,11 @@ async fn run(url: &str, stores: usize, workers: usize, reps: usize) -> anyhow::R
 
 async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<serde_json::Value> {
     let settings = StoreSettings::default();
-    let deps = Arc::new(StoreDeps { settings: settings.clone(), pool: pool.clone(), client: None });
+    let deps = Arc::new(StoreDeps {
+        settings: settings.clone(),
+        pool: pool.clone(),
+        client: None,
+    });
     let engine = Engine::new(pool.clone(), registry(Some(&deps))?);
     println!("bench-stores: {stores} stores x {reps} reps against the simulator (timings zero)");
     let (mut totals, mut p50s, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
@@ -87,9 +132,16 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
             let (engine, settings) = (engine.clone(), settings.clone());
             tasks.spawn(async move {
                 for i in (chunk * per)..((chunk + 1) * per).min(stores) {
-                    service::create(&engine, &settings, &format!("bench r{rep} s{i}"), "woocommerce", None, "bench")
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    service::create(
+                        &engine,
+                        &settings,
+                        &format!("bench r{rep} s{i}"),
+                        "woocommerce",
+                        None,
+                        "bench",
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 }
                 anyhow::Ok(())
             });
@@ -111,7 +163,10 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
             if ready as usize == stores {
                 break;
             }
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "only {ready}/{stores} stores ready after 10 minutes");
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "only {ready}/{stores} stores ready after 10 minutes"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let (total, mut each): (f64, Vec<f64>) = {
@@ -123,11 +178,17 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
             .bind(format!("bench r{rep} %"))
             .fetch_all(pool)
             .await?;
-            (rows.first().map_or(0.0, |r| r.1), rows.iter().map(|r| r.0).collect())
+            (
+                rows.first().map_or(0.0, |r| r.1),
+                rows.iter().map(|r| r.0).collect(),
+            )
         };
         each.sort_by(f64::total_cmp);
         let (p50, p99) = (quantile(&each, 0.5), quantile(&each, 0.99));
-        println!("rep {rep}: {stores} stores ready in {total:.1} s ({:.1} stores/s); time to ready p50 {p50:.2} s, p99 {p99:.2} s", stores as f64 / total);
+        println!(
+            "rep {rep}: {stores} stores ready in {total:.1} s ({:.1} stores/s); time to ready p50 {p50:.2} s, p99 {p99:.2} s",
+            stores as f64 / total
+        );
         totals.push(total);
         p50s.push(p50);
         p99s.push(p99);
@@ -135,7 +196,9 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
     let (t, tmin, tmax) = median_min_max(&totals);
     let (p50, _, _) = median_min_max(&p50s);
     let (p99, _, _) = median_min_max(&p99s);
-    println!("all ready: median {t:.1} s (min {tmin:.1}, max {tmax:.1}); p50 {p50:.2} s, p99 {p99:.2} s");
+    println!(
+        "all ready: median {t:.1} s (min {tmin:.1}, max {tmax:.1}); p50 {p50:.2} s, p99 {p99:.2} s"
+    );
     Ok(json!({
         "bench": "stores", "stores": stores, "reps": reps,
         "seconds_to_all_ready": (t * 10.0).round() / 10.0,
