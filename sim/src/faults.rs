@@ -253,11 +253,11 @@ pub struct RequestRecord {
     pub user_agent: String,
 }
 
-/// The request log (cheap to clone; keeps the last 20,000 requests).
+/// The request log (cheap to clone; keeps the last 10,000 requests).
 #[derive(Debug, Clone, Default)]
 pub struct RequestLog(Arc<Mutex<(u64, VecDeque<RequestRecord>)>>);
 
-const LOG_CAP: usize = 20_000;
+const LOG_CAP: usize = 10_000;
 
 impl RequestLog {
     /// Appends a record (its `seq` is assigned here).

@@ -19,7 +19,9 @@ fn read_json<T: serde::de::DeserializeOwned>(var: &str) -> anyhow::Result<Option
     }
 }
 
-#[tokio::main]
+// One thread: every API operation takes the store lock anyway, and a single allocator
+// arena keeps the resident set small.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

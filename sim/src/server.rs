@@ -39,6 +39,9 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
+/// How often a watch that asked for bookmarks gets one.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
+
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
 fn full(b: impl Into<Bytes>) -> Body {
@@ -845,6 +848,9 @@ fn watch(
         ),
     };
     let initial_events = p.get("sendInitialEvents").is_some_and(|v| v == "true");
+    let allow_bookmarks = p
+        .get("allowWatchBookmarks")
+        .is_some_and(|v| v == "true" || v == "1");
     let since = if initial_events { None } else { since };
     let timeout = p
         .get("timeoutSeconds")
@@ -892,9 +898,19 @@ fn watch(
         }
         let deadline = tokio::time::sleep(Duration::from_secs(timeout));
         tokio::pin!(deadline);
+        let mut bookmarks = tokio::time::interval(BOOKMARK_EVERY);
+        bookmarks.tick().await;
         loop {
             tokio::select! {
                 _ = &mut deadline => return,
+                _ = bookmarks.tick(), if allow_bookmarks => {
+                    // Every event up to `last` was seen, so resuming from here misses nothing.
+                    let rv = last.max(current_rv);
+                    let bm = json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": rv.to_string()}});
+                    if tx.send(event_line("BOOKMARK", bm.to_string().as_bytes())).await.is_err() {
+                        return;
+                    }
+                }
                 _ = shutdown.changed() => return,
                 r = rx.recv() => match r {
                     Ok(e) => {

@@ -117,8 +117,9 @@ type Key = (String, String);
 /// A watch's backlog and its live receiver.
 pub type WatchStart = (Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>);
 
-/// How many watch events are kept for `?watch=1&resourceVersion=N` resumption.
-const HISTORY: usize = 10_000;
+/// How many watch events are kept for `?watch=1&resourceVersion=N` resumption (older
+/// versions get 410 Expired and clients re-list, as with a real API server's watch cache).
+const HISTORY: usize = 4_096;
 
 /// Everything behind the cluster lock.
 #[derive(Debug)]
@@ -135,6 +136,7 @@ pub struct State {
     next_ip: u32,
     tx: broadcast::Sender<Arc<WatchEvent>>,
     dicts: Vec<Option<Arc<[u8]>>>,
+    scratch: Vec<u8>,
     samples: Vec<Vec<Bytes>>,
     controller_tx: Option<mpsc::UnboundedSender<Arc<WatchEvent>>>,
     pending: Option<Arc<std::sync::atomic::AtomicUsize>>,
@@ -269,6 +271,7 @@ impl State {
             next_ip: 10,
             tx,
             dicts: RESOURCES.iter().map(|_| None).collect(),
+            scratch: Vec::new(),
             samples: RESOURCES.iter().map(|_| Vec::new()).collect(),
             controller_tx: None,
             pending: None,
@@ -311,10 +314,17 @@ impl State {
 
     fn pack(&mut self, res: usize, data: &Bytes) -> Blob {
         if let Some(dict) = &self.dicts[res] {
-            let bytes = lz4_flex::block::compress_prepend_size_with_dict(data, dict);
-            if bytes.len() < data.len() {
+            // Compress into a reused buffer, then allocate exactly what is kept: shrinking
+            // a worst-case-sized buffer per object would fragment the heap.
+            let scratch = &mut self.scratch;
+            scratch.clear();
+            scratch.resize(4 + lz4_flex::block::get_maximum_output_size(data.len()), 0);
+            scratch[..4].copy_from_slice(&(data.len() as u32).to_le_bytes());
+            if let Ok(n) = lz4_flex::block::compress_into_with_dict(data, &mut scratch[4..], dict)
+                && n + 4 < data.len()
+            {
                 return Blob::Packed {
-                    bytes: bytes.into_boxed_slice(),
+                    bytes: Box::from(&scratch[..n + 4]),
                     dict: dict.clone(),
                 };
             }
@@ -403,7 +413,9 @@ impl State {
         self.rv += 1;
         let rv = self.rv;
         md_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
-        let data = Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialize"));
+        let mut raw = serde_json::to_vec(&obj).expect("JSON values serialize");
+        raw.shrink_to_fit();
+        let data = Bytes::from(raw);
         let key = (ns.to_string(), name.to_string());
         let blob = self.pack(res, &data);
         let watched = self.tx.receiver_count() > 0;
@@ -432,7 +444,9 @@ impl State {
         let rv = self.rv;
         let mut obj = old.value();
         md_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
-        let data = Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialize"));
+        let mut raw = serde_json::to_vec(&obj).expect("JSON values serialize");
+        raw.shrink_to_fit();
+        let data = Bytes::from(raw);
         self.logs.remove(&(ns.to_string(), name.to_string()));
         self.emit(
             WatchEvent {

@@ -287,7 +287,14 @@ async fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         load_stores(&sim.base, stores).await?;
         let c = http_client();
-        let idle = request(&c, "GET", &format!("{}/_sim/idle", sim.base), None, "").await?;
+        // Let the controllers create every pod and claim before measuring (up to 3 min).
+        let mut idle = 0;
+        for _ in 0..18 {
+            idle = request(&c, "GET", &format!("{}/_sim/idle", sim.base), None, "").await?;
+            if idle == 200 {
+                break;
+            }
+        }
         let load_secs = t.elapsed().as_secs_f64();
         let stats_resp = c
             .request(
