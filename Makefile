@@ -1,5 +1,5 @@
 # One entry point per task; CI (.ci/run) calls `make test`.
-.PHONY: dev test fmt lint bench-engine bench-stores
+.PHONY: dev test fmt lint sim bench-engine bench-stores bench-sim
 
 dev: ## Start the local platform (Postgres, migrations, two workers, a demo run)
 	scripts/dev.sh
@@ -20,3 +20,9 @@ bench-engine: ## N runs x K no-op steps x W worker processes; prints figures, la
 bench-stores: ## provision 1,000 stores against the simulator with 2 worker processes; last line RESULT {json}
 	cargo build --release -p urumi-bench -p urumi-worker
 	scripts/with-postgres.sh ./target/release/bench-stores $(ARGS)
+
+bench-sim: ## GETs/s and server-side applies/s from one client; RSS holding 10,000 stores; last line RESULT {json}
+	sim/scripts/bench-sim.sh
+
+sim: ## the Kubernetes API simulator in the foreground (SIM_ADDR, SIM_KUBECONFIG)
+	cargo run --release -p urumi-sim --bin urumi-sim

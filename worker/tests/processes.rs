@@ -24,11 +24,25 @@ fn url_for(connect: &PgConnectOptions) -> String {
 
 struct WorkerProcess(Child);
 
+impl Drop for WorkerProcess {
+    /// A failed assertion must not leave worker processes behind.
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl WorkerProcess {
+    /// A worker with a 1.5 s lease, so takeover tests are quick.
     fn spawn(url: &str, failpoint: Option<&str>) -> Self {
+        Self::spawn_with_lease(url, failpoint, 1500)
+    }
+
+    fn spawn_with_lease(url: &str, failpoint: Option<&str>, lease_ms: u64) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_urumi-worker"));
         cmd.env("URUMI__DATABASE__URL", url)
-            .env("URUMI__WORKER__LEASE_MS", "1500")
+            .env("URUMI__CLUSTER__ENABLED", "false")
+            .env("URUMI__WORKER__LEASE_MS", lease_ms.to_string())
             .env("URUMI__WORKER__POLL_INTERVAL_MS", "100")
             .env("URUMI__WORKER__SWEEP_INTERVAL_MS", "250")
             .env("URUMI__WORKER__CONCURRENCY", "16")
@@ -169,7 +183,7 @@ async fn a_process_aborted_at_a_failure_point_is_recovered_without_rerunning_che
     connect: PgConnectOptions,
 ) {
     let (_pool, engine, url) = setup(connect).await;
-    let doomed = WorkerProcess::spawn(&url, Some("after_checkpoint_commit:greet"));
+    let mut doomed = WorkerProcess::spawn(&url, Some("after_checkpoint_commit:greet"));
     let run = demo_run(&engine, "abort-me", 0).await;
     let status = doomed.exit_status(Duration::from_secs(20)).await;
     assert!(
@@ -208,8 +222,11 @@ async fn two_worker_processes_share_1000_runs_and_without_faults_no_step_runs_tw
     connect: PgConnectOptions,
 ) {
     let (pool, engine, url) = setup(connect).await;
-    let a = WorkerProcess::spawn(&url, None);
-    let b = WorkerProcess::spawn(&url, None);
+    // A production-like lease: with the 1.5 s lease of the takeover tests, a heartbeat
+    // delayed by a loaded machine can (correctly) hand a live run to the other worker, and
+    // then a step does run twice — at-least-once, not a fault of this test's subject.
+    let a = WorkerProcess::spawn_with_lease(&url, None, 15_000);
+    let b = WorkerProcess::spawn_with_lease(&url, None, 15_000);
     let mut tasks = tokio::task::JoinSet::new();
     for chunk in 0..8 {
         let engine = engine.clone();
