@@ -70,7 +70,7 @@ impl WorkerProcess {
         let _ = self.0.wait();
     }
 
-    async fn exit_status(mut self, within: Duration) -> std::process::ExitStatus {
+    async fn exit_status(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Some(status) = self.0.try_wait().unwrap() {
