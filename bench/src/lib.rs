@@ -1,6 +1,55 @@
 //! Shared helpers of Urumi's benchmark programs: statistics and process memory.
 //! Benchmarks are programs that print figures (see `shared/design/benchmarks.md`), never tests.
 
+use anyhow::Context;
+use sqlx::Executor;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+/// A database of its own for one benchmark run, created on the server `DATABASE_URL` names
+/// and dropped (with its connections) by [`ScratchDb::drop_now`].
+#[derive(Debug)]
+pub struct ScratchDb {
+    admin: PgPool,
+    name: String,
+    /// The scratch database's URL.
+    pub url: String,
+}
+
+impl ScratchDb {
+    /// Creates `<prefix>_<pid>`.
+    ///
+    /// # Errors
+    /// When `DATABASE_URL` does not answer or the database cannot be created.
+    pub async fn create(prefix: &str) -> anyhow::Result<Self> {
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let admin = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&base)
+            .await
+            .context("connect DATABASE_URL")?;
+        let name = format!("{prefix}_{}", std::process::id());
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await?;
+        let url = format!(
+            "{}/{name}",
+            base.rsplit_once('/').context("DATABASE_URL ends in /db")?.0
+        );
+        Ok(Self { admin, name, url })
+    }
+
+    /// Drops the database.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn drop_now(self) -> anyhow::Result<()> {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        self.admin.execute(sqlx::AssertSqlSafe(sql)).await?;
+        Ok(())
+    }
+}
+
 /// The value at quantile `q` (0..=1) of `sorted` (nearest rank), or 0 when empty.
 #[must_use]
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {

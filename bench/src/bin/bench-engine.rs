@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::json;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Executor, PgPool};
 use urumi_bench::{median_min_max, proc_mib, quantile};
 use urumi_engine::{
     Definition, Engine, NewRun, Registry, StepContext, StepError, StepOutcome, Worker,
@@ -126,27 +126,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(url) = &a.worker_url {
         return worker_mode(url, &a).await;
     }
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&base)
-        .await
-        .context("connect DATABASE_URL")?;
-    let db = format!("urumi_bench_{}", std::process::id());
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .await?;
-    let url = format!(
-        "{}/{db}",
-        base.rsplit_once('/').context("DATABASE_URL ends in /db")?.0
-    );
-    let result = run(&a, &url).await;
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-        )))
-        .await?;
+    let db = urumi_bench::ScratchDb::create("urumi_bench").await?;
+    let result = run(&a, &db.url).await;
+    db.drop_now().await?;
     result
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::json;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Executor, PgPool};
 use urumi_bench::{median_min_max, quantile};
 use urumi_engine::Engine;
 use urumi_workflows::store::{service, settings::StoreSettings};
@@ -31,27 +31,9 @@ async fn main() -> anyhow::Result<()> {
         arg("--workers", 2)?,
         arg("--reps", 3)?,
     );
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&base)
-        .await
-        .context("connect DATABASE_URL")?;
-    let db = format!("urumi_bench_stores_{}", std::process::id());
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .await?;
-    let url = format!(
-        "{}/{db}",
-        base.rsplit_once('/').context("DATABASE_URL ends in /db")?.0
-    );
-    let result = run(&url, stores, workers, reps).await;
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-        )))
-        .await?;
+    let db = urumi_bench::ScratchDb::create("urumi_bench_stores").await?;
+    let result = run(&db.url, stores, workers, reps).await;
+    db.drop_now().await?;
     println!("RESULT {}", result?);
     Ok(())
 }
