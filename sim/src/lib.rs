@@ -31,6 +31,7 @@ pub mod resources;
 pub mod selectors;
 mod server;
 pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -121,6 +122,7 @@ impl Simulator {
             faults: FaultConfig::default(),
             snapshot: None,
             controllers: true,
+            tls: false,
         }
     }
 }
@@ -134,9 +136,16 @@ pub struct SimulatorBuilder {
     faults: FaultConfig,
     snapshot: Option<PathBuf>,
     controllers: bool,
+    tls: bool,
 }
 
 impl SimulatorBuilder {
+    /// Serve HTTPS with a CA minted at start (its PEM goes in the kubeconfig).
+    pub fn tls(mut self, on: bool) -> Self {
+        self.tls = on;
+        self
+    }
+
     /// Where to listen (port 0 picks a free one).
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.addr = addr;
@@ -240,7 +249,13 @@ impl SimulatorBuilder {
         if self.controllers {
             tasks.push(tokio::spawn(controllers::run(cluster.clone(), ctl_rx)));
         }
-        tasks.push(tokio::spawn(accept_loop(listener, cluster.clone())));
+        let tls = if self.tls { Some(tls::mint()?) } else { None };
+        let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            cluster.clone(),
+            acceptor,
+        )));
         if cluster.snapshot.is_some() {
             let c = cluster.clone();
             tasks.push(tokio::spawn(async move {
@@ -265,7 +280,8 @@ impl SimulatorBuilder {
                 }
             }));
         }
-        let url = format!("http://{addr}");
+        let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
+        let ca_pem = tls.map(|t| t.ca_pem);
         let (kubeconfig, owned) = match self.kubeconfig {
             Some(p) => (p, false),
             None => (
@@ -282,10 +298,11 @@ impl SimulatorBuilder {
         {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(&kubeconfig, kubeconfig_yaml(&url))?;
+        std::fs::write(&kubeconfig, kubeconfig_with_ca(&url, ca_pem.as_deref()))?;
         Ok(SimHandle {
             cluster,
             addr,
+            ca_pem,
             url,
             kubeconfig,
             owned_kubeconfig: owned,
@@ -294,7 +311,11 @@ impl SimulatorBuilder {
     }
 }
 
-async fn accept_loop(listener: TcpListener, cluster: Arc<Cluster>) {
+async fn accept_loop(
+    listener: TcpListener,
+    cluster: Arc<Cluster>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let mut sd = cluster.shutdown.subscribe();
     loop {
         let accepted = tokio::select! {
@@ -305,12 +326,27 @@ async fn accept_loop(listener: TcpListener, cluster: Arc<Cluster>) {
         let _ = stream.set_nodelay(true);
         let c = cluster.clone();
         let mut conn_sd = cluster.shutdown.subscribe();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| server::handle(c.clone(), req));
-            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
-            tokio::select! {
-                _ = conn => {}
-                _ = conn_sd.changed() => {}
+            match tls {
+                None => {
+                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = conn_sd.changed() => {}
+                    }
+                }
+                Some(acceptor) => {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = conn_sd.changed() => {}
+                    }
+                }
             }
         });
     }
@@ -318,6 +354,27 @@ async fn accept_loop(listener: TcpListener, cluster: Arc<Cluster>) {
 
 /// A kubeconfig pointing at `url`, with context, cluster and user named `urumi-sim`.
 pub fn kubeconfig_yaml(url: &str) -> String {
+    kubeconfig_with_ca(url, None)
+}
+
+/// [`kubeconfig_yaml`], trusting `ca_pem` when the simulator serves TLS.
+pub fn kubeconfig_with_ca(url: &str, ca_pem: Option<&str>) -> String {
+    use base64::Engine as _;
+    let plain = kubeconfig_plain(url);
+    match ca_pem {
+        None => plain,
+        Some(pem) => {
+            let data = base64::engine::general_purpose::STANDARD.encode(pem);
+            plain.replacen(
+                &format!("    server: {url}\n"),
+                &format!("    server: {url}\n    certificate-authority-data: {data}\n"),
+                1,
+            )
+        }
+    }
+}
+
+fn kubeconfig_plain(url: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: urumi-sim\n  cluster:\n    server: {url}\ncontexts:\n- name: urumi-sim\n  context:\n    cluster: urumi-sim\n    user: urumi-sim\n    namespace: default\ncurrent-context: urumi-sim\nusers:\n- name: urumi-sim\n  user:\n    token: urumi-sim\npreferences: {{}}\n"
     )
@@ -329,6 +386,7 @@ pub fn kubeconfig_yaml(url: &str) -> String {
 pub struct SimHandle {
     cluster: Arc<Cluster>,
     addr: SocketAddr,
+    ca_pem: Option<String>,
     url: String,
     kubeconfig: PathBuf,
     owned_kubeconfig: bool,
@@ -336,7 +394,7 @@ pub struct SimHandle {
 }
 
 impl SimHandle {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, or `https://…` with TLS.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -353,7 +411,12 @@ impl SimHandle {
 
     /// The kubeconfig's text.
     pub fn kubeconfig_yaml(&self) -> String {
-        kubeconfig_yaml(&self.url)
+        kubeconfig_with_ca(&self.url, self.ca_pem.as_deref())
+    }
+
+    /// The CA certificate (PEM) clients must trust, when serving TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// Fault rules, adjustable at runtime.

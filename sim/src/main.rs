@@ -1,7 +1,8 @@
 //! `urumi-sim`: runs the Kubernetes API simulator in the foreground.
 //!
 //! Environment: `SIM_ADDR` (default `127.0.0.1:6443`), `SIM_KUBECONFIG` (default
-//! `./urumi-sim.kubeconfig`), `SIM_FAULTS` (a fault config JSON file), `SIM_TIMINGS` (a
+//! `./urumi-sim.kubeconfig`), `SIM_TLS=1` (serve HTTPS with a CA minted at
+//! start, written into the kubeconfig), `SIM_FAULTS` (a fault config JSON file), `SIM_TIMINGS` (a
 //! timings JSON file), `SIM_SNAPSHOT` (a snapshot file kept across restarts).
 
 use anyhow::Context;
@@ -32,7 +33,11 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("SIM_ADDR={addr} is not host:port"))?;
     let kubeconfig =
         std::env::var("SIM_KUBECONFIG").unwrap_or_else(|_| "urumi-sim.kubeconfig".into());
-    let mut builder = Simulator::builder().addr(addr).kubeconfig_path(&kubeconfig);
+    let tls = std::env::var("SIM_TLS").is_ok_and(|v| v == "1" || v == "true");
+    let mut builder = Simulator::builder()
+        .addr(addr)
+        .kubeconfig_path(&kubeconfig)
+        .tls(tls);
     if let Some(f) = read_json::<FaultConfig>("SIM_FAULTS")? {
         builder = builder.faults(f);
     }
