@@ -1,32 +1,92 @@
-//! Urumi's control-plane HTTP API, served with poem-openapi.
+//! Urumi's control-plane HTTP API, served with poem-openapi; the contract is
+//! `shared/design/api.md`, the committed document `api/openapi.json`.
 //!
-//! Thin for now (the full contract of `shared/design/api.md` is issue 5): `/healthz`,
-//! `/readyz` (database reachable and migrations current), `/metrics` (Prometheus text: the
-//! engine's queue gauges), the OpenAPI document at `/openapi.json` and interactive docs at
-//! `/docs`.
+//! - [`settings`]: typed settings, loaded once.
+//! - [`auth`]: bearer tokens (hashed, constant-time checked, cached briefly) and roles.
+//! - [`problem`]: the one error type; every failure is `application/problem+json`.
+//! - [`guard`]: create-rate limiter, active-store caps, body size limit.
+//! - [`routes`]: the operations, one file per resource; [`views`]: what they answer.
+//! - [`feed`]: wakes event-stream readers on `NOTIFY urumi_events`.
+//! - [`metrics`]: HTTP counters for `/metrics`.
 
-mod health;
+pub mod auth;
+pub mod feed;
+pub mod guard;
+pub mod metrics;
+pub mod problem;
+pub mod routes;
+pub mod settings;
+pub mod state;
+pub mod views;
 
-use poem::{EndpointExt, Route};
+use std::sync::Arc;
+
+use poem::middleware::Cors;
+use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
-use sqlx::PgPool;
 
-pub use health::HealthApi;
+use routes::audit::AuditApi;
+use routes::events::EventsApi;
+use routes::health::HealthApi;
+use routes::runs::RunsApi;
+use routes::stores::StoresApi;
+use routes::tokens::TokensApi;
+pub use state::AppState;
 
-/// The OpenAPI service (also used to render the committed spec).
+type Apis = (HealthApi, StoresApi, RunsApi, AuditApi, EventsApi, TokensApi);
+
+/// The OpenAPI service over `state`.
 #[must_use]
-pub fn service(pool: PgPool) -> OpenApiService<HealthApi, ()> {
-    OpenApiService::new(HealthApi::new(pool), "Urumi API", env!("CARGO_PKG_VERSION")).server("/")
+pub fn service(state: &Arc<AppState>) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            HealthApi(state.clone()),
+            StoresApi(state.clone()),
+            RunsApi(state.clone()),
+            AuditApi(state.clone()),
+            EventsApi(state.clone()),
+            TokensApi(state.clone()),
+        ),
+        "Urumi API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Urumi's control plane: create and delete WooCommerce stores, watch their workflow \
+         runs live, retry or cancel runs, read the audit log. Errors are \
+         application/problem+json. Authenticate with `Authorization: Bearer <token>`.",
+    )
 }
 
-/// The whole HTTP app: the API, `/openapi.json` and `/docs`.
-pub fn app(pool: PgPool) -> impl poem::Endpoint {
-    let api = service(pool);
+/// The OpenAPI document as committed in `api/openapi.json`.
+#[must_use]
+pub fn spec_json(state: &Arc<AppState>) -> String {
+    service(state).spec() + "\n"
+}
+
+/// The whole HTTP app: the API, `/openapi.json`, `/docs`, CORS, the body limit, HTTP
+/// metrics and problem documents for every error.
+pub fn app(state: Arc<AppState>) -> impl Endpoint {
+    let api = service(&state);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
+    let origins = &state.settings.api.cors_origins;
+    // No origins configured: no CORS headers at all (same-origin only).
+    let any_origin = origins.iter().any(|o| o == "*");
+    let mut cors = Cors::new()
+        .allow_methods(["GET", "POST", "DELETE"])
+        .allow_headers(["authorization", "content-type", "idempotency-key", "last-event-id"])
+        .expose_headers(["retry-after"]);
+    if !any_origin {
+        cors = cors.allow_origins(origins.iter().map(String::as_str));
+    }
+    let max_body = state.settings.api.max_body_bytes;
     Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
+        .with(guard::BodyLimit(max_body))
+        .with_if(!origins.is_empty(), cors)
+        .with(metrics::Record(state.clone()))
+        .data(state)
         .with(poem::middleware::Tracing)
 }

@@ -1,35 +1,129 @@
-//! `urumi-api`: serves the control-plane API. `URUMI__DATABASE__URL` (or `DATABASE_URL`) and
-//! `URUMI__API__LISTEN` (default `127.0.0.1:8080`) configure it; it applies migrations at start.
+//! `urumi-api`: serves the control-plane API, prints its OpenAPI document, and mints, lists
+//! and revokes API tokens.
+//!
+//! ```text
+//! urumi-api [serve]                                 serve (applies migrations first)
+//! urumi-api openapi                                 print the OpenAPI document
+//! urumi-api token create --name NAME --role ROLE    mint a token; prints it once
+//! urumi-api token list                              list tokens (never their secrets)
+//! urumi-api token revoke ID                         revoke a token
+//! ```
+//! Settings: see `settings.rs` (`URUMI__API__LISTEN`, `DATABASE_URL`, …).
 
-use anyhow::Context;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
 use poem::Server;
 use poem::listener::TcpListener;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use urumi_api::auth::{self, Role};
+use urumi_api::settings::Settings;
+use urumi_api::{AppState, feed};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let url = std::env::var("URUMI__DATABASE__URL")
-        .or_else(|_| std::env::var("DATABASE_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/urumi".into());
-    let listen = std::env::var("URUMI__API__LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+fn init_tracing(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| settings.log.filter.as_str().into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if settings.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
-        .max_connections(16)
-        .connect(&url)
+        .max_connections(settings.database.max_connections.unwrap_or(16))
+        .connect(settings.database.url.expose())
         .await
         .context("connecting to Postgres")?;
     urumi_migrations::MIGRATOR
         .run(&pool)
         .await
         .context("applying migrations")?;
+    Ok(pool)
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+async fn token(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
+    let pool = connect(settings).await?;
+    match args.first().map(String::as_str) {
+        Some("create") => {
+            let name = flag(args, "--name").context("token create needs --name NAME")?;
+            let role = Role::parse(flag(args, "--role").context("token create needs --role viewer|operator|admin")?)
+                .map_err(anyhow::Error::msg)?;
+            let m = auth::mint(&pool, name, role, "cli").await.context("minting the token")?;
+            eprintln!("minted token {} ({name}, {}); it is shown only now:", m.id, role.as_str());
+            println!("{}", m.token);
+        }
+        Some("list") => {
+            for t in auth::list(&pool).await? {
+                let state = t.revoked_at.map_or("live".to_owned(), |at| format!("revoked {at}"));
+                println!("{}  {:<8}  {:<24}  {}", t.id, t.role, t.name, state);
+            }
+        }
+        Some("revoke") => {
+            let id = args.get(1).context("token revoke needs an id")?;
+            let id = uuid::Uuid::try_parse(id).context("a token id is a UUID")?;
+            match auth::revoke(&pool, id, "cli").await? {
+                Some(t) => println!("revoked {} ({})", t.id, t.name),
+                None => bail!("no token {id}"),
+            }
+        }
+        _ => bail!("usage: urumi-api token create --name NAME --role ROLE | token list | token revoke ID"),
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let settings = Settings::load().map_err(anyhow::Error::msg)?;
+    match args.first().map(String::as_str) {
+        None | Some("serve") => {}
+        Some("openapi") => {
+            let pool = PgPoolOptions::new().connect_lazy(settings.database.url.expose())?;
+            let (_tx, rx) = tokio::sync::watch::channel(0);
+            let state = Arc::new(AppState::new(pool, settings, rx)?);
+            print!("{}", urumi_api::spec_json(&state));
+            return Ok(());
+        }
+        Some("token") => return token(&settings, &args[1..]).await,
+        Some(other) => bail!("unknown command {other:?}; commands: serve, openapi, token"),
+    }
+    init_tracing(&settings);
+    let pool = connect(&settings).await?;
+    let listen = settings.api.listen.clone();
+    let changed = feed::spawn(pool.clone());
+    let state = Arc::new(AppState::new(pool.clone(), settings, changed)?);
+    let ttl = state.settings.api.idempotency_ttl_hours;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let swept = sqlx::query(
+                "DELETE FROM urumi.idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+            )
+            .bind(i32::try_from(ttl).unwrap_or(i32::MAX))
+            .execute(&pool)
+            .await;
+            if let Err(e) = swept {
+                tracing::warn!(error = %e, "could not expire idempotency keys");
+            }
+        }
+    });
+    let listener = TcpListener::bind(listen.clone());
     tracing::info!(%listen, "urumi-api listening; OpenAPI at /openapi.json, docs at /docs");
-    Server::new(TcpListener::bind(listen))
+    Server::new(listener)
         .run_with_graceful_shutdown(
-            urumi_api::app(pool),
+            urumi_api::app(state),
             async {
                 let _ = tokio::signal::ctrl_c().await;
             },

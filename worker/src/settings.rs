@@ -38,6 +38,9 @@ pub struct Settings {
     /// How stores are built (images, domains, quotas per plan, …); see `StoreSettings`.
     #[serde(default)]
     pub stores: urumi_workflows::store::settings::StoreSettings,
+    /// The API's section of a shared `urumi.toml`; the worker ignores it.
+    #[serde(default, skip_serializing)]
+    pub api: Option<serde::de::IgnoredAny>,
 }
 
 /// Which Kubernetes cluster store workflows act on.

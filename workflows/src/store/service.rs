@@ -3,7 +3,7 @@
 //! and writes nothing.
 
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{Acquire, PgConnection, PgPool};
 use urumi_engine::{Engine, NewRun};
 use uuid::Uuid;
 
@@ -73,6 +73,26 @@ pub async fn create(
     plan: Option<&str>,
     actor: &str,
 ) -> Result<Requested, Error> {
+    let mut tx = engine.pool().begin().await?;
+    let requested = create_in(&mut tx, engine, settings, name, engine_name, plan, actor).await?;
+    tx.commit().await?;
+    Ok(requested)
+}
+
+/// [`create`] inside the caller's transaction (the API adds its audit entry, idempotency
+/// record and cap check to the same commit). Validation happens before any write.
+///
+/// # Errors
+/// [`Error`].
+pub async fn create_in(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    settings: &StoreSettings,
+    name: &str,
+    engine_name: &str,
+    plan: Option<&str>,
+    actor: &str,
+) -> Result<Requested, Error> {
     let slug = slugify(name, &settings.platform_namespace)?;
     if !ENGINES.contains(&engine_name) {
         return Err(Error::UnknownEngine(engine_name.to_owned()));
@@ -82,9 +102,10 @@ pub async fn create(
         .plan(Some(&plan_name))
         .map_err(Error::UnknownPlan)?;
     let id = Uuid::now_v7();
-    let mut tx = engine.pool().begin().await?;
-    db::insert(
-        &mut tx,
+    // A savepoint, so a taken slug leaves the caller's transaction usable.
+    let mut sp = tx.begin().await?;
+    let inserted = db::insert(
+        &mut sp,
         id,
         name.trim(),
         slug.as_str(),
@@ -92,18 +113,22 @@ pub async fn create(
         &plan_name,
         actor,
     )
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => Error::SlugTaken(slug.to_string()),
-        _ => Error::Database(e),
-    })?;
+    .await;
+    if let Err(e) = inserted {
+        return Err(match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                Error::SlugTaken(slug.to_string())
+            }
+            _ => Error::Database(e),
+        });
+    }
+    sp.commit().await?;
     let store = sqlx::query_as::<_, Store>("SELECT * FROM urumi.stores WHERE id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
     let run = NewRun::new(PROVISION, format!("store:{id}"), input(&store)).actor(actor);
-    let started = engine.start_run_in(&mut tx, run).await?;
-    tx.commit().await?;
+    let started = engine.start_run_in(&mut *tx, run).await?;
     Ok(Requested {
         store,
         run_id: started.run_id,
@@ -124,17 +149,41 @@ async fn live(pool: &PgPool, id: Uuid) -> Result<Store, Error> {
 /// # Errors
 /// [`Error`].
 pub async fn delete(engine: &Engine, id: Uuid, actor: &str) -> Result<Requested, Error> {
-    let store = live(engine.pool(), id).await?;
     let mut tx = engine.pool().begin().await?;
+    let requested = delete_in(&mut tx, engine, id, actor).await?;
+    tx.commit().await?;
+    Ok(requested)
+}
+
+/// [`delete`] inside the caller's transaction.
+///
+/// # Errors
+/// [`Error`].
+pub async fn delete_in(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    id: Uuid,
+    actor: &str,
+) -> Result<Requested, Error> {
+    let store = sqlx::query_as::<_, Store>("SELECT * FROM urumi.stores WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound(id))?;
+    if store.status == "deleted" {
+        return Err(Error::Deleted(id));
+    }
     let started = engine
         .start_run_in(
-            &mut tx,
+            &mut *tx,
             NewRun::new(DELETE, format!("store:{id}"), input(&store)).actor(actor),
         )
         .await?;
     db::set_status(&mut *tx, id, "deleting", None).await?;
-    tx.commit().await?;
-    let store = live(engine.pool(), id).await?;
+    let store = sqlx::query_as::<_, Store>("SELECT * FROM urumi.stores WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
     Ok(Requested {
         store,
         run_id: started.run_id,

@@ -1,23 +1,17 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
+use std::sync::Arc;
+
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use sqlx::PgPool;
 use urumi_engine::QueueGauges;
 
-/// Process health, readiness and metrics.
-#[derive(Debug)]
-pub struct HealthApi {
-    pool: PgPool,
-}
+use super::ApiTags;
+use crate::state::AppState;
 
-impl HealthApi {
-    /// The endpoints over `pool`.
-    #[must_use]
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-}
+/// Process health, readiness and metrics (no token needed).
+#[derive(Debug)]
+pub struct HealthApi(pub Arc<AppState>);
 
 /// What `/readyz` checked.
 #[derive(Debug, Object)]
@@ -50,7 +44,7 @@ enum MetricsResponse {
     Unavailable(PlainText<String>),
 }
 
-#[OpenApi]
+#[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
     /// The process is alive.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
@@ -68,7 +62,7 @@ impl HealthApi {
             .unwrap_or(0);
         let applied: Result<Option<i64>, sqlx::Error> =
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
+                .fetch_one(&self.0.pool)
                 .await;
         match applied {
             Ok(Some(v)) if v >= latest => ReadyResponse::Ready(Json(Readiness {
@@ -95,11 +89,11 @@ impl HealthApi {
         }
     }
 
-    /// Prometheus metrics: the engine's queue gauges.
+    /// Prometheus metrics: the engine's queue gauges and the HTTP layer's counters.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
     async fn metrics(&self) -> MetricsResponse {
-        match QueueGauges::read(&self.pool).await {
-            Ok(g) => MetricsResponse::Ok(PlainText(g.render())),
+        match QueueGauges::read(&self.0.pool).await {
+            Ok(g) => MetricsResponse::Ok(PlainText(g.render() + &self.0.http.render())),
             Err(e) => {
                 tracing::warn!(error = %e, "metrics: could not read queue gauges");
                 MetricsResponse::Unavailable(PlainText("queue gauges unavailable\n".into()))

@@ -1,0 +1,158 @@
+//! Guardrails: the per-actor create-rate limiter, the caps on active stores and the request
+//! body limit. Each refusal is a problem document (429 with `Retry-After`, 413).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use poem::http::{Method, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use sqlx::PgConnection;
+
+use crate::problem::ApiError;
+
+/// A token bucket per actor (per API process: N replicas allow N times the rate).
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// `rate` tokens per second, at most `burst` saved up.
+    #[must_use]
+    pub fn new(rate: f64, burst: u32) -> Self {
+        Self {
+            rate,
+            burst: f64::from(burst),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `actor`, or says how long until one is available.
+    ///
+    /// # Errors
+    /// The wait.
+    pub fn take(&self, actor: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("limiter lock");
+        let (tokens, at) = buckets
+            .entry(actor.to_owned())
+            .or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / self.rate))
+        }
+    }
+}
+
+/// Refuses a create when the platform or the actor already has the most active stores
+/// allowed. Runs inside the create transaction, serialized by an advisory lock so two
+/// concurrent creates cannot both pass the last free place.
+///
+/// # Errors
+/// [`ApiError::TooManyRequests`] at a cap; database errors.
+pub async fn check_caps(
+    tx: &mut PgConnection,
+    actor: &str,
+    max_total: i64,
+    max_per_actor: i64,
+) -> Result<(), ApiError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('urumi.store_caps'))")
+        .execute(&mut *tx)
+        .await?;
+    let (total, mine): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE created_by = $1) FROM urumi.stores WHERE status <> 'deleted'",
+    )
+    .bind(actor)
+    .fetch_one(&mut *tx)
+    .await?;
+    if total >= max_total {
+        return Err(ApiError::too_many(
+            format!("the platform has its maximum of {max_total} active stores; delete some or raise api.max_active_stores"),
+            60,
+        ));
+    }
+    if mine >= max_per_actor {
+        return Err(ApiError::too_many(
+            format!("{actor:?} has its maximum of {max_per_actor} active stores; delete some first"),
+            60,
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses bodies over `max` bytes with 413, whether or not they announce their length.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = BodyLimitEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        BodyLimitEndpoint { inner: ep, max: self.0 }
+    }
+}
+
+/// See [`BodyLimit`].
+#[derive(Debug)]
+pub struct BodyLimitEndpoint<E> {
+    inner: E,
+    max: usize,
+}
+
+fn too_large(max: usize) -> poem::Error {
+    poem::Error::from_string(
+        format!("the request body is larger than {max} bytes"),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+}
+
+impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
+        if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+            let announced = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok());
+            match announced {
+                Some(n) if n > self.max => return Err(too_large(self.max)),
+                Some(_) => {}
+                None => {
+                    // Chunked or unannounced: read at most max + 1 bytes.
+                    let body = req
+                        .take_body()
+                        .into_bytes_limit(self.max)
+                        .await
+                        .map_err(|_| too_large(self.max))?;
+                    req.set_body(body);
+                }
+            }
+        }
+        Ok(self.inner.call(req).await?.into_response())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_says_how_long_to_wait() {
+        let l = RateLimiter::new(2.0, 3);
+        for _ in 0..3 {
+            l.take("a").unwrap();
+        }
+        let wait = l.take("a").unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(500), "{wait:?}");
+        // Another actor has its own bucket.
+        l.take("b").unwrap();
+    }
+}

@@ -1,0 +1,75 @@
+//! `/api/v1/audit`: the audit log — operators' actions with their actor, and every run, step
+//! and store transition — newest first, filtered and keyset-paginated.
+
+use std::sync::Arc;
+
+use poem_openapi::OpenApi;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use urumi_engine::Event;
+use uuid::Uuid;
+
+use super::ApiTags;
+use crate::auth::Auth;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::views::{AuditEntry, AuditPage};
+
+/// The audit log.
+#[derive(Debug)]
+pub struct AuditApi(pub Arc<AppState>);
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Audit")]
+impl AuditApi {
+    /// The audit log, newest first.
+    #[oai(path = "/audit", method = "get", operation_id = "list_audit")]
+    #[allow(clippy::too_many_arguments)] // reason: one argument per documented filter
+    async fn list_audit(
+        &self,
+        _auth: Auth,
+        /// Only entries about this store.
+        store_id: Query<Option<Uuid>>,
+        /// Only entries about this run.
+        run_id: Query<Option<Uuid>>,
+        /// Only entries by this actor (a token's name, a worker id, `system`).
+        #[oai(validator(max_length = 200))]
+        actor: Query<Option<String>>,
+        /// Only entries of this kind, e.g. `store.created` or `step.failed`.
+        #[oai(validator(max_length = 100))]
+        kind: Query<Option<String>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 200.
+        #[oai(default = "super::default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<i64>,
+    ) -> Result<Json<AuditPage>, ApiError> {
+        let before = match cursor.0.as_deref() {
+            None => None,
+            Some(c) => Some(c.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("malformed cursor {c:?}; pass a next_cursor this API returned"))
+            })?),
+        };
+        let limit = limit.0;
+        let rows: Vec<Event> = sqlx::query_as(
+            "SELECT id, run_id, subject, kind, step, actor, detail, created_at FROM urumi.events
+             WHERE ($1::text IS NULL OR subject = $1) AND ($2::uuid IS NULL OR run_id = $2)
+               AND ($3::text IS NULL OR actor = $3) AND ($4::text IS NULL OR kind = $4)
+               AND ($5::bigint IS NULL OR id < $5)
+             ORDER BY id DESC LIMIT $6",
+        )
+        .bind(store_id.0.map(|s| format!("store:{s}")))
+        .bind(run_id.0)
+        .bind(actor.0)
+        .bind(kind.0)
+        .bind(before)
+        .bind(limit + 1)
+        .fetch_all(&self.0.pool)
+        .await?;
+        let more = rows.len() as i64 > limit;
+        let rows = &rows[..rows.len().min(limit as usize)];
+        Ok(Json(AuditPage {
+            items: rows.iter().map(AuditEntry::from).collect(),
+            next_cursor: more.then(|| rows.last().map(|e| e.id.to_string())).flatten(),
+        }))
+    }
+}

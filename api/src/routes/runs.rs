@@ -1,0 +1,104 @@
+//! `/api/v1/runs`: list and inspect workflow runs; retry a failed run from its failed step;
+//! cancel at the next step boundary.
+
+use std::sync::Arc;
+
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use urumi_engine::Run;
+use uuid::Uuid;
+
+use super::{ApiTags, parse_uuid_cursor};
+use crate::auth::{Auth, Role};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::views::{RunDetail, RunKind, RunPage, RunStatus, RunSummary, StepView};
+
+/// Runs: what operators inspect and steer.
+#[derive(Debug)]
+pub struct RunsApi(pub Arc<AppState>);
+
+#[derive(Debug, ApiResponse)]
+enum Steered {
+    /// Accepted; the run as it is now.
+    #[oai(status = 202)]
+    Accepted(Json<RunDetail>),
+}
+
+impl RunsApi {
+    async fn detail(&self, id: Uuid) -> Result<RunDetail, ApiError> {
+        let d = self.0.engine.run(id).await?;
+        Ok(RunDetail {
+            run: RunSummary::from(&d.run),
+            output: d.run.output.clone(),
+            cancel_requested_at: d.run.cancel_requested_at,
+            steps: d.steps.iter().map(StepView::from).collect(),
+        })
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Runs")]
+impl RunsApi {
+    /// List runs, newest first, filtered by status (e.g. `failed`), kind and store.
+    #[oai(path = "/runs", method = "get", operation_id = "list_runs")]
+    async fn list_runs(
+        &self,
+        _auth: Auth,
+        status: Query<Option<RunStatus>>,
+        kind: Query<Option<RunKind>>,
+        store_id: Query<Option<Uuid>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 200.
+        #[oai(default = "super::default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<i64>,
+    ) -> Result<Json<RunPage>, ApiError> {
+        let before = parse_uuid_cursor(cursor.0.as_deref())?;
+        let limit = limit.0;
+        let runs: Vec<Run> = sqlx::query_as(
+            "SELECT * FROM urumi.runs
+             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR definition = $2)
+               AND ($3::text IS NULL OR subject = $3) AND ($4::uuid IS NULL OR id < $4)
+             ORDER BY id DESC LIMIT $5",
+        )
+        .bind(status.0.map(RunStatus::as_str))
+        .bind(kind.0.map(RunKind::definition))
+        .bind(store_id.0.map(|s| format!("store:{s}")))
+        .bind(before)
+        .bind(limit + 1)
+        .fetch_all(&self.0.pool)
+        .await?;
+        let more = runs.len() as i64 > limit;
+        let runs = &runs[..runs.len().min(limit as usize)];
+        Ok(Json(RunPage {
+            items: runs.iter().map(RunSummary::from).collect(),
+            next_cursor: more.then(|| runs.last().map(|r| r.id.to_string())).flatten(),
+        }))
+    }
+
+    /// A run with every step: status, attempts, start, end, duration, last error.
+    #[oai(path = "/runs/:id", method = "get", operation_id = "get_run")]
+    async fn get_run(&self, _auth: Auth, id: Path<Uuid>) -> Result<Json<RunDetail>, ApiError> {
+        Ok(Json(self.detail(id.0).await?))
+    }
+
+    /// Resume a failed run at its failed step; steps that succeeded are not run again.
+    /// Needs `operator`.
+    #[oai(path = "/runs/:id/retry", method = "post", operation_id = "retry_run")]
+    async fn retry_run(&self, auth: Auth, id: Path<Uuid>) -> Result<Steered, ApiError> {
+        auth.0.require(Role::Operator)?;
+        let step = self.0.engine.retry_run(id.0, auth.0.actor()).await?;
+        tracing::info!(run = %id.0, %step, actor = auth.0.actor(), "run retried");
+        Ok(Steered::Accepted(Json(self.detail(id.0).await?)))
+    }
+
+    /// Cancel a run: at once if it is queued or waiting, else at its next step boundary.
+    /// Needs `operator`.
+    #[oai(path = "/runs/:id/cancel", method = "post", operation_id = "cancel_run")]
+    async fn cancel_run(&self, auth: Auth, id: Path<Uuid>) -> Result<Steered, ApiError> {
+        auth.0.require(Role::Operator)?;
+        self.0.engine.cancel_run(id.0, auth.0.actor()).await?;
+        Ok(Steered::Accepted(Json(self.detail(id.0).await?)))
+    }
+}

@@ -1,0 +1,338 @@
+//! `/api/v1/stores`: create (idempotent, capped, rate-limited), list, show, delete, repair,
+//! and a store's runs.
+
+use std::sync::Arc;
+
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use urumi_engine::Run;
+use urumi_workflows::store::db::Store as StoreRow;
+use urumi_workflows::store::service;
+use uuid::Uuid;
+
+use super::{ApiTags, audit_in, parse_uuid_cursor};
+use crate::auth::{Auth, Role};
+use crate::guard::check_caps;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::views::{RunSummary, Store, StoreAccepted, StoreEngine, StorePage, StoreStatus};
+
+/// Stores: what users create and delete.
+#[derive(Debug)]
+pub struct StoresApi(pub Arc<AppState>);
+
+/// What a new store should be.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateStore {
+    /// The store's name; its address is derived from it (lowercase letters, digits and
+    /// dashes; 3 to 40 characters after conversion).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub name: String,
+    pub engine: StoreEngine,
+    /// A plan from the platform's settings; the default plan when absent.
+    #[oai(validator(min_length = 1, max_length = 50))]
+    pub plan: Option<String>,
+}
+
+#[derive(Debug, ApiResponse)]
+enum Accepted {
+    /// Accepted: the store exists and its run is queued.
+    #[oai(status = 202)]
+    Accepted(Json<StoreAccepted>),
+}
+
+/// The newest run of each store in `ids`.
+async fn current_runs(
+    state: &AppState,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, RunSummary>, ApiError> {
+    let subjects: Vec<String> = ids.iter().map(|id| format!("store:{id}")).collect();
+    let runs: Vec<Run> = sqlx::query_as(
+        "SELECT DISTINCT ON (subject) * FROM urumi.runs WHERE subject = ANY($1)
+         ORDER BY subject, created_at DESC, id DESC",
+    )
+    .bind(&subjects)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(runs
+        .iter()
+        .filter_map(|r| {
+            let s = RunSummary::from(r);
+            s.store_id.map(|id| (id, s))
+        })
+        .collect())
+}
+
+async fn view(state: &AppState, row: &StoreRow) -> Result<Store, ApiError> {
+    let mut runs = current_runs(state, &[row.id]).await?;
+    Ok(Store::from_row(row, runs.remove(&row.id)))
+}
+
+async fn run_summary(conn: &mut PgConnection, id: Uuid) -> Result<RunSummary, ApiError> {
+    let run: Run = sqlx::query_as("SELECT * FROM urumi.runs WHERE id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await?;
+    Ok(RunSummary::from(&run))
+}
+
+fn request_hash(body: &CreateStore) -> Vec<u8> {
+    let canonical = serde_json::json!({
+        "name": body.name,
+        "engine": body.engine.as_str(),
+        "plan": body.plan,
+    });
+    Sha256::digest(canonical.to_string().as_bytes()).to_vec()
+}
+
+/// Records the key, or finds the answer of its first use. `Ok(None)`: first use.
+async fn claim_key(
+    tx: &mut PgConnection,
+    actor: &str,
+    key: &str,
+    hash: &[u8],
+) -> Result<Option<StoreAccepted>, ApiError> {
+    let inserted = sqlx::query(
+        "INSERT INTO urumi.idempotency_keys (actor, key, request_hash) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(actor)
+    .bind(key)
+    .bind(hash)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(None);
+    }
+    let (stored_hash, response): (Vec<u8>, Option<serde_json::Value>) = sqlx::query_as(
+        "SELECT request_hash, response FROM urumi.idempotency_keys WHERE actor = $1 AND key = $2",
+    )
+    .bind(actor)
+    .bind(key)
+    .fetch_one(&mut *tx)
+    .await?;
+    if stored_hash != hash {
+        return Err(ApiError::unprocessable(
+            None,
+            format!("Idempotency-Key {key:?} was used with a different request body"),
+        ));
+    }
+    let response = response.ok_or_else(|| {
+        ApiError::conflict(format!("a request with Idempotency-Key {key:?} is in progress"))
+    })?;
+    StoreAccepted::parse_from_json(Some(response))
+        .map(Some)
+        .map_err(|e| ApiError::internal(&e.into_message()))
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Stores")]
+impl StoresApi {
+    /// Create a store and start provisioning it.
+    ///
+    /// The store row, its provisioning run, the audit entry and the idempotency record are
+    /// written in one transaction. Needs `admin`.
+    #[oai(path = "/stores", method = "post", operation_id = "create_store")]
+    async fn create_store(
+        &self,
+        auth: Auth,
+        body: Json<CreateStore>,
+        /// Repeat a create safely: the same key and body answer the first result; the same
+        /// key with another body is 422. Keys are kept for `api.idempotency_ttl_hours`.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200))]
+        idempotency_key: Header<Option<String>>,
+    ) -> Result<Accepted, ApiError> {
+        auth.0.require(Role::Admin)?;
+        let state = &self.0;
+        let actor = auth.0.actor().to_owned();
+        let body = body.0;
+        let mut tx = state.pool.begin().await?;
+        if let Some(key) = &idempotency_key.0 {
+            if let Some(earlier) = claim_key(&mut tx, &actor, key, &request_hash(&body)).await? {
+                return Ok(Accepted::Accepted(Json(earlier)));
+            }
+        }
+        if let Err(wait) = state.limiter.take(&actor) {
+            return Err(ApiError::too_many(
+                format!(
+                    "{actor:?} may create {} stores per second",
+                    state.settings.api.create_rate_per_sec
+                ),
+                wait.as_secs_f64().ceil() as u64,
+            ));
+        }
+        let a = &state.settings.api;
+        check_caps(&mut tx, &actor, a.max_active_stores, a.max_active_stores_per_actor).await?;
+        let requested = service::create_in(
+            &mut tx,
+            &state.engine,
+            &state.settings.stores,
+            &body.name,
+            body.engine.as_str(),
+            body.plan.as_deref(),
+            &actor,
+        )
+        .await?;
+        let store_id = requested.store.id;
+        audit_in(
+            &mut tx,
+            "store.created",
+            &actor,
+            Some(store_id),
+            Some(requested.run_id),
+            serde_json::json!({ "name": requested.store.name, "slug": requested.store.slug,
+                                "plan": requested.store.plan, "engine": requested.store.engine }),
+        )
+        .await?;
+        let run = run_summary(&mut tx, requested.run_id).await?;
+        let accepted = StoreAccepted {
+            store: Store::from_row(&requested.store, Some(run.clone())),
+            run,
+        };
+        if let Some(key) = &idempotency_key.0 {
+            sqlx::query("UPDATE urumi.idempotency_keys SET response = $3 WHERE actor = $1 AND key = $2")
+                .bind(&actor)
+                .bind(key)
+                .bind(accepted.to_json())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(store = %store_id, run = %accepted.run.id, %actor, "store created");
+        Ok(Accepted::Accepted(Json(accepted)))
+    }
+
+    /// List stores, newest first, optionally by status.
+    #[oai(path = "/stores", method = "get", operation_id = "list_stores")]
+    async fn list_stores(
+        &self,
+        _auth: Auth,
+        /// Only stores in this status.
+        status: Query<Option<StoreStatus>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 200.
+        #[oai(default = "super::default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<i64>,
+    ) -> Result<Json<StorePage>, ApiError> {
+        let before = parse_uuid_cursor(cursor.0.as_deref())?;
+        let limit = limit.0;
+        let rows: Vec<StoreRow> = sqlx::query_as(
+            "SELECT * FROM urumi.stores
+             WHERE ($1::text IS NULL OR status = $1) AND ($2::uuid IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(status.0.map(StoreStatus::as_str))
+        .bind(before)
+        .bind(limit + 1)
+        .fetch_all(&self.0.pool)
+        .await?;
+        let more = rows.len() as i64 > limit;
+        let rows = &rows[..rows.len().min(limit as usize)];
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut runs = current_runs(&self.0, &ids).await?;
+        let items: Vec<Store> = rows
+            .iter()
+            .map(|r| Store::from_row(r, runs.remove(&r.id)))
+            .collect();
+        let next_cursor = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
+        Ok(Json(StorePage { items, next_cursor }))
+    }
+
+    /// One store: status, URL, engine, timings and its current run.
+    #[oai(path = "/stores/:id", method = "get", operation_id = "get_store")]
+    async fn get_store(&self, _auth: Auth, id: Path<Uuid>) -> Result<Json<Store>, ApiError> {
+        let row = urumi_workflows::store::db::get(&self.0.pool, id.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("store {} not found", id.0)))?;
+        Ok(Json(view(&self.0, &row).await?))
+    }
+
+    /// Start deleting a store (its namespace and everything in it). A provisioning or repair
+    /// run is cancelled at its next step boundary. Asking again while the deletion runs
+    /// answers the same run. Needs `admin`.
+    #[oai(path = "/stores/:id", method = "delete", operation_id = "delete_store")]
+    async fn delete_store(&self, auth: Auth, id: Path<Uuid>) -> Result<Accepted, ApiError> {
+        auth.0.require(Role::Admin)?;
+        let state = &self.0;
+        let actor = auth.0.actor();
+        let mut tx = state.pool.begin().await?;
+        let requested = match service::delete_in(&mut tx, &state.engine, id.0, actor).await {
+            Ok(r) => r,
+            Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. })) => {
+                drop(tx);
+                return self.existing_deletion(id.0, active_run).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        audit_in(
+            &mut tx,
+            "store.delete_requested",
+            actor,
+            Some(id.0),
+            Some(requested.run_id),
+            serde_json::json!({}),
+        )
+        .await?;
+        let run = run_summary(&mut tx, requested.run_id).await?;
+        tx.commit().await?;
+        Ok(Accepted::Accepted(Json(StoreAccepted {
+            store: Store::from_row(&requested.store, Some(run.clone())),
+            run,
+        })))
+    }
+
+    /// Start a repair: re-apply the store's desired state; the run's output lists objects
+    /// that had drifted or were missing. Needs `operator`.
+    #[oai(path = "/stores/:id/repair", method = "post", operation_id = "repair_store")]
+    async fn repair_store(&self, auth: Auth, id: Path<Uuid>) -> Result<Accepted, ApiError> {
+        auth.0.require(Role::Operator)?;
+        let state = &self.0;
+        let requested = service::repair(&state.engine, id.0, auth.0.actor()).await?;
+        let mut conn = state.pool.acquire().await?;
+        let run = run_summary(&mut conn, requested.run_id).await?;
+        Ok(Accepted::Accepted(Json(StoreAccepted {
+            store: Store::from_row(&requested.store, Some(run.clone())),
+            run,
+        })))
+    }
+
+    /// A store's runs, newest first.
+    #[oai(path = "/stores/:id/runs", method = "get", operation_id = "list_store_runs")]
+    async fn list_store_runs(
+        &self,
+        _auth: Auth,
+        id: Path<Uuid>,
+    ) -> Result<Json<Vec<RunSummary>>, ApiError> {
+        if urumi_workflows::store::db::get(&self.0.pool, id.0).await?.is_none() {
+            return Err(ApiError::not_found(format!("store {} not found", id.0)));
+        }
+        let runs = self.0.engine.runs_for_subject(&format!("store:{}", id.0)).await?;
+        Ok(Json(runs.iter().map(RunSummary::from).collect()))
+    }
+}
+
+impl StoresApi {
+    async fn existing_deletion(&self, store: Uuid, active: Uuid) -> Result<Accepted, ApiError> {
+        let mut conn = self.0.pool.acquire().await?;
+        let run = run_summary(&mut conn, active).await?;
+        if run.kind != crate::views::RunKind::Delete {
+            return Err(ApiError::conflict(format!(
+                "store {store} has an active {} run {active}",
+                run.kind.definition()
+            )));
+        }
+        let row = urumi_workflows::store::db::get(&self.0.pool, store)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("store {store} not found")))?;
+        Ok(Accepted::Accepted(Json(StoreAccepted {
+            store: Store::from_row(&row, Some(run.clone())),
+            run,
+        })))
+    }
+}

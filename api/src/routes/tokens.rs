@@ -1,0 +1,84 @@
+//! `/api/v1/tokens`: mint, list and revoke API tokens. Needs `admin`. A token's secret is
+//! answered once, at minting; lists never show secrets or hashes.
+
+use std::sync::Arc;
+
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use crate::auth::{self, Auth, Role};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::views::{MintedToken, Token, TokenList};
+
+/// Tokens.
+#[derive(Debug)]
+pub struct TokensApi(pub Arc<AppState>);
+
+/// A token to mint.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateToken {
+    /// Unique among live tokens; recorded as the actor of everything done with it.
+    #[oai(validator(min_length = 1, max_length = 100, pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]*$"))]
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, ApiResponse)]
+enum Minted {
+    /// Minted; `token` is shown this once.
+    #[oai(status = 201)]
+    Created(Json<MintedToken>),
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Tokens")]
+impl TokensApi {
+    /// Mint a token. Needs `admin`.
+    #[oai(path = "/tokens", method = "post", operation_id = "create_token")]
+    async fn create_token(&self, auth: Auth, body: Json<CreateToken>) -> Result<Minted, ApiError> {
+        auth.0.require(Role::Admin)?;
+        let m = auth::mint(&self.0.pool, &body.name, body.role, auth.0.actor())
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => {
+                    ApiError::conflict(format!("a live token is already named {:?}", body.name))
+                }
+                _ => e.into(),
+            })?;
+        let row = auth::list(&self.0.pool)
+            .await?
+            .into_iter()
+            .find(|t| t.id == m.id)
+            .ok_or_else(|| ApiError::internal(&"the minted token vanished"))?;
+        Ok(Minted::Created(Json(MintedToken {
+            info: Token::from(&row),
+            token: m.token,
+        })))
+    }
+
+    /// Every token, newest first (never their secrets). Needs `admin`.
+    #[oai(path = "/tokens", method = "get", operation_id = "list_tokens")]
+    async fn list_tokens(&self, auth: Auth) -> Result<Json<TokenList>, ApiError> {
+        auth.0.require(Role::Admin)?;
+        let rows = auth::list(&self.0.pool).await?;
+        Ok(Json(TokenList {
+            items: rows.iter().map(Token::from).collect(),
+        }))
+    }
+
+    /// Revoke a token. Other API processes stop accepting it within `api.token_cache_ms`.
+    /// Needs `admin`.
+    #[oai(path = "/tokens/:id", method = "delete", operation_id = "revoke_token")]
+    async fn revoke_token(&self, auth: Auth, id: Path<Uuid>) -> Result<Json<Token>, ApiError> {
+        auth.0.require(Role::Admin)?;
+        let row = auth::revoke(&self.0.pool, id.0, auth.0.actor())
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("token {} not found", id.0)))?;
+        self.0.tokens.clear();
+        Ok(Json(Token::from(&row)))
+    }
+}

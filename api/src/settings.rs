@@ -1,0 +1,219 @@
+//! Typed settings of the API process, loaded once at start: defaults → file → environment →
+//! `validate()`.
+//!
+//! The file is `URUMI_CONFIG` if set, else `urumi.toml` in the working directory if present
+//! (the same file the worker reads; each process ignores the other's sections). Environment
+//! variables are `URUMI__SECTION__KEY` (e.g. `URUMI__API__LISTEN=0.0.0.0:8080`);
+//! `DATABASE_URL` is honoured when `URUMI__DATABASE__URL` is not set.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use urumi_workflows::store::settings::StoreSettings;
+
+/// A value that never prints (database URLs carry passwords).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a value.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    /// The wrapped value; call only where it is used.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Everything the API process reads from its environment.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub api: ApiSettings,
+    pub log: LogSettings,
+    /// Plans, reserved names and the platform namespace: create-store validates against them.
+    #[serde(default)]
+    pub stores: StoreSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…`
+    pub url: Secret<String>,
+    pub max_connections: Option<u32>,
+}
+
+/// The HTTP service, its guardrails and its caches.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// The largest request body accepted (413 above it).
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS; empty allows none (same-origin only), `["*"]` allows any.
+    pub cors_origins: Vec<String>,
+    /// How long a verified token is trusted without asking the database again (a revoked
+    /// token stops working within this time).
+    pub token_cache_ms: u64,
+    /// Store creations allowed per actor per second (token bucket, per API process).
+    pub create_rate_per_sec: f64,
+    /// The bucket's size: creations allowed in a burst.
+    pub create_burst: u32,
+    /// Stores not yet deleted, across all actors.
+    pub max_active_stores: i64,
+    /// Stores not yet deleted, per actor.
+    pub max_active_stores_per_actor: i64,
+    /// Interval of keep-alive comments on the event stream.
+    pub sse_keep_alive_ms: u64,
+    /// How long idempotency keys are kept.
+    pub idempotency_ttl_hours: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: String,
+    /// A `tracing` filter; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+/// The defaults every other source overrides.
+pub const DEFAULTS: &str = r#"
+[database]
+url = "postgres://postgres@127.0.0.1:5432/urumi"
+
+[api]
+listen = "127.0.0.1:8080"
+max_body_bytes = 65536
+cors_origins = []
+token_cache_ms = 5000
+create_rate_per_sec = 20.0
+create_burst = 100
+max_active_stores = 500000
+max_active_stores_per_actor = 100000
+sse_keep_alive_ms = 15000
+idempotency_ttl_hours = 24
+
+[log]
+format = "pretty"
+filter = "info"
+"#;
+
+impl Settings {
+    /// Loads and validates the settings.
+    ///
+    /// # Errors
+    /// A message naming the bad source or value.
+    pub fn load() -> Result<Self, String> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        builder = match std::env::var("URUMI_CONFIG") {
+            Ok(path) => builder.add_source(config::File::with_name(&path).required(true)),
+            Err(_) => builder.add_source(config::File::with_name("urumi.toml").required(false)),
+        };
+        if std::env::var_os("URUMI__DATABASE__URL").is_none()
+            && let Ok(url) = std::env::var("DATABASE_URL")
+        {
+            builder = builder
+                .set_override("database.url", url)
+                .map_err(|e| e.to_string())?;
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("URUMI")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("api.cors_origins")
+                .try_parsing(true),
+        );
+        let settings: Settings = builder
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| format!("settings: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The defaults alone (tests start from these).
+    ///
+    /// # Panics
+    /// Never: the defaults are checked by a test.
+    #[must_use]
+    pub fn defaults() -> Self {
+        config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .expect("the built-in defaults parse")
+    }
+
+    /// Checks values that parse but make no sense.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), String> {
+        let a = &self.api;
+        if a.max_body_bytes < 1024 {
+            return Err("api.max_body_bytes must be at least 1024".into());
+        }
+        if !(a.create_rate_per_sec > 0.0) || a.create_burst == 0 {
+            return Err("api.create_rate_per_sec and api.create_burst must be > 0".into());
+        }
+        if a.max_active_stores < 1 || a.max_active_stores_per_actor < 1 {
+            return Err("api.max_active_stores and _per_actor must be >= 1".into());
+        }
+        if a.sse_keep_alive_ms < 100 {
+            return Err("api.sse_keep_alive_ms must be at least 100".into());
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(format!(
+                "log.format must be pretty or json, not {:?}",
+                self.log.format
+            ));
+        }
+        if !self.database.url.expose().starts_with("postgres") {
+            return Err("database.url must be a postgres:// URL".into());
+        }
+        Ok(())
+    }
+
+    /// How long a verified token is trusted.
+    #[must_use]
+    pub fn token_cache(&self) -> Duration {
+        Duration::from_millis(self.api.token_cache_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_the_url_never_prints() {
+        let s = Settings::defaults();
+        s.validate().unwrap();
+        assert!(!format!("{s:?}").contains("postgres://"));
+    }
+
+    #[test]
+    fn nonsense_values_are_refused_with_the_key_named() {
+        let mut s = Settings::defaults();
+        s.api.create_burst = 0;
+        assert!(s.validate().unwrap_err().contains("create_burst"));
+        let mut s = Settings::defaults();
+        s.log.format = "xml".into();
+        assert!(s.validate().unwrap_err().contains("log.format"));
+    }
+}

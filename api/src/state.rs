@@ -1,0 +1,56 @@
+//! What every request handler shares: the pool, the engine (to start and steer runs), the
+//! settings, the token cache, the create-rate limiter, the event feed and HTTP metrics.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+use urumi_engine::Engine;
+use urumi_workflows::StoreDeps;
+
+use crate::auth::TokenCache;
+use crate::guard::RateLimiter;
+use crate::metrics::HttpMetrics;
+use crate::settings::Settings;
+
+/// Shared by all handlers; built once at start.
+#[derive(Debug)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub engine: Engine,
+    pub settings: Settings,
+    pub tokens: TokenCache,
+    pub limiter: RateLimiter,
+    pub http: HttpMetrics,
+    /// Bumped whenever events may have been committed (a `NOTIFY` or the periodic tick).
+    pub events_changed: watch::Receiver<u64>,
+}
+
+impl AppState {
+    /// Builds the state; `events_changed` comes from [`crate::feed::spawn`].
+    ///
+    /// # Errors
+    /// A malformed workflow definition (a bug).
+    pub fn new(
+        pool: PgPool,
+        settings: Settings,
+        events_changed: watch::Receiver<u64>,
+    ) -> Result<Self, urumi_engine::Error> {
+        // The API starts store runs but never executes their steps: no cluster client.
+        let deps = Arc::new(StoreDeps {
+            settings: settings.stores.clone(),
+            pool: pool.clone(),
+            client: None,
+        });
+        let engine = Engine::new(pool.clone(), urumi_workflows::registry(Some(&deps))?);
+        Ok(Self {
+            tokens: TokenCache::new(settings.token_cache()),
+            limiter: RateLimiter::new(settings.api.create_rate_per_sec, settings.api.create_burst),
+            http: HttpMetrics::default(),
+            pool,
+            engine,
+            settings,
+            events_changed,
+        })
+    }
+}
