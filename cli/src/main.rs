@@ -1,0 +1,3 @@
+//! urumictl (being written).
+
+fn main() {}
