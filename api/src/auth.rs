@@ -98,7 +98,11 @@ impl Principal {
 
 /// `Authorization: Bearer urumi_<id>_<secret>`.
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "urumi_<id>_<secret>", checker = "check")]
+#[oai(
+    ty = "bearer",
+    bearer_format = "urumi_<id>_<secret>",
+    checker = "check"
+)]
 pub struct Auth(pub Principal);
 
 impl std::fmt::Debug for Auth {
@@ -322,7 +326,10 @@ mod tests {
         let secret = "a".repeat(43);
         let t = format!("urumi_{}_{secret}", id.simple());
         assert_eq!(split(&t), Some((id, secret.as_str())));
-        assert_eq!(split(&format!("urumi_{}_{}", id.simple(), "a".repeat(42))), None);
+        assert_eq!(
+            split(&format!("urumi_{}_{}", id.simple(), "a".repeat(42))),
+            None
+        );
         assert_eq!(split(&format!("urumi-{}_{secret}", id.simple())), None);
         assert_eq!(split("urumi_nothex_secret"), None);
         assert_eq!(split(""), None);

@@ -37,9 +37,7 @@ impl RateLimiter {
     pub fn take(&self, actor: &str) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("limiter lock");
-        let (tokens, at) = buckets
-            .entry(actor.to_owned())
-            .or_insert((self.burst, now));
+        let (tokens, at) = buckets.entry(actor.to_owned()).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {
@@ -74,13 +72,17 @@ pub async fn check_caps(
     .await?;
     if total >= max_total {
         return Err(ApiError::too_many(
-            format!("the platform has its maximum of {max_total} active stores; delete some or raise api.max_active_stores"),
+            format!(
+                "the platform has its maximum of {max_total} active stores; delete some or raise api.max_active_stores"
+            ),
             60,
         ));
     }
     if mine >= max_per_actor {
         return Err(ApiError::too_many(
-            format!("{actor:?} has its maximum of {max_per_actor} active stores; delete some first"),
+            format!(
+                "{actor:?} has its maximum of {max_per_actor} active stores; delete some first"
+            ),
             60,
         ));
     }
@@ -94,7 +96,10 @@ pub struct BodyLimit(pub usize);
 impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
     fn transform(&self, ep: E) -> Self::Output {
-        BodyLimitEndpoint { inner: ep, max: self.0 }
+        BodyLimitEndpoint {
+            inner: ep,
+            max: self.0,
+        }
     }
 }
 
@@ -116,7 +121,10 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
-        if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+        if matches!(
+            *req.method(),
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        ) {
             let announced = req
                 .headers()
                 .get(header::CONTENT_LENGTH)
@@ -151,7 +159,10 @@ mod tests {
             l.take("a").unwrap();
         }
         let wait = l.take("a").unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(500), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(500),
+            "{wait:?}"
+        );
         // Another actor has its own bucket.
         l.take("b").unwrap();
     }

@@ -33,7 +33,14 @@ use routes::stores::StoresApi;
 use routes::tokens::TokensApi;
 pub use state::AppState;
 
-type Apis = (HealthApi, StoresApi, RunsApi, AuditApi, EventsApi, TokensApi);
+type Apis = (
+    HealthApi,
+    StoresApi,
+    RunsApi,
+    AuditApi,
+    EventsApi,
+    TokensApi,
+);
 
 /// The OpenAPI service over `state`.
 #[must_use]
@@ -74,7 +81,12 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
     let any_origin = origins.iter().any(|o| o == "*");
     let mut cors = Cors::new()
         .allow_methods(["GET", "POST", "DELETE"])
-        .allow_headers(["authorization", "content-type", "idempotency-key", "last-event-id"])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "last-event-id",
+        ])
         .expose_headers(["retry-after"]);
     if !any_origin {
         cors = cors.allow_origins(origins.iter().map(String::as_str));

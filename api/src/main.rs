@@ -24,7 +24,9 @@ use urumi_api::{AppState, feed};
 fn init_tracing(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| settings.log.filter.as_str().into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if settings.log.format == "json" {
         builder.json().init();
     } else {
@@ -57,15 +59,25 @@ async fn token(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("create") => {
             let name = flag(args, "--name").context("token create needs --name NAME")?;
-            let role = Role::parse(flag(args, "--role").context("token create needs --role viewer|operator|admin")?)
-                .map_err(anyhow::Error::msg)?;
-            let m = auth::mint(&pool, name, role, "cli").await.context("minting the token")?;
-            eprintln!("minted token {} ({name}, {}); it is shown only now:", m.id, role.as_str());
+            let role = Role::parse(
+                flag(args, "--role").context("token create needs --role viewer|operator|admin")?,
+            )
+            .map_err(anyhow::Error::msg)?;
+            let m = auth::mint(&pool, name, role, "cli")
+                .await
+                .context("minting the token")?;
+            eprintln!(
+                "minted token {} ({name}, {}); it is shown only now:",
+                m.id,
+                role.as_str()
+            );
             println!("{}", m.token);
         }
         Some("list") => {
             for t in auth::list(&pool).await? {
-                let state = t.revoked_at.map_or("live".to_owned(), |at| format!("revoked {at}"));
+                let state = t
+                    .revoked_at
+                    .map_or("live".to_owned(), |at| format!("revoked {at}"));
                 println!("{}  {:<8}  {:<24}  {}", t.id, t.role, t.name, state);
             }
         }
@@ -77,7 +89,9 @@ async fn token(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
                 None => bail!("no token {id}"),
             }
         }
-        _ => bail!("usage: urumi-api token create --name NAME --role ROLE | token list | token revoke ID"),
+        _ => bail!(
+            "usage: urumi-api token create --name NAME --role ROLE | token list | token revoke ID"
+        ),
     }
     Ok(())
 }

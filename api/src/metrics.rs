@@ -53,7 +53,9 @@ impl HttpMetrics {
                 }
             }
         }
-        out.push_str("# HELP urumi_http_request_duration_seconds Time to answer an HTTP request.\n");
+        out.push_str(
+            "# HELP urumi_http_request_duration_seconds Time to answer an HTTP request.\n",
+        );
         out.push_str("# TYPE urumi_http_request_duration_seconds histogram\n");
         for (i, b) in BUCKETS_MS.iter().enumerate() {
             let _ = writeln!(
@@ -64,7 +66,10 @@ impl HttpMetrics {
             );
         }
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "urumi_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "urumi_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             out,
             "urumi_http_request_duration_seconds_sum {}",
@@ -82,7 +87,10 @@ pub struct Record(pub Arc<crate::state::AppState>);
 impl<E: Endpoint> Middleware<E> for Record {
     type Output = RecordEndpoint<E>;
     fn transform(&self, ep: E) -> Self::Output {
-        RecordEndpoint { inner: ep, state: self.0.clone() }
+        RecordEndpoint {
+            inner: ep,
+            state: self.0.clone(),
+        }
     }
 }
 
@@ -102,7 +110,9 @@ impl<E: Endpoint> Endpoint for RecordEndpoint<E> {
             Ok(r) => r.into_response(),
             Err(e) => crate::problem::from_poem_error(e),
         };
-        self.state.http.record(&method, resp.status().as_u16(), started);
+        self.state
+            .http
+            .record(&method, resp.status().as_u16(), started);
         Ok(resp)
     }
 }

@@ -42,7 +42,6 @@ const PROBLEM: &str = "application/problem+json";
 
 /// Every error an operation can answer with.
 #[derive(Debug, ApiResponse)]
-#[oai(bad_request_handler = "from_request_error")]
 pub enum ApiError {
     /// The request is malformed: bad JSON, unknown fields, a malformed id or parameter.
     #[oai(status = 400, content_type = "application/problem+json")]
@@ -163,32 +162,23 @@ impl ApiError {
     }
 }
 
-/// poem-openapi's parse and authorization errors become problems of the same status.
-fn from_request_error(err: poem::Error) -> ApiError {
-    let status = err.status();
-    let detail = err.to_string();
-    let p = problem(status, detail);
-    match status {
-        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(problem(
-            status,
-            "missing or invalid bearer token (Authorization: Bearer <token>)",
-        )),
-        StatusCode::FORBIDDEN => ApiError::Forbidden(p),
-        StatusCode::NOT_FOUND => ApiError::NotFound(p),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(p),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(p),
-        StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(p),
-        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(p),
-        s if s.is_server_error() => ApiError::internal(&err),
-        _ => ApiError::BadRequest(problem(StatusCode::BAD_REQUEST, err.to_string())),
-    }
-}
-
-/// Any error that escaped the operations (unknown route, wrong method, body too large, …) as
-/// a problem document with the same status.
+/// Any error that escaped the operations (unknown route, wrong method, body too large, a
+/// parameter or body that does not parse, a missing token, …) as a problem document with the
+/// same status. poem-openapi hands parse errors of `Result`-returning operations here.
 pub fn from_poem_error(err: poem::Error) -> Response {
-    let status = err.status();
-    let detail = if status.is_server_error() {
+    // An operation's own ApiError travels as an error built from its response: keep it.
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    // The framework says 422 for a body of the wrong shape; to clients that is a malformed
+    // request like any other parse error (422 is kept for requests we understood and refused).
+    let status = match err.status() {
+        StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+        s => s,
+    };
+    let detail = if status == StatusCode::UNAUTHORIZED {
+        "missing or invalid bearer token (Authorization: Bearer <token>)".to_owned()
+    } else if status.is_server_error() {
         tracing::error!(error = %err, "internal error outside an operation");
         "internal error; see the server log".to_owned()
     } else {

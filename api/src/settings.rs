@@ -168,7 +168,7 @@ impl Settings {
         if a.max_body_bytes < 1024 {
             return Err("api.max_body_bytes must be at least 1024".into());
         }
-        if !(a.create_rate_per_sec > 0.0) || a.create_burst == 0 {
+        if a.create_rate_per_sec.is_nan() || a.create_rate_per_sec <= 0.0 || a.create_burst == 0 {
             return Err("api.create_rate_per_sec and api.create_burst must be > 0".into());
         }
         if a.max_active_stores < 1 || a.max_active_stores_per_actor < 1 {

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use serde_json::Value;
-use urumi_engine::{Event, Run, RunStatus as EngineRunStatus, StepRecord, StepStatus as EngineStepStatus};
+use urumi_engine::{
+    Event, Run, RunStatus as EngineRunStatus, StepRecord, StepStatus as EngineStepStatus,
+};
 use urumi_workflows::store::db::Store as StoreRow;
 use uuid::Uuid;
 
@@ -190,7 +192,9 @@ pub struct RunSummary {
 /// The store id of a `store:<uuid>` subject.
 #[must_use]
 pub fn store_of(subject: &str) -> Option<Uuid> {
-    subject.strip_prefix("store:").and_then(|s| Uuid::try_parse(s).ok())
+    subject
+        .strip_prefix("store:")
+        .and_then(|s| Uuid::try_parse(s).ok())
 }
 
 impl From<&Run> for RunSummary {

@@ -40,13 +40,18 @@ impl AuditApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
         /// Page size, 1 to 200.
-        #[oai(default = "super::default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
+        #[oai(
+            default = "super::default_limit",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
         limit: Query<i64>,
     ) -> Result<Json<AuditPage>, ApiError> {
         let before = match cursor.0.as_deref() {
             None => None,
             Some(c) => Some(c.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(format!("malformed cursor {c:?}; pass a next_cursor this API returned"))
+                ApiError::bad_request(format!(
+                    "malformed cursor {c:?}; pass a next_cursor this API returned"
+                ))
             })?),
         };
         let limit = limit.0;
@@ -69,7 +74,9 @@ impl AuditApi {
         let rows = &rows[..rows.len().min(limit as usize)];
         Ok(Json(AuditPage {
             items: rows.iter().map(AuditEntry::from).collect(),
-            next_cursor: more.then(|| rows.last().map(|e| e.id.to_string())).flatten(),
+            next_cursor: more
+                .then(|| rows.last().map(|e| e.id.to_string()))
+                .flatten(),
         }))
     }
 }

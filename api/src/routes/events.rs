@@ -5,14 +5,17 @@
 //! older than every transaction still in flight are sent (`txid < pg_snapshot_xmin`), ordered
 //! by `(txid, id)`, so an event can never commit "behind" a cursor already handed out and a
 //! resumed stream delivers every event after the given id exactly once.
+//!
+//! The price: xmin is cluster-wide, so a long transaction anywhere on the Postgres cluster
+//! delays the stream (it never loses events) until it ends.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::EventStream;
 use poem_openapi::{Object, OpenApi};
@@ -67,7 +70,17 @@ impl Cursor {
     }
 }
 
-type Row = (String, i64, Option<Uuid>, Option<String>, String, Option<String>, String, Value, DateTime<Utc>);
+type Row = (
+    String,
+    i64,
+    Option<Uuid>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    Value,
+    DateTime<Utc>,
+);
 
 const BATCH: i64 = 500;
 
@@ -88,15 +101,18 @@ async fn after(state: &AppState, c: &Cursor, subject: Option<&str>) -> sqlx::Res
     .await
 }
 
+/// The present: every event of a transaction not yet ended when the stream opens (txid at
+/// or above the snapshot's xmin) comes after it; everything older is before it.
 async fn head(state: &AppState) -> sqlx::Result<Cursor> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT txid::text, id FROM urumi.events
-         WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY txid DESC, id DESC LIMIT 1",
+    let xmin: String = sqlx::query_scalar(
+        "SELECT greatest(pg_snapshot_xmin(pg_current_snapshot())::text::numeric - 1, 0)::text",
     )
-    .fetch_optional(&state.pool)
+    .fetch_one(&state.pool)
     .await?;
-    Ok(row.map_or(Cursor { txid: "0".into(), id: 0 }, |(txid, id)| Cursor { txid, id }))
+    Ok(Cursor {
+        txid: xmin,
+        id: i64::MAX,
+    })
 }
 
 fn to_event(r: Row) -> StreamEvent {
@@ -132,7 +148,10 @@ impl Reader {
             self.changed.borrow_and_update();
             match after(&self.state, &self.cursor, self.subject.as_deref()).await {
                 Ok(rows) if !rows.is_empty() => {
-                    let last = rows.last().map(|r| Cursor { txid: r.0.clone(), id: r.1 });
+                    let last = rows.last().map(|r| Cursor {
+                        txid: r.0.clone(),
+                        id: r.1,
+                    });
                     self.buffered.extend(rows.into_iter().map(to_event));
                     if let Some(c) = last {
                         self.cursor = c;
@@ -189,7 +208,8 @@ impl EventsApi {
             .keep_alive(Duration::from_millis(self.0.settings.api.sse_keep_alive_ms))
             .to_event(|e| {
                 poem::web::sse::Event::message(
-                    serde_json::to_string(&poem_openapi::types::ToJSON::to_json(&e)).unwrap_or_default(),
+                    serde_json::to_string(&poem_openapi::types::ToJSON::to_json(&e))
+                        .unwrap_or_default(),
                 )
                 .event_type(e.kind.clone())
                 .id(e.cursor.clone())
@@ -203,8 +223,23 @@ mod tests {
 
     #[test]
     fn cursors_parse_only_in_their_exact_shape() {
-        assert_eq!(Cursor::parse("123-45"), Some(Cursor { txid: "123".into(), id: 45 }));
-        for bad in ["", "-", "12", "a-1", "1-a", "1--1", "99999999999999999999999-1", "1-1-1"] {
+        assert_eq!(
+            Cursor::parse("123-45"),
+            Some(Cursor {
+                txid: "123".into(),
+                id: 45
+            })
+        );
+        for bad in [
+            "",
+            "-",
+            "12",
+            "a-1",
+            "1-a",
+            "1--1",
+            "99999999999999999999999-1",
+            "1-1-1",
+        ] {
             assert_eq!(Cursor::parse(bad), None, "{bad}");
         }
     }

@@ -2,8 +2,8 @@
 //! cursors and the audit-entry writer.
 
 pub mod audit;
-pub mod health;
 pub mod events;
+pub mod health;
 pub mod runs;
 pub mod stores;
 pub mod tokens;
@@ -42,8 +42,11 @@ pub fn default_limit() -> i64 {
 pub fn parse_uuid_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     cursor
         .map(|c| {
-            Uuid::try_parse(c)
-                .map_err(|_| ApiError::bad_request(format!("malformed cursor {c:?}; pass a next_cursor this API returned")))
+            Uuid::try_parse(c).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "malformed cursor {c:?}; pass a next_cursor this API returned"
+                ))
+            })
         })
         .transpose()
 }

@@ -51,7 +51,10 @@ impl RunsApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
         /// Page size, 1 to 200.
-        #[oai(default = "super::default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
+        #[oai(
+            default = "super::default_limit",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
         limit: Query<i64>,
     ) -> Result<Json<RunPage>, ApiError> {
         let before = parse_uuid_cursor(cursor.0.as_deref())?;
@@ -73,7 +76,9 @@ impl RunsApi {
         let runs = &runs[..runs.len().min(limit as usize)];
         Ok(Json(RunPage {
             items: runs.iter().map(RunSummary::from).collect(),
-            next_cursor: more.then(|| runs.last().map(|r| r.id.to_string())).flatten(),
+            next_cursor: more
+                .then(|| runs.last().map(|r| r.id.to_string()))
+                .flatten(),
         }))
     }
 
@@ -95,7 +100,11 @@ impl RunsApi {
 
     /// Cancel a run: at once if it is queued or waiting, else at its next step boundary.
     /// Needs `operator`.
-    #[oai(path = "/runs/:id/cancel", method = "post", operation_id = "cancel_run")]
+    #[oai(
+        path = "/runs/:id/cancel",
+        method = "post",
+        operation_id = "cancel_run"
+    )]
     async fn cancel_run(&self, auth: Auth, id: Path<Uuid>) -> Result<Steered, ApiError> {
         auth.0.require(Role::Operator)?;
         self.0.engine.cancel_run(id.0, auth.0.actor()).await?;

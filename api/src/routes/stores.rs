@@ -124,7 +124,9 @@ async fn claim_key(
         ));
     }
     let response = response.ok_or_else(|| {
-        ApiError::conflict(format!("a request with Idempotency-Key {key:?} is in progress"))
+        ApiError::conflict(format!(
+            "a request with Idempotency-Key {key:?} is in progress"
+        ))
     })?;
     StoreAccepted::parse_from_json(Some(response))
         .map(Some)
@@ -152,10 +154,10 @@ impl StoresApi {
         let actor = auth.0.actor().to_owned();
         let body = body.0;
         let mut tx = state.pool.begin().await?;
-        if let Some(key) = &idempotency_key.0 {
-            if let Some(earlier) = claim_key(&mut tx, &actor, key, &request_hash(&body)).await? {
-                return Ok(Accepted::Accepted(Json(earlier)));
-            }
+        if let Some(key) = &idempotency_key.0
+            && let Some(earlier) = claim_key(&mut tx, &actor, key, &request_hash(&body)).await?
+        {
+            return Ok(Accepted::Accepted(Json(earlier)));
         }
         if let Err(wait) = state.limiter.take(&actor) {
             return Err(ApiError::too_many(
@@ -167,7 +169,13 @@ impl StoresApi {
             ));
         }
         let a = &state.settings.api;
-        check_caps(&mut tx, &actor, a.max_active_stores, a.max_active_stores_per_actor).await?;
+        check_caps(
+            &mut tx,
+            &actor,
+            a.max_active_stores,
+            a.max_active_stores_per_actor,
+        )
+        .await?;
         let requested = service::create_in(
             &mut tx,
             &state.engine,
@@ -195,12 +203,14 @@ impl StoresApi {
             run,
         };
         if let Some(key) = &idempotency_key.0 {
-            sqlx::query("UPDATE urumi.idempotency_keys SET response = $3 WHERE actor = $1 AND key = $2")
-                .bind(&actor)
-                .bind(key)
-                .bind(accepted.to_json())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE urumi.idempotency_keys SET response = $3 WHERE actor = $1 AND key = $2",
+            )
+            .bind(&actor)
+            .bind(key)
+            .bind(accepted.to_json())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         tracing::info!(store = %store_id, run = %accepted.run.id, %actor, "store created");
@@ -217,7 +227,10 @@ impl StoresApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
         /// Page size, 1 to 200.
-        #[oai(default = "super::default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
+        #[oai(
+            default = "super::default_limit",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
         limit: Query<i64>,
     ) -> Result<Json<StorePage>, ApiError> {
         let before = parse_uuid_cursor(cursor.0.as_deref())?;
@@ -240,7 +253,9 @@ impl StoresApi {
             .iter()
             .map(|r| Store::from_row(r, runs.remove(&r.id)))
             .collect();
-        let next_cursor = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
+        let next_cursor = more
+            .then(|| rows.last().map(|r| r.id.to_string()))
+            .flatten();
         Ok(Json(StorePage { items, next_cursor }))
     }
 
@@ -289,7 +304,11 @@ impl StoresApi {
 
     /// Start a repair: re-apply the store's desired state; the run's output lists objects
     /// that had drifted or were missing. Needs `operator`.
-    #[oai(path = "/stores/:id/repair", method = "post", operation_id = "repair_store")]
+    #[oai(
+        path = "/stores/:id/repair",
+        method = "post",
+        operation_id = "repair_store"
+    )]
     async fn repair_store(&self, auth: Auth, id: Path<Uuid>) -> Result<Accepted, ApiError> {
         auth.0.require(Role::Operator)?;
         let state = &self.0;
@@ -303,16 +322,27 @@ impl StoresApi {
     }
 
     /// A store's runs, newest first.
-    #[oai(path = "/stores/:id/runs", method = "get", operation_id = "list_store_runs")]
+    #[oai(
+        path = "/stores/:id/runs",
+        method = "get",
+        operation_id = "list_store_runs"
+    )]
     async fn list_store_runs(
         &self,
         _auth: Auth,
         id: Path<Uuid>,
     ) -> Result<Json<Vec<RunSummary>>, ApiError> {
-        if urumi_workflows::store::db::get(&self.0.pool, id.0).await?.is_none() {
+        if urumi_workflows::store::db::get(&self.0.pool, id.0)
+            .await?
+            .is_none()
+        {
             return Err(ApiError::not_found(format!("store {} not found", id.0)));
         }
-        let runs = self.0.engine.runs_for_subject(&format!("store:{}", id.0)).await?;
+        let runs = self
+            .0
+            .engine
+            .runs_for_subject(&format!("store:{}", id.0))
+            .await?;
         Ok(Json(runs.iter().map(RunSummary::from).collect()))
     }
 }

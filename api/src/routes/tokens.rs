@@ -23,7 +23,11 @@ pub struct TokensApi(pub Arc<AppState>);
 #[oai(deny_unknown_fields)]
 pub struct CreateToken {
     /// Unique among live tokens; recorded as the actor of everything done with it.
-    #[oai(validator(min_length = 1, max_length = 100, pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]*$"))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]*$"
+    ))]
     pub name: String,
     pub role: Role,
 }

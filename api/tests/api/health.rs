@@ -1,0 +1,49 @@
+//! `/healthz`, `/readyz`, `/metrics` need no token and tell the truth.
+
+use sqlx::PgPool;
+
+use crate::helpers::spawn_app;
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn health_readiness_and_metrics_answer_without_a_token(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let r = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok");
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["migrations_current"], true);
+    app.created("Metrics Shop").await;
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("urumi_queue_due_runs 1"), "{text}");
+    assert!(
+        text.contains("urumi_http_requests_total{method=\"POST\",status=\"2xx\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("urumi_http_request_duration_seconds_count"),
+        "{text}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn readiness_says_not_ready_when_migrations_are_missing(pool: PgPool) {
+    // Without migrations the token tables do not exist either: build the app by hand.
+    let settings = urumi_api::settings::Settings::defaults();
+    let (_tx, rx) = tokio::sync::watch::channel(0);
+    let state = std::sync::Arc::new(urumi_api::AppState::new(pool, settings, rx).unwrap());
+    let client = poem::test::TestClient::new(urumi_api::app(state));
+    let resp = client.get("/readyz").send().await;
+    resp.assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = resp.json().await.value().deserialize();
+    assert_eq!(body["migrations_current"], serde_json::json!(false));
+}

@@ -1,0 +1,15 @@
+//! The API's tests, in one binary: each test gets a fresh database (`#[sqlx::test]`) and a
+//! real server on port 0 (`spawn_app`), and talks HTTP to it.
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod events;
+mod guardrails;
+mod health;
+mod idempotency;
+mod pagination;
+mod runs;
+mod spec;
+mod stores;
