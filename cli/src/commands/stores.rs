@@ -1,0 +1,204 @@
+//! `urumictl stores …`: list (following `next_cursor` with `--all`), create, show, delete,
+//! repair, and a store's runs.
+
+use clap::Subcommand;
+use uuid::Uuid;
+
+use super::{Ctx, MAX_PAGE, checked, more_hint, one_of};
+use crate::client::{enums, types};
+use crate::commands::runs::run_table;
+use crate::output::{self, Table, opt, time};
+use crate::problem::{Failure, call};
+
+/// Store commands.
+#[derive(Debug, Subcommand)]
+pub enum StoresCmd {
+    /// List stores, newest first.
+    List {
+        /// Only stores in this status.
+        #[arg(long, value_parser = one_of::<types::StoreStatus>(enums::STORE_STATUS))]
+        status: Option<types::StoreStatus>,
+        /// Follow `next_cursor` to the last page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Create a store and start provisioning it; prints the store's and the run's ids.
+    /// Needs admin.
+    Create {
+        /// The store's name (its address is derived from it).
+        name: String,
+        /// A plan from the platform's settings; the default plan when absent.
+        #[arg(long)]
+        plan: Option<String>,
+        /// The software the store runs.
+        #[arg(long, default_value = "woocommerce",
+              value_parser = one_of::<types::StoreEngine>(enums::STORE_ENGINE))]
+        engine: types::StoreEngine,
+        /// Makes the create safe to repeat: the same key and body answer the first result.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// One store: status, URL, timings and its current run.
+    Show {
+        /// The store's id.
+        id: Uuid,
+    },
+    /// Start deleting a store (its namespace and everything in it). Needs admin.
+    Delete {
+        /// The store's id.
+        id: Uuid,
+    },
+    /// Re-apply a store's desired state. Needs operator.
+    Repair {
+        /// The store's id.
+        id: Uuid,
+    },
+    /// A store's runs, newest first.
+    Runs {
+        /// The store's id.
+        id: Uuid,
+    },
+}
+
+/// Runs a store command.
+///
+/// # Errors
+/// The API's problem, or why it could not be asked.
+pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
+    let api = &ctx.api.client;
+    match cmd {
+        StoresCmd::List { status, all } => {
+            let mut items = Vec::new();
+            let mut cursor: Option<String> = None;
+            let next_cursor = loop {
+                let mut req = api.list_stores();
+                if let Some(s) = status {
+                    req = req.status(s);
+                }
+                if let Some(c) = cursor.take() {
+                    req = req.cursor(c);
+                }
+                if all {
+                    req = req.limit(MAX_PAGE);
+                }
+                let page = call(req.send()).await?;
+                items.extend(page.items);
+                match page.next_cursor {
+                    Some(next) if all => cursor = Some(next),
+                    next => break next,
+                }
+            };
+            if ctx.json {
+                return output::print_json(&types::StorePage { items, next_cursor });
+            }
+            store_table(&items).print();
+            more_hint(ctx, next_cursor.as_ref());
+        }
+        StoresCmd::Create {
+            name,
+            plan,
+            engine,
+            idempotency_key,
+        } => {
+            let body = types::CreateStore {
+                engine,
+                name: checked("store name", name)?,
+                plan: plan.map(|p| checked("plan", p)).transpose()?,
+            };
+            let mut req = api.create_store().body(body);
+            if let Some(key) = idempotency_key {
+                req = req.idempotency_key(checked::<types::CreateStoreIdempotencyKey>(
+                    "idempotency key",
+                    key,
+                )?);
+            }
+            accepted(ctx, &call(req.send()).await?)?;
+        }
+        StoresCmd::Show { id } => {
+            let store = call(api.get_store().id(id).send()).await?;
+            if ctx.json {
+                return output::print_json(&store);
+            }
+            output::print_fields(&store_fields(&store));
+        }
+        StoresCmd::Delete { id } => accepted(ctx, &call(api.delete_store().id(id).send()).await?)?,
+        StoresCmd::Repair { id } => accepted(ctx, &call(api.repair_store().id(id).send()).await?)?,
+        StoresCmd::Runs { id } => {
+            let runs = call(api.list_store_runs().id(id).send()).await?;
+            if ctx.json {
+                return output::print_json(&runs);
+            }
+            run_table(&runs).print();
+        }
+    }
+    Ok(())
+}
+
+/// `store <id>  (name, status)` and `run <id>  (kind, status)`: what a create, delete or
+/// repair started.
+fn accepted(ctx: &Ctx, a: &types::StoreAccepted) -> Result<(), Failure> {
+    if ctx.json {
+        return output::print_json(a);
+    }
+    output::print_fields(&[
+        (
+            "store",
+            format!("{}  ({}, {})", a.store.id, a.store.name, a.store.status),
+        ),
+        (
+            "run",
+            format!("{}  ({}, {})", a.run.id, a.run.kind, a.run.status),
+        ),
+    ]);
+    Ok(())
+}
+
+fn store_table(stores: &[types::Store]) -> Table {
+    let mut t = Table::new(&["ID", "NAME", "STATUS", "PLAN", "RUN", "CREATED", "URL"]);
+    for s in stores {
+        let run = s
+            .current_run
+            .as_ref()
+            .map(|r| format!("{} {}", r.kind, r.status));
+        t.row(vec![
+            s.id.to_string(),
+            s.name.clone(),
+            s.status.to_string(),
+            s.plan.clone(),
+            opt(run),
+            time(Some(&s.timings.created_at)),
+            opt(s.url.as_ref()),
+        ]);
+    }
+    t
+}
+
+fn store_fields(s: &types::Store) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("id", s.id.to_string()),
+        ("name", s.name.clone()),
+        ("slug", s.slug.clone()),
+        ("engine", s.engine.to_string()),
+        ("plan", s.plan.clone()),
+        ("status", s.status.to_string()),
+        ("url", opt(s.url.as_ref())),
+        ("created_by", s.created_by.clone()),
+        ("created", time(Some(&s.timings.created_at))),
+        ("ready", time(s.timings.ready_at.as_ref())),
+        ("deleted", time(s.timings.deleted_at.as_ref())),
+        (
+            "to_ready",
+            opt(s.timings.seconds_to_ready.map(|secs| format!("{secs:.1}s"))),
+        ),
+    ];
+    match &s.current_run {
+        Some(r) => {
+            fields.push(("run", format!("{}  ({}, {})", r.id, r.kind, r.status)));
+            if let Some(e) = &r.error {
+                fields.push(("run_error", output::cell(e, 200)));
+            }
+        }
+        None => fields.push(("run", output::NONE.to_owned())),
+    }
+    fields
+}
