@@ -1,7 +1,7 @@
 # One entry point per task; CI (.ci/run) calls `make test`.
-.PHONY: dev test fmt lint sim bench-engine bench-stores bench-sim
+.PHONY: dev test fmt lint sim openapi bench-engine bench-stores bench-sim bench-api
 
-dev: ## Start the local platform (Postgres, migrations, two workers, a demo run)
+dev: ## Start the local platform: Postgres, migrations, simulator, API, two workers; prints URL + admin token
 	scripts/dev.sh
 
 test: ## fmt check, clippy -D warnings, the whole test suite against a real Postgres
@@ -12,6 +12,9 @@ fmt:
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+openapi: ## regenerate the committed api/openapi.json from the code
+	cargo run -q -p urumi-api -- openapi > api/openapi.json
 
 bench-engine: ## N runs x K no-op steps x W worker processes; prints figures, last line RESULT {json}
 	cargo build --release -p urumi-bench

@@ -1,45 +1,70 @@
 #!/usr/bin/env bash
-# Starts the local platform against $DATABASE_URL: the Kubernetes API simulator as the
-# cluster (unless URUMI__CLUSTER__KUBECONFIG names a real one), two workers, and a demo
-# store whose provisioning steps you watch live. Everything stops on exit.
+# Starts the local platform against $DATABASE_URL: migrations, the Kubernetes API simulator
+# as the cluster (unless URUMI__CLUSTER__KUBECONFIG names a real one), the API, two workers;
+# prints the API's URL and an admin token, then creates a demo store with the CLI and follows
+# it on the event stream until it is ready. Everything stops on exit (Ctrl-C).
+#
+# URUMI_DEV_DEMO=0 skips the demo store; URUMI_DEV_EXIT=1 exits once the demo store is ready
+# (used by the end-to-end check); URUMI__API__LISTEN moves the API (default 127.0.0.1:8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-worker=target/debug/urumi-worker
+bin=${URUMI_BIN:-target/debug}
 export URUMI__DATABASE__URL="$DATABASE_URL"
+export URUMI__API__LISTEN="${URUMI__API__LISTEN:-127.0.0.1:8080}"
 mkdir -p .dev
-"$worker" migrate
+"$bin/urumi-worker" migrate
 pids=()
 stop() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait || true; }
 trap stop EXIT INT TERM
 
 if [ -z "${URUMI__CLUSTER__KUBECONFIG:-}" ]; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  export SIM_ADDR="127.0.0.1:$port" SIM_KUBECONFIG="$PWD/.dev/kubeconfig" SIM_SNAPSHOT="$PWD/.dev/sim-snapshot.json"
-  target/debug/urumi-sim &
+  export SIM_ADDR="127.0.0.1:$port" SIM_KUBECONFIG="$PWD/.dev/kubeconfig"
+  export SIM_SNAPSHOT="${SIM_SNAPSHOT:-$PWD/.dev/sim-snapshot.json}"
+  rm -f "$SIM_KUBECONFIG"
+  "$bin/urumi-sim" &
   pids+=($!)
   for _ in $(seq 1 100); do [ -s "$SIM_KUBECONFIG" ] && break; sleep 0.1; done
   export URUMI__CLUSTER__KUBECONFIG="$SIM_KUBECONFIG"
 fi
+"$bin/urumi-api" > .dev/api.log 2>&1 &
+pids+=($!)
 for n in 1 2; do
-  URUMI__WORKER__NAME="worker-$n" "$worker" run &
+  URUMI__WORKER__NAME="worker-$n" "$bin/urumi-worker" run > ".dev/worker-$n.log" 2>&1 &
   pids+=($!)
 done
-line=$("$worker" store create "Demo Shop $(date +%H%M%S)")
-echo "$line"
-run=$(echo "$line" | sed -n 's/.*run \([0-9a-f-]*\)$/\1/p')
+url="http://$URUMI__API__LISTEN"
+for _ in $(seq 1 100); do curl -fsS "$url/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "$url/readyz" >/dev/null || { echo "the API did not become ready; see .dev/api.log" >&2; exit 1; }
+token=$("$bin/urumi-api" token create --name "dev-admin-$(date +%s)" --role admin 2>/dev/null)
+export URUMI_URL="$url" URUMI_TOKEN="$token"
+
 cat <<MSG
 
-Urumi is running: 2 workers on $DATABASE_URL, cluster $URUMI__CLUSTER__KUBECONFIG
-Provisioning run $run — its steps, live:
-MSG
-"$worker" watch "$run"
-cat <<MSG
+Urumi is running
+  API        $url        (docs: $url/docs, spec: $url/openapi.json)
+  admin token $token
+  database   $DATABASE_URL
+  cluster    $URUMI__CLUSTER__KUBECONFIG
+  logs       .dev/api.log .dev/worker-1.log .dev/worker-2.log
 
-Try:  export URUMI__DATABASE__URL=$DATABASE_URL
-      $worker store create "My Shop"          # then: $worker watch <run-id>
-      $worker store show <store-id>
-      $worker store delete <store-id>
-      KUBECONFIG=$URUMI__CLUSTER__KUBECONFIG kubectl get all -A   # kubectl, if installed
-Ctrl-C stops everything (workers finish their current step first).
+Try:  export URUMI_URL=$url URUMI_TOKEN=$token
+      $bin/urumictl stores create "My Shop"
+      $bin/urumictl events --until store.ready         # live steps
+      $bin/urumictl stores list
+      $bin/urumictl runs list --status failed
+      curl -H "Authorization: Bearer \$URUMI_TOKEN" $url/api/v1/stores
 MSG
+
+if [ "${URUMI_DEV_DEMO:-1}" != 0 ]; then
+  created=$("$bin/urumictl" --json stores create "Demo Shop $(date +%H%M%S)")
+  store=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["store"]["id"])')
+  echo
+  echo "Demo store $store — its provisioning, live from the event stream:"
+  "$bin/urumictl" events --store "$store" --last-event-id 0-0 --until store.ready --fail-on store.failed --timeout 300
+  "$bin/urumictl" stores show "$store"
+  [ "${URUMI_DEV_EXIT:-0}" = 1 ] && exit 0
+fi
+echo
+echo "Ctrl-C stops everything (workers finish their current step first)."
 wait

@@ -19,6 +19,11 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
   hash -r
 fi
+if ! command -v schemathesis >/dev/null 2>&1; then
+  echo "== installing schemathesis"
+  python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
+  hash -r
+fi
 
 if ! command -v unzip >/dev/null 2>&1; then
   apt-get install -y -qq unzip >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq unzip >/dev/null; }
@@ -42,6 +47,13 @@ set +e
 scripts/with-postgres.sh cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
 code=${PIPESTATUS[0]}
 set -e
+echo "== fuzz: schemathesis against the served /openapi.json"
+set +e
+scripts/with-postgres.sh scripts/fuzz-api.sh 2>&1 | tail -n 25
+fuzz=${PIPESTATUS[0]}
+set -e
+[ "$fuzz" = 0 ] && echo "fuzz: passed" || echo "fuzz: FAILED (exit $fuzz)"
+[ "$code" = 0 ] && code=$fuzz
 # One plain closing line for CI: the totals over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, g }' "$log"

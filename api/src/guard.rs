@@ -1,5 +1,6 @@
 //! Guardrails: the per-actor create-rate limiter, the caps on active stores and the request
-//! body limit. Each refusal is a problem document (429 with `Retry-After`, 413).
+//! body limit (which also refuses NUL bytes in URIs). Each refusal is a problem document
+//! (429 with `Retry-After`, 413, 400).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -121,6 +122,14 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
+        // Postgres text cannot hold NUL; a %00 anywhere in the URI is refused up front.
+        let uri = req.uri().to_string();
+        if uri.to_ascii_lowercase().contains("%00") {
+            return Err(poem::Error::from_string(
+                "the request URI contains a NUL byte (%00)",
+                StatusCode::BAD_REQUEST,
+            ));
+        }
         if matches!(
             *req.method(),
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE

@@ -17,6 +17,7 @@ pub mod problem;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod text;
 pub mod views;
 
 use std::sync::Arc;

@@ -23,9 +23,7 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request.
     pub detail: String,
-    /// Field-level problems, when the request body or parameters were invalid.
-    #[oai(skip_serializing_if_is_empty)]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Field-level problems, when the request body or parameters were invalid (else empty).
     pub errors: Vec<FieldError>,
 }
 

@@ -172,6 +172,7 @@ impl From<EngineStepStatus> for StepStatus {
 
 /// A run in lists.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RunSummary {
     pub id: Uuid,
     pub kind: RunKind,
@@ -216,6 +217,7 @@ impl From<&Run> for RunSummary {
 
 /// One step of a run.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StepView {
     pub name: String,
     pub position: i32,
@@ -254,6 +256,7 @@ impl From<&StepRecord> for StepView {
 
 /// A run with every step.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RunDetail {
     #[oai(flatten)]
     pub run: RunSummary,
@@ -266,6 +269,7 @@ pub struct RunDetail {
 
 /// How long a store took.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StoreTimings {
     pub created_at: DateTime<Utc>,
     pub ready_at: Option<DateTime<Utc>>,
@@ -276,6 +280,7 @@ pub struct StoreTimings {
 
 /// A store.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Store {
     pub id: Uuid,
     /// The name as given.
@@ -321,6 +326,7 @@ impl Store {
 
 /// A store and the run just started for it.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StoreAccepted {
     /// The store, as `GET /api/v1/stores/{id}` shows it.
     pub store: Store,
@@ -330,6 +336,7 @@ pub struct StoreAccepted {
 
 /// One page of stores.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StorePage {
     pub items: Vec<Store>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -338,6 +345,7 @@ pub struct StorePage {
 
 /// One page of runs.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RunPage {
     pub items: Vec<RunSummary>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -346,6 +354,7 @@ pub struct RunPage {
 
 /// An entry of the audit log: an operator's action or a run, step or store transition.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEntry {
     pub id: i64,
     /// e.g. `store.created`, `run.retried`, `step.succeeded`, `store.ready`, `token.revoked`.
@@ -376,6 +385,7 @@ impl From<&Event> for AuditEntry {
 
 /// One page of the audit log.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -384,6 +394,7 @@ pub struct AuditPage {
 
 /// An API token (never its secret).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Token {
     pub id: Uuid,
     pub name: String,
@@ -410,6 +421,7 @@ impl From<&TokenRow> for Token {
 
 /// A token just minted: `token` is shown this once.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MintedToken {
     #[oai(flatten)]
     pub info: Token,
@@ -419,6 +431,7 @@ pub struct MintedToken {
 
 /// One page of tokens.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenList {
     pub items: Vec<Token>,
 }

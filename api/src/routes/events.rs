@@ -35,6 +35,7 @@ pub struct EventsApi(pub Arc<AppState>);
 /// One change, as sent on the stream (the SSE `event:` is its `kind`, the SSE `id:` its
 /// `cursor`).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StreamEvent {
     /// Resume after this event by sending it as `Last-Event-ID`.
     pub cursor: String,

@@ -15,6 +15,7 @@ pub struct HealthApi(pub Arc<AppState>);
 
 /// What `/readyz` checked.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Readiness {
     /// The database answered.
     pub database: bool,

@@ -19,6 +19,7 @@ use crate::auth::{Auth, Role};
 use crate::guard::check_caps;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::text::Text;
 use crate::views::{RunSummary, Store, StoreAccepted, StoreEngine, StorePage, StoreStatus};
 
 /// Stores: what users create and delete.
@@ -32,11 +33,11 @@ pub struct CreateStore {
     /// The store's name; its address is derived from it (lowercase letters, digits and
     /// dashes; 3 to 40 characters after conversion).
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub name: String,
+    pub name: Text,
     pub engine: StoreEngine,
     /// A plan from the platform's settings; the default plan when absent.
     #[oai(validator(min_length = 1, max_length = 50))]
-    pub plan: Option<String>,
+    pub plan: Option<Text>,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -83,9 +84,9 @@ async fn run_summary(conn: &mut PgConnection, id: Uuid) -> Result<RunSummary, Ap
 
 fn request_hash(body: &CreateStore) -> Vec<u8> {
     let canonical = serde_json::json!({
-        "name": body.name,
+        "name": &*body.name,
         "engine": body.engine.as_str(),
-        "plan": body.plan,
+        "plan": body.plan.as_deref(),
     });
     Sha256::digest(canonical.to_string().as_bytes()).to_vec()
 }

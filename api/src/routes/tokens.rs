@@ -12,6 +12,7 @@ use super::ApiTags;
 use crate::auth::{self, Auth, Role};
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::text::Text;
 use crate::views::{MintedToken, Token, TokenList};
 
 /// Tokens.
@@ -28,7 +29,7 @@ pub struct CreateToken {
         max_length = 100,
         pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]*$"
     ))]
-    pub name: String,
+    pub name: Text,
     pub role: Role,
 }
 

@@ -30,6 +30,8 @@ async fn malformed_bodies_are_4xx_problems_and_write_nothing(pool: PgPool) {
         (r#"{"name": ["x"], "engine": "woocommerce"}"#, 400),
         (r#"{"name": {"a": 1}, "engine": "woocommerce"}"#, 400),
         (r#"{"name": "", "engine": "woocommerce"}"#, 400),
+        (r#"{"name": "Nul\u0000Shop", "engine": "woocommerce"}"#, 400),
+        (r#"{"name": false, "engine": "woocommerce"}"#, 400),
     ] {
         let r = post(body).await.unwrap();
         assert_eq!(r.status(), status, "{body}");
@@ -91,6 +93,8 @@ async fn malformed_ids_params_and_unknown_routes_are_problems_never_500(pool: Pg
         "/api/v1/runs?store_id=abc",
         "/api/v1/stores?status=READY",
         "/api/v1/stores?limit=ten",
+        "/api/v1/audit?actor=%00",
+        "/api/v1/audit?kind=a%00b",
     ] {
         problem(app.get(path).await, 400).await;
     }
