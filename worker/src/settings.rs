@@ -39,8 +39,8 @@ pub struct Settings {
     #[serde(default)]
     pub stores: urumi_workflows::store::settings::StoreSettings,
     /// The API's section of a shared `urumi.toml`; the worker ignores it.
-    #[serde(default, skip_serializing)]
-    pub api: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "api")]
+    _api: Option<serde::de::IgnoredAny>,
 }
 
 /// Which Kubernetes cluster store workflows act on.
