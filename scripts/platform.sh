@@ -4,39 +4,52 @@
 # prints the API's URL and an admin token, then creates a demo store with the CLI and follows
 # it on the event stream until it is ready. Everything stops on exit (Ctrl-C).
 #
-# URUMI_DEV_DEMO=0 skips the demo store; URUMI_DEV_EXIT=1 exits once the demo store is ready
-# (used by the end-to-end check); URUMI__API__LISTEN moves the API (default 127.0.0.1:8080).
+# URUMI_DEV_DEMO=0 skips the demo store; URUMI_DEV_EXIT=1 exits once the demo store is ready;
+# URUMI__API__LISTEN moves the API (default 127.0.0.1:8080); URUMI_DEV_DIR holds the state
+# (default .dev): the kubeconfig, the simulator's snapshot, the logs, and `admin-token`, the
+# minted admin token (written once the API answers; scripts/e2e.sh waits for it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${URUMI_BIN:-target/debug}
 export URUMI__DATABASE__URL="$DATABASE_URL"
 export URUMI__API__LISTEN="${URUMI__API__LISTEN:-127.0.0.1:8080}"
-mkdir -p .dev
+dir=${URUMI_DEV_DIR:-.dev}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+rm -f "$dir/admin-token"
 "$bin/urumi-worker" migrate
 pids=()
-stop() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait || true; }
-trap stop EXIT INT TERM
+# shellcheck disable=SC2317 # invoked by the trap below
+stop() {
+  trap - EXIT INT TERM
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait || true
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 if [ -z "${URUMI__CLUSTER__KUBECONFIG:-}" ]; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  export SIM_ADDR="127.0.0.1:$port" SIM_KUBECONFIG="$PWD/.dev/kubeconfig"
-  export SIM_SNAPSHOT="${SIM_SNAPSHOT:-$PWD/.dev/sim-snapshot.json}"
+  export SIM_ADDR="127.0.0.1:$port" SIM_KUBECONFIG="$dir/kubeconfig"
+  export SIM_SNAPSHOT="${SIM_SNAPSHOT:-$dir/sim-snapshot.json}"
   rm -f "$SIM_KUBECONFIG"
   "$bin/urumi-sim" &
   pids+=($!)
   for _ in $(seq 1 100); do [ -s "$SIM_KUBECONFIG" ] && break; sleep 0.1; done
   export URUMI__CLUSTER__KUBECONFIG="$SIM_KUBECONFIG"
 fi
-"$bin/urumi-api" > .dev/api.log 2>&1 &
+"$bin/urumi-api" > "$dir/api.log" 2>&1 &
 pids+=($!)
 for n in 1 2; do
-  URUMI__WORKER__NAME="worker-$n" "$bin/urumi-worker" run > ".dev/worker-$n.log" 2>&1 &
+  URUMI__WORKER__NAME="worker-$n" "$bin/urumi-worker" run > "$dir/worker-$n.log" 2>&1 &
   pids+=($!)
 done
 url="http://$URUMI__API__LISTEN"
 for _ in $(seq 1 100); do curl -fsS "$url/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fsS "$url/readyz" >/dev/null || { echo "the API did not become ready; see .dev/api.log" >&2; exit 1; }
+curl -fsS "$url/readyz" >/dev/null || { echo "the API did not become ready; see $dir/api.log" >&2; exit 1; }
 token=$("$bin/urumi-api" token create --name "dev-admin-$(date +%s)" --role admin 2>/dev/null)
+(umask 077 && printf '%s\n' "$token" > "$dir/admin-token.tmp") && mv "$dir/admin-token.tmp" "$dir/admin-token"
 export URUMI_URL="$url" URUMI_TOKEN="$token"
 
 cat <<MSG
@@ -46,7 +59,7 @@ Urumi is running
   admin token $token
   database   $DATABASE_URL
   cluster    $URUMI__CLUSTER__KUBECONFIG
-  logs       .dev/api.log .dev/worker-1.log .dev/worker-2.log
+  logs       $dir/api.log $dir/worker-1.log $dir/worker-2.log
 
 Try:  export URUMI_URL=$url URUMI_TOKEN=$token
       $bin/urumictl stores create "My Shop"
