@@ -24,6 +24,10 @@ bench-stores: ## provision 1,000 stores against the simulator with 2 worker proc
 	cargo build --release -p urumi-bench -p urumi-worker
 	scripts/with-postgres.sh ./target/release/bench-stores $(ARGS)
 
+bench-api: ## create 10,000 stores through the API, then GET/list load; req/s, p99, RSS; last line RESULT {json}
+	cargo build --release -p urumi-bench -p urumi-api
+	scripts/with-postgres.sh ./target/release/bench-api $(ARGS)
+
 bench-sim: ## GETs/s and server-side applies/s from one client; RSS holding 10,000 stores; last line RESULT {json}
 	sim/scripts/bench-sim.sh
 

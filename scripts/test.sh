@@ -47,6 +47,14 @@ set +e
 scripts/with-postgres.sh cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
 code=${PIPESTATUS[0]}
 set -e
+echo "== e2e: the real binaries (platform, CLI, simulator faults)"
+cargo build --workspace --bins -q
+set +e
+scripts/with-postgres.sh scripts/e2e.sh
+e2e=$?
+set -e
+[ "$e2e" = 0 ] || echo "e2e: FAILED (exit $e2e)"
+[ "$code" = 0 ] && code=$e2e
 echo "== fuzz: schemathesis against the served /openapi.json"
 set +e
 scripts/with-postgres.sh scripts/fuzz-api.sh 2>&1 | tail -n 25

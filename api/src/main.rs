@@ -26,7 +26,8 @@ fn init_tracing(settings: &Settings) {
         .unwrap_or_else(|_| settings.log.filter.as_str().into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if settings.log.format == "json" {
         builder.json().init();
     } else {

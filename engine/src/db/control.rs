@@ -315,7 +315,8 @@ pub(crate) async fn retry_run(
     }
     let step: Option<String> = sqlx::query_scalar(
         "UPDATE urumi.steps SET status = 'pending', attempts = 0, polls = 0, wait_kind = NULL,
-             next_attempt_at = NULL, wait_started_at = NULL, finished_at = NULL, updated_at = now()
+             next_attempt_at = NULL, wait_started_at = NULL, started_at = NULL, finished_at = NULL,
+             last_error = NULL, updated_at = now()
          WHERE run_id = $1 AND status = 'failed' RETURNING name",
     )
     .bind(run_id)

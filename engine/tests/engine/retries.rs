@@ -222,6 +222,11 @@ async fn exhausted_retries_fail_the_run_with_the_last_error_and_an_operator_retr
         1,
         "a retry starts a fresh attempt budget"
     );
+    assert_eq!(
+        step(&d, "flaky").last_error,
+        None,
+        "the failure before the retry stays in the event log, not on the step"
+    );
     let events = engine.events_for_run(run).await.unwrap();
     let retried = events.iter().find(|e| e.kind == "run.retried").unwrap();
     assert_eq!(retried.actor, "operator:alice");
