@@ -50,44 +50,120 @@ impl RateLimiter {
     }
 }
 
-/// Refuses a create when the platform or the actor already has the most active stores
-/// allowed. Runs inside the create transaction, serialized by an advisory lock so two
-/// concurrent creates cannot both pass the last free place.
+/// The caps on active stores (not deleted), global and per actor.
 ///
-/// # Errors
-/// [`ApiError::TooManyRequests`] at a cap; database errors.
-pub async fn check_caps(
-    tx: &mut PgConnection,
-    actor: &str,
+/// Counting live stores on every create would cost a scan and serialise creates. So counts
+/// are cached for a second: while a cached count is more than `exact_within` below its cap,
+/// the create passes without a lock; closer to a cap, the check is exact — an advisory
+/// lock serialises the creates, which count inside their own transaction. A cap can thus be
+/// passed only if more than `exact_within` creates land within one cache second.
+#[derive(Debug)]
+pub struct Caps {
     max_total: i64,
     max_per_actor: i64,
-) -> Result<(), ApiError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('urumi.store_caps'))")
-        .execute(&mut *tx)
-        .await?;
-    let (total, mine): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE created_by = $1) FROM urumi.stores WHERE status <> 'deleted'",
-    )
-    .bind(actor)
-    .fetch_one(&mut *tx)
-    .await?;
-    if total >= max_total {
-        return Err(ApiError::too_many(
-            format!(
-                "the platform has its maximum of {max_total} active stores; delete some or raise api.max_active_stores"
-            ),
-            60,
-        ));
+    exact_within: i64,
+    cached: Mutex<HashMap<String, (i64, Instant)>>,
+}
+
+const CACHE_FOR: Duration = Duration::from_secs(1);
+const TOTAL: &str = "\0total";
+
+impl Caps {
+    /// Caps of `max_total` and `max_per_actor` live stores.
+    #[must_use]
+    pub fn new(max_total: i64, max_per_actor: i64, exact_within: i64) -> Self {
+        Self {
+            max_total,
+            max_per_actor,
+            exact_within,
+            cached: Mutex::new(HashMap::new()),
+        }
     }
-    if mine >= max_per_actor {
-        return Err(ApiError::too_many(
-            format!(
-                "{actor:?} has its maximum of {max_per_actor} active stores; delete some first"
-            ),
-            60,
-        ));
+
+    fn fresh(&self, key: &str) -> Option<i64> {
+        let cached = self.cached.lock().expect("caps lock");
+        cached
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < CACHE_FOR)
+            .map(|(n, _)| *n)
     }
-    Ok(())
+
+    fn remember(&self, key: &str, n: i64) {
+        let mut cached = self.cached.lock().expect("caps lock");
+        if cached.len() > 10_000 {
+            cached.retain(|_, (_, at)| at.elapsed() < CACHE_FOR);
+        }
+        cached.insert(key.to_owned(), (n, Instant::now()));
+    }
+
+    async fn count(tx: &mut PgConnection, actor: Option<&str>) -> Result<i64, ApiError> {
+        Ok(match actor {
+            None => {
+                sqlx::query_scalar("SELECT count(*) FROM urumi.stores WHERE status <> 'deleted'")
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+            Some(a) => sqlx::query_scalar(
+                "SELECT count(*) FROM urumi.stores WHERE status <> 'deleted' AND created_by = $1",
+            )
+            .bind(a)
+            .fetch_one(&mut *tx)
+            .await?,
+        })
+    }
+
+    /// Refuses a create when the platform or `actor` has the most active stores allowed.
+    /// Runs inside the create's transaction.
+    ///
+    /// # Errors
+    /// [`ApiError::TooManyRequests`] at a cap; database errors.
+    pub async fn check(&self, tx: &mut PgConnection, actor: &str) -> Result<(), ApiError> {
+        let total = match self.fresh(TOTAL) {
+            Some(n) => n,
+            None => {
+                let n = Self::count(tx, None).await?;
+                self.remember(TOTAL, n);
+                n
+            }
+        };
+        let mine = match self.fresh(actor) {
+            Some(n) => n,
+            None => {
+                let n = Self::count(tx, Some(actor)).await?;
+                self.remember(actor, n);
+                n
+            }
+        };
+        let far = total + self.exact_within < self.max_total
+            && mine + self.exact_within < self.max_per_actor;
+        if far {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('urumi.store_caps'))")
+            .execute(&mut *tx)
+            .await?;
+        let total = Self::count(tx, None).await?;
+        let mine = Self::count(tx, Some(actor)).await?;
+        if total >= self.max_total {
+            return Err(ApiError::too_many(
+                format!(
+                    "the platform has its maximum of {} active stores; delete some or raise api.max_active_stores",
+                    self.max_total
+                ),
+                60,
+            ));
+        }
+        if mine >= self.max_per_actor {
+            return Err(ApiError::too_many(
+                format!(
+                    "{actor:?} has its maximum of {} active stores; delete some first",
+                    self.max_per_actor
+                ),
+                60,
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Refuses bodies over `max` bytes with 413, whether or not they announce their length.

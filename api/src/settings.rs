@@ -74,6 +74,9 @@ pub struct ApiSettings {
     pub max_active_stores: i64,
     /// Stores not yet deleted, per actor.
     pub max_active_stores_per_actor: i64,
+    /// Within this many stores of a cap, creates are counted exactly (serialised); further
+    /// away a count cached for one second is trusted.
+    pub caps_exact_within: i64,
     /// Interval of keep-alive comments on the event stream.
     pub sse_keep_alive_ms: u64,
     /// How long idempotency keys are kept.
@@ -103,6 +106,7 @@ create_rate_per_sec = 20.0
 create_burst = 100
 max_active_stores = 500000
 max_active_stores_per_actor = 100000
+caps_exact_within = 1000
 sse_keep_alive_ms = 15000
 idempotency_ttl_hours = 24
 
@@ -171,8 +175,11 @@ impl Settings {
         if a.create_rate_per_sec.is_nan() || a.create_rate_per_sec <= 0.0 || a.create_burst == 0 {
             return Err("api.create_rate_per_sec and api.create_burst must be > 0".into());
         }
-        if a.max_active_stores < 1 || a.max_active_stores_per_actor < 1 {
-            return Err("api.max_active_stores and _per_actor must be >= 1".into());
+        if a.max_active_stores < 1 || a.max_active_stores_per_actor < 1 || a.caps_exact_within < 0 {
+            return Err(
+                "api.max_active_stores and _per_actor must be >= 1, api.caps_exact_within >= 0"
+                    .into(),
+            );
         }
         if a.sse_keep_alive_ms < 100 {
             return Err("api.sse_keep_alive_ms must be at least 100".into());

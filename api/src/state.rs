@@ -9,7 +9,7 @@ use urumi_engine::Engine;
 use urumi_workflows::StoreDeps;
 
 use crate::auth::TokenCache;
-use crate::guard::RateLimiter;
+use crate::guard::{Caps, RateLimiter};
 use crate::metrics::HttpMetrics;
 use crate::settings::Settings;
 
@@ -21,6 +21,7 @@ pub struct AppState {
     pub settings: Settings,
     pub tokens: TokenCache,
     pub limiter: RateLimiter,
+    pub caps: Caps,
     pub http: HttpMetrics,
     /// Bumped whenever events may have been committed (a `NOTIFY` or the periodic tick).
     pub events_changed: watch::Receiver<u64>,
@@ -46,6 +47,11 @@ impl AppState {
         Ok(Self {
             tokens: TokenCache::new(settings.token_cache()),
             limiter: RateLimiter::new(settings.api.create_rate_per_sec, settings.api.create_burst),
+            caps: Caps::new(
+                settings.api.max_active_stores,
+                settings.api.max_active_stores_per_actor,
+                settings.api.caps_exact_within,
+            ),
             http: HttpMetrics::default(),
             pool,
             engine,

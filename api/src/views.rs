@@ -135,7 +135,9 @@ impl RunKind {
             Self::Demo => "demo",
         }
     }
-    fn from_definition(d: &str) -> Self {
+    /// The kind of a run of definition `d`.
+    #[must_use]
+    pub fn from_definition(d: &str) -> Self {
         match d {
             "store.provision" => Self::Provision,
             "store.delete" => Self::Delete,

@@ -358,13 +358,15 @@ async fn a_setup_job_that_always_fails_fails_the_run_with_its_log_and_an_operato
         "{err}"
     );
     assert_eq!(step(&d, "setup").attempts, 4);
-    assert_eq!(rig.store_status(store).await.0, "provisioning");
+    // The store follows its failed provisioning run (a trigger of the API migration).
+    assert_eq!(rig.store_status(store).await.0, "failed");
 
     // The fault is gone for new Jobs (only -1..-4 were scripted to fail): retry resumes at setup.
     assert_eq!(
         rig.engine.retry_run(run, "operator").await.unwrap(),
         "setup"
     );
+    assert_eq!(rig.store_status(store).await.0, "provisioning");
     let d = rig.wait(run, RunStatus::Succeeded).await;
     assert_eq!(
         step(&d, "namespace").attempts,

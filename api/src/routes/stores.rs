@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use super::{ApiTags, audit_in, parse_uuid_cursor};
 use crate::auth::{Auth, Role};
-use crate::guard::check_caps;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::text::Text;
@@ -47,31 +46,98 @@ enum Accepted {
     Accepted(Json<StoreAccepted>),
 }
 
-/// The newest run of each store in `ids`.
-async fn current_runs(
-    state: &AppState,
-    ids: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, RunSummary>, ApiError> {
-    let subjects: Vec<String> = ids.iter().map(|id| format!("store:{id}")).collect();
-    let runs: Vec<Run> = sqlx::query_as(
-        "SELECT DISTINCT ON (subject) * FROM urumi.runs WHERE subject = ANY($1)
-         ORDER BY subject, created_at DESC, id DESC",
-    )
-    .bind(&subjects)
-    .fetch_all(&state.pool)
-    .await?;
-    Ok(runs
-        .iter()
-        .filter_map(|r| {
-            let s = RunSummary::from(r);
-            s.store_id.map(|id| (id, s))
-        })
-        .collect())
+/// A store row with its newest run, read in one query.
+#[derive(Debug, sqlx::FromRow)]
+struct StoreRunRow {
+    #[sqlx(flatten)]
+    store: StoreRow,
+    r_id: Option<Uuid>,
+    r_definition: Option<String>,
+    r_status: Option<String>,
+    r_created_by: Option<String>,
+    r_created_at: Option<chrono::DateTime<chrono::Utc>>,
+    r_started_at: Option<chrono::DateTime<chrono::Utc>>,
+    r_finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    r_error: Option<String>,
+    r_rerun_of: Option<Uuid>,
 }
 
-async fn view(state: &AppState, row: &StoreRow) -> Result<Store, ApiError> {
-    let mut runs = current_runs(state, &[row.id]).await?;
-    Ok(Store::from_row(row, runs.remove(&row.id)))
+impl StoreRunRow {
+    fn into_view(self) -> Store {
+        let run = match (
+            self.r_id,
+            self.r_definition,
+            self.r_status,
+            self.r_created_by,
+            self.r_created_at,
+        ) {
+            (Some(id), Some(definition), Some(status), Some(created_by), Some(created_at)) => {
+                status
+                    .parse::<urumi_engine::RunStatus>()
+                    .ok()
+                    .map(|status| RunSummary {
+                        id,
+                        kind: crate::views::RunKind::from_definition(&definition),
+                        store_id: Some(self.store.id),
+                        status: status.into(),
+                        created_by,
+                        created_at,
+                        started_at: self.r_started_at,
+                        finished_at: self.r_finished_at,
+                        error: self.r_error,
+                        rerun_of: self.r_rerun_of,
+                    })
+            }
+            _ => None,
+        };
+        Store::from_row(&self.store, run)
+    }
+}
+
+/// The columns and join shared by the list and the single-store query.
+macro_rules! stores_with_runs_sql {
+    ($where:literal) => {
+        concat!(
+            "SELECT s.*, r.id AS r_id, r.definition AS r_definition, r.status AS r_status,
+                r.created_by AS r_created_by, r.created_at AS r_created_at,
+                r.started_at AS r_started_at, r.finished_at AS r_finished_at,
+                r.error AS r_error, r.rerun_of AS r_rerun_of
+             FROM urumi.stores s
+             LEFT JOIN LATERAL (
+                 SELECT * FROM urumi.runs WHERE subject = 'store:' || s.id::text
+                 ORDER BY created_at DESC, id DESC LIMIT 1
+             ) r ON true ",
+            $where
+        )
+    };
+}
+
+/// One page of stores, newest first, optionally of one status, before an id.
+async fn list_page(
+    state: &AppState,
+    status: Option<&str>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Store>, ApiError> {
+    let rows: Vec<StoreRunRow> = sqlx::query_as(stores_with_runs_sql!(
+        "WHERE ($1::text IS NULL OR s.status = $1) AND ($2::uuid IS NULL OR s.id < $2)
+         ORDER BY s.id DESC LIMIT $3"
+    ))
+    .bind(status)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(rows.into_iter().map(StoreRunRow::into_view).collect())
+}
+
+/// One store with its newest run.
+async fn one(state: &AppState, id: Uuid) -> Result<Option<Store>, ApiError> {
+    let row: Option<StoreRunRow> = sqlx::query_as(stores_with_runs_sql!("WHERE s.id = $1"))
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?;
+    Ok(row.map(StoreRunRow::into_view))
 }
 
 async fn run_summary(conn: &mut PgConnection, id: Uuid) -> Result<RunSummary, ApiError> {
@@ -169,14 +235,7 @@ impl StoresApi {
                 wait.as_secs_f64().ceil() as u64,
             ));
         }
-        let a = &state.settings.api;
-        check_caps(
-            &mut tx,
-            &actor,
-            a.max_active_stores,
-            a.max_active_stores_per_actor,
-        )
-        .await?;
+        state.caps.check(&mut tx, &actor).await?;
         let requested = service::create_in(
             &mut tx,
             &state.engine,
@@ -236,26 +295,17 @@ impl StoresApi {
     ) -> Result<Json<StorePage>, ApiError> {
         let before = parse_uuid_cursor(cursor.0.as_deref())?;
         let limit = limit.0;
-        let rows: Vec<StoreRow> = sqlx::query_as(
-            "SELECT * FROM urumi.stores
-             WHERE ($1::text IS NULL OR status = $1) AND ($2::uuid IS NULL OR id < $2)
-             ORDER BY id DESC LIMIT $3",
+        let mut items = list_page(
+            &self.0,
+            status.0.map(StoreStatus::as_str),
+            before,
+            limit + 1,
         )
-        .bind(status.0.map(StoreStatus::as_str))
-        .bind(before)
-        .bind(limit + 1)
-        .fetch_all(&self.0.pool)
         .await?;
-        let more = rows.len() as i64 > limit;
-        let rows = &rows[..rows.len().min(limit as usize)];
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut runs = current_runs(&self.0, &ids).await?;
-        let items: Vec<Store> = rows
-            .iter()
-            .map(|r| Store::from_row(r, runs.remove(&r.id)))
-            .collect();
+        let more = items.len() as i64 > limit;
+        items.truncate(limit as usize);
         let next_cursor = more
-            .then(|| rows.last().map(|r| r.id.to_string()))
+            .then(|| items.last().map(|s| s.id.to_string()))
             .flatten();
         Ok(Json(StorePage { items, next_cursor }))
     }
@@ -263,10 +313,10 @@ impl StoresApi {
     /// One store: status, URL, engine, timings and its current run.
     #[oai(path = "/stores/:id", method = "get", operation_id = "get_store")]
     async fn get_store(&self, _auth: Auth, id: Path<Uuid>) -> Result<Json<Store>, ApiError> {
-        let row = urumi_workflows::store::db::get(&self.0.pool, id.0)
+        let store = one(&self.0, id.0)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("store {} not found", id.0)))?;
-        Ok(Json(view(&self.0, &row).await?))
+        Ok(Json(store))
     }
 
     /// Start deleting a store (its namespace and everything in it). A provisioning or repair

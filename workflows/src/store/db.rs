@@ -22,8 +22,8 @@ pub struct Store {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Inserts a new store in `provisioning`. A live store with the same slug is a unique
-/// violation (`stores_live_slug`).
+/// Inserts a new store in `provisioning` and returns it; `None` when a live store already
+/// has the slug (`stores_live_slug`), in which case nothing is written.
 pub(crate) async fn insert(
     conn: &mut PgConnection,
     id: Uuid,
@@ -32,9 +32,10 @@ pub(crate) async fn insert(
     engine: &str,
     plan: &str,
     actor: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO urumi.stores (id, name, slug, engine, plan, created_by) VALUES ($1, $2, $3, $4, $5, $6)",
+) -> sqlx::Result<Option<Store>> {
+    sqlx::query_as::<_, Store>(
+        "INSERT INTO urumi.stores (id, name, slug, engine, plan, created_by) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (slug) WHERE status <> 'deleted' DO NOTHING RETURNING *",
     )
     .bind(id)
     .bind(name)
@@ -42,9 +43,8 @@ pub(crate) async fn insert(
     .bind(engine)
     .bind(plan)
     .bind(actor)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_optional(conn)
+    .await
 }
 
 /// One store.

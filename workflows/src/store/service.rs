@@ -3,7 +3,7 @@
 //! and writes nothing.
 
 use serde_json::json;
-use sqlx::{Acquire, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use urumi_engine::{Engine, NewRun};
 use uuid::Uuid;
 
@@ -102,10 +102,8 @@ pub async fn create_in(
         .plan(Some(&plan_name))
         .map_err(Error::UnknownPlan)?;
     let id = Uuid::now_v7();
-    // A savepoint, so a taken slug leaves the caller's transaction usable.
-    let mut sp = tx.begin().await?;
-    let inserted = db::insert(
-        &mut sp,
+    let store = db::insert(
+        &mut *tx,
         id,
         name.trim(),
         slug.as_str(),
@@ -113,20 +111,8 @@ pub async fn create_in(
         &plan_name,
         actor,
     )
-    .await;
-    if let Err(e) = inserted {
-        return Err(match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                Error::SlugTaken(slug.to_string())
-            }
-            _ => Error::Database(e),
-        });
-    }
-    sp.commit().await?;
-    let store = sqlx::query_as::<_, Store>("SELECT * FROM urumi.stores WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    .await?
+    .ok_or_else(|| Error::SlugTaken(slug.to_string()))?;
     let run = NewRun::new(PROVISION, format!("store:{id}"), input(&store)).actor(actor);
     let started = engine.start_run_in(&mut *tx, run).await?;
     Ok(Requested {
