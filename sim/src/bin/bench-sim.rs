@@ -1,12 +1,22 @@
 //! `bench-sim`: throughput and memory of the simulator binary, measured from outside.
 //!
-//! Starts `urumi-sim` (the sibling binary) as a child process per repetition and drives
-//! it over HTTP/1.1 keep-alive: GETs/s and server-side applies/s from one sequential
-//! client, then the child's RSS after loading the objects of N stores (default 10,000,
-//! ~17 applied objects each plus the pods and claims the controllers create). Prints
-//! medians of `REPS` (default 3) with min/max; the last line is `RESULT {json}`.
+//! Per repetition it starts `urumi-sim` (the sibling binary) as a child process, applies
+//! the objects of N stores (default 10,000, ~17 applied objects each, plus the pods and
+//! claims the controllers create) and reads the child's RSS. Then, over HTTP/1.1
+//! keep-alive from one sequential client (hyper-util's pooled client, as kube-rs uses):
+//! GETs/s of objects picked at random from those stores, and server-side applies/s.
+//! Prints medians of `REPS` (default 3) with min/max; the last line is `RESULT {json}`.
 //!
-//! Environment: `STORES` (10000), `REPS` (3), `SECONDS` (3 per throughput run).
+//! The client runs on a current-thread runtime, so a request, its connection task and
+//! the response stay on one thread. `BENCH_RT=multi` instead drives the loop from
+//! `block_on` on a multi-thread runtime (what `#[tokio::main]` does): every request then
+//! hops between the main thread and the worker that owns the connection, ~6 context
+//! switches per GET instead of ~1, and on 2 busy cores the GET rate halves or worse.
+//! `BENCH_RT=multi-spawn` runs the loop as a task on a multi-thread runtime.
+//!
+//! Environment: `STORES` (10000), `REPS` (3), `SECONDS` (3 per throughput run),
+//! `BENCH_RT`, and `SIM_URL` to only run the GETs against a running simulator (which
+//! gets the stores applied first if it lacks them).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -196,27 +206,81 @@ fn store_objects(i: u64) -> Vec<(String, Value)> {
     out
 }
 
-async fn gets_per_sec(base: &str, secs: u64) -> anyhow::Result<f64> {
+/// The GET paths of store `i`'s objects: everything applied, plus the StatefulSet's pod and
+/// claim that the controllers create (their names are deterministic).
+fn store_get_paths(i: u64) -> Vec<String> {
+    let ns = format!("store-shop{i:05}");
+    let mut paths: Vec<String> = store_objects(i).into_iter().map(|(p, _)| p).collect();
+    paths.push(format!("/api/v1/namespaces/{ns}/pods/mariadb-0"));
+    paths.push(format!(
+        "/api/v1/namespaces/{ns}/persistentvolumeclaims/data-mariadb-0"
+    ));
+    paths
+}
+
+/// A small deterministic generator (splitmix64), so every run GETs the same sequence.
+struct Mix(u64);
+
+impl Mix {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z % n as u64) as usize
+    }
+}
+
+/// What one GET run saw.
+struct GetRun {
+    per_sec: f64,
+    distinct_paths: usize,
+    mean_body: f64,
+}
+
+/// GETs of objects picked at random (seeded) from every store's objects, one after the
+/// other on one keep-alive connection. Every response must be 200 with a JSON object body;
+/// every 64th is parsed and must be the object that was asked for.
+async fn gets_per_sec(
+    base: &str,
+    paths: &[String],
+    secs: u64,
+    seed: u64,
+) -> anyhow::Result<GetRun> {
     let c = http_client();
-    let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bench", "namespace": "default"}, "data": {"k": "v"}});
-    apply(
-        &c,
-        base,
-        "/api/v1/namespaces/default/configmaps/bench",
-        &obj,
-    )
-    .await?;
-    let url = format!("{base}/api/v1/namespaces/default/configmaps/bench");
+    let urls: Vec<String> = paths.iter().map(|p| format!("{base}{p}")).collect();
+    let mut rng = Mix(seed);
+    let mut seen = std::collections::HashSet::new();
     let start = Instant::now();
     let mut n = 0u64;
+    let mut bytes = 0u64;
     while start.elapsed() < Duration::from_secs(secs) {
-        let code = request(&c, "GET", &url, None, "").await?;
-        if code != 200 {
-            bail!("GET -> {code}");
+        let i = rng.below(urls.len());
+        let resp = c
+            .request(http::Request::get(&urls[i]).body(Full::new(Bytes::new()))?)
+            .await?;
+        let code = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        if code != 200 || body.first() != Some(&b'{') {
+            bail!("GET {} -> {code}", paths[i]);
         }
+        if n.is_multiple_of(64) {
+            let v: Value = serde_json::from_slice(&body)?;
+            let name = v.pointer("/metadata/name").and_then(Value::as_str);
+            if !paths[i].ends_with(&format!("/{}", name.unwrap_or("?"))) {
+                bail!("GET {} returned {name:?}", paths[i]);
+            }
+        }
+        seen.insert(i);
+        bytes += body.len() as u64;
         n += 1;
     }
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+    Ok(GetRun {
+        per_sec: n as f64 / start.elapsed().as_secs_f64(),
+        distinct_paths: seen.len(),
+        mean_body: bytes as f64 / n.max(1) as f64,
+    })
 }
 
 async fn applies_per_sec(base: &str, secs: u64) -> anyhow::Result<f64> {
@@ -237,6 +301,15 @@ async fn applies_per_sec(base: &str, secs: u64) -> anyhow::Result<f64> {
         n += 1;
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn get_json(c: &Http, url: &str) -> anyhow::Result<Value> {
+    let resp = c
+        .request(http::Request::get(url).body(Full::new(Bytes::new()))?)
+        .await?;
+    Ok(serde_json::from_slice(
+        &resp.into_body().collect().await?.to_bytes(),
+    )?)
 }
 
 async fn load_stores(base: &str, stores: u64) -> anyhow::Result<()> {
@@ -267,8 +340,25 @@ fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
     (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let rt = match std::env::var("BENCH_RT").as_deref() {
+        Ok("multi") => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+        Ok("multi-spawn") => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            return rt.block_on(async { tokio::spawn(run()).await? });
+        }
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+    };
+    rt.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let stores = env_num("STORES", 10_000);
     let reps = env_num("REPS", 3).max(1);
     let secs = env_num("SECONDS", 3);
@@ -279,11 +369,30 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "bench-sim: {reps} repetitions; {secs}s per throughput run; {stores} stores for memory"
     );
+    let mut paths = Vec::new();
+    for i in 0..stores {
+        paths.extend(store_get_paths(i));
+    }
+    if let Ok(url) = std::env::var("SIM_URL") {
+        // Profiling aid: GETs against a long-running simulator (stores loaded on first use).
+        let c = http_client();
+        let last = format!("{url}{}", paths.last().context("STORES=0")?);
+        if request(&c, "GET", &last, None, "").await? != 200 {
+            load_stores(&url, stores).await?;
+            request(&c, "GET", &format!("{url}/_sim/idle"), None, "").await?;
+        }
+        for rep in 0..reps {
+            let g = gets_per_sec(&url, &paths, secs, rep + 1).await?;
+            println!(
+                "GETs against {url}: {:.0}/s ({} distinct objects, mean body {:.0} B)",
+                g.per_sec, g.distinct_paths, g.mean_body
+            );
+        }
+        return Ok(());
+    }
     for rep in 0..reps {
         let port = 17_000 + rep as u16;
         let mut sim = spawn_sim(port).await?;
-        let g = gets_per_sec(&sim.base, secs).await?;
-        let a = applies_per_sec(&sim.base, secs).await?;
         let t = Instant::now();
         load_stores(&sim.base, stores).await?;
         let c = http_client();
@@ -296,26 +405,48 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         let load_secs = t.elapsed().as_secs_f64();
-        let stats_resp = c
-            .request(
-                http::Request::get(format!("{}/_sim/stats", sim.base))
-                    .body(Full::new(Bytes::new()))?,
-            )
-            .await?;
-        let stats_body: Value =
-            serde_json::from_slice(&stats_resp.into_body().collect().await?.to_bytes())?;
+        let stats_body = get_json(&c, &format!("{}/_sim/stats", sim.base)).await?;
         objects = stats_body["objects"].as_u64().unwrap_or(0);
         let r = rss_mib(sim.pid);
         println!(
-            "  stored JSON: {:.1} MiB",
-            stats_body["objectBytes"].as_f64().unwrap_or(0.0) / 1048576.0
-        );
-        println!(
-            "rep {}: {g:.0} GETs/s, {a:.0} applies/s, {stores} stores loaded in {load_secs:.1}s ({objects} objects, controllers idle: {}), RSS {r:.1} MiB",
+            "rep {}: {stores} stores loaded in {load_secs:.1}s ({objects} objects, controllers idle: {}), stored JSON {:.1} MiB, RSS {r:.1} MiB",
             rep + 1,
-            idle == 200
+            idle == 200,
+            stats_body["objectBytes"].as_f64().unwrap_or(0.0) / 1_048_576.0
         );
-        gets.push(g);
+        // The request log then holds this run's GETs: their time inside the handler.
+        request(
+            &c,
+            "DELETE",
+            &format!("{}/_sim/requests", sim.base),
+            None,
+            "",
+        )
+        .await?;
+        let g = gets_per_sec(&sim.base, &paths, secs, rep + 1).await?;
+        let log = get_json(&c, &format!("{}/_sim/requests?since=0", sim.base)).await?;
+        let mut handler_us: Vec<f64> = log
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r["verb"] == "get")
+            .filter_map(|r| r["latencyMs"].as_f64())
+            .map(|ms| ms * 1000.0)
+            .collect();
+        handler_us.sort_by(f64::total_cmp);
+        let handler_p50 = handler_us.get(handler_us.len() / 2).copied().unwrap_or(0.0);
+        let a = applies_per_sec(&sim.base, secs).await?;
+        println!(
+            "rep {}: {:.0} GETs/s ({} distinct objects of {}, mean body {:.0} B, handler p50 {handler_p50:.1} us, round trip {:.1} us), {a:.0} applies/s",
+            rep + 1,
+            g.per_sec,
+            g.distinct_paths,
+            paths.len(),
+            g.mean_body,
+            1e6 / g.per_sec
+        );
+        gets.push(g.per_sec);
         applies.push(a);
         rss.push(r);
         sim.child.kill().await.ok();
@@ -326,7 +457,7 @@ async fn main() -> anyhow::Result<()> {
     let (am, amin, amax) = stats(applies);
     let (rm, rmin, rmax) = stats(rss);
     println!(
-        "GET /configmaps/<name>, one keep-alive client:   median {gm:.0}/s (min {gmin:.0}, max {gmax:.0})   target >= 5000"
+        "GET of random stored objects, one keep-alive client: median {gm:.0}/s (min {gmin:.0}, max {gmax:.0})   target >= 5000"
     );
     println!(
         "server-side apply (each a real write), one client: median {am:.0}/s (min {amin:.0}, max {amax:.0})   target >= 1000"
@@ -342,6 +473,7 @@ async fn main() -> anyhow::Result<()> {
         "stores": stores,
         "objects": objects,
         "reps": reps,
+        "client_runtime": std::env::var("BENCH_RT").unwrap_or_else(|_| "current-thread".into()),
         "machine": {"cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0)},
     });
     println!("RESULT {result}");
