@@ -1,7 +1,8 @@
 //! End-to-end tests of real `urumi-worker` processes on a fresh database: SIGKILL takeover,
 //! a failure point that aborts the process, and two processes sharing 1,000 runs.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::Duration;
 
 use serde_json::json;
@@ -10,80 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use urumi_engine::{Engine, NewRun, RunStatus, StepStatus};
 use uuid::Uuid;
 
-/// The fresh test database's URL, built from `DATABASE_URL` and the test's database name.
-fn url_for(connect: &PgConnectOptions) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let (prefix, _) = base
-        .rsplit_once('/')
-        .expect("DATABASE_URL ends with /database");
-    format!(
-        "{prefix}/{}",
-        connect.get_database().expect("a test database")
-    )
-}
-
-struct WorkerProcess(Child);
-
-impl Drop for WorkerProcess {
-    /// A failed assertion must not leave worker processes behind.
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl WorkerProcess {
-    /// A worker with a 1.5 s lease, so takeover tests are quick.
-    fn spawn(url: &str, failpoint: Option<&str>) -> Self {
-        Self::spawn_with_lease(url, failpoint, 1500)
-    }
-
-    fn spawn_with_lease(url: &str, failpoint: Option<&str>, lease_ms: u64) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_urumi-worker"));
-        cmd.env("URUMI__DATABASE__URL", url)
-            .env("URUMI__CLUSTER__ENABLED", "false")
-            .env("URUMI__WORKER__LEASE_MS", lease_ms.to_string())
-            .env("URUMI__WORKER__POLL_INTERVAL_MS", "100")
-            .env("URUMI__WORKER__SWEEP_INTERVAL_MS", "250")
-            .env("URUMI__WORKER__CONCURRENCY", "16")
-            .env("URUMI__LOG__FILTER", "warn")
-            .env_remove("URUMI_FAILPOINT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(fp) = failpoint {
-            cmd.env("URUMI_FAILPOINT", fp);
-        }
-        Self(cmd.spawn().expect("spawn urumi-worker"))
-    }
-
-    /// SIGKILL: the process gets no chance to release anything.
-    fn kill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-
-    fn terminate(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        let _ = self.0.wait();
-    }
-
-    async fn exit_status(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the worker process did not exit"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
+use common::{WorkerProcess, url_for, wait_until};
 
 async fn setup(connect: PgConnectOptions) -> (PgPool, Engine, String) {
     let url = url_for(&connect);
@@ -94,17 +22,6 @@ async fn setup(connect: PgConnectOptions) -> (PgPool, Engine, String) {
         .unwrap();
     let engine = Engine::new(pool.clone(), urumi_workflows::registry(None).unwrap());
     (pool, engine, url)
-}
-
-async fn wait_until(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn demo_run(engine: &Engine, subject: &str, work_ms: u64) -> Uuid {
