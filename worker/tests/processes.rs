@@ -192,7 +192,9 @@ async fn two_worker_processes_share_1000_runs_and_without_faults_no_step_runs_tw
         .fetch_all(&pool)
         .await
         .unwrap();
-        panic!("every step ran exactly once: {not_once} did not; e.g. {odd:?}; other events {kinds:?}");
+        panic!(
+            "every step ran exactly once: {not_once} did not; e.g. {odd:?}; other events {kinds:?}"
+        );
     }
     let workers: i64 = sqlx::query_scalar(
         "SELECT count(DISTINCT actor) FROM urumi.events WHERE kind = 'run.claimed'",
