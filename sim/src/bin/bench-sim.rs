@@ -335,6 +335,10 @@ async fn load_stores(base: &str, stores: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn tenth(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
 fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
     (v[v.len() / 2], v[0], v[v.len() - 1])
@@ -456,6 +460,8 @@ async fn run() -> anyhow::Result<()> {
     let (gm, gmin, gmax) = stats(gets);
     let (am, amin, amax) = stats(applies);
     let (rm, rmin, rmax) = stats(rss);
+    // One rounding for the text and the JSON.
+    let (rm, rmin, rmax) = (tenth(rm), tenth(rmin), tenth(rmax));
     println!(
         "GET of random stored objects, one keep-alive client: median {gm:.0}/s (min {gmin:.0}, max {gmax:.0})   target >= 5000"
     );
@@ -469,7 +475,7 @@ async fn run() -> anyhow::Result<()> {
         "bench": "sim",
         "get_per_sec": {"median": gm.round(), "min": gmin.round(), "max": gmax.round()},
         "apply_per_sec": {"median": am.round(), "min": amin.round(), "max": amax.round()},
-        "rss_mib_10k_stores": {"median": (rm * 10.0).round() / 10.0, "min": (rmin * 10.0).round() / 10.0, "max": (rmax * 10.0).round() / 10.0},
+        "rss_mib_10k_stores": {"median": rm, "min": rmin, "max": rmax},
         "stores": stores,
         "objects": objects,
         "reps": reps,
