@@ -12,6 +12,11 @@
 
 use std::sync::Arc;
 
+/// Every request allocates many small JSON nodes; mimalloc serves them with less work than
+/// glibc's allocator (whose consolidation showed in profiles of list pages).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, bail};
 use poem::Server;
 use poem::listener::TcpListener;
