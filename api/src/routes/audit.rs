@@ -59,14 +59,15 @@ impl AuditApi {
             "SELECT id, run_id, subject, kind, step, actor, detail, created_at FROM urumi.events
              WHERE ($1::text IS NULL OR subject = $1) AND ($2::uuid IS NULL OR run_id = $2)
                AND ($3::text IS NULL OR actor = $3) AND ($4::text IS NULL OR kind = $4)
-               AND ($5::bigint IS NULL OR id < $5)
+               AND id < $5
              ORDER BY id DESC LIMIT $6",
         )
         .bind(store_id.0.map(|s| format!("store:{s}")))
         .bind(run_id.0)
         .bind(actor.0)
         .bind(kind.0)
-        .bind(before)
+        // No cursor: below i64::MAX, so `id < $5` always drives the index scan.
+        .bind(before.unwrap_or(i64::MAX))
         .bind(limit + 1)
         .fetch_all(&self.0.pool)
         .await?;

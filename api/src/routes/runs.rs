@@ -62,13 +62,14 @@ impl RunsApi {
         let runs: Vec<Run> = sqlx::query_as(
             "SELECT * FROM urumi.runs
              WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR definition = $2)
-               AND ($3::text IS NULL OR subject = $3) AND ($4::uuid IS NULL OR id < $4)
+               AND ($3::text IS NULL OR subject = $3) AND id < $4
              ORDER BY id DESC LIMIT $5",
         )
         .bind(status.0.map(RunStatus::as_str))
         .bind(kind.0.map(RunKind::definition))
         .bind(store_id.0.map(|s| format!("store:{s}")))
-        .bind(before)
+        // No cursor: before the largest UUID, so `id < $4` always drives the index scan.
+        .bind(before.unwrap_or(Uuid::max()))
         .bind(limit + 1)
         .fetch_all(&self.0.pool)
         .await?;

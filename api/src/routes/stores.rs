@@ -112,22 +112,35 @@ macro_rules! stores_with_runs_sql {
     };
 }
 
-/// One page of stores, newest first, optionally of one status, before an id.
+/// One page of stores, newest first, optionally of one status, before an id. Each filter
+/// combination has its own statement: a generic plan of `($2 IS NULL OR id < $2)` cannot use
+/// the index and would scan from the newest store on every page.
 async fn list_page(
     state: &AppState,
     status: Option<&str>,
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Store>, ApiError> {
-    let rows: Vec<StoreRunRow> = sqlx::query_as(stores_with_runs_sql!(
-        "WHERE ($1::text IS NULL OR s.status = $1) AND ($2::uuid IS NULL OR s.id < $2)
-         ORDER BY s.id DESC LIMIT $3"
-    ))
-    .bind(status)
-    .bind(before)
-    .bind(limit)
-    .fetch_all(&state.pool)
-    .await?;
+    let q = match (status, before) {
+        (None, None) => sqlx::query_as(stores_with_runs_sql!("ORDER BY s.id DESC LIMIT $1")),
+        (None, Some(_)) => sqlx::query_as(stores_with_runs_sql!(
+            "WHERE s.id < $2 ORDER BY s.id DESC LIMIT $1"
+        )),
+        (Some(_), None) => sqlx::query_as(stores_with_runs_sql!(
+            "WHERE s.status = $2 ORDER BY s.id DESC LIMIT $1"
+        )),
+        (Some(_), Some(_)) => sqlx::query_as(stores_with_runs_sql!(
+            "WHERE s.id < $2 AND s.status = $3 ORDER BY s.id DESC LIMIT $1"
+        )),
+    };
+    let mut q = q.bind(limit);
+    if let Some(b) = before {
+        q = q.bind(b);
+    }
+    if let Some(st) = status {
+        q = q.bind(st);
+    }
+    let rows: Vec<StoreRunRow> = q.fetch_all(&state.pool).await?;
     Ok(rows.into_iter().map(StoreRunRow::into_view).collect())
 }
 
