@@ -18,6 +18,7 @@ export URUMI__DATABASE__URL="${DATABASE_URL%/*}/$db" URUMI__API__LISTEN="127.0.0
 export URUMI__API__CREATE_RATE_PER_SEC=1000 URUMI__API__CREATE_BURST=1000 RUST_LOG=warn
 "$bin/urumi-api" > "/tmp/urumi-fuzz-api-$$.log" 2>&1 &
 api=$!
+# shellcheck disable=SC2317 # invoked by the trap below
 cleanup() {
   kill "$api" 2>/dev/null || true
   wait "$api" 2>/dev/null || true
