@@ -65,7 +65,6 @@ impl Role {
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub token_id: Uuid,
     /// The token's name: the actor recorded in the audit log.
     pub name: String,
     pub role: Role,
@@ -135,6 +134,8 @@ async fn check(req: &poem::Request, bearer: Bearer) -> poem::Result<Principal> {
 pub struct Minted {
     pub id: Uuid,
     pub token: String,
+    /// The stored row, as `list` shows it.
+    pub row: TokenRow,
 }
 
 fn hash(secret: &str) -> [u8; 32] {
@@ -164,21 +165,23 @@ pub async fn mint(pool: &PgPool, name: &str, role: Role, by: &str) -> sqlx::Resu
     };
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO urumi.api_tokens (id, name, role, secret_hash, created_by) VALUES ($1, $2, $3, $4, $5)",
+    let row: TokenRow = sqlx::query_as(
+        "INSERT INTO urumi.api_tokens (id, name, role, secret_hash, created_by) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, name, role, created_by, created_at, revoked_at, revoked_by",
     )
     .bind(id)
     .bind(name)
     .bind(role.as_str())
     .bind(&hash(&secret)[..])
     .bind(by)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     audit_token(&mut tx, id, "token.created", by, name, role).await?;
     tx.commit().await?;
     Ok(Minted {
         id,
         token: format!("urumi_{}_{secret}", id.simple()),
+        row,
     })
 }
 
@@ -296,11 +299,7 @@ impl TokenCache {
         let Ok(role) = Role::parse(&role) else {
             return Ok(None);
         };
-        let p = Principal {
-            token_id: id,
-            name,
-            role,
-        };
+        let p = Principal { name, role };
         let mut entries = self.entries.lock().expect("cache lock");
         if entries.len() > 10_000 {
             let ttl = self.ttl;

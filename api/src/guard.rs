@@ -199,8 +199,13 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
         // Postgres text cannot hold NUL; a %00 anywhere in the URI is refused up front.
-        let uri = req.uri().to_string();
-        if uri.to_ascii_lowercase().contains("%00") {
+        let uri = req.uri();
+        let has_nul = |part: &str| {
+            part.as_bytes()
+                .windows(3)
+                .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+        };
+        if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
             return Err(poem::Error::from_string(
                 "the request URI contains a NUL byte (%00)",
                 StatusCode::BAD_REQUEST,

@@ -140,24 +140,6 @@ impl ApiError {
             "internal error; see the server log",
         ))
     }
-
-    /// The problem document and status, for answers built outside poem-openapi.
-    #[must_use]
-    pub fn problem(&self) -> &Problem {
-        match self {
-            Self::BadRequest(p)
-            | Self::Unauthorized(p)
-            | Self::Forbidden(p)
-            | Self::NotFound(p)
-            | Self::Conflict(p)
-            | Self::TooLarge(p)
-            | Self::UnsupportedMediaType(p)
-            | Self::Unprocessable(p)
-            | Self::TooManyRequests(p, _)
-            | Self::Internal(p)
-            | Self::Unavailable(p) => &p.0,
-        }
-    }
 }
 
 /// Any error that escaped the operations (unknown route, wrong method, body too large, a

@@ -18,10 +18,6 @@ use urumi_workflows::store::settings::StoreSettings;
 pub struct Secret<T>(T);
 
 impl<T> Secret<T> {
-    /// Wraps a value.
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
     /// The wrapped value; call only where it is used.
     pub fn expose(&self) -> &T {
         &self.0

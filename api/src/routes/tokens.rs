@@ -54,13 +54,8 @@ impl TokensApi {
                 }
                 _ => e.into(),
             })?;
-        let row = auth::list(&self.0.pool)
-            .await?
-            .into_iter()
-            .find(|t| t.id == m.id)
-            .ok_or_else(|| ApiError::internal(&"the minted token vanished"))?;
         Ok(Minted::Created(Json(MintedToken {
-            info: Token::from(&row),
+            info: Token::from(&m.row),
             token: m.token,
         })))
     }
