@@ -1,0 +1,93 @@
+{{/* The release's name prefix, at most 63 characters. */}}
+{{- define "urumi.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels of every object; call with (list $ "component"). */}}
+{{- define "urumi.labels" -}}
+{{- $ := index . 0 -}}
+helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version }}
+app.kubernetes.io/managed-by: {{ $.Release.Service }}
+app.kubernetes.io/version: {{ $.Chart.AppVersion | quote }}
+{{ include "urumi.selectorLabels" . }}
+{{- end -}}
+
+{{/* The labels pods are selected by; call with (list $ "component"). */}}
+{{- define "urumi.selectorLabels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: {{ $.Chart.Name }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{- define "urumi.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* Restricted Pod Security, pod level: the image's user 10001, never root. */}}
+{{- define "urumi.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Restricted Pod Security, container level: the processes write nothing to disk. */}}
+{{- define "urumi.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/* The environment every process shares: the database URL from the Secret, logging. */}}
+{{- define "urumi.commonEnv" -}}
+- name: URUMI__DATABASE__URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "database.existingSecret names the Secret holding the Postgres URL" .Values.database.existingSecret }}
+      key: {{ .Values.database.secretKey }}
+- name: URUMI__LOG__FORMAT
+  value: {{ .Values.log.format | quote }}
+- name: URUMI__LOG__FILTER
+  value: {{ .Values.log.filter | quote }}
+{{- end -}}
+
+{{/* The [stores] table both processes read (URUMI_CONFIG): only the keys that are set. */}}
+{{- define "urumi.storesToml" -}}
+{{- $v := .Values.stores -}}
+{{- $s := dict "platform_namespace" ($v.platform_namespace | default .Release.Namespace) -}}
+{{- range $k := list "base_domain" "ingress_class" "ingress_namespace" "storage_class" "tls_issuer" "default_plan" -}}
+{{- if index $v $k }}{{ $_ := set $s $k (index $v $k | toString) }}{{ end -}}
+{{- end -}}
+{{- if not (kindIs "invalid" $v.internet_egress) }}{{ $_ := set $s "internet_egress" $v.internet_egress }}{{ end -}}
+{{- if $v.cluster_cidrs }}{{ $_ := set $s "cluster_cidrs" $v.cluster_cidrs }}{{ end -}}
+{{- with $v.images -}}
+{{- $images := dict -}}
+{{- range $k := list "mariadb" "wordpress" "wp_cli" -}}
+{{- $_ := set $images $k (required (printf "stores.images.%s: set all three images or none" $k) (index $v.images $k)) -}}
+{{- end -}}
+{{- $_ := set $s "images" $images -}}
+{{- end -}}
+{{- with $v.plans -}}
+{{- $plans := dict -}}
+{{- range $name, $plan := $v.plans -}}
+{{- $p := dict -}}
+{{- range $k := list "pods" "requests_cpu" "requests_memory" "limits_cpu" "limits_memory" "pvcs" "requests_storage" "db_storage" "wp_storage" -}}
+{{- $_ := set $p $k (required (printf "stores.plans.%s.%s is required" $name $k) (index $plan $k) | toString) -}}
+{{- end -}}
+{{- $_ := set $plans $name $p -}}
+{{- end -}}
+{{- $_ := set $s "plans" $plans -}}
+{{- end -}}
+{{- $default := $v.default_plan | default "starter" -}}
+{{- if not (has $default (keys ($v.plans | default (dict "starter" true)))) -}}
+{{- fail (printf "stores.default_plan %q is not one of the plans" $default) -}}
+{{- end -}}
+{{- toToml (dict "stores" $s) -}}
+{{- end -}}

