@@ -62,6 +62,13 @@ fuzz=${PIPESTATUS[0]}
 set -e
 [ "$fuzz" = 0 ] && echo "fuzz: passed" || echo "fuzz: FAILED (exit $fuzz)"
 [ "$code" = 0 ] && code=$fuzz
+echo "== helm: lint, render and validate helm/urumi"
+set +e
+scripts/check-helm.sh
+helm=$?
+set -e
+[ "$helm" = 0 ] || echo "helm: FAILED (exit $helm)"
+[ "$code" = 0 ] && code=$helm
 # One plain closing line for CI: the totals over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, g }' "$log"
