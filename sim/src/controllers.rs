@@ -111,7 +111,8 @@ fn owned_by(pod: &Value, uid: &str) -> bool {
         })
 }
 
-fn pod_ready(p: &Value) -> bool {
+/// Whether a pod's `Ready` condition is `True`.
+pub(crate) fn pod_ready(p: &Value) -> bool {
     p.pointer("/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|cs| {

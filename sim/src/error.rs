@@ -208,6 +208,11 @@ impl ApiError {
         )
     }
 
+    /// 503 ServiceUnavailable (e.g. a Service proxy with no endpoints).
+    pub fn service_unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, "ServiceUnavailable", message)
+    }
+
     /// An injected fault: any code, with the reason the real server pairs with it.
     pub fn injected(code: u16, retry_after: Option<u64>) -> Self {
         let (reason, message) = match code {

@@ -21,12 +21,16 @@
 //!            ▼                      ▼
 //!     watch streams           controllers (pods Ready, Jobs, PVCs, namespaces)
 //! ```
+//!
+//! `services/{name}:{port}/proxy/…` reaches a simulated app when a Ready pod backs the
+//! Service ([`proxy`]).
 
 pub mod admission;
 pub mod controllers;
 pub mod error;
 pub mod faults;
 pub mod patch;
+pub mod proxy;
 pub mod resources;
 pub mod selectors;
 mod server;

@@ -408,6 +408,12 @@ pub fn api_resource_list(group: &str, version: &str) -> Value {
                 "group": "autoscaling", "version": "v1", "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.plural == "services" {
+            resources.push(json!({
+                "name": "services/proxy", "singularName": "", "namespaced": true, "kind": "ServiceProxyOptions",
+                "verbs": ["create", "delete", "get", "patch", "update"],
+            }));
+        }
         if r.plural == "pods" {
             resources.push(json!({
                 "name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"],

@@ -122,10 +122,41 @@ enum Route {
         sub: Option<String>,
         watch_path: bool,
     },
+    /// `/api/v1/namespaces/{ns}/services/{target}/proxy{path}` (`path` as sent, not decoded).
+    ServiceProxy {
+        ns: String,
+        target: String,
+        path: String,
+    },
     NotFound,
 }
 
+/// The Service proxy route, if `path` is one.
+fn service_proxy_route(path: &str) -> Option<Route> {
+    let parts: Vec<&str> = path.trim_start_matches('/').splitn(8, '/').collect();
+    match parts.as_slice() {
+        [
+            "api",
+            "v1",
+            "namespaces",
+            ns,
+            "services",
+            target,
+            "proxy",
+            rest @ ..,
+        ] if !ns.is_empty() && !target.is_empty() => Some(Route::ServiceProxy {
+            ns: percent_decode(ns),
+            target: percent_decode(target),
+            path: format!("/{}", rest.first().copied().unwrap_or_default()),
+        }),
+        _ => None,
+    }
+}
+
 fn route(path: &str) -> Route {
+    if let Some(r) = service_proxy_route(path) {
+        return r;
+    }
     let segs: Vec<String> = path
         .trim_matches('/')
         .split('/')
@@ -269,6 +300,22 @@ pub async fn handle(
             };
             (verb.to_string(), resource, ns.clone(), name.clone())
         }
+        Route::ServiceProxy { ns, target, .. } => {
+            let verb = match method {
+                Method::GET | Method::HEAD => "get",
+                Method::POST => "create",
+                Method::PUT => "update",
+                Method::PATCH => "patch",
+                Method::DELETE => "delete",
+                _ => "unknown",
+            };
+            (
+                verb.into(),
+                "services/proxy".into(),
+                Some(ns.clone()),
+                Some(target.clone()),
+            )
+        }
         Route::Admin(_) => ("admin".into(), String::new(), None, None),
         _ => ("discovery".into(), String::new(), None, None),
     };
@@ -344,6 +391,23 @@ pub async fn handle(
                 Outcome::from(resp)
             }
             Route::NotFound => Outcome::from(error_response(&ApiError::no_route())),
+            Route::ServiceProxy { ns, target, path } => {
+                let answer =
+                    crate::proxy::answer(&lock(&cluster), &method, &ns, &target, &path, &query);
+                Outcome::from(match answer {
+                    Ok(a) => {
+                        let mut resp = Response::new(full(a.body));
+                        *resp.status_mut() =
+                            StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
+                        resp.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static(a.content_type),
+                        );
+                        resp
+                    }
+                    Err(e) => error_response(&e),
+                })
+            }
             Route::Admin(rest) => {
                 Outcome::from(admin(&cluster, &method, &rest, &params, &body).await)
             }

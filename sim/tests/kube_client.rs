@@ -1228,3 +1228,106 @@ async fn the_kubeconfig_file_works_for_kube_and_snapshots_survive_a_restart() {
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `GET` through the Service proxy subresource: (status, body).
+async fn via_proxy(c: &Client, target: &str, path: &str) -> (u16, String) {
+    let uri = format!("/api/v1/namespaces/default/services/{target}/proxy{path}");
+    let req = http::Request::get(uri).body(Vec::new()).unwrap();
+    match c.request_text(req).await {
+        Ok(text) => (200, text),
+        Err(kube::Error::Api(s)) => (s.code, s.message),
+        Err(other) => panic!("transport error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn the_service_proxy_reaches_a_ready_pod_and_refuses_like_the_api_server_without_one() {
+    let (sim, _) = start().await;
+    let c = client_for(&sim, false); // see each 503 instead of the client's retries
+    let svcs: Api<Service> = Api::default_namespaced(c.clone());
+    svcs.create(&PostParams::default(), &obj(json!({"metadata": {"name": "wp"}, "spec": {"selector": {"app": "wp"}, "ports": [{"name": "http", "port": 80}]}}))).await.unwrap();
+
+    // No pod behind the selector yet: 503, in the API server's words.
+    let products = "/?rest_route=/wc/store/v1/products&per_page=1";
+    assert_eq!(
+        via_proxy(&c, "wp:80", products).await,
+        (503, "no endpoints available for service \"wp\"".into())
+    );
+
+    // A Ready pod: the simulated app answers, by port number or name.
+    let deploys: Api<Deployment> = Api::default_namespaced(c.clone());
+    let d: Deployment = obj(
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "wp"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "wp"}}, "template": template("wp")}}),
+    );
+    deploys
+        .patch("wp", &PatchParams::apply("urumi"), &Patch::Apply(&d))
+        .await
+        .unwrap();
+    sim.wait_idle(IDLE).await;
+    let (code, body) = via_proxy(&c, "wp:80", products).await;
+    assert_eq!(code, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["sku"], "URUMI-TSHIRT");
+    let (code, page) = via_proxy(&c, "http:wp:http", "/shop/").await;
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("<h1>default</h1>") && page.contains("/shop/"),
+        "{page}"
+    );
+    let (code, message) = via_proxy(&c, "wp:81", "/").await;
+    assert_eq!(
+        (code, message.as_str()),
+        (503, "no service port \"81\" found for service \"wp\"")
+    );
+    assert_eq!(
+        via_proxy(&c, "nope:80", "/").await,
+        (404, "services \"nope\" not found".into())
+    );
+
+    // A fault rule on services/proxy scripts the storefront: 503 until it is removed.
+    sim.faults().add(
+        FaultRule::any()
+            .verb("get")
+            .resource("services/proxy")
+            .namespace("default")
+            .error(1.0, 503),
+    );
+    assert_eq!(via_proxy(&c, "wp:80", products).await.0, 503);
+    let logged = sim.request_log().entries();
+    let last = logged.last().unwrap();
+    assert_eq!(
+        (last.verb.as_str(), last.resource.as_str(), last.injected),
+        ("get", "services/proxy", true)
+    );
+    assert_eq!(last.name.as_deref(), Some("wp:80"));
+    sim.faults().clear();
+    assert_eq!(via_proxy(&c, "wp:80", products).await.0, 200);
+
+    // Scaled to zero: no endpoints again.
+    deploys
+        .patch(
+            "wp",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    sim.wait_idle(IDLE).await;
+    assert_eq!(via_proxy(&c, "wp:80", "/").await.0, 503);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn discovery_lists_the_service_proxy_subresource() {
+    let (sim, c) = start().await;
+    let core = c.list_core_api_resources("v1").await.unwrap();
+    let proxy = core
+        .resources
+        .iter()
+        .find(|r| r.name == "services/proxy")
+        .expect("services/proxy is listed");
+    assert!(proxy.verbs.iter().any(|v| v == "get"));
+    sim.shutdown().await;
+}
