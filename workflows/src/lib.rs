@@ -18,9 +18,21 @@ use urumi_engine::{Registry, Result};
 /// # Errors
 /// [`urumi_engine::Error::InvalidDefinition`] if a definition is malformed (a bug).
 pub fn registry(stores: Option<&Arc<StoreDeps>>) -> Result<Registry> {
+    registry_for(stores, store::engines::BUILT_IN)
+}
+
+/// [`registry`] with store workflows serving `engines` instead of the built-in ones (tests
+/// that add an engine of their own).
+///
+/// # Errors
+/// See [`registry`].
+pub fn registry_for(
+    stores: Option<&Arc<StoreDeps>>,
+    engines: store::engines::Engines,
+) -> Result<Registry> {
     let mut defs = vec![demo::definition()?];
     if let Some(deps) = stores {
-        defs.extend(store::steps::definitions(deps)?);
+        defs.extend(store::steps::definitions_for(deps, engines)?);
     }
     Registry::new(defs)
 }

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use serde_json::Value;
+use urumi_workflows::store::engines::woocommerce::{CREDENTIAL_KEYS, WooCommerce};
 use urumi_workflows::store::names::slugify;
-use urumi_workflows::store::render::{self, CREDENTIAL_KEYS, StoreSpec};
+use urumi_workflows::store::render::{self, StoreSpec};
 use urumi_workflows::store::settings::StoreSettings;
 
 fn rendered(settings: &StoreSettings) -> Vec<Value> {
@@ -23,7 +24,7 @@ fn rendered(settings: &StoreSettings) -> Vec<Value> {
         .iter()
         .map(|k| ((*k).to_owned(), "x".repeat(32)))
         .collect();
-    render::all(&spec, settings, &creds)
+    render::all(&WooCommerce, &spec, settings, &creds)
 }
 
 fn pod_specs(objects: &[Value]) -> Vec<(&str, &Value)> {

@@ -437,3 +437,70 @@ async fn bad_store_requests_are_refused_before_anything_is_created(
     );
     rig.stop().await;
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn the_storefront_step_waits_while_the_store_answers_503_and_finishes_once_it_answers(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let rig = rig(connect).await;
+    // The store's Service proxy answers 503 (as with no ready endpoints) until the rule goes.
+    rig.sim.faults().add(
+        FaultRule::any()
+            .verb("get")
+            .resource("services/proxy")
+            .namespace("store-slow-shop")
+            .error(1.0, 503),
+    );
+    let (store, run) = rig.create("Slow Shop").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let waited = loop {
+        let events = rig.engine.events_for_run(run).await.unwrap();
+        if let Some(e) = events
+            .iter()
+            .find(|e| e.kind == "step.waiting" && e.step.as_deref() == Some("storefront"))
+        {
+            break e.detail["reason"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the storefront step never waited: {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        waited.starts_with("the storefront does not answer yet (GET wordpress:80/?rest_route="),
+        "{waited}"
+    );
+    let d = rig.engine.run(run).await.unwrap();
+    assert_ne!(d.run.status(), RunStatus::Succeeded);
+    assert_eq!(step(&d, "storefront").attempts, 1, "waiting is not failing");
+    assert_eq!(rig.store_status(store).await.0, "provisioning");
+
+    rig.sim.faults().clear();
+    let d = rig.wait(run, RunStatus::Succeeded).await;
+    let out = step(&d, "storefront").output.clone().unwrap();
+    assert_eq!(out["ingress_address"], "127.0.0.1", "{out}");
+    assert_eq!(out["storefront"]["status"], 200, "{out}");
+    assert_eq!(
+        out["storefront"]["judged"]["first_product"],
+        "Premium Cotton T-Shirt"
+    );
+    assert_eq!(rig.store_status(store).await.0, "ready");
+    let proxied: Vec<_> = rig
+        .sim
+        .request_log()
+        .entries()
+        .into_iter()
+        .filter(|r| r.resource == "services/proxy")
+        .collect();
+    assert!(
+        proxied.iter().any(|r| r.injected && r.status == 503),
+        "the 503s were served"
+    );
+    assert_eq!(
+        proxied.last().map(|r| (r.status, r.injected)),
+        Some((200, false))
+    );
+    rig.stop().await;
+}

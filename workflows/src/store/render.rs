@@ -1,23 +1,22 @@
-//! A store's desired state as typed Kubernetes objects: pure functions of (store, settings).
+//! A store's desired state as typed Kubernetes objects: pure functions of (engine, store,
+//! settings). This file holds the parts every engine shares — namespace with Pod Security
+//! labels, quota, LimitRange, NetworkPolicies, the credentials Secret, the Ingress, the setup
+//! Job around the engine's pod — and the building blocks engines render their own objects
+//! with (ownership labels, restricted security contexts, resources, Services, PVCs). What a
+//! store runs is the engine's: see [`super::engines`].
 //!
 //! Every object carries the ownership labels (`app.kubernetes.io/managed-by: urumi`,
-//! `urumi.io/store-id`, `urumi.io/store`). Pods run under Pod Security `restricted`: MariaDB
-//! as `mysql` (999), WordPress as `www-data` (33) with the safe sysctl
-//! `net.ipv4.ip_unprivileged_port_start=80` so Apache can bind port 80 without root, and the
-//! setup Job as 33:33 (the CLI image is Alpine, whose www-data is 82: running it as 33 keeps
-//! file ownership compatible with the Apache image). Every container has requests and limits.
+//! `urumi.io/store-id`, `urumi.io/store`). Every pod runs under Pod Security `restricted`
+//! and every container has requests and limits (checked in `tests/render.rs`).
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    ExecAction, HTTPGetAction, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec,
-    ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service,
-    ServicePort, ServiceSpec, Sysctl, Volume, VolumeMount, VolumeResourceRequirements,
+    Capabilities, ConfigMap, EnvVar, EnvVarSource, LimitRange, LimitRangeItem, LimitRangeSpec,
+    Namespace, PersistentVolumeClaimSpec, PodSecurityContext, PodTemplateSpec, ResourceQuota,
+    ResourceQuotaSpec, ResourceRequirements, SeccompProfile, Secret, SecretKeySelector,
+    SecurityContext, Service, ServicePort, ServiceSpec, Sysctl, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, IPBlock, Ingress, IngressBackend, IngressRule,
@@ -29,6 +28,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::engines::{self, AppObject, StoreEngine, WebTier};
 use super::names::Slug;
 use super::settings::{Plan, StoreSettings};
 
@@ -47,25 +47,11 @@ pub struct StoreSpec<'a> {
 
 /// The Pod Security Admission level store namespaces enforce.
 pub const PSA_LEVEL: &str = "restricted";
-/// The Secret holding the store's generated credentials.
+/// The Secret holding the store's generated credentials (keys: the engine's
+/// [`StoreEngine::credential_keys`]).
 pub const CREDENTIALS: &str = "store-credentials";
-/// The keys of [`CREDENTIALS`], each a random value created once.
-pub const CREDENTIAL_KEYS: [&str; 11] = [
-    "db-root-password",
-    "db-password",
-    "wp-admin-password",
-    "auth-key",
-    "secure-auth-key",
-    "logged-in-key",
-    "nonce-key",
-    "auth-salt",
-    "secure-auth-salt",
-    "logged-in-salt",
-    "nonce-salt",
-];
-
-const MARIADB_UID: i64 = 999;
-const WWW_DATA_UID: i64 = 33;
+/// The setup Jobs' `app.kubernetes.io/name`; each is named `store-setup-N`.
+pub const SETUP_APP: &str = "store-setup";
 
 impl StoreSpec<'_> {
     /// The store's namespace.
@@ -87,7 +73,9 @@ impl StoreSpec<'_> {
         ])
     }
 
-    fn meta(&self, name: &str) -> ObjectMeta {
+    /// Metadata of object `name` in the store's namespace, with the ownership labels.
+    #[must_use]
+    pub fn meta(&self, name: &str) -> ObjectMeta {
         ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(self.namespace()),
@@ -96,7 +84,9 @@ impl StoreSpec<'_> {
         }
     }
 
-    fn app_meta(&self, name: &str, app: &str) -> ObjectMeta {
+    /// [`StoreSpec::meta`] plus `app.kubernetes.io/name: <app>`.
+    #[must_use]
+    pub fn app_meta(&self, name: &str, app: &str) -> ObjectMeta {
         let mut meta = self.meta(name);
         meta.labels
             .get_or_insert_with(BTreeMap::new)
@@ -120,17 +110,37 @@ impl StoreSpec<'_> {
         };
         format!("{scheme}://{}", self.host(s))
     }
+
+    /// Pod-template metadata: [`StoreSpec::app_meta`] without name and namespace.
+    #[must_use]
+    pub fn template_meta(&self, app: &str) -> ObjectMeta {
+        let mut meta = self.app_meta(app, app);
+        meta.name = None;
+        meta.namespace = None;
+        meta
+    }
 }
 
-fn selector(app: &str) -> BTreeMap<String, String> {
+/// The labels selecting an app's pods: `app.kubernetes.io/name: <app>`.
+#[must_use]
+pub fn selector(app: &str) -> BTreeMap<String, String> {
     BTreeMap::from([("app.kubernetes.io/name".to_owned(), app.to_owned())])
 }
 
-fn q(s: &str) -> Quantity {
+/// A quantity (`"250m"`, `"1Gi"`).
+#[must_use]
+pub fn q(s: &str) -> Quantity {
     Quantity(s.to_owned())
 }
 
-fn resources(cpu_req: &str, mem_req: &str, cpu_lim: &str, mem_lim: &str) -> ResourceRequirements {
+/// CPU and memory requests and limits.
+#[must_use]
+pub fn resources(
+    cpu_req: &str,
+    mem_req: &str,
+    cpu_lim: &str,
+    mem_lim: &str,
+) -> ResourceRequirements {
     ResourceRequirements {
         requests: Some(BTreeMap::from([
             ("cpu".into(), q(cpu_req)),
@@ -144,7 +154,9 @@ fn resources(cpu_req: &str, mem_req: &str, cpu_lim: &str, mem_lim: &str) -> Reso
     }
 }
 
-fn restricted_container() -> SecurityContext {
+/// A container security context that satisfies Pod Security `restricted`.
+#[must_use]
+pub fn restricted_container() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         capabilities: Some(Capabilities {
@@ -160,7 +172,10 @@ fn restricted_container() -> SecurityContext {
     }
 }
 
-fn restricted_pod(uid: i64, sysctls: Option<Vec<Sysctl>>) -> PodSecurityContext {
+/// A pod security context that satisfies `restricted`: non-root as `uid`:`uid` (also the
+/// volumes' group), RuntimeDefault seccomp, and only the given (safe) sysctls.
+#[must_use]
+pub fn restricted_pod(uid: i64, sysctls: Option<Vec<Sysctl>>) -> PodSecurityContext {
     PodSecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(uid),
@@ -175,7 +190,9 @@ fn restricted_pod(uid: i64, sysctls: Option<Vec<Sysctl>>) -> PodSecurityContext 
     }
 }
 
-fn secret_env(name: &str, key: &str) -> EnvVar {
+/// An environment variable from a key of the credentials Secret.
+#[must_use]
+pub fn secret_env(name: &str, key: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value_from: Some(EnvVarSource {
@@ -190,7 +207,9 @@ fn secret_env(name: &str, key: &str) -> EnvVar {
     }
 }
 
-fn env(name: &str, value: &str) -> EnvVar {
+/// A plain environment variable.
+#[must_use]
+pub fn env(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value: Some(value.to_owned()),
@@ -198,7 +217,9 @@ fn env(name: &str, value: &str) -> EnvVar {
     }
 }
 
-fn pvc_spec(size: &str, s: &StoreSettings) -> PersistentVolumeClaimSpec {
+/// A `ReadWriteOnce` claim of `size` in the configured storage class.
+#[must_use]
+pub fn pvc_spec(size: &str, s: &StoreSettings) -> PersistentVolumeClaimSpec {
     PersistentVolumeClaimSpec {
         access_modes: Some(vec!["ReadWriteOnce".into()]),
         storage_class_name: s.storage_class.clone(),
@@ -307,11 +328,16 @@ fn ns_selector(name: &str) -> LabelSelector {
     }
 }
 
-/// Default-deny both ways; same-namespace traffic; ingress to WordPress only from the
-/// ingress controller's namespace; DNS; and (if enabled) HTTPS to the internet but not to
-/// cluster CIDRs or the metadata endpoint. The platform's namespace is in no allow rule.
+/// Default-deny both ways; same-namespace traffic (e.g. WordPress → MariaDB); ingress to the
+/// web tier's pods on its port only from the ingress controller's namespace; DNS; and (if
+/// enabled) HTTPS to the internet but not to cluster CIDRs or the metadata endpoint. The
+/// platform's namespace is in no allow rule.
 #[must_use]
-pub fn network_policies(spec: &StoreSpec<'_>, s: &StoreSettings) -> Vec<NetworkPolicy> {
+pub fn network_policies(
+    spec: &StoreSpec<'_>,
+    s: &StoreSettings,
+    web: WebTier,
+) -> Vec<NetworkPolicy> {
     let all_pods = LabelSelector::default();
     let same_ns = NetworkPolicyPeer {
         pod_selector: Some(all_pods.clone()),
@@ -348,7 +374,7 @@ pub fn network_policies(spec: &StoreSpec<'_>, s: &StoreSettings) -> Vec<NetworkP
             "allow-ingress-controller",
             NetworkPolicySpec {
                 pod_selector: Some(LabelSelector {
-                    match_labels: Some(selector("wordpress")),
+                    match_labels: Some(selector(web.app)),
                     ..Default::default()
                 }),
                 policy_types: Some(vec!["Ingress".into()]),
@@ -357,7 +383,7 @@ pub fn network_policies(spec: &StoreSpec<'_>, s: &StoreSettings) -> Vec<NetworkP
                         namespace_selector: Some(ns_selector(&s.ingress_namespace)),
                         ..NetworkPolicyPeer::default()
                     }]),
-                    ports: Some(vec![port("TCP", 80)]),
+                    ports: Some(vec![port("TCP", web.port)]),
                 }]),
                 ..NetworkPolicySpec::default()
             },
@@ -412,7 +438,7 @@ pub fn network_policies(spec: &StoreSpec<'_>, s: &StoreSettings) -> Vec<NetworkP
     policies
 }
 
-/// The credentials Secret with `values` for [`CREDENTIAL_KEYS`] (random, made by the caller).
+/// The credentials Secret with `values` for the engine's keys (random, made by the caller).
 /// Created once and never overwritten: the provisioning step creates it only if absent.
 #[must_use]
 pub fn credentials(spec: &StoreSpec<'_>, values: &BTreeMap<String, String>) -> Secret {
@@ -424,86 +450,9 @@ pub fn credentials(spec: &StoreSpec<'_>, values: &BTreeMap<String, String>) -> S
     }
 }
 
-/// MariaDB: a one-replica StatefulSet with its PVC template, non-root, no capabilities.
+/// A `ClusterIP` Service `app` selecting the app's pods, on `port` (named `app`).
 #[must_use]
-pub fn mariadb_statefulset(spec: &StoreSpec<'_>, s: &StoreSettings) -> StatefulSet {
-    let health = |args: &[&str]| Probe {
-        exec: Some(ExecAction {
-            command: Some(args.iter().map(|a| (*a).to_owned()).collect()),
-        }),
-        period_seconds: Some(5),
-        ..Probe::default()
-    };
-    let container = Container {
-        name: "mariadb".into(),
-        image: Some(s.images.mariadb.clone()),
-        env: Some(vec![
-            secret_env("MARIADB_ROOT_PASSWORD", "db-root-password"),
-            secret_env("MARIADB_PASSWORD", "db-password"),
-            env("MARIADB_DATABASE", "wordpress"),
-            env("MARIADB_USER", "wordpress"),
-        ]),
-        ports: Some(vec![ContainerPort {
-            container_port: 3306,
-            name: Some("mysql".into()),
-            ..Default::default()
-        }]),
-        readiness_probe: Some(health(&[
-            "healthcheck.sh",
-            "--connect",
-            "--innodb_initialized",
-        ])),
-        liveness_probe: Some(Probe {
-            initial_delay_seconds: Some(30),
-            ..health(&["healthcheck.sh", "--connect"])
-        }),
-        resources: Some(resources("250m", "512Mi", "750m", "1Gi")),
-        security_context: Some(restricted_container()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "data".into(),
-            mount_path: "/var/lib/mysql".into(),
-            ..Default::default()
-        }]),
-        ..Container::default()
-    };
-    StatefulSet {
-        metadata: spec.app_meta("mariadb", "mariadb"),
-        spec: Some(StatefulSetSpec {
-            replicas: Some(1),
-            service_name: Some("mariadb".into()),
-            selector: LabelSelector {
-                match_labels: Some(selector("mariadb")),
-                ..Default::default()
-            },
-            template: PodTemplateSpec {
-                metadata: Some(spec.app_meta("mariadb", "mariadb")).map(|mut m| {
-                    m.name = None;
-                    m.namespace = None;
-                    m
-                }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    security_context: Some(restricted_pod(MARIADB_UID, None)),
-                    automount_service_account_token: Some(false),
-                    ..PodSpec::default()
-                }),
-            },
-            volume_claim_templates: Some(vec![PersistentVolumeClaim {
-                metadata: ObjectMeta {
-                    name: Some("data".into()),
-                    labels: Some(spec.labels()),
-                    ..Default::default()
-                },
-                spec: Some(pvc_spec(&spec.plan.db_storage, s)),
-                ..PersistentVolumeClaim::default()
-            }]),
-            ..StatefulSetSpec::default()
-        }),
-        ..StatefulSet::default()
-    }
-}
-
-fn service(spec: &StoreSpec<'_>, app: &str, port: i32) -> Service {
+pub fn service(spec: &StoreSpec<'_>, app: &str, port: i32) -> Service {
     Service {
         metadata: spec.app_meta(app, app),
         spec: Some(ServiceSpec {
@@ -522,121 +471,12 @@ fn service(spec: &StoreSpec<'_>, app: &str, port: i32) -> Service {
     }
 }
 
-/// The MariaDB Service (port 3306).
+/// The Ingress for `<slug>.<base-domain>` to the web tier's Service, with TLS through
+/// cert-manager when an issuer is set.
 #[must_use]
-pub fn mariadb_service(spec: &StoreSpec<'_>) -> Service {
-    service(spec, "mariadb", 3306)
-}
-
-/// WordPress's content volume.
-#[must_use]
-pub fn wordpress_pvc(spec: &StoreSpec<'_>, s: &StoreSettings) -> PersistentVolumeClaim {
-    PersistentVolumeClaim {
-        metadata: spec.app_meta("wordpress-content", "wordpress"),
-        spec: Some(pvc_spec(&spec.plan.wp_storage, s)),
-        ..PersistentVolumeClaim::default()
-    }
-}
-
-fn wordpress_env() -> Vec<EnvVar> {
-    let mut env_vars = vec![
-        env("WORDPRESS_DB_HOST", "mariadb:3306"),
-        env("WORDPRESS_DB_USER", "wordpress"),
-        env("WORDPRESS_DB_NAME", "wordpress"),
-        secret_env("WORDPRESS_DB_PASSWORD", "db-password"),
-    ];
-    for key in &CREDENTIAL_KEYS[3..] {
-        env_vars.push(secret_env(
-            &format!("WORDPRESS_{}", key.replace('-', "_").to_uppercase()),
-            key,
-        ));
-    }
-    env_vars
-}
-
-/// WordPress (Apache) as `www-data`, on port 80 via the safe unprivileged-port sysctl.
-#[must_use]
-pub fn wordpress_deployment(spec: &StoreSpec<'_>, s: &StoreSettings) -> Deployment {
-    let container = Container {
-        name: "wordpress".into(),
-        image: Some(s.images.wordpress.clone()),
-        env: Some(wordpress_env()),
-        ports: Some(vec![ContainerPort {
-            container_port: 80,
-            name: Some("http".into()),
-            ..Default::default()
-        }]),
-        readiness_probe: Some(Probe {
-            http_get: Some(HTTPGetAction {
-                path: Some("/wp-includes/images/blank.gif".into()),
-                port: IntOrString::Int(80),
-                ..HTTPGetAction::default()
-            }),
-            period_seconds: Some(5),
-            ..Probe::default()
-        }),
-        resources: Some(resources("250m", "256Mi", "750m", "1Gi")),
-        security_context: Some(restricted_container()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "content".into(),
-            mount_path: "/var/www/html".into(),
-            ..Default::default()
-        }]),
-        ..Container::default()
-    };
-    let sysctl = Sysctl {
-        name: "net.ipv4.ip_unprivileged_port_start".into(),
-        value: "80".into(),
-    };
-    let mut template_meta = spec.app_meta("wordpress", "wordpress");
-    template_meta.name = None;
-    template_meta.namespace = None;
-    Deployment {
-        metadata: spec.app_meta("wordpress", "wordpress"),
-        spec: Some(DeploymentSpec {
-            replicas: Some(1),
-            selector: LabelSelector {
-                match_labels: Some(selector("wordpress")),
-                ..Default::default()
-            },
-            strategy: Some(k8s_openapi::api::apps::v1::DeploymentStrategy {
-                type_: Some("Recreate".into()),
-                ..Default::default()
-            }),
-            template: PodTemplateSpec {
-                metadata: Some(template_meta),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    security_context: Some(restricted_pod(WWW_DATA_UID, Some(vec![sysctl]))),
-                    automount_service_account_token: Some(false),
-                    volumes: Some(vec![Volume {
-                        name: "content".into(),
-                        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                            claim_name: "wordpress-content".into(),
-                            read_only: None,
-                        }),
-                        ..Volume::default()
-                    }]),
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    }
-}
-
-/// The WordPress Service (port 80).
-#[must_use]
-pub fn wordpress_service(spec: &StoreSpec<'_>) -> Service {
-    service(spec, "wordpress", 80)
-}
-
-/// The Ingress for `<slug>.<base-domain>`, with TLS through cert-manager when an issuer is set.
-#[must_use]
-pub fn ingress(spec: &StoreSpec<'_>, s: &StoreSettings) -> Ingress {
+pub fn ingress(spec: &StoreSpec<'_>, s: &StoreSettings, web: WebTier) -> Ingress {
     let host = spec.host(s);
-    let mut meta = spec.app_meta("wordpress", "wordpress");
+    let mut meta = spec.app_meta(web.app, web.app);
     let tls = s.tls_issuer.as_ref().map(|issuer| {
         meta.annotations = Some(BTreeMap::from([(
             "cert-manager.io/cluster-issuer".to_owned(),
@@ -660,9 +500,9 @@ pub fn ingress(spec: &StoreSpec<'_>, s: &StoreSettings) -> Ingress {
                         path_type: "Prefix".into(),
                         backend: IngressBackend {
                             service: Some(IngressServiceBackend {
-                                name: "wordpress".into(),
+                                name: web.app.into(),
                                 port: Some(ServiceBackendPort {
-                                    number: Some(80),
+                                    number: Some(web.port),
                                     name: None,
                                 }),
                             }),
@@ -677,91 +517,35 @@ pub fn ingress(spec: &StoreSpec<'_>, s: &StoreSettings) -> Ingress {
     }
 }
 
-/// The setup script, as a ConfigMap the Job mounts (see `workflows/scripts/store-setup.sh`).
+/// The engine's setup script as the ConfigMap its setup pod mounts
+/// ([`engines::SETUP_CONFIGMAP`], key [`engines::SETUP_SCRIPT_KEY`]).
 #[must_use]
-pub fn setup_script(spec: &StoreSpec<'_>) -> ConfigMap {
+pub fn setup_script(engine: &dyn StoreEngine, spec: &StoreSpec<'_>) -> ConfigMap {
     ConfigMap {
-        metadata: spec.meta("store-setup"),
+        metadata: spec.meta(engines::SETUP_CONFIGMAP),
         data: Some(BTreeMap::from([(
-            "setup.sh".to_owned(),
-            SETUP_SCRIPT.to_owned(),
+            engines::SETUP_SCRIPT_KEY.to_owned(),
+            engine.setup_script().to_owned(),
         )])),
         ..ConfigMap::default()
     }
 }
 
-/// The re-runnable WP-CLI setup script.
-pub const SETUP_SCRIPT: &str = include_str!("../../scripts/store-setup.sh");
-
-/// The setup Job: WP-CLI as 33:33 with `HOME=/tmp`, running the mounted script once.
+/// The setup Job around the engine's pod: no retries inside the Job and `restartPolicy:
+/// Never` (a failed attempt leaves its Job and log; the step starts a fresh one). Named
+/// [`SETUP_APP`] here; the step numbers it `store-setup-N`.
 #[must_use]
-pub fn setup_job(spec: &StoreSpec<'_>, s: &StoreSettings) -> Job {
-    let mut env_vars = wordpress_env();
-    env_vars.extend([
-        env("HOME", "/tmp"),
-        env("STORE_URL", &spec.url(s)),
-        env("STORE_TITLE", spec.name),
-        env("STORE_ADMIN_USER", "urumi-admin"),
-        env("STORE_ADMIN_EMAIL", &format!("admin@{}", spec.host(s))),
-        secret_env("STORE_ADMIN_PASSWORD", "wp-admin-password"),
-    ]);
-    let container = Container {
-        name: "setup".into(),
-        image: Some(s.images.wp_cli.clone()),
-        command: Some(vec!["/bin/sh".into(), "/setup/setup.sh".into()]),
-        env: Some(env_vars),
-        resources: Some(resources("100m", "256Mi", "500m", "512Mi")),
-        security_context: Some(restricted_container()),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "content".into(),
-                mount_path: "/var/www/html".into(),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: "setup".into(),
-                mount_path: "/setup".into(),
-                read_only: Some(true),
-                ..Default::default()
-            },
-        ]),
-        ..Container::default()
-    };
-    let mut template_meta = spec.app_meta("store-setup", "store-setup");
-    template_meta.name = None;
-    template_meta.namespace = None;
+pub fn setup_job(engine: &dyn StoreEngine, spec: &StoreSpec<'_>, s: &StoreSettings) -> Job {
+    let mut pod = engine.setup_pod(spec, s);
+    pod.restart_policy = Some("Never".into());
     Job {
-        metadata: spec.app_meta("store-setup", "store-setup"),
+        metadata: spec.app_meta(SETUP_APP, SETUP_APP),
         spec: Some(JobSpec {
             backoff_limit: Some(0),
             ttl_seconds_after_finished: None,
             template: PodTemplateSpec {
-                metadata: Some(template_meta),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    restart_policy: Some("Never".into()),
-                    security_context: Some(restricted_pod(WWW_DATA_UID, None)),
-                    automount_service_account_token: Some(false),
-                    volumes: Some(vec![
-                        Volume {
-                            name: "content".into(),
-                            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                                claim_name: "wordpress-content".into(),
-                                read_only: None,
-                            }),
-                            ..Volume::default()
-                        },
-                        Volume {
-                            name: "setup".into(),
-                            config_map: Some(ConfigMapVolumeSource {
-                                name: "store-setup".into(),
-                                ..Default::default()
-                            }),
-                            ..Volume::default()
-                        },
-                    ]),
-                    ..PodSpec::default()
-                }),
+                metadata: Some(spec.template_meta(SETUP_APP)),
+                spec: Some(pod),
             },
             ..JobSpec::default()
         }),
@@ -769,38 +553,51 @@ pub fn setup_job(spec: &StoreSpec<'_>, s: &StoreSettings) -> Job {
     }
 }
 
-/// Every object of a store, in apply order, as JSON (with `apiVersion` and `kind`).
+/// An object as JSON with its `apiVersion` and `kind`.
+fn value<T: k8s_openapi::Resource + serde::Serialize>(obj: &T) -> serde_json::Value {
+    let mut value = serde_json::to_value(obj).expect("typed objects serialize");
+    value["apiVersion"] = T::API_VERSION.into();
+    value["kind"] = T::KIND.into();
+    value
+}
+
+fn app_value(obj: &AppObject) -> serde_json::Value {
+    match obj {
+        AppObject::Service(o) => value(o),
+        AppObject::StatefulSet(o) => value(o),
+        AppObject::Deployment(o) => value(o),
+        AppObject::PersistentVolumeClaim(o) => value(o),
+        AppObject::ConfigMap(o) => value(o),
+    }
+}
+
+/// Every object of a store running `engine`, in apply order, as JSON (with `apiVersion` and
+/// `kind`): the shared objects, the engine's data and web tiers, the Ingress, the setup
+/// script and Job.
 ///
 /// # Panics
 /// Never: typed objects always serialize.
 #[must_use]
 pub fn all(
+    engine: &dyn StoreEngine,
     spec: &StoreSpec<'_>,
     s: &StoreSettings,
     credentials_values: &BTreeMap<String, String>,
 ) -> Vec<serde_json::Value> {
-    fn v<T: k8s_openapi::Resource + serde::Serialize>(obj: &T) -> serde_json::Value {
-        let mut value = serde_json::to_value(obj).expect("typed objects serialize");
-        value["apiVersion"] = T::API_VERSION.into();
-        value["kind"] = T::KIND.into();
-        value
-    }
+    let web = engine.web();
     let mut out = vec![
-        v(&namespace(spec)),
-        v(&resource_quota(spec)),
-        v(&limit_range(spec)),
+        value(&namespace(spec)),
+        value(&resource_quota(spec)),
+        value(&limit_range(spec)),
     ];
-    out.extend(network_policies(spec, s).iter().map(v));
+    out.extend(network_policies(spec, s, web).iter().map(value));
+    out.push(value(&credentials(spec, credentials_values)));
+    out.extend(engine.data_tier(spec, s).objects.iter().map(app_value));
+    out.extend(engine.web_tier(spec, s).objects.iter().map(app_value));
     out.extend([
-        v(&credentials(spec, credentials_values)),
-        v(&mariadb_service(spec)),
-        v(&mariadb_statefulset(spec, s)),
-        v(&wordpress_pvc(spec, s)),
-        v(&wordpress_service(spec)),
-        v(&wordpress_deployment(spec, s)),
-        v(&ingress(spec, s)),
-        v(&setup_script(spec)),
-        v(&setup_job(spec, s)),
+        value(&ingress(spec, s, web)),
+        value(&setup_script(engine, spec)),
+        value(&setup_job(engine, spec, s)),
     ]);
     out
 }

@@ -8,13 +8,10 @@ use urumi_engine::{Engine, NewRun};
 use uuid::Uuid;
 
 use super::db::{self, Store};
+use super::engines;
 use super::names::{self, slugify};
 use super::settings::StoreSettings;
 use super::steps::{DELETE, PROVISION, REPAIR, StoreInput};
-
-/// The engines a store can run. Only WooCommerce today; a second engine adds its own
-/// rendering and setup behind this name.
-pub const ENGINES: [&str; 1] = ["woocommerce"];
 
 /// Why a store request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +22,8 @@ pub enum Error {
     /// No such plan.
     #[error("{0}")]
     UnknownPlan(String),
-    /// No such engine.
-    #[error("unknown engine {0:?}; known engines: woocommerce")]
+    /// No such engine (in [`engines::BUILT_IN`]).
+    #[error("unknown engine {0:?}; known engines: {known}", known = engines::BUILT_IN.names().join(", "))]
     UnknownEngine(String),
     /// A live store already uses the slug.
     #[error("the address {0:?} is taken by another store")]
@@ -57,7 +54,8 @@ fn input(store: &Store) -> serde_json::Value {
         store_id: store.id,
         name: store.name.clone(),
         slug: store.slug.clone(),
-        plan: store.plan.clone()
+        plan: store.plan.clone(),
+        engine: store.engine.clone(),
     })
 }
 
@@ -94,7 +92,7 @@ pub async fn create_in(
     actor: &str,
 ) -> Result<Requested, Error> {
     let slug = slugify(name, &settings.platform_namespace)?;
-    if !ENGINES.contains(&engine_name) {
+    if engines::BUILT_IN.get(engine_name).is_none() {
         return Err(Error::UnknownEngine(engine_name.to_owned()));
     }
     let plan_name = plan.unwrap_or(&settings.default_plan).to_owned();

@@ -7,6 +7,11 @@
 //! repair:    reapply  (reports missing and drifted objects in its output)
 //! ```
 //!
+//! The steps are the generic core; what a store runs comes from its engine (the run input's
+//! `engine`, looked up in [`Engines`]): `mariadb`/`mariadb_ready` apply and wait on the
+//! engine's data tier, `wordpress`/`wordpress_ready` its web tier (plus the Ingress),
+//! `setup` runs its setup pod, `storefront` asks its storefront over HTTP.
+//!
 //! # Idempotency
 //! Every step may run more than once. Objects are server-side applied with one field
 //! manager (re-applying the same desired state changes nothing); the credentials Secret is
@@ -20,9 +25,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, LimitRange, Namespace, PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, Pod, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
@@ -36,8 +39,10 @@ use urumi_engine::{
 use uuid::Uuid;
 
 use super::cluster::{self, apply, create_if_absent, get_opt};
+use super::engines::{self, AppObject, Engines, StoreEngine, Verdict, Workload};
 use super::names::{Slug, slugify};
-use super::render::{self, CREDENTIAL_KEYS, StoreSpec};
+use super::proxy::{self, Answer};
+use super::render::{self, SETUP_APP, StoreSpec};
 use super::settings::StoreSettings;
 
 /// Definition names.
@@ -72,17 +77,25 @@ pub struct StoreInput {
     pub name: String,
     pub slug: String,
     pub plan: String,
+    /// The store's engine ([`engines::DEFAULT`] for runs started before inputs named it).
+    #[serde(default = "default_engine")]
+    pub engine: String,
+}
+
+fn default_engine() -> String {
+    engines::DEFAULT.to_owned()
 }
 
 struct Ctx {
     deps: Arc<StoreDeps>,
+    engines: Engines,
     input: StoreInput,
     slug: Slug,
     id: String,
 }
 
 impl Ctx {
-    fn new(deps: Arc<StoreDeps>, ctx: &StepContext) -> Result<Self, StepError> {
+    fn new(deps: Arc<StoreDeps>, engines: Engines, ctx: &StepContext) -> Result<Self, StepError> {
         let input: StoreInput = ctx.input_as()?;
         let slug = slugify(&input.slug, &deps.settings.platform_namespace).fatal()?;
         if slug.as_str() != input.slug {
@@ -94,9 +107,21 @@ impl Ctx {
         let id = input.store_id.to_string();
         Ok(Self {
             deps,
+            engines,
             input,
             slug,
             id,
+        })
+    }
+    /// The store's engine. Looked up when a step needs it, so that deletion, which needs
+    /// none, works for any store.
+    fn engine(&self) -> Result<&'static dyn StoreEngine, StepError> {
+        self.engines.get(&self.input.engine).ok_or_else(|| {
+            StepError::fatal(format!(
+                "unknown engine {:?}; this worker serves: {}",
+                self.input.engine,
+                self.engines.names().join(", ")
+            ))
         })
     }
     fn client(&self) -> Result<&Client, StepError> {
@@ -131,14 +156,14 @@ impl Ctx {
 }
 
 /// Wraps a step function taking the store context.
-fn step<F, Fut>(deps: &Arc<StoreDeps>, f: F) -> impl urumi_engine::Step
+fn step<F, Fut>(deps: &Arc<StoreDeps>, engines: Engines, f: F) -> impl urumi_engine::Step
 where
     F: Fn(Ctx, StepContext) -> Fut + Send + Sync + Copy + 'static,
     Fut: Future<Output = Result<StepOutcome, StepError>> + Send + 'static,
 {
     let deps = deps.clone();
     move |sc: StepContext| {
-        let ctx = Ctx::new(deps.clone(), &sc);
+        let ctx = Ctx::new(deps.clone(), engines, &sc);
         async move { f(ctx?, sc).await }
     }
 }
@@ -156,30 +181,41 @@ fn cluster_options() -> StepOptions {
 
 const POLL: Duration = Duration::from_millis(500);
 
-/// The three store workflows.
+/// The three store workflows, serving the built-in engines ([`engines::BUILT_IN`]).
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
 pub fn definitions(deps: &Arc<StoreDeps>) -> urumi_engine::Result<Vec<Definition>> {
+    definitions_for(deps, engines::BUILT_IN)
+}
+
+/// [`definitions`] serving `engines` (tests add engines of their own).
+///
+/// # Errors
+/// Never in practice; the builder's checks.
+pub fn definitions_for(
+    deps: &Arc<StoreDeps>,
+    engines: Engines,
+) -> urumi_engine::Result<Vec<Definition>> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, 1)
         .input::<StoreInput>()
         .step_defaults(o)
-        .step("namespace", step(deps, namespace))
-        .step("quota", step(deps, quota))
-        .step("network_policies", step(deps, network_policies))
-        .step("credentials", step(deps, credentials))
-        .step("mariadb", step(deps, mariadb))
+        .step("namespace", step(deps, engines, namespace))
+        .step("quota", step(deps, engines, quota))
+        .step("network_policies", step(deps, engines, network_policies))
+        .step("credentials", step(deps, engines, credentials))
+        .step("mariadb", step(deps, engines, mariadb))
         .step_with(
             "mariadb_ready",
             o.wait_deadline(Duration::from_secs(900)),
-            step(deps, mariadb_ready),
+            step(deps, engines, mariadb_ready),
         )
-        .step("wordpress", step(deps, wordpress))
+        .step("wordpress", step(deps, engines, wordpress))
         .step_with(
             "wordpress_ready",
             o.wait_deadline(Duration::from_secs(900)),
-            step(deps, wordpress_ready),
+            step(deps, engines, wordpress_ready),
         )
         .step_with(
             "setup",
@@ -188,33 +224,33 @@ pub fn definitions(deps: &Arc<StoreDeps>) -> urumi_engine::Result<Vec<Definition
                 ..o.retry
             })
             .wait_deadline(Duration::from_secs(1200)),
-            step(deps, setup),
+            step(deps, engines, setup),
         )
         .step_with(
             "storefront",
             o.wait_deadline(Duration::from_secs(600)),
-            step(deps, storefront),
+            step(deps, engines, storefront),
         )
-        .step("mark_ready", step(deps, mark_ready))
+        .step("mark_ready", step(deps, engines, mark_ready))
         .build()?;
     let delete = Definition::builder(DELETE, 1)
         .input::<StoreInput>()
         .supersedes(PROVISION)
         .supersedes(REPAIR)
         .step_defaults(o)
-        .step("mark_deleting", step(deps, mark_deleting))
-        .step("delete_namespace", step(deps, delete_namespace))
+        .step("mark_deleting", step(deps, engines, mark_deleting))
+        .step("delete_namespace", step(deps, engines, delete_namespace))
         .step_with(
             "namespace_gone",
             o.wait_deadline(Duration::from_secs(1800)),
-            step(deps, namespace_gone),
+            step(deps, engines, namespace_gone),
         )
-        .step("mark_deleted", step(deps, mark_deleted))
+        .step("mark_deleted", step(deps, engines, mark_deleted))
         .build()?;
     let repair = Definition::builder(REPAIR, 1)
         .input::<StoreInput>()
         .step_defaults(o)
-        .step("reapply", step(deps, reapply))
+        .step("reapply", step(deps, engines, reapply))
         .build()?;
     Ok(vec![provision, delete, repair])
 }
@@ -254,7 +290,7 @@ async fn quota(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
 async fn network_policies(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let api = c.api::<NetworkPolicy>()?;
     let mut names = Vec::new();
-    for np in render::network_policies(&c.spec()?, &c.deps.settings) {
+    for np in render::network_policies(&c.spec()?, &c.deps.settings, c.engine()?.web()) {
         names.push(np.metadata.name.clone());
         apply(&api, &np).await?;
     }
@@ -270,7 +306,9 @@ fn random_secret() -> String {
 }
 
 async fn credentials(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    let values: BTreeMap<String, String> = CREDENTIAL_KEYS
+    let values: BTreeMap<String, String> = c
+        .engine()?
+        .credential_keys()
         .iter()
         .map(|k| ((*k).to_owned(), random_secret()))
         .collect();
@@ -283,60 +321,94 @@ async fn credentials(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     StepOutcome::done(json!({ "secret": render::CREDENTIALS, "created": created }))
 }
 
-async fn mariadb(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    let spec = c.spec()?;
-    apply(&c.api::<Service>()?, &render::mariadb_service(&spec)).await?;
-    apply(
-        &c.api::<StatefulSet>()?,
-        &render::mariadb_statefulset(&spec, &c.deps.settings),
-    )
-    .await?;
-    StepOutcome::done(json!({ "image": c.deps.settings.images.mariadb }))
-}
-
-async fn mariadb_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    let sts = get_opt(&c.api::<StatefulSet>()?, "mariadb")
-        .await?
-        .ok_or_else(|| StepError::retryable("StatefulSet mariadb is missing"))?;
-    let ready = sts.status.and_then(|s| s.ready_replicas).unwrap_or(0);
-    if ready >= 1 {
-        StepOutcome::done(json!({ "ready_replicas": ready }))
-    } else {
-        Ok(StepOutcome::wait(POLL, "MariaDB is not ready yet (0/1)"))
+/// Server-side applies one of the engine's objects; with a `report`, notes whether it was
+/// missing or had drifted (see [`reconcile`]).
+async fn put(c: &Ctx, obj: &AppObject, report: Option<&mut Report>) -> Result<(), StepError> {
+    async fn one<K>(api: Api<K>, obj: &K, report: Option<&mut Report>) -> Result<(), StepError>
+    where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + Serialize
+            + std::fmt::Debug,
+    {
+        match report {
+            Some(r) => reconcile(&api, obj, r).await,
+            None => apply(&api, obj).await.map(drop),
+        }
+    }
+    match obj {
+        AppObject::Service(o) => one(c.api()?, o, report).await,
+        AppObject::StatefulSet(o) => one(c.api()?, o, report).await,
+        AppObject::Deployment(o) => one(c.api()?, o, report).await,
+        AppObject::PersistentVolumeClaim(o) => one(c.api()?, o, report).await,
+        AppObject::ConfigMap(o) => one(c.api()?, o, report).await,
     }
 }
 
-async fn wordpress(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    let spec = c.spec()?;
-    let s = &c.deps.settings;
-    apply(
-        &c.api::<PersistentVolumeClaim>()?,
-        &render::wordpress_pvc(&spec, s),
-    )
-    .await?;
-    apply(&c.api::<Service>()?, &render::wordpress_service(&spec)).await?;
-    apply(
-        &c.api::<Deployment>()?,
-        &render::wordpress_deployment(&spec, s),
-    )
-    .await?;
-    apply(&c.api::<Ingress>()?, &render::ingress(&spec, s)).await?;
-    StepOutcome::done(json!({ "image": s.images.wordpress, "host": spec.host(s) }))
+/// The `mariadb` step: the engine's data tier.
+async fn mariadb(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let tier = c.engine()?.data_tier(&c.spec()?, &c.deps.settings);
+    for obj in &tier.objects {
+        put(&c, obj, None).await?;
+    }
+    let applied: Vec<String> = tier.objects.iter().map(AppObject::id).collect();
+    StepOutcome::done(json!({ "applied": applied }))
 }
 
-async fn wordpress_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    let dep = get_opt(&c.api::<Deployment>()?, "wordpress")
-        .await?
-        .ok_or_else(|| StepError::retryable("Deployment wordpress is missing"))?;
-    let available = dep.status.and_then(|s| s.available_replicas).unwrap_or(0);
-    if available >= 1 {
-        StepOutcome::done(json!({ "available_replicas": available }))
+/// Done when `workload` has a ready (StatefulSet) or available (Deployment) replica.
+async fn ready(c: &Ctx, workload: Workload) -> Result<StepOutcome, StepError> {
+    let (count, key, title, state) = match workload {
+        Workload::StatefulSet { name, title } => {
+            let sts = get_opt(&c.api::<StatefulSet>()?, name)
+                .await?
+                .ok_or_else(|| StepError::retryable(format!("StatefulSet {name} is missing")))?;
+            let n = sts.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+            (n, "ready_replicas", title, "ready")
+        }
+        Workload::Deployment { name, title } => {
+            let dep = get_opt(&c.api::<Deployment>()?, name)
+                .await?
+                .ok_or_else(|| StepError::retryable(format!("Deployment {name} is missing")))?;
+            let n = dep.status.and_then(|s| s.available_replicas).unwrap_or(0);
+            (n, "available_replicas", title, "available")
+        }
+    };
+    if count >= 1 {
+        StepOutcome::done(json!({ key: count }))
     } else {
         Ok(StepOutcome::wait(
             POLL,
-            "WordPress is not available yet (0/1)",
+            format!("{title} is not {state} yet (0/1)"),
         ))
     }
+}
+
+async fn mariadb_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let workload = c.engine()?.data_tier(&c.spec()?, &c.deps.settings).ready;
+    ready(&c, workload).await
+}
+
+/// The `wordpress` step: the engine's web tier and the Ingress to it.
+async fn wordpress(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let (engine, spec, s) = (c.engine()?, c.spec()?, &c.deps.settings);
+    let tier = engine.web_tier(&spec, s);
+    for obj in &tier.objects {
+        put(&c, obj, None).await?;
+    }
+    apply(
+        &c.api::<Ingress>()?,
+        &render::ingress(&spec, s, engine.web()),
+    )
+    .await?;
+    let mut applied: Vec<String> = tier.objects.iter().map(AppObject::id).collect();
+    applied.push(format!("Ingress/{}", engine.web().app));
+    StepOutcome::done(json!({ "applied": applied, "host": spec.host(s) }))
+}
+
+async fn wordpress_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let workload = c.engine()?.web_tier(&c.spec()?, &c.deps.settings).ready;
+    ready(&c, workload).await
 }
 
 /// The last lines of the logs of `job`'s pods.
@@ -345,7 +417,7 @@ async fn log_tail(c: &Ctx, job: &str) -> String {
         return String::new();
     };
     let Ok(list) = pods
-        .list(&ListParams::default().labels("app.kubernetes.io/name=store-setup"))
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={SETUP_APP}")))
         .await
     else {
         return "(pod list unavailable)".into();
@@ -380,19 +452,20 @@ fn job_number(job: &Job) -> u32 {
     job.metadata
         .name
         .as_deref()
-        .and_then(|n| n.strip_prefix("store-setup-"))
+        .and_then(|n| n.strip_prefix(SETUP_APP))
+        .and_then(|n| n.strip_prefix('-'))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
 
 async fn setup(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
-    let spec = c.spec()?;
-    apply(&c.api::<ConfigMap>()?, &render::setup_script(&spec)).await?;
+    let (engine, spec) = (c.engine()?, c.spec()?);
+    apply(&c.api::<ConfigMap>()?, &render::setup_script(engine, &spec)).await?;
     let jobs = c.api::<Job>()?;
     // Jobs are numbered store-setup-1, -2, …: a failed Job stays (with its log) for
     // inspection, and each new attempt — also after an operator retry — gets a fresh one.
     let listed = jobs
-        .list(&ListParams::default().labels("app.kubernetes.io/name=store-setup"))
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={SETUP_APP}")))
         .await
         .map_err(|e| cluster::classify("list setup Jobs", &e))?;
     let newest = listed.items.into_iter().max_by_key(job_number);
@@ -401,8 +474,8 @@ async fn setup(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
         // Polling our Job, or adopting one a crashed attempt started: follow it.
         Some(j) if sc.poll || !failed(&j) => j,
         other => {
-            let name = format!("store-setup-{}", other.as_ref().map_or(0, job_number) + 1);
-            let mut job = render::setup_job(&spec, &c.deps.settings);
+            let name = format!("{SETUP_APP}-{}", other.as_ref().map_or(0, job_number) + 1);
+            let mut job = render::setup_job(engine, &spec, &c.deps.settings);
             job.metadata.name = Some(name.clone());
             create_if_absent(&jobs, &job).await?;
             return Ok(StepOutcome::wait(POLL, format!("setup Job {name} started")));
@@ -422,27 +495,43 @@ async fn setup(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
     Ok(StepOutcome::wait(POLL, format!("setup Job {name} running")))
 }
 
+/// The store answers HTTP: its Ingress has an address from the ingress controller, and a
+/// request to its web Service, through the API server's Service proxy ([`proxy`]), gets an
+/// answer the engine judges ready. Until then the step polls (up to its wait deadline).
+///
+/// # Guarantees
+/// Read-only: it changes nothing in the cluster.
 async fn storefront(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    // The Ingress has an address from the ingress controller and the Service has a
-    // cluster IP: the store is reachable through both.
-    let ing = get_opt(&c.api::<Ingress>()?, "wordpress")
+    let (engine, web) = (c.engine()?, c.engine()?.web());
+    let ing = get_opt(&c.api::<Ingress>()?, web.app)
         .await?
-        .ok_or_else(|| StepError::retryable("Ingress wordpress is missing"))?;
-    let address = ing
+        .ok_or_else(|| StepError::retryable(format!("Ingress {} is missing", web.app)))?;
+    let Some(address) = ing
         .status
         .and_then(|s| s.load_balancer)
         .and_then(|lb| lb.ingress)
         .and_then(|i| i.into_iter().next())
-        .and_then(|i| i.ip.or(i.hostname));
-    let svc = get_opt(&c.api::<Service>()?, "wordpress")
-        .await?
-        .ok_or_else(|| StepError::retryable("Service wordpress is missing"))?;
-    let cluster_ip = svc.spec.and_then(|s| s.cluster_ip);
-    match (address, cluster_ip) {
-        (Some(address), Some(ip)) => {
-            StepOutcome::done(json!({ "ingress_address": address, "cluster_ip": ip }))
-        }
-        _ => Ok(StepOutcome::wait(POLL, "the Ingress has no address yet")),
+        .and_then(|i| i.ip.or(i.hostname))
+    else {
+        return Ok(StepOutcome::wait(POLL, "the Ingress has no address yet"));
+    };
+    let path = engine.storefront_path();
+    let request = format!("GET {}:{}{path}", web.app, web.port);
+    match proxy::get(c.client()?, &c.ns(), web.app, web.port, path).await? {
+        Answer::Unavailable(why) => Ok(StepOutcome::wait(
+            POLL,
+            format!("the storefront does not answer yet ({request}): {why}"),
+        )),
+        Answer::App { status, body } => match engine.judge_storefront(status, &body) {
+            Verdict::NotYet(why) => Ok(StepOutcome::wait(
+                POLL,
+                format!("the storefront is not ready yet ({request}): {why}"),
+            )),
+            Verdict::Ready(judged) => StepOutcome::done(json!({
+                "ingress_address": address,
+                "storefront": { "request": request, "status": status, "judged": judged },
+            })),
+        },
     }
 }
 
@@ -525,8 +614,7 @@ struct Report {
 }
 
 async fn reapply(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    let spec = c.spec()?;
-    let s = &c.deps.settings;
+    let (engine, spec, s) = (c.engine()?, c.spec()?, &c.deps.settings);
     let mut r = Report::default();
     reconcile(
         &Api::<Namespace>::all(c.client()?.clone()),
@@ -549,40 +637,28 @@ async fn reapply(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     )
     .await?;
     reconcile(&c.api::<LimitRange>()?, &render::limit_range(&spec), &mut r).await?;
-    for np in render::network_policies(&spec, s) {
+    for np in render::network_policies(&spec, s, engine.web()) {
         reconcile(&c.api::<NetworkPolicy>()?, &np, &mut r).await?;
     }
+    for obj in engine
+        .data_tier(&spec, s)
+        .objects
+        .iter()
+        .chain(&engine.web_tier(&spec, s).objects)
+    {
+        put(&c, obj, Some(&mut r)).await?;
+    }
     reconcile(
-        &c.api::<Service>()?,
-        &render::mariadb_service(&spec),
+        &c.api::<Ingress>()?,
+        &render::ingress(&spec, s, engine.web()),
         &mut r,
     )
     .await?;
     reconcile(
-        &c.api::<StatefulSet>()?,
-        &render::mariadb_statefulset(&spec, s),
+        &c.api::<ConfigMap>()?,
+        &render::setup_script(engine, &spec),
         &mut r,
     )
     .await?;
-    reconcile(
-        &c.api::<PersistentVolumeClaim>()?,
-        &render::wordpress_pvc(&spec, s),
-        &mut r,
-    )
-    .await?;
-    reconcile(
-        &c.api::<Service>()?,
-        &render::wordpress_service(&spec),
-        &mut r,
-    )
-    .await?;
-    reconcile(
-        &c.api::<Deployment>()?,
-        &render::wordpress_deployment(&spec, s),
-        &mut r,
-    )
-    .await?;
-    reconcile(&c.api::<Ingress>()?, &render::ingress(&spec, s), &mut r).await?;
-    reconcile(&c.api::<ConfigMap>()?, &render::setup_script(&spec), &mut r).await?;
     StepOutcome::done(serde_json::to_value(&r).fatal()?)
 }
