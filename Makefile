@@ -24,7 +24,8 @@ bench-stores: ## provision 1,000 stores against the simulator with 2 worker proc
 	cargo build --release -p urumi-bench -p urumi-worker
 	scripts/with-postgres.sh ./target/release/bench-stores $(ARGS)
 
-bench-api: ## create 10,000 stores through the API, then GET/list load; req/s, p99, RSS; last line RESULT {json}
+bench-api: ## create 10,000 stores through the API, then GET/list load (wrk); req/s, p99, RSS; last line RESULT {json}
+	command -v wrk >/dev/null || apt-get install -y wrk
 	cargo build --release -p urumi-bench -p urumi-api
 	scripts/with-postgres.sh ./target/release/bench-api $(ARGS)
 

@@ -5,11 +5,13 @@
 //! - [`auth`]: bearer tokens (hashed, constant-time checked, cached briefly) and roles.
 //! - [`problem`]: the one error type; every failure is `application/problem+json`.
 //! - [`guard`]: create-rate limiter, active-store caps, body size limit.
-//! - [`routes`]: the operations, one file per resource; [`views`]: what they answer.
+//! - [`routes`]: the operations, one file per resource; [`views`]: what they answer,
+//!   sent by [`body::JsonBody`] (serde straight to bytes).
 //! - [`feed`]: wakes event-stream readers on `NOTIFY urumi_events`.
 //! - [`metrics`]: HTTP counters for `/metrics`.
 
 pub mod auth;
+pub mod body;
 pub mod feed;
 pub mod guard;
 pub mod metrics;

@@ -144,11 +144,27 @@ async fn main() -> anyhow::Result<()> {
     Server::new(listener)
         .run_with_graceful_shutdown(
             urumi_api::app(state),
-            async {
-                let _ = tokio::signal::ctrl_c().await;
-            },
+            shutdown_signal(),
             Some(std::time::Duration::from_secs(10)),
         )
         .await?;
     Ok(())
+}
+
+/// SIGINT or SIGTERM (what Kubernetes and `docker stop` send): stop accepting, let
+/// in-flight requests finish for up to 10 s.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: draining requests");
 }

@@ -67,8 +67,9 @@ impl StoreEngine {
 }
 
 /// Where a run is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Queued,
     Running,
@@ -108,19 +109,23 @@ impl RunStatus {
 }
 
 /// What a run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 pub enum RunKind {
     /// Build a store.
     #[oai(rename = "store.provision")]
+    #[serde(rename = "store.provision")]
     Provision,
     /// Delete a store.
     #[oai(rename = "store.delete")]
+    #[serde(rename = "store.delete")]
     Delete,
     /// Re-apply a store's desired state.
     #[oai(rename = "store.repair")]
+    #[serde(rename = "store.repair")]
     Repair,
     /// The engine's demonstration workflow.
     #[oai(rename = "demo")]
+    #[serde(rename = "demo")]
     Demo,
 }
 
@@ -148,8 +153,9 @@ impl RunKind {
 }
 
 /// Where a step is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum StepStatus {
     Pending,
     Running,
@@ -173,22 +179,34 @@ impl From<EngineStepStatus> for StepStatus {
 }
 
 /// A run in lists.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RunSummary {
     pub id: Uuid,
     pub kind: RunKind,
     /// The store the run works on, for store runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub store_id: Option<Uuid>,
     pub status: RunStatus,
     /// Who started it.
     pub created_by: String,
+    #[serde(serialize_with = "rfc3339::one")]
     pub created_at: DateTime<Utc>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::opt"
+    )]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::opt"
+    )]
     pub finished_at: Option<DateTime<Utc>>,
     /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The run this one re-runs, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rerun_of: Option<Uuid>,
 }
 
@@ -218,7 +236,7 @@ impl From<&Run> for RunSummary {
 }
 
 /// One step of a run.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct StepView {
     pub name: String,
@@ -228,13 +246,28 @@ pub struct StepView {
     pub attempts: i32,
     /// Times it polled for readiness.
     pub polls: i32,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::opt"
+    )]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::opt"
+    )]
     pub finished_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// When a waiting step runs next.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::opt"
+    )]
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// The step's result, when it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
 }
 
@@ -257,31 +290,47 @@ impl From<&StepRecord> for StepView {
 }
 
 /// A run with every step.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RunDetail {
     #[oai(flatten)]
+    #[serde(flatten)]
     pub run: RunSummary,
     /// The run's result (e.g. a repair's report), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
     /// When an operator asked to cancel it.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::opt"
+    )]
     pub cancel_requested_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepView>,
 }
 
 /// How long a store took.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct StoreTimings {
+    #[serde(serialize_with = "rfc3339::one")]
     pub created_at: DateTime<Utc>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::opt"
+    )]
     pub ready_at: Option<DateTime<Utc>>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::opt"
+    )]
     pub deleted_at: Option<DateTime<Utc>>,
     /// From the request to ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_to_ready: Option<f64>,
 }
 
 /// A store.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Store {
     pub id: Uuid,
@@ -293,10 +342,12 @@ pub struct Store {
     pub plan: String,
     pub status: StoreStatus,
     /// The storefront, once ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     pub created_by: String,
     pub timings: StoreTimings,
     /// The newest run working on (or that last worked on) the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub current_run: Option<RunSummary>,
 }
 
@@ -327,7 +378,7 @@ impl Store {
 }
 
 /// A store and the run just started for it.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct StoreAccepted {
     /// The store, as `GET /api/v1/stores/{id}` shows it.
@@ -337,25 +388,27 @@ pub struct StoreAccepted {
 }
 
 /// One page of stores.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct StorePage {
     pub items: Vec<Store>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
 /// One page of runs.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RunPage {
     pub items: Vec<RunSummary>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
 /// An entry of the audit log: an operator's action or a run, step or store transition.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct AuditEntry {
     pub id: i64,
@@ -363,10 +416,14 @@ pub struct AuditEntry {
     pub kind: String,
     /// Who did it: a token's name, a worker's id, or `system`.
     pub actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub store_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
     pub detail: Value,
+    #[serde(serialize_with = "rfc3339::one")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -386,24 +443,31 @@ impl From<&Event> for AuditEntry {
 }
 
 /// One page of the audit log.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
 /// An API token (never its secret).
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Token {
     pub id: Uuid,
     pub name: String,
     pub role: Role,
     pub created_by: String,
+    #[serde(serialize_with = "rfc3339::one")]
     pub created_at: DateTime<Utc>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::opt"
+    )]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_by: Option<String>,
 }
 
@@ -422,18 +486,233 @@ impl From<&TokenRow> for Token {
 }
 
 /// A token just minted: `token` is shown this once.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct MintedToken {
     #[oai(flatten)]
+    #[serde(flatten)]
     pub info: Token,
     /// The bearer token. Store it now; it cannot be shown again.
     pub token: String,
 }
 
 /// One page of tokens.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct TokenList {
     pub items: Vec<Token>,
+}
+
+/// Timestamps as poem-openapi's `ToJSON` writes them (`to_rfc3339`: `+00:00`, sub-second
+/// digits as needed), so stored and served views read the same.
+mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::Serializer;
+
+    pub(super) fn one<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339())
+    }
+
+    #[allow(
+        clippy::ref_option,
+        reason = "serde's serialize_with passes &Option<T>"
+    )]
+    pub(super) fn opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => one(t, s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The bytes sent (serde) must equal what the schema describes (poem-openapi's `ToJSON`).
+
+    use chrono::TimeZone;
+    use poem_openapi::types::ToJSON;
+    use serde_json::json;
+
+    use super::*;
+
+    fn same<T: ToJSON + serde::Serialize>(view: &T) {
+        let sent = serde_json::to_value(view).expect("serialises");
+        let described = view.to_json().expect("to_json");
+        assert_eq!(sent, described);
+    }
+
+    fn at(nanos: u32) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_795_000_000, nanos)
+            .single()
+            .expect("valid")
+    }
+
+    fn run(full: bool, kind: RunKind, status: RunStatus) -> RunSummary {
+        RunSummary {
+            id: Uuid::now_v7(),
+            kind,
+            store_id: full.then(Uuid::now_v7),
+            status,
+            created_by: "admin \"quoted\" ü".into(),
+            created_at: at(0),
+            started_at: full.then(|| at(123_000_000)),
+            finished_at: full.then(|| at(123_456_789)),
+            error: full.then(|| "boom\nline 2".into()),
+            rerun_of: full.then(Uuid::now_v7),
+        }
+    }
+
+    fn store(full: bool, status: StoreStatus) -> Store {
+        Store {
+            id: Uuid::now_v7(),
+            name: "Café <One>".into(),
+            slug: "cafe-one".into(),
+            engine: StoreEngine::Woocommerce,
+            plan: "small".into(),
+            status,
+            url: full.then(|| "https://cafe-one.stores.example".into()),
+            created_by: "admin".into(),
+            timings: StoreTimings {
+                created_at: at(1_000),
+                ready_at: full.then(|| at(999_999_999)),
+                deleted_at: full.then(|| at(500_000)),
+                seconds_to_ready: full.then_some(12.345),
+            },
+            current_run: full.then(|| run(true, RunKind::Provision, RunStatus::Running)),
+        }
+    }
+
+    #[test]
+    fn every_store_and_page_serialises_as_its_schema_says() {
+        let statuses = [
+            StoreStatus::Provisioning,
+            StoreStatus::Ready,
+            StoreStatus::Failed,
+            StoreStatus::Deleting,
+            StoreStatus::Deleted,
+        ];
+        let items: Vec<Store> = statuses
+            .iter()
+            .flat_map(|s| [store(true, *s), store(false, *s)])
+            .collect();
+        for s in &items {
+            same(s);
+        }
+        same(&StorePage {
+            items,
+            next_cursor: Some("abc".into()),
+        });
+        same(&StorePage {
+            items: vec![],
+            next_cursor: None,
+        });
+        same(&StoreAccepted {
+            store: store(true, StoreStatus::Provisioning),
+            run: run(false, RunKind::Provision, RunStatus::Queued),
+        });
+    }
+
+    #[test]
+    fn every_run_step_and_page_serialises_as_its_schema_says() {
+        let kinds = [
+            RunKind::Provision,
+            RunKind::Delete,
+            RunKind::Repair,
+            RunKind::Demo,
+        ];
+        let statuses = [
+            RunStatus::Queued,
+            RunStatus::Running,
+            RunStatus::Waiting,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ];
+        let mut items = vec![];
+        for k in kinds {
+            for s in statuses {
+                items.push(run(true, k, s));
+                items.push(run(false, k, s));
+            }
+        }
+        for r in &items {
+            same(r);
+        }
+        same(&RunPage {
+            items,
+            next_cursor: None,
+        });
+        let step_statuses = [
+            StepStatus::Pending,
+            StepStatus::Running,
+            StepStatus::Waiting,
+            StepStatus::Succeeded,
+            StepStatus::Failed,
+            StepStatus::Skipped,
+        ];
+        let steps: Vec<StepView> = step_statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StepView {
+                name: format!("step-{i}"),
+                position: i32::try_from(i).expect("small"),
+                status: *s,
+                attempts: 2,
+                polls: 7,
+                started_at: (i % 2 == 0).then(|| at(1)),
+                finished_at: (i % 2 == 0).then(|| at(10_000)),
+                duration_ms: (i % 2 == 0).then_some(12),
+                last_error: (i % 3 == 0).then(|| "429 Too Many Requests".into()),
+                next_attempt_at: (i % 3 == 1).then(|| at(0)),
+                output: (i % 2 == 0).then(|| json!({"objects": ["a", "b"], "n": 1.5, "x": null})),
+            })
+            .collect();
+        for with in [true, false] {
+            same(&RunDetail {
+                run: run(with, RunKind::Repair, RunStatus::Succeeded),
+                output: with.then(|| json!({"missing": [], "drifted": ["np/default-deny"]})),
+                cancel_requested_at: with.then(|| at(42)),
+                steps: steps.clone(),
+            });
+        }
+    }
+
+    #[test]
+    fn audit_entries_and_tokens_serialise_as_their_schemas_say() {
+        let entries: Vec<AuditEntry> = [true, false]
+            .iter()
+            .map(|full| AuditEntry {
+                id: i64::MAX,
+                kind: "step.failed".into(),
+                actor: "worker-1".into(),
+                store_id: full.then(Uuid::now_v7),
+                run_id: full.then(Uuid::now_v7),
+                step: full.then(|| "setup".into()),
+                detail: json!({"error": "x", "attempt": 3}),
+                created_at: at(7),
+            })
+            .collect();
+        same(&AuditPage {
+            items: entries,
+            next_cursor: Some("9".into()),
+        });
+        let tokens: Vec<Token> = [Role::Viewer, Role::Operator, Role::Admin]
+            .iter()
+            .enumerate()
+            .map(|(i, role)| Token {
+                id: Uuid::now_v7(),
+                name: format!("t{i}"),
+                role: *role,
+                created_by: "bootstrap".into(),
+                created_at: at(0),
+                revoked_at: (i == 1).then(|| at(5)),
+                revoked_by: (i == 1).then(|| "admin".into()),
+            })
+            .collect();
+        same(&MintedToken {
+            info: tokens[0].clone(),
+            token: "urumi_x_y".into(),
+        });
+        same(&TokenList { items: tokens });
+    }
 }

@@ -79,9 +79,36 @@ pub fn proc_mib(pid: u32, field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU seconds (user + system) process `pid` has used, from `/proc/<pid>/stat`.
+#[must_use]
+pub fn proc_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after ')'.
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // Clock ticks: USER_HZ is 100 on Linux (`getconf CLK_TCK`).
+    Some(ticks / 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_cpu_time_is_read_and_grows() {
+        let pid = std::process::id();
+        let before = proc_cpu_secs(pid).expect("own /proc stat");
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < std::time::Duration::from_millis(300) {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        let after = proc_cpu_secs(pid).expect("own /proc stat");
+        assert!(after - before >= 0.1, "{before} -> {after}");
+    }
 
     #[test]
     fn quantiles_use_nearest_rank() {

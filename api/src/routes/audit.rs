@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
-use poem_openapi::payload::Json;
 use urumi_engine::Event;
 use uuid::Uuid;
 
 use super::ApiTags;
 use crate::auth::Auth;
+use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::views::{AuditEntry, AuditPage};
@@ -45,7 +45,7 @@ impl AuditApi {
             validator(minimum(value = "1"), maximum(value = "200"))
         )]
         limit: Query<i64>,
-    ) -> Result<Json<AuditPage>, ApiError> {
+    ) -> Result<JsonBody<AuditPage>, ApiError> {
         let before = match cursor.0.as_deref() {
             None => None,
             Some(c) => Some(c.parse::<i64>().map_err(|_| {
@@ -73,7 +73,7 @@ impl AuditApi {
         .await?;
         let more = rows.len() as i64 > limit;
         let rows = &rows[..rows.len().min(limit as usize)];
-        Ok(Json(AuditPage {
+        Ok(JsonBody(AuditPage {
             items: rows.iter().map(AuditEntry::from).collect(),
             next_cursor: more
                 .then(|| rows.last().map(|e| e.id.to_string()))

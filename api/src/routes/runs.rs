@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use urumi_engine::Run;
 use uuid::Uuid;
 
 use super::{ApiTags, parse_uuid_cursor};
 use crate::auth::{Auth, Role};
+use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::views::{RunDetail, RunKind, RunPage, RunStatus, RunSummary, StepView};
@@ -23,7 +23,7 @@ pub struct RunsApi(pub Arc<AppState>);
 enum Steered {
     /// Accepted; the run as it is now.
     #[oai(status = 202)]
-    Accepted(Json<RunDetail>),
+    Accepted(JsonBody<RunDetail>),
 }
 
 impl RunsApi {
@@ -56,7 +56,7 @@ impl RunsApi {
             validator(minimum(value = "1"), maximum(value = "200"))
         )]
         limit: Query<i64>,
-    ) -> Result<Json<RunPage>, ApiError> {
+    ) -> Result<JsonBody<RunPage>, ApiError> {
         let before = parse_uuid_cursor(cursor.0.as_deref())?;
         let limit = limit.0;
         let runs: Vec<Run> = sqlx::query_as(
@@ -75,7 +75,7 @@ impl RunsApi {
         .await?;
         let more = runs.len() as i64 > limit;
         let runs = &runs[..runs.len().min(limit as usize)];
-        Ok(Json(RunPage {
+        Ok(JsonBody(RunPage {
             items: runs.iter().map(RunSummary::from).collect(),
             next_cursor: more
                 .then(|| runs.last().map(|r| r.id.to_string()))
@@ -85,8 +85,8 @@ impl RunsApi {
 
     /// A run with every step: status, attempts, start, end, duration, last error.
     #[oai(path = "/runs/:id", method = "get", operation_id = "get_run")]
-    async fn get_run(&self, _auth: Auth, id: Path<Uuid>) -> Result<Json<RunDetail>, ApiError> {
-        Ok(Json(self.detail(id.0).await?))
+    async fn get_run(&self, _auth: Auth, id: Path<Uuid>) -> Result<JsonBody<RunDetail>, ApiError> {
+        Ok(JsonBody(self.detail(id.0).await?))
     }
 
     /// Resume a failed run at its failed step; steps that succeeded are not run again.
@@ -96,7 +96,7 @@ impl RunsApi {
         auth.0.require(Role::Operator)?;
         let step = self.0.engine.retry_run(id.0, auth.0.actor()).await?;
         tracing::info!(run = %id.0, %step, actor = auth.0.actor(), "run retried");
-        Ok(Steered::Accepted(Json(self.detail(id.0).await?)))
+        Ok(Steered::Accepted(JsonBody(self.detail(id.0).await?)))
     }
 
     /// Cancel a run: at once if it is queued or waiting, else at its next step boundary.
@@ -109,6 +109,6 @@ impl RunsApi {
     async fn cancel_run(&self, auth: Auth, id: Path<Uuid>) -> Result<Steered, ApiError> {
         auth.0.require(Role::Operator)?;
         self.0.engine.cancel_run(id.0, auth.0.actor()).await?;
-        Ok(Steered::Accepted(Json(self.detail(id.0).await?)))
+        Ok(Steered::Accepted(JsonBody(self.detail(id.0).await?)))
     }
 }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::{ApiTags, audit_in, parse_uuid_cursor};
 use crate::auth::{Auth, Role};
+use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::text::Text;
@@ -43,7 +44,7 @@ pub struct CreateStore {
 enum Accepted {
     /// Accepted: the store exists and its run is queued.
     #[oai(status = 202)]
-    Accepted(Json<StoreAccepted>),
+    Accepted(JsonBody<StoreAccepted>),
 }
 
 /// A store row with its newest run, read in one query.
@@ -237,7 +238,7 @@ impl StoresApi {
         if let Some(key) = &idempotency_key.0
             && let Some(earlier) = claim_key(&mut tx, &actor, key, &request_hash(&body)).await?
         {
-            return Ok(Accepted::Accepted(Json(earlier)));
+            return Ok(Accepted::Accepted(JsonBody(earlier)));
         }
         if let Err(wait) = state.limiter.take(&actor) {
             return Err(ApiError::too_many(
@@ -287,7 +288,7 @@ impl StoresApi {
         }
         tx.commit().await?;
         tracing::info!(store = %store_id, run = %accepted.run.id, %actor, "store created");
-        Ok(Accepted::Accepted(Json(accepted)))
+        Ok(Accepted::Accepted(JsonBody(accepted)))
     }
 
     /// List stores, newest first, optionally by status.
@@ -305,7 +306,7 @@ impl StoresApi {
             validator(minimum(value = "1"), maximum(value = "200"))
         )]
         limit: Query<i64>,
-    ) -> Result<Json<StorePage>, ApiError> {
+    ) -> Result<JsonBody<StorePage>, ApiError> {
         let before = parse_uuid_cursor(cursor.0.as_deref())?;
         let limit = limit.0;
         let mut items = list_page(
@@ -320,16 +321,16 @@ impl StoresApi {
         let next_cursor = more
             .then(|| items.last().map(|s| s.id.to_string()))
             .flatten();
-        Ok(Json(StorePage { items, next_cursor }))
+        Ok(JsonBody(StorePage { items, next_cursor }))
     }
 
     /// One store: status, URL, engine, timings and its current run.
     #[oai(path = "/stores/:id", method = "get", operation_id = "get_store")]
-    async fn get_store(&self, _auth: Auth, id: Path<Uuid>) -> Result<Json<Store>, ApiError> {
+    async fn get_store(&self, _auth: Auth, id: Path<Uuid>) -> Result<JsonBody<Store>, ApiError> {
         let store = one(&self.0, id.0)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("store {} not found", id.0)))?;
-        Ok(Json(store))
+        Ok(JsonBody(store))
     }
 
     /// Start deleting a store (its namespace and everything in it). A provisioning or repair
@@ -360,7 +361,7 @@ impl StoresApi {
         .await?;
         let run = run_summary(&mut tx, requested.run_id).await?;
         tx.commit().await?;
-        Ok(Accepted::Accepted(Json(StoreAccepted {
+        Ok(Accepted::Accepted(JsonBody(StoreAccepted {
             store: Store::from_row(&requested.store, Some(run.clone())),
             run,
         })))
@@ -379,7 +380,7 @@ impl StoresApi {
         let requested = service::repair(&state.engine, id.0, auth.0.actor()).await?;
         let mut conn = state.pool.acquire().await?;
         let run = run_summary(&mut conn, requested.run_id).await?;
-        Ok(Accepted::Accepted(Json(StoreAccepted {
+        Ok(Accepted::Accepted(JsonBody(StoreAccepted {
             store: Store::from_row(&requested.store, Some(run.clone())),
             run,
         })))
@@ -395,7 +396,7 @@ impl StoresApi {
         &self,
         _auth: Auth,
         id: Path<Uuid>,
-    ) -> Result<Json<Vec<RunSummary>>, ApiError> {
+    ) -> Result<JsonBody<Vec<RunSummary>>, ApiError> {
         if urumi_workflows::store::db::get(&self.0.pool, id.0)
             .await?
             .is_none()
@@ -407,7 +408,7 @@ impl StoresApi {
             .engine
             .runs_for_subject(&format!("store:{}", id.0))
             .await?;
-        Ok(Json(runs.iter().map(RunSummary::from).collect()))
+        Ok(JsonBody(runs.iter().map(RunSummary::from).collect()))
     }
 }
 
@@ -424,7 +425,7 @@ impl StoresApi {
         let row = urumi_workflows::store::db::get(&self.0.pool, store)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("store {store} not found")))?;
-        Ok(Accepted::Accepted(Json(StoreAccepted {
+        Ok(Accepted::Accepted(JsonBody(StoreAccepted {
             store: Store::from_row(&row, Some(run.clone())),
             run,
         })))

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use crate::auth::{self, Auth, Role};
+use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::text::Text;
@@ -37,7 +38,7 @@ pub struct CreateToken {
 enum Minted {
     /// Minted; `token` is shown this once.
     #[oai(status = 201)]
-    Created(Json<MintedToken>),
+    Created(JsonBody<MintedToken>),
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Tokens")]
@@ -54,7 +55,7 @@ impl TokensApi {
                 }
                 _ => e.into(),
             })?;
-        Ok(Minted::Created(Json(MintedToken {
+        Ok(Minted::Created(JsonBody(MintedToken {
             info: Token::from(&m.row),
             token: m.token,
         })))
@@ -62,10 +63,10 @@ impl TokensApi {
 
     /// Every token, newest first (never their secrets). Needs `admin`.
     #[oai(path = "/tokens", method = "get", operation_id = "list_tokens")]
-    async fn list_tokens(&self, auth: Auth) -> Result<Json<TokenList>, ApiError> {
+    async fn list_tokens(&self, auth: Auth) -> Result<JsonBody<TokenList>, ApiError> {
         auth.0.require(Role::Admin)?;
         let rows = auth::list(&self.0.pool).await?;
-        Ok(Json(TokenList {
+        Ok(JsonBody(TokenList {
             items: rows.iter().map(Token::from).collect(),
         }))
     }
@@ -73,12 +74,12 @@ impl TokensApi {
     /// Revoke a token. Other API processes stop accepting it within `api.token_cache_ms`.
     /// Needs `admin`.
     #[oai(path = "/tokens/:id", method = "delete", operation_id = "revoke_token")]
-    async fn revoke_token(&self, auth: Auth, id: Path<Uuid>) -> Result<Json<Token>, ApiError> {
+    async fn revoke_token(&self, auth: Auth, id: Path<Uuid>) -> Result<JsonBody<Token>, ApiError> {
         auth.0.require(Role::Admin)?;
         let row = auth::revoke(&self.0.pool, id.0, auth.0.actor())
             .await?
             .ok_or_else(|| ApiError::not_found(format!("token {} not found", id.0)))?;
         self.0.tokens.clear();
-        Ok(Json(Token::from(&row)))
+        Ok(JsonBody(Token::from(&row)))
     }
 }

@@ -3,7 +3,10 @@
 //! creates/s), then per repetition drives `--seconds` of `GET /api/v1/stores/{id}` (random
 //! ids; req/s and latency) and of list pages (`GET /api/v1/stores?limit=50&cursor=<random>`),
 //! each from `--concurrency` keep-alive connections, while sampling the API's resident
-//! memory. The load generator runs on the same machine as the API and Postgres.
+//! memory. The load generator runs on the same machine as the API and Postgres: `wrk`
+//! (`--client wrk`, the default; one thread unless `--wrk-threads`, script
+//! `bench/wrk/random-id.lua`) or this program's own reqwest loop (`--client reqwest`, the
+//! generator of the first published figures, which spends more of the 2 cores itself).
 //! Last line `RESULT {json}` with `get_store_rps`, `get_store_p99_ms`, `list_rps`,
 //! `create_per_sec`, `api_rss_mib`.
 
@@ -16,7 +19,7 @@ use anyhow::{Context, bail};
 use rand::Rng;
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
-use urumi_bench::{median_min_max, proc_mib, quantile};
+use urumi_bench::{median_min_max, proc_cpu_secs, proc_mib, quantile};
 
 fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
     let args: Vec<String> = std::env::args().collect();
@@ -24,6 +27,14 @@ fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
         Some(i) => Ok(args.get(i + 1).context("flag needs a value")?.parse()?),
         None => Ok(default),
     }
+}
+
+fn text_arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 struct Api(Child);
@@ -42,7 +53,12 @@ async fn main() -> anyhow::Result<()> {
         concurrency: arg("--concurrency", 32)?,
         seconds: arg("--seconds", 10)?,
         reps: arg("--reps", 3)?.max(1),
+        client: text_arg("--client", "wrk"),
+        wrk_threads: arg("--wrk-threads", 1)?.max(1),
     };
+    if !["wrk", "reqwest"].contains(&opts.client.as_str()) {
+        bail!("--client is wrk or reqwest, not {:?}", opts.client);
+    }
     let db = urumi_bench::ScratchDb::create("urumi_bench_api").await?;
     let result = run(&db.url, &opts).await;
     db.drop_now().await?;
@@ -55,6 +71,8 @@ struct Opts {
     concurrency: usize,
     seconds: usize,
     reps: usize,
+    client: String,
+    wrk_threads: usize,
 }
 
 /// Per-phase figures of one load run.
@@ -63,6 +81,8 @@ struct Load {
     p50_ms: f64,
     p99_ms: f64,
     errors: usize,
+    /// CPU time the API process spent per answered request, in µs.
+    api_cpu_us: f64,
 }
 
 /// `concurrency` tasks send `make(rng)` requests for `seconds`; counts 2xx answers.
@@ -105,7 +125,59 @@ async fn load(
         p50_ms: quantile(&all, 0.5),
         p99_ms: quantile(&all, 0.99),
         errors,
+        api_cpu_us: 0.0,
     }
+}
+
+/// The same phase driven by `wrk`: GET `<base><prefix><random id><suffix>`.
+fn load_wrk(
+    o: &Opts,
+    base: &str,
+    ids_file: &std::path::Path,
+    prefix: &str,
+    suffix: &str,
+    token: &str,
+) -> anyhow::Result<Load> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/wrk/random-id.lua");
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            &o.wrk_threads.to_string(),
+            "-c",
+            &o.concurrency.to_string(),
+            "-d",
+            &format!("{}s", o.seconds),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-s",
+            script,
+            base,
+            "--",
+        ])
+        .arg(ids_file)
+        .args([prefix, suffix])
+        .output()
+        .context("running wrk (make bench-api installs it; or pass --client reqwest)")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("WRK "))
+        .with_context(|| {
+            format!(
+                "wrk printed no WRK line: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    let v: Value = serde_json::from_str(line)?;
+    let n = |k: &str| v[k].as_f64().unwrap_or(0.0);
+    let errors = n("errors") + n("non_2xx_or_3xx");
+    Ok(Load {
+        rps: n("requests") / (n("duration_us") / 1e6),
+        p50_ms: n("p50_us") / 1000.0,
+        p99_ms: n("p99_us") / 1000.0,
+        errors: errors as usize,
+        api_cpu_us: 0.0,
+    })
 }
 
 async fn run(url: &str, o: &Opts) -> anyhow::Result<Value> {
@@ -217,55 +289,47 @@ async fn run(url: &str, o: &Opts) -> anyhow::Result<Value> {
         create_rates.push(rate);
     }
 
+    let ids_file = std::env::temp_dir().join(format!("urumi-bench-api-ids-{}", std::process::id()));
+    std::fs::write(&ids_file, ids.join("\n") + "\n")?;
     let ids = Arc::new(ids);
     let (mut get_rps, mut get_p99, mut list_rps) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut get_cpu, mut list_cpu) = (Vec::new(), Vec::new());
+    let phases = [
+        ("/api/v1/stores/", ""),
+        ("/api/v1/stores?limit=50&cursor=", ""),
+    ];
     for rep in 0..o.reps {
-        let (ids1, b1) = (ids.clone(), base.clone());
-        let get = load(
-            &client,
-            o.concurrency,
-            o.seconds,
-            Arc::new(move |rng| {
-                format!(
-                    "{b1}/api/v1/stores/{}",
-                    ids1[rng.random_range(0..ids1.len())]
+        let mut got = Vec::new();
+        for (prefix, suffix) in phases {
+            let cpu_before = proc_cpu_secs(pid).unwrap_or(0.0);
+            let mut l = if o.client == "wrk" {
+                load_wrk(o, &base, &ids_file, prefix, suffix, &token)?
+            } else {
+                let (ids, url) = (ids.clone(), format!("{base}{prefix}"));
+                load(
+                    &client,
+                    o.concurrency,
+                    o.seconds,
+                    Arc::new(move |rng| {
+                        format!("{url}{}{suffix}", ids[rng.random_range(0..ids.len())])
+                    }),
+                    &token,
                 )
-            }),
-            &token,
-        )
-        .await;
-        let (ids2, b2) = (ids.clone(), base.clone());
-        let list = load(
-            &client,
-            o.concurrency,
-            o.seconds,
-            Arc::new(move |rng| {
-                format!(
-                    "{b2}/api/v1/stores?limit=50&cursor={}",
-                    ids2[rng.random_range(0..ids2.len())]
-                )
-            }),
-            &token,
-        )
-        .await;
-        println!(
-            "rep {}: GET store {:.0} req/s (p50 {:.2} ms, p99 {:.2} ms, {} errors); list pages of 50 {:.0} req/s (p99 {:.2} ms, {} errors)",
-            rep + 1,
-            get.rps,
-            get.p50_ms,
-            get.p99_ms,
-            get.errors,
-            list.rps,
-            list.p99_ms,
-            list.errors
-        );
-        if get.errors + list.errors > 0 {
-            bail!("requests failed under load");
+                .await
+            };
+            let cpu = proc_cpu_secs(pid).unwrap_or(0.0) - cpu_before;
+            l.api_cpu_us = cpu * 1e6 / (l.rps * o.seconds as f64).max(1.0);
+            got.push(l);
         }
+        let (get, list) = (&got[0], &got[1]);
+        report(rep, get, list)?;
         get_rps.push(get.rps);
         get_p99.push(get.p99_ms);
+        get_cpu.push(get.api_cpu_us);
         list_rps.push(list.rps);
+        list_cpu.push(list.api_cpu_us);
     }
+    let _ = std::fs::remove_file(&ids_file);
     sampling.store(false, Ordering::Relaxed);
     sampler.await?;
     let peak = *peak.lock().expect("peak lock");
@@ -285,6 +349,7 @@ async fn run(url: &str, o: &Opts) -> anyhow::Result<Value> {
         "stores": ids.len(),
         "concurrency": o.concurrency,
         "seconds_per_phase": o.seconds,
+        "client": if o.client == "wrk" { format!("wrk -t{}", o.wrk_threads) } else { o.client.clone() },
         "reps": o.reps,
         "machine": {
             "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0),
@@ -294,7 +359,29 @@ async fn run(url: &str, o: &Opts) -> anyhow::Result<Value> {
         "get_store_rps": fig(&get_rps),
         "get_store_p99_ms": fig2(&get_p99),
         "list_rps": fig(&list_rps),
+        "api_cpu_us_per_get": fig(&get_cpu),
+        "api_cpu_us_per_list": fig(&list_cpu),
         "api_rss_mib": (peak * 10.0).round() / 10.0,
         "api_rss_idle_mib": (rss_idle * 10.0).round() / 10.0,
     }))
+}
+
+fn report(rep: usize, get: &Load, list: &Load) -> anyhow::Result<()> {
+    println!(
+        "rep {}: GET store {:.0} req/s (p50 {:.2} ms, p99 {:.2} ms, {} errors, API CPU {:.0} µs/req); list pages of 50 {:.0} req/s (p99 {:.2} ms, {} errors, API CPU {:.0} µs/req)",
+        rep + 1,
+        get.rps,
+        get.p50_ms,
+        get.p99_ms,
+        get.errors,
+        get.api_cpu_us,
+        list.rps,
+        list.p99_ms,
+        list.errors,
+        list.api_cpu_us
+    );
+    if get.errors + list.errors > 0 {
+        bail!("requests failed under load");
+    }
+    Ok(())
 }
