@@ -355,15 +355,15 @@ impl Store {
     /// From the stored row and its newest run.
     #[must_use]
     pub fn from_row(s: &StoreRow, current_run: Option<RunSummary>) -> Self {
+        Self::from_owned(s.clone(), current_run)
+    }
+
+    /// [`Store::from_row`] taking the row (no string copies: list pages build 50 of these).
+    #[must_use]
+    pub fn from_owned(s: StoreRow, current_run: Option<RunSummary>) -> Self {
         Self {
             id: s.id,
-            name: s.name.clone(),
-            slug: s.slug.clone(),
-            engine: StoreEngine::Woocommerce,
-            plan: s.plan.clone(),
             status: StoreStatus::parse(&s.status),
-            url: s.url.clone(),
-            created_by: s.created_by.clone(),
             timings: StoreTimings {
                 created_at: s.created_at,
                 ready_at: s.ready_at,
@@ -372,6 +372,12 @@ impl Store {
                     .ready_at
                     .map(|r| (r - s.created_at).num_milliseconds() as f64 / 1000.0),
             },
+            name: s.name,
+            slug: s.slug,
+            engine: StoreEngine::Woocommerce,
+            plan: s.plan,
+            url: s.url,
+            created_by: s.created_by,
             current_run,
         }
     }

@@ -8,7 +8,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
 use urumi_engine::Run;
 use urumi_workflows::store::db::Store as StoreRow;
 use urumi_workflows::store::service;
@@ -47,65 +48,78 @@ enum Accepted {
     Accepted(JsonBody<StoreAccepted>),
 }
 
-/// A store row with its newest run, read in one query.
-#[derive(Debug, sqlx::FromRow)]
+/// A store row with its newest run, read in one query. Decoded by position (the column
+/// list of [`stores_with_runs_sql`]): by-name lookups were a visible share of a list page.
+#[derive(Debug)]
 struct StoreRunRow {
-    #[sqlx(flatten)]
     store: StoreRow,
-    r_id: Option<Uuid>,
-    r_definition: Option<String>,
-    r_status: Option<String>,
-    r_created_by: Option<String>,
-    r_created_at: Option<chrono::DateTime<chrono::Utc>>,
-    r_started_at: Option<chrono::DateTime<chrono::Utc>>,
-    r_finished_at: Option<chrono::DateTime<chrono::Utc>>,
-    r_error: Option<String>,
-    r_rerun_of: Option<Uuid>,
+    run: Option<RunSummary>,
+}
+
+impl<'r> sqlx::FromRow<'r, PgRow> for StoreRunRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        let store = StoreRow {
+            id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            slug: row.try_get(2)?,
+            engine: row.try_get(3)?,
+            plan: row.try_get(4)?,
+            status: row.try_get(5)?,
+            url: row.try_get(6)?,
+            created_by: row.try_get(7)?,
+            created_at: row.try_get(8)?,
+            ready_at: row.try_get(9)?,
+            deleted_at: row.try_get(10)?,
+            updated_at: row.try_get(11)?,
+        };
+        let run_id: Option<Uuid> = row.try_get(12)?;
+        let definition: Option<&str> = row.try_get(13)?;
+        let status: Option<&str> = row.try_get(14)?;
+        let run = match (run_id, definition, status) {
+            (Some(id), Some(definition), Some(status)) => status
+                .parse::<urumi_engine::RunStatus>()
+                .ok()
+                .map(|status| -> sqlx::Result<RunSummary> {
+                    Ok(RunSummary {
+                        id,
+                        kind: crate::views::RunKind::from_definition(definition),
+                        store_id: Some(store.id),
+                        status: status.into(),
+                        created_by: row.try_get(15)?,
+                        created_at: row.try_get(16)?,
+                        started_at: row.try_get(17)?,
+                        finished_at: row.try_get(18)?,
+                        error: row.try_get(19)?,
+                        rerun_of: row.try_get(20)?,
+                    })
+                })
+                .transpose()?,
+            _ => None,
+        };
+        Ok(Self { store, run })
+    }
 }
 
 impl StoreRunRow {
     fn into_view(self) -> Store {
-        let run = match (
-            self.r_id,
-            self.r_definition,
-            self.r_status,
-            self.r_created_by,
-            self.r_created_at,
-        ) {
-            (Some(id), Some(definition), Some(status), Some(created_by), Some(created_at)) => {
-                status
-                    .parse::<urumi_engine::RunStatus>()
-                    .ok()
-                    .map(|status| RunSummary {
-                        id,
-                        kind: crate::views::RunKind::from_definition(&definition),
-                        store_id: Some(self.store.id),
-                        status: status.into(),
-                        created_by,
-                        created_at,
-                        started_at: self.r_started_at,
-                        finished_at: self.r_finished_at,
-                        error: self.r_error,
-                        rerun_of: self.r_rerun_of,
-                    })
-            }
-            _ => None,
-        };
-        Store::from_row(&self.store, run)
+        Store::from_owned(self.store, self.run)
     }
 }
 
-/// The columns and join shared by the list and the single-store query.
+/// The columns and join shared by the list and the single-store query; the order is the
+/// one [`StoreRunRow`] decodes.
 macro_rules! stores_with_runs_sql {
     ($where:literal) => {
         concat!(
-            "SELECT s.*, r.id AS r_id, r.definition AS r_definition, r.status AS r_status,
-                r.created_by AS r_created_by, r.created_at AS r_created_at,
-                r.started_at AS r_started_at, r.finished_at AS r_finished_at,
-                r.error AS r_error, r.rerun_of AS r_rerun_of
+            "SELECT s.id, s.name, s.slug, s.engine, s.plan, s.status, s.url, s.created_by,
+                s.created_at, s.ready_at, s.deleted_at, s.updated_at,
+                r.id, r.definition, r.status, r.created_by, r.created_at, r.started_at,
+                r.finished_at, r.error, r.rerun_of
              FROM urumi.stores s
              LEFT JOIN LATERAL (
-                 SELECT * FROM urumi.runs WHERE subject = 'store:' || s.id::text
+                 SELECT id, definition, status, created_by, created_at, started_at,
+                        finished_at, error, rerun_of
+                 FROM urumi.runs WHERE subject = 'store:' || s.id::text
                  ORDER BY created_at DESC, id DESC LIMIT 1
              ) r ON true ",
             $where
