@@ -205,17 +205,17 @@ pub fn definitions_for(
         .step("quota", step(deps, engines, quota))
         .step("network_policies", step(deps, engines, network_policies))
         .step("credentials", step(deps, engines, credentials))
-        .step("mariadb", step(deps, engines, mariadb))
+        .step("mariadb", step(deps, engines, data_tier))
         .step_with(
             "mariadb_ready",
             o.wait_deadline(Duration::from_secs(900)),
-            step(deps, engines, mariadb_ready),
+            step(deps, engines, data_tier_ready),
         )
-        .step("wordpress", step(deps, engines, wordpress))
+        .step("wordpress", step(deps, engines, web_tier))
         .step_with(
             "wordpress_ready",
             o.wait_deadline(Duration::from_secs(900)),
-            step(deps, engines, wordpress_ready),
+            step(deps, engines, web_tier_ready),
         )
         .step_with(
             "setup",
@@ -347,7 +347,7 @@ async fn put(c: &Ctx, obj: &AppObject, report: Option<&mut Report>) -> Result<()
 }
 
 /// The `mariadb` step: the engine's data tier.
-async fn mariadb(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+async fn data_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let tier = c.engine()?.data_tier(&c.spec()?, &c.deps.settings);
     for obj in &tier.objects {
         put(&c, obj, None).await?;
@@ -384,13 +384,14 @@ async fn ready(c: &Ctx, workload: Workload) -> Result<StepOutcome, StepError> {
     }
 }
 
-async fn mariadb_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+/// The `mariadb_ready` step: the data tier's workload is ready.
+async fn data_tier_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let workload = c.engine()?.data_tier(&c.spec()?, &c.deps.settings).ready;
     ready(&c, workload).await
 }
 
 /// The `wordpress` step: the engine's web tier and the Ingress to it.
-async fn wordpress(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+async fn web_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let (engine, spec, s) = (c.engine()?, c.spec()?, &c.deps.settings);
     let tier = engine.web_tier(&spec, s);
     for obj in &tier.objects {
@@ -406,7 +407,8 @@ async fn wordpress(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     StepOutcome::done(json!({ "applied": applied, "host": spec.host(s) }))
 }
 
-async fn wordpress_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+/// The `wordpress_ready` step: the web tier's workload is available.
+async fn web_tier_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let workload = c.engine()?.web_tier(&c.spec()?, &c.deps.settings).ready;
     ready(&c, workload).await
 }
