@@ -9,6 +9,10 @@
 //!   sent by [`body::JsonBody`] (serde straight to bytes).
 //! - [`feed`]: wakes event-stream readers on `NOTIFY urumi_events`.
 //! - [`metrics`]: HTTP counters for `/metrics`.
+//!
+//! With `api.dashboard_dir` set, the built React dashboard (`frontend/dist`) is served at
+//! `/dashboard/` from the same origin (unknown paths below it answer its `index.html`, so the
+//! dashboard's own routes reload); it calls the API like any other client.
 
 pub mod auth;
 pub mod body;
@@ -24,6 +28,7 @@ pub mod views;
 
 use std::sync::Arc;
 
+use poem::endpoint::StaticFilesEndpoint;
 use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -73,8 +78,9 @@ pub fn spec_json(state: &Arc<AppState>) -> String {
     service(state).spec() + "\n"
 }
 
-/// The whole HTTP app: the API, `/openapi.json`, `/docs`, CORS, the body limit, HTTP
-/// metrics and problem documents for every error.
+/// The whole HTTP app: the API, `/openapi.json`, `/docs`, the dashboard when
+/// `api.dashboard_dir` is set, CORS, the body limit, HTTP metrics and problem documents for
+/// every error.
 pub fn app(state: Arc<AppState>) -> impl Endpoint {
     let api = service(&state);
     let spec = api.spec_endpoint();
@@ -95,10 +101,21 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         cors = cors.allow_origins(origins.iter().map(String::as_str));
     }
     let max_body = state.settings.api.max_body_bytes;
-    Route::new()
+    let mut routes = Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)
-        .nest("/docs", docs)
+        .nest("/docs", docs);
+    let dashboard = &state.settings.api.dashboard_dir;
+    if !dashboard.is_empty() {
+        routes = routes.nest(
+            "/dashboard",
+            StaticFilesEndpoint::new(dashboard)
+                .index_file("index.html")
+                .fallback_to_index()
+                .no_cache_index(),
+        );
+    }
+    routes
         .with(guard::BodyLimit(max_body))
         .with_if(!origins.is_empty(), cors)
         .with(metrics::Record(state.clone()))

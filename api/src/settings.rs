@@ -77,6 +77,8 @@ pub struct ApiSettings {
     pub sse_keep_alive_ms: u64,
     /// How long idempotency keys are kept.
     pub idempotency_ttl_hours: u32,
+    /// A built dashboard (`frontend/dist`) to serve at `/dashboard/`; empty serves none.
+    pub dashboard_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +107,7 @@ max_active_stores_per_actor = 100000
 caps_exact_within = 1000
 sse_keep_alive_ms = 15000
 idempotency_ttl_hours = 24
+dashboard_dir = ""
 
 [log]
 format = "pretty"
@@ -180,6 +183,17 @@ impl Settings {
         if a.sse_keep_alive_ms < 100 {
             return Err("api.sse_keep_alive_ms must be at least 100".into());
         }
+        if !a.dashboard_dir.is_empty()
+            && !std::path::Path::new(&a.dashboard_dir)
+                .join("index.html")
+                .is_file()
+        {
+            return Err(format!(
+                "api.dashboard_dir {:?} has no index.html; build the dashboard first \
+                 (npm ci && npm run build in frontend/)",
+                a.dashboard_dir
+            ));
+        }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(format!(
                 "log.format must be pretty or json, not {:?}",
@@ -218,5 +232,8 @@ mod tests {
         let mut s = Settings::defaults();
         s.log.format = "xml".into();
         assert!(s.validate().unwrap_err().contains("log.format"));
+        let mut s = Settings::defaults();
+        s.api.dashboard_dir = "/nonexistent-urumi-dashboard".into();
+        assert!(s.validate().unwrap_err().contains("api.dashboard_dir"));
     }
 }

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod dashboard;
 mod events;
 mod guardrails;
 mod health;
