@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { applyToRun, applyToStore, applyToStorePages, storeStatusOf, type RunDetail, type Store, type StreamEvent } from "./live";
+
+const RUN = "0190-run";
+const STORE = "0190-store";
+const event = (kind: string, more: Partial<StreamEvent> = {}): StreamEvent => ({
+  cursor: "1-1",
+  id: 1,
+  kind,
+  actor: "worker",
+  detail: {},
+  created_at: "2026-01-01T00:00:00Z",
+  run_id: RUN,
+  store_id: STORE,
+  ...more,
+});
+const run: RunDetail = {
+  id: RUN,
+  kind: "store.provision",
+  status: "queued",
+  created_by: "admin",
+  created_at: "2026-01-01T00:00:00Z",
+  steps: [
+    { name: "namespace", position: 0, status: "pending", attempts: 0, polls: 0 },
+    { name: "quota", position: 1, status: "pending", attempts: 0, polls: 0 },
+  ],
+};
+const store: Store = {
+  id: STORE,
+  name: "Shop",
+  slug: "shop",
+  engine: "woocommerce",
+  plan: "starter",
+  status: "provisioning",
+  created_by: "admin",
+  timings: { created_at: "2026-01-01T00:00:00Z" },
+};
+
+describe("applyToRun", () => {
+  it("moves steps through their statuses and the run to running", () => {
+    const started = applyToRun(run, event("step.started", { step: "namespace", detail: { attempt: 1, poll: false } }));
+    expect(started.status).toBe("running");
+    expect(started.steps[0]).toMatchObject({ status: "running", attempts: 1, started_at: "2026-01-01T00:00:00Z" });
+    expect(started.steps[1]?.status).toBe("pending");
+    const done = applyToRun(started, event("step.succeeded", { step: "namespace" }));
+    expect(done.steps[0]).toMatchObject({ status: "succeeded", finished_at: "2026-01-01T00:00:00Z" });
+    expect(applyToRun(done, event("step.waiting", { step: "quota" })).steps[1]?.status).toBe("waiting");
+    expect(applyToRun(done, event("run.succeeded")).status).toBe("succeeded");
+    expect(applyToRun(done, event("run.failed")).status).toBe("failed");
+  });
+
+  it("does not count a poll as an attempt", () => {
+    const polled = applyToRun(run, event("step.started", { step: "namespace", detail: { attempt: 3, poll: true } }));
+    expect(polled.steps[0]?.attempts).toBe(0);
+  });
+
+  it("ignores other runs' events and unknown kinds, returning the same object", () => {
+    expect(applyToRun(run, event("step.started", { run_id: "other", step: "namespace" }))).toBe(run);
+    expect(applyToRun(run, event("store.created"))).toBe(run);
+    expect(applyToRun(run, event("step.started", { step: "no-such-step" }))).not.toBe(run); // run → running
+  });
+});
+
+describe("stores", () => {
+  it("reads store statuses from store.<status> events only", () => {
+    expect(storeStatusOf(event("store.ready"))).toBe("ready");
+    expect(storeStatusOf(event("store.created"))).toBeNull();
+    expect(storeStatusOf(event("store.delete_requested"))).toBeNull();
+    expect(storeStatusOf(event("step.succeeded"))).toBeNull();
+  });
+
+  it("updates the store on any page, and says when the store is on none", () => {
+    expect(applyToStore(store, event("store.ready")).status).toBe("ready");
+    expect(applyToStore(store, event("store.ready", { store_id: "other" }))).toBe(store);
+    const pages = [{ items: [store] }, { items: [] }];
+    const r = applyToStorePages(pages, event("store.failed"));
+    expect(r.known).toBe(true);
+    expect(r.pages[0]?.items[0]?.status).toBe("failed");
+    expect(pages[0]?.items[0]?.status).toBe("provisioning"); // not mutated
+    expect(applyToStorePages(pages, event("store.ready", { store_id: "new" })).known).toBe(false);
+    expect(applyToStorePages(pages, event("step.started")).pages).toBe(pages);
+  });
+});

@@ -1,0 +1,110 @@
+// Applying the event stream to what the dashboard has fetched: a store's status from
+// `store.<status>`, a run's and its steps' statuses from `run.*` / `step.*`. The patches make
+// changes show at once; the dashboard also refetches (throttled) for the fields events do not
+// carry (attempts, durations, outputs).
+import type { components } from "../api/schema";
+
+type S = components["schemas"];
+export type Store = S["Store"];
+export type StoreStatus = S["StoreStatus"];
+export type StorePage = S["StorePage"];
+export type RunDetail = S["RunDetail"];
+export type RunSummary = S["RunSummary"];
+export type RunStatus = S["RunStatus"];
+export type StepStatus = S["StepStatus"];
+export type StreamEvent = S["StreamEvent"];
+
+export const STORE_STATUSES: readonly StoreStatus[] = ["provisioning", "ready", "failed", "deleting", "deleted"];
+export const RUN_STATUSES: readonly RunStatus[] = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"];
+
+/** `store.ready` → `ready`; other `store.*` kinds (`store.created`, …) are not statuses. */
+export function storeStatusOf(e: Pick<StreamEvent, "kind">): StoreStatus | null {
+  if (!e.kind.startsWith("store.")) return null;
+  const s = e.kind.slice("store.".length);
+  return (STORE_STATUSES as readonly string[]).includes(s) ? (s as StoreStatus) : null;
+}
+
+const STEP_STATUS: Record<string, StepStatus> = {
+  "step.started": "running",
+  "step.succeeded": "succeeded",
+  "step.failed": "failed",
+  "step.waiting": "waiting",
+  "step.retry_scheduled": "waiting",
+};
+
+const RUN_STATUS: Record<string, RunStatus> = {
+  "run.claimed": "running",
+  "run.released": "waiting",
+  "run.retried": "queued",
+  "run.succeeded": "succeeded",
+  "run.failed": "failed",
+  "run.cancelled": "cancelled",
+};
+
+/** Whether the event is about this run. */
+export function concernsRun(run: Pick<RunDetail, "id">, e: StreamEvent): boolean {
+  return e.run_id === run.id;
+}
+
+function attemptOf(detail: unknown): number | undefined {
+  if (typeof detail !== "object" || detail === null) return undefined;
+  const d = detail as { attempt?: unknown; poll?: unknown };
+  return d.poll !== true && typeof d.attempt === "number" ? d.attempt : undefined;
+}
+
+/** The run with the event's status change applied (the same object when nothing changed). */
+export function applyToRun(run: RunDetail, e: StreamEvent): RunDetail {
+  if (!concernsRun(run, e)) return run;
+  const stepStatus = STEP_STATUS[e.kind];
+  if (stepStatus && e.step) {
+    let changed = false;
+    const steps = run.steps.map((s) => {
+      if (s.name !== e.step || s.status === stepStatus) return s;
+      changed = true;
+      const started = stepStatus === "running" && !s.started_at ? { started_at: e.created_at } : {};
+      const attempt = e.kind === "step.started" ? attemptOf(e.detail) : undefined;
+      const attempts = attempt !== undefined && attempt > s.attempts ? { attempts: attempt } : {};
+      const finished = stepStatus === "succeeded" || stepStatus === "failed" ? { finished_at: e.created_at } : {};
+      return { ...s, ...started, ...finished, ...attempts, status: stepStatus };
+    });
+    const runStatus: RunStatus = run.status === "queued" || run.status === "waiting" ? "running" : run.status;
+    if (!changed && runStatus === run.status) return run;
+    return { ...run, status: runStatus, steps };
+  }
+  const runStatus = RUN_STATUS[e.kind];
+  if (runStatus && run.status !== runStatus) return { ...run, status: runStatus };
+  return run;
+}
+
+/** The store with a `store.<status>` event applied. */
+export function applyToStore(store: Store, e: StreamEvent): Store {
+  const status = storeStatusOf(e);
+  if (!status || e.store_id !== store.id || store.status === status) return store;
+  return { ...store, status };
+}
+
+/**
+ * Pages of stores with the event applied; `known` is false when the event names a store not
+ * on any page (a store created elsewhere: refetch the list).
+ */
+export function applyToStorePages(pages: StorePage[], e: StreamEvent): { pages: StorePage[]; known: boolean } {
+  if (!e.store_id || !storeStatusOf(e)) return { pages, known: true };
+  let known = false;
+  const next = pages.map((p) => {
+    let changed = false;
+    const items = p.items.map((s) => {
+      if (s.id !== e.store_id) return s;
+      known = true;
+      const t = applyToStore(s, e);
+      if (t !== s) changed = true;
+      return t;
+    });
+    return changed ? { ...p, items } : p;
+  });
+  return { pages: next, known };
+}
+
+/** A run that is still going (its steps can still change). */
+export function isActive(status: RunStatus): boolean {
+  return status === "queued" || status === "running" || status === "waiting";
+}

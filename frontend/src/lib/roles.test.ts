@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { ApiProblem } from "./problem";
+import { accessFromForbidden, accessFromTokenProbe, permission, tokenRowId, UNKNOWN_ACCESS } from "./roles";
+
+const forbidden = (needed: string, name: string, has: string) =>
+  new ApiProblem({ status: 403, title: "Forbidden", detail: `this needs the ${needed} role; token "${name}" has ${has}` });
+
+describe("permission", () => {
+  it("hides admin-only actions from lower roles and disables operator actions for viewers, with the reason", () => {
+    const viewer = { role: "viewer" as const, name: "v" };
+    expect(permission(viewer, "delete_store")).toMatchObject({ visible: false, enabled: false });
+    expect(permission(viewer, "create_store").visible).toBe(false);
+    expect(permission(viewer, "retry_run")).toEqual({
+      visible: true,
+      enabled: false,
+      reason: "Needs the operator role; this token has viewer.",
+    });
+    const operator = { role: "operator" as const, name: "o" };
+    expect(permission(operator, "retry_run")).toEqual({ visible: true, enabled: true });
+    expect(permission(operator, "cancel_run").enabled).toBe(true);
+    expect(permission(operator, "repair_store").enabled).toBe(true);
+    expect(permission(operator, "delete_store").visible).toBe(false);
+    const admin = { role: "admin" as const, name: "a" };
+    for (const a of ["create_store", "delete_store", "repair_store", "retry_run", "cancel_run"] as const) {
+      expect(permission(admin, a)).toEqual({ visible: true, enabled: true });
+    }
+  });
+
+  it("leaves everything enabled while the role is unknown (the API's 403 decides)", () => {
+    expect(permission(UNKNOWN_ACCESS, "delete_store")).toEqual({ visible: true, enabled: true });
+  });
+});
+
+describe("learning the role", () => {
+  it("reads the role and name a 403 states", () => {
+    expect(accessFromForbidden(forbidden("admin", "ops-bot", "operator"))).toEqual({ role: "operator", name: "ops-bot" });
+    expect(accessFromForbidden(new ApiProblem({ status: 403, title: "Forbidden", detail: "no" }))).toBeNull();
+    expect(accessFromForbidden(new ApiProblem({ status: 409, title: "Conflict", detail: 'token "x" has admin' }))).toBeNull();
+  });
+
+  it("knows an admin from a listed token list, and finds its own row by the id in the token", () => {
+    const token = "urumi_0190aa00bb11cc22dd33ee44ff556677_secretSECRET123";
+    expect(tokenRowId(token)).toBe("0190aa00-bb11-cc22-dd33-ee44ff556677");
+    expect(tokenRowId("not-a-token")).toBeNull();
+    const items = [
+      { id: "00000000-0000-0000-0000-000000000001", name: "someone", role: "viewer" as const },
+      { id: "0190aa00-bb11-cc22-dd33-ee44ff556677", name: "dev-admin", role: "admin" as const },
+    ];
+    expect(accessFromTokenProbe(token, { ok: true, items })).toEqual({ role: "admin", name: "dev-admin" });
+    expect(accessFromTokenProbe("urumi_x", { ok: true, items })).toEqual({ role: "admin", name: null });
+  });
+
+  it("takes a non-admin's role from the probe's 403, and stays unknown on anything else", () => {
+    expect(accessFromTokenProbe("t", { ok: false, problem: forbidden("admin", "watcher", "viewer") })).toEqual({
+      role: "viewer",
+      name: "watcher",
+    });
+    expect(accessFromTokenProbe("t", { ok: false, problem: new ApiProblem({ status: 0, title: "down", detail: "" }) })).toEqual(
+      UNKNOWN_ACCESS,
+    );
+  });
+});

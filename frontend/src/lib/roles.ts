@@ -1,0 +1,89 @@
+// What the signed-in token may do. The API has no "who am I" operation, so the role is
+// learned from answers: GET /api/v1/tokens is admin-only (200 → admin), and a 403 says
+// "this needs the <role> role; token "<name>" has <role>". Until a role is known, actions
+// stay enabled and the API's 403 is shown when it comes.
+import type { components } from "../api/schema";
+import type { ApiProblem } from "./problem";
+
+export type Role = components["schemas"]["Role"];
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+export interface Access {
+  /** The token's role, once known. */
+  role: Role | null;
+  /** The token's name (the actor the audit log records), once known. */
+  name: string | null;
+}
+
+export const UNKNOWN_ACCESS: Access = { role: null, name: null };
+
+export type Action = "create_store" | "delete_store" | "repair_store" | "retry_run" | "cancel_run";
+
+/** The least role each action needs (shared/design/api.md, README's API table). */
+export const NEEDS: Record<Action, Role> = {
+  create_store: "admin",
+  delete_store: "admin",
+  repair_store: "operator",
+  retry_run: "operator",
+  cancel_run: "operator",
+};
+
+export interface Permission {
+  /** Show the control at all. */
+  visible: boolean;
+  /** Let it be used. */
+  enabled: boolean;
+  /** Why it is disabled, for the control's description. */
+  reason?: string;
+}
+
+export function atLeast(role: Role, needed: Role): boolean {
+  return RANK[role] >= RANK[needed];
+}
+
+/**
+ * Admin-only controls are hidden from lower roles; operator controls are shown disabled to
+ * viewers, with the reason. Unknown roles get enabled controls (the API decides).
+ */
+export function permission(access: Access, action: Action): Permission {
+  const needed = NEEDS[action];
+  if (access.role === null || atLeast(access.role, needed)) return { visible: true, enabled: true };
+  const reason = `Needs the ${needed} role; this token has ${access.role}.`;
+  if (needed === "admin") return { visible: false, enabled: false, reason };
+  return { visible: true, enabled: false, reason };
+}
+
+const FORBIDDEN = /needs the (viewer|operator|admin) role; token "((?:[^"\\]|\\.)*)" has (viewer|operator|admin)/;
+
+/** The caller's role and name as a 403's detail states them, if it does. */
+export function accessFromForbidden(p: ApiProblem): Access | null {
+  if (p.status !== 403) return null;
+  const m = FORBIDDEN.exec(p.detail);
+  if (!m) return null;
+  return { role: m[3] as Role, name: m[2]!.replace(/\\(.)/g, "$1") };
+}
+
+/** The row id a token names: `urumi_<32 hex>_<secret>` → the UUID of its `api_tokens` row. */
+export function tokenRowId(token: string): string | null {
+  const m = /^urumi_([0-9a-f]{32})_[A-Za-z0-9]+$/.exec(token.trim());
+  if (!m) return null;
+  const h = m[1]!;
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * What GET /api/v1/tokens tells about the caller: 200 → admin (and the name, found by the
+ * row id the token carries); a 403 → the role its detail names; anything else → unknown.
+ */
+export function accessFromTokenProbe(
+  token: string,
+  result: { ok: true; items: { id: string; name: string; role: Role }[] } | { ok: false; problem: ApiProblem },
+): Access {
+  if (result.ok) {
+    const id = tokenRowId(token);
+    const mine = id ? result.items.find((t) => t.id === id) : undefined;
+    return { role: mine?.role ?? "admin", name: mine?.name ?? null };
+  }
+  return accessFromForbidden(result.problem) ?? UNKNOWN_ACCESS;
+}
