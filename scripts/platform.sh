@@ -8,6 +8,8 @@
 # URUMI__API__LISTEN moves the API (default 127.0.0.1:8080); URUMI_DEV_DIR holds the state
 # (default .dev): the kubeconfig, the simulator's snapshot, the logs, and `admin-token`, the
 # minted admin token (written once the API answers; scripts/e2e.sh waits for it).
+# The API serves the built dashboard (frontend/dist, see scripts/build-dashboard.sh) at
+# /dashboard/ when it exists, unless URUMI__API__DASHBOARD_DIR is set (empty: no dashboard).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${URUMI_BIN:-target/debug}
@@ -17,6 +19,9 @@ dir=${URUMI_DEV_DIR:-.dev}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 rm -f "$dir/admin-token"
+if [ -z "${URUMI__API__DASHBOARD_DIR+set}" ] && [ -f frontend/dist/index.html ]; then
+  export URUMI__API__DASHBOARD_DIR="$PWD/frontend/dist"
+fi
 "$bin/urumi-worker" migrate
 pids=()
 # shellcheck disable=SC2317 # invoked by the trap below
@@ -46,6 +51,8 @@ for n in 1 2; do
   pids+=($!)
 done
 url="http://$URUMI__API__LISTEN"
+dashboard="not built (scripts/build-dashboard.sh, or: cd frontend && npm ci && npm run build)"
+[ -n "${URUMI__API__DASHBOARD_DIR:-}" ] && dashboard="$url/dashboard/   (sign in with the admin token below)"
 for _ in $(seq 1 100); do curl -fsS "$url/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "$url/readyz" >/dev/null || { echo "the API did not become ready; see $dir/api.log" >&2; exit 1; }
 token=$("$bin/urumi-api" token create --name "dev-admin-$(date +%s)" --role admin 2>/dev/null)
@@ -55,6 +62,7 @@ export URUMI_URL="$url" URUMI_TOKEN="$token"
 cat <<MSG
 
 Urumi is running
+  dashboard  $dashboard
   API        $url        (docs: $url/docs, spec: $url/openapi.json)
   admin token $token
   database   $DATABASE_URL
