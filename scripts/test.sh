@@ -69,6 +69,20 @@ helm=$?
 set -e
 [ "$helm" = 0 ] || echo "helm: FAILED (exit $helm)"
 [ "$code" = 0 ] && code=$helm
+echo "== frontend: npm ci, build (the generated client checked against api/openapi.json), unit tests"
+set +e
+(cd frontend && export NO_COLOR=1 && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
+frontend=$?
+set -e
+[ "$frontend" = 0 ] && echo "frontend: passed" || echo "frontend: FAILED (exit $frontend)"
+[ "$code" = 0 ] && code=$frontend
+echo "== dashboard e2e: headless Chromium against the real binaries"
+set +e
+scripts/with-postgres.sh scripts/e2e-dashboard.sh
+dashboard=$?
+set -e
+[ "$dashboard" = 0 ] || echo "dashboard e2e: FAILED (exit $dashboard)"
+[ "$code" = 0 ] && code=$dashboard
 # One plain closing line for CI: the totals over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, g }' "$log"
