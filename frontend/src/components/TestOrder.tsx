@@ -4,24 +4,26 @@
 // (`make dev`) there is no WordPress behind the URL at all.
 import type { Schemas } from "../lib/api";
 
-function commands(url: string): string {
+export function testOrderCommands(url: string): string {
   const base = url.replace(/\/+$/, "");
   const api = (route: string) => `"${base}/?rest_route=/wc/store/v1/${route}"`;
+  const address =
+    '{"first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Analytical St", "city": "London", ' +
+    '"state": "", "postcode": "N1 1AA", "country": "GB", "email": "ada@example.com", "phone": "0123456789"}';
   return [
-    "# 1. a cart: keep its Cart-Token (with it, the Store API needs no nonce)",
-    `TOKEN=$(curl -si ${api("cart")} | awk -F': ' 'tolower($1)=="cart-token" {print $2}' | tr -d '\\r')`,
-    "# 2. a product",
-    `PRODUCT=$(curl -s ${api("products&per_page=1")} | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')`,
-    "# 3. into the cart",
-    `curl -s -X POST -H "Cart-Token: $TOKEN" -H 'Content-Type: application/json' \\`,
+    "# 1. the product the setup step seeded",
+    `PRODUCT=$(curl -s ${api("products&sku=URUMI-TSHIRT")} | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')`,
+    "# 2. a cart: keep its Nonce and Cart-Token headers",
+    `curl -s -o /dev/null -D cart-headers.txt ${api("cart")}`,
+    `NONCE=$(awk -F': ' 'tolower($1)=="nonce" {print $2}' cart-headers.txt | tr -d '\r')`,
+    `CART=$(awk -F': ' 'tolower($1)=="cart-token" {print $2}' cart-headers.txt | tr -d '\r')`,
+    "# 3. the product into the cart",
+    `curl -s -X POST -H "Nonce: $NONCE" -H "Cart-Token: $CART" -H 'Content-Type: application/json' \\`,
     `  -d "{\\"id\\": $PRODUCT, \\"quantity\\": 1}" ${api("cart/add-item")}`,
-    "# 4. check out, Cash on Delivery: the answer has order_id and status",
-    `curl -s -X POST -H "Cart-Token: $TOKEN" -H 'Content-Type: application/json' -d '{`,
-    `  "billing_address": {"first_name": "Test", "last_name": "Buyer", "address_1": "1 Main St", "city": "Springfield",`,
-    `    "postcode": "12345", "country": "US", "state": "CA", "email": "buyer@example.com", "phone": "555-0100"},`,
-    `  "shipping_address": {"first_name": "Test", "last_name": "Buyer", "address_1": "1 Main St", "city": "Springfield",`,
-    `    "postcode": "12345", "country": "US", "state": "CA"},`,
-    `  "payment_method": "cod"}' ${api("checkout")}`,
+    "# 4. check out with Cash on Delivery: the answer has order_id and payment_method \"cod\"",
+    `curl -s -X POST -H "Nonce: $NONCE" -H "Cart-Token: $CART" -H 'Content-Type: application/json' \\`,
+    `  -d '{"billing_address": ${address},`,
+    `       "shipping_address": ${address}, "payment_method": "cod"}' ${api("checkout")}`,
   ].join("\n");
 }
 
@@ -45,7 +47,7 @@ export function TestOrder({ store }: { store: Schemas["Store"] }) {
       </p>
       <p>Or place the order with the WooCommerce Store API, from a shell that reaches the store:</p>
       <pre className="overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100" aria-label="Store API commands for a test order">
-        {commands(store.url)}
+        {testOrderCommands(store.url)}
       </pre>
       <p className="rounded-md border border-amber-300 bg-amber-50 p-3 text-amber-900" data-testid="simulator-note">
         The dashboard does not place the order itself. On the local platform (<code>make dev</code>) the cluster is the
