@@ -32,7 +32,7 @@ function RequireToken() {
 }
 
 function Layout() {
-  const { access } = useAccess();
+  const { access, can } = useAccess();
   const link = ({ isActive }: { isActive: boolean }) =>
     `rounded-md px-2 py-1 text-sm font-medium ${isActive ? "bg-slate-800 text-white" : "text-slate-200 hover:bg-slate-700"}`;
   return (
@@ -47,9 +47,11 @@ function Layout() {
             <NavLink to="/stores" end className={link}>
               Stores
             </NavLink>
-            <NavLink to="/stores/new" className={link}>
-              Create store
-            </NavLink>
+            {can("create_store").visible && (
+              <NavLink to="/stores/new" className={link}>
+                Create store
+              </NavLink>
+            )}
             <NavLink to="/runs" className={link}>
               Runs
             </NavLink>
@@ -102,10 +104,16 @@ const router = createBrowserRouter(
   { basename: import.meta.env.BASE_URL.replace(/\/$/, "") },
 );
 
-/** Whatever was cached belongs to the token that fetched it: a new session starts empty. */
+/** Whatever was cached belongs to the token that fetched it: signing out empties the cache. */
 function ClearOnSessionChange() {
   const qc = useQueryClient();
-  useEffect(() => session.subscribe(() => qc.clear()), [qc]);
+  useEffect(
+    () =>
+      session.subscribe(() => {
+        if (session.token() === null) qc.clear();
+      }),
+    [qc],
+  );
   return null;
 }
 

@@ -7,7 +7,7 @@ function Output({ value }: { value: unknown }) {
   if (value === undefined || value === null) return <span className="text-slate-400">—</span>;
   return (
     <details>
-      <summary className="cursor-pointer text-indigo-700">output</summary>
+      <summary className="cursor-pointer whitespace-nowrap text-indigo-700">output</summary>
       <pre className="mt-1 max-w-md overflow-x-auto whitespace-pre-wrap rounded bg-slate-50 p-2 text-xs">{JSON.stringify(value, null, 2)}</pre>
     </details>
   );
