@@ -24,6 +24,9 @@ fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
     }
 }
 
+/// Connections per worker process.
+const WORKER_POOL: u32 = 32;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (stores, workers, reps) = (
@@ -49,6 +52,14 @@ async fn run(
         .connect(url)
         .await?;
     urumi_migrations::MIGRATOR.run(&pool).await?;
+    let max: String = sqlx::query_scalar("SHOW max_connections")
+        .fetch_one(&pool)
+        .await?;
+    let needed = workers as u32 * WORKER_POOL + 16 + 2;
+    anyhow::ensure!(
+        max.parse::<u32>().unwrap_or(0) >= needed,
+        "{workers} workers x {WORKER_POOL} connections + 18 need max_connections >= {needed}; the server has {max}"
+    );
     let kubeconfig = std::env::temp_dir().join(format!(
         "urumi-bench-stores-{}.kubeconfig",
         std::process::id()
@@ -70,6 +81,9 @@ async fn run(
                 .env("URUMI__DATABASE__URL", url)
                 .env("URUMI__CLUSTER__KUBECONFIG", &kubeconfig)
                 .env("URUMI__WORKER__CONCURRENCY", "64")
+                // The default pool (concurrency + 4) of every worker plus this program's 16
+                // could pass Postgres's default max_connections (100) under load.
+                .env("URUMI__DATABASE__MAX_CONNECTIONS", WORKER_POOL.to_string())
                 .env("URUMI__WORKER__NAME", format!("bench-{n}"))
                 .env("URUMI__LOG__FILTER", "error")
                 .stdout(Stdio::null())
@@ -123,7 +137,7 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
                         "bench",
                     )
                     .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .context("creating a store")?;
                 }
                 anyhow::Ok(())
             });
@@ -141,7 +155,18 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
             .bind(format!("bench r{rep} %"))
             .fetch_one(pool)
             .await?;
-            anyhow::ensure!(failed == 0, "{failed} provisioning runs failed");
+            if failed > 0 {
+                let why: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT coalesce(left(error, 300), '?'), count(*) FROM urumi.runs
+                     WHERE status = 'failed' GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
+                )
+                .fetch_all(pool)
+                .await?;
+                for (error, n) in &why {
+                    eprintln!("{n} runs failed: {error}");
+                }
+                anyhow::bail!("{failed} provisioning runs failed");
+            }
             if ready as usize == stores {
                 break;
             }
