@@ -12,8 +12,15 @@ use tokio::sync::watch;
 /// Starts the listener task; the receiver changes whenever events may be new.
 #[must_use]
 pub fn spawn(pool: PgPool) -> watch::Receiver<u64> {
+    spawn_stoppable(pool).0
+}
+
+/// [`spawn`], plus a handle that stops the task: aborting it closes the channel, which ends
+/// every open event stream (so a graceful shutdown does not wait out idle SSE clients).
+#[must_use]
+pub fn spawn_stoppable(pool: PgPool) -> (watch::Receiver<u64>, tokio::task::AbortHandle) {
     let (tx, rx) = watch::channel(0u64);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
@@ -54,5 +61,5 @@ pub fn spawn(pool: PgPool) -> watch::Receiver<u64> {
             }
         }
     });
-    rx
+    (rx, task.abort_handle())
 }

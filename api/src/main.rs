@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&settings);
     let pool = connect(&settings).await?;
     let listen = settings.api.listen.clone();
-    let changed = feed::spawn(pool.clone());
+    let (changed, feed_task) = feed::spawn_stoppable(pool.clone());
     let state = Arc::new(AppState::new(pool.clone(), settings, changed)?);
     let ttl = state.settings.api.idempotency_ttl_hours;
     tokio::spawn(async move {
@@ -144,7 +144,11 @@ async fn main() -> anyhow::Result<()> {
     Server::new(listener)
         .run_with_graceful_shutdown(
             urumi_api::app(state),
-            shutdown_signal(),
+            async move {
+                shutdown_signal().await;
+                // Open event streams end now instead of holding the drain to its timeout.
+                feed_task.abort();
+            },
             Some(std::time::Duration::from_secs(10)),
         )
         .await?;

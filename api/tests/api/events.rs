@@ -201,3 +201,27 @@ async fn the_stream_can_follow_one_store(pool: PgPool) {
     );
     assert!(got.iter().any(|e| e.event == "store.deleting"), "{got:?}");
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn open_streams_end_when_the_feed_stops_at_shutdown(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (mut s, _) = open(&app, None).await;
+    // Idle: nothing arrives (keep-alives come every 15 s), the stream stays open.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), s.next())
+            .await
+            .is_err(),
+        "an idle stream ended or sent data by itself"
+    );
+    app.feed.abort();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(chunk) = s.next().await {
+            chunk.unwrap();
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream was still open 5 s after the feed stopped"
+    );
+}

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub admin: String,
     pub operator: String,
     pub viewer: String,
+    /// Stops the event feed, as the server's shutdown does.
+    pub feed: tokio::task::AbortHandle,
 }
 
 /// [`spawn_app_with`] on the default settings.
@@ -31,7 +33,8 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Settings)) -> T
     let mut settings = Settings::defaults();
     tune(&mut settings);
     settings.validate().unwrap();
-    let state = Arc::new(AppState::new(pool.clone(), settings, feed::spawn(pool.clone())).unwrap());
+    let (changed, feed) = feed::spawn_stoppable(pool.clone());
+    let state = Arc::new(AppState::new(pool.clone(), settings, changed).unwrap());
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
@@ -57,6 +60,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Settings)) -> T
         admin,
         operator,
         viewer,
+        feed,
     }
 }
 
