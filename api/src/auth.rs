@@ -231,6 +231,20 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<TokenRow>> {
     .await
 }
 
+/// The live token named `name`, if any (names are unique among live tokens).
+///
+/// # Errors
+/// The database error.
+pub async fn live_by_name(pool: &PgPool, name: &str) -> sqlx::Result<Option<TokenRow>> {
+    sqlx::query_as(
+        "SELECT id, name, role, created_by, created_at, revoked_at, revoked_by
+         FROM urumi.api_tokens WHERE name = $1 AND revoked_at IS NULL",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Revokes a token; `None` if there is no such token. Revoking twice keeps the first time.
 ///
 /// # Errors

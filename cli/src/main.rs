@@ -10,7 +10,7 @@
 //!   runs   list [--status S] [--kind K] [--store ID] [--all] | show ID | retry ID | cancel ID
 //!   audit  [--store ID] [--run ID] [--actor A] [--kind K] [--limit N]
 //!   events [--store ID] [--last-event-id C] [--until KIND,…] [--fail-on KIND,…] [--timeout SECS]
-//!   tokens create NAME --role ROLE | list | revoke ID
+//!   tokens create NAME --role ROLE | list | revoke ID | current
 //! ```
 //! Exit codes: 0 success, 1 the API refused (its problem document is printed) or could not be
 //! reached, 2 a usage error.

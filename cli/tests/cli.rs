@@ -453,6 +453,11 @@ async fn tokens_are_minted_once_listed_and_revoked(pool: PgPool) {
     );
     assert!(minted.stderr.contains("shown only now"), "{minted:#?}");
     ctl(url, &token, &["stores", "list"]).await.ok();
+    let me = ctl(url, &token, &["tokens", "current"]).await.ok();
+    assert!(
+        me.stdout.contains("dash-board") && me.stdout.trim_end().ends_with("viewer"),
+        "{me:#?}"
+    );
 
     let list = ctl(url, admin, &["tokens", "list"]).await.ok();
     let row = list

@@ -1,5 +1,6 @@
-//! `/api/v1/tokens`: mint, list and revoke API tokens. Needs `admin`. A token's secret is
-//! answered once, at minting; lists never show secrets or hashes.
+//! `/api/v1/tokens`: mint, list and revoke API tokens (needs `admin`), and the caller's own
+//! token (any role: how a dashboard learns what to offer). A token's secret is answered
+//! once, at minting; lists never show secrets or hashes.
 
 use std::sync::Arc;
 
@@ -69,6 +70,21 @@ impl TokensApi {
         Ok(JsonBody(TokenList {
             items: rows.iter().map(Token::from).collect(),
         }))
+    }
+
+    /// The token this request is authenticated with: its name (the actor recorded for its
+    /// actions) and role. Any role.
+    #[oai(
+        path = "/tokens/current",
+        method = "get",
+        operation_id = "current_token"
+    )]
+    async fn current_token(&self, auth: Auth) -> Result<JsonBody<Token>, ApiError> {
+        let row = auth::live_by_name(&self.0.pool, auth.0.actor())
+            .await?
+            // Revoked through another API process since this one cached the verification.
+            .ok_or_else(|| ApiError::unauthorized("the token was revoked"))?;
+        Ok(JsonBody(Token::from(&row)))
     }
 
     /// Revoke a token. Other API processes stop accepting it within `api.token_cache_ms`.

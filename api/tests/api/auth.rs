@@ -25,6 +25,7 @@ fn every_path() -> Vec<(Method, String)> {
         (Method::GET, "/api/v1/events".into()),
         (Method::POST, "/api/v1/tokens".into()),
         (Method::GET, "/api/v1/tokens".into()),
+        (Method::GET, "/api/v1/tokens/current".into()),
         (Method::DELETE, format!("/api/v1/tokens/{ID}")),
     ]
 }
@@ -185,4 +186,34 @@ async fn tokens_are_hashed_minted_listed_without_secrets_and_revocable(pool: PgP
         .unwrap();
     assert_eq!(audit["items"][0]["actor"], "test-admin");
     assert_eq!(audit["items"][0]["detail"]["name"], "ci-bot");
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn every_role_can_read_its_own_token_and_nothing_else_about_tokens(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for (token, name, role) in [
+        (&app.viewer, "test-viewer", "viewer"),
+        (&app.operator, "test-operator", "operator"),
+        (&app.admin, "test-admin", "admin"),
+    ] {
+        let r = app
+            .req(Method::GET, "/api/v1/tokens/current", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        let me: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(me["name"], name);
+        assert_eq!(me["role"], role);
+        let secret = token.rsplit('_').next().unwrap();
+        assert!(!text.contains(secret), "{text}");
+    }
+    // The list stays admin-only.
+    let r = app
+        .req(Method::GET, "/api/v1/tokens", &app.viewer)
+        .send()
+        .await
+        .unwrap();
+    problem(r, 403).await;
 }

@@ -28,7 +28,7 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Tail the live event stream, one line per event; optionally wait for a kind of event.
     Events(events::EventsArgs),
-    /// API tokens: mint (shown once), list, revoke. Needs admin.
+    /// API tokens: mint (shown once), list, revoke (admin); the one in use (any role).
     #[command(subcommand)]
     Tokens(tokens::TokensCmd),
 }

@@ -1,5 +1,6 @@
 //! `urumictl tokens …`: mint a token (its secret is printed once, alone on stdout, so it can
-//! be captured), list tokens (never their secrets), revoke one. Needs admin.
+//! be captured), list tokens (never their secrets), revoke one — these need admin; and
+//! show the token in use (`current`, any role).
 
 use clap::Subcommand;
 use uuid::Uuid;
@@ -22,6 +23,8 @@ pub enum TokensCmd {
     },
     /// Every token, newest first.
     List,
+    /// The token this command authenticates with: its name and role (any role).
+    Current,
     /// Revoke a token.
     Revoke {
         /// The token's id.
@@ -72,6 +75,13 @@ pub async fn run(cmd: TokensCmd, ctx: &Ctx) -> Result<(), Failure> {
                 ]);
             }
             t.print();
+        }
+        TokensCmd::Current => {
+            let tok = call(api.current_token().send()).await?;
+            if ctx.json {
+                return output::print_json(&tok);
+            }
+            println!("{}  {}  {}", tok.id, tok.name, tok.role);
         }
         TokensCmd::Revoke { id } => {
             let tok = call(api.revoke_token().id(id).send()).await?;

@@ -29,7 +29,7 @@ export function AccessProvider({ children }: { children: ReactNode }) {
   const key = ACCESS_KEY;
   const { data } = useQuery({
     queryKey: key,
-    queryFn: () => probeAccess(token ?? ""),
+    queryFn: () => probeAccess(),
     enabled: token !== null,
     staleTime: Infinity,
   });

@@ -1,14 +1,14 @@
-// Learning the signed-in token's role (see roles.ts) with one call the API already has.
+// Learning the signed-in token's role (see roles.ts): GET /api/v1/tokens/current, any role.
 import { api } from "./api";
 import { problemFromResponse, toProblem } from "./problem";
-import { accessFromTokenProbe, type Access } from "./roles";
+import { accessFromCurrent, type Access } from "./roles";
 
-export async function probeAccess(token: string): Promise<Access> {
+export async function probeAccess(): Promise<Access> {
   try {
-    const { data, error, response } = await api.GET("/api/v1/tokens");
-    if (response.ok && data) return accessFromTokenProbe(token, { ok: true, items: data.items });
-    return accessFromTokenProbe(token, { ok: false, problem: problemFromResponse(response, error) });
+    const { data, error, response } = await api.GET("/api/v1/tokens/current");
+    if (response.ok && data) return accessFromCurrent({ ok: true, token: data });
+    return accessFromCurrent({ ok: false, problem: problemFromResponse(response, error) });
   } catch (e) {
-    return accessFromTokenProbe(token, { ok: false, problem: toProblem(e) });
+    return accessFromCurrent({ ok: false, problem: toProblem(e) });
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiProblem } from "./problem";
-import { accessFromForbidden, accessFromTokenProbe, permission, tokenRowId, UNKNOWN_ACCESS } from "./roles";
+import { accessFromCurrent, accessFromForbidden, permission, UNKNOWN_ACCESS } from "./roles";
 
 const forbidden = (needed: string, name: string, has: string) =>
   new ApiProblem({ status: 403, title: "Forbidden", detail: `this needs the ${needed} role; token "${name}" has ${has}` });
@@ -38,24 +38,23 @@ describe("learning the role", () => {
     expect(accessFromForbidden(new ApiProblem({ status: 409, title: "Conflict", detail: 'token "x" has admin' }))).toBeNull();
   });
 
-  it("knows an admin from a listed token list, and finds its own row by the id in the token", () => {
-    const token = "urumi_0190aa00bb11cc22dd33ee44ff556677_secretSECRET123";
-    expect(tokenRowId(token)).toBe("0190aa00-bb11-cc22-dd33-ee44ff556677");
-    expect(tokenRowId("not-a-token")).toBeNull();
-    const items = [
-      { id: "00000000-0000-0000-0000-000000000001", name: "someone", role: "viewer" as const },
-      { id: "0190aa00-bb11-cc22-dd33-ee44ff556677", name: "dev-admin", role: "admin" as const },
-    ];
-    expect(accessFromTokenProbe(token, { ok: true, items })).toEqual({ role: "admin", name: "dev-admin" });
-    expect(accessFromTokenProbe("urumi_x", { ok: true, items })).toEqual({ role: "admin", name: null });
-  });
-
-  it("takes a non-admin's role from the probe's 403, and stays unknown on anything else", () => {
-    expect(accessFromTokenProbe("t", { ok: false, problem: forbidden("admin", "watcher", "viewer") })).toEqual({
+  it("takes role and name from the current token", () => {
+    expect(accessFromCurrent({ ok: true, token: { name: "dev-admin", role: "admin" } })).toEqual({
+      role: "admin",
+      name: "dev-admin",
+    });
+    expect(accessFromCurrent({ ok: true, token: { name: "watcher", role: "viewer" } })).toEqual({
       role: "viewer",
       name: "watcher",
     });
-    expect(accessFromTokenProbe("t", { ok: false, problem: new ApiProblem({ status: 0, title: "down", detail: "" }) })).toEqual(
+  });
+
+  it("stays unknown when the current token cannot be read (a 403 still teaches the role)", () => {
+    expect(accessFromCurrent({ ok: false, problem: forbidden("admin", "watcher", "viewer") })).toEqual({
+      role: "viewer",
+      name: "watcher",
+    });
+    expect(accessFromCurrent({ ok: false, problem: new ApiProblem({ status: 0, title: "down", detail: "" }) })).toEqual(
       UNKNOWN_ACCESS,
     );
   });

@@ -1,7 +1,7 @@
-// What the signed-in token may do. The API has no "who am I" operation, so the role is
-// learned from answers: GET /api/v1/tokens is admin-only (200 → admin), and a 403 says
-// "this needs the <role> role; token "<name>" has <role>". Until a role is known, actions
-// stay enabled and the API's 403 is shown when it comes.
+// What the signed-in token may do. GET /api/v1/tokens/current answers any role with the
+// token's name and role; a 403 also says "this needs the <role> role; token "<name>" has
+// <role>" (used to correct a role changed meanwhile). Until a role is known, actions stay
+// enabled and the API's 403 is shown when it comes.
 import type { components } from "../api/schema";
 import type { ApiProblem } from "./problem";
 
@@ -64,26 +64,10 @@ export function accessFromForbidden(p: ApiProblem): Access | null {
   return { role: m[3] as Role, name: m[2]!.replace(/\\(.)/g, "$1") };
 }
 
-/** The row id a token names: `urumi_<32 hex>_<secret>` → the UUID of its `api_tokens` row. */
-export function tokenRowId(token: string): string | null {
-  const m = /^urumi_([0-9a-f]{32})_[A-Za-z0-9]+$/.exec(token.trim());
-  if (!m) return null;
-  const h = m[1]!;
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-/**
- * What GET /api/v1/tokens tells about the caller: 200 → admin (and the name, found by the
- * row id the token carries); a 403 → the role its detail names; anything else → unknown.
- */
-export function accessFromTokenProbe(
-  token: string,
-  result: { ok: true; items: { id: string; name: string; role: Role }[] } | { ok: false; problem: ApiProblem },
+/** What GET /api/v1/tokens/current tells about the caller; anything but 200 → unknown. */
+export function accessFromCurrent(
+  result: { ok: true; token: { name: string; role: Role } } | { ok: false; problem: ApiProblem },
 ): Access {
-  if (result.ok) {
-    const id = tokenRowId(token);
-    const mine = id ? result.items.find((t) => t.id === id) : undefined;
-    return { role: mine?.role ?? "admin", name: mine?.name ?? null };
-  }
+  if (result.ok) return { role: result.token.role, name: result.token.name };
   return accessFromForbidden(result.problem) ?? UNKNOWN_ACCESS;
 }
