@@ -1,8 +1,17 @@
-# One image with every Urumi binary: urumi-api, urumi-worker and urumictl (the Helm chart
+# One image with every Urumi binary: urumi-api, urumi-worker and urumictl, and the built
+# dashboard in /usr/share/urumi/dashboard (the Helm chart
 # helm/urumi runs it), plus a `sim` stage that adds the Kubernetes API simulator for
 # docker-compose.yml. Not built on the development machines, which have no Docker engine.
 #   docker build -t REGISTRY/urumi:0.1.0 .            # the platform image
 #   docker build --target sim -t urumi-sim .          # the simulator (local use only)
+# The dashboard (frontend/), built against the committed spec; the API serves it when
+# `api.dashboard_dir` names it (the chart and docker-compose.yml set it).
+FROM node:20-bookworm-slim AS dashboard
+WORKDIR /src
+COPY api/openapi.json api/openapi.json
+COPY frontend frontend
+RUN cd frontend && npm ci --no-audit --no-fund && npm run build
+
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -23,4 +32,5 @@ CMD ["urumi-sim"]
 FROM base
 COPY --from=build /src/target/release/urumi-api /src/target/release/urumi-worker \
     /src/target/release/urumictl /usr/local/bin/
+COPY --from=dashboard /src/frontend/dist /usr/share/urumi/dashboard
 CMD ["urumi-worker", "run"]
