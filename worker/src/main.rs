@@ -11,6 +11,7 @@
 //! Settings: see `settings.rs` (`URUMI__SECTION__KEY`, `DATABASE_URL`, `URUMI_CONFIG`).
 //! `URUMI_FAILPOINT=point:step` makes the process abort at a named failure point (tests).
 
+mod observe;
 mod settings;
 mod telemetry;
 
@@ -71,9 +72,16 @@ async fn main() -> anyhow::Result<()> {
                 options.failpoints =
                     FailPoints::parse_for_process(&spec).map_err(anyhow::Error::msg)?;
             }
-            Worker::new(pool, registry, options)
-                .run(shutdown_signal())
-                .await?;
+            let mut worker = Worker::new(pool, registry, options);
+            let listen = &settings.worker.metrics_listen;
+            if !listen.is_empty() {
+                let m = urumi_engine::Metrics::default();
+                observe::spawn(listen, m.clone())
+                    .await
+                    .with_context(|| format!("serving metrics on {listen}"))?;
+                worker = worker.with_metrics(m);
+            }
+            worker.run(shutdown_signal()).await?;
         }
         Some("migrate") => {
             urumi_migrations::MIGRATOR

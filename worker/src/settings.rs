@@ -73,6 +73,8 @@ pub struct WorkerSettings {
     pub sweep_interval_ms: u64,
     pub unserved_grace_ms: u64,
     pub shutdown_grace_ms: u64,
+    /// Where to serve `/metrics` and `/healthz` (e.g. `0.0.0.0:9090`); empty: not served.
+    pub metrics_listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +98,7 @@ poll_interval_ms = 1000
 sweep_interval_ms = 5000
 unserved_grace_ms = 300000
 shutdown_grace_ms = 30000
+metrics_listen = ""
 
 [log]
 format = "pretty"

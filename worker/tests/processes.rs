@@ -212,3 +212,73 @@ async fn two_worker_processes_share_1000_runs_and_without_faults_no_step_runs_tw
     a.terminate();
     b.terminate();
 }
+
+/// The value of metric `name` (no labels) in Prometheus text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_worker_with_metrics_listen_serves_its_step_counters_and_health(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (pool, engine, url) = setup(connect).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = WorkerProcess::command(&url, None, 15_000);
+    cmd.env("URUMI__WORKER__METRICS_LISTEN", format!("127.0.0.1:{port}"));
+    let worker = WorkerProcess::start(cmd);
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until("/healthz to answer", Duration::from_secs(20), async || {
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let before = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(metric(&before, "urumi_steps_succeeded_total"), 0.0);
+    for i in 0..5 {
+        demo_run(&engine, &format!("metrics-{i}"), 0).await;
+    }
+    wait_until("5 runs to succeed", Duration::from_secs(60), async || {
+        let done: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM urumi.runs WHERE status = 'succeeded'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        done == 5
+    })
+    .await;
+    let after = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The demo workflow has 3 steps.
+    assert_eq!(
+        metric(&after, "urumi_steps_succeeded_total"),
+        15.0,
+        "{after}"
+    );
+    assert_eq!(metric(&after, "urumi_runs_succeeded_total"), 5.0, "{after}");
+    worker.terminate();
+}
