@@ -36,7 +36,7 @@ export KUBECTL="$PWD/.tools/bin/kubectl"
 
 echo "== shellcheck"
 shellcheck -s sh workflows/scripts/store-setup.sh workflows/tests/fake-wp.sh
-shellcheck scripts/*.sh sim/scripts/*.sh .ci/run
+shellcheck -x scripts/*.sh scripts/lib/*.sh sim/scripts/*.sh .ci/run
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
@@ -47,42 +47,46 @@ set +e
 scripts/with-postgres.sh cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
 code=${PIPESTATUS[0]}
 set -e
+# stage NAME CMD...: runs CMD; if it fails, says "NAME: FAILED (exit N)" and fails the whole
+# run once every stage has had its turn. With --say-passed, also says "NAME: passed" (for
+# commands that print no verdict of their own).
+stage() {
+  local say_passed=0 name rc
+  if [ "$1" = --say-passed ]; then say_passed=1 && shift; fi
+  name=$1 && shift
+  set +e
+  "$@"
+  rc=$?
+  set -e
+  if [ "$rc" != 0 ]; then
+    echo "$name: FAILED (exit $rc)"
+  elif [ "$say_passed" = 1 ]; then
+    echo "$name: passed"
+  fi
+  [ "$code" = 0 ] && code=$rc
+  return 0
+}
+# shellcheck disable=SC2317 # run by stage
+fuzz_api() {
+  scripts/with-postgres.sh scripts/fuzz-api.sh 2>&1 | tail -n 25
+  return "${PIPESTATUS[0]}"
+}
+# shellcheck disable=SC2317 # run by stage
+frontend() {
+  (cd frontend && export NO_COLOR=1 && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
+}
+
 echo "== e2e: the real binaries (platform, CLI, simulator faults)"
 cargo build --workspace --bins -q
-set +e
-scripts/with-postgres.sh scripts/e2e.sh
-e2e=$?
-set -e
-[ "$e2e" = 0 ] || echo "e2e: FAILED (exit $e2e)"
-[ "$code" = 0 ] && code=$e2e
+stage e2e scripts/with-postgres.sh scripts/e2e.sh
 echo "== fuzz: schemathesis against the served /openapi.json"
-set +e
-scripts/with-postgres.sh scripts/fuzz-api.sh 2>&1 | tail -n 25
-fuzz=${PIPESTATUS[0]}
-set -e
-[ "$fuzz" = 0 ] && echo "fuzz: passed" || echo "fuzz: FAILED (exit $fuzz)"
-[ "$code" = 0 ] && code=$fuzz
+stage --say-passed fuzz fuzz_api
 echo "== helm: lint, render and validate helm/urumi"
-set +e
-scripts/check-helm.sh
-helm=$?
-set -e
-[ "$helm" = 0 ] || echo "helm: FAILED (exit $helm)"
-[ "$code" = 0 ] && code=$helm
+stage helm scripts/check-helm.sh
 echo "== frontend: npm ci, build (the generated client checked against api/openapi.json), unit tests"
-set +e
-(cd frontend && export NO_COLOR=1 && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
-frontend=$?
-set -e
-[ "$frontend" = 0 ] && echo "frontend: passed" || echo "frontend: FAILED (exit $frontend)"
-[ "$code" = 0 ] && code=$frontend
+stage --say-passed frontend frontend
 echo "== dashboard e2e: headless Chromium against the real binaries"
-set +e
-scripts/with-postgres.sh scripts/e2e-dashboard.sh
-dashboard=$?
-set -e
-[ "$dashboard" = 0 ] || echo "dashboard e2e: FAILED (exit $dashboard)"
-[ "$code" = 0 ] && code=$dashboard
+stage "dashboard e2e" scripts/with-postgres.sh scripts/e2e-dashboard.sh
 # One plain closing line for CI: the totals over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, g }' "$log"

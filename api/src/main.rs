@@ -145,7 +145,8 @@ async fn main() -> anyhow::Result<()> {
         .run_with_graceful_shutdown(
             urumi_api::app(state),
             async move {
-                shutdown_signal().await;
+                urumi_engine::shutdown::signal().await;
+                tracing::info!("shutting down: draining requests");
                 // Open event streams end now instead of holding the drain to its timeout.
                 feed_task.abort();
             },
@@ -153,22 +154,4 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     Ok(())
-}
-
-/// SIGINT or SIGTERM (what Kubernetes and `docker stop` send): stop accepting, let
-/// in-flight requests finish for up to 10 s.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
-    tracing::info!("shutting down: draining requests");
 }

@@ -27,6 +27,7 @@ mod model;
 mod outcome;
 mod registry;
 mod retry;
+pub mod shutdown;
 mod worker;
 
 pub use client::{Engine, NewRun, Started, parse_input};

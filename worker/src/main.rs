@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("serving metrics on {listen}"))?;
                 worker = worker.with_metrics(m);
             }
-            worker.run(shutdown_signal()).await?;
+            worker.run(urumi_engine::shutdown::signal()).await?;
         }
         Some("migrate") => {
             urumi_migrations::MIGRATOR
@@ -199,23 +199,5 @@ async fn watch(engine: &Engine, run: Uuid) -> anyhow::Result<()> {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }

@@ -244,14 +244,11 @@ async fn a_worker_with_metrics_listen_serves_its_step_counters_and_health(
             .is_ok_and(|r| r.status() == 200)
     })
     .await;
-    let before = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = async || {
+        let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+        r.text().await.unwrap()
+    };
+    let before = scrape().await;
     assert_eq!(metric(&before, "urumi_steps_succeeded_total"), 0.0);
     for i in 0..5 {
         demo_run(&engine, &format!("metrics-{i}"), 0).await;
@@ -265,14 +262,7 @@ async fn a_worker_with_metrics_listen_serves_its_step_counters_and_health(
         done == 5
     })
     .await;
-    let after = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let after = scrape().await;
     // The demo workflow has 3 steps.
     assert_eq!(
         metric(&after, "urumi_steps_succeeded_total"),
