@@ -199,12 +199,4 @@ impl Engine {
     pub async fn events_for_run(&self, run_id: Uuid) -> Result<Vec<Event>> {
         Ok(read::events_for_run(&self.pool, run_id).await?)
     }
-
-    /// Up to `limit` events after event id `after`.
-    ///
-    /// # Errors
-    /// [`Error::Database`].
-    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>> {
-        Ok(read::events_after(&self.pool, after, limit).await?)
-    }
 }

@@ -98,8 +98,26 @@ pub struct StepDef {
     pub timeout: Duration,
     /// The longest the step may keep returning [`StepOutcome::Wait`], from its first wait.
     pub wait_deadline: Duration,
+    /// The longest a streak of transient errors ([`crate::RetryClass::Transient`]) is
+    /// retried (they cost no attempt); then the run fails.
+    pub transient_budget: Duration,
     /// The step's code.
     pub step: Arc<dyn Step>,
+}
+
+#[cfg(test)]
+impl StepDef {
+    /// A step named `test` with `options` that does nothing.
+    pub(crate) fn for_tests(options: StepOptions) -> Self {
+        Self {
+            name: "test".into(),
+            retry: options.retry,
+            timeout: options.timeout,
+            wait_deadline: options.wait_deadline,
+            transient_budget: options.transient_budget,
+            step: Arc::new(|_ctx: StepContext| async { Ok(StepOutcome::done_empty()) }),
+        }
+    }
 }
 
 impl std::fmt::Debug for StepDef {
@@ -109,6 +127,7 @@ impl std::fmt::Debug for StepDef {
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
             .field("wait_deadline", &self.wait_deadline)
+            .field("transient_budget", &self.transient_budget)
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +141,8 @@ pub struct StepOptions {
     pub timeout: Duration,
     /// See [`StepDef::wait_deadline`].
     pub wait_deadline: Duration,
+    /// See [`StepDef::transient_budget`].
+    pub transient_budget: Duration,
 }
 
 impl Default for StepOptions {
@@ -130,6 +151,7 @@ impl Default for StepOptions {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(300),
             wait_deadline: Duration::from_secs(30 * 60),
+            transient_budget: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -144,6 +166,14 @@ impl StepOptions {
     #[must_use]
     pub fn timeout(self, timeout: Duration) -> Self {
         Self { timeout, ..self }
+    }
+    /// These options with another transient-error budget.
+    #[must_use]
+    pub fn transient_budget(self, transient_budget: Duration) -> Self {
+        Self {
+            transient_budget,
+            ..self
+        }
     }
     /// These options with another wait deadline.
     #[must_use]
@@ -294,6 +324,7 @@ impl DefinitionBuilder {
             retry: options.retry,
             timeout: options.timeout,
             wait_deadline: options.wait_deadline,
+            transient_budget: options.transient_budget,
             step: Arc::new(step),
         });
         self

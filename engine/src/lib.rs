@@ -28,6 +28,8 @@ mod outcome;
 mod registry;
 mod retry;
 pub mod shutdown;
+mod stream;
+mod text;
 mod worker;
 
 pub use client::{Engine, NewRun, Started, parse_input};
@@ -41,4 +43,5 @@ pub use model::{Event, Run, RunDetail, RunStatus, StepRecord, StepStatus};
 pub use outcome::{ResultExt, RetryClass, StepError, StepOutcome};
 pub use registry::Registry;
 pub use retry::RetryPolicy;
+pub use stream::{BadCursor, EventStream, StreamCursor, StreamEvent};
 pub use worker::{Worker, WorkerHandle, WorkerOptions};

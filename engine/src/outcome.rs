@@ -4,8 +4,13 @@
 //!   step attempt ──► Ok(Done(output))          checkpoint, go on to the next step
 //!               ├──► Ok(Wait { after, .. })    not ready yet: poll again after `after`
 //!               │                              (holds no worker, costs no attempt)
-//!               ├──► Err(Retryable)            back off per the step's policy, try again
-//!               ├──► Err(RetryAfter(d))        try again after `d` (e.g. HTTP 429)
+//!               ├──► Err(Retryable)            a real failure: back off per the step's
+//!               │                              policy, try again while attempts are left
+//!               ├──► Err(Transient)            the cluster/network hiccuped (5xx, timeout,
+//!               │                              connection lost): back off and try again,
+//!               │                              costing no attempt, within the step's
+//!               │                              transient budget (time)
+//!               ├──► Err(RetryAfter(d))        transient, with the server's hint (HTTP 429)
 //!               └──► Err(Fatal)                fail the run now
 //! ```
 
@@ -61,9 +66,13 @@ impl StepOutcome {
 /// How the engine treats a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryClass {
-    /// Try again after the step's backoff, until its attempts are exhausted.
+    /// A real failure: try again after the step's backoff, until its attempts are exhausted.
     Retryable,
-    /// Try again after exactly this delay (still consumes an attempt).
+    /// Something between the step and what it talks to failed (5xx, timeout, connection
+    /// lost): try again with backoff without consuming an attempt, until the step's
+    /// transient budget (a time) is spent.
+    Transient,
+    /// Transient, with a known delay (e.g. a 429's `Retry-After`).
     RetryAfter(Duration),
     /// Do not try again: fail the run with this error.
     Fatal,
@@ -86,6 +95,14 @@ impl StepError {
             message: message.into(),
         }
     }
+    /// A transient failure (5xx, timeout, connection lost): retried without spending an
+    /// attempt, within the step's transient budget.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            class: RetryClass::Transient,
+            message: message.into(),
+        }
+    }
     /// A failure that retrying cannot fix (invalid input, forbidden).
     pub fn fatal(message: impl Into<String>) -> Self {
         Self {
@@ -93,7 +110,7 @@ impl StepError {
             message: message.into(),
         }
     }
-    /// A failure to retry after a known delay (e.g. a 429's `Retry-After`).
+    /// A transient failure to retry after a known delay (e.g. a 429's `Retry-After`).
     pub fn retry_after(after: Duration, message: impl Into<String>) -> Self {
         Self {
             class: RetryClass::RetryAfter(after),

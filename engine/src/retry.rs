@@ -9,6 +9,15 @@ use std::time::Duration;
 
 use rand::Rng;
 
+/// The backoff between retries after transient errors: 0.5 s doubling to 30 s, full
+/// jitter. How long they go on is the step's transient budget, not an attempt count.
+pub const TRANSIENT_BACKOFF: RetryPolicy = RetryPolicy {
+    initial_interval: Duration::from_millis(500),
+    multiplier: 2.0,
+    max_interval: Duration::from_secs(30),
+    max_attempts: u32::MAX,
+};
+
 /// How a step is retried after a retryable failure.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {

@@ -73,6 +73,9 @@ pub struct WorkerSettings {
     pub sweep_interval_ms: u64,
     pub unserved_grace_ms: u64,
     pub shutdown_grace_ms: u64,
+    /// How long a step may keep retrying transient cluster errors (5xx, 429, timeouts,
+    /// connection loss), which cost no attempt; 0: each step's own budget (10 minutes).
+    pub transient_budget_ms: u64,
     /// Where to serve `/metrics` and `/healthz` (e.g. `0.0.0.0:9090`); empty: not served.
     pub metrics_listen: String,
 }
@@ -98,6 +101,7 @@ poll_interval_ms = 1000
 sweep_interval_ms = 5000
 unserved_grace_ms = 300000
 shutdown_grace_ms = 30000
+transient_budget_ms = 0
 metrics_listen = ""
 
 [log]
@@ -181,6 +185,8 @@ impl Settings {
             unserved_grace: Duration::from_millis(w.unserved_grace_ms),
             shutdown_grace: Duration::from_millis(w.shutdown_grace_ms),
             name: w.name.clone(),
+            transient_budget: (w.transient_budget_ms > 0)
+                .then(|| Duration::from_millis(w.transient_budget_ms)),
             ..urumi_engine::WorkerOptions::default()
         }
     }

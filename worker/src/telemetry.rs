@@ -2,9 +2,20 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// kube-rs logs every 5xx and transport error at ERROR from its HTTP layer, also those a step
+/// then retries successfully; the step itself records each one (its events, and a WARN line
+/// when it costs an attempt or fails the run). So that ERROR means "act on this", the
+/// layer's lines are off unless a filter names `kube_client`.
+const QUIET_KUBE_HTTP: &str = "kube_client::client::builder=off";
+
 /// Installs the global subscriber. `RUST_LOG` overrides `filter`.
 pub fn init(format: &str, filter: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
+    let filter = if filter.to_string().contains("kube_client") {
+        filter
+    } else {
+        filter.add_directive(QUIET_KUBE_HTTP.parse().expect("a valid directive"))
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

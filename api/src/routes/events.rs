@@ -1,19 +1,17 @@
 //! `/api/v1/events`: a server-sent event stream of run, step and store changes, resumable
 //! with `Last-Event-ID`.
 //!
-//! Event ids are `<txid>-<id>` cursors in **commit order**: only events of transactions
-//! older than every transaction still in flight are sent (`txid < pg_snapshot_xmin`), ordered
-//! by `(txid, id)`, so an event can never commit "behind" a cursor already handed out and a
-//! resumed stream delivers every event after the given id exactly once.
-//!
-//! The price: xmin is cluster-wide, so a long transaction anywhere on the Postgres cluster
-//! delays the stream (it never loses events) until it ends.
+//! Event ids are `<txid>-<id>` cursors in **commit order**; the rule that makes delivery
+//! exactly-once and in order lives in the engine (`urumi_engine::EventStream`): a resumed
+//! stream delivers every event after the given id once, a stream opened without one exactly
+//! the events committed after it opened.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use urumi_engine::{EventStream as EngineStream, StreamCursor};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use poem_openapi::param::{Header, Query};
@@ -51,90 +49,26 @@ pub struct StreamEvent {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Cursor {
-    txid: String,
-    id: i64,
-}
-
-impl Cursor {
-    fn parse(s: &str) -> Option<Self> {
-        let (txid, id) = s.trim().split_once('-')?;
-        if txid.is_empty() || txid.len() > 20 || !txid.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        txid.parse::<u64>().ok()?;
-        Some(Self {
-            txid: txid.to_owned(),
-            id: id.parse::<i64>().ok().filter(|i| *i >= 0)?,
-        })
-    }
-}
-
-type Row = (
-    String,
-    i64,
-    Option<Uuid>,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    Value,
-    DateTime<Utc>,
-);
-
 const BATCH: i64 = 500;
 
-async fn after(state: &AppState, c: &Cursor, subject: Option<&str>) -> sqlx::Result<Vec<Row>> {
-    sqlx::query_as(
-        "SELECT txid::text, id, run_id, subject, kind, step, actor, detail, created_at
-         FROM urumi.events
-         WHERE (txid, id) > ($1::text::xid8, $2)
-           AND txid < pg_snapshot_xmin(pg_current_snapshot())
-           AND ($3::text IS NULL OR subject = $3)
-         ORDER BY txid, id LIMIT $4",
-    )
-    .bind(&c.txid)
-    .bind(c.id)
-    .bind(subject)
-    .bind(BATCH)
-    .fetch_all(&state.pool)
-    .await
-}
-
-/// The present: every event of a transaction not yet ended when the stream opens (txid at
-/// or above the snapshot's xmin) comes after it; everything older is before it.
-async fn head(state: &AppState) -> sqlx::Result<Cursor> {
-    let xmin: String = sqlx::query_scalar(
-        "SELECT greatest(pg_snapshot_xmin(pg_current_snapshot())::text::numeric - 1, 0)::text",
-    )
-    .fetch_one(&state.pool)
-    .await?;
-    Ok(Cursor {
-        txid: xmin,
-        id: i64::MAX,
-    })
-}
-
-fn to_event(r: Row) -> StreamEvent {
-    let (txid, id, run_id, subject, kind, step, actor, detail, created_at) = r;
+fn to_view(e: urumi_engine::StreamEvent) -> StreamEvent {
+    let ev = e.event;
     StreamEvent {
-        cursor: format!("{txid}-{id}"),
-        id,
-        kind,
-        actor,
-        store_id: subject.as_deref().and_then(store_of),
-        run_id,
-        step,
-        detail,
-        created_at,
+        cursor: e.cursor.to_string(),
+        id: ev.id,
+        kind: ev.kind,
+        actor: ev.actor,
+        store_id: ev.subject.as_deref().and_then(store_of),
+        run_id: ev.run_id,
+        step: ev.step,
+        detail: ev.detail,
+        created_at: ev.created_at,
     }
 }
 
 struct Reader {
     state: Arc<AppState>,
-    cursor: Cursor,
-    subject: Option<String>,
+    stream: EngineStream,
     buffered: VecDeque<StreamEvent>,
     changed: tokio::sync::watch::Receiver<u64>,
 }
@@ -147,16 +81,9 @@ impl Reader {
             }
             // Mark the current notifications seen before reading, so none is lost.
             self.changed.borrow_and_update();
-            match after(&self.state, &self.cursor, self.subject.as_deref()).await {
-                Ok(rows) if !rows.is_empty() => {
-                    let last = rows.last().map(|r| Cursor {
-                        txid: r.0.clone(),
-                        id: r.1,
-                    });
-                    self.buffered.extend(rows.into_iter().map(to_event));
-                    if let Some(c) = last {
-                        self.cursor = c;
-                    }
+            match self.stream.next_page(&self.state.pool, BATCH).await {
+                Ok(page) if !page.is_empty() => {
+                    self.buffered.extend(page.into_iter().map(to_view));
                     continue;
                 }
                 Ok(_) => {}
@@ -189,18 +116,17 @@ impl EventsApi {
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
     ) -> Result<EventStream<BoxStream<'static, StreamEvent>>, ApiError> {
-        let cursor = match last_event_id.0.as_deref() {
-            Some(s) => Cursor::parse(s).ok_or_else(|| {
+        let stream = match last_event_id.0.as_deref() {
+            Some(s) => EngineStream::after(s.parse::<StreamCursor>().map_err(|_| {
                 ApiError::bad_request(format!(
                     "malformed Last-Event-ID {s:?}; send the id of an event this stream sent"
                 ))
-            })?,
-            None => head(&self.0).await?,
+            })?),
+            None => EngineStream::at_present(&self.0.pool).await?,
         };
         let reader = Reader {
             state: self.0.clone(),
-            cursor,
-            subject: store_id.0.map(|s| format!("store:{s}")),
+            stream: stream.subject(store_id.0.map(|s| format!("store:{s}"))),
             buffered: VecDeque::new(),
             changed: self.0.events_changed.clone(),
         };
@@ -215,33 +141,5 @@ impl EventsApi {
                 .event_type(e.kind.clone())
                 .id(e.cursor.clone())
             }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Cursor;
-
-    #[test]
-    fn cursors_parse_only_in_their_exact_shape() {
-        assert_eq!(
-            Cursor::parse("123-45"),
-            Some(Cursor {
-                txid: "123".into(),
-                id: 45
-            })
-        );
-        for bad in [
-            "",
-            "-",
-            "12",
-            "a-1",
-            "1-a",
-            "1--1",
-            "99999999999999999999999-1",
-            "1-1-1",
-        ] {
-            assert_eq!(Cursor::parse(bad), None, "{bad}");
-        }
     }
 }

@@ -1,14 +1,16 @@
 //! The live stream: events arrive as server-sent events; resuming with `Last-Event-ID`
-//! delivers every event after it, in commit order, even when ids committed out of order.
+//! delivers every event after it, in commit order, even when ids committed out of order, when
+//! transaction ids gain a digit, and while other databases of the server hold transactions.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::helpers::{TestApp, problem, spawn_app};
+use crate::own_postgres::OwnPostgres;
 
 /// One server-sent event.
 #[derive(Debug, Clone)]
@@ -224,4 +226,183 @@ async fn open_streams_end_when_the_feed_stops_at_shutdown(pool: PgPool) {
         ended.is_ok(),
         "the stream was still open 5 s after the feed stopped"
     );
+}
+
+/// Events of kind `test.*` only.
+fn test_events(v: Vec<Sse>) -> Vec<Sse> {
+    v.into_iter()
+        .filter(|e| e.event.starts_with("test."))
+        .collect()
+}
+
+/// Reads until `n` events of kind `test.*` arrived or `wait` passed; returns those.
+async fn read_tests(
+    stream: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    buf: &mut String,
+    n: usize,
+    wait: Duration,
+) -> Vec<Sse> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut got = Vec::new();
+    while got.len() < n && tokio::time::Instant::now() < deadline {
+        let left = deadline - tokio::time::Instant::now();
+        got.extend(test_events(
+            read(stream, buf, 1, left.min(Duration::from_millis(500))).await,
+        ));
+    }
+    got
+}
+
+/// `txid-id` of every event the table holds whose kind matches `like`, in commit order.
+async fn table_order(pool: &PgPool, like: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT txid::text || '-' || id FROM urumi.events WHERE kind LIKE $1 ORDER BY txid, id",
+    )
+    .bind(like)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+fn cursors(v: &[Sse]) -> Vec<String> {
+    v.iter().map(|e| e.id.clone()).collect()
+}
+
+/// A connection to another database of the same server with a transaction open that holds
+/// a transaction id: it keeps the cluster-wide xmin back until it ends.
+async fn old_transaction_elsewhere(pool: &PgPool) -> PgConnection {
+    let opts = pool.connect_options().as_ref().clone().database("postgres");
+    let mut conn = PgConnection::connect_with(&opts).await.unwrap();
+    sqlx::raw_sql("BEGIN; SELECT pg_current_xact_id();")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn
+}
+
+async fn end(mut conn: PgConnection) {
+    sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_new_stream_starts_now_even_while_another_database_holds_an_old_transaction(
+    pool: PgPool,
+) {
+    let app = spawn_app(pool.clone()).await;
+    let other = old_transaction_elsewhere(&pool).await;
+    insert_event(&mut *pool.acquire().await.unwrap(), "test.before").await;
+    let (mut live, mut buf) = open(&app, None).await;
+    insert_event(&mut *pool.acquire().await.unwrap(), "test.after").await;
+    // While the old transaction is open nothing may be sent: it could still commit events.
+    let early = read_tests(&mut live, &mut buf, 1, Duration::from_millis(1200)).await;
+    assert!(early.is_empty(), "sent while older transactions were open: {early:?}");
+    end(other).await;
+    let got = read_tests(&mut live, &mut buf, 1, Duration::from_secs(5)).await;
+    // test.before committed before the stream opened: it is not "new", though its txid is
+    // above the xmin the other database held back.
+    let kinds: Vec<&str> = got.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, ["test.after"], "{got:?}");
+    let more = read_tests(&mut live, &mut buf, 1, Duration::from_millis(1200)).await;
+    assert!(more.is_empty(), "{more:?}");
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn two_hundred_concurrent_writers_arrive_once_each_in_commit_order(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let other = old_transaction_elsewhere(&pool).await;
+    for _ in 0..5 {
+        insert_event(&mut *pool.acquire().await.unwrap(), "test.before").await;
+    }
+    let (mut live, mut buf) = open(&app, None).await;
+    let writers: Vec<_> = (0..200u64)
+        .map(|i| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut tx = pool.begin().await.unwrap();
+                insert_event(&mut tx, &format!("test.w{i}")).await;
+                // Commit in an order other than the ids' and the txids'.
+                tokio::time::sleep(Duration::from_millis((i * 7) % 30)).await;
+                tx.commit().await.unwrap();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    end(other).await;
+    let got = read_tests(&mut live, &mut buf, 200, Duration::from_secs(20)).await;
+    let more = read_tests(&mut live, &mut buf, 1, Duration::from_millis(1200)).await;
+    assert!(more.is_empty(), "more than the 200: {more:?}");
+    assert_eq!(cursors(&got), table_order(&pool, "test.w%").await);
+}
+
+/// Burns transaction ids until the next one assigned is about `next`.
+async fn burn_xids_to(pool: &PgPool, next: u64) {
+    let now: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let n = next as i64 - now - 2;
+    assert!(n > 0, "the cluster is already at txid {now}, past {next}");
+    // `n` is an integer computed here, not input.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DO $$ BEGIN FOR i IN 1..{n} LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Writes events whose txids cross `boundary`, one of them (the lowest txid) committed last.
+async fn cross(pool: &PgPool, boundary: u64) {
+    let mut old = pool.begin().await.unwrap();
+    insert_event(&mut old, "test.old").await;
+    for i in 0..10 {
+        insert_event(&mut *pool.acquire().await.unwrap(), &format!("test.x{i}")).await;
+    }
+    old.commit().await.unwrap();
+    let (lo, hi): (i64, i64) = sqlx::query_as(
+        "SELECT min(txid::text::bigint), max(txid::text::bigint) FROM urumi.events
+         WHERE kind LIKE 'test.%' AND txid::text::bigint > $1 - 100",
+    )
+    .bind(boundary as i64)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(
+        lo < boundary as i64 && hi >= boundary as i64,
+        "test set-up: the events' txids {lo}..={hi} do not cross {boundary}"
+    );
+}
+
+#[tokio::test]
+async fn the_stream_keeps_commit_order_when_txids_gain_a_digit() {
+    // A cluster of our own: the test must put transaction ids just below 10,000 and 100,000.
+    let pg = OwnPostgres::start();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&pg.url)
+        .await
+        .unwrap();
+    urumi_migrations::MIGRATOR.run(&pool).await.unwrap();
+    let app = spawn_app(pool.clone()).await;
+    let (mut live, mut buf) = open(&app, None).await;
+    for boundary in [10_000, 100_000] {
+        burn_xids_to(&pool, boundary - 5).await;
+        cross(&pool, boundary).await;
+    }
+    let expected = table_order(&pool, "test.%").await;
+    assert_eq!(expected.len(), 22);
+    // A live follower whose batches span 9,999 → 10,000 and 99,999 → 100,000.
+    let got = read_tests(&mut live, &mut buf, 22, Duration::from_secs(10)).await;
+    assert_eq!(cursors(&got), expected, "live follower");
+    // A client resuming from an old cursor: everything after it, once, in order.
+    let (mut resumed, mut buf2) = open(&app, Some(&expected[0])).await;
+    let got = read_tests(&mut resumed, &mut buf2, 21, Duration::from_secs(10)).await;
+    assert_eq!(cursors(&got), expected[1..], "resumed from {}", expected[0]);
+    // A client resuming from the very start: the whole table, once, in order.
+    let all = table_order(&pool, "%").await;
+    let (mut from_zero, mut buf3) = open(&app, Some("0-0")).await;
+    let got = read(&mut from_zero, &mut buf3, all.len(), Duration::from_secs(10)).await;
+    assert_eq!(cursors(&got), all, "resumed from 0-0");
 }

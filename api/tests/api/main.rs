@@ -2,6 +2,7 @@
 //! real server on port 0 (`spawn_app`), and talks HTTP to it.
 
 mod helpers;
+mod own_postgres;
 
 mod auth;
 mod bad_input;

@@ -46,12 +46,69 @@ pub(crate) async fn fence(
 }
 
 /// What a started attempt knows.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Started {
     pub attempt: u32,
     pub polls: u32,
     /// Milliseconds since the step first returned `Wait`, if it is polling.
     pub waited_ms: Option<f64>,
+    /// Milliseconds since the current streak of transient errors began, if in one.
+    pub transient_ms: Option<f64>,
+    /// Transient retries in the current streak.
+    pub transient_retries: u32,
+    /// Attempts that ended with no outcome (the worker died mid-step), this one's
+    /// predecessor included when it was interrupted.
+    pub interrupted: u32,
+}
+
+/// What kind of start a step's (re)start is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartKind {
+    /// A new attempt: counts against the step's attempts.
+    Attempt,
+    /// Polling a waiting step again: costs no attempt.
+    Poll,
+    /// Trying again after a transient error: costs no attempt.
+    Transient,
+    /// The previous attempt never ended (its worker died or lost the lease): counts as an
+    /// attempt, and as an interruption.
+    AfterInterruption,
+}
+
+impl StartKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            StartKind::Attempt => "attempt",
+            StartKind::Poll => "poll",
+            StartKind::Transient => "transient",
+            StartKind::AfterInterruption => "interrupted",
+        }
+    }
+}
+
+/// Why a worker gave a run back to the queue.
+#[derive(Debug, Clone)]
+pub(crate) enum ReleaseReason {
+    /// Graceful shutdown between steps.
+    Shutdown,
+    /// The database failed under the runner; the run is given back to be tried again.
+    DatabaseError(String),
+    /// This worker cannot run it (e.g. a definition step it does not know).
+    CannotRun(String),
+}
+
+impl ReleaseReason {
+    fn detail(&self) -> Value {
+        match self {
+            ReleaseReason::Shutdown => json!({ "reason": "worker shutdown" }),
+            ReleaseReason::DatabaseError(e) => {
+                json!({ "reason": "database error", "error": crate::text::for_postgres(e) })
+            }
+            ReleaseReason::CannotRun(e) => {
+                json!({ "reason": "cannot run", "error": crate::text::for_postgres(e) })
+            }
+        }
+    }
 }
 
 fn event<'a>(
@@ -118,6 +175,12 @@ pub(crate) enum WaitKind<'a> {
     Poll { reason: &'a str },
     /// The attempt failed retryably; the next one is due after the backoff.
     Backoff { error: &'a str, attempt: u32 },
+    /// A transient error; the same attempt is tried again after the backoff.
+    Transient {
+        error: &'a str,
+        attempt: u32,
+        retries: u32,
+    },
 }
 
 /// Puts the step and the run to `waiting` until `after` from now and gives up the lease, so
@@ -132,11 +195,14 @@ pub(crate) async fn schedule_wait(
     let (kind_str, error) = match kind {
         WaitKind::Poll { .. } => ("poll", None),
         WaitKind::Backoff { error, .. } => ("backoff", Some(*error)),
+        WaitKind::Transient { error, .. } => ("transient", Some(*error)),
     };
     sqlx::query(
         "UPDATE urumi.steps SET status = 'waiting', wait_kind = $3,
              next_attempt_at = now() + $4 * interval '1 millisecond',
              wait_started_at = CASE WHEN $3 = 'poll' THEN coalesce(wait_started_at, now()) ELSE NULL END,
+             transient_since = CASE WHEN $3 = 'transient' THEN coalesce(transient_since, now()) END,
+             transient_retries = CASE WHEN $3 = 'transient' THEN transient_retries + 1 ELSE 0 END,
              last_error = coalesce($5, last_error), updated_at = now()
          WHERE run_id = $1 AND name = $2",
     )
@@ -168,7 +234,20 @@ pub(crate) async fn schedule_wait(
             lease,
             "step.retry_scheduled",
             Some(step),
-            json!({ "error": error, "attempt": attempt, "after_ms": after_ms }),
+            json!({ "error": error, "attempt": attempt, "after_ms": after_ms, "class": "failure" }),
+        ),
+        WaitKind::Transient {
+            error,
+            attempt,
+            retries,
+        } => event(
+            lease,
+            "step.retry_scheduled",
+            Some(step),
+            json!({
+                "error": error, "attempt": attempt, "after_ms": after_ms,
+                "class": "transient", "transient_retries": retries,
+            }),
         ),
     };
     insert_events(conn, &[ev]).await
@@ -244,8 +323,12 @@ pub(crate) async fn cancel_run(conn: &mut PgConnection, lease: &Lease) -> sqlx::
     Ok(())
 }
 
-/// Gives the run back to the queue, due now (graceful shutdown between steps).
-pub(crate) async fn release_run(conn: &mut PgConnection, lease: &Lease) -> sqlx::Result<()> {
+/// Gives the run back to the queue, due now, saying why.
+pub(crate) async fn release_run(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    reason: &ReleaseReason,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE urumi.runs SET status = 'queued', wake_at = now(), lease_owner = NULL, lease_token = NULL,
              lease_expires_at = NULL, updated_at = now()
@@ -256,12 +339,7 @@ pub(crate) async fn release_run(conn: &mut PgConnection, lease: &Lease) -> sqlx:
     .await?;
     insert_events(
         conn,
-        &[event(
-            lease,
-            "run.released",
-            None,
-            json!({ "reason": "worker shutdown" }),
-        )],
+        &[event(lease, "run.released", None, reason.detail())],
     )
     .await?;
     super::notify_wake(conn).await
@@ -273,36 +351,40 @@ pub(crate) async fn release_run(conn: &mut PgConnection, lease: &Lease) -> sqlx:
 // If the fence finds no row (lease lost) no CTE modifies anything.
 // ---------------------------------------------------------------------------------------
 
-/// Fence, mark `step` running (a poll costs no attempt), append `step.started`.
+/// Fence, mark `step` running (only a new attempt or one after an interruption costs an
+/// attempt), append `step.started`.
 pub(crate) async fn start(
     conn: &mut PgConnection,
     lease: &Lease,
     step: &str,
-    is_poll: bool,
+    kind: StartKind,
 ) -> sqlx::Result<Result<Started, LeaseLost>> {
     let row = sqlx::query(
         "WITH fence AS (
              SELECT id, subject FROM urumi.runs WHERE id = $1 AND lease_token = $2 FOR UPDATE
          ), started AS (
              UPDATE urumi.steps s SET status = 'running',
-                 attempts = s.attempts + CASE WHEN $4 THEN 0 ELSE 1 END,
-                 polls = s.polls + CASE WHEN $4 THEN 1 ELSE 0 END,
+                 attempts = s.attempts + CASE WHEN $4 IN ('attempt', 'interrupted') THEN 1 ELSE 0 END,
+                 polls = s.polls + CASE WHEN $4 = 'poll' THEN 1 ELSE 0 END,
+                 interrupted = s.interrupted + CASE WHEN $4 = 'interrupted' THEN 1 ELSE 0 END,
                  started_at = coalesce(s.started_at, now()), next_attempt_at = NULL, updated_at = now()
              FROM fence WHERE s.run_id = fence.id AND s.name = $3
-             RETURNING s.attempts, s.polls,
-                 CASE WHEN $4 THEN extract(epoch FROM now() - s.wait_started_at)::float8 * 1000 END AS waited_ms
+             RETURNING s.attempts, s.polls, s.interrupted, s.transient_retries,
+                 CASE WHEN $4 = 'poll' THEN extract(epoch FROM now() - s.wait_started_at)::float8 * 1000 END AS waited_ms,
+                 extract(epoch FROM now() - s.transient_since)::float8 * 1000 AS transient_ms
          ), ev AS (
              INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
              SELECT fence.id, fence.subject, 'step.started', $3, $5,
-                    jsonb_build_object('attempt', started.attempts, 'poll', $4)
+                    jsonb_build_object('attempt', started.attempts, 'poll', $4 = 'poll')
+                    || CASE WHEN $4 = 'poll' THEN '{}'::jsonb ELSE jsonb_build_object('start', $4) END
              FROM fence, started
          )
-         SELECT attempts, polls, waited_ms FROM started",
+         SELECT attempts, polls, interrupted, transient_retries, waited_ms, transient_ms FROM started",
     )
     .bind(lease.run_id)
     .bind(lease.token)
     .bind(step)
-    .bind(is_poll)
+    .bind(kind.as_str())
     .bind(&lease.worker)
     .fetch_optional(conn)
     .await?;
@@ -311,6 +393,9 @@ pub(crate) async fn start(
             attempt: r.get::<i32, _>("attempts") as u32,
             polls: r.get::<i32, _>("polls") as u32,
             waited_ms: r.get("waited_ms"),
+            transient_ms: r.get("transient_ms"),
+            transient_retries: r.get::<i32, _>("transient_retries") as u32,
+            interrupted: r.get::<i32, _>("interrupted") as u32,
         })
         .ok_or(LeaseLost))
 }
@@ -408,7 +493,7 @@ pub(crate) async fn checkpoint_batch(
                     Advanced::Started(Started {
                         attempt: attempts as u32,
                         polls: r.get::<Option<i32>, _>("polls").unwrap_or(0) as u32,
-                        waited_ms: None,
+                        ..Started::default()
                     })
                 }
                 _ => Advanced::CancelRequested,

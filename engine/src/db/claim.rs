@@ -135,31 +135,38 @@ pub(crate) async fn next_due_in(
 }
 
 /// Renews the leases this worker holds and its own heartbeat. Returns the runs whose lease
-/// was no longer this worker's (taken over after an expiry).
+/// is now another worker's (taken over after an expiry), with that worker's id. A run this
+/// worker has just ended or released itself is not among them.
 pub(crate) async fn heartbeat(
     pool: &PgPool,
     worker: &str,
     held: &[(Uuid, Uuid)],
     lease: Duration,
-) -> sqlx::Result<Vec<Uuid>> {
+) -> sqlx::Result<Vec<(Uuid, String)>> {
     let ids: Vec<Uuid> = held.iter().map(|h| h.0).collect();
     let tokens: Vec<Uuid> = held.iter().map(|h| h.1).collect();
-    let renewed: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE urumi.runs r SET lease_expires_at = now() + $3 * interval '1 millisecond'
-         FROM unnest($1::uuid[], $2::uuid[]) AS h(id, token)
-         WHERE r.id = h.id AND r.lease_token = h.token
-         RETURNING r.id",
+    let taken: Vec<(Uuid, String)> = sqlx::query_as(
+        "WITH h AS (SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS h(id, token)),
+         renewed AS (
+             UPDATE urumi.runs r SET lease_expires_at = now() + $3 * interval '1 millisecond'
+             FROM h WHERE r.id = h.id AND r.lease_token = h.token
+             RETURNING r.id
+         )
+         SELECT r.id, r.lease_owner FROM h JOIN urumi.runs r ON r.id = h.id
+         WHERE r.lease_owner IS NOT NULL AND r.lease_owner <> $4
+           AND h.id NOT IN (SELECT id FROM renewed)",
     )
     .bind(&ids)
     .bind(&tokens)
     .bind(millis(lease))
+    .bind(worker)
     .fetch_all(pool)
     .await?;
     sqlx::query("UPDATE urumi.workers SET heartbeat_at = now() WHERE id = $1")
         .bind(worker)
         .execute(pool)
         .await?;
-    Ok(ids.into_iter().filter(|id| !renewed.contains(id)).collect())
+    Ok(taken)
 }
 
 /// Puts runs whose lease expired back in the queue (their worker died or hung), with a

@@ -41,16 +41,3 @@ pub(crate) async fn events_for_run(pool: &PgPool, run_id: Uuid) -> sqlx::Result<
         .fetch_all(pool)
         .await
 }
-
-/// Up to `limit` events with an id above `after`, in order.
-pub(crate) async fn events_after(
-    pool: &PgPool,
-    after: i64,
-    limit: i64,
-) -> sqlx::Result<Vec<Event>> {
-    sqlx::query_as::<_, Event>("SELECT * FROM urumi.events WHERE id > $1 ORDER BY id LIMIT $2")
-        .bind(after)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-}

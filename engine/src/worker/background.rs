@@ -54,7 +54,9 @@ pub(super) async fn heartbeat(shared: Arc<Shared>) {
             .map(|(r, t)| (*r, *t))
             .collect();
         match claim::heartbeat(&shared.pool, &shared.id, &held, shared.options.lease).await {
-            Ok(lost) if !lost.is_empty() => warn!(?lost, "leases lost to other workers"),
+            Ok(taken) if !taken.is_empty() => {
+                warn!(?taken, "leases taken over by other workers (this worker missed its renewals)");
+            }
             Ok(_) => {}
             Err(e) => warn!(error = %e, "heartbeat failed"),
         }

@@ -1,7 +1,8 @@
 //! Group commit for step checkpoints: runners of one worker hand their "step done" writes to
 //! the batcher, which writes whatever has queued up in one transaction
 //! ([`checkpoint_batch`]) and answers each runner. With many runners this turns N commits
-//! into one; with one runner it is a plain single write.
+//! into one; with one runner it is a plain single write. A batch that fails is written
+//! again one checkpoint at a time, so one bad row fails only its own run's checkpoint.
 //!
 //! ```text
 //!  runner ─┐                         ┌─► tx { advance runs that go on; finish runs that end } ─► replies
@@ -22,8 +23,26 @@ const MAX_BATCH: usize = 128;
 /// Batches being written at once (overlaps one batch's commit with the next one's build).
 const IN_FLIGHT: usize = 3;
 
-/// A runner's answer: the checkpoint's result, or the database error that failed its batch.
-pub(crate) type Reply = Result<Result<Advanced, LeaseLost>, String>;
+/// Why a checkpoint was not written.
+#[derive(Debug)]
+pub(crate) enum BatchError {
+    /// The database refused or failed it.
+    Db(sqlx::Error),
+    /// The batcher is gone (the worker is stopping or was torn down).
+    Gone,
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchError::Db(e) => write!(f, "{e}"),
+            BatchError::Gone => f.write_str("the worker's checkpoint batcher is gone"),
+        }
+    }
+}
+
+/// A runner's answer: the checkpoint's result, or why it was not written.
+pub(crate) type Reply = Result<Result<Advanced, LeaseLost>, BatchError>;
 type Request = (Checkpoint, oneshot::Sender<Reply>);
 
 /// The runners' side of the batcher.
@@ -42,11 +61,8 @@ impl Batcher {
     /// Queues `cp` and waits for its batch to commit.
     pub(crate) async fn checkpoint(&self, cp: Checkpoint) -> Reply {
         let (tx, rx) = oneshot::channel();
-        self.0
-            .send((cp, tx))
-            .map_err(|_| "the worker is stopping".to_owned())?;
-        rx.await
-            .map_err(|_| "the checkpoint batch was dropped".to_owned())?
+        self.0.send((cp, tx)).map_err(|_| BatchError::Gone)?;
+        rx.await.map_err(|_| BatchError::Gone)?
     }
 }
 
@@ -80,10 +96,18 @@ pub(crate) async fn run(pool: PgPool, mut queue: Queue) {
                         let _ = reply.send(Ok(result));
                     }
                 }
+                Err(e) if cps.len() == 1 => {
+                    let _ = replies.into_iter().next().map(|r| r.send(Err(BatchError::Db(e))));
+                }
                 Err(e) => {
-                    let msg = e.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(msg.clone()));
+                    // One bad checkpoint must not fail the others: write each on its own.
+                    tracing::warn!(error = %e, checkpoints = cps.len(), "checkpoint batch failed; writing its checkpoints one by one");
+                    for (cp, reply) in cps.iter().zip(replies) {
+                        let one = checkpoint_batch(&pool, std::slice::from_ref(cp)).await;
+                        let _ = reply.send(match one {
+                            Ok(mut r) => Ok(r.pop().unwrap_or(Err(LeaseLost))),
+                            Err(e) => Err(BatchError::Db(e)),
+                        });
                     }
                 }
             }

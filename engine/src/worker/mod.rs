@@ -57,6 +57,8 @@ pub struct WorkerOptions {
     pub shutdown_grace: Duration,
     /// Prefix of the worker's identity (the rest is host, pid and a random suffix).
     pub name: String,
+    /// When set, every step's transient-error budget (else each step's own).
+    pub transient_budget: Option<Duration>,
     /// Armed failure points (tests only).
     pub failpoints: FailPoints,
 }
@@ -71,6 +73,7 @@ impl Default for WorkerOptions {
             unserved_grace: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
             name: "worker".into(),
+            transient_budget: None,
             failpoints: FailPoints::default(),
         }
     }

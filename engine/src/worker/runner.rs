@@ -24,7 +24,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::Shared;
-use crate::db::checkpoint::{self, Advanced, Checkpoint, Lease, LeaseLost, Started, WaitKind};
+use super::batcher::BatchError;
+use crate::db::checkpoint::{
+    self, Advanced, Checkpoint, Lease, LeaseLost, ReleaseReason, StartKind, Started, WaitKind,
+};
 use crate::db::claim::Claimed;
 use crate::db::read;
 use crate::definition::{StepContext, StepDef};
@@ -32,14 +35,24 @@ use crate::failpoint::{FailAction, FailPoint};
 use crate::metrics::AttemptEnd;
 use crate::model::{RunStatus, StepStatus};
 use crate::outcome::{RetryClass, StepError, StepOutcome};
+use crate::retry::TRANSIENT_BACKOFF;
+use crate::text;
 
 /// Why the runner stopped early.
 enum Stop {
     LeaseLost,
     Db(sqlx::Error),
-    Batch(String),
     Crashed,
     Bug(String),
+}
+
+impl From<BatchError> for Stop {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::Db(e) => Stop::Db(e),
+            BatchError::Gone => Stop::Crashed,
+        }
+    }
 }
 
 impl From<sqlx::Error> for Stop {
@@ -82,26 +95,23 @@ pub(super) async fn drive(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSe
         }
         Err(Stop::Db(e)) => {
             warn!(run_id = %lease.run_id, error = %e, "database error; releasing the run");
-            release_best_effort(&shared, &lease).await;
-        }
-        Err(Stop::Batch(e)) => {
-            warn!(run_id = %lease.run_id, error = %e, "checkpoint batch failed; releasing the run");
-            release_best_effort(&shared, &lease).await;
+            let reason = ReleaseReason::DatabaseError(e.to_string());
+            release_best_effort(&shared, &lease, &reason).await;
         }
         Err(Stop::Bug(e)) => {
             warn!(run_id = %lease.run_id, error = %e, "cannot run; releasing the run");
-            release_best_effort(&shared, &lease).await;
+            release_best_effort(&shared, &lease, &ReleaseReason::CannotRun(e)).await;
         }
     }
     shared.held.lock().expect("held lock").remove(&lease.run_id);
     drop(permit);
 }
 
-async fn release_best_effort(shared: &Shared, lease: &Lease) {
+async fn release_best_effort(shared: &Shared, lease: &Lease, reason: &ReleaseReason) {
     let attempt = async {
         let mut tx = shared.pool.begin().await?;
         if checkpoint::fence(&mut tx, lease).await?.is_ok() {
-            checkpoint::release_run(&mut tx, lease).await?;
+            checkpoint::release_run(&mut tx, lease, reason).await?;
         }
         tx.commit().await
     };
@@ -183,18 +193,33 @@ impl Runner<'_> {
         let first = &rows[idx];
         let sdef = step_def(&def, &first.name)?;
         self.failpoint(FailPoint::BeforeStepStart, &first.name)?;
-        let mut is_poll =
-            first.status == StepStatus::Waiting && first.wait_kind.as_deref() == Some("poll");
+        let kind = match (first.status, first.wait_kind.as_deref()) {
+            (StepStatus::Running, _) => StartKind::AfterInterruption,
+            (StepStatus::Waiting, Some("poll")) => StartKind::Poll,
+            (StepStatus::Waiting, Some("transient")) => StartKind::Transient,
+            _ => StartKind::Attempt,
+        };
+        let mut is_poll = kind == StartKind::Poll;
         let mut started = if claimed.fresh {
             Started {
                 attempt: 1,
-                polls: 0,
-                waited_ms: None,
+                ..Started::default()
             }
         } else {
             let mut conn = shared.pool.acquire().await?;
-            checkpoint::start(&mut conn, self.lease, &first.name, is_poll).await??
+            checkpoint::start(&mut conn, self.lease, &first.name, kind).await??
         };
+        // A poison step: its attempts were spent by workers that died running it. Without
+        // this check it would be claimed, kill its worker and be taken over forever.
+        if kind == StartKind::AfterInterruption && !sdef.retry.allows_another(started.attempt - 1)
+        {
+            let msg = format!(
+                "the worker died {} times while running it (gave up after {} attempts)",
+                started.interrupted,
+                started.attempt - 1
+            );
+            return self.end_failed(&first.name, &msg, Duration::ZERO).await;
+        }
         if let Some(waited) = started.waited_ms
             && waited >= sdef.wait_deadline.as_secs_f64() * 1000.0
         {
@@ -203,15 +228,7 @@ impl Runner<'_> {
                 waited / 1000.0,
                 sdef.wait_deadline.as_secs_f64()
             );
-            let mut tx = shared.pool.begin().await?;
-            checkpoint::fence(&mut tx, self.lease).await??;
-            checkpoint::fail_run(&mut tx, self.lease, &first.name, &msg).await?;
-            tx.commit().await?;
-            shared
-                .metrics
-                .step_ended(AttemptEnd::Failed, Duration::ZERO);
-            shared.metrics.run_ended(RunStatus::Failed);
-            return Ok(());
+            return self.end_failed(&first.name, &msg, Duration::ZERO).await;
         }
 
         loop {
@@ -253,7 +270,7 @@ impl Runner<'_> {
                     shared.wake.notify_one();
                     return Ok(());
                 }
-                Err(err) => return self.failed(&name, sdef, started.attempt, &err, took).await,
+                Err(err) => return self.failed(&name, sdef, started, &err, took).await,
             };
             shared.metrics.step_ended(AttemptEnd::Succeeded, took);
 
@@ -262,7 +279,7 @@ impl Runner<'_> {
                 let mut tx = shared.pool.begin().await?;
                 checkpoint::fence(&mut tx, self.lease).await??;
                 checkpoint::complete_step(&mut tx, self.lease, &name, &output).await?;
-                checkpoint::release_run(&mut tx, self.lease).await?;
+                checkpoint::release_run(&mut tx, self.lease, &ReleaseReason::Shutdown).await?;
                 tx.commit().await?;
                 self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
                 return Ok(());
@@ -273,7 +290,18 @@ impl Runner<'_> {
                 output: output.clone(),
                 next: rows.get(idx + 1).map(|s| s.name.clone()),
             };
-            let advanced = shared.batcher.checkpoint(cp).await.map_err(Stop::Batch)??;
+            let advanced = match shared.batcher.checkpoint(cp).await {
+                Ok(advanced) => advanced?,
+                // The database refused this step's output itself (not the connection): the
+                // same output would be refused on every retry, so the run fails instead.
+                Err(BatchError::Db(e)) if is_data_error(&e) => {
+                    let msg = crate::text::for_postgres(&format!(
+                        "the step's output could not be stored: {e}"
+                    ));
+                    return self.end_failed(&name, &msg, Duration::ZERO).await;
+                }
+                Err(e) => return Err(e.into()),
+            };
             self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
             match advanced {
                 Advanced::Finished => {
@@ -303,41 +331,55 @@ impl Runner<'_> {
         &self,
         name: &str,
         sdef: &StepDef,
-        attempt: u32,
+        started: Started,
         err: &StepError,
         took: Duration,
     ) -> Result<(), Stop> {
         let shared = self.shared;
-        let retry_in = match err.class {
-            RetryClass::Fatal => None,
-            _ if !sdef.retry.allows_another(attempt) => None,
-            RetryClass::RetryAfter(d) => Some(d),
-            RetryClass::Retryable => Some(sdef.retry.backoff(attempt, &mut rand::rng())),
+        let decision = decide_retry(sdef, started, err, took, shared.options.transient_budget);
+        let (kind, delay) = match decision {
+            Retry::No(msg) => return self.end_failed(name, &msg, took).await,
+            Retry::Backoff(delay) => (
+                WaitKind::Backoff {
+                    error: &err.message,
+                    attempt: started.attempt,
+                },
+                delay,
+            ),
+            Retry::Transient(delay) => (
+                WaitKind::Transient {
+                    error: &err.message,
+                    attempt: started.attempt,
+                    retries: started.transient_retries + 1,
+                },
+                delay,
+            ),
         };
         let mut tx = shared.pool.begin().await?;
         checkpoint::fence(&mut tx, self.lease).await??;
-        if let Some(delay) = retry_in {
-            let kind = WaitKind::Backoff {
-                error: &err.message,
-                attempt,
-            };
-            checkpoint::schedule_wait(&mut tx, self.lease, name, &kind, delay).await?;
-            tx.commit().await?;
-            warn!(step = %name, attempt, ?delay, error = %err, "step failed; retrying after backoff");
-            shared.metrics.step_ended(AttemptEnd::Retrying, took);
-            shared.wake.notify_one();
+        checkpoint::schedule_wait(&mut tx, self.lease, name, &kind, delay).await?;
+        tx.commit().await?;
+        if matches!(kind, WaitKind::Transient { .. }) {
+            // Expected weather on a busy cluster; the step's events record every one.
+            debug!(step = %name, attempt = started.attempt, ?delay, error = %err, "transient error; retrying after backoff");
         } else {
-            let msg = if err.class == RetryClass::Fatal {
-                err.message.clone()
-            } else {
-                format!("{} (gave up after {attempt} attempts)", err.message)
-            };
-            checkpoint::fail_run(&mut tx, self.lease, name, &msg).await?;
-            tx.commit().await?;
-            warn!(step = %name, attempt, error = %msg, "step failed; run failed");
-            shared.metrics.step_ended(AttemptEnd::Failed, took);
-            shared.metrics.run_ended(RunStatus::Failed);
+            warn!(step = %name, attempt = started.attempt, ?delay, error = %err, "step failed; retrying after backoff");
         }
+        shared.metrics.step_ended(AttemptEnd::Retrying, took);
+        shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Fails `step` and the run with `msg`.
+    async fn end_failed(&self, step: &str, msg: &str, took: Duration) -> Result<(), Stop> {
+        let shared = self.shared;
+        let mut tx = shared.pool.begin().await?;
+        checkpoint::fence(&mut tx, self.lease).await??;
+        checkpoint::fail_run(&mut tx, self.lease, step, msg).await?;
+        tx.commit().await?;
+        warn!(step = %step, error = %msg, "step failed; run failed");
+        shared.metrics.step_ended(AttemptEnd::Failed, took);
+        shared.metrics.run_ended(RunStatus::Failed);
         Ok(())
     }
 }
@@ -377,8 +419,23 @@ fn step_def<'d>(def: &'d crate::Definition, name: &str) -> Result<&'d StepDef, S
         .ok_or_else(|| Stop::Bug(format!("definition {} has no step {name:?}", def.key())))
 }
 
-/// One attempt with the step's timeout; a panic or a timeout is a retryable failure.
+/// One attempt with the step's timeout; a panic or a timeout is a retryable failure. What it
+/// returns is made storable (no NUL, errors of bounded size) before anything is written.
 async fn run_step(sdef: &StepDef, ctx: StepContext) -> Result<StepOutcome, StepError> {
+    match run_step_raw(sdef, ctx).await {
+        Ok(StepOutcome::Done(v)) => Ok(StepOutcome::Done(text::json_for_postgres(v))),
+        Ok(StepOutcome::Wait { after, reason }) => Ok(StepOutcome::Wait {
+            after,
+            reason: text::for_postgres(&reason),
+        }),
+        Err(e) => Err(StepError {
+            class: e.class,
+            message: text::for_postgres(&e.message),
+        }),
+    }
+}
+
+async fn run_step_raw(sdef: &StepDef, ctx: StepContext) -> Result<StepOutcome, StepError> {
     let fut = AssertUnwindSafe(sdef.step.run(ctx)).catch_unwind();
     match tokio::time::timeout(sdef.timeout, fut).await {
         Err(_) => Err(StepError::retryable(format!(
@@ -394,5 +451,129 @@ async fn run_step(sdef: &StepDef, ctx: StepContext) -> Result<StepOutcome, StepE
             Err(StepError::retryable(format!("step panicked: {msg}")))
         }
         Ok(Ok(result)) => result,
+    }
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, PartialEq)]
+enum Retry {
+    /// Fail the run with this message.
+    No(String),
+    /// A real failure with attempts left: the next attempt after this delay.
+    Backoff(Duration),
+    /// A transient error within the budget: the same attempt again after this delay.
+    Transient(Duration),
+}
+
+/// The retry rule, as a value: real failures spend attempts, transient ones spend time.
+fn decide_retry(
+    sdef: &StepDef,
+    started: Started,
+    err: &StepError,
+    took: Duration,
+    budget_override: Option<Duration>,
+) -> Retry {
+    let attempt = started.attempt;
+    match err.class {
+        RetryClass::Fatal => Retry::No(err.message.clone()),
+        RetryClass::Retryable if sdef.retry.allows_another(attempt) => {
+            Retry::Backoff(sdef.retry.backoff(attempt, &mut rand::rng()))
+        }
+        RetryClass::Retryable => Retry::No(format!(
+            "{} (gave up after {attempt} attempts)",
+            err.message
+        )),
+        RetryClass::Transient | RetryClass::RetryAfter(_) => {
+            let budget = budget_override.unwrap_or(sdef.transient_budget);
+            let retries = started.transient_retries + 1;
+            let delay = match err.class {
+                RetryClass::RetryAfter(d) => d,
+                _ => TRANSIENT_BACKOFF.backoff(retries, &mut rand::rng()),
+            };
+            let spent =
+                Duration::from_secs_f64(started.transient_ms.unwrap_or(0.0).max(0.0) / 1000.0)
+                    + took;
+            if spent + delay <= budget {
+                Retry::Transient(delay)
+            } else {
+                Retry::No(format!(
+                    "{} (gave up after {} transient errors over {:.0}s; the step's transient budget is {:.0}s)",
+                    err.message,
+                    retries,
+                    spent.as_secs_f64(),
+                    budget.as_secs_f64()
+                ))
+            }
+        }
+    }
+}
+
+/// A database error about the data written (SQLSTATE class 22 "data exception" or 54
+/// "program limit exceeded"), which writing the same data again cannot fix.
+fn is_data_error(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c.starts_with("22") || c.starts_with("54"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definition::{StepDef, StepOptions};
+    use crate::retry::RetryPolicy;
+
+    fn sdef(max_attempts: u32, budget: Duration) -> StepDef {
+        StepDef::for_tests(
+            StepOptions::default()
+                .retry(RetryPolicy::default().with_max_attempts(max_attempts))
+                .transient_budget(budget),
+        )
+    }
+
+    #[test]
+    fn transient_errors_spend_time_not_attempts() {
+        let def = sdef(2, Duration::from_secs(60));
+        let at = |attempt, transient_ms, retries| Started {
+            attempt,
+            transient_ms,
+            transient_retries: retries,
+            ..Started::default()
+        };
+        // On the last attempt, a transient error is still retried.
+        let e = StepError::transient("503");
+        assert!(matches!(
+            decide_retry(&def, at(2, None, 0), &e, Duration::ZERO, None),
+            Retry::Transient(_)
+        ));
+        // …until the budget is spent.
+        let r = decide_retry(&def, at(2, Some(60_000.0), 40), &e, Duration::ZERO, None);
+        assert!(matches!(&r, Retry::No(m) if m.contains("41 transient errors")), "{r:?}");
+        // A 429 waits what the server said.
+        let e = StepError::retry_after(Duration::from_secs(3), "429");
+        assert_eq!(
+            decide_retry(&def, at(1, None, 0), &e, Duration::ZERO, None),
+            Retry::Transient(Duration::from_secs(3))
+        );
+        // The worker's setting overrides the step's budget.
+        let r = decide_retry(
+            &def,
+            at(1, Some(2_000.0), 3),
+            &StepError::transient("x"),
+            Duration::ZERO,
+            Some(Duration::from_secs(1)),
+        );
+        assert!(matches!(r, Retry::No(_)), "{r:?}");
+        // Real failures spend attempts.
+        let e = StepError::retryable("job failed");
+        assert!(matches!(
+            decide_retry(&def, at(1, None, 0), &e, Duration::ZERO, None),
+            Retry::Backoff(_)
+        ));
+        let r = decide_retry(&def, at(2, None, 0), &e, Duration::ZERO, None);
+        assert_eq!(r, Retry::No("job failed (gave up after 2 attempts)".into()));
+        assert_eq!(
+            decide_retry(&def, at(1, None, 0), &StepError::fatal("no"), Duration::ZERO, None),
+            Retry::No("no".into())
+        );
     }
 }

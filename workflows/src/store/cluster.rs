@@ -13,8 +13,9 @@ use urumi_engine::StepError;
 /// The field manager of every object Urumi applies.
 pub const FIELD_MANAGER: &str = "urumi";
 
-/// Maps a kube error to a step error: 429 → retry after the server's hint; 409, 5xx and
-/// transport errors → retryable; other 4xx (invalid, forbidden, not found) → fatal.
+/// Maps a kube error to a step error: 429 → transient, after the server's hint; 408, 5xx and
+/// transport errors (connection lost, timeouts) → transient (they cost no attempt); 409 →
+/// retryable; other 4xx (invalid, forbidden, not found) → fatal.
 #[must_use]
 pub fn classify(what: &str, e: &kube::Error) -> StepError {
     match e {
@@ -31,11 +32,12 @@ pub fn classify(what: &str, e: &kube::Error) -> StepError {
                         .map_or(1, |d| d.retry_after_seconds.max(1));
                     StepError::retry_after(Duration::from_secs(u64::from(secs)), msg)
                 }
-                408 | 409 | 500..=599 => StepError::retryable(msg),
+                408 | 500..=599 => StepError::transient(msg),
+                409 => StepError::retryable(msg),
                 _ => StepError::fatal(msg),
             }
         }
-        other => StepError::retryable(format!("{what}: {other}")),
+        other => StepError::transient(format!("{what}: {other}")),
     }
 }
 
@@ -143,7 +145,11 @@ mod tests {
         );
         assert_eq!(
             classify("x", &api_error(503, "ServiceUnavailable", 0)).class,
-            RetryClass::Retryable
+            RetryClass::Transient
+        );
+        assert_eq!(
+            classify("x", &api_error(500, "InternalError", 0)).class,
+            RetryClass::Transient
         );
         assert_eq!(
             classify("x", &api_error(409, "Conflict", 0)).class,

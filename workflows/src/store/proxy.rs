@@ -64,7 +64,7 @@ pub async fn get(
     let send = async {
         let response = client.send(request.map(kube::client::Body::from)).await?;
         let status = response.status().as_u16();
-        let body = response.into_body().collect_bytes().await?;
+        let body = read_capped(response.into_body()).await?;
         Ok::<_, kube::Error>((status, String::from_utf8_lossy(&body).into_owned()))
     };
     match tokio::time::timeout(TIMEOUT, send).await {
@@ -75,6 +75,26 @@ pub async fn get(
         Ok(Err(e)) => Ok(Answer::Unavailable(format!("GET {path}: {e}"))),
         Ok(Ok((status, body))) => sort(&path, status, body),
     }
+}
+
+/// The most of a response body read: a verdict needs the head of the answer, and a store's
+/// app must not be able to make a worker buffer without bound.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Reads at most [`MAX_BODY_BYTES`] of `body`; the rest is not read.
+async fn read_capped(mut body: kube::client::Body) -> Result<Vec<u8>, kube::Error> {
+    use http_body_util::BodyExt;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Some(data) = frame?.data_ref() {
+            let room = MAX_BODY_BYTES - out.len();
+            out.extend_from_slice(&data[..data.len().min(room)]);
+            if out.len() == MAX_BODY_BYTES {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Tells the API server's own answers (a `v1` `Status` object) from the app's.

@@ -434,6 +434,7 @@ async fn log_tail(c: &Ctx, job: &str) -> String {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let params = LogParams {
             tail_lines: Some(20),
+            limit_bytes: Some(16 * 1024),
             ..LogParams::default()
         };
         match pods.logs(&name, &params).await {
