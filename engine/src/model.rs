@@ -168,10 +168,14 @@ pub struct StepRecord {
     pub position: i32,
     #[sqlx(try_from = "String")]
     pub status: StepStatusColumn,
-    /// `poll` or `backoff` while waiting.
+    /// `poll`, `backoff` or `transient` while waiting.
     pub wait_kind: Option<String>,
     pub attempts: i32,
     pub polls: i32,
+    /// Retries after transient errors in the current streak (they cost no attempt).
+    pub transient_retries: i32,
+    /// Attempts that ended with no outcome: the worker died or lost its lease mid-step.
+    pub interrupted: i32,
     pub output: Option<Value>,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<DateTime<Utc>>,

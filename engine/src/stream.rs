@@ -61,7 +61,8 @@ impl FromStr for StreamCursor {
     type Err = BadCursor;
     fn from_str(s: &str) -> Result<Self, BadCursor> {
         let (txid, id) = s.trim().split_once('-').ok_or(BadCursor)?;
-        let digits = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
         if !digits(txid) || !digits(id) {
             return Err(BadCursor);
         }

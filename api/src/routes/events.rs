@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use urumi_engine::{EventStream as EngineStream, StreamCursor};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::EventStream;
 use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
+use urumi_engine::{EventStream as EngineStream, StreamCursor};
 use uuid::Uuid;
 
 use super::ApiTags;

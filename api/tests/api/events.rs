@@ -295,7 +295,10 @@ async fn a_new_stream_starts_now_even_while_another_database_holds_an_old_transa
     insert_event(&mut *pool.acquire().await.unwrap(), "test.after").await;
     // While the old transaction is open nothing may be sent: it could still commit events.
     let early = read_tests(&mut live, &mut buf, 1, Duration::from_millis(1200)).await;
-    assert!(early.is_empty(), "sent while older transactions were open: {early:?}");
+    assert!(
+        early.is_empty(),
+        "sent while older transactions were open: {early:?}"
+    );
     end(other).await;
     let got = read_tests(&mut live, &mut buf, 1, Duration::from_secs(5)).await;
     // test.before committed before the stream opened: it is not "new", though its txid is
@@ -403,6 +406,12 @@ async fn the_stream_keeps_commit_order_when_txids_gain_a_digit() {
     // A client resuming from the very start: the whole table, once, in order.
     let all = table_order(&pool, "%").await;
     let (mut from_zero, mut buf3) = open(&app, Some("0-0")).await;
-    let got = read(&mut from_zero, &mut buf3, all.len(), Duration::from_secs(10)).await;
+    let got = read(
+        &mut from_zero,
+        &mut buf3,
+        all.len(),
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(cursors(&got), all, "resumed from 0-0");
 }

@@ -57,9 +57,9 @@ fn bindir() -> PathBuf {
             .and_then(|v| v.to_str())
             .and_then(|v| v.parse::<u32>().ok())
     });
-    found
-        .pop()
-        .expect("no Postgres binaries (initdb): install PostgreSQL, e.g. apt-get install postgresql")
+    found.pop().expect(
+        "no Postgres binaries (initdb): install PostgreSQL, e.g. apt-get install postgresql",
+    )
 }
 
 /// Runs a Postgres binary, as the `postgres` user when the test runs as root (initdb refuses
@@ -113,7 +113,16 @@ impl OwnPostgres {
         run(
             &bindir,
             "pg_ctl",
-            &["-D", data_s, "-l", log.to_str().unwrap(), "-w", "-o", &opts, "start"],
+            &[
+                "-D",
+                data_s,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-o",
+                &opts,
+                "start",
+            ],
         );
         Self {
             bindir,
@@ -130,7 +139,14 @@ impl Drop for OwnPostgres {
             run(
                 &self.bindir,
                 "pg_ctl",
-                &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"],
+                &[
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
             );
         });
     }

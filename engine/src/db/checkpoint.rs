@@ -337,11 +337,7 @@ pub(crate) async fn release_run(
     .bind(lease.run_id)
     .execute(&mut *conn)
     .await?;
-    insert_events(
-        conn,
-        &[event(lease, "run.released", None, reason.detail())],
-    )
-    .await?;
+    insert_events(conn, &[event(lease, "run.released", None, reason.detail())]).await?;
     super::notify_wake(conn).await
 }
 

@@ -55,7 +55,10 @@ pub(super) async fn heartbeat(shared: Arc<Shared>) {
             .collect();
         match claim::heartbeat(&shared.pool, &shared.id, &held, shared.options.lease).await {
             Ok(taken) if !taken.is_empty() => {
-                warn!(?taken, "leases taken over by other workers (this worker missed its renewals)");
+                warn!(
+                    ?taken,
+                    "leases taken over by other workers (this worker missed its renewals)"
+                );
             }
             Ok(_) => {}
             Err(e) => warn!(error = %e, "heartbeat failed"),

@@ -211,8 +211,7 @@ impl Runner<'_> {
         };
         // A poison step: its attempts were spent by workers that died running it. Without
         // this check it would be claimed, kill its worker and be taken over forever.
-        if kind == StartKind::AfterInterruption && !sdef.retry.allows_another(started.attempt - 1)
-        {
+        if kind == StartKind::AfterInterruption && !sdef.retry.allows_another(started.attempt - 1) {
             let msg = format!(
                 "the worker died {} times while running it (gave up after {} attempts)",
                 started.interrupted,
@@ -436,7 +435,9 @@ async fn run_step(sdef: &StepDef, ctx: StepContext) -> Result<StepOutcome, StepE
 }
 
 async fn run_step_raw(sdef: &StepDef, ctx: StepContext) -> Result<StepOutcome, StepError> {
-    let fut = AssertUnwindSafe(sdef.step.run(ctx)).catch_unwind();
+    // The call itself goes inside the caught future: a step that panics before returning
+    // its future (synchronous code in the step function) is caught too.
+    let fut = AssertUnwindSafe(async move { sdef.step.run(ctx).await }).catch_unwind();
     match tokio::time::timeout(sdef.timeout, fut).await {
         Err(_) => Err(StepError::retryable(format!(
             "step timed out after {:.1}s",
@@ -547,7 +548,10 @@ mod tests {
         ));
         // …until the budget is spent.
         let r = decide_retry(&def, at(2, Some(60_000.0), 40), &e, Duration::ZERO, None);
-        assert!(matches!(&r, Retry::No(m) if m.contains("41 transient errors")), "{r:?}");
+        assert!(
+            matches!(&r, Retry::No(m) if m.contains("41 transient errors")),
+            "{r:?}"
+        );
         // A 429 waits what the server said.
         let e = StepError::retry_after(Duration::from_secs(3), "429");
         assert_eq!(
@@ -572,7 +576,13 @@ mod tests {
         let r = decide_retry(&def, at(2, None, 0), &e, Duration::ZERO, None);
         assert_eq!(r, Retry::No("job failed (gave up after 2 attempts)".into()));
         assert_eq!(
-            decide_retry(&def, at(1, None, 0), &StepError::fatal("no"), Duration::ZERO, None),
+            decide_retry(
+                &def,
+                at(1, None, 0),
+                &StepError::fatal("no"),
+                Duration::ZERO,
+                None
+            ),
             Retry::No("no".into())
         );
     }

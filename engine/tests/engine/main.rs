@@ -4,6 +4,7 @@
 mod bad_input;
 mod crash;
 mod helpers;
+mod poison;
 mod retries;
 mod runs;
 mod subjects;
