@@ -194,6 +194,7 @@ impl From<urumi_engine::Error> for ApiError {
             E::Conflict { .. } => Self::conflict(e.to_string()),
             E::NotFound(_) => Self::not_found(e.to_string()),
             E::InvalidState { .. } => Self::conflict(e.to_string()),
+            E::Superseded { .. } => Self::conflict(e.to_string()),
             E::InvalidInput { .. } | E::UnknownDefinition { .. } => {
                 Self::unprocessable(None, e.to_string())
             }

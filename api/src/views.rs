@@ -37,13 +37,17 @@ impl StoreStatus {
             Self::Deleted => "deleted",
         }
     }
-    fn parse(s: &str) -> Self {
+}
+
+impl From<urumi_workflows::store::status::StoreStatus> for StoreStatus {
+    fn from(s: urumi_workflows::store::status::StoreStatus) -> Self {
+        use urumi_workflows::store::status::StoreStatus as S;
         match s {
-            "ready" => Self::Ready,
-            "failed" => Self::Failed,
-            "deleting" => Self::Deleting,
-            "deleted" => Self::Deleted,
-            _ => Self::Provisioning,
+            S::Provisioning => Self::Provisioning,
+            S::Ready => Self::Ready,
+            S::Failed => Self::Failed,
+            S::Deleting => Self::Deleting,
+            S::Deleted => Self::Deleted,
         }
     }
 }
@@ -363,7 +367,7 @@ impl Store {
     pub fn from_owned(s: StoreRow, current_run: Option<RunSummary>) -> Self {
         Self {
             id: s.id,
-            status: StoreStatus::parse(&s.status),
+            status: s.status.into(),
             timings: StoreTimings {
                 created_at: s.created_at,
                 ready_at: s.ready_at,

@@ -33,6 +33,16 @@ pub enum Error {
         status: String,
         reason: String,
     },
+    /// A newer run exists for the run's subject: an older run is history and is never
+    /// resumed or re-run over what came after it.
+    #[error(
+        "run {run} is not the newest run of {subject:?} (run {newer} is): only the newest can be retried or re-run"
+    )]
+    Superseded {
+        run: Uuid,
+        subject: String,
+        newer: Uuid,
+    },
     /// Postgres failed or could not be reached.
     #[error("database error")]
     Database(#[from] sqlx::Error),

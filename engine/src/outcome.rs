@@ -134,6 +134,11 @@ pub trait ResultExt<T> {
     /// # Errors
     /// The original error, classed retryable.
     fn retryable(self) -> Result<T, StepError>;
+    /// Any error becomes a transient [`StepError`] (costs no attempt).
+    ///
+    /// # Errors
+    /// The original error, classed transient.
+    fn transient(self) -> Result<T, StepError>;
     /// Any error becomes a fatal [`StepError`].
     ///
     /// # Errors
@@ -144,6 +149,9 @@ pub trait ResultExt<T> {
 impl<T, E: fmt::Display> ResultExt<T> for Result<T, E> {
     fn retryable(self) -> Result<T, StepError> {
         self.map_err(|e| StepError::retryable(e.to_string()))
+    }
+    fn transient(self) -> Result<T, StepError> {
+        self.map_err(|e| StepError::transient(e.to_string()))
     }
     fn fatal(self) -> Result<T, StepError> {
         self.map_err(|e| StepError::fatal(e.to_string()))

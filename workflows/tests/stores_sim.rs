@@ -113,7 +113,7 @@ impl Rig {
             .await
             .unwrap()
             .unwrap();
-        (s.status, s.url)
+        (s.status.as_str().to_owned(), s.url)
     }
 
     async fn stop(mut self) {
@@ -199,7 +199,7 @@ async fn a_store_is_provisioned_ready_labelled_created_once_repaired_and_deleted
 
     // Deletion removes the namespace and keeps the store row as deleted.
     let del = service::delete(&rig.engine, store, "admin").await.unwrap();
-    assert_eq!(del.store.status, "deleting");
+    assert_eq!(del.store.status.as_str(), "deleting");
     rig.wait(del.run_id, RunStatus::Succeeded).await;
     assert!(
         Api::<Namespace>::all(rig.client.clone())
@@ -513,6 +513,85 @@ async fn the_storefront_step_waits_while_the_store_answers_503_and_finishes_once
     assert_eq!(
         proxied.last().map(|r| (r.status, r.injected)),
         Some((200, false))
+    );
+    rig.stop().await;
+}
+
+/// Deletes `name` and waits until the simulator has removed it.
+async fn delete_namespace_now(client: &Client, name: &str) {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    api.delete(name, &Default::default()).await.unwrap();
+    for _ in 0..200 {
+        if api.get_opt(name).await.unwrap().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("namespace {name} was never removed");
+}
+
+/// Makes namespace `name` labelled as store `owner`'s, as Urumi labels its own.
+async fn make_namespace(client: &Client, name: &str, owner: &str) {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let ns: k8s_openapi::api::core::v1::Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": name, "labels": {
+            "app.kubernetes.io/managed-by": "urumi", "urumi.io/store-id": owner } }
+    }))
+    .unwrap();
+    api.create(&Default::default(), &ns).await.unwrap();
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_namespace_of_the_same_name_made_since_is_never_written_into(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let rig = rig(connect).await;
+    let (store, run) = rig.create("Uid Shop").await;
+    let d = rig.wait(run, RunStatus::Succeeded).await;
+    let ns = step(&d, "namespace").output.as_ref().unwrap()["namespace"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let row = urumi_workflows::store::db::get(&rig.pool, store)
+        .await
+        .unwrap()
+        .unwrap();
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(rig.client.clone());
+    let live_uid = api.get(&ns).await.unwrap().metadata.uid;
+    assert_eq!(
+        row.namespace_uid, live_uid,
+        "the namespace step recorded its UID"
+    );
+
+    // Someone else's store now has a namespace of that name (as after a reused slug).
+    delete_namespace_now(&rig.client, &ns).await;
+    make_namespace(&rig.client, &ns, &Uuid::new_v4().to_string()).await;
+    let repair = service::repair(&rig.engine, store, "tester").await.unwrap();
+    let d = rig.wait(repair.run_id, RunStatus::Failed).await;
+    let error = d.run.error.clone().unwrap_or_default();
+    assert!(error.contains("is not this store's"), "{error}");
+
+    // The same name with this store's labels, but not the namespace this store made.
+    delete_namespace_now(&rig.client, &ns).await;
+    make_namespace(&rig.client, &ns, &store.to_string()).await;
+    let repair = service::repair(&rig.engine, store, "tester").await.unwrap();
+    let d = rig.wait(repair.run_id, RunStatus::Failed).await;
+    let error = d.run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("was re-created since this store made it"),
+        "{error}"
+    );
+    // Nothing was written into it: no quota, no workloads.
+    let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
+        Api::namespaced(rig.client.clone(), &ns);
+    assert!(
+        quotas
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
     );
     rig.stop().await;
 }

@@ -90,10 +90,20 @@ impl RunsApi {
     }
 
     /// Resume a failed run at its failed step; steps that succeeded are not run again.
+    /// Refused (409) for a run that is not its subject's newest, or whose store is deleted.
     /// Needs `operator`.
     #[oai(path = "/runs/:id/retry", method = "post", operation_id = "retry_run")]
     async fn retry_run(&self, auth: Auth, id: Path<Uuid>) -> Result<Steered, ApiError> {
         auth.0.require(Role::Operator)?;
+        let run = self.0.engine.run(id.0).await?.run;
+        if let Some(store_id) = crate::views::store_of(&run.subject)
+            && let Some(store) = urumi_workflows::store::db::get(&self.0.pool, store_id).await?
+            && store.status == urumi_workflows::store::status::StoreStatus::Deleted
+        {
+            return Err(ApiError::conflict(format!(
+                "store {store_id} is deleted: its runs cannot be retried"
+            )));
+        }
         let step = self.0.engine.retry_run(id.0, auth.0.actor()).await?;
         tracing::info!(run = %id.0, %step, actor = auth.0.actor(), "run retried");
         Ok(Steered::Accepted(JsonBody(self.detail(id.0).await?)))

@@ -64,13 +64,18 @@ impl<'r> sqlx::FromRow<'r, PgRow> for StoreRunRow {
             slug: row.try_get(2)?,
             engine: row.try_get(3)?,
             plan: row.try_get(4)?,
-            status: row.try_get(5)?,
+            status: urumi_workflows::store::status::StoreStatus::try_from(
+                row.try_get::<String, _>(5)?,
+            )
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
             url: row.try_get(6)?,
             created_by: row.try_get(7)?,
             created_at: row.try_get(8)?,
             ready_at: row.try_get(9)?,
             deleted_at: row.try_get(10)?,
             updated_at: row.try_get(11)?,
+            // Not read by the views; not in the column list.
+            namespace_uid: None,
         };
         let run_id: Option<Uuid> = row.try_get(12)?;
         let definition: Option<&str> = row.try_get(13)?;

@@ -290,9 +290,9 @@ async fn a_new_stream_starts_now_even_while_another_database_holds_an_old_transa
 ) {
     let app = spawn_app(pool.clone()).await;
     let other = old_transaction_elsewhere(&pool).await;
-    insert_event(&mut *pool.acquire().await.unwrap(), "test.before").await;
+    insert_event(&mut pool.acquire().await.unwrap(), "test.before").await;
     let (mut live, mut buf) = open(&app, None).await;
-    insert_event(&mut *pool.acquire().await.unwrap(), "test.after").await;
+    insert_event(&mut pool.acquire().await.unwrap(), "test.after").await;
     // While the old transaction is open nothing may be sent: it could still commit events.
     let early = read_tests(&mut live, &mut buf, 1, Duration::from_millis(1200)).await;
     assert!(
@@ -314,7 +314,7 @@ async fn two_hundred_concurrent_writers_arrive_once_each_in_commit_order(pool: P
     let app = spawn_app(pool.clone()).await;
     let other = old_transaction_elsewhere(&pool).await;
     for _ in 0..5 {
-        insert_event(&mut *pool.acquire().await.unwrap(), "test.before").await;
+        insert_event(&mut pool.acquire().await.unwrap(), "test.before").await;
     }
     let (mut live, mut buf) = open(&app, None).await;
     let writers: Vec<_> = (0..200u64)
@@ -361,7 +361,7 @@ async fn cross(pool: &PgPool, boundary: u64) {
     let mut old = pool.begin().await.unwrap();
     insert_event(&mut old, "test.old").await;
     for i in 0..10 {
-        insert_event(&mut *pool.acquire().await.unwrap(), &format!("test.x{i}")).await;
+        insert_event(&mut pool.acquire().await.unwrap(), &format!("test.x{i}")).await;
     }
     old.commit().await.unwrap();
     let (lo, hi): (i64, i64) = sqlx::query_as(

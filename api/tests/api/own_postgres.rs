@@ -64,7 +64,7 @@ fn bindir() -> PathBuf {
 
 /// Runs a Postgres binary, as the `postgres` user when the test runs as root (initdb refuses
 /// root).
-fn run(bindir: &PathBuf, tool: &str, args: &[&str]) {
+fn run(bindir: &std::path::Path, tool: &str, args: &[&str]) {
     let is_root = Command::new("id")
         .arg("-u")
         .output()

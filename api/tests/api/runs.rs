@@ -154,3 +154,157 @@ async fn a_failed_run_is_listed_shown_step_by_step_and_retried_by_an_operator(po
         .unwrap();
     problem(r, 409).await;
 }
+
+/// Marks store `id`'s deletion finished, as a worker with a cluster would have.
+async fn finish_deletion(pool: &PgPool, id: &str) {
+    sqlx::query(
+        "UPDATE urumi.runs SET status = 'succeeded', finished_at = now()
+         WHERE subject = 'store:' || $1 AND definition = 'store.delete'",
+    )
+    .bind(id)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE urumi.stores SET status = 'deleted', deleted_at = now() WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn an_old_run_of_a_deleted_store_is_not_retried_over_a_new_store_with_its_slug(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    // Store A's provisioning fails; A is deleted.
+    let a = app.created("Reused Shop").await;
+    let (a_id, a_run) = (
+        a["store"]["id"].as_str().unwrap().to_owned(),
+        a["run"]["id"].as_str().unwrap().to_owned(),
+    );
+    let worker = clusterless_worker(&pool).await;
+    wait_for(&app, &format!("/api/v1/runs/{a_run}"), "status", "failed").await;
+    worker.shutdown().await.unwrap();
+    let r = app
+        .req(
+            Method::DELETE,
+            &format!("/api/v1/stores/{a_id}"),
+            &app.admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    finish_deletion(&pool, &a_id).await;
+    // Store B takes the same slug.
+    let b = app.created("Reused Shop").await;
+    let b_id = b["store"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(b["store"]["slug"], a["store"]["slug"]);
+    let before: Value = app
+        .get(&format!("/api/v1/stores/{b_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // An operator retries A's old failed run: refused, with the reason.
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/runs/{a_run}/retry"),
+            &app.operator,
+        )
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, 409).await;
+    assert!(p["detail"].as_str().unwrap().contains("is deleted"), "{p}");
+    // Nothing changed: A's run is still failed, B is as it was, with its one run.
+    let a_after: Value = app
+        .get(&format!("/api/v1/runs/{a_run}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a_after["status"], "failed");
+    let after: Value = app
+        .get(&format!("/api/v1/stores/{b_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    let b_runs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM urumi.runs WHERE subject = 'store:' || $1")
+            .bind(&b_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(b_runs, 1);
+    // And `deleted` is final, whoever writes.
+    let resurrect = sqlx::query("UPDATE urumi.stores SET status = 'ready' WHERE id = $1::uuid")
+        .bind(&a_id)
+        .execute(&pool)
+        .await;
+    assert!(
+        resurrect.unwrap_err().to_string().contains("is deleted"),
+        "a deleted store came back"
+    );
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_run_that_is_not_its_subjects_newest_is_not_retried(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let c = app.created("Older Run Shop").await;
+    let (c_id, c_run) = (
+        c["store"]["id"].as_str().unwrap().to_owned(),
+        c["run"]["id"].as_str().unwrap().to_owned(),
+    );
+    let worker = clusterless_worker(&pool).await;
+    wait_for(&app, &format!("/api/v1/runs/{c_run}"), "status", "failed").await;
+    // A deletion comes after it (and fails too: no cluster), so the store is not deleted.
+    let r = app
+        .req(
+            Method::DELETE,
+            &format!("/api/v1/stores/{c_id}"),
+            &app.admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    let delete_run = r.json::<Value>().await.unwrap()["run"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(
+        &app,
+        &format!("/api/v1/runs/{delete_run}"),
+        "status",
+        "failed",
+    )
+    .await;
+    worker.shutdown().await.unwrap();
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/runs/{c_run}/retry"),
+            &app.operator,
+        )
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, 409).await;
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("not the newest run") && detail.contains(&delete_run),
+        "{detail}"
+    );
+    let after: Value = app
+        .get(&format!("/api/v1/runs/{c_run}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["status"], "failed");
+}

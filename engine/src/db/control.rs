@@ -259,6 +259,27 @@ async fn lock_run(
     Ok((row.get("subject"), status, row.get("blocked_by")))
 }
 
+/// Refuses `run_id` when its subject has a newer run ([`Error::Superseded`]).
+async fn ensure_newest(conn: &mut PgConnection, run_id: Uuid, subject: &str) -> Result<()> {
+    let newer: Option<Uuid> = sqlx::query_scalar(
+        "SELECT n.id FROM urumi.runs n, urumi.runs r
+         WHERE r.id = $1 AND n.subject = $2 AND (n.created_at, n.id) > (r.created_at, r.id)
+         ORDER BY n.created_at DESC, n.id DESC LIMIT 1",
+    )
+    .bind(run_id)
+    .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match newer {
+        Some(newer) => Err(Error::Superseded {
+            run: run_id,
+            subject: subject.to_owned(),
+            newer,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Cancels `run_id`: at once if no worker holds it, else at its next step boundary.
 /// Returns the run's status afterwards (`cancelled`, or `running` with cancel requested).
 ///
@@ -307,6 +328,7 @@ pub(crate) async fn retry_run(
         });
     }
     lock_subject(conn, &subject).await?;
+    ensure_newest(conn, run_id, &subject).await?;
     if let Some(active) = active_run(conn, &subject).await? {
         return Err(Error::Conflict {
             subject,
@@ -315,6 +337,7 @@ pub(crate) async fn retry_run(
     }
     let step: Option<String> = sqlx::query_scalar(
         "UPDATE urumi.steps SET status = 'pending', attempts = 0, polls = 0, wait_kind = NULL,
+             transient_retries = 0, transient_since = NULL, interrupted = 0,
              next_attempt_at = NULL, wait_started_at = NULL, started_at = NULL, finished_at = NULL,
              last_error = NULL, updated_at = now()
          WHERE run_id = $1 AND status = 'failed' RETURNING name",
@@ -359,7 +382,8 @@ pub(crate) async fn retry_run(
     Ok(step)
 }
 
-/// The definition, version, subject and input of `run_id`, for a rerun.
+/// The definition, version, subject and input of `run_id`, for a rerun; refused when the
+/// subject has a newer run.
 pub(crate) async fn run_origin(
     conn: &mut PgConnection,
     run_id: Uuid,
@@ -367,9 +391,12 @@ pub(crate) async fn run_origin(
     let row =
         sqlx::query("SELECT definition, version, subject, input FROM urumi.runs WHERE id = $1")
             .bind(run_id)
-            .fetch_optional(conn)
+            .fetch_optional(&mut *conn)
             .await?
             .ok_or(Error::NotFound(run_id))?;
+    let subject: String = row.get("subject");
+    lock_subject(conn, &subject).await?;
+    ensure_newest(conn, run_id, &subject).await?;
     Ok((
         row.get("definition"),
         row.get("version"),

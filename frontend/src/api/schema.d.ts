@@ -181,6 +181,7 @@ export interface paths {
         put?: never;
         /**
          * Resume a failed run at its failed step; steps that succeeded are not run again.
+         *     Refused (409) for a run that is not its subject's newest, or whose store is deleted.
          *     Needs `operator`.
          */
         post: operations["retry_run"];

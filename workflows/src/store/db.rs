@@ -5,6 +5,8 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::status::StoreStatus;
+
 /// A store as stored.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Store {
@@ -13,13 +15,16 @@ pub struct Store {
     pub slug: String,
     pub engine: String,
     pub plan: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: StoreStatus,
     pub url: Option<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub ready_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The UID of the store's namespace, recorded when a run of this store created it.
+    pub namespace_uid: Option<String>,
 }
 
 /// Inserts a new store in `provisioning` and returns it; `None` when a live store already
@@ -58,23 +63,48 @@ pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Store>> {
         .await
 }
 
-/// Sets a store's status (and `ready_at`/`url` or `deleted_at` as the status implies).
-pub(crate) async fn set_status<'e>(
-    exec: impl sqlx::PgExecutor<'e>,
+/// Moves a store to `to` (and sets `ready_at`/`url` or `deleted_at` as the status implies),
+/// only from a status that may precede it ([`StoreStatus::entered_from`]). Returns the status
+/// the store had when the move was refused, or `None` when it was made.
+pub(crate) async fn set_status(
+    conn: &mut PgConnection,
     id: Uuid,
-    status: &str,
+    to: StoreStatus,
     url: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<Option<StoreStatus>> {
+    let from: Vec<&str> = to.entered_from().iter().map(|s| s.as_str()).collect();
+    let moved = sqlx::query(
         "UPDATE urumi.stores SET status = $2, url = coalesce($3, url), updated_at = now(),
              ready_at = CASE WHEN $2 = 'ready' THEN coalesce(ready_at, now()) ELSE ready_at END,
-             deleted_at = CASE WHEN $2 = 'deleted' THEN now() ELSE deleted_at END
-         WHERE id = $1",
+             deleted_at = CASE WHEN $2 = 'deleted' THEN coalesce(deleted_at, now()) ELSE deleted_at END
+         WHERE id = $1 AND status = ANY($4)",
     )
     .bind(id)
-    .bind(status)
+    .bind(to.as_str())
     .bind(url)
-    .execute(exec)
-    .await?;
+    .bind(&from)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if moved == 1 {
+        return Ok(None);
+    }
+    let now: Option<String> = sqlx::query_scalar("SELECT status FROM urumi.stores WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(Some(
+        now.and_then(|s| StoreStatus::try_from(s).ok())
+            .unwrap_or(StoreStatus::Deleted),
+    ))
+}
+
+/// Records the UID of the store's namespace, which a run of this store has just created.
+pub(crate) async fn record_namespace_uid(pool: &PgPool, id: Uuid, uid: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE urumi.stores SET namespace_uid = $2 WHERE id = $1")
+        .bind(id)
+        .bind(uid)
+        .execute(pool)
+        .await?;
     Ok(())
 }

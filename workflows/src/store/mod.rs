@@ -13,6 +13,7 @@
 //! - [`proxy`]: HTTP to a store's app through the API server's Service proxy.
 //! - [`steps`]: the `store.provision`, `store.delete` and `store.repair` workflows.
 //! - [`service`]: create / delete / repair requests (store row + run in one transaction).
+//! - [`status`]: a store's status and the moves between statuses (the state machine).
 //! - [`db`]: the `urumi.stores` rows.
 
 pub mod cluster;
@@ -23,4 +24,5 @@ pub mod proxy;
 pub mod render;
 pub mod service;
 pub mod settings;
+pub mod status;
 pub mod steps;

@@ -11,6 +11,7 @@ use super::db::{self, Store};
 use super::engines;
 use super::names::{self, slugify};
 use super::settings::StoreSettings;
+use super::status::StoreStatus;
 use super::steps::{DELETE, PROVISION, REPAIR, StoreInput};
 
 /// Why a store request was refused.
@@ -121,7 +122,7 @@ pub async fn create_in(
 
 async fn live(pool: &PgPool, id: Uuid) -> Result<Store, Error> {
     let store = db::get(pool, id).await?.ok_or(Error::NotFound(id))?;
-    if store.status == "deleted" {
+    if store.status == StoreStatus::Deleted {
         return Err(Error::Deleted(id));
     }
     Ok(store)
@@ -154,7 +155,7 @@ pub async fn delete_in(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound(id))?;
-    if store.status == "deleted" {
+    if store.status == StoreStatus::Deleted {
         return Err(Error::Deleted(id));
     }
     let started = engine
@@ -163,7 +164,11 @@ pub async fn delete_in(
             NewRun::new(DELETE, format!("store:{id}"), input(&store)).actor(actor),
         )
         .await?;
-    db::set_status(&mut *tx, id, "deleting", None).await?;
+    if let Some(now) = db::set_status(&mut *tx, id, StoreStatus::Deleting, None).await? {
+        return Err(Error::Deleted(id)).inspect_err(|_| {
+            tracing::warn!(store = %id, %now, "store could not be marked deleting");
+        });
+    }
     let store = sqlx::query_as::<_, Store>("SELECT * FROM urumi.stores WHERE id = $1")
         .bind(id)
         .fetch_one(&mut *tx)

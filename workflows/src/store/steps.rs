@@ -44,6 +44,7 @@ use super::names::{Slug, slugify};
 use super::proxy::{self, Answer};
 use super::render::{self, SETUP_APP, StoreSpec};
 use super::settings::StoreSettings;
+use super::status::StoreStatus;
 
 /// Definition names.
 pub const PROVISION: &str = "store.provision";
@@ -146,6 +147,24 @@ impl Ctx {
     fn ns(&self) -> String {
         self.slug.namespace()
     }
+    /// Proves that the namespace this step writes into is this store's: it exists, its labels
+    /// name this store, and its UID is the one recorded when a run of this store created it.
+    /// A namespace of the same name made since (a reused slug, a re-creation) is refused.
+    async fn own_namespace(&self) -> Result<(), StepError> {
+        let store = super::db::get(&self.deps.pool, self.input.store_id)
+            .await
+            .retryable()?
+            .ok_or_else(|| StepError::fatal(format!("store {} does not exist", self.id)))?;
+        let api: Api<Namespace> = Api::all(self.client()?.clone());
+        let ns = get_opt(&api, &self.ns()).await?.ok_or_else(|| {
+            StepError::fatal(format!(
+                "namespace {} does not exist: it was deleted after this store's namespace step",
+                self.ns()
+            ))
+        })?;
+        ensure_ours(&ns, &self.input.store_id, store.namespace_uid.as_deref())
+    }
+
     fn api<K>(&self) -> Result<Api<K>, StepError>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -166,6 +185,19 @@ where
         let ctx = Ctx::new(deps.clone(), engines, &sc);
         async move { f(ctx?, sc).await }
     }
+}
+
+/// [`step`] for a step that writes into the store's namespace: it first proves the namespace
+/// is this store's ([`Ctx::own_namespace`]).
+fn guarded<F, Fut>(deps: &Arc<StoreDeps>, engines: Engines, f: F) -> impl urumi_engine::Step
+where
+    F: Fn(Ctx, StepContext) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Result<StepOutcome, StepError>> + Send + 'static,
+{
+    step(deps, engines, move |c: Ctx, sc: StepContext| async move {
+        c.own_namespace().await?;
+        f(c, sc).await
+    })
 }
 
 fn cluster_options() -> StepOptions {
@@ -202,20 +234,20 @@ pub fn definitions_for(
         .input::<StoreInput>()
         .step_defaults(o)
         .step("namespace", step(deps, engines, namespace))
-        .step("quota", step(deps, engines, quota))
-        .step("network_policies", step(deps, engines, network_policies))
-        .step("credentials", step(deps, engines, credentials))
-        .step("mariadb", step(deps, engines, data_tier))
+        .step("quota", guarded(deps, engines, quota))
+        .step("network_policies", guarded(deps, engines, network_policies))
+        .step("credentials", guarded(deps, engines, credentials))
+        .step("mariadb", guarded(deps, engines, data_tier))
         .step_with(
             "mariadb_ready",
             o.wait_deadline(Duration::from_secs(900)),
-            step(deps, engines, data_tier_ready),
+            guarded(deps, engines, data_tier_ready),
         )
-        .step("wordpress", step(deps, engines, web_tier))
+        .step("wordpress", guarded(deps, engines, web_tier))
         .step_with(
             "wordpress_ready",
             o.wait_deadline(Duration::from_secs(900)),
-            step(deps, engines, web_tier_ready),
+            guarded(deps, engines, web_tier_ready),
         )
         .step_with(
             "setup",
@@ -224,14 +256,14 @@ pub fn definitions_for(
                 ..o.retry
             })
             .wait_deadline(Duration::from_secs(1200)),
-            step(deps, engines, setup),
+            guarded(deps, engines, setup),
         )
         .step_with(
             "storefront",
             o.wait_deadline(Duration::from_secs(600)),
-            step(deps, engines, storefront),
+            guarded(deps, engines, storefront),
         )
-        .step("mark_ready", step(deps, engines, mark_ready))
+        .step("mark_ready", guarded(deps, engines, mark_ready))
         .build()?;
     let delete = Definition::builder(DELETE, 1)
         .input::<StoreInput>()
@@ -250,7 +282,7 @@ pub fn definitions_for(
     let repair = Definition::builder(REPAIR, 1)
         .input::<StoreInput>()
         .step_defaults(o)
-        .step("reapply", step(deps, engines, reapply))
+        .step("reapply", guarded(deps, engines, reapply))
         .build()?;
     Ok(vec![provision, delete, repair])
 }
@@ -264,17 +296,56 @@ fn owned_by(ns: &Namespace, store_id: &Uuid) -> bool {
         && labels.get("urumi.io/store-id").map(String::as_str) == Some(&store_id.to_string())
 }
 
-async fn namespace(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    let api: Api<Namespace> = Api::all(c.client()?.clone());
-    if let Some(existing) = get_opt(&api, &c.ns()).await?
-        && !owned_by(&existing, &c.input.store_id)
-    {
+/// Refuses a namespace whose labels do not name this store, or whose UID is not the one
+/// recorded for it (when one is).
+fn ensure_ours(
+    ns: &Namespace,
+    store_id: &Uuid,
+    recorded_uid: Option<&str>,
+) -> Result<(), StepError> {
+    let name = ns.metadata.name.clone().unwrap_or_default();
+    if !owned_by(ns, store_id) {
+        let owner = ns
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("urumi.io/store-id"))
+            .map_or("nobody".to_owned(), |o| format!("store {o}"));
         return Err(StepError::fatal(format!(
-            "namespace {} exists and is not owned by this store",
-            c.ns()
+            "namespace {name} is not this store's (its labels name {owner}); refusing to write into it"
         )));
     }
+    let uid = ns.metadata.uid.as_deref();
+    if let Some(recorded) = recorded_uid
+        && uid != Some(recorded)
+    {
+        return Err(StepError::fatal(format!(
+            "namespace {name} was re-created since this store made it (uid {}, this store's is {recorded}); refusing to write into it",
+            uid.unwrap_or("none")
+        )));
+    }
+    Ok(())
+}
+
+async fn namespace(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+    let api: Api<Namespace> = Api::all(c.client()?.clone());
+    let store = super::db::get(&c.deps.pool, c.input.store_id)
+        .await
+        .retryable()?
+        .ok_or_else(|| StepError::fatal(format!("store {} does not exist", c.id)))?;
+    let existing = get_opt(&api, &c.ns()).await?;
+    if let Some(existing) = &existing {
+        ensure_ours(existing, &c.input.store_id, store.namespace_uid.as_deref())?;
+    }
     let ns = apply(&api, &render::namespace(&c.spec()?)).await?;
+    // Made by this run (or by a run of this store before UIDs were recorded): this store's.
+    if (existing.is_none() || store.namespace_uid.is_none())
+        && let Some(uid) = ns.metadata.uid.as_deref()
+    {
+        super::db::record_namespace_uid(&c.deps.pool, c.input.store_id, uid)
+            .await
+            .retryable()?;
+    }
     StepOutcome::done(
         json!({ "namespace": c.ns(), "pod_security": render::PSA_LEVEL, "uid": ns.metadata.uid }),
     )
@@ -538,19 +609,33 @@ async fn storefront(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     }
 }
 
+/// Moves the store to `to`; `Some(status)` when the state machine refused (the store was
+/// already past it).
+async fn move_store(
+    c: &Ctx,
+    to: StoreStatus,
+    url: Option<&str>,
+) -> Result<Option<StoreStatus>, StepError> {
+    let mut conn = c.deps.pool.acquire().await.transient()?;
+    super::db::set_status(&mut conn, c.input.store_id, to, url)
+        .await
+        .transient()
+}
+
 async fn mark_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let url = c.spec()?.url(&c.deps.settings);
-    super::db::set_status(&c.deps.pool, c.input.store_id, "ready", Some(&url))
-        .await
-        .retryable()?;
+    if let Some(now) = move_store(&c, StoreStatus::Ready, Some(&url)).await? {
+        return Err(StepError::fatal(format!(
+            "the store is {now}: a provisioning run does not mark it ready"
+        )));
+    }
     StepOutcome::done(json!({ "url": url }))
 }
 
 async fn mark_deleting(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    super::db::set_status(&c.deps.pool, c.input.store_id, "deleting", None)
-        .await
-        .retryable()?;
-    Ok(StepOutcome::done_empty())
+    // Already deleted: this deletion has nothing left to do but its idempotent steps.
+    let refused = move_store(&c, StoreStatus::Deleting, None).await?;
+    StepOutcome::done(json!({ "was": refused }))
 }
 
 async fn delete_namespace(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
@@ -580,9 +665,11 @@ async fn namespace_gone(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError
 }
 
 async fn mark_deleted(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    super::db::set_status(&c.deps.pool, c.input.store_id, "deleted", None)
-        .await
-        .retryable()?;
+    if let Some(now) = move_store(&c, StoreStatus::Deleted, None).await? {
+        return Err(StepError::fatal(format!(
+            "the store is {now}, not deleting: it is not marked deleted"
+        )));
+    }
     Ok(StepOutcome::done_empty())
 }
 

@@ -1,0 +1,110 @@
+//! A store's status and the moves between statuses: the store state machine, in one place.
+//!
+//! ```text
+//!   provisioning ──► ready ──┐            (provisioning ⇄ failed follow the provisioning
+//!        │  ▲                │             run, by trigger: migrations/…_api.sql)
+//!        ▼  │                ▼
+//!       failed ─────────► deleting ──► deleted   (final: a trigger refuses any way out)
+//! ```
+//!
+//! Every status write names the status it moves to, and the database applies it only from a
+//! status that may precede it ([`StoreStatus::entered_from`]), so a late step of a
+//! superseded or cancelled run cannot mark a deleting or deleted store `ready`.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Where a store is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreStatus {
+    /// Its provisioning run is under way (or being retried).
+    Provisioning,
+    /// Provisioned, and its storefront answered.
+    Ready,
+    /// Its provisioning run failed; an operator can retry it.
+    Failed,
+    /// Its deletion run is under way.
+    Deleting,
+    /// Gone from the cluster; the row stays for its history. Final.
+    Deleted,
+}
+
+impl StoreStatus {
+    /// Every status.
+    pub const ALL: [StoreStatus; 5] = [
+        StoreStatus::Provisioning,
+        StoreStatus::Ready,
+        StoreStatus::Failed,
+        StoreStatus::Deleting,
+        StoreStatus::Deleted,
+    ];
+
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreStatus::Provisioning => "provisioning",
+            StoreStatus::Ready => "ready",
+            StoreStatus::Failed => "failed",
+            StoreStatus::Deleting => "deleting",
+            StoreStatus::Deleted => "deleted",
+        }
+    }
+
+    /// The statuses a write may move a store from into `self` (the workflows' writes; the
+    /// provisioning/failed moves are the trigger's).
+    #[must_use]
+    pub fn entered_from(self) -> &'static [StoreStatus] {
+        use StoreStatus::{Deleted, Deleting, Failed, Provisioning, Ready};
+        match self {
+            // Repair keeps a ready store ready; nothing else becomes ready.
+            Ready => &[Provisioning, Ready],
+            Deleting => &[Provisioning, Ready, Failed, Deleting],
+            Deleted => &[Deleting, Deleted],
+            Provisioning => &[Failed, Provisioning],
+            Failed => &[Provisioning, Failed],
+        }
+    }
+}
+
+impl fmt::Display for StoreStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for StoreStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        StoreStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown store status {s:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreStatus;
+
+    #[test]
+    fn names_round_trip_and_deleted_is_entered_only_from_deleting() {
+        for s in StoreStatus::ALL {
+            assert_eq!(StoreStatus::try_from(s.as_str().to_owned()), Ok(s));
+        }
+        assert!(StoreStatus::try_from("gone".to_owned()).is_err());
+        for s in StoreStatus::ALL {
+            assert!(
+                !s.entered_from().contains(&StoreStatus::Deleted) || s == StoreStatus::Deleted,
+                "{s} may not follow deleted"
+            );
+        }
+        assert!(
+            !StoreStatus::Ready
+                .entered_from()
+                .contains(&StoreStatus::Deleting)
+        );
+    }
+}
