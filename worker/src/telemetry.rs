@@ -8,14 +8,19 @@ use tracing_subscriber::EnvFilter;
 /// layer's lines are off unless a filter names `kube_client`.
 const QUIET_KUBE_HTTP: &str = "kube_client::client::builder=off";
 
-/// Installs the global subscriber. `RUST_LOG` overrides `filter`.
-pub fn init(format: &str, filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
-    let filter = if filter.to_string().contains("kube_client") {
+/// `filter` with kube-rs's HTTP-layer lines off unless it names `kube_client` itself.
+fn effective(filter: EnvFilter) -> EnvFilter {
+    if filter.to_string().contains("kube_client") {
         filter
     } else {
         filter.add_directive(QUIET_KUBE_HTTP.parse().expect("a valid directive"))
-    };
+    }
+}
+
+/// Installs the global subscriber. `RUST_LOG` overrides `filter`.
+pub fn init(format: &str, filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
+    let filter = effective(filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -24,5 +29,21 @@ pub fn init(format: &str, filter: &str) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kube_http_errors_are_off_unless_a_filter_asks_for_them() {
+        let quiet = effective(EnvFilter::new("info")).to_string();
+        assert!(
+            quiet.contains("kube_client::client::builder=off"),
+            "{quiet}"
+        );
+        let asked = effective(EnvFilter::new("info,kube_client=debug")).to_string();
+        assert!(!asked.contains("=off"), "{asked}");
     }
 }

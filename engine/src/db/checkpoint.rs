@@ -567,3 +567,23 @@ pub(crate) async fn checkpoint_batch(
     tx.commit().await?;
     Ok(results)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ReleaseReason;
+
+    #[test]
+    fn a_release_says_its_real_reason() {
+        assert_eq!(
+            ReleaseReason::Shutdown.detail()["reason"],
+            "worker shutdown"
+        );
+        let db = ReleaseReason::DatabaseError("connection reset\0".into()).detail();
+        assert_eq!(db["reason"], "database error");
+        assert_eq!(db["error"], "connection reset\u{FFFD}");
+        assert_eq!(
+            ReleaseReason::CannotRun("no step x".into()).detail()["reason"],
+            "cannot run"
+        );
+    }
+}

@@ -245,3 +245,57 @@ pub(crate) async fn fail_unserved(
     tx.commit().await?;
     Ok(failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::PgPool;
+    use uuid::Uuid;
+
+    /// A run in `status`, leased to `owner` with `token` when running.
+    async fn run(pool: &PgPool, status: &str, owner: Option<&str>, token: Option<Uuid>) -> Uuid {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO urumi.runs (id, definition, version, subject, input, status, lease_owner, lease_token, created_by)
+             VALUES ($1, 'd', 1, $1::text, '{}', $2, $3, $4, 'test')",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(owner)
+        .bind(token)
+        .execute(pool)
+        .await
+        .unwrap();
+        id
+    }
+
+    #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+    async fn the_heartbeat_names_only_leases_another_worker_now_holds(pool: PgPool) {
+        let me = "w-me";
+        let mine = Uuid::new_v4();
+        let renewed = run(&pool, "running", Some(me), Some(mine)).await;
+        // Runs this worker ended or gave back itself while the heartbeat read its list.
+        let finished = run(&pool, "succeeded", None, None).await;
+        let released = run(&pool, "queued", None, None).await;
+        // A run taken over by another worker after this one missed its renewals.
+        let taken = run(&pool, "running", Some("w-other"), Some(Uuid::new_v4())).await;
+        let held = [
+            (renewed, mine),
+            (finished, Uuid::new_v4()),
+            (released, Uuid::new_v4()),
+            (taken, Uuid::new_v4()),
+        ];
+        sqlx::query(
+            "INSERT INTO urumi.workers (id, hostname, pid, definitions) VALUES ($1, 'h', 1, '{}')",
+        )
+        .bind(me)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let lost = super::heartbeat(&pool, me, &held, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(lost, vec![(taken, "w-other".to_owned())]);
+    }
+}

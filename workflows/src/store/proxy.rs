@@ -139,6 +139,14 @@ mod tests {
     use super::*;
     use urumi_engine::RetryClass;
 
+    #[tokio::test]
+    async fn bodies_are_read_up_to_the_cap_and_no_further() {
+        let big = kube::client::Body::from(vec![b'x'; 3 * MAX_BODY_BYTES]);
+        assert_eq!(read_capped(big).await.unwrap().len(), MAX_BODY_BYTES);
+        let small = kube::client::Body::from(b"[{\"id\":1}]".to_vec());
+        assert_eq!(read_capped(small).await.unwrap(), b"[{\"id\":1}]");
+    }
+
     fn status_body(code: u16, reason: &str, message: &str) -> String {
         serde_json::json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
