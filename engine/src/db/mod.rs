@@ -13,6 +13,7 @@ pub(crate) mod checkpoint;
 pub(crate) mod claim;
 pub(crate) mod control;
 pub(crate) mod read;
+pub(crate) mod transition;
 
 use serde_json::Value;
 use sqlx::PgConnection;

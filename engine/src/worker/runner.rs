@@ -1,17 +1,20 @@
-//! Drives one claimed run: runs its unfinished steps in order, checkpointing each.
+//! Drives one claimed run: runs its unfinished steps in order. After each attempt it decides
+//! what happens next and returns that as a value, a [`Transition`]; [`Runner::apply`] has it
+//! written (`db::transition`, or the batcher for step successes) and records its metrics.
 //!
 //! ```text
-//!  claim ─► [before_step_start] ─► tx{fence, start attempt} ─► step code ─► [mid_step]
-//!     ┌──────────────────────────────────────────────────────────────────────┘
-//!     ├─ Done   ─► tx{fence, checkpoint, start next | finish run | cancel | release} ─► [after_checkpoint_commit] ─► next step
-//!     ├─ Wait   ─► tx{fence, step+run waiting, lease released}                       (slot freed)
-//!     ├─ Err retryable, attempts left ─► tx{fence, backoff persisted, lease released} (slot freed)
-//!     └─ Err fatal / exhausted / wait deadline ─► tx{fence, step+run failed}
+//!  claim ─► [before_step_start] ─► start attempt ─► step code ─► [mid_step] ─► decide:
+//!     ├─ Done, more steps      ─► Advance (batched: checkpoint + next start) ─► [after_checkpoint_commit] ─► next step
+//!     ├─ Done, last step       ─► Advance (run succeeded)
+//!     ├─ Done, worker stopping ─► Release (with the step's checkpoint)
+//!     ├─ Wait                  ─► Wait (poll; slot freed)
+//!     ├─ Err, retry allowed    ─► Wait (backoff or transient retry; slot freed)
+//!     └─ Err fatal / attempts or transient budget spent / wait deadline ─► Fail
 //! ```
 //!
 //! Consecutive steps of a claimed run run without a queue round trip; every transition is one
-//! transaction. Every transaction starts with the lease fence, so a worker whose lease was
-//! taken over writes nothing more.
+//! transaction that starts with the lease fence, so a worker whose lease was taken over
+//! writes nothing more.
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -25,11 +28,10 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::Shared;
 use super::batcher::BatchError;
-use crate::db::checkpoint::{
-    self, Advanced, Checkpoint, Lease, LeaseLost, ReleaseReason, StartKind, Started, WaitKind,
-};
+use crate::db::checkpoint::{self, Advanced, Checkpoint, Lease, LeaseLost, StartKind, Started};
 use crate::db::claim::Claimed;
 use crate::db::read;
+use crate::db::transition::{self, ReleaseReason, Transition, WaitKind};
 use crate::definition::{StepContext, StepDef};
 use crate::failpoint::{FailAction, FailPoint};
 use crate::metrics::AttemptEnd;
@@ -108,14 +110,11 @@ pub(super) async fn drive(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSe
 }
 
 async fn release_best_effort(shared: &Shared, lease: &Lease, reason: &ReleaseReason) {
-    let attempt = async {
-        let mut tx = shared.pool.begin().await?;
-        if checkpoint::fence(&mut tx, lease).await?.is_ok() {
-            checkpoint::release_run(&mut tx, lease, reason).await?;
-        }
-        tx.commit().await
+    let release = Transition::Release {
+        done: None,
+        reason: reason.clone(),
     };
-    if let Err(e) = attempt.await {
+    if let Err(e) = transition::apply(&shared.pool, lease, &release).await {
         warn!(run_id = %lease.run_id, error = %e, "could not release; the lease will expire and the sweeper will requeue it");
     }
 }
@@ -167,27 +166,19 @@ impl Runner<'_> {
         let input = Arc::new(claimed.input);
 
         if claimed.cancel_requested {
-            let mut tx = shared.pool.begin().await?;
-            checkpoint::fence(&mut tx, self.lease).await??;
-            checkpoint::cancel_run(&mut tx, self.lease).await?;
-            tx.commit().await?;
-            shared.metrics.run_ended(RunStatus::Cancelled);
-            return Ok(());
+            return self.write(&Transition::Cancel, Duration::ZERO).await;
         }
         let Some(mut idx) = rows
             .iter()
             .position(|s| !matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped))
         else {
-            let last = rows
+            let output = rows
                 .last()
                 .and_then(|s| s.output.clone())
                 .unwrap_or(Value::Null);
-            let mut tx = shared.pool.begin().await?;
-            checkpoint::fence(&mut tx, self.lease).await??;
-            checkpoint::complete_run(&mut tx, self.lease, &last).await?;
-            tx.commit().await?;
-            shared.metrics.run_ended(RunStatus::Succeeded);
-            return Ok(());
+            return self
+                .write(&Transition::Complete { output }, Duration::ZERO)
+                .await;
         };
 
         let first = &rows[idx];
@@ -217,7 +208,11 @@ impl Runner<'_> {
                 started.interrupted,
                 started.attempt - 1
             );
-            return self.end_failed(&first.name, &msg, Duration::ZERO).await;
+            let fail = Transition::Fail {
+                step: first.name.clone(),
+                error: msg,
+            };
+            return self.write(&fail, Duration::ZERO).await;
         }
         if let Some(waited) = started.waited_ms
             && waited >= sdef.wait_deadline.as_secs_f64() * 1000.0
@@ -227,7 +222,11 @@ impl Runner<'_> {
                 waited / 1000.0,
                 sdef.wait_deadline.as_secs_f64()
             );
-            return self.end_failed(&first.name, &msg, Duration::ZERO).await;
+            let fail = Transition::Fail {
+                step: first.name.clone(),
+                error: msg,
+            };
+            return self.write(&fail, Duration::ZERO).await;
         }
 
         loop {
@@ -251,136 +250,156 @@ impl Runner<'_> {
             let took = t0.elapsed();
             self.failpoint(FailPoint::MidStep, &name)?;
 
-            let output = match result {
-                Ok(StepOutcome::Done(output)) => output,
+            let last = idx + 1 == rows.len();
+            let t = match result {
+                Ok(StepOutcome::Done(output)) if !last && shared.stopping() => {
+                    Transition::Release {
+                        done: Some((name.clone(), output)),
+                        reason: ReleaseReason::Shutdown,
+                    }
+                }
+                Ok(StepOutcome::Done(output)) => {
+                    outputs.insert(name.clone(), output.clone());
+                    Transition::Advance(Checkpoint {
+                        lease: self.lease.clone(),
+                        done: name.clone(),
+                        output,
+                        next: rows.get(idx + 1).map(|s| s.name.clone()),
+                    })
+                }
                 Ok(StepOutcome::Wait { after, reason }) => {
                     let waited =
                         Duration::from_secs_f64(started.waited_ms.unwrap_or(0.0).max(0.0) / 1000.0)
                             + took;
                     // Never sleep past the deadline: poll one last time when it is reached.
                     let after = after.min(sdef.wait_deadline.saturating_sub(waited));
-                    let mut tx = shared.pool.begin().await?;
-                    checkpoint::fence(&mut tx, self.lease).await??;
-                    let kind = WaitKind::Poll { reason: &reason };
-                    checkpoint::schedule_wait(&mut tx, self.lease, &name, &kind, after).await?;
-                    tx.commit().await?;
-                    debug!(step = %name, ?after, %reason, "waiting");
-                    shared.metrics.step_ended(AttemptEnd::Waiting, took);
-                    shared.wake.notify_one();
-                    return Ok(());
+                    Transition::Wait {
+                        step: name.clone(),
+                        kind: WaitKind::Poll { reason },
+                        after,
+                    }
                 }
-                Err(err) => return self.failed(&name, sdef, started, &err, took).await,
+                Err(err) => {
+                    let budget = shared.options.transient_budget;
+                    match decide_retry(sdef, started, &err, took, budget) {
+                        Retry::No(error) => Transition::Fail { step: name, error },
+                        Retry::Backoff(after) => Transition::Wait {
+                            step: name,
+                            kind: WaitKind::Backoff {
+                                error: err.message,
+                                attempt: started.attempt,
+                            },
+                            after,
+                        },
+                        Retry::Transient(after) => Transition::Wait {
+                            step: name,
+                            kind: WaitKind::Transient {
+                                error: err.message,
+                                attempt: started.attempt,
+                                retries: started.transient_retries + 1,
+                            },
+                            after,
+                        },
+                    }
+                }
             };
-            shared.metrics.step_ended(AttemptEnd::Succeeded, took);
-
-            let last = idx + 1 == rows.len();
-            if !last && shared.stopping() {
-                let mut tx = shared.pool.begin().await?;
-                checkpoint::fence(&mut tx, self.lease).await??;
-                checkpoint::complete_step(&mut tx, self.lease, &name, &output).await?;
-                checkpoint::release_run(&mut tx, self.lease, &ReleaseReason::Shutdown).await?;
-                tx.commit().await?;
-                self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
-                return Ok(());
-            }
-            let cp = Checkpoint {
-                lease: self.lease.clone(),
-                done: name.clone(),
-                output: output.clone(),
-                next: rows.get(idx + 1).map(|s| s.name.clone()),
-            };
-            let advanced = match shared.batcher.checkpoint(cp).await {
-                Ok(advanced) => advanced?,
-                // The database refused this step's output itself (not the connection): the
-                // same output would be refused on every retry, so the run fails instead.
-                Err(BatchError::Db(e)) if is_data_error(&e) => {
-                    let msg = crate::text::for_postgres(&format!(
-                        "the step's output could not be stored: {e}"
-                    ));
-                    return self.end_failed(&name, &msg, Duration::ZERO).await;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            self.failpoint(FailPoint::AfterCheckpointCommit, &name)?;
-            match advanced {
-                Advanced::Finished => {
-                    shared.metrics.run_ended(RunStatus::Succeeded);
-                    return Ok(());
-                }
-                Advanced::CancelRequested => {
-                    let mut tx = shared.pool.begin().await?;
-                    checkpoint::fence(&mut tx, self.lease).await??;
-                    checkpoint::cancel_run(&mut tx, self.lease).await?;
-                    tx.commit().await?;
-                    shared.metrics.run_ended(RunStatus::Cancelled);
-                    return Ok(());
-                }
-                Advanced::Started(next) => {
-                    outputs.insert(name, output);
+            match self.apply(t, took).await? {
+                Next::Step(next) => {
                     started = next;
                     is_poll = false;
+                    idx += 1;
+                }
+                Next::Ended => return Ok(()),
+            }
+        }
+    }
+
+    /// Has `t` written and records what it means; says whether the run goes on here.
+    async fn apply(&self, t: Transition, took: Duration) -> Result<Next, Stop> {
+        let Transition::Advance(cp) = t else {
+            self.write(&t, took).await?;
+            return Ok(Next::Ended);
+        };
+        let shared = self.shared;
+        let advanced = match shared.batcher.checkpoint(cp.clone()).await {
+            Ok(advanced) => advanced?,
+            // The database refused this step's output itself (not the connection): the same
+            // output would be refused on every retry, so the run fails instead.
+            Err(BatchError::Db(e)) if is_data_error(&e) => {
+                let fail = Transition::Fail {
+                    step: cp.done.clone(),
+                    error: text::for_postgres(&format!(
+                        "the step's output could not be stored: {e}"
+                    )),
+                };
+                self.write(&fail, took).await?;
+                return Ok(Next::Ended);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        shared.metrics.step_ended(AttemptEnd::Succeeded, took);
+        self.failpoint(FailPoint::AfterCheckpointCommit, &cp.done)?;
+        Ok(match advanced {
+            Advanced::Started(next) => Next::Step(next),
+            Advanced::Finished => {
+                shared.metrics.run_ended(RunStatus::Succeeded);
+                Next::Ended
+            }
+            Advanced::CancelRequested => {
+                self.write(&Transition::Cancel, Duration::ZERO).await?;
+                Next::Ended
+            }
+        })
+    }
+
+    /// Writes a transition that ends this worker's hold on the run, then records it.
+    async fn write(&self, t: &Transition, took: Duration) -> Result<(), Stop> {
+        let shared = self.shared;
+        transition::apply(&shared.pool, self.lease, t).await??;
+        match t {
+            Transition::Advance(_) => {}
+            Transition::Wait { step, kind, after } => {
+                match kind {
+                    WaitKind::Poll { reason } => {
+                        debug!(%step, ?after, %reason, "waiting");
+                        shared.metrics.step_ended(AttemptEnd::Waiting, took);
+                    }
+                    // Expected weather on a busy cluster; the step's events record each one.
+                    WaitKind::Transient { error, attempt, .. } => {
+                        debug!(%step, attempt, ?after, %error, "transient error; retrying after backoff");
+                        shared.metrics.step_ended(AttemptEnd::Retrying, took);
+                    }
+                    WaitKind::Backoff { error, attempt } => {
+                        warn!(%step, attempt, ?after, %error, "step failed; retrying after backoff");
+                        shared.metrics.step_ended(AttemptEnd::Retrying, took);
+                    }
+                }
+                shared.wake.notify_one();
+            }
+            Transition::Fail { step, error } => {
+                warn!(%step, %error, "step failed; run failed");
+                shared.metrics.step_ended(AttemptEnd::Failed, took);
+                shared.metrics.run_ended(RunStatus::Failed);
+            }
+            Transition::Cancel => shared.metrics.run_ended(RunStatus::Cancelled),
+            Transition::Complete { .. } => shared.metrics.run_ended(RunStatus::Succeeded),
+            Transition::Release { done, .. } => {
+                if let Some((step, _)) = done {
+                    shared.metrics.step_ended(AttemptEnd::Succeeded, took);
+                    self.failpoint(FailPoint::AfterCheckpointCommit, step)?;
                 }
             }
-            idx += 1;
         }
-    }
-
-    /// A failed attempt: back off and retry if the class and the budget allow, else fail.
-    async fn failed(
-        &self,
-        name: &str,
-        sdef: &StepDef,
-        started: Started,
-        err: &StepError,
-        took: Duration,
-    ) -> Result<(), Stop> {
-        let shared = self.shared;
-        let decision = decide_retry(sdef, started, err, took, shared.options.transient_budget);
-        let (kind, delay) = match decision {
-            Retry::No(msg) => return self.end_failed(name, &msg, took).await,
-            Retry::Backoff(delay) => (
-                WaitKind::Backoff {
-                    error: &err.message,
-                    attempt: started.attempt,
-                },
-                delay,
-            ),
-            Retry::Transient(delay) => (
-                WaitKind::Transient {
-                    error: &err.message,
-                    attempt: started.attempt,
-                    retries: started.transient_retries + 1,
-                },
-                delay,
-            ),
-        };
-        let mut tx = shared.pool.begin().await?;
-        checkpoint::fence(&mut tx, self.lease).await??;
-        checkpoint::schedule_wait(&mut tx, self.lease, name, &kind, delay).await?;
-        tx.commit().await?;
-        if matches!(kind, WaitKind::Transient { .. }) {
-            // Expected weather on a busy cluster; the step's events record every one.
-            debug!(step = %name, attempt = started.attempt, ?delay, error = %err, "transient error; retrying after backoff");
-        } else {
-            warn!(step = %name, attempt = started.attempt, ?delay, error = %err, "step failed; retrying after backoff");
-        }
-        shared.metrics.step_ended(AttemptEnd::Retrying, took);
-        shared.wake.notify_one();
         Ok(())
     }
+}
 
-    /// Fails `step` and the run with `msg`.
-    async fn end_failed(&self, step: &str, msg: &str, took: Duration) -> Result<(), Stop> {
-        let shared = self.shared;
-        let mut tx = shared.pool.begin().await?;
-        checkpoint::fence(&mut tx, self.lease).await??;
-        checkpoint::fail_run(&mut tx, self.lease, step, msg).await?;
-        tx.commit().await?;
-        warn!(step = %step, error = %msg, "step failed; run failed");
-        shared.metrics.step_ended(AttemptEnd::Failed, took);
-        shared.metrics.run_ended(RunStatus::Failed);
-        Ok(())
-    }
+/// Where a run goes after a transition was applied.
+enum Next {
+    /// The next step was started here (a batched checkpoint): run it.
+    Step(Started),
+    /// This worker is done with the run (it ended, waits, or was released).
+    Ended,
 }
 
 /// What the runner needs to know of a step's checkpoint.
