@@ -193,17 +193,14 @@ async fn audit_token(
     name: &str,
     role: Role,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO urumi.events (subject, kind, actor, detail) VALUES ($1, $2, $3, jsonb_build_object('name', $4::text, 'role', $5::text))",
-    )
-    .bind(format!("token:{id}"))
-    .bind(kind)
-    .bind(by)
-    .bind(name)
-    .bind(role.as_str())
-    .execute(tx)
-    .await?;
-    Ok(())
+    let entry = urumi_engine::AuditEntry {
+        kind,
+        actor: by,
+        subject: Some(format!("token:{id}")),
+        run_id: None,
+        detail: serde_json::json!({ "name": name, "role": role.as_str() }),
+    };
+    urumi_engine::audit_in(tx, entry).await
 }
 
 /// A token as listed (never its secret or hash).

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::db::{control, read};
 use crate::error::{Error, Result};
+use crate::listing::{AuditEntry, EventFilter, RunFilter};
 use crate::model::{Event, Run, RunDetail, RunStatus};
 use crate::registry::Registry;
 
@@ -192,6 +193,22 @@ impl Engine {
         Ok(read::runs_for_subject(&self.pool, subject).await?)
     }
 
+    /// Up to `limit` runs matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn list_runs(&self, filter: &RunFilter, limit: i64) -> Result<Vec<Run>> {
+        Ok(read::runs_page(&self.pool, filter, limit).await?)
+    }
+
+    /// Up to `limit` audit-log entries matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn list_events(&self, filter: &EventFilter, limit: i64) -> Result<Vec<Event>> {
+        Ok(read::events_page(&self.pool, filter, limit).await?)
+    }
+
     /// A run's events in order.
     ///
     /// # Errors
@@ -199,4 +216,23 @@ impl Engine {
     pub async fn events_for_run(&self, run_id: Uuid) -> Result<Vec<Event>> {
         Ok(read::events_for_run(&self.pool, run_id).await?)
     }
+}
+
+/// Appends an operator action (an audit entry) to the event log inside the caller's
+/// transaction, so the action and its record commit together.
+///
+/// # Errors
+/// The database's.
+pub async fn audit_in(conn: &mut PgConnection, entry: AuditEntry<'_>) -> sqlx::Result<()> {
+    control::append_audit(conn, &entry).await
+}
+
+/// One run, read inside the caller's transaction.
+///
+/// # Errors
+/// [`Error::NotFound`], [`Error::Database`].
+pub async fn run_in(conn: &mut PgConnection, run_id: Uuid) -> Result<Run> {
+    read::run(conn, run_id)
+        .await?
+        .ok_or(Error::NotFound(run_id))
 }

@@ -22,6 +22,7 @@ mod db;
 mod definition;
 mod error;
 mod failpoint;
+mod listing;
 mod metrics;
 mod model;
 mod outcome;
@@ -32,12 +33,13 @@ mod stream;
 mod text;
 mod worker;
 
-pub use client::{Engine, NewRun, Started, parse_input};
+pub use client::{Engine, NewRun, Started, audit_in, parse_input, run_in};
 pub use definition::{
     Definition, DefinitionBuilder, Step, StepContext, StepDef, StepFuture, StepOptions,
 };
 pub use error::{Error, Result};
 pub use failpoint::{FailAction, FailPoint, FailPoints};
+pub use listing::{AuditEntry, EventFilter, RunFilter};
 pub use metrics::{Metrics, QueueGauges};
 pub use model::{Event, Run, RunDetail, RunStatus, StepRecord, StepStatus};
 pub use outcome::{ResultExt, RetryClass, StepError, StepOutcome};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
-use urumi_engine::Event;
+use urumi_engine::{Event, EventFilter};
 use uuid::Uuid;
 
 use super::ApiTags;
@@ -55,22 +55,14 @@ impl AuditApi {
             })?),
         };
         let limit = limit.0;
-        let rows: Vec<Event> = sqlx::query_as(
-            "SELECT id, run_id, subject, kind, step, actor, detail, created_at FROM urumi.events
-             WHERE ($1::text IS NULL OR subject = $1) AND ($2::uuid IS NULL OR run_id = $2)
-               AND ($3::text IS NULL OR actor = $3) AND ($4::text IS NULL OR kind = $4)
-               AND id < $5
-             ORDER BY id DESC LIMIT $6",
-        )
-        .bind(store_id.0.map(|s| format!("store:{s}")))
-        .bind(run_id.0)
-        .bind(actor.0)
-        .bind(kind.0)
-        // No cursor: below i64::MAX, so `id < $5` always drives the index scan.
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit + 1)
-        .fetch_all(&self.0.pool)
-        .await?;
+        let filter = EventFilter {
+            subject: store_id.0.map(|s| format!("store:{s}")),
+            run_id: run_id.0,
+            actor: actor.0,
+            kind: kind.0,
+            before,
+        };
+        let rows: Vec<Event> = self.0.engine.list_events(&filter, limit + 1).await?;
         let more = rows.len() as i64 > limit;
         let rows = &rows[..rows.len().min(limit as usize)];
         Ok(JsonBody(AuditPage {

@@ -63,15 +63,16 @@ pub async fn audit_in(
     run: Option<Uuid>,
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
-    sqlx::query(
-        "INSERT INTO urumi.events (run_id, subject, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+    urumi_engine::audit_in(
+        tx,
+        urumi_engine::AuditEntry {
+            kind,
+            actor,
+            subject: store.map(|s| format!("store:{s}")),
+            run_id: run,
+            detail,
+        },
     )
-    .bind(run)
-    .bind(store.map(|s| format!("store:{s}")))
-    .bind(kind)
-    .bind(actor)
-    .bind(detail)
-    .execute(tx)
     .await?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, OpenApi};
-use urumi_engine::Run;
+use urumi_engine::{Run, RunFilter};
 use uuid::Uuid;
 
 use super::{ApiTags, parse_uuid_cursor};
@@ -59,20 +59,13 @@ impl RunsApi {
     ) -> Result<JsonBody<RunPage>, ApiError> {
         let before = parse_uuid_cursor(cursor.0.as_deref())?;
         let limit = limit.0;
-        let runs: Vec<Run> = sqlx::query_as(
-            "SELECT * FROM urumi.runs
-             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR definition = $2)
-               AND ($3::text IS NULL OR subject = $3) AND id < $4
-             ORDER BY id DESC LIMIT $5",
-        )
-        .bind(status.0.map(RunStatus::as_str))
-        .bind(kind.0.map(RunKind::definition))
-        .bind(store_id.0.map(|s| format!("store:{s}")))
-        // No cursor: before the largest UUID, so `id < $4` always drives the index scan.
-        .bind(before.unwrap_or(Uuid::max()))
-        .bind(limit + 1)
-        .fetch_all(&self.0.pool)
-        .await?;
+        let filter = RunFilter {
+            status: status.0.map(urumi_engine::RunStatus::from),
+            definition: kind.0.map(|k| k.definition().to_owned()),
+            subject: store_id.0.map(|s| format!("store:{s}")),
+            before,
+        };
+        let runs: Vec<Run> = self.0.engine.list_runs(&filter, limit + 1).await?;
         let more = runs.len() as i64 > limit;
         let runs = &runs[..runs.len().min(limit as usize)];
         Ok(JsonBody(RunPage {

@@ -10,7 +10,6 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use urumi_engine::Run;
 use urumi_workflows::store::db::Store as StoreRow;
 use urumi_workflows::store::service;
 use uuid::Uuid;
@@ -174,11 +173,7 @@ async fn one(state: &AppState, id: Uuid) -> Result<Option<Store>, ApiError> {
 }
 
 async fn run_summary(conn: &mut PgConnection, id: Uuid) -> Result<RunSummary, ApiError> {
-    let run: Run = sqlx::query_as("SELECT * FROM urumi.runs WHERE id = $1")
-        .bind(id)
-        .fetch_one(conn)
-        .await?;
-    Ok(RunSummary::from(&run))
+    Ok(RunSummary::from(&urumi_engine::run_in(conn, id).await?))
 }
 
 fn request_hash(body: &CreateStore) -> Vec<u8> {

@@ -404,3 +404,21 @@ pub(crate) async fn run_origin(
         row.get("input"),
     ))
 }
+
+/// Appends an operator action (an audit entry) to `urumi.events`.
+pub(crate) async fn append_audit(
+    conn: &mut PgConnection,
+    e: &crate::listing::AuditEntry<'_>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO urumi.events (run_id, subject, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(e.run_id)
+    .bind(e.subject.as_deref())
+    .bind(e.kind)
+    .bind(e.actor)
+    .bind(&e.detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -213,15 +213,8 @@ fn cluster_options() -> StepOptions {
 
 const POLL: Duration = Duration::from_millis(500);
 
-/// The three store workflows, serving the built-in engines ([`engines::BUILT_IN`]).
-///
-/// # Errors
-/// Never in practice; the builder's checks.
-pub fn definitions(deps: &Arc<StoreDeps>) -> urumi_engine::Result<Vec<Definition>> {
-    definitions_for(deps, engines::BUILT_IN)
-}
-
-/// [`definitions`] serving `engines` (tests add engines of their own).
+/// The three store workflows, serving `engines` ([`engines::BUILT_IN`] in the binaries;
+/// tests add engines of their own).
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
