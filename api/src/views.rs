@@ -212,13 +212,7 @@ pub struct RunSummary {
     pub rerun_of: Option<Uuid>,
 }
 
-/// The store id of a `store:<uuid>` subject.
-#[must_use]
-pub fn store_of(subject: &str) -> Option<Uuid> {
-    subject
-        .strip_prefix("store:")
-        .and_then(|s| Uuid::try_parse(s).ok())
-}
+pub use urumi_workflows::store::subject::store_of;
 
 impl From<&Run> for RunSummary {
     fn from(r: &Run) -> Self {

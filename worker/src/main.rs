@@ -6,8 +6,9 @@
 //! urumi-worker start <workflow> <subject> [input-json]   start a run, print its id
 //! urumi-worker show <run-id>                  print a run with its steps as JSON
 //! urumi-worker watch <run-id>                 print the run's events until it ends
-//! urumi-worker store create <name> [plan] | delete <id> | repair <id> | show <id>
 //! ```
+//! Stores are created, deleted and repaired through the API (`urumictl`), which checks the
+//! caller's role, caps and rate limits and records the action in the audit log.
 //! Settings: see `settings.rs` (`URUMI__SECTION__KEY`, `DATABASE_URL`, `URUMI_CONFIG`).
 //! `URUMI_FAILPOINT=point:step` makes the process abort at a named failure point (tests).
 
@@ -105,7 +106,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&engine.run(id).await?)?);
         }
         Some("watch") => watch(&engine, run_id(args.get(1))?).await?,
-        Some("store") => store_command(&engine, &settings, &args[1..]).await?,
+        Some("store") => bail!(
+            "`urumi-worker store …` is gone: stores are created, deleted and repaired through the API (`urumictl stores …`), which audits every action and applies the caps"
+        ),
         Some(other) => {
             bail!("unknown command {other:?}; see the top of worker/src/main.rs or the README")
         }
@@ -127,45 +130,6 @@ async fn kube_client(kubeconfig: &str) -> anyhow::Result<kube::Client> {
             .with_context(|| format!("loading {kubeconfig}"))?
     };
     kube::Client::try_from(config).context("building the Kubernetes client")
-}
-
-/// `store create <name> [plan]`, `store delete <id>`, `store repair <id>`, `store show <id>`.
-async fn store_command(
-    engine: &Engine,
-    settings: &Settings,
-    args: &[String],
-) -> anyhow::Result<()> {
-    use urumi_workflows::store::{db, service};
-    let print = |r: service::Requested| {
-        println!(
-            "store {} ({}) is {}; run {}",
-            r.store.id, r.store.slug, r.store.status, r.run_id
-        );
-    };
-    match (args.first().map(String::as_str), args.get(1)) {
-        (Some("create"), Some(name)) => {
-            let plan = args.get(2).map(String::as_str);
-            print(
-                service::create(engine, &settings.stores, name, "woocommerce", plan, "cli").await?,
-            );
-        }
-        (Some("delete"), Some(id)) => {
-            print(service::delete(engine, run_id(Some(id))?, "cli").await?)
-        }
-        (Some("repair"), Some(id)) => {
-            print(service::repair(engine, run_id(Some(id))?, "cli").await?)
-        }
-        (Some("show"), Some(id)) => {
-            let store = db::get(engine.pool(), run_id(Some(id))?)
-                .await?
-                .context("no such store")?;
-            println!("{}", serde_json::to_string_pretty(&store)?);
-        }
-        _ => bail!(
-            "usage: urumi-worker store create <name> [plan] | delete <id> | repair <id> | show <id>"
-        ),
-    }
-    Ok(())
 }
 
 fn run_id(arg: Option<&String>) -> anyhow::Result<Uuid> {

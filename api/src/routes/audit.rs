@@ -56,7 +56,7 @@ impl AuditApi {
         };
         let limit = limit.0;
         let filter = EventFilter {
-            subject: store_id.0.map(|s| format!("store:{s}")),
+            subject: store_id.0.map(urumi_workflows::store::subject::subject),
             run_id: run_id.0,
             actor: actor.0,
             kind: kind.0,

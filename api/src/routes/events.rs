@@ -126,7 +126,7 @@ impl EventsApi {
         };
         let reader = Reader {
             state: self.0.clone(),
-            stream: stream.subject(store_id.0.map(|s| format!("store:{s}"))),
+            stream: stream.subject(store_id.0.map(urumi_workflows::store::subject::subject)),
             buffered: VecDeque::new(),
             changed: self.0.events_changed.clone(),
         };

@@ -62,7 +62,7 @@ impl RunsApi {
         let filter = RunFilter {
             status: status.0.map(urumi_engine::RunStatus::from),
             definition: kind.0.map(|k| k.definition().to_owned()),
-            subject: store_id.0.map(|s| format!("store:{s}")),
+            subject: store_id.0.map(urumi_workflows::store::subject::subject),
             before,
         };
         let runs: Vec<Run> = self.0.engine.list_runs(&filter, limit + 1).await?;

@@ -420,7 +420,7 @@ impl StoresApi {
         let runs = self
             .0
             .engine
-            .runs_for_subject(&format!("store:{}", id.0))
+            .runs_for_subject(&urumi_workflows::store::subject::subject(id.0))
             .await?;
         Ok(JsonBody(runs.iter().map(RunSummary::from).collect()))
     }

@@ -14,6 +14,7 @@
 //! - [`steps`]: the `store.provision`, `store.delete` and `store.repair` workflows.
 //! - [`service`]: create / delete / repair requests (store row + run in one transaction).
 //! - [`status`]: a store's status and the moves between statuses (the state machine).
+//! - [`subject`]: the run subject of a store, `store:<id>`.
 //! - [`db`]: the `urumi.stores` rows.
 
 pub mod cluster;
@@ -26,3 +27,4 @@ pub mod service;
 pub mod settings;
 pub mod status;
 pub mod steps;
+pub mod subject;

@@ -112,7 +112,7 @@ pub async fn create_in(
     )
     .await?
     .ok_or_else(|| Error::SlugTaken(slug.to_string()))?;
-    let run = NewRun::new(PROVISION, format!("store:{id}"), input(&store)).actor(actor);
+    let run = NewRun::new(PROVISION, super::subject::subject(id), input(&store)).actor(actor);
     let started = engine.start_run_in(&mut *tx, run).await?;
     Ok(Requested {
         store,
@@ -161,7 +161,7 @@ pub async fn delete_in(
     let started = engine
         .start_run_in(
             &mut *tx,
-            NewRun::new(DELETE, format!("store:{id}"), input(&store)).actor(actor),
+            NewRun::new(DELETE, super::subject::subject(id), input(&store)).actor(actor),
         )
         .await?;
     if let Some(now) = db::set_status(&mut *tx, id, StoreStatus::Deleting, None).await? {
@@ -186,7 +186,7 @@ pub async fn delete_in(
 pub async fn repair(engine: &Engine, id: Uuid, actor: &str) -> Result<Requested, Error> {
     let store = live(engine.pool(), id).await?;
     let started = engine
-        .start_run(NewRun::new(REPAIR, format!("store:{id}"), input(&store)).actor(actor))
+        .start_run(NewRun::new(REPAIR, super::subject::subject(id), input(&store)).actor(actor))
         .await?;
     Ok(Requested {
         store,
