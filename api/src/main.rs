@@ -26,20 +26,6 @@ use urumi_api::auth::{self, Role};
 use urumi_api::settings::Settings;
 use urumi_api::{AppState, feed};
 
-fn init_tracing(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| settings.log.filter.as_str().into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if settings.log.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(settings.database.max_connections.unwrap_or(16))
@@ -118,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         Some("token") => return token(&settings, &args[1..]).await,
         Some(other) => bail!("unknown command {other:?}; commands: serve, openapi, token"),
     }
-    init_tracing(&settings);
+    urumi_process::telemetry::init(&settings.log);
     let pool = connect(&settings).await?;
     let listen = settings.api.listen.clone();
     let (changed, feed_task) = feed::spawn_stoppable(pool.clone());

@@ -1,34 +1,13 @@
-//! Typed settings of the API process, loaded once at start: defaults → file → environment →
-//! `validate()`.
-//!
-//! The file is `URUMI_CONFIG` if set, else `urumi.toml` in the working directory if present
-//! (the same file the worker reads; each process ignores the other's sections). Environment
-//! variables are `URUMI__SECTION__KEY` (e.g. `URUMI__API__LISTEN=0.0.0.0:8080`);
-//! `DATABASE_URL` is honoured when `URUMI__DATABASE__URL` is not set.
+//! Typed settings of the API process, loaded once at start by `urumi_process::load`
+//! (defaults → `URUMI_CONFIG`/`urumi.toml` → `URUMI__SECTION__KEY` environment), then
+//! `validate()`. The file is the one the worker reads; each process ignores the other's
+//! sections. E.g. `URUMI__API__LISTEN=0.0.0.0:8080`.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
+pub use urumi_process::{DatabaseSettings, LogSettings, Secret};
 use urumi_workflows::store::settings::StoreSettings;
-
-/// A value that never prints (database URLs carry passwords).
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    /// The wrapped value; call only where it is used.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 /// Everything the API process reads from its environment.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,14 +18,6 @@ pub struct Settings {
     /// Plans, reserved names and the platform namespace: create-store validates against them.
     #[serde(default)]
     pub stores: StoreSettings,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    /// `postgres://…`
-    pub url: Secret<String>,
-    pub max_connections: Option<u32>,
 }
 
 /// The HTTP service, its guardrails and its caches.
@@ -81,15 +52,6 @@ pub struct ApiSettings {
     pub dashboard_dir: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    /// `pretty` or `json`.
-    pub format: String,
-    /// A `tracing` filter; `RUST_LOG` overrides it.
-    pub filter: String,
-}
-
 /// The defaults every other source overrides.
 pub const DEFAULTS: &str = r#"
 [database]
@@ -120,31 +82,7 @@ impl Settings {
     /// # Errors
     /// A message naming the bad source or value.
     pub fn load() -> Result<Self, String> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
-        builder = match std::env::var("URUMI_CONFIG") {
-            Ok(path) => builder.add_source(config::File::with_name(&path).required(true)),
-            Err(_) => builder.add_source(config::File::with_name("urumi.toml").required(false)),
-        };
-        if std::env::var_os("URUMI__DATABASE__URL").is_none()
-            && let Ok(url) = std::env::var("DATABASE_URL")
-        {
-            builder = builder
-                .set_override("database.url", url)
-                .map_err(|e| e.to_string())?;
-        }
-        builder = builder.add_source(
-            config::Environment::with_prefix("URUMI")
-                .prefix_separator("__")
-                .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("api.cors_origins")
-                .try_parsing(true),
-        );
-        let settings: Settings = builder
-            .build()
-            .and_then(config::Config::try_deserialize)
-            .map_err(|e| format!("settings: {e}"))?;
+        let settings: Settings = urumi_process::load(DEFAULTS, &["api.cors_origins"])?;
         settings.validate()?;
         Ok(settings)
     }
@@ -155,11 +93,7 @@ impl Settings {
     /// Never: the defaults are checked by a test.
     #[must_use]
     pub fn defaults() -> Self {
-        config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
-            .build()
-            .and_then(config::Config::try_deserialize)
-            .expect("the built-in defaults parse")
+        urumi_process::settings::from_toml(DEFAULTS).expect("the built-in defaults parse")
     }
 
     /// Checks values that parse but make no sense.
@@ -194,16 +128,7 @@ impl Settings {
                 a.dashboard_dir
             ));
         }
-        if !matches!(self.log.format.as_str(), "pretty" | "json") {
-            return Err(format!(
-                "log.format must be pretty or json, not {:?}",
-                self.log.format
-            ));
-        }
-        if !self.database.url.expose().starts_with("postgres") {
-            return Err("database.url must be a postgres:// URL".into());
-        }
-        Ok(())
+        self.database.validate()
     }
 
     /// How long a verified token is trusted.
@@ -229,9 +154,6 @@ mod tests {
         let mut s = Settings::defaults();
         s.api.create_burst = 0;
         assert!(s.validate().unwrap_err().contains("create_burst"));
-        let mut s = Settings::defaults();
-        s.log.format = "xml".into();
-        assert!(s.validate().unwrap_err().contains("log.format"));
         let mut s = Settings::defaults();
         s.api.dashboard_dir = "/nonexistent-urumi-dashboard".into();
         assert!(s.validate().unwrap_err().contains("api.dashboard_dir"));

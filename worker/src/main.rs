@@ -14,7 +14,6 @@
 
 mod observe;
 mod settings;
-mod telemetry;
 
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ use crate::settings::Settings;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load().map_err(anyhow::Error::msg)?;
-    telemetry::init(&settings.log.format, &settings.log.filter);
+    urumi_process::telemetry::init(&settings.log);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections())

@@ -1,31 +1,11 @@
-//! Typed settings, loaded once at start: defaults → file → environment → `validate()`.
-//!
-//! The file is `URUMI_CONFIG` if set, else `urumi.toml` in the working directory if present.
-//! Environment variables are `URUMI__SECTION__KEY` (e.g. `URUMI__WORKER__CONCURRENCY=16`);
-//! `DATABASE_URL` is honoured when `URUMI__DATABASE__URL` is not set.
+//! Typed settings of the worker process, loaded once at start by `urumi_process::load`
+//! (defaults → `URUMI_CONFIG`/`urumi.toml` → `URUMI__SECTION__KEY` environment, e.g.
+//! `URUMI__WORKER__CONCURRENCY=16`), then `validate()`.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
-
-/// A value that never prints (database URLs carry passwords).
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    /// The wrapped value; call only where it is used.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use urumi_process::{DatabaseSettings, LogSettings};
 
 /// Everything the worker process reads from its environment.
 #[derive(Debug, Clone, Deserialize)]
@@ -56,15 +36,6 @@ pub struct ClusterSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    /// `postgres://…`
-    pub url: Secret<String>,
-    /// Pool size; defaults to the worker's concurrency plus 4 (LISTEN, heartbeat, sweeper, claim).
-    pub max_connections: Option<u32>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
     pub name: String,
     pub concurrency: usize,
@@ -78,15 +49,6 @@ pub struct WorkerSettings {
     pub transient_budget_ms: u64,
     /// Where to serve `/metrics` and `/healthz` (e.g. `0.0.0.0:9090`); empty: not served.
     pub metrics_listen: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    /// `pretty` or `json`.
-    pub format: String,
-    /// A `tracing` filter, e.g. `info,urumi_engine=debug`; `RUST_LOG` overrides it.
-    pub filter: String,
 }
 
 const DEFAULTS: &str = r#"
@@ -119,29 +81,7 @@ impl Settings {
     /// # Errors
     /// A message naming the bad source or value.
     pub fn load() -> Result<Self, String> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
-        builder = match std::env::var("URUMI_CONFIG") {
-            Ok(path) => builder.add_source(config::File::with_name(&path).required(true)),
-            Err(_) => builder.add_source(config::File::with_name("urumi.toml").required(false)),
-        };
-        if std::env::var_os("URUMI__DATABASE__URL").is_none()
-            && let Ok(url) = std::env::var("DATABASE_URL")
-        {
-            builder = builder
-                .set_override("database.url", url)
-                .map_err(|e| e.to_string())?;
-        }
-        builder = builder.add_source(
-            config::Environment::with_prefix("URUMI")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true),
-        );
-        let settings: Settings = builder
-            .build()
-            .and_then(config::Config::try_deserialize)
-            .map_err(|e| format!("settings: {e}"))?;
+        let settings: Settings = urumi_process::load(DEFAULTS, &[])?;
         settings.validate()?;
         Ok(settings)
     }
@@ -161,16 +101,7 @@ impl Settings {
         if w.poll_interval_ms == 0 || w.sweep_interval_ms == 0 {
             return Err("worker.poll_interval_ms and worker.sweep_interval_ms must be > 0".into());
         }
-        if !matches!(self.log.format.as_str(), "pretty" | "json") {
-            return Err(format!(
-                "log.format must be pretty or json, not {:?}",
-                self.log.format
-            ));
-        }
-        if !self.database.url.expose().starts_with("postgres") {
-            return Err("database.url must be a postgres:// URL".into());
-        }
-        Ok(())
+        self.database.validate()
     }
 
     /// The engine's worker options.
@@ -206,12 +137,7 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_and_the_url_never_prints() {
-        let s: Settings = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
-            .build()
-            .unwrap()
-            .try_deserialize()
-            .unwrap();
+        let s: Settings = urumi_process::settings::from_toml(DEFAULTS).unwrap();
         s.validate().unwrap();
         assert_eq!(s.max_connections(), 36);
         assert!(!format!("{s:?}").contains("postgres://"));
@@ -219,16 +145,18 @@ mod tests {
 
     #[test]
     fn nonsense_values_are_refused() {
-        let mut s: Settings = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
-            .build()
-            .unwrap()
-            .try_deserialize()
-            .unwrap();
+        let mut s: Settings = urumi_process::settings::from_toml(DEFAULTS).unwrap();
         s.worker.concurrency = 0;
         assert!(s.validate().unwrap_err().contains("concurrency"));
         s.worker.concurrency = 1;
-        s.log.format = "xml".into();
-        assert!(s.validate().unwrap_err().contains("log.format"));
+        s.worker.lease_ms = 10;
+        assert!(s.validate().unwrap_err().contains("lease_ms"));
+        // An unknown log format does not even parse (a closed set): see urumi_process.
+        let bad = DEFAULTS.replace("format = \"pretty\"", "format = \"xml\"");
+        assert!(
+            urumi_process::settings::from_toml::<Settings>(&bad)
+                .unwrap_err()
+                .contains("xml")
+        );
     }
 }

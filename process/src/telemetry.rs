@@ -1,6 +1,8 @@
-//! One `init()` for structured logs (pretty for people, JSON for machines).
+//! One `init()` for structured logs: pretty for people, JSON for machines.
 
 use tracing_subscriber::EnvFilter;
+
+use crate::settings::{LogFormat, LogSettings};
 
 /// kube-rs logs every 5xx and transport error at ERROR from its HTTP layer, also those a step
 /// then retries successfully; the step itself records each one (its events, and a WARN line
@@ -17,18 +19,16 @@ fn effective(filter: EnvFilter) -> EnvFilter {
     }
 }
 
-/// Installs the global subscriber. `RUST_LOG` overrides `filter`.
-pub fn init(format: &str, filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
-    let filter = effective(filter);
+/// Installs the global subscriber. `RUST_LOG` overrides the settings' filter.
+pub fn init(log: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.filter));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(effective(filter))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+    match log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
     }
 }
 
