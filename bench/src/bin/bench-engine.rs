@@ -180,7 +180,14 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
     for c in &mut children {
         let _ = c.wait();
     }
-    println!("RESULT {}", outcome?);
+    let outcome = outcome?;
+    println!("RESULT {outcome}");
+    let collapsed = outcome["collapsed_reps"].as_array().map_or(0, Vec::len);
+    anyhow::ensure!(
+        collapsed == 0,
+        "rep(s) {} ran below a third of the median: throughput collapsed",
+        outcome["collapsed_reps"]
+    );
     Ok(())
 }
 
@@ -283,6 +290,14 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
     let (s_med, s_min, s_max) = median_min_max(&steps_per_sec);
     let (r_med, r_min, r_max) = median_min_max(&runs_per_sec);
     println!("checkpointed steps/s: median {s_med:.0} (min {s_min:.0}, max {s_max:.0})");
+    // A collapsed rep (e.g. plans made on statistics from before a burst) must not hide in
+    // a median: say it, and fail the run after printing every figure.
+    let collapsed: Vec<usize> = steps_per_sec
+        .iter()
+        .enumerate()
+        .filter(|(_, sps)| **sps < s_med / 3.0)
+        .map(|(i, _)| i + 1)
+        .collect();
     println!("runs/s: median {r_med:.0} (min {r_min:.0}, max {r_max:.0})");
     println!("worker RSS: idle {rss_idle_max:.1} MiB, peak {rss_peak:.1} MiB");
     let (pg_version,): (String,) = sqlx::query_as("SELECT current_setting('server_version')")
@@ -295,6 +310,8 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
         "bench": "engine",
         "runs": a.runs, "steps": a.steps, "workers": a.workers, "concurrency": a.concurrency, "reps": a.reps,
         "steps_per_sec": s_med.round(), "steps_per_sec_min": s_min.round(), "steps_per_sec_max": s_max.round(),
+        "steps_per_sec_reps": steps_per_sec.iter().map(|v| v.round()).collect::<Vec<f64>>(),
+        "collapsed_reps": collapsed,
         "runs_per_sec": r_med.round(), "runs_per_sec_min": r_min.round(), "runs_per_sec_max": r_max.round(),
         "enqueue_to_start_p50_ms": (p50 * 100.0).round() / 100.0,
         "enqueue_to_start_p99_ms": (p99 * 100.0).round() / 100.0,
