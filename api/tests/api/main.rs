@@ -7,6 +7,7 @@ mod own_postgres;
 mod auth;
 mod bad_input;
 mod dashboard;
+mod database_tls;
 mod events;
 mod guardrails;
 mod health;

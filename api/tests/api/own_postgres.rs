@@ -88,6 +88,12 @@ fn run(bindir: &std::path::Path, tool: &str, args: &[&str]) {
 impl OwnPostgres {
     /// initdb and start a cluster; answers once it accepts connections.
     pub fn start() -> Self {
+        Self::start_with(|_| Vec::new())
+    }
+
+    /// [`OwnPostgres::start`], with `prepare` run on the data directory between initdb and
+    /// the start; it answers extra server settings (`-c name=value` pairs' `name=value`).
+    pub fn start_with(prepare: impl FnOnce(&std::path::Path) -> Vec<String>) -> Self {
         let bindir = bindir();
         let dir = tempdir::Dir::new("urumi-own-pg-");
         let _ = Command::new("chown")
@@ -106,8 +112,16 @@ impl OwnPostgres {
             "initdb",
             &["-D", data_s, "-U", "postgres", "-A", "trust", "--no-sync"],
         );
+        let extra: String = prepare(&data)
+            .iter()
+            .map(|kv| format!(" -c {kv}"))
+            .collect();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&data)
+            .status();
         let opts = format!(
-            "-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
+            "-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100{extra}"
         );
         let log = dir.0.join("log");
         run(

@@ -91,3 +91,23 @@ capabilities:
 {{- end -}}
 {{- toToml (dict "stores" $s) -}}
 {{- end -}}
+
+{{/* The database CA mount (database.caSecret), for sslrootcert=/etc/urumi-db-ca/ca.crt. */}}
+{{- define "urumi.dbCaMount" -}}
+{{- if .Values.database.caSecret }}
+- name: db-ca
+  mountPath: /etc/urumi-db-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "urumi.dbCaVolume" -}}
+{{- if .Values.database.caSecret }}
+- name: db-ca
+  secret:
+    secretName: {{ .Values.database.caSecret }}
+    items:
+      - key: {{ .Values.database.caKey }}
+        path: ca.crt
+{{- end }}
+{{- end -}}
