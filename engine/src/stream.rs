@@ -7,13 +7,23 @@
 //!   sent:      txid < xmin(now)           every such transaction has ended, so nothing can
 //!                                         ever commit below the cursor any more
 //!   held back: txid >= xmin(now)          some transaction at or below may still commit
-//!   opened without a cursor: start at xmin(opening snapshot) and skip what that snapshot
-//!                            already saw, so the stream begins exactly at "now"
+//!   opened without a cursor: start after the newest event the opening snapshot saw below
+//!                            its xmin, and skip what that snapshot already saw above it,
+//!                            so the stream begins exactly at "now"
 //! ```
 //!
-//! Ordering is by the `xid8` value itself (never its text: `"10000" < "9999"`), and a page
-//! that matched fewer rows than asked still moves the cursor to the horizon it scanned, so a
-//! filtered stream never rescans a growing range.
+//! Ordering is by the `xid8` value itself (never its text: `"10000" < "9999"`). A page that
+//! matched fewer rows than asked still moves the cursor past what it scanned — to the newest
+//! event below the horizon, never to the horizon itself — so a filtered stream never rescans
+//! a growing range.
+//!
+//! The cursor only ever stands on an event that committed. After a crash restart Postgres
+//! may hand out again transaction ids that were assigned but never made durable (a rolled
+//! back or unfinished transaction's), so a position *between* events — such as xmin itself —
+//! could end up above new events; a committed event's id is never reused. For the same
+//! reason a reader that sees the server restarted (`pg_postmaster_start_time()` changed)
+//! stops skipping by its opening snapshot: re-used ids below that snapshot's xmin would look
+//! "already seen" to it.
 //!
 //! The price of commit order: xmin is cluster-wide, so a long transaction anywhere on the
 //! Postgres cluster delays the stream (it never loses or repeats events) until it ends.
@@ -88,15 +98,21 @@ pub struct StreamEvent {
 pub struct EventStream {
     cursor: StreamCursor,
     /// `pg_snapshot` text of the moment a cursor-less stream opened; events visible in it
-    /// are "before" the stream. Dropped once the cursor passes the snapshot's xmax.
+    /// are "before" the stream. Dropped once the cursor passes the snapshot's xmax, or when
+    /// the server restarted since.
     opened: Option<(String, u64)>,
+    /// When the Postgres server the stream last read from started.
+    server_started: Option<chrono::DateTime<chrono::Utc>>,
     subject: Option<String>,
 }
 
-/// The row the page query answers: the horizon it scanned to, and an event when one matched.
+/// The row the page query answers: the newest event below the horizon (where a short page
+/// leaves the cursor), the server's start time, and an event when one matched.
 #[derive(sqlx::FromRow)]
 struct PageRow {
-    horizon: i64,
+    scanned_txid: Option<i64>,
+    scanned_id: Option<i64>,
+    server_started: chrono::DateTime<chrono::Utc>,
     txid: Option<i64>,
     #[sqlx(flatten)]
     event: OptEvent,
@@ -120,19 +136,31 @@ impl EventStream {
     /// # Errors
     /// The database's.
     pub async fn at_present(pool: &PgPool) -> sqlx::Result<Self> {
-        let (snapshot, xmin, xmax): (String, i64, i64) = sqlx::query_as(
-            "SELECT s::text, pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint
-             FROM pg_current_snapshot() AS s",
+        let (snapshot, xmax, txid, id, started): (
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            chrono::DateTime<chrono::Utc>,
+        ) = sqlx::query_as(
+            "SELECT s::text, pg_snapshot_xmax(s)::text::bigint, last.txid, last.id,
+                    pg_postmaster_start_time()
+             FROM pg_current_snapshot() AS s
+             LEFT JOIN LATERAL (
+                 SELECT ev.txid::text::bigint AS txid, ev.id FROM urumi.events ev
+                 WHERE ev.txid < pg_snapshot_xmin(s) ORDER BY ev.txid DESC, ev.id DESC LIMIT 1
+             ) last ON true",
         )
         .fetch_one(pool)
         .await?;
         Ok(Self {
-            // Everything below xmin is visible in the snapshot: start there.
+            // Everything below xmin is visible in the snapshot: start after its newest event.
             cursor: StreamCursor {
-                txid: xmin as u64,
-                id: 0,
+                txid: txid.unwrap_or(0) as u64,
+                id: id.unwrap_or(0),
             },
             opened: Some((snapshot, xmax as u64)),
+            server_started: Some(started),
             subject: None,
         })
     }
@@ -143,6 +171,7 @@ impl EventStream {
         Self {
             cursor,
             opened: None,
+            server_started: None,
             subject: None,
         }
     }
@@ -168,9 +197,15 @@ impl EventStream {
     pub async fn next_page(&mut self, pool: &PgPool, limit: i64) -> sqlx::Result<Vec<StreamEvent>> {
         let rows: Vec<PageRow> = sqlx::query_as(
             "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-             SELECT h.xmin::text::bigint AS horizon, e.txid, e.id, e.run_id, e.subject, e.kind,
-                    e.step, e.actor, e.detail, e.created_at
+             SELECT last.txid AS scanned_txid, last.id AS scanned_id,
+                    pg_postmaster_start_time() AS server_started,
+                    e.txid, e.id, e.run_id, e.subject, e.kind, e.step, e.actor, e.detail,
+                    e.created_at
              FROM h LEFT JOIN LATERAL (
+                 SELECT ev.txid::text::bigint AS txid, ev.id FROM urumi.events ev
+                 WHERE ev.txid < h.xmin ORDER BY ev.txid DESC, ev.id DESC LIMIT 1
+             ) last ON true
+             LEFT JOIN LATERAL (
                  SELECT ev.txid::text::bigint AS txid, ev.id, ev.run_id, ev.subject, ev.kind,
                         ev.step, ev.actor, ev.detail, ev.created_at
                  FROM urumi.events ev
@@ -189,7 +224,24 @@ impl EventStream {
         .bind(limit)
         .fetch_all(pool)
         .await?;
-        let horizon = rows.first().map_or(0, |r| r.horizon as u64);
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        if self.server_started != Some(first.server_started) {
+            // The server restarted (or this is the first page): transaction ids may have been
+            // handed out again, so the opening snapshot can no longer tell old from new.
+            if self.server_started.is_some() {
+                self.opened = None;
+            }
+            self.server_started = Some(first.server_started);
+        }
+        let scanned = match (first.scanned_txid, first.scanned_id) {
+            (Some(txid), Some(id)) => Some(StreamCursor {
+                txid: txid as u64,
+                id,
+            }),
+            _ => None,
+        };
         let mut page = Vec::with_capacity(rows.len());
         for r in rows {
             let (Some(txid), Some(event)) = (r.txid, r.event.into_event()) else {
@@ -206,12 +258,13 @@ impl EventStream {
         if let Some(last) = page.last() {
             self.cursor = last.cursor;
         }
-        // A short page saw everything below the horizon: later events start at it.
-        if (page.len() as i64) < limit && horizon > self.cursor.txid {
-            self.cursor = StreamCursor {
-                txid: horizon,
-                id: 0,
-            };
+        // A short page saw every event below the horizon: move past the newest of them (a
+        // committed event, so no later event can ever sort below it).
+        if (page.len() as i64) < limit
+            && let Some(scanned) = scanned
+            && scanned > self.cursor
+        {
+            self.cursor = scanned;
         }
         if self
             .opened

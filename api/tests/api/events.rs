@@ -415,3 +415,52 @@ async fn the_stream_keeps_commit_order_when_txids_gain_a_digit() {
     .await;
     assert_eq!(cursors(&got), all, "resumed from 0-0");
 }
+
+#[tokio::test]
+async fn a_live_stream_loses_nothing_when_the_server_hands_out_transaction_ids_again() {
+    let pg = OwnPostgres::start();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .connect(&pg.url)
+        .await
+        .unwrap();
+    urumi_migrations::MIGRATOR.run(&pool).await.unwrap();
+    let app = spawn_app(pool.clone()).await;
+    let (mut live, mut buf) = open(&app, None).await;
+    insert_event(&mut pool.acquire().await.unwrap(), "test.a").await;
+    let a: i64 =
+        sqlx::query_scalar("SELECT txid::text::bigint FROM urumi.events WHERE kind = 'test.a'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // Ids handed out to transactions that roll back: after a crash, Postgres may hand them out
+    // again, since nothing made them durable.
+    for _ in 0..5 {
+        let mut tx = pool.begin().await.unwrap();
+        insert_event(&mut tx, "test.rolled_back").await;
+        tx.rollback().await.unwrap();
+    }
+    let got = read_tests(&mut live, &mut buf, 1, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    // Let the reader page again with nothing new: a reader that moved its cursor to the
+    // horizon (xmin) would now stand above the rolled-back ids.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    pg.restart_handing_out_ids_from(a as u64 + 1);
+    insert_event(&mut pool.acquire().await.unwrap(), "test.b").await;
+    let b: i64 =
+        sqlx::query_scalar("SELECT txid::text::bigint FROM urumi.events WHERE kind = 'test.b'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        b <= a + 5,
+        "test set-up: test.b got txid {b}, not a re-used one (a = {a})"
+    );
+    let got = read_tests(&mut live, &mut buf, 1, Duration::from_secs(15)).await;
+    let kinds: Vec<&str> = got.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["test.b"],
+        "the event after the restart reached the live reader"
+    );
+}

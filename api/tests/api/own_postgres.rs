@@ -11,6 +11,8 @@ use std::process::Command;
 pub struct OwnPostgres {
     bindir: PathBuf,
     dir: tempdir::Dir,
+    /// The server options it was started with (`pg_ctl -o`).
+    opts: String,
     pub url: String,
 }
 
@@ -141,8 +143,41 @@ impl OwnPostgres {
         Self {
             bindir,
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            opts,
             dir,
         }
+    }
+
+    /// Stops the server, makes it hand out transaction ids from `next_xid` again
+    /// (`pg_resetwal -x`), and starts it on the same port: what a crash restart does to ids
+    /// that were assigned but never made durable.
+    pub fn restart_handing_out_ids_from(&self, next_xid: u64) {
+        let data = self.dir.0.join("data");
+        let (data_s, log) = (data.to_str().unwrap(), self.dir.0.join("log"));
+        run(
+            &self.bindir,
+            "pg_ctl",
+            &["-D", data_s, "-m", "fast", "-w", "stop"],
+        );
+        run(
+            &self.bindir,
+            "pg_resetwal",
+            &["-x", &next_xid.to_string(), "-D", data_s],
+        );
+        run(
+            &self.bindir,
+            "pg_ctl",
+            &[
+                "-D",
+                data_s,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-o",
+                &self.opts,
+                "start",
+            ],
+        );
     }
 }
 
