@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod db;
 pub mod feed;
 pub mod guard;
 pub mod metrics;

@@ -20,24 +20,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::{Context, bail};
 use poem::Server;
 use poem::listener::TcpListener;
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use urumi_api::auth::{self, Role};
 use urumi_api::settings::Settings;
 use urumi_api::{AppState, feed};
-
-async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
-    let pool = PgPoolOptions::new()
-        .max_connections(settings.database.max_connections.unwrap_or(16))
-        .connect(settings.database.url.expose())
-        .await
-        .context("connecting to Postgres")?;
-    urumi_migrations::MIGRATOR
-        .run(&pool)
-        .await
-        .context("applying migrations")?;
-    Ok(pool)
-}
 
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter()
@@ -47,7 +33,7 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 }
 
 async fn token(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
-    let pool = connect(settings).await?;
+    let pool = urumi_api::db::connect(settings).await?;
     match args.first().map(String::as_str) {
         Some("create") => {
             let name = flag(args, "--name").context("token create needs --name NAME")?;
@@ -105,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         Some(other) => bail!("unknown command {other:?}; commands: serve, openapi, token"),
     }
     urumi_process::telemetry::init(&settings.log);
-    let pool = connect(&settings).await?;
+    let pool = urumi_api::db::connect(&settings).await?;
     let listen = settings.api.listen.clone();
     let (changed, feed_task) = feed::spawn_stoppable(pool.clone());
     let state = Arc::new(AppState::new(pool.clone(), settings, changed)?);

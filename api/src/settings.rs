@@ -46,6 +46,8 @@ pub struct ApiSettings {
     pub caps_exact_within: i64,
     /// Interval of keep-alive comments on the event stream.
     pub sse_keep_alive_ms: u64,
+    /// Every API statement is cut off after this long (the SQL `statement_timeout`).
+    pub statement_timeout_ms: u64,
     /// How long idempotency keys are kept.
     pub idempotency_ttl_hours: u32,
     /// A built dashboard (`frontend/dist`) to serve at `/dashboard/`; empty serves none.
@@ -68,6 +70,7 @@ max_active_stores = 500000
 max_active_stores_per_actor = 100000
 caps_exact_within = 1000
 sse_keep_alive_ms = 15000
+statement_timeout_ms = 5000
 idempotency_ttl_hours = 24
 dashboard_dir = ""
 
@@ -114,6 +117,9 @@ impl Settings {
                     .into(),
             );
         }
+        if a.statement_timeout_ms < 100 {
+            return Err("api.statement_timeout_ms must be at least 100".into());
+        }
         if a.sse_keep_alive_ms < 100 {
             return Err("api.sse_keep_alive_ms must be at least 100".into());
         }
@@ -129,6 +135,12 @@ impl Settings {
             ));
         }
         self.database.validate()
+    }
+
+    /// How long one API statement may run.
+    #[must_use]
+    pub fn statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.api.statement_timeout_ms)
     }
 
     /// How long a verified token is trusted.

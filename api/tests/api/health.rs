@@ -47,3 +47,30 @@ async fn readiness_says_not_ready_when_migrations_are_missing(pool: PgPool) {
     let body: serde_json::Value = resp.json().await.value().deserialize();
     assert_eq!(body["migrations_current"], serde_json::json!(false));
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn api_statements_are_cut_off_at_the_statement_timeout(
+    _: sqlx::postgres::PgPoolOptions,
+    connect: sqlx::postgres::PgConnectOptions,
+) {
+    let opts =
+        urumi_api::db::with_statement_timeout(connect, std::time::Duration::from_millis(300));
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_sleep(0.05)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = sqlx::query("SELECT pg_sleep(2)")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let code = err
+        .as_database_error()
+        .and_then(|e| e.code())
+        .unwrap_or_default();
+    assert_eq!(code, "57014", "query_canceled by statement_timeout: {err}");
+}
