@@ -1,0 +1,484 @@
+//! The soak's verdict, computed from what really happened — the database (`urumi.stores`,
+//! `urumi.runs`, `urumi.events`), the simulator's request log, what the event-stream
+//! follower received and how the processes ended — never from what the soak expects to
+//! have happened. Each invariant prints one line; the figures go into `RESULT`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde_json::{Map, Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::chaos;
+use crate::driver::Ledger;
+use crate::follower::{Received, parse_cursor};
+use crate::platform::ACTOR;
+use crate::simulator::{LogSummary, Sim};
+
+/// One invariant's outcome.
+#[derive(Debug)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+    /// Evidence, one line each (printed under a failed check, at most 10).
+    pub evidence: Vec<String>,
+}
+
+/// Everything the verdict reads besides the database.
+#[derive(Debug)]
+pub struct Inputs<'a> {
+    pub names: &'a [String],
+    pub to_delete: &'a BTreeSet<String>,
+    pub ledger: &'a Ledger,
+    pub received: &'a [Received],
+    pub malformed_sse: u64,
+    pub sse_reconnects: u64,
+    pub log: &'a LogSummary,
+    pub chaos: &'a chaos::Report,
+    pub faults_injected: u64,
+    pub seconds_to_all_terminal: Option<f64>,
+}
+
+fn check(name: &'static str, ok: bool, detail: String, evidence: Vec<String>) -> Check {
+    Check {
+        name,
+        ok,
+        detail,
+        evidence,
+    }
+}
+
+/// An event row: id, cursor, run, subject, kind, step, actor.
+type EventRow = (
+    i64,
+    String,
+    Option<Uuid>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+);
+
+/// Computes every invariant; returns the checks and the `RESULT` figures.
+///
+/// # Errors
+/// When the database or the simulator does not answer.
+pub async fn verdict(
+    pool: &PgPool,
+    sim: &Sim,
+    i: &Inputs<'_>,
+) -> anyhow::Result<(Vec<Check>, Map<String, Value>)> {
+    let mut checks = Vec::new();
+    let mut fig = Map::new();
+
+    // Stores: every one terminal as expected, its namespace present or gone accordingly.
+    let rows: Vec<(Uuid, String, String, String)> = sqlx::query_as(
+        "SELECT id, name, slug, status FROM urumi.stores WHERE name LIKE 'soak store %'",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut by_name: HashMap<&str, Vec<&(Uuid, String, String, String)>> = HashMap::new();
+    for r in &rows {
+        by_name.entry(r.1.as_str()).or_default().push(r);
+    }
+    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+    let mut bad = Vec::new();
+    for name in i.names {
+        let want = if i.to_delete.contains(name) {
+            "deleted"
+        } else {
+            "ready"
+        };
+        let found = by_name
+            .get(name.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let [(id, _, slug, status)] = found else {
+            bad.push(format!("{name}: {} store rows", found.len()));
+            continue;
+        };
+        *statuses.entry(status.clone()).or_default() += 1;
+        let ns = format!("store-{slug}");
+        let ns_status = sim.namespace_status(&ns).await?;
+        let want_ns = if want == "ready" { 200 } else { 404 };
+        if status != want || ns_status != want_ns {
+            bad.push(format!(
+                "{name} ({id}): {status}, namespace {ns} answers {ns_status}; expected {want} and {want_ns}"
+            ));
+        }
+    }
+    bad.extend(
+        i.ledger
+            .refused
+            .iter()
+            .map(|r| format!("request not accepted: {r}")),
+    );
+    let deleted_mid: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM urumi.events e JOIN urumi.stores s ON e.subject = 'store:' || s.id
+         WHERE e.kind = 'store.deleting' AND e.detail->>'from' = 'provisioning'
+           AND s.name LIKE 'soak store %'",
+    )
+    .fetch_one(pool)
+    .await?;
+    checks.push(check(
+        "stores_terminal_as_expected",
+        bad.is_empty(),
+        format!(
+            "{} stores: {} (expected {} ready, {} deleted; {deleted_mid} deleted mid-provisioning)",
+            i.names.len(),
+            statuses
+                .iter()
+                .map(|(s, n)| format!("{n} {s}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            i.names.len() - i.to_delete.len(),
+            i.to_delete.len()
+        ),
+        bad,
+    ));
+
+    // Runs: none left active, none failed.
+    let stuck: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "SELECT id, definition, status FROM urumi.runs WHERE status IN ('queued', 'running', 'waiting')",
+    )
+    .fetch_all(pool)
+    .await?;
+    checks.push(check(
+        "no_stuck_runs",
+        stuck.is_empty(),
+        format!("{} runs not terminal at the end", stuck.len()),
+        stuck
+            .iter()
+            .map(|(id, d, s)| format!("{d} run {id} is {s}"))
+            .collect(),
+    ));
+    let failed: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, definition, left(error, 400) FROM urumi.runs WHERE status = 'failed' ORDER BY created_at",
+    )
+    .fetch_all(pool)
+    .await?;
+    checks.push(check(
+        "no_failed_runs",
+        failed.is_empty(),
+        format!("{} runs failed", failed.len()),
+        failed
+            .iter()
+            .map(|(id, d, e)| {
+                format!(
+                    "{d} run {id}: {}",
+                    e.as_deref().unwrap_or("?").replace('\n', " | ")
+                )
+            })
+            .collect(),
+    ));
+
+    let events: Vec<EventRow> = sqlx::query_as(
+        "SELECT id, txid::text || '-' || id, run_id, subject, kind, step, actor FROM urumi.events ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+
+    // Steps: a step whose checkpoint said succeeded never started again; no second setup Job.
+    let mut done: HashMap<(Uuid, &str), (i64, u32)> = HashMap::new();
+    for (id, _, run, _, kind, step, _) in &events {
+        if let (Some(run), Some(step), "step.succeeded") = (run, step, kind.as_str()) {
+            let e = done.entry((*run, step.as_str())).or_insert((*id, 0));
+            e.1 += 1;
+        }
+    }
+    let mut reexec = Vec::new();
+    for ((run, step), (_, n)) in &done {
+        if *n > 1 {
+            reexec.push(format!("run {run} step {step} succeeded {n} times"));
+        }
+    }
+    for (id, _, run, _, kind, step, actor) in &events {
+        if let (Some(run), Some(step), "step.started") = (run, step, kind.as_str())
+            && let Some((first_done, _)) = done.get(&(*run, step.as_str()))
+            && id > first_done
+        {
+            reexec.push(format!(
+                "run {run} step {step} started again (event {id}, {actor}) after it succeeded"
+            ));
+        }
+    }
+    let setup_dups: Vec<String> = i
+        .log
+        .setup_jobs()
+        .into_iter()
+        .filter(|(_, jobs)| jobs.len() > 1)
+        .map(|(ns, jobs)| {
+            format!(
+                "{ns}: {} setup Jobs created ({})",
+                jobs.len(),
+                jobs.iter().copied().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect();
+    let extra_jobs: usize = i
+        .log
+        .setup_jobs()
+        .values()
+        .map(|j| j.len().saturating_sub(1))
+        .sum();
+    let dup_steps = reexec.len() + extra_jobs;
+    checks.push(check(
+        "no_duplicate_step_executions",
+        dup_steps == 0,
+        format!(
+            "{} succeeded steps executed again, {extra_jobs} setup Jobs beyond the first in a store",
+            reexec.len()
+        ),
+        reexec.into_iter().chain(setup_dups).collect(),
+    ));
+
+    // Objects: none created twice (the simulator's log; after-apply creations included).
+    let dups = i.log.duplicates();
+    let dup_objects: u32 = dups.iter().map(|(_, n)| n - 1).sum();
+    checks.push(check(
+        "no_duplicate_objects",
+        dup_objects == 0 && i.log.gaps == 0,
+        format!(
+            "{} objects created, {dup_objects} created again; {} requests read, {} missed (log wrapped)",
+            i.log.creations.len(),
+            i.log.requests,
+            i.log.gaps
+        ),
+        dups.iter()
+            .map(|((res, ns, name), n)| format!("{res} {ns}/{name} created {n} times"))
+            .collect(),
+    ));
+
+    // The event stream: every event once, in cursor order, across every break.
+    let db_ids: HashMap<i64, (u64, i64)> = events
+        .iter()
+        .filter_map(|e| Some((e.0, parse_cursor(&e.1)?)))
+        .collect();
+    let got: HashSet<i64> = i.received.iter().map(|r| r.id).collect();
+    let missed: Vec<i64> = {
+        let mut m: Vec<i64> = db_ids
+            .keys()
+            .filter(|id| !got.contains(id))
+            .copied()
+            .collect();
+        m.sort_unstable();
+        m
+    };
+    let duplicated = i.received.len() - got.len();
+    let out_of_order = i
+        .received
+        .windows(2)
+        .filter(|w| w[1].cursor <= w[0].cursor)
+        .count();
+    let phantom = i
+        .received
+        .iter()
+        .filter(|r| db_ids.get(&r.id) != Some(&r.cursor))
+        .count();
+    let lost = missed.len() + duplicated + out_of_order + phantom + i.malformed_sse as usize;
+    let mut ev = Vec::new();
+    if !missed.is_empty() {
+        let kinds: BTreeMap<&str, usize> = events
+            .iter()
+            .filter(|e| missed.binary_search(&e.0).is_ok())
+            .fold(BTreeMap::new(), |mut m, e| {
+                *m.entry(e.4.as_str()).or_default() += 1;
+                m
+            });
+        ev.push(format!(
+            "never received: {} events (ids {}…), kinds {kinds:?}",
+            missed.len(),
+            missed
+                .iter()
+                .take(8)
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for w in i
+        .received
+        .windows(2)
+        .filter(|w| w[1].cursor <= w[0].cursor)
+        .take(5)
+    {
+        ev.push(format!(
+            "out of order: event {} (cursor {}-{}) after event {} (cursor {}-{})",
+            w[1].id, w[1].cursor.0, w[1].cursor.1, w[0].id, w[0].cursor.0, w[0].cursor.1
+        ));
+    }
+    checks.push(check(
+        "event_stream_exactly_once_in_order",
+        lost == 0,
+        format!(
+            "{} events in urumi.events, {} received over {} reconnects: {} missed, {duplicated} duplicated, {out_of_order} out of order, {phantom} unknown or with a wrong cursor, {} unreadable",
+            db_ids.len(),
+            i.received.len(),
+            i.sse_reconnects,
+            missed.len(),
+            i.malformed_sse
+        ),
+        ev,
+    ));
+
+    // Audit: each accepted create and delete has exactly one entry by the soak's token.
+    let mut audit: HashMap<(&str, &str), u32> = HashMap::new();
+    for (_, _, _, subject, kind, _, actor) in &events {
+        if actor == ACTOR
+            && let Some(s) = subject
+        {
+            *audit.entry((s.as_str(), kind.as_str())).or_default() += 1;
+        }
+    }
+    let mut unaudited = Vec::new();
+    let subjects: Vec<(String, &str, String)> = i
+        .ledger
+        .created
+        .iter()
+        .map(|(name, id)| (format!("store:{id}"), "store.created", name.clone()))
+        .chain(i.ledger.deleted.iter().map(|(id, name)| {
+            (
+                format!("store:{id}"),
+                "store.delete_requested",
+                name.clone(),
+            )
+        }))
+        .collect();
+    for (subject, kind, name) in &subjects {
+        let n = audit.get(&(subject.as_str(), *kind)).copied().unwrap_or(0);
+        if n != 1 {
+            unaudited.push(format!("{name}: {n} {kind} entries by {ACTOR}"));
+        }
+    }
+    checks.push(check(
+        "every_mutation_audited",
+        unaudited.is_empty(),
+        format!(
+            "{} creates and {} deletes accepted, {} without exactly one audit entry",
+            i.ledger.created.len(),
+            i.ledger.deleted.len(),
+            unaudited.len()
+        ),
+        unaudited.clone(),
+    ));
+
+    // Reconnection: after each Postgres restart, every process back without a restart, and
+    // the workers that lived through it went on executing steps.
+    let mut recon = Vec::new();
+    for (n, r) in i.chaos.pg_restarts.iter().enumerate() {
+        if r.reconnected_s.is_none() {
+            recon.push(format!(
+                "restart {} at {:.1} s: {}",
+                n + 1,
+                r.at_s,
+                r.missing.join("; ")
+            ));
+        }
+        let ids: Vec<String> = r.survivors.iter().map(|s| s.1.clone()).collect();
+        let (by_survivors, by_anyone): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE actor = ANY($1)), count(*) FROM urumi.events
+             WHERE (kind LIKE 'step.%' OR kind = 'run.claimed') AND created_at > to_timestamp($2)",
+        )
+        .bind(&ids)
+        .bind(r.postmaster_start)
+        .fetch_one(pool)
+        .await?;
+        if by_anyone > 0 && by_survivors == 0 {
+            recon.push(format!(
+                "restart {}: {by_anyone} step events after it, none by the {} workers that lived through it",
+                n + 1,
+                ids.len()
+            ));
+        }
+    }
+    checks.push(check(
+        "reconnected_after_postgres_restarts",
+        recon.is_empty() && !i.chaos.pg_restarts.is_empty(),
+        format!(
+            "{} restarts; reconnected and re-LISTENed within {} s",
+            i.chaos.pg_restarts.len(),
+            i.chaos
+                .pg_restarts
+                .iter()
+                .map(|r| r
+                    .reconnected_s
+                    .map_or("never".into(), |s| format!("{s:.1}")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        recon,
+    ));
+
+    // The chaos itself happened as scheduled (a soak that injected nothing proves nothing).
+    let took_place = i.chaos.errors.is_empty()
+        && i.chaos.worker_kills > 0
+        && i.chaos.api_kills > 0
+        && i.faults_injected > 0;
+    checks.push(check(
+        "chaos_happened",
+        took_place,
+        format!(
+            "{} worker kills, {} API kills, {} Postgres restarts, {} fault bursts, {} faults injected ({} writes applied and then answered 5xx or dropped)",
+            i.chaos.worker_kills,
+            i.chaos.api_kills,
+            i.chaos.pg_restarts.len(),
+            i.chaos.bursts,
+            i.faults_injected,
+            i.log.hidden_writes
+        ),
+        i.chaos.errors.clone(),
+    ));
+
+    let takeovers = events.iter().filter(|e| e.4 == "run.lease_expired").count();
+    for (k, v) in [
+        ("stores", json!(i.names.len())),
+        ("stores_deleted", json!(i.to_delete.len())),
+        ("deleted_mid_provisioning", json!(deleted_mid)),
+        ("faults_injected", json!(i.faults_injected)),
+        ("writes_applied_then_failed", json!(i.log.hidden_writes)),
+        ("takeovers", json!(takeovers)),
+        ("worker_kills", json!(i.chaos.worker_kills)),
+        ("api_kills", json!(i.chaos.api_kills)),
+        ("postgres_restarts", json!(i.chaos.pg_restarts.len())),
+        ("duplicate_step_executions", json!(dup_steps)),
+        ("stuck_runs", json!(stuck.len())),
+        ("failed_runs", json!(failed.len())),
+        ("lost_events", json!(lost)),
+        ("events", json!(db_ids.len())),
+        ("sse_reconnects", json!(i.sse_reconnects)),
+        ("duplicate_objects", json!(dup_objects)),
+        ("unaudited_mutations", json!(unaudited.len())),
+        ("api_retries", json!(i.ledger.retries)),
+        (
+            "seconds_to_all_terminal",
+            json!(i.seconds_to_all_terminal.map(|s| (s * 10.0).round() / 10.0)),
+        ),
+    ] {
+        fig.insert(k.into(), v);
+    }
+    Ok((checks, fig))
+}
+
+/// No process died by itself during the soak (`unexpected`), and every one stopped cleanly
+/// on SIGTERM at the end (`bad_stops` lists those that did not); adds `unexpected_exits`.
+pub fn processes(
+    unexpected: &[String],
+    bad_stops: &[String],
+    fig: &mut Map<String, Value>,
+) -> Check {
+    fig.insert(
+        "unexpected_exits".into(),
+        json!(unexpected.len() + bad_stops.len()),
+    );
+    check(
+        "no_process_died_by_itself",
+        unexpected.is_empty() && bad_stops.is_empty(),
+        format!(
+            "{} exits nobody asked for, {} processes that did not stop cleanly on SIGTERM",
+            unexpected.len(),
+            bad_stops.len()
+        ),
+        unexpected.iter().chain(bad_stops).cloned().collect(),
+    )
+}
