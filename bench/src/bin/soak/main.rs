@@ -223,8 +223,9 @@ async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<(bool, Map<S
         })
     };
 
-    // The driver: creates spread over the first half of the chaos window; every
-    // `delete_every`th store deleted 0.3–4 s after its create was accepted.
+    // The driver: creates spread over the first three quarters of the chaos window (so that
+    // the chaos keeps landing on stores being provisioned); every `delete_every`th store
+    // deleted 0.3–4 s after its create was accepted.
     let names: Vec<String> = (0..args.stores)
         .map(|n| format!("soak store {n}"))
         .collect();
@@ -235,7 +236,7 @@ async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<(bool, Map<S
         .map(|(_, s)| s.clone())
         .collect();
     let mut rng = StdRng::seed_from_u64(args.seed ^ 0x5eed);
-    let spacing = chaos_len / 2 / args.stores as u32;
+    let spacing = chaos_len.mul_f64(0.75) / args.stores as u32;
     let mut requests = tokio::task::JoinSet::new();
     for (n, name) in names.iter().enumerate() {
         let (api, name) = (p.api.clone(), name.clone());
