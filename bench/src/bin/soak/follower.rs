@@ -18,6 +18,8 @@ pub struct Received {
     pub cursor: (u64, i64),
     /// `urumi.events.id`.
     pub id: i64,
+    /// Which connection brought it (0 the first, then one more per reconnect).
+    pub connection: u64,
 }
 
 /// What the follower saw (shared with the soak).
@@ -83,12 +85,12 @@ pub async fn follow(api: String, token: String, seen: Arc<Seen>, mut stop: watch
         .build()
         .expect("a reqwest client");
     let mut last = "0-0".to_owned();
-    let mut first = true;
+    let mut connection = 0;
     while !*stop.borrow() {
-        if !first {
+        if connection > 0 {
             seen.reconnects.fetch_add(1, Ordering::Relaxed);
         }
-        first = false;
+        connection += 1;
         let req = client
             .get(format!("{api}/api/v1/events"))
             .bearer_auth(&token)
@@ -118,10 +120,11 @@ pub async fn follow(api: String, token: String, seen: Arc<Seen>, mut stop: watch
                     match (cursor, event_id) {
                         (Some(cursor), Some(id_)) => {
                             last = id.unwrap_or_default();
-                            seen.events
-                                .lock()
-                                .expect("seen lock")
-                                .push(Received { cursor, id: id_ });
+                            seen.events.lock().expect("seen lock").push(Received {
+                                cursor,
+                                id: id_,
+                                connection: connection - 1,
+                            });
                         }
                         _ => {
                             seen.malformed.fetch_add(1, Ordering::Relaxed);

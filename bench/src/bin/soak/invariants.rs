@@ -3,7 +3,7 @@
 //! follower received and how the processes ended — never from what the soak expects to
 //! have happened. Each invariant prints one line; the figures go into `RESULT`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
@@ -11,9 +11,10 @@ use uuid::Uuid;
 
 use crate::chaos;
 use crate::driver::Ledger;
-use crate::follower::{Received, parse_cursor};
+use crate::follower::parse_cursor;
 use crate::platform::ACTOR;
 use crate::simulator::{LogSummary, Sim};
+use crate::stream;
 
 /// One invariant's outcome.
 #[derive(Debug)]
@@ -31,26 +32,29 @@ pub struct Inputs<'a> {
     pub names: &'a [String],
     pub to_delete: &'a BTreeSet<String>,
     pub ledger: &'a Ledger,
-    pub received: &'a [Received],
-    pub malformed_sse: u64,
-    pub sse_reconnects: u64,
+    /// What the follower that ran through the chaos received.
+    pub live: stream::Stream<'a>,
+    /// What a reader resuming from `0-0` after the chaos received.
+    pub replay: stream::Stream<'a>,
     pub log: &'a LogSummary,
     pub chaos: &'a chaos::Report,
     pub faults_injected: u64,
     pub seconds_to_all_terminal: Option<f64>,
 }
 
-fn check(name: &'static str, ok: bool, detail: String, evidence: Vec<String>) -> Check {
-    Check {
-        name,
-        ok,
-        detail,
-        evidence,
+impl Check {
+    pub fn new(name: &'static str, ok: bool, detail: String, evidence: Vec<String>) -> Self {
+        Self {
+            name,
+            ok,
+            detail,
+            evidence,
+        }
     }
 }
 
 /// An event row: id, cursor, run, subject, kind, step, actor.
-type EventRow = (
+pub type EventRow = (
     i64,
     String,
     Option<Uuid>,
@@ -121,7 +125,7 @@ pub async fn verdict(
     )
     .fetch_one(pool)
     .await?;
-    checks.push(check(
+    checks.push(Check::new(
         "stores_terminal_as_expected",
         bad.is_empty(),
         format!(
@@ -144,7 +148,7 @@ pub async fn verdict(
     )
     .fetch_all(pool)
     .await?;
-    checks.push(check(
+    checks.push(Check::new(
         "no_stuck_runs",
         stuck.is_empty(),
         format!("{} runs not terminal at the end", stuck.len()),
@@ -158,7 +162,7 @@ pub async fn verdict(
     )
     .fetch_all(pool)
     .await?;
-    checks.push(check(
+    checks.push(Check::new(
         "no_failed_runs",
         failed.is_empty(),
         format!("{} runs failed", failed.len()),
@@ -223,7 +227,7 @@ pub async fn verdict(
         .map(|j| j.len().saturating_sub(1))
         .sum();
     let dup_steps = reexec.len() + extra_jobs;
-    checks.push(check(
+    checks.push(Check::new(
         "no_duplicate_step_executions",
         dup_steps == 0,
         format!(
@@ -236,7 +240,7 @@ pub async fn verdict(
     // Objects: none created twice (the simulator's log; after-apply creations included).
     let dups = i.log.duplicates();
     let dup_objects: u32 = dups.iter().map(|(_, n)| n - 1).sum();
-    checks.push(check(
+    checks.push(Check::new(
         "no_duplicate_objects",
         dup_objects == 0 && i.log.gaps == 0,
         format!(
@@ -250,77 +254,22 @@ pub async fn verdict(
             .collect(),
     ));
 
-    // The event stream: every event once, in cursor order, across every break.
-    let db_ids: HashMap<i64, (u64, i64)> = events
-        .iter()
-        .filter_map(|e| Some((e.0, parse_cursor(&e.1)?)))
-        .collect();
-    let got: HashSet<i64> = i.received.iter().map(|r| r.id).collect();
-    let missed: Vec<i64> = {
-        let mut m: Vec<i64> = db_ids
-            .keys()
-            .filter(|id| !got.contains(id))
-            .copied()
-            .collect();
-        m.sort_unstable();
-        m
-    };
-    let duplicated = i.received.len() - got.len();
-    let out_of_order = i
-        .received
-        .windows(2)
-        .filter(|w| w[1].cursor <= w[0].cursor)
-        .count();
-    let phantom = i
-        .received
-        .iter()
-        .filter(|r| db_ids.get(&r.id) != Some(&r.cursor))
-        .count();
-    let lost = missed.len() + duplicated + out_of_order + phantom + i.malformed_sse as usize;
-    let mut ev = Vec::new();
-    if !missed.is_empty() {
-        let kinds: BTreeMap<&str, usize> = events
-            .iter()
-            .filter(|e| missed.binary_search(&e.0).is_ok())
-            .fold(BTreeMap::new(), |mut m, e| {
-                *m.entry(e.4.as_str()).or_default() += 1;
-                m
-            });
-        ev.push(format!(
-            "never received: {} events (ids {}…), kinds {kinds:?}",
-            missed.len(),
-            missed
-                .iter()
-                .take(8)
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    for w in i
-        .received
-        .windows(2)
-        .filter(|w| w[1].cursor <= w[0].cursor)
-        .take(5)
-    {
-        ev.push(format!(
-            "out of order: event {} (cursor {}-{}) after event {} (cursor {}-{})",
-            w[1].id, w[1].cursor.0, w[1].cursor.1, w[0].id, w[0].cursor.0, w[0].cursor.1
-        ));
-    }
-    checks.push(check(
+    // The event stream: every event once, in cursor order — for the follower that lived
+    // through the chaos, and for a reader replaying the whole log from the start at the end.
+    let (live, lost) = stream::check(
         "event_stream_exactly_once_in_order",
-        lost == 0,
-        format!(
-            "{} events in urumi.events, {} received over {} reconnects: {} missed, {duplicated} duplicated, {out_of_order} out of order, {phantom} unknown or with a wrong cursor, {} unreadable",
-            db_ids.len(),
-            i.received.len(),
-            i.sse_reconnects,
-            missed.len(),
-            i.malformed_sse
-        ),
-        ev,
-    ));
+        "across the chaos",
+        &i.live,
+        &events,
+    );
+    let (replay, replay_lost) = stream::check(
+        "event_stream_replay_exactly_once_in_order",
+        "replayed from 0-0 at the end",
+        &i.replay,
+        &events,
+    );
+    checks.push(live);
+    checks.push(replay);
 
     // Audit: each accepted create and delete has exactly one entry by the soak's token.
     let mut audit: HashMap<(&str, &str), u32> = HashMap::new();
@@ -351,7 +300,7 @@ pub async fn verdict(
             unaudited.push(format!("{name}: {n} {kind} entries by {ACTOR}"));
         }
     }
-    checks.push(check(
+    checks.push(Check::new(
         "every_mutation_audited",
         unaudited.is_empty(),
         format!(
@@ -392,7 +341,7 @@ pub async fn verdict(
             ));
         }
     }
-    checks.push(check(
+    checks.push(Check::new(
         "reconnected_after_postgres_restarts",
         recon.is_empty() && !i.chaos.pg_restarts.is_empty(),
         format!(
@@ -415,7 +364,7 @@ pub async fn verdict(
         && i.chaos.worker_kills > 0
         && i.chaos.api_kills > 0
         && i.faults_injected > 0;
-    checks.push(check(
+    checks.push(Check::new(
         "chaos_happened",
         took_place,
         format!(
@@ -431,6 +380,14 @@ pub async fn verdict(
     ));
 
     let takeovers = events.iter().filter(|e| e.4 == "run.lease_expired").count();
+    let txids: Vec<u64> = events
+        .iter()
+        .filter_map(|e| parse_cursor(&e.1).map(|c| c.0))
+        .collect();
+    fig.insert(
+        "txid_range".into(),
+        json!([txids.iter().min(), txids.iter().max()]),
+    );
     for (k, v) in [
         ("stores", json!(i.names.len())),
         ("stores_deleted", json!(i.to_delete.len())),
@@ -445,8 +402,9 @@ pub async fn verdict(
         ("stuck_runs", json!(stuck.len())),
         ("failed_runs", json!(failed.len())),
         ("lost_events", json!(lost)),
-        ("events", json!(db_ids.len())),
-        ("sse_reconnects", json!(i.sse_reconnects)),
+        ("replay_lost_events", json!(replay_lost)),
+        ("events", json!(events.len())),
+        ("sse_reconnects", json!(i.live.reconnects)),
         ("duplicate_objects", json!(dup_objects)),
         ("unaudited_mutations", json!(unaudited.len())),
         ("api_retries", json!(i.ledger.retries)),
@@ -471,7 +429,7 @@ pub fn processes(
         "unexpected_exits".into(),
         json!(unexpected.len() + bad_stops.len()),
     );
-    check(
+    Check::new(
         "no_process_died_by_itself",
         unexpected.is_empty() && bad_stops.is_empty(),
         format!(

@@ -17,10 +17,12 @@
 //!
 //! ```text
 //! soak [--stores 150] [--seconds 300] [--chaos-seconds S/2] [--workers 3]
-//!      [--kill-every 4] [--delete-every 5] [--seed 1] [--bin-dir DIR] [--keep]
+//!      [--kill-every 4] [--delete-every 5] [--seed 1] [--first-xid 9000] [--bin-dir DIR] [--keep]
 //! ```
 //! `--seconds` bounds the whole run after start-up (chaos, then waiting for every store to
-//! end); `--bin-dir` holds `urumi-sim`, `urumi-api` and `urumi-worker` (default: this
+//! end). `--first-xid` starts Postgres at that transaction id (0: where `initdb` leaves it,
+//! ~730), so that even a short run crosses 9,999 → 10,000 — the event stream's cursors are
+//! transaction ids, and a cursor compared as text would put 10000 before 9999. `--bin-dir` holds `urumi-sim`, `urumi-api` and `urumi-worker` (default: this
 //! program's directory). Everything listens on 127.0.0.1; the temp dir (Postgres data,
 //! logs) is removed unless the soak fails or `--keep` is given.
 
@@ -33,6 +35,7 @@ mod platform;
 mod postgres;
 mod procs;
 mod simulator;
+mod stream;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -61,6 +64,7 @@ struct Args {
     kill_every: u64,
     delete_every: usize,
     seed: u64,
+    first_xid: u64,
     bin_dir: PathBuf,
     keep: bool,
 }
@@ -86,6 +90,7 @@ fn parse_args() -> anyhow::Result<Args> {
         "--kill-every",
         "--delete-every",
         "--seed",
+        "--first-xid",
         "--bin-dir",
     ];
     let mut i = 0;
@@ -107,6 +112,7 @@ fn parse_args() -> anyhow::Result<Args> {
         kill_every: num("--kill-every", 4)?,
         delete_every: num("--delete-every", 5)? as usize,
         seed: num("--seed", 1)?,
+        first_xid: num("--first-xid", 9000)?,
         bin_dir: match value("--bin-dir") {
             Some(d) => PathBuf::from(d),
             None => std::env::current_exe()?
@@ -180,7 +186,7 @@ async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<(bool, Map<S
         args.seed,
         dir.display()
     );
-    let mut p = Platform::start(dir, &args.bin_dir, args.workers).await?;
+    let mut p = Platform::start(dir, &args.bin_dir, args.workers, args.first_xid).await?;
     p.sim
         .set_faults(args.seed, &chaos::baseline_rules())
         .await?;
@@ -297,26 +303,21 @@ async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<(bool, Map<S
     }
 
     // Let the follower catch up with the log (everything is quiet now), then stop it.
-    let total_events = |pool: sqlx::PgPool| async move {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM urumi.events")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or(0)
-    };
-    let catch_up = Instant::now();
-    while catch_up.elapsed() < Duration::from_secs(30) {
-        let want = total_events(p.pool.clone()).await;
-        let got = {
-            let ev = seen.events.lock().expect("seen lock");
-            ev.iter().map(|e| e.id).collect::<BTreeSet<_>>().len() as i64
-        };
-        if got >= want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    caught_up(&seen, &p.pool).await;
     let _ = stop_tx.send(true);
     let _ = follower.await;
+    // A second reader replays the whole log from the start, in the API's batches.
+    let replay = Arc::new(follower::Seen::default());
+    let (replay_stop, replay_rx) = watch::channel(false);
+    let replayer = tokio::spawn(follower::follow(
+        p.api.url.clone(),
+        p.api.token().to_owned(),
+        replay.clone(),
+        replay_rx,
+    ));
+    caught_up(&replay, &p.pool).await;
+    let _ = replay_stop.send(true);
+    let _ = replayer.await;
     let _ = background.await;
     let mut log = Arc::try_unwrap(log)
         .expect("the drain has stopped")
@@ -331,13 +332,21 @@ async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<(bool, Map<S
 
     let ledger = std::mem::take(&mut *p.api.ledger.lock().expect("ledger"));
     let received = std::mem::take(&mut *seen.events.lock().expect("seen lock"));
+    let replayed = std::mem::take(&mut *replay.events.lock().expect("seen lock"));
     let inputs = invariants::Inputs {
         names: &names,
         to_delete: &to_delete,
         ledger: &ledger,
-        received: &received,
-        malformed_sse: seen.malformed.load(Ordering::Relaxed),
-        sse_reconnects: seen.reconnects.load(Ordering::Relaxed),
+        live: stream::Stream {
+            received: &received,
+            reconnects: seen.reconnects.load(Ordering::Relaxed),
+            malformed: seen.malformed.load(Ordering::Relaxed),
+        },
+        replay: stream::Stream {
+            received: &replayed,
+            reconnects: replay.reconnects.load(Ordering::Relaxed),
+            malformed: replay.malformed.load(Ordering::Relaxed),
+        },
         log: &log,
         chaos: &report,
         faults_injected,
@@ -382,4 +391,29 @@ async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<(bool, Map<S
         ),
     );
     Ok((passed, fig))
+}
+
+/// Waits until `seen` holds as many distinct events as `urumi.events`, or it has received
+/// nothing new for 5 s, or 30 s have passed.
+async fn caught_up(seen: &follower::Seen, pool: &sqlx::PgPool) {
+    let (start, mut last_progress, mut last_count) = (Instant::now(), Instant::now(), 0);
+    while start.elapsed() < Duration::from_secs(30)
+        && last_progress.elapsed() < Duration::from_secs(5)
+    {
+        let want: i64 = sqlx::query_scalar("SELECT count(*) FROM urumi.events")
+            .fetch_one(pool)
+            .await
+            .unwrap_or(i64::MAX);
+        let got = {
+            let ev = seen.events.lock().expect("seen lock");
+            ev.iter().map(|e| e.id).collect::<BTreeSet<_>>().len()
+        };
+        if got as i64 >= want {
+            return;
+        }
+        if got > last_count {
+            (last_count, last_progress) = (got, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

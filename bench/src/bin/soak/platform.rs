@@ -119,17 +119,23 @@ where
 }
 
 impl Platform {
-    /// Starts everything in `dir` from the binaries in `bins`.
+    /// Starts everything in `dir` from the binaries in `bins`, Postgres at transaction id
+    /// `next_xid` (0: wherever `initdb` left it).
     ///
     /// # Errors
     /// When a part does not start.
-    pub async fn start(dir: &Path, bins: &Path, workers: usize) -> anyhow::Result<Self> {
+    pub async fn start(
+        dir: &Path,
+        bins: &Path,
+        workers: usize,
+        next_xid: u64,
+    ) -> anyhow::Result<Self> {
         let (sim_bin, api_bin, worker_bin) = (
             bin(bins, "urumi-sim")?,
             bin(bins, "urumi-api")?,
             bin(bins, "urumi-worker")?,
         );
-        let pg = Postgres::start(dir).context("starting Postgres")?;
+        let pg = Postgres::start(dir, next_xid).context("starting Postgres")?;
         let mut procs = Procs::default();
 
         let sim_port = free_port()?;

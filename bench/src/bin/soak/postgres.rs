@@ -62,11 +62,14 @@ fn is_root() -> bool {
 }
 
 impl Postgres {
-    /// `initdb` in `dir/pg` and starts the server on a free port.
+    /// `initdb` in `dir/pg` and starts the server on a free port. With `next_xid` above 0
+    /// the cluster's next transaction id is set to it first (`pg_resetwal -x`), so that a
+    /// short run can cross a boundary such as 9,999 → 10,000 that a fresh cluster reaches
+    /// only after a while.
     ///
     /// # Errors
     /// When the binaries are missing or the cluster does not start.
-    pub fn start(dir: &Path) -> anyhow::Result<Self> {
+    pub fn start(dir: &Path, next_xid: u64) -> anyhow::Result<Self> {
         let bindir = find_bindir()?;
         let pgdir = dir.join("pg");
         std::fs::create_dir_all(&pgdir)?;
@@ -93,6 +96,9 @@ impl Postgres {
             "initdb",
             &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync"],
         )?;
+        if next_xid > 0 {
+            pg.run("pg_resetwal", &["-x", &next_xid.to_string(), "-D", &data])?;
+        }
         let opts = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300",
             pgdir.display()
