@@ -103,6 +103,19 @@ pub struct PgRestart {
     pub missing: Vec<String>,
     /// Worker processes that lived through the restart: (pid, worker id).
     pub survivors: Vec<(u32, String)>,
+    /// The next transaction id just before the restart and just after it. After a crash,
+    /// ids that never reached the flushed WAL (e.g. of aborted transactions) are handed out
+    /// again, so `after` may be below `before`.
+    pub next_xid: (Option<u64>, Option<u64>),
+}
+
+/// The next transaction id Postgres will hand out (`xmax` of a fresh snapshot).
+async fn next_xid(pool: &sqlx::PgPool) -> Option<u64> {
+    sqlx::query_scalar::<_, i64>("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+        .fetch_one(pool)
+        .await
+        .ok()
+        .map(|x| x as u64)
 }
 
 /// What the chaos did.
@@ -181,15 +194,20 @@ pub async fn run(p: &Platform, plan: &[(Duration, Action)], t0: Instant, seed: u
             }
             Action::RestartPostgres => {
                 let at_s = secs();
+                let before = next_xid(&p.pool).await;
                 match p.pg.restart_immediate().await {
                     Ok(took) => {
                         let mut restart = reconnect_check(p).await;
                         restart.at_s = at_s;
                         restart.took_s = took.as_secs_f64();
+                        restart.next_xid = (before, restart.next_xid.1);
+                        let xids = |x: Option<u64>| x.map_or("?".into(), |x| x.to_string());
                         println!(
-                            "[{:6.1}s] Postgres restarted -m immediate in {:.1} s; {}",
+                            "[{:6.1}s] Postgres restarted -m immediate in {:.1} s (next xid {} before, {} after); {}",
                             at_s,
                             restart.took_s,
+                            xids(before),
+                            xids(restart.next_xid.1),
                             match restart.reconnected_s {
                                 Some(s) => format!(
                                     "every process reconnected and re-LISTENed within {s:.1} s"
@@ -243,6 +261,13 @@ async fn registered(p: &Platform, pid: u32) -> Option<f64> {
 /// session, and the API answers `/readyz` and holds a `LISTEN urumi_events` session.
 async fn reconnect_check(p: &Platform) -> PgRestart {
     let t = Instant::now();
+    let mut after = None;
+    while after.is_none() && t.elapsed() < RECONNECT_LIMIT {
+        after = next_xid(&p.pool).await;
+        if after.is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let (mut missing, mut postmaster_start) = (vec!["no answer from Postgres".to_owned()], 0.0);
     let mut survivors = Vec::new();
     while t.elapsed() < RECONNECT_LIMIT {
@@ -313,6 +338,7 @@ async fn reconnect_check(p: &Platform) -> PgRestart {
         reconnected_s: missing.is_empty().then(|| t.elapsed().as_secs_f64()),
         missing,
         survivors,
+        next_xid: (None, after),
     }
 }
 

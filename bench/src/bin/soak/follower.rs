@@ -20,6 +20,8 @@ pub struct Received {
     pub id: i64,
     /// Which connection brought it (0 the first, then one more per reconnect).
     pub connection: u64,
+    /// When it arrived (epoch seconds; Postgres runs on the same host).
+    pub received_at: f64,
 }
 
 /// What the follower saw (shared with the soak).
@@ -124,6 +126,9 @@ pub async fn follow(api: String, token: String, seen: Arc<Seen>, mut stop: watch
                                 cursor,
                                 id: id_,
                                 connection: connection - 1,
+                                received_at: std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .map_or(0.0, |d| d.as_secs_f64()),
                             });
                         }
                         _ => {

@@ -53,16 +53,20 @@ impl Check {
     }
 }
 
-/// An event row: id, cursor, run, subject, kind, step, actor.
-pub type EventRow = (
-    i64,
-    String,
-    Option<Uuid>,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-);
+/// One row of `urumi.events`, as the verdict reads it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    /// `<txid>-<id>`, as the stream sends it.
+    pub cursor: String,
+    pub run_id: Option<Uuid>,
+    pub subject: Option<String>,
+    pub kind: String,
+    pub step: Option<String>,
+    pub actor: String,
+    /// `created_at` (its transaction's start), epoch seconds.
+    pub at: f64,
+}
 
 /// Computes every invariant; returns the checks and the `RESULT` figures.
 ///
@@ -178,17 +182,18 @@ pub async fn verdict(
     ));
 
     let events: Vec<EventRow> = sqlx::query_as(
-        "SELECT id, txid::text || '-' || id, run_id, subject, kind, step, actor FROM urumi.events ORDER BY id",
+        "SELECT id, txid::text || '-' || id AS cursor, run_id, subject, kind, step, actor,
+                extract(epoch FROM created_at)::float8 AS at
+         FROM urumi.events ORDER BY id",
     )
     .fetch_all(pool)
     .await?;
 
     // Steps: a step whose checkpoint said succeeded never started again; no second setup Job.
     let mut done: HashMap<(Uuid, &str), (i64, u32)> = HashMap::new();
-    for (id, _, run, _, kind, step, _) in &events {
-        if let (Some(run), Some(step), "step.succeeded") = (run, step, kind.as_str()) {
-            let e = done.entry((*run, step.as_str())).or_insert((*id, 0));
-            e.1 += 1;
+    for e in &events {
+        if let (Some(run), Some(step), "step.succeeded") = (e.run_id, &e.step, e.kind.as_str()) {
+            done.entry((run, step.as_str())).or_insert((e.id, 0)).1 += 1;
         }
     }
     let mut reexec = Vec::new();
@@ -197,13 +202,14 @@ pub async fn verdict(
             reexec.push(format!("run {run} step {step} succeeded {n} times"));
         }
     }
-    for (id, _, run, _, kind, step, actor) in &events {
-        if let (Some(run), Some(step), "step.started") = (run, step, kind.as_str())
-            && let Some((first_done, _)) = done.get(&(*run, step.as_str()))
-            && id > first_done
+    for e in &events {
+        if let (Some(run), Some(step), "step.started") = (e.run_id, &e.step, e.kind.as_str())
+            && let Some((first_done, _)) = done.get(&(run, step.as_str()))
+            && e.id > *first_done
         {
             reexec.push(format!(
-                "run {run} step {step} started again (event {id}, {actor}) after it succeeded"
+                "run {run} step {step} started again (event {}, {}) after it succeeded",
+                e.id, e.actor
             ));
         }
     }
@@ -257,12 +263,14 @@ pub async fn verdict(
     // The event stream: every event once, in cursor order — for the follower that lived
     // through the chaos, and for a reader replaying the whole log from the start at the end.
     let (live, lost) = stream::check(
+        &i.chaos.pg_restarts,
         "event_stream_exactly_once_in_order",
         "across the chaos",
         &i.live,
         &events,
     );
     let (replay, replay_lost) = stream::check(
+        &i.chaos.pg_restarts,
         "event_stream_replay_exactly_once_in_order",
         "replayed from 0-0 at the end",
         &i.replay,
@@ -273,11 +281,11 @@ pub async fn verdict(
 
     // Audit: each accepted create and delete has exactly one entry by the soak's token.
     let mut audit: HashMap<(&str, &str), u32> = HashMap::new();
-    for (_, _, _, subject, kind, _, actor) in &events {
-        if actor == ACTOR
-            && let Some(s) = subject
+    for e in &events {
+        if e.actor == ACTOR
+            && let Some(s) = &e.subject
         {
-            *audit.entry((s.as_str(), kind.as_str())).or_default() += 1;
+            *audit.entry((s.as_str(), e.kind.as_str())).or_default() += 1;
         }
     }
     let mut unaudited = Vec::new();
@@ -379,10 +387,13 @@ pub async fn verdict(
         i.chaos.errors.clone(),
     ));
 
-    let takeovers = events.iter().filter(|e| e.4 == "run.lease_expired").count();
+    let takeovers = events
+        .iter()
+        .filter(|e| e.kind == "run.lease_expired")
+        .count();
     let txids: Vec<u64> = events
         .iter()
-        .filter_map(|e| parse_cursor(&e.1).map(|c| c.0))
+        .filter_map(|e| parse_cursor(&e.cursor).map(|c| c.0))
         .collect();
     fig.insert(
         "txid_range".into(),

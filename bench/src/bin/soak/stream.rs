@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::chaos::PgRestart;
 use crate::follower::{Received, parse_cursor};
 use crate::invariants::{Check, EventRow};
 
@@ -18,8 +19,10 @@ pub struct Stream<'a> {
 }
 
 /// Checks `s` against `events` (every row of `urumi.events`); returns the check and the
-/// number of lost events (missed + duplicated + out of order + unknown + unreadable).
+/// number of lost events (missed + duplicated + out of order + unknown + unreadable). The
+/// Postgres restarts are named in the evidence of a missed event written just after one.
 pub fn check(
+    restarts: &[PgRestart],
     name: &'static str,
     what: &str,
     s: &Stream<'_>,
@@ -27,7 +30,7 @@ pub fn check(
 ) -> (Check, usize) {
     let db_ids: HashMap<i64, (u64, i64)> = events
         .iter()
-        .filter_map(|e| Some((e.0, parse_cursor(&e.1)?)))
+        .filter_map(|e| Some((e.id, parse_cursor(&e.cursor)?)))
         .collect();
     let got: HashSet<i64> = s.received.iter().map(|r| r.id).collect();
     let mut ev = Vec::new();
@@ -70,9 +73,9 @@ pub fn check(
     if !missed.is_empty() {
         let kinds: BTreeMap<&str, usize> = events
             .iter()
-            .filter(|e| missed.binary_search(&e.0).is_ok())
+            .filter(|e| missed.binary_search(&e.id).is_ok())
             .fold(BTreeMap::new(), |mut m, e| {
-                *m.entry(e.4.as_str()).or_default() += 1;
+                *m.entry(e.kind.as_str()).or_default() += 1;
                 m
             });
         ev.push(format!(
@@ -85,6 +88,49 @@ pub fn check(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+        // For each missed event: had the reader already received an event of a later
+        // transaction id before the missed event's transaction even began? Then that id was
+        // handed out after the stream had passed it (e.g. again, after a crash).
+        for e in events
+            .iter()
+            .filter(|e| missed.binary_search(&e.id).is_ok())
+            .take(5)
+        {
+            let Some(c) = parse_cursor(&e.cursor) else {
+                continue;
+            };
+            let passed = s
+                .received
+                .iter()
+                .filter(|r| r.cursor.0 > c.0 && r.received_at < e.at)
+                .max_by_key(|r| r.cursor);
+            let after_restart = restarts
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.postmaster_start <= e.at)
+                .max_by(|a, b| a.1.postmaster_start.total_cmp(&b.1.postmaster_start))
+                .filter(|(_, r)| e.at - r.postmaster_start < 10.0)
+                .map(|(n, r)| {
+                    format!(
+                        "; its transaction began {:.2} s after Postgres restart {} (the next transaction id just before that restart was {})",
+                        e.at - r.postmaster_start,
+                        n + 1,
+                        r.next_xid.0.map_or("?".into(), |x| x.to_string())
+                    )
+                });
+            ev.push(format!(
+                "missed event {} ({}, cursor {}, its transaction began at {:.3}){}{}",
+                e.id,
+                e.kind,
+                e.cursor,
+                e.at,
+                passed.map_or(String::new(), |r| format!(
+                    "; event {} with the later cursor {}-{} had been received at {:.3}, before that",
+                    r.id, r.cursor.0, r.cursor.1, r.received_at
+                )),
+                after_restart.unwrap_or_default()
+            ));
+        }
     }
     for w in s
         .received
