@@ -1,5 +1,5 @@
 # One entry point per task; CI (.ci/run) calls `make test`.
-.PHONY: dev test fmt lint sim openapi bench-engine bench-stores bench-sim bench-api
+.PHONY: dev test fmt lint sim openapi bench-engine bench-stores bench-sim bench-api soak
 
 dev: ## Start the local platform: Postgres, migrations, simulator, API, two workers; prints URL + admin token
 	scripts/dev.sh
@@ -31,6 +31,11 @@ bench-api: ## create 10,000 stores through the API, then GET/list load (wrk); re
 
 bench-sim: ## GETs/s and server-side applies/s from one client; RSS holding 10,000 stores; last line RESULT {json}
 	sim/scripts/bench-sim.sh
+
+soak: ARGS ?= --stores 150 --seconds 300
+soak: ## chaos soak: stores provisioned while workers are SIGKILLed, Postgres and the API restarted, faults injected; invariants, last line RESULT {json}
+	cargo build -p urumi-sim -p urumi-api -p urumi-worker -p urumi-bench --bins
+	$${CARGO_TARGET_DIR:-target}/debug/soak $(ARGS)
 
 sim: ## the Kubernetes API simulator in the foreground (SIM_ADDR, SIM_KUBECONFIG)
 	cargo run --release -p urumi-sim --bin urumi-sim

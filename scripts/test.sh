@@ -79,6 +79,8 @@ frontend() {
 echo "== e2e: the real binaries (platform, CLI, simulator faults)"
 cargo build --workspace --bins -q
 stage e2e scripts/with-postgres.sh scripts/e2e.sh
+echo "== soak (short): 20 stores under chaos (worker SIGKILLs, Postgres and API restarts, faults)"
+stage --say-passed soak "${CARGO_TARGET_DIR:-target}/debug/soak" --stores 20 --seconds 120 --chaos-seconds 40
 echo "== fuzz: schemathesis against the served /openapi.json"
 stage --say-passed fuzz fuzz_api
 echo "== helm: lint, render and validate helm/urumi"

@@ -1,6 +1,17 @@
 //! Fault injection (error rates with a status, added latency, dropped connections, hangs;
 //! per verb, resource and namespace; deterministic with a seed) and the request log that
 //! tests read.
+//!
+//! Most faults strike *before* a request is served, so nothing was applied. An
+//! *after-apply* fault (`afterApplyRate`) strikes a mutating request *after* it was applied
+//! to the store: the client then gets a 5xx (or a dropped connection) for a write that
+//! happened, as from a real API server that commits and then times out.
+//!
+//! ```text
+//!   request ─► decide ─┬─ Drop / Hang / Fail ─────────────────► answer (nothing applied)
+//!                      ├─ Pass ──────────► serve ─────────────► answer
+//!                      └─ AfterApply ────► serve (applied) ───► 5xx or dropped connection
+//! ```
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -14,6 +25,20 @@ use crate::error::ApiError;
 
 fn default_status() -> u16 {
     500
+}
+
+/// The verbs that change stored state, the only ones an after-apply fault strikes.
+pub const MUTATING_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+
+/// How an after-apply fault answers a request it let through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterApply {
+    /// Answer the rule's `status` (a 5xx such as 500, 503 or 504).
+    #[default]
+    Error,
+    /// Close the connection without answering.
+    Drop,
 }
 
 /// One fault rule. Unset selectors match everything.
@@ -50,6 +75,14 @@ pub struct FaultRule {
     /// How long a hang lasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hang_ms: Option<u64>,
+    /// Probability that a matching *mutating* request (see [`MUTATING_VERBS`]) is applied
+    /// and then answered as `after_apply` says: the write happened, the client is told it
+    /// failed. Other verbs are never struck by it.
+    #[serde(default)]
+    pub after_apply_rate: f64,
+    /// How an after-apply fault answers: `error` (with `status`) or `drop`.
+    #[serde(default)]
+    pub after_apply: AfterApply,
 }
 
 impl FaultRule {
@@ -105,6 +138,21 @@ impl FaultRule {
         self
     }
 
+    /// Applies `rate` of matching mutating requests, then answers them with `status`.
+    pub fn error_after_apply(mut self, rate: f64, status: u16) -> Self {
+        self.after_apply_rate = rate;
+        self.after_apply = AfterApply::Error;
+        self.status = status;
+        self
+    }
+
+    /// Applies `rate` of matching mutating requests, then closes their connection unanswered.
+    pub fn drop_after_apply(mut self, rate: f64) -> Self {
+        self.after_apply_rate = rate;
+        self.after_apply = AfterApply::Drop;
+        self
+    }
+
     fn matches(&self, verb: &str, resource: &str, ns: Option<&str>) -> bool {
         self.verb.as_deref().is_none_or(|v| v == "*" || v == verb)
             && self
@@ -142,12 +190,18 @@ pub enum FaultAction {
     Drop,
     /// Wait this long before serving it.
     Hang(Duration),
+    /// Serve it (apply it), then answer with this error instead of the real answer.
+    FailAfterApply(ApiError),
+    /// Serve it (apply it), then close the connection without answering.
+    DropAfterApply,
 }
 
 #[derive(Debug)]
 struct FaultState {
     config: FaultConfig,
     rng: StdRng,
+    /// Faults decided since start (never reset): every action but `Pass`.
+    injected: u64,
 }
 
 /// Runtime-adjustable faults (cheap to clone).
@@ -164,7 +218,11 @@ impl Faults {
     /// Faults from a configuration.
     pub fn new(config: FaultConfig) -> Self {
         let rng = StdRng::seed_from_u64(config.seed);
-        Self(Arc::new(Mutex::new(FaultState { config, rng })))
+        Self(Arc::new(Mutex::new(FaultState {
+            config,
+            rng,
+            injected: 0,
+        })))
     }
 
     /// Replaces the configuration (and reseeds).
@@ -189,10 +247,21 @@ impl Faults {
         self.0.lock().expect("fault lock").config.clone()
     }
 
+    /// How many faults were injected since start (every drop, hang and error, before or
+    /// after apply; added latency alone is not a fault). Replacing the rules keeps the count.
+    pub fn injected(&self) -> u64 {
+        self.0.lock().expect("fault lock").injected
+    }
+
     /// Decides the fate of one request.
     pub fn decide(&self, verb: &str, resource: &str, ns: Option<&str>) -> (Duration, FaultAction) {
         let mut s = self.0.lock().expect("fault lock");
-        let FaultState { config, rng } = &mut *s;
+        let FaultState {
+            config,
+            rng,
+            injected,
+        } = &mut *s;
+        let mutating = MUTATING_VERBS.contains(&verb);
         let mut latency = Duration::ZERO;
         let mut action = FaultAction::Pass;
         for r in config
@@ -213,7 +282,20 @@ impl Faults {
                     .retry_after_seconds
                     .or(if r.status == 429 { Some(1) } else { None });
                 action = FaultAction::Fail(ApiError::injected(r.status, ra));
+            } else if mutating
+                && r.after_apply_rate > 0.0
+                && rng.random::<f64>() < r.after_apply_rate
+            {
+                action = match r.after_apply {
+                    AfterApply::Error => {
+                        FaultAction::FailAfterApply(ApiError::injected(r.status, None))
+                    }
+                    AfterApply::Drop => FaultAction::DropAfterApply,
+                };
             }
+        }
+        if !matches!(action, FaultAction::Pass) {
+            *injected += 1;
         }
         (latency, action)
     }
@@ -249,6 +331,10 @@ pub struct RequestRecord {
     pub changed: bool,
     /// Whether a fault was injected.
     pub injected: bool,
+    /// The name of the object this request created (a `create`, or an apply that created
+    /// its object), also when an after-apply fault then hid the answer; `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
     /// `User-Agent`.
     pub user_agent: String,
 }
@@ -343,5 +429,51 @@ mod tests {
             f.decide("get", "pods", Some("a")).1,
             FaultAction::Pass
         ));
+    }
+
+    #[test]
+    fn after_apply_faults_strike_only_mutating_verbs_and_every_fault_is_counted() {
+        let f = Faults::new(FaultConfig {
+            seed: 3,
+            rules: vec![FaultRule::any().error_after_apply(1.0, 503)],
+        });
+        for verb in ["get", "list", "watch"] {
+            assert!(matches!(f.decide(verb, "jobs", None).1, FaultAction::Pass));
+        }
+        assert_eq!(f.injected(), 0);
+        for verb in MUTATING_VERBS {
+            match f.decide(verb, "jobs", Some("a")).1 {
+                FaultAction::FailAfterApply(e) => assert_eq!(e.code, 503),
+                other => panic!("{verb}: {other:?}"),
+            }
+        }
+        f.set(FaultConfig {
+            seed: 3,
+            rules: vec![FaultRule::any().verb("create").drop_after_apply(1.0)],
+        });
+        assert!(matches!(
+            f.decide("create", "secrets", Some("a")).1,
+            FaultAction::DropAfterApply
+        ));
+        assert!(matches!(
+            f.decide("patch", "secrets", Some("a")).1,
+            FaultAction::Pass
+        ));
+        // Replacing the rules keeps the count: five errors and one drop.
+        assert_eq!(f.injected(), 6);
+    }
+
+    #[test]
+    fn after_apply_rules_read_and_write_their_json_form() {
+        let rule: FaultRule = serde_json::from_str(
+            r#"{"verb": "create", "afterApplyRate": 0.25, "afterApply": "drop"}"#,
+        )
+        .unwrap();
+        assert_eq!(rule, FaultRule::any().verb("create").drop_after_apply(0.25));
+        let back = serde_json::to_value(FaultRule::any().error_after_apply(0.1, 504)).unwrap();
+        assert_eq!(back["afterApplyRate"], 0.1);
+        assert_eq!(back["afterApply"], "error");
+        assert_eq!(back["status"], 504);
+        assert!(serde_json::from_str::<FaultRule>(r#"{"afterApply": "later"}"#).is_err());
     }
 }

@@ -237,6 +237,8 @@ fn lock(c: &Cluster) -> std::sync::MutexGuard<'_, State> {
 struct Outcome {
     resp: Response<Body>,
     changed: bool,
+    /// The name of the object the request created, if it created one.
+    created: Option<String>,
 }
 
 impl From<Response<Body>> for Outcome {
@@ -244,8 +246,15 @@ impl From<Response<Body>> for Outcome {
         Self {
             resp,
             changed: false,
+            created: None,
         }
     }
+}
+
+fn name_of(obj: &Value) -> Option<String> {
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(String::from)
 }
 
 /// Serves one request.
@@ -333,9 +342,12 @@ pub async fn handle(
         latency_ms: 0.0,
         changed: false,
         injected: false,
+        created: None,
         user_agent: user_agent.clone(),
     };
 
+    // An after-apply fault lets the request through and replaces its answer at the end.
+    let mut after_apply = None;
     if !matches!(r, Route::Admin(_)) {
         let (latency, action) = cluster.faults.decide(&verb, &resource, ns.as_deref());
         if !latency.is_zero() {
@@ -362,6 +374,9 @@ pub async fn handle(
                 record.latency_ms = start.elapsed().as_secs_f64() * 1000.0;
                 cluster.log.push(record);
                 return Ok(error_response(&e));
+            }
+            a @ (FaultAction::FailAfterApply(_) | FaultAction::DropAfterApply) => {
+                after_apply = Some(a);
             }
         }
     }
@@ -432,9 +447,27 @@ pub async fn handle(
     };
     record.status = outcome.resp.status().as_u16();
     record.changed = outcome.changed;
+    record.created = outcome.created;
     record.latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-    cluster.log.push(record);
-    Ok(outcome.resp)
+    match after_apply {
+        Some(FaultAction::FailAfterApply(e)) => {
+            record.injected = true;
+            record.status = e.code;
+            cluster.log.push(record);
+            Ok(error_response(&e))
+        }
+        // DropAfterApply, the only other action kept in `after_apply`.
+        Some(_) => {
+            record.injected = true;
+            record.status = 0;
+            cluster.log.push(record);
+            Err(Dropped)
+        }
+        None => {
+            cluster.log.push(record);
+            Ok(outcome.resp)
+        }
+    }
 }
 
 impl ApiError {
@@ -628,6 +661,7 @@ fn resource_verb(
             let obj = decode_body(body, "couldn't get version/kind")?;
             let w = lock(cluster).create(ctx.res, &ns_str, obj, &opts)?;
             Ok(Outcome {
+                created: w.changed.then(|| name_of(&w.obj)).flatten(),
                 resp: with_warnings(value_response(201, &w.obj), &w.warnings),
                 changed: w.changed,
             })
@@ -652,6 +686,7 @@ fn resource_verb(
             Ok(Outcome {
                 resp,
                 changed: w.changed,
+                created: None,
             })
         }
         "patch" => {
@@ -688,6 +723,7 @@ fn resource_verb(
             let w = lock(cluster).patch(ctx.res, &ns_str, &name, ptype, patch, force, &opts)?;
             let code = if w.created { 201 } else { 200 };
             Ok(Outcome {
+                created: (w.created && w.changed).then(|| name_of(&w.obj)).flatten(),
                 resp: with_warnings(value_response(code, &w.obj), &w.warnings),
                 changed: w.changed,
             })
@@ -713,6 +749,7 @@ fn resource_verb(
             Ok(Outcome {
                 resp: value_response(200, &obj),
                 changed,
+                created: None,
             })
         }
         "deletecollection" => {
@@ -751,6 +788,7 @@ fn resource_verb(
             Ok(Outcome {
                 resp: json_response(200, list_body(ctx.res, &gone, rv, None)),
                 changed,
+                created: None,
             })
         }
         _ => Err(ApiError::method_not_allowed(verb, rt)),
@@ -832,6 +870,7 @@ fn scale(cluster: &Arc<Cluster>, verb: &str, ctx: &Ctx<'_>, body: &[u8]) -> ApiR
     Ok(Outcome {
         resp: value_response(200, &scale_of(&w.obj)),
         changed: w.changed,
+        created: None,
     })
 }
 
@@ -1102,7 +1141,7 @@ async fn admin(
             let st = lock(cluster);
             value_response(
                 200,
-                &json!({"objects": st.object_count(), "objectBytes": st.object_bytes(), "resourceVersion": st.rv.to_string(), "watchers": cluster.watchers.load(Ordering::SeqCst)}),
+                &json!({"objects": st.object_count(), "objectBytes": st.object_bytes(), "resourceVersion": st.rv.to_string(), "watchers": cluster.watchers.load(Ordering::SeqCst), "faultsInjected": cluster.faults.injected(), "requests": cluster.log.mark()}),
             )
         }
         (&Method::GET, ["idle"]) => {
