@@ -339,6 +339,19 @@ async fn two_hundred_concurrent_writers_arrive_once_each_in_commit_order(pool: P
     assert_eq!(cursors(&got), table_order(&pool, "test.w%").await);
 }
 
+/// The API on a migrated database of a Postgres cluster of the test's own.
+async fn app_on_own_postgres() -> (OwnPostgres, PgPool, TestApp) {
+    let pg = OwnPostgres::start();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&pg.url)
+        .await
+        .unwrap();
+    urumi_migrations::MIGRATOR.run(&pool).await.unwrap();
+    let app = spawn_app(pool.clone()).await;
+    (pg, pool, app)
+}
+
 /// Burns transaction ids until the next one assigned is about `next`.
 async fn burn_xids_to(pool: &PgPool, next: u64) {
     let now: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
@@ -381,14 +394,7 @@ async fn cross(pool: &PgPool, boundary: u64) {
 #[tokio::test]
 async fn the_stream_keeps_commit_order_when_txids_gain_a_digit() {
     // A cluster of our own: the test must put transaction ids just below 10,000 and 100,000.
-    let pg = OwnPostgres::start();
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(20)
-        .connect(&pg.url)
-        .await
-        .unwrap();
-    urumi_migrations::MIGRATOR.run(&pool).await.unwrap();
-    let app = spawn_app(pool.clone()).await;
+    let (_pg, pool, app) = app_on_own_postgres().await;
     let (mut live, mut buf) = open(&app, None).await;
     for boundary in [10_000, 100_000] {
         burn_xids_to(&pool, boundary - 5).await;
@@ -418,14 +424,7 @@ async fn the_stream_keeps_commit_order_when_txids_gain_a_digit() {
 
 #[tokio::test]
 async fn a_live_stream_loses_nothing_when_the_server_hands_out_transaction_ids_again() {
-    let pg = OwnPostgres::start();
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(10)
-        .connect(&pg.url)
-        .await
-        .unwrap();
-    urumi_migrations::MIGRATOR.run(&pool).await.unwrap();
-    let app = spawn_app(pool.clone()).await;
+    let (pg, pool, app) = app_on_own_postgres().await;
     let (mut live, mut buf) = open(&app, None).await;
     insert_event(&mut pool.acquire().await.unwrap(), "test.a").await;
     let a: i64 =

@@ -125,27 +125,24 @@ impl OwnPostgres {
         let opts = format!(
             "-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100{extra}"
         );
-        let log = dir.0.join("log");
-        run(
-            &bindir,
-            "pg_ctl",
-            &[
-                "-D",
-                data_s,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "-o",
-                &opts,
-                "start",
-            ],
-        );
-        Self {
+        let pg = Self {
             bindir,
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             opts,
             dir,
-        }
+        };
+        pg.pg_ctl_start();
+        pg
+    }
+
+    fn pg_ctl_start(&self) {
+        let (data, log) = (self.dir.0.join("data"), self.dir.0.join("log"));
+        let (data, log) = (data.to_str().unwrap(), log.to_str().unwrap());
+        run(
+            &self.bindir,
+            "pg_ctl",
+            &["-D", data, "-l", log, "-w", "-o", &self.opts, "start"],
+        );
     }
 
     /// Stops the server, makes it hand out transaction ids from `next_xid` again
@@ -153,7 +150,7 @@ impl OwnPostgres {
     /// that were assigned but never made durable.
     pub fn restart_handing_out_ids_from(&self, next_xid: u64) {
         let data = self.dir.0.join("data");
-        let (data_s, log) = (data.to_str().unwrap(), self.dir.0.join("log"));
+        let data_s = data.to_str().unwrap();
         run(
             &self.bindir,
             "pg_ctl",
@@ -164,20 +161,7 @@ impl OwnPostgres {
             "pg_resetwal",
             &["-x", &next_xid.to_string(), "-D", data_s],
         );
-        run(
-            &self.bindir,
-            "pg_ctl",
-            &[
-                "-D",
-                data_s,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "-o",
-                &self.opts,
-                "start",
-            ],
-        );
+        self.pg_ctl_start();
     }
 }
 
