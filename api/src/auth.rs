@@ -65,6 +65,8 @@ impl Role {
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// The token's id.
+    pub token_id: Uuid,
     /// The token's name: the actor recorded in the audit log.
     pub name: String,
     pub role: Role,
@@ -151,11 +153,33 @@ fn split(token: &str) -> Option<(Uuid, &str)> {
     Some((Uuid::try_parse(id).ok()?, secret))
 }
 
+/// Names of the platform's own actors (`system`, the CLI's `cli`, workers' `worker-…` ids
+/// and anything `urumi…`): a token named so would make the audit log lie about who acted.
+#[must_use]
+pub fn is_reserved_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "system" || n == "cli" || n.starts_with("worker") || n.starts_with("urumi")
+}
+
 /// Mints a token with `role`; returns it once.
 ///
 /// # Errors
 /// The database error (a live token with the same name is a unique violation).
 pub async fn mint(pool: &PgPool, name: &str, role: Role, by: &str) -> sqlx::Result<Minted> {
+    mint_expiring(pool, name, role, by, None).await
+}
+
+/// [`mint`], with the moment the token stops working (`None`: never).
+///
+/// # Errors
+/// The database error (a live token with the same name is a unique violation).
+pub async fn mint_expiring(
+    pool: &PgPool,
+    name: &str,
+    role: Role,
+    by: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<Minted> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let secret: String = {
         let mut rng = rand::rng();
@@ -166,14 +190,15 @@ pub async fn mint(pool: &PgPool, name: &str, role: Role, by: &str) -> sqlx::Resu
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
     let row: TokenRow = sqlx::query_as(
-        "INSERT INTO urumi.api_tokens (id, name, role, secret_hash, created_by) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, name, role, created_by, created_at, revoked_at, revoked_by",
+        "INSERT INTO urumi.api_tokens (id, name, role, secret_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, name, role, created_by, created_at, revoked_at, revoked_by, expires_at",
     )
     .bind(id)
     .bind(name)
     .bind(role.as_str())
     .bind(&hash(&secret)[..])
     .bind(by)
+    .bind(expires_at)
     .fetch_one(&mut *tx)
     .await?;
     audit_token(&mut tx, id, "token.created", by, name, role).await?;
@@ -213,6 +238,7 @@ pub struct TokenRow {
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub revoked_by: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Every token, newest first.
@@ -221,7 +247,7 @@ pub struct TokenRow {
 /// The database error.
 pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<TokenRow>> {
     sqlx::query_as(
-        "SELECT id, name, role, created_by, created_at, revoked_at, revoked_by
+        "SELECT id, name, role, created_by, created_at, revoked_at, revoked_by, expires_at
          FROM urumi.api_tokens ORDER BY id DESC",
     )
     .fetch_all(pool)
@@ -234,7 +260,7 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<TokenRow>> {
 /// The database error.
 pub async fn live_by_name(pool: &PgPool, name: &str) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as(
-        "SELECT id, name, role, created_by, created_at, revoked_at, revoked_by
+        "SELECT id, name, role, created_by, created_at, revoked_at, revoked_by, expires_at
          FROM urumi.api_tokens WHERE name = $1 AND revoked_at IS NULL",
     )
     .bind(name)
@@ -250,7 +276,7 @@ pub async fn revoke(pool: &PgPool, id: Uuid, by: &str) -> sqlx::Result<Option<To
     let mut tx = pool.begin().await?;
     let row: Option<TokenRow> = sqlx::query_as(
         "UPDATE urumi.api_tokens SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $2)
-         WHERE id = $1 RETURNING id, name, role, created_by, created_at, revoked_at, revoked_by",
+         WHERE id = $1 RETURNING id, name, role, created_by, created_at, revoked_at, revoked_by, expires_at",
     )
     .bind(id)
     .bind(by)
@@ -296,7 +322,8 @@ impl TokenCache {
             return Ok(None);
         };
         let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT name, role, secret_hash FROM urumi.api_tokens WHERE id = $1 AND revoked_at IS NULL",
+            "SELECT name, role, secret_hash FROM urumi.api_tokens
+             WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
         )
         .bind(id)
         .fetch_optional(pool)
@@ -310,7 +337,11 @@ impl TokenCache {
         let Ok(role) = Role::parse(&role) else {
             return Ok(None);
         };
-        let p = Principal { name, role };
+        let p = Principal {
+            token_id: id,
+            name,
+            role,
+        };
         let mut entries = self.entries.lock().expect("cache lock");
         if entries.len() > 10_000 {
             let ttl = self.ttl;
@@ -318,6 +349,21 @@ impl TokenCache {
         }
         entries.insert(key, (p.clone(), Instant::now()));
         Ok(Some(p))
+    }
+
+    /// Whether token `id` is still valid (not revoked), asked of the database, never the
+    /// cache: long-lived streams re-check with it.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn still_valid(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM urumi.api_tokens
+             WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()))",
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await
     }
 
     /// Forgets every cached verification (after a revocation in this process).

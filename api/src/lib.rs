@@ -24,6 +24,7 @@ pub mod problem;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod streams;
 pub mod text;
 pub mod views;
 

@@ -46,6 +46,13 @@ pub struct ApiSettings {
     pub caps_exact_within: i64,
     /// Interval of keep-alive comments on the event stream.
     pub sse_keep_alive_ms: u64,
+    /// Event streams one token may hold open at once (429 beyond).
+    pub max_streams_per_token: usize,
+    /// Event streams this API process holds open at once (429 beyond).
+    pub max_streams: usize,
+    /// How often an open event stream re-checks that its token is still valid (it ends once
+    /// the token is revoked).
+    pub stream_recheck_ms: u64,
     /// Every API statement is cut off after this long (the SQL `statement_timeout`).
     pub statement_timeout_ms: u64,
     /// How long idempotency keys are kept.
@@ -70,6 +77,9 @@ max_active_stores = 500000
 max_active_stores_per_actor = 100000
 caps_exact_within = 1000
 sse_keep_alive_ms = 15000
+max_streams_per_token = 8
+max_streams = 1000
+stream_recheck_ms = 30000
 statement_timeout_ms = 5000
 idempotency_ttl_hours = 24
 dashboard_dir = ""
@@ -117,6 +127,12 @@ impl Settings {
                     .into(),
             );
         }
+        if a.max_streams_per_token == 0 || a.max_streams == 0 || a.stream_recheck_ms < 100 {
+            return Err(
+                "api.max_streams_per_token and api.max_streams must be >= 1, api.stream_recheck_ms >= 100"
+                    .into(),
+            );
+        }
         if a.statement_timeout_ms < 100 {
             return Err("api.statement_timeout_ms must be at least 100".into());
         }
@@ -135,6 +151,12 @@ impl Settings {
             ));
         }
         self.database.validate()
+    }
+
+    /// How often an open event stream re-checks its token.
+    #[must_use]
+    pub fn stream_recheck(&self) -> Duration {
+        Duration::from_millis(self.api.stream_recheck_ms)
     }
 
     /// How long one API statement may run.

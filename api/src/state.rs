@@ -25,6 +25,8 @@ pub struct AppState {
     pub http: HttpMetrics,
     /// Bumped whenever events may have been committed (a `NOTIFY` or the periodic tick).
     pub events_changed: watch::Receiver<u64>,
+    /// Open event streams, capped per token and per process.
+    pub streams: Arc<crate::streams::StreamSlots>,
 }
 
 impl AppState {
@@ -53,6 +55,10 @@ impl AppState {
                 settings.api.caps_exact_within,
             ),
             http: HttpMetrics::default(),
+            streams: crate::streams::StreamSlots::new(
+                settings.api.max_streams_per_token,
+                settings.api.max_streams,
+            ),
             pool,
             engine,
             settings,

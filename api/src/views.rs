@@ -471,6 +471,12 @@ pub struct Token {
     pub revoked_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_by: Option<String>,
+    /// When the token stops working, if it was minted with an expiry.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::opt"
+    )]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<&TokenRow> for Token {
@@ -483,6 +489,7 @@ impl From<&TokenRow> for Token {
             created_at: t.created_at,
             revoked_at: t.revoked_at,
             revoked_by: t.revoked_by.clone(),
+            expires_at: t.expires_at,
         }
     }
 }
@@ -709,6 +716,7 @@ mod tests {
                 created_at: at(0),
                 revoked_at: (i == 1).then(|| at(5)),
                 revoked_by: (i == 1).then(|| "admin".into()),
+                expires_at: (i == 2).then(|| at(9)),
             })
             .collect();
         same(&MintedToken {

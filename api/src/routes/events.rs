@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -21,9 +21,10 @@ use urumi_engine::{EventStream as EngineStream, StreamCursor};
 use uuid::Uuid;
 
 use super::ApiTags;
-use crate::auth::Auth;
+use crate::auth::{Auth, TokenCache};
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::streams::{Full, StreamSlot};
 use crate::views::store_of;
 
 /// The live stream.
@@ -71,6 +72,10 @@ struct Reader {
     stream: EngineStream,
     buffered: VecDeque<StreamEvent>,
     changed: tokio::sync::watch::Receiver<u64>,
+    /// This stream's place among the open ones (given back when the stream is dropped).
+    slot: StreamSlot,
+    /// When the token was last found still valid.
+    checked_at: Instant,
 }
 
 impl Reader {
@@ -78,6 +83,14 @@ impl Reader {
         loop {
             if let Some(e) = self.buffered.pop_front() {
                 return Some((e, self));
+            }
+            // A long-lived stream ends once its token is revoked.
+            if self.checked_at.elapsed() >= self.state.settings.stream_recheck() {
+                match TokenCache::still_valid(&self.state.pool, self.slot.token()).await {
+                    Ok(false) => return None,
+                    Ok(true) => self.checked_at = Instant::now(),
+                    Err(e) => tracing::warn!(error = %e, "event stream: token re-check failed"),
+                }
             }
             // Mark the current notifications seen before reading, so none is lost.
             self.changed.borrow_and_update();
@@ -106,16 +119,30 @@ impl EventsApi {
     ///
     /// Without `Last-Event-ID` the stream starts at the present; with it, every event after
     /// that cursor is sent first, in commit order. Keep-alive comments are sent while idle.
+    /// At most `api.max_streams_per_token` streams per token and `api.max_streams` per
+    /// process (429 beyond); a stream ends once its token is revoked.
     #[oai(path = "/events", method = "get", operation_id = "stream_events")]
     async fn stream_events(
         &self,
-        _auth: Auth,
+        auth: Auth,
         /// Only events about this store.
         store_id: Query<Option<Uuid>>,
         /// The `cursor` (SSE id) of the last event received.
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
     ) -> Result<EventStream<BoxStream<'static, StreamEvent>>, ApiError> {
+        let slot = self.0.streams.acquire(auth.0.token_id).map_err(|full| {
+            let detail = match full {
+                Full::Token(n) => format!(
+                    "token {:?} already has {n} event streams open (api.max_streams_per_token); close one",
+                    auth.0.name
+                ),
+                Full::Process(n) => format!(
+                    "this API process already serves {n} event streams (api.max_streams); retry later"
+                ),
+            };
+            ApiError::too_many(detail, 5)
+        })?;
         let stream = match last_event_id.0.as_deref() {
             Some(s) => EngineStream::after(s.parse::<StreamCursor>().map_err(|_| {
                 ApiError::bad_request(format!(
@@ -129,6 +156,8 @@ impl EventsApi {
             stream: stream.subject(store_id.0.map(urumi_workflows::store::subject::subject)),
             buffered: VecDeque::new(),
             changed: self.0.events_changed.clone(),
+            slot,
+            checked_at: Instant::now(),
         };
         let stream = futures::stream::unfold(reader, Reader::next).boxed();
         Ok(EventStream::new(stream)

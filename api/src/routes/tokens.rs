@@ -33,6 +33,10 @@ pub struct CreateToken {
     ))]
     pub name: Text,
     pub role: Role,
+    /// The token stops working this many hours after minting (1 to 87,600); without it, it
+    /// works until revoked.
+    #[oai(validator(minimum(value = "1"), maximum(value = "87600")))]
+    pub expires_in_hours: Option<u32>,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -48,14 +52,32 @@ impl TokensApi {
     #[oai(path = "/tokens", method = "post", operation_id = "create_token")]
     async fn create_token(&self, auth: Auth, body: Json<CreateToken>) -> Result<Minted, ApiError> {
         auth.0.require(Role::Admin)?;
-        let m = auth::mint(&self.0.pool, &body.name, body.role, auth.0.actor())
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(d) if d.is_unique_violation() => {
-                    ApiError::conflict(format!("a live token is already named {:?}", body.name))
-                }
-                _ => e.into(),
-            })?;
+        if auth::is_reserved_name(&body.name) {
+            return Err(ApiError::unprocessable(
+                Some("name"),
+                format!(
+                    "{:?} is a name of the platform's own actors (system, cli, worker…, urumi…); choose another",
+                    &*body.name
+                ),
+            ));
+        }
+        let expires_at = body
+            .expires_in_hours
+            .map(|h| chrono::Utc::now() + chrono::Duration::hours(i64::from(h)));
+        let m = auth::mint_expiring(
+            &self.0.pool,
+            &body.name,
+            body.role,
+            auth.0.actor(),
+            expires_at,
+        )
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                ApiError::conflict(format!("a live token is already named {:?}", body.name))
+            }
+            _ => e.into(),
+        })?;
         Ok(Minted::Created(JsonBody(MintedToken {
             info: Token::from(&m.row),
             token: m.token,

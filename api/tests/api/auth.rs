@@ -2,10 +2,10 @@
 //! operation's is 403; tokens are stored hashed and stop working when revoked.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{problem, spawn_app};
+use crate::helpers::{problem, spawn_app, spawn_app_with};
 
 const ID: &str = "0190a0b0-0000-7000-8000-000000000000";
 
@@ -216,4 +216,53 @@ async fn every_role_can_read_its_own_token_and_nothing_else_about_tokens(pool: P
         .await
         .unwrap();
     problem(r, 403).await;
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn tokens_may_expire_and_the_platforms_actor_names_are_refused(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), |s| s.api.token_cache_ms = 0).await;
+    let before = app.count("events").await;
+    for name in ["system", "cli", "worker-7", "Urumi-bot"] {
+        let r = app
+            .req(Method::POST, "/api/v1/tokens", &app.admin)
+            .json(&json!({ "name": name, "role": "viewer" }))
+            .send()
+            .await
+            .unwrap();
+        let p = problem(r, 422).await;
+        assert_eq!(p["errors"][0]["field"], "name", "{p}");
+    }
+    assert_eq!(
+        app.count("events").await,
+        before,
+        "a refused mint writes nothing"
+    );
+
+    let r = app
+        .req(Method::POST, "/api/v1/tokens", &app.admin)
+        .json(&json!({ "name": "temporary", "role": "viewer", "expires_in_hours": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let minted: Value = r.json().await.unwrap();
+    let token = minted["token"].as_str().unwrap().to_owned();
+    assert!(minted["expires_at"].is_string(), "{minted}");
+    let ok = app
+        .req(Method::GET, "/api/v1/stores", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    // Time passes: its expiry is behind it.
+    sqlx::query("UPDATE urumi.api_tokens SET expires_at = now() - interval '1 second' WHERE name = 'temporary'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let r = app
+        .req(Method::GET, "/api/v1/stores", &token)
+        .send()
+        .await
+        .unwrap();
+    problem(r, 401).await;
 }

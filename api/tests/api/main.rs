@@ -16,3 +16,4 @@ mod pagination;
 mod runs;
 mod spec;
 mod stores;
+mod stream_limits;

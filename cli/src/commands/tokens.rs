@@ -20,6 +20,9 @@ pub enum TokensCmd {
         /// What the token may do (each role includes the ones before it).
         #[arg(long, value_parser = one_of::<types::Role>(enums::ROLE))]
         role: types::Role,
+        /// The token stops working this many hours after minting (1 to 87,600).
+        #[arg(long)]
+        expires_in_hours: Option<std::num::NonZeroU32>,
     },
     /// Every token, newest first.
     List,
@@ -39,10 +42,15 @@ pub enum TokensCmd {
 pub async fn run(cmd: TokensCmd, ctx: &Ctx) -> Result<(), Failure> {
     let api = &ctx.api.client;
     match cmd {
-        TokensCmd::Create { name, role } => {
+        TokensCmd::Create {
+            name,
+            role,
+            expires_in_hours,
+        } => {
             let body = types::CreateToken {
                 name: checked("token name", name)?,
                 role,
+                expires_in_hours,
             };
             let minted = call(api.create_token().body(body).send()).await?;
             if ctx.json {

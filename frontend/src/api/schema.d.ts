@@ -239,6 +239,8 @@ export interface paths {
          * Server-sent events of run, step and store changes, for live dashboards.
          * @description Without `Last-Event-ID` the stream starts at the present; with it, every event after
          *     that cursor is sent first, in commit order. Keep-alive comments are sent while idle.
+         *     At most `api.max_streams_per_token` streams per token and `api.max_streams` per
+         *     process (429 beyond); a stream ends once its token is revoked.
          */
         get: operations["stream_events"];
         put?: never;
@@ -362,6 +364,12 @@ export interface components {
             /** @description Unique among live tokens; recorded as the actor of everything done with it. */
             name: string;
             role: components["schemas"]["Role"];
+            /**
+             * Format: uint32
+             * @description The token stops working this many hours after minting (1 to 87,600); without it, it
+             *     works until revoked.
+             */
+            expires_in_hours?: number;
         };
         /**
          * FieldError
@@ -388,6 +396,11 @@ export interface components {
             /** Format: date-time */
             revoked_at?: string;
             revoked_by?: string;
+            /**
+             * Format: date-time
+             * @description When the token stops working, if it was minted with an expiry.
+             */
+            expires_at?: string;
             /** @description The bearer token. Store it now; it cannot be shown again. */
             token: string;
         };
@@ -660,6 +673,11 @@ export interface components {
             /** Format: date-time */
             revoked_at?: string;
             revoked_by?: string;
+            /**
+             * Format: date-time
+             * @description When the token stops working, if it was minted with an expiry.
+             */
+            expires_at?: string;
         };
         /**
          * TokenList
