@@ -124,7 +124,7 @@ macro_rules! stores_with_runs_sql {
                  SELECT id, definition, status, created_by, created_at, started_at,
                         finished_at, error, rerun_of
                  FROM urumi.runs WHERE subject = 'store:' || s.id::text
-                 ORDER BY created_at DESC, id DESC LIMIT 1
+                 ORDER BY id DESC LIMIT 1
              ) r ON true ",
             $where
         )

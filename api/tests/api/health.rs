@@ -49,12 +49,11 @@ async fn readiness_says_not_ready_when_migrations_are_missing(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-async fn api_statements_are_cut_off_at_the_statement_timeout(
+async fn api_sessions_cut_statements_off_and_plan_for_actual_values(
     _: sqlx::postgres::PgPoolOptions,
     connect: sqlx::postgres::PgConnectOptions,
 ) {
-    let opts =
-        urumi_api::db::with_statement_timeout(connect, std::time::Duration::from_millis(300));
+    let opts = urumi_api::db::api_session(connect, std::time::Duration::from_millis(300));
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect_with(opts)
@@ -73,4 +72,9 @@ async fn api_statements_are_cut_off_at_the_statement_timeout(
         .and_then(|e| e.code())
         .unwrap_or_default();
     assert_eq!(code, "57014", "query_canceled by statement_timeout: {err}");
+    let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "force_custom_plan");
 }

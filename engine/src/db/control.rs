@@ -263,8 +263,8 @@ async fn lock_run(
 async fn ensure_newest(conn: &mut PgConnection, run_id: Uuid, subject: &str) -> Result<()> {
     let newer: Option<Uuid> = sqlx::query_scalar(
         "SELECT n.id FROM urumi.runs n, urumi.runs r
-         WHERE r.id = $1 AND n.subject = $2 AND (n.created_at, n.id) > (r.created_at, r.id)
-         ORDER BY n.created_at DESC, n.id DESC LIMIT 1",
+         WHERE r.id = $1 AND n.subject = $2 AND n.id > r.id
+         ORDER BY n.id DESC LIMIT 1",
     )
     .bind(run_id)
     .bind(subject)

@@ -1,6 +1,6 @@
 //! Read-only queries: a run with its steps, runs of a subject, pages of runs and events.
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::model::{Event, Run, StepRecord};
@@ -29,12 +29,10 @@ pub(crate) async fn steps<'e>(
 
 /// A subject's runs, newest first.
 pub(crate) async fn runs_for_subject(pool: &PgPool, subject: &str) -> sqlx::Result<Vec<Run>> {
-    sqlx::query_as::<_, Run>(
-        "SELECT * FROM urumi.runs WHERE subject = $1 ORDER BY created_at DESC, id DESC",
-    )
-    .bind(subject)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as::<_, Run>("SELECT * FROM urumi.runs WHERE subject = $1 ORDER BY id DESC")
+        .bind(subject)
+        .fetch_all(pool)
+        .await
 }
 
 /// A run's events in order.
@@ -45,26 +43,74 @@ pub(crate) async fn events_for_run(pool: &PgPool, run_id: Uuid) -> sqlx::Result<
         .await
 }
 
+/// The SQL of a page of runs: one condition per filter that is set, so that each
+/// combination is planned for itself and a rare value uses the index that serves it
+/// (`runs_by_status_id`, `runs_by_definition_id`, `runs_by_subject_id`; the primary key
+/// otherwise) instead of walking the whole table newest first. Dynamic for that reason: one
+/// statement with `($1 IS NULL OR status = $1)` has one plan for every combination.
+pub(crate) fn runs_page_query(
+    prefix: &str,
+    f: &crate::listing::RunFilter,
+    limit: i64,
+) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new(prefix);
+    q.push("SELECT * FROM urumi.runs WHERE id < ");
+    // No cursor: before the largest UUID, so `id <` always drives the index scan.
+    q.push_bind(f.before.unwrap_or(Uuid::max()));
+    if let Some(status) = f.status {
+        q.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(definition) = f.definition.as_deref() {
+        q.push(" AND definition = ")
+            .push_bind(definition.to_owned());
+    }
+    if let Some(subject) = f.subject.as_deref() {
+        q.push(" AND subject = ").push_bind(subject.to_owned());
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    q
+}
+
 /// Up to `limit` runs matching `f`, newest first.
 pub(crate) async fn runs_page(
     pool: &PgPool,
     f: &crate::listing::RunFilter,
     limit: i64,
 ) -> sqlx::Result<Vec<Run>> {
-    sqlx::query_as(
-        "SELECT * FROM urumi.runs
-         WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR definition = $2)
-           AND ($3::text IS NULL OR subject = $3) AND id < $4
-         ORDER BY id DESC LIMIT $5",
-    )
-    .bind(f.status.map(crate::model::RunStatus::as_str))
-    .bind(f.definition.as_deref())
-    .bind(f.subject.as_deref())
-    // No cursor: before the largest UUID, so `id < $4` always drives the index scan.
-    .bind(f.before.unwrap_or(Uuid::max()))
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    runs_page_query("", f, limit)
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+}
+
+/// The SQL of a page of events: one condition per filter that is set (see
+/// [`runs_page_query`]); `events_by_subject`, `events_by_run`, `events_by_actor`,
+/// `events_by_kind`, or the primary key.
+pub(crate) fn events_page_query(
+    prefix: &str,
+    f: &crate::listing::EventFilter,
+    limit: i64,
+) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new(prefix);
+    q.push(
+        "SELECT id, run_id, subject, kind, step, actor, detail, created_at FROM urumi.events WHERE id < ",
+    );
+    // No cursor: below i64::MAX, so `id <` always drives the index scan.
+    q.push_bind(f.before.unwrap_or(i64::MAX));
+    if let Some(subject) = f.subject.as_deref() {
+        q.push(" AND subject = ").push_bind(subject.to_owned());
+    }
+    if let Some(run_id) = f.run_id {
+        q.push(" AND run_id = ").push_bind(run_id);
+    }
+    if let Some(actor) = f.actor.as_deref() {
+        q.push(" AND actor = ").push_bind(actor.to_owned());
+    }
+    if let Some(kind) = f.kind.as_deref() {
+        q.push(" AND kind = ").push_bind(kind.to_owned());
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    q
 }
 
 /// Up to `limit` events matching `f`, newest first.
@@ -73,20 +119,119 @@ pub(crate) async fn events_page(
     f: &crate::listing::EventFilter,
     limit: i64,
 ) -> sqlx::Result<Vec<Event>> {
-    sqlx::query_as(
-        "SELECT id, run_id, subject, kind, step, actor, detail, created_at FROM urumi.events
-         WHERE ($1::text IS NULL OR subject = $1) AND ($2::uuid IS NULL OR run_id = $2)
-           AND ($3::text IS NULL OR actor = $3) AND ($4::text IS NULL OR kind = $4)
-           AND id < $5
-         ORDER BY id DESC LIMIT $6",
-    )
-    .bind(f.subject.as_deref())
-    .bind(f.run_id)
-    .bind(f.actor.as_deref())
-    .bind(f.kind.as_deref())
-    // No cursor: below i64::MAX, so `id < $5` always drives the index scan.
-    .bind(f.before.unwrap_or(i64::MAX))
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    events_page_query("", f, limit)
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::PgPool;
+    use uuid::Uuid;
+
+    use crate::listing::{EventFilter, RunFilter};
+    use crate::model::RunStatus;
+
+    /// The plan of a page query for its actual values (a custom plan: what the API's
+    /// connections run, see `api::db`).
+    async fn plan(pool: &PgPool, mut q: sqlx::QueryBuilder<sqlx::Postgres>) -> String {
+        let rows: Vec<(String,)> = q.build_query_as().fetch_all(pool).await.unwrap();
+        rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
+    }
+
+    const RUN: &str = "01a22d00-0000-7000-8000-000000000001";
+
+    #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+    async fn a_rare_filter_value_is_found_through_its_index_not_a_walk_of_the_table(pool: PgPool) {
+        // Many common rows, and a few with the values a viewer filters on.
+        sqlx::raw_sql(
+            "INSERT INTO urumi.runs (id, definition, version, subject, input, status, created_by)
+             SELECT gen_random_uuid(), CASE WHEN i % 2000 = 0 THEN 'rare.def' ELSE 'common' END, 1,
+                    CASE WHEN i % 2000 = 1 THEN 'rare-subject' ELSE 's' || (i % 50) END, '{}',
+                    CASE WHEN i % 2000 = 2 THEN 'failed' ELSE 'succeeded' END, 't'
+             FROM generate_series(1, 20000) i;
+             INSERT INTO urumi.runs (id, definition, version, subject, input, status, created_by)
+             VALUES ('01a22d00-0000-7000-8000-000000000001', 'common', 1, 'one', '{}', 'succeeded', 't');
+             INSERT INTO urumi.events (run_id, subject, kind, actor)
+             SELECT CASE WHEN i % 5000 = 3 THEN '01a22d00-0000-7000-8000-000000000001'::uuid END,
+                    CASE WHEN i % 5000 = 0 THEN 'rare-subject' ELSE 's' || (i % 50) END,
+                    CASE WHEN i % 5000 = 1 THEN 'rare.kind' ELSE 'common' END,
+                    CASE WHEN i % 5000 = 2 THEN 'rare-actor' ELSE 'worker' END
+             FROM generate_series(1, 50000) i;
+             ANALYZE urumi.runs; ANALYZE urumi.events;",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let runs = [
+            (
+                RunFilter {
+                    status: Some(RunStatus::Failed),
+                    ..Default::default()
+                },
+                "runs_by_status_id",
+            ),
+            (
+                RunFilter {
+                    definition: Some("rare.def".into()),
+                    ..Default::default()
+                },
+                "runs_by_definition_id",
+            ),
+            (
+                RunFilter {
+                    subject: Some("rare-subject".into()),
+                    ..Default::default()
+                },
+                "runs_by_subject_id",
+            ),
+        ];
+        for (f, index) in runs {
+            let plan = plan(
+                &pool,
+                super::runs_page_query("EXPLAIN (COSTS OFF) ", &f, 51),
+            )
+            .await;
+            assert!(plan.contains(index), "{f:?}: {plan}");
+        }
+        let events = [
+            (
+                EventFilter {
+                    subject: Some("rare-subject".into()),
+                    ..Default::default()
+                },
+                "events_by_subject",
+            ),
+            (
+                EventFilter {
+                    run_id: Some(RUN.parse::<Uuid>().unwrap()),
+                    ..Default::default()
+                },
+                "events_by_run",
+            ),
+            (
+                EventFilter {
+                    actor: Some("rare-actor".into()),
+                    ..Default::default()
+                },
+                "events_by_actor",
+            ),
+            (
+                EventFilter {
+                    kind: Some("rare.kind".into()),
+                    ..Default::default()
+                },
+                "events_by_kind",
+            ),
+        ];
+        for (f, index) in events {
+            let plan = plan(
+                &pool,
+                super::events_page_query("EXPLAIN (COSTS OFF) ", &f, 51),
+            )
+            .await;
+            assert!(plan.contains(index), "{f:?}: {plan}");
+        }
+    }
 }
