@@ -2,6 +2,9 @@
 //! numbers and booleans (`{"name": false}` would name a store "false"); request bodies use
 //! `Text` so a value of the wrong type is a 400 like any other malformed body. NUL characters
 //! (which Postgres text cannot hold) are refused too.
+//!
+//! [`ExpiryHours`]: an optional integer field that may be absent but not `null` (an
+//! `Option<u32>` field takes `null` as absent, which the schema does not allow).
 
 use std::borrow::Cow;
 use std::ops::Deref;
@@ -61,6 +64,56 @@ impl ToJSON for Text {
     }
 }
 
+/// `expires_in_hours` of a token to mint: absent (the token never expires) or an integer
+/// from 1 to 87,600. `null`, other types and other numbers are refused (400).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpiryHours(pub Option<u32>);
+
+impl ExpiryHours {
+    const MAX: u64 = 87_600;
+}
+
+impl Type for ExpiryHours {
+    const IS_REQUIRED: bool = false;
+    type RawValueType = u32;
+    type RawElementValueType = u32;
+
+    fn name() -> Cow<'static, str> {
+        u32::name()
+    }
+    fn schema_ref() -> MetaSchemaRef {
+        let mut schema = poem_openapi::registry::MetaSchema::new_with_format("integer", "uint32");
+        schema.minimum = Some(1.0);
+        schema.maximum = Some(Self::MAX as f64);
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+    fn as_raw_value(&self) -> Option<&u32> {
+        self.0.as_ref()
+    }
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a u32> + 'a> {
+        Box::new(self.0.iter())
+    }
+}
+
+impl ParseFromJSON for ExpiryHours {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            None => Ok(ExpiryHours(None)),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(h) if (1..=Self::MAX).contains(&h) => Ok(ExpiryHours(Some(h as u32))),
+                _ => Err(ParseError::custom("must be an integer from 1 to 87600")),
+            },
+            Some(other) => Err(ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl ToJSON for ExpiryHours {
+    fn to_json(&self) -> Option<Value> {
+        self.0.map(Value::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +132,31 @@ mod tests {
             Value::from("a\0b"),
         ] {
             assert!(Text::parse_from_json(Some(v)).is_err());
+        }
+    }
+
+    #[test]
+    fn expiry_hours_are_absent_or_an_integer_in_range_never_null() {
+        assert_eq!(
+            ExpiryHours::parse_from_json(None).unwrap(),
+            ExpiryHours(None)
+        );
+        assert_eq!(
+            ExpiryHours::parse_from_json(Some(Value::from(24))).unwrap(),
+            ExpiryHours(Some(24))
+        );
+        for v in [
+            Value::Null,
+            Value::from(0),
+            Value::from(87_601),
+            Value::from(-1),
+            Value::from(1.5),
+            Value::from("24"),
+        ] {
+            assert!(
+                ExpiryHours::parse_from_json(Some(v.clone())).is_err(),
+                "{v}"
+            );
         }
     }
 }

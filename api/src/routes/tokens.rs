@@ -14,7 +14,7 @@ use crate::auth::{self, Auth, Role};
 use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::text::Text;
+use crate::text::{ExpiryHours, Text};
 use crate::views::{MintedToken, Token, TokenList};
 
 /// Tokens.
@@ -35,8 +35,7 @@ pub struct CreateToken {
     pub role: Role,
     /// The token stops working this many hours after minting (1 to 87,600); without it, it
     /// works until revoked.
-    #[oai(validator(minimum(value = "1"), maximum(value = "87600")))]
-    pub expires_in_hours: Option<u32>,
+    pub expires_in_hours: ExpiryHours,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -63,6 +62,7 @@ impl TokensApi {
         }
         let expires_at = body
             .expires_in_hours
+            .0
             .map(|h| chrono::Utc::now() + chrono::Duration::hours(i64::from(h)));
         let m = auth::mint_expiring(
             &self.0.pool,
