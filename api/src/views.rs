@@ -242,6 +242,10 @@ pub struct StepView {
     pub attempts: i32,
     /// Times it polled for readiness.
     pub polls: i32,
+    /// Why it last waited (its latest poll's reason). Each poll is counted in `polls`; an
+    /// event is written only when the reason changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_reason: Option<String>,
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "rfc3339::opt"
@@ -275,6 +279,7 @@ impl From<&StepRecord> for StepView {
             status: s.status().into(),
             attempts: s.attempts,
             polls: s.polls,
+            wait_reason: s.wait_reason.clone(),
             started_at: s.started_at,
             finished_at: s.finished_at,
             duration_ms: s.duration_ms(),
@@ -668,6 +673,7 @@ mod tests {
                 status: *s,
                 attempts: 2,
                 polls: 7,
+                wait_reason: None,
                 started_at: (i % 2 == 0).then(|| at(1)),
                 finished_at: (i % 2 == 0).then(|| at(10_000)),
                 duration_ms: (i % 2 == 0).then_some(12),

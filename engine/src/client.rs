@@ -185,12 +185,13 @@ impl Engine {
         Ok(RunDetail { run, steps })
     }
 
-    /// A subject's runs, newest first.
+    /// Prunes everything past `retention` now, batch after batch (workers do this on their
+    /// own every `retention.interval` when their options carry a [`crate::Retention`]).
     ///
     /// # Errors
-    /// [`Error::Database`].
-    pub async fn runs_for_subject(&self, subject: &str) -> Result<Vec<Run>> {
-        Ok(read::runs_for_subject(&self.pool, subject).await?)
+    /// [`Error::Database`]; what was deleted before the error stays deleted.
+    pub async fn prune(&self, retention: &crate::Retention) -> Result<crate::PruneReport> {
+        Ok(crate::retention::prune(&self.pool, retention).await?)
     }
 
     /// Up to `limit` runs matching `filter`, newest first.

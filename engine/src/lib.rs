@@ -12,7 +12,8 @@
 //!     └─ runner: for each unfinished step, in order:
 //!          start attempt ─► run step code ─► checkpoint result (+ start next step, + events)
 //!          one transaction per transition, fenced by the lease token
-//!  Heartbeat renews leases; the sweeper requeues runs whose lease expired.
+//!  Heartbeat renews leases; the sweeper requeues runs whose lease expired; the pruner
+//!  deletes finished runs and old events past their retention ([`Retention`]).
 //! ```
 //!
 //! See `ARCHITECTURE.md` for the guarantees and where each is enforced.
@@ -27,6 +28,7 @@ mod metrics;
 mod model;
 mod outcome;
 mod registry;
+mod retention;
 mod retry;
 pub mod shutdown;
 mod stream;
@@ -44,6 +46,7 @@ pub use metrics::{Metrics, QueueGauges};
 pub use model::{Event, Run, RunDetail, RunStatus, StepRecord, StepStatus};
 pub use outcome::{ResultExt, RetryClass, StepError, StepOutcome};
 pub use registry::Registry;
+pub use retention::{PruneReport, Retention};
 pub use retry::RetryPolicy;
 pub use stream::{BadCursor, EventStream, StreamCursor, StreamEvent};
 pub use worker::{Worker, WorkerHandle, WorkerOptions};

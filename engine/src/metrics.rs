@@ -33,6 +33,8 @@ struct Inner {
     runs_failed: AtomicU64,
     runs_cancelled: AtomicU64,
     leases_taken_over: AtomicU64,
+    pruned_runs: AtomicU64,
+    pruned_events: AtomicU64,
     step_duration: Histogram,
 }
 
@@ -82,6 +84,11 @@ impl Metrics {
 
     pub(crate) fn leases_taken_over(&self, n: u64) {
         self.0.leases_taken_over.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn pruned(&self, r: &crate::PruneReport) {
+        self.0.pruned_runs.fetch_add(r.runs, Ordering::Relaxed);
+        self.0.pruned_events.fetch_add(r.events, Ordering::Relaxed);
     }
 
     /// Steps that succeeded in this process so far.
@@ -140,6 +147,16 @@ impl Metrics {
                 "urumi_leases_taken_over_total",
                 "Expired leases put back in the queue by this process.",
                 &i.leases_taken_over,
+            ),
+            (
+                "urumi_pruned_runs_total",
+                "Finished runs (with their steps) deleted by this process's pruner.",
+                &i.pruned_runs,
+            ),
+            (
+                "urumi_pruned_events_total",
+                "Events deleted by this process's pruner.",
+                &i.pruned_events,
             ),
         ];
         for (name, help, c) in counters {

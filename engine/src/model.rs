@@ -172,6 +172,8 @@ pub struct StepRecord {
     pub wait_kind: Option<String>,
     pub attempts: i32,
     pub polls: i32,
+    /// Why the step last waited (its latest poll's reason); kept after it goes on.
+    pub wait_reason: Option<String>,
     /// Retries after transient errors in the current streak (they cost no attempt).
     pub transient_retries: i32,
     /// Attempts that ended with no outcome: the worker died or lost its lease mid-step.

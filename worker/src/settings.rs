@@ -15,6 +15,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub log: LogSettings,
     pub cluster: ClusterSettings,
+    pub retention: RetentionSettings,
     /// How stores are built (images, domains, quotas per plan, …); see `StoreSettings`.
     #[serde(default)]
     pub stores: urumi_workflows::store::settings::StoreSettings,
@@ -51,6 +52,46 @@ pub struct WorkerSettings {
     pub metrics_listen: String,
 }
 
+/// What the engine's tables keep ([`urumi_engine::Retention`]); the pruner runs in every
+/// worker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Whether this worker prunes at all.
+    pub enabled: bool,
+    /// Succeeded runs, with their steps and progress events.
+    pub succeeded_days: u32,
+    /// Failed and cancelled runs.
+    pub failed_days: u32,
+    /// Every event, operators' audit entries included (at least the two above).
+    pub audit_days: u32,
+    /// Rows of stopped workers.
+    pub workers_days: u32,
+    /// Rows deleted per transaction.
+    pub batch: u32,
+    /// Pause between batches.
+    pub pause_ms: u64,
+    /// How often to look for something to prune.
+    pub interval_ms: u64,
+}
+
+impl RetentionSettings {
+    /// The engine's policy, or `None` when pruning is off.
+    #[must_use]
+    pub fn policy(&self) -> Option<urumi_engine::Retention> {
+        let day = |d: u32| Duration::from_secs(u64::from(d) * 24 * 3600);
+        self.enabled.then(|| urumi_engine::Retention {
+            succeeded: day(self.succeeded_days),
+            failed: day(self.failed_days),
+            audit: day(self.audit_days),
+            workers: day(self.workers_days),
+            batch: self.batch,
+            pause: Duration::from_millis(self.pause_ms),
+            interval: Duration::from_millis(self.interval_ms),
+        })
+    }
+}
+
 const DEFAULTS: &str = r#"
 [database]
 url = "postgres://postgres@127.0.0.1:5432/urumi"
@@ -65,6 +106,16 @@ unserved_grace_ms = 300000
 shutdown_grace_ms = 30000
 transient_budget_ms = 0
 metrics_listen = ""
+
+[retention]
+enabled = true
+succeeded_days = 30
+failed_days = 180
+audit_days = 365
+workers_days = 7
+batch = 500
+pause_ms = 20
+interval_ms = 60000
 
 [log]
 format = "pretty"
@@ -101,6 +152,9 @@ impl Settings {
         if w.poll_interval_ms == 0 || w.sweep_interval_ms == 0 {
             return Err("worker.poll_interval_ms and worker.sweep_interval_ms must be > 0".into());
         }
+        if let Some(r) = self.retention.policy() {
+            r.validate()?;
+        }
         self.database.validate()
     }
 
@@ -118,6 +172,7 @@ impl Settings {
             name: w.name.clone(),
             transient_budget: (w.transient_budget_ms > 0)
                 .then(|| Duration::from_millis(w.transient_budget_ms)),
+            retention: self.retention.policy(),
             ..urumi_engine::WorkerOptions::default()
         }
     }
@@ -140,6 +195,12 @@ mod tests {
         let s: Settings = urumi_process::settings::from_toml(DEFAULTS).unwrap();
         s.validate().unwrap();
         assert_eq!(s.max_connections(), 36);
+        let r = s
+            .worker_options()
+            .retention
+            .expect("pruning is on by default");
+        assert_eq!(r.succeeded, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(r, urumi_engine::Retention::default(), "one set of defaults");
         assert!(!format!("{s:?}").contains("postgres://"));
     }
 
@@ -151,6 +212,11 @@ mod tests {
         s.worker.concurrency = 1;
         s.worker.lease_ms = 10;
         assert!(s.validate().unwrap_err().contains("lease_ms"));
+        s.worker.lease_ms = 30_000;
+        s.retention.audit_days = 7;
+        assert!(s.validate().unwrap_err().contains("retention.audit_days"));
+        s.retention.enabled = false;
+        s.validate().unwrap();
         // An unknown log format does not even parse (a closed set): see urumi_process.
         let bad = DEFAULTS.replace("format = \"pretty\"", "format = \"xml\"");
         assert!(

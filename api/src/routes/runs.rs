@@ -26,6 +26,24 @@ enum Steered {
     Accepted(JsonBody<RunDetail>),
 }
 
+/// A page of runs matching `filter`: up to `limit`, and the cursor of the next page when
+/// there is one (`/runs` and `/stores/{id}/runs`).
+pub(super) async fn run_page(
+    state: &AppState,
+    filter: &RunFilter,
+    limit: i64,
+) -> Result<JsonBody<RunPage>, ApiError> {
+    let runs: Vec<Run> = state.engine.list_runs(filter, limit + 1).await?;
+    let more = runs.len() as i64 > limit;
+    let runs = &runs[..runs.len().min(limit as usize)];
+    Ok(JsonBody(RunPage {
+        items: runs.iter().map(RunSummary::from).collect(),
+        next_cursor: more
+            .then(|| runs.last().map(|r| r.id.to_string()))
+            .flatten(),
+    }))
+}
+
 impl RunsApi {
     async fn detail(&self, id: Uuid) -> Result<RunDetail, ApiError> {
         let d = self.0.engine.run(id).await?;
@@ -58,22 +76,13 @@ impl RunsApi {
         limit: Query<i64>,
     ) -> Result<JsonBody<RunPage>, ApiError> {
         let before = parse_uuid_cursor(cursor.0.as_deref())?;
-        let limit = limit.0;
         let filter = RunFilter {
             status: status.0.map(urumi_engine::RunStatus::from),
             definition: kind.0.map(|k| k.definition().to_owned()),
             subject: store_id.0.map(urumi_workflows::store::subject::subject),
             before,
         };
-        let runs: Vec<Run> = self.0.engine.list_runs(&filter, limit + 1).await?;
-        let more = runs.len() as i64 > limit;
-        let runs = &runs[..runs.len().min(limit as usize)];
-        Ok(JsonBody(RunPage {
-            items: runs.iter().map(RunSummary::from).collect(),
-            next_cursor: more
-                .then(|| runs.last().map(|r| r.id.to_string()))
-                .flatten(),
-        }))
+        run_page(&self.0, &filter, limit.0).await
     }
 
     /// A run with every step: status, attempts, start, end, duration, last error.

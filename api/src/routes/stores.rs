@@ -20,7 +20,9 @@ use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::text::Text;
-use crate::views::{RunSummary, Store, StoreAccepted, StoreEngine, StorePage, StoreStatus};
+use crate::views::{
+    RunPage, RunSummary, Store, StoreAccepted, StoreEngine, StorePage, StoreStatus,
+};
 
 /// Stores: what users create and delete.
 #[derive(Debug)]
@@ -400,7 +402,7 @@ impl StoresApi {
         })))
     }
 
-    /// A store's runs, newest first.
+    /// A store's runs, newest first, a page at a time.
     #[oai(
         path = "/stores/:id/runs",
         method = "get",
@@ -410,19 +412,28 @@ impl StoresApi {
         &self,
         _auth: Auth,
         id: Path<Uuid>,
-    ) -> Result<JsonBody<Vec<RunSummary>>, ApiError> {
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 200.
+        #[oai(
+            default = "super::default_limit",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
+        limit: Query<i64>,
+    ) -> Result<JsonBody<RunPage>, ApiError> {
+        let before = parse_uuid_cursor(cursor.0.as_deref())?;
         if urumi_workflows::store::db::get(&self.0.pool, id.0)
             .await?
             .is_none()
         {
             return Err(ApiError::not_found(format!("store {} not found", id.0)));
         }
-        let runs = self
-            .0
-            .engine
-            .runs_for_subject(&urumi_workflows::store::subject::subject(id.0))
-            .await?;
-        Ok(JsonBody(runs.iter().map(RunSummary::from).collect()))
+        let filter = urumi_engine::RunFilter {
+            subject: Some(urumi_workflows::store::subject::subject(id.0)),
+            before,
+            ..Default::default()
+        };
+        super::runs::run_page(&self.0, &filter, limit.0).await
     }
 }
 

@@ -86,3 +86,59 @@ async fn pages_have_no_gaps_or_duplicates_while_rows_are_inserted(pool: PgPool) 
     }
     assert_eq!(runs.len() as i64, app.count("runs").await);
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_stores_runs_come_a_page_at_a_time(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), |_| {}).await;
+    let id = app.created("Busy Shop").await["store"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Twelve finished repairs of the store, as years of operation leave behind.
+    sqlx::query(
+        "INSERT INTO urumi.runs (id, definition, version, subject, input, status, created_by, finished_at)
+         SELECT gen_random_uuid(), 'store.repair', 1, 'store:' || $1, '{}', 'succeeded', 'test', now()
+         FROM generate_series(1, 12)",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut seen = HashSet::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/stores/{id}/runs?limit=5&cursor={c}"),
+            None => format!("/api/v1/stores/{id}/runs?limit=5"),
+        };
+        let page: Value = app.get(&path).await.json().await.unwrap();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 5, "{page}");
+        for r in items {
+            assert!(
+                seen.insert(r["id"].as_str().unwrap().to_owned()),
+                "run twice"
+            );
+        }
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 13, "the provisioning run and twelve repairs");
+    assert_eq!(pages, 3);
+    problem(
+        app.get(&format!("/api/v1/stores/{id}/runs?cursor=nonsense"))
+            .await,
+        400,
+    )
+    .await;
+    problem(
+        app.get(&format!("/api/v1/stores/{id}/runs?limit=201"))
+            .await,
+        400,
+    )
+    .await;
+}

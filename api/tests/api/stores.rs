@@ -57,7 +57,8 @@ async fn create_writes_store_run_audit_and_queue_entry_together(pool: PgPool) {
         .json()
         .await
         .unwrap();
-    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(runs["items"].as_array().unwrap().len(), 1);
+    assert_eq!(runs["next_cursor"], Value::Null);
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
@@ -133,7 +134,7 @@ async fn delete_starts_one_deletion_and_asking_again_answers_it(pool: PgPool) {
         .json()
         .await
         .unwrap();
-    let kinds: Vec<(&str, &str)> = runs
+    let kinds: Vec<(&str, &str)> = runs["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -53,10 +53,13 @@ pub enum StoresCmd {
         /// The store's id.
         id: Uuid,
     },
-    /// A store's runs, newest first.
+    /// A store's runs, newest first (a page; `--all` for every one).
     Runs {
         /// The store's id.
         id: Uuid,
+        /// Follow `next_cursor` to the last page.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -123,12 +126,29 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
         }
         StoresCmd::Delete { id } => accepted(ctx, &call(api.delete_store().id(id).send()).await?)?,
         StoresCmd::Repair { id } => accepted(ctx, &call(api.repair_store().id(id).send()).await?)?,
-        StoresCmd::Runs { id } => {
-            let runs = call(api.list_store_runs().id(id).send()).await?;
+        StoresCmd::Runs { id, all } => {
+            let mut items = Vec::new();
+            let mut cursor: Option<String> = None;
+            let next_cursor = loop {
+                let mut req = api.list_store_runs().id(id);
+                if let Some(c) = cursor.take() {
+                    req = req.cursor(c);
+                }
+                if all {
+                    req = req.limit(MAX_PAGE);
+                }
+                let page = call(req.send()).await?;
+                items.extend(page.items);
+                match page.next_cursor {
+                    Some(next) if all => cursor = Some(next),
+                    next => break next,
+                }
+            };
             if ctx.json {
-                return output::print_json(&runs);
+                return output::print_json(&types::RunPage { items, next_cursor });
             }
-            run_table(&runs).print();
+            run_table(&items).print();
+            more_hint(ctx, next_cursor.as_ref());
         }
     }
     Ok(())

@@ -72,7 +72,7 @@ impl StartKind {
 // ---------------------------------------------------------------------------------------
 
 /// Fence, mark `step` running (only a new attempt or one after an interruption costs an
-/// attempt), append `step.started`.
+/// attempt), append `step.started` (not for a poll).
 pub(crate) async fn start(
     conn: &mut PgConnection,
     lease: &Lease,
@@ -93,11 +93,11 @@ pub(crate) async fn start(
                  CASE WHEN $4 = 'poll' THEN extract(epoch FROM now() - s.wait_started_at)::float8 * 1000 END AS waited_ms,
                  extract(epoch FROM now() - s.transient_since)::float8 * 1000 AS transient_ms
          ), ev AS (
+             -- A poll of a waiting step is a check, not a state change: no event.
              INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
              SELECT fence.id, fence.subject, 'step.started', $3, $5,
-                    jsonb_build_object('attempt', started.attempts, 'poll', $4 = 'poll')
-                    || CASE WHEN $4 = 'poll' THEN '{}'::jsonb ELSE jsonb_build_object('start', $4) END
-             FROM fence, started
+                    jsonb_build_object('attempt', started.attempts, 'start', $4::text)
+             FROM fence, started WHERE $4 <> 'poll'
          )
          SELECT attempts, polls, interrupted, transient_retries, waited_ms, transient_ms FROM started",
     )

@@ -336,7 +336,7 @@ pub(crate) async fn retry_run(
         });
     }
     let step: Option<String> = sqlx::query_scalar(
-        "UPDATE urumi.steps SET status = 'pending', attempts = 0, polls = 0, wait_kind = NULL,
+        "UPDATE urumi.steps SET status = 'pending', attempts = 0, polls = 0, wait_kind = NULL, wait_reason = NULL,
              transient_retries = 0, transient_since = NULL, interrupted = 0,
              next_attempt_at = NULL, wait_started_at = NULL, started_at = NULL, finished_at = NULL,
              last_error = NULL, updated_at = now()

@@ -27,14 +27,6 @@ pub(crate) async fn steps<'e>(
         .await
 }
 
-/// A subject's runs, newest first.
-pub(crate) async fn runs_for_subject(pool: &PgPool, subject: &str) -> sqlx::Result<Vec<Run>> {
-    sqlx::query_as::<_, Run>("SELECT * FROM urumi.runs WHERE subject = $1 ORDER BY id DESC")
-        .bind(subject)
-        .fetch_all(pool)
-        .await
-}
-
 /// A run's events in order.
 pub(crate) async fn events_for_run(pool: &PgPool, run_id: Uuid) -> sqlx::Result<Vec<Event>> {
     sqlx::query_as::<_, Event>("SELECT * FROM urumi.events WHERE run_id = $1 ORDER BY id")

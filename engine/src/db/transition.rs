@@ -201,26 +201,35 @@ async fn schedule_wait(
     kind: &WaitKind,
     after: Duration,
 ) -> sqlx::Result<()> {
-    let (kind_str, error) = match kind {
-        WaitKind::Poll { .. } => ("poll", None),
-        WaitKind::Backoff { error, .. } => ("backoff", Some(error.as_str())),
-        WaitKind::Transient { error, .. } => ("transient", Some(error.as_str())),
+    let (kind_str, error, reason) = match kind {
+        WaitKind::Poll { reason } => ("poll", None, Some(reason.as_str())),
+        WaitKind::Backoff { error, .. } => ("backoff", Some(error.as_str()), None),
+        WaitKind::Transient { error, .. } => ("transient", Some(error.as_str()), None),
     };
-    sqlx::query(
-        "UPDATE urumi.steps SET status = 'waiting', wait_kind = $3,
+    // `unchanged`: the step polled again and still waits for the same reason — a check, not
+    // a state change, so it writes no event (the step's `polls` counts it).
+    let unchanged: bool = sqlx::query_scalar(
+        "WITH old AS (
+             SELECT wait_kind, wait_reason FROM urumi.steps WHERE run_id = $1 AND name = $2
+         )
+         UPDATE urumi.steps s SET status = 'waiting', wait_kind = $3,
              next_attempt_at = now() + $4 * interval '1 millisecond',
-             wait_started_at = CASE WHEN $3 = 'poll' THEN coalesce(wait_started_at, now()) ELSE NULL END,
-             transient_since = CASE WHEN $3 = 'transient' THEN coalesce(transient_since, now()) END,
-             transient_retries = CASE WHEN $3 = 'transient' THEN transient_retries + 1 ELSE 0 END,
-             last_error = coalesce($5, last_error), updated_at = now()
-         WHERE run_id = $1 AND name = $2",
+             wait_started_at = CASE WHEN $3 = 'poll' THEN coalesce(s.wait_started_at, now()) ELSE NULL END,
+             transient_since = CASE WHEN $3 = 'transient' THEN coalesce(s.transient_since, now()) END,
+             transient_retries = CASE WHEN $3 = 'transient' THEN s.transient_retries + 1 ELSE 0 END,
+             last_error = coalesce($5, s.last_error),
+             wait_reason = CASE WHEN $3 = 'poll' THEN $6 ELSE s.wait_reason END, updated_at = now()
+         FROM old WHERE s.run_id = $1 AND s.name = $2
+         RETURNING $3 = 'poll' AND old.wait_kind IS NOT DISTINCT FROM 'poll'
+             AND old.wait_reason IS NOT DISTINCT FROM $6",
     )
     .bind(lease.run_id)
     .bind(step)
     .bind(kind_str)
     .bind(millis(after))
     .bind(error)
-    .execute(&mut *conn)
+    .bind(reason)
+    .fetch_one(&mut *conn)
     .await?;
     sqlx::query(
         "UPDATE urumi.runs SET status = 'waiting', wake_at = now() + $2 * interval '1 millisecond',
@@ -231,6 +240,9 @@ async fn schedule_wait(
     .bind(millis(after))
     .execute(&mut *conn)
     .await?;
+    if unchanged {
+        return Ok(());
+    }
     let after_ms = after.as_millis() as u64;
     let ev = match kind {
         WaitKind::Poll { reason } => event(

@@ -1,4 +1,5 @@
-//! A worker's background tasks: LISTEN for wake-ups, heartbeat its leases, sweep the queue.
+//! A worker's background tasks: LISTEN for wake-ups, heartbeat its leases, sweep the queue,
+//! prune what is past its retention.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +96,32 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
             }
             Ok(_) => debug!("sweep done"),
             Err(e) => warn!(error = %e, "sweep (unserved runs) failed"),
+        }
+    }
+}
+
+/// Prunes finished runs, old events and stopped workers every `retention.interval`
+/// ([`crate::retention`]); every worker does, sharing the work through `SKIP LOCKED`.
+pub(super) async fn prune(shared: Arc<Shared>, retention: crate::Retention) {
+    let mut tick = tokio::time::interval(retention.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let started = std::time::Instant::now();
+        match crate::retention::prune(&shared.pool, &retention).await {
+            Ok(r) if r.rows() > 0 => {
+                info!(
+                    runs = r.runs,
+                    steps = r.steps,
+                    events = r.events,
+                    workers = r.workers,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "pruned what is past its retention"
+                );
+                shared.metrics.pruned(&r);
+            }
+            Ok(_) => debug!("nothing to prune"),
+            Err(e) => warn!(error = %e, "pruning failed; tried again next interval"),
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct WorkerOptions {
     pub name: String,
     /// When set, every step's transient-error budget (else each step's own).
     pub transient_budget: Option<Duration>,
+    /// What to prune and when ([`crate::Retention`]); `None`: this worker prunes nothing.
+    pub retention: Option<crate::Retention>,
     /// Armed failure points (tests only).
     pub failpoints: FailPoints,
 }
@@ -74,6 +76,7 @@ impl Default for WorkerOptions {
             shutdown_grace: Duration::from_secs(30),
             name: "worker".into(),
             transient_budget: None,
+            retention: None,
             failpoints: FailPoints::default(),
         }
     }
@@ -248,6 +251,9 @@ async fn main_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> 
     background.spawn(background::listen(shared.clone()));
     background.spawn(background::heartbeat(shared.clone()));
     background.spawn(background::sweep(shared.clone()));
+    if let Some(retention) = shared.options.retention.clone() {
+        background.spawn(background::prune(shared.clone(), retention));
+    }
     if let Some(queue) = shared.batch_queue.lock().expect("queue lock").take() {
         background.spawn(batcher::run(shared.pool.clone(), queue));
     }

@@ -5,6 +5,7 @@ mod bad_input;
 mod crash;
 mod helpers;
 mod poison;
+mod retention;
 mod retries;
 mod runs;
 mod subjects;

@@ -54,7 +54,21 @@ async fn waiting_runs_hold_no_worker_slot_and_polls_cost_no_attempts(
         "SELECT count(*) FROM urumi.events WHERE kind = 'step.waiting'",
     )
     .await;
-    assert_eq!(waits, 24, "three waits per run were recorded");
+    // Three polls per run with the same reason: one state change each, not one per poll.
+    assert_eq!(
+        waits, 8,
+        "one step.waiting per run, however often it polled"
+    );
+    let starts = count(
+        &pool,
+        "SELECT count(*) FROM urumi.events WHERE kind = 'step.started' AND step = 'ready'",
+    )
+    .await;
+    assert_eq!(starts, 8, "a poll writes no step.started");
+    for run in &runs {
+        let d = engine.run(*run).await.unwrap();
+        assert_eq!(step(&d, "ready").wait_reason.as_deref(), Some("not ready"));
+    }
     worker.shutdown().await.unwrap();
 }
 
@@ -121,5 +135,42 @@ async fn a_long_wait_gives_the_slot_to_other_runs(_: PgPoolOptions, connect: PgC
     let d = engine.run(waiting).await.unwrap();
     assert_eq!(d.run.status(), RunStatus::Waiting);
     assert!(d.run.lease_owner.is_none(), "a waiting run holds no lease");
+    worker.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_waiting_step_records_each_new_reason_once(_: PgPoolOptions, connect: PgConnectOptions) {
+    let pool = own_pool(connect).await;
+    // Polls 0-1 wait for the database, 2-4 for the web server, then it is ready.
+    let def = Definition::builder("phases", 1)
+        .step("ready", |ctx: urumi_engine::StepContext| async move {
+            let reason = match ctx.polls {
+                0 | 1 => "database not ready",
+                2..=4 => "web server not ready",
+                _ => return StepOutcome::done(json!({})),
+            };
+            Ok(StepOutcome::wait(Duration::from_millis(20), reason))
+        })
+        .build()
+        .unwrap();
+    let engine = engine(&pool, vec![def]);
+    let worker = start_worker(&pool, &engine, fast_options()).await;
+    let run = start(&engine, "phases", "p", json!({})).await;
+    let d = wait_status(&engine, run, RunStatus::Succeeded).await;
+    assert_eq!(step(&d, "ready").polls, 5);
+    assert_eq!(
+        step(&d, "ready").wait_reason.as_deref(),
+        Some("web server not ready"),
+        "the last reason stays visible on the step"
+    );
+    let reasons: Vec<String> = engine
+        .events_for_run(run)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "step.waiting")
+        .map(|e| e.detail["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reasons, ["database not ready", "web server not ready"]);
     worker.shutdown().await.unwrap();
 }

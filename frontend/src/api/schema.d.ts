@@ -126,7 +126,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A store's runs, newest first. */
+        /** A store's runs, newest first, a page at a time. */
         get: operations["list_store_runs"];
         put?: never;
         post?: never;
@@ -551,6 +551,11 @@ export interface components {
              * @description Times it polled for readiness.
              */
             polls: number;
+            /**
+             * @description Why it last waited (its latest poll's reason). Each poll is counted in `polls`; an
+             *     event is written only when the reason changes.
+             */
+            wait_reason?: string;
             /** Format: date-time */
             started_at?: string;
             /** Format: date-time */
@@ -1415,7 +1420,12 @@ export interface operations {
     };
     list_store_runs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Page size, 1 to 200. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
@@ -1429,7 +1439,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["RunSummary"][];
+                    "application/json; charset=utf-8": components["schemas"]["RunPage"];
                 };
             };
             /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */

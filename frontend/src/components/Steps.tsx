@@ -13,7 +13,7 @@ function Output({ value }: { value: unknown }) {
   );
 }
 
-/** A run's steps in order: status, attempts, polls, times, last error, output. */
+/** A run's steps in order: status, attempts, polls (with the last wait reason), times, last error, output. */
 export function StepsTable({ steps, caption }: { steps: Step[]; caption: string }) {
   const ordered = [...steps].sort((a, b) => a.position - b.position);
   return (
@@ -44,7 +44,10 @@ export function StepsTable({ steps, caption }: { steps: Step[]; caption: string 
                 <StatusBadge status={s.status} />
               </td>
               <td className="px-3 py-2">{s.attempts}</td>
-              <td className="px-3 py-2">{s.polls}</td>
+              <td className="px-3 py-2">
+                {s.polls}
+                {s.wait_reason && s.polls > 0 && <p className="max-w-xs text-xs text-slate-600">{s.wait_reason}</p>}
+              </td>
               <td className="px-3 py-2 whitespace-nowrap">
                 <Time at={s.started_at} />
               </td>

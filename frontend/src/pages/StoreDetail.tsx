@@ -1,8 +1,8 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams } from "react-router";
 import { StepsTable } from "../components/Steps";
 import { TestOrder } from "../components/TestOrder";
-import { ConfirmButton, LiveIndicator, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
+import { btn, ConfirmButton, LiveIndicator, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
 import { useAccess } from "../hooks/access";
 import { useEventStream } from "../hooks/events";
 import { useThrottledInvalidate } from "../hooks/refetch";
@@ -26,10 +26,14 @@ export function StoreDetailPage() {
     enabled: runId !== undefined,
     queryFn: ({ signal }) => call(() => api.GET("/api/v1/runs/{id}", { params: { path: { id: runId! } }, signal })),
   });
-  const runs = useQuery({
+  const runs = useInfiniteQuery({
     queryKey: ["store-runs", id],
-    queryFn: ({ signal }) => call(() => api.GET("/api/v1/stores/{id}/runs", { params: { path: { id } }, signal })),
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam, signal }) =>
+      call(() => api.GET("/api/v1/stores/{id}/runs", { params: { path: { id }, query: { cursor: pageParam, limit: 25 } }, signal })),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
+  const storeRuns = runs.data?.pages.flatMap((p) => p.items) ?? [];
 
   const live = useEventStream(
     { storeId: id, enabled: store.isSuccess },
@@ -193,13 +197,13 @@ export function StoreDetailPage() {
         <TestOrder store={s} />
       </section>
 
-      {runs.data && runs.data.length > 0 && (
+      {storeRuns.length > 0 && (
         <section aria-labelledby="runs-title" className="space-y-2">
           <h2 id="runs-title" className="text-lg font-semibold">
             All runs of this store
           </h2>
           <ul className="divide-y divide-slate-100 rounded-lg bg-white text-sm shadow">
-            {runs.data.map((x) => (
+            {storeRuns.map((x) => (
               <li key={x.id} className="flex items-center gap-3 px-3 py-2">
                 <Link to={`/runs/${x.id}`} className="font-mono text-xs text-indigo-700 hover:underline">
                   {x.kind}
@@ -211,6 +215,11 @@ export function StoreDetailPage() {
               </li>
             ))}
           </ul>
+          {runs.hasNextPage && (
+            <button type="button" className={btn.secondary} onClick={() => void runs.fetchNextPage()} disabled={runs.isFetchingNextPage}>
+              {runs.isFetchingNextPage ? "Loading…" : "Load more"}
+            </button>
+          )}
         </section>
       )}
     </article>
