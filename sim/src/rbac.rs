@@ -408,12 +408,14 @@ mod tests {
     }
 
     fn cluster_role(st: &mut State, name: &str, rules: Value) {
-        let obj = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}, "rules": rules});
+        let mut obj = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}});
+        obj["rules"] = rules;
         put(st, resources::CLUSTERROLES, "", obj);
     }
 
     fn role(st: &mut State, ns: &str, name: &str, rules: Value) {
-        let obj = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": ns}, "rules": rules});
+        let mut obj = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": ns}});
+        obj["rules"] = rules;
         put(st, resources::ROLES, ns, obj);
     }
 
@@ -433,9 +435,9 @@ mod tests {
         if let Some(ns) = ns {
             md["namespace"] = json!(ns);
         }
-        let obj = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": md,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
-            "subjects": subjects});
+        let mut obj = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": md,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role}});
+        obj["subjects"] = subjects;
         put(st, res, ns.unwrap_or_default(), obj);
     }
 
