@@ -1,7 +1,8 @@
 //! A Kubernetes API simulator that unmodified clients (kube-rs, `kubectl`) talk to over
 //! HTTP, in the spirit of kwok: discovery, the resources Urumi uses, every verb including
 //! server-side apply and watch, `Status` errors, admission (ResourceQuota, LimitRange,
-//! Pod Security), simulated controllers, fault injection and a request log.
+//! Pod Security), RBAC for bearer-token clients, simulated controllers, fault injection and
+//! a request log.
 //!
 //! ```no_run
 //! # async fn demo() -> urumi_sim::Result<()> {
@@ -12,8 +13,11 @@
 //! ```
 //!
 //! ```text
-//!  client ──HTTP──► server (routes, faults, request log)
-//!                       │
+//!  client ──HTTP──► server (routes, request log)
+//!                       │  auth: no token / kubeconfig token = admin, issued token = its
+//!                       │        ServiceAccount, else 401
+//!                       │  rbac: token users checked against the stored bindings, else 403
+//!                       │  faults
 //!                       ▼
 //!                  store::State (objects as JSON bytes, rv counter, watch history)
 //!                       │ every commit
@@ -24,6 +28,11 @@
 //!
 //! `services/{name}:{port}/proxy/…` reaches a simulated app when a Ready pod backs the
 //! Service ([`proxy`]).
+//!
+//! A test can run a process as a ServiceAccount: create the account and its RoleBindings
+//! or ClusterRoleBindings as admin, then
+//! [`SimHandle::service_account_token`] and [`SimHandle::kubeconfig_with_token`] ([`auth`],
+//! [`rbac`]).
 
 pub mod admission;
 pub mod auth;

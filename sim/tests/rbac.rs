@@ -3,6 +3,7 @@
 //! `kubeconfig_with_token`; ClusterRoleBindings and RoleBindings decide what it may do, a
 //! refusal is the API server's 403 Forbidden word for word, an unknown token is 401, a
 //! server-side apply that creates needs `create`, and deleting a binding revokes at once.
+//! Also: the policy and disruption-budget resources are served and discovered.
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
@@ -442,5 +443,75 @@ async fn server_side_apply_that_creates_needs_create_besides_patch() {
         .await
         .expect("apply updates with patch");
     assert_eq!(changed.data.expect("data")["k"], "2");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn policies_and_disruption_budgets_are_stored_and_discovered() {
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    let (sim, admin) = cluster_with_worker().await;
+    let groups = admin.list_api_groups().await.expect("admin reads /apis");
+    let names: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
+    for g in [
+        "rbac.authorization.k8s.io",
+        "admissionregistration.k8s.io",
+        "policy",
+    ] {
+        assert!(names.contains(&g), "{g} in {names:?}");
+    }
+    let core = admin
+        .list_core_api_resources("v1")
+        .await
+        .expect("admin reads /api/v1");
+    assert!(
+        core.resources
+            .iter()
+            .any(|r| r.name == "serviceaccounts/token")
+    );
+
+    let vaps: Api<ValidatingAdmissionPolicy> = Api::all(admin.clone());
+    create(
+        &vaps,
+        json!({"metadata": {"name": "no-host-network"}, "spec": {"validations": [{"expression": "!object.spec.hostNetwork"}]}}),
+    )
+    .await;
+    let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(admin.clone());
+    create(
+        &bindings,
+        json!({"metadata": {"name": "no-host-network"}, "spec": {"policyName": "no-host-network", "validationActions": ["Deny"]}}),
+    )
+    .await;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(admin.clone(), "store-a");
+    create(
+        &pdbs,
+        json!({"metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}),
+    )
+    .await;
+    assert_eq!(
+        vaps.list(&ListParams::default())
+            .await
+            .expect("listed")
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        bindings
+            .get("no-host-network")
+            .await
+            .expect("got")
+            .spec
+            .expect("spec")
+            .policy_name
+            .as_deref(),
+        Some("no-host-network")
+    );
+    pdbs.delete("web", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    assert!(pdbs.get_opt("web").await.expect("read").is_none());
     sim.shutdown().await;
 }
