@@ -42,6 +42,16 @@ pub fn name_error(rule: crate::resources::NameRule, name: &str) -> Option<String
                 return Some("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')".into());
             }
         }
+        NameRule::PathSegment => {
+            if name == "." || name == ".." {
+                return Some(format!("may not be '{name}'"));
+            }
+            for bad in ['/', '%'] {
+                if name.contains(bad) {
+                    return Some(format!("may not contain '{bad}'"));
+                }
+            }
+        }
     }
     None
 }

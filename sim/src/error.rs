@@ -19,6 +19,9 @@ pub enum Error {
         /// The decoder's error.
         source: serde_json::Error,
     },
+    /// An API operation done through the Rust API failed (a missing ServiceAccount).
+    #[error("api: {0}")]
+    Api(#[from] ApiError),
 }
 
 /// `Result` with the crate's [`Error`].
@@ -178,6 +181,36 @@ impl ApiError {
             format!("{} \"{name}\" is forbidden: {why}", rt.qualified()),
         )
         .with_details(Self::rt_details(rt, name))
+    }
+
+    /// 403 as the API server's `NewForbidden` words it: `<resource>.<group> "<name>" is
+    /// forbidden: <err>`, without the name part when `name` is empty and as `forbidden: <err>`
+    /// when `resource` is empty (a non-resource path). `details` carries the non-empty ones.
+    pub fn forbidden_request(group: &str, resource: &str, name: &str, err: &str) -> Self {
+        let qualified = if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
+        let message = if resource.is_empty() {
+            format!("forbidden: {err}")
+        } else if name.is_empty() {
+            format!("{qualified} is forbidden: {err}")
+        } else {
+            format!("{qualified} \"{name}\" is forbidden: {err}")
+        };
+        let mut d = json!({});
+        for (key, value) in [("name", name), ("group", group), ("kind", resource)] {
+            if !value.is_empty() {
+                d[key] = json!(value);
+            }
+        }
+        Self::new(403, "Forbidden", message).with_details(d)
+    }
+
+    /// 401 for a bearer token the server did not issue (or no longer honours).
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
     }
 
     /// 405 MethodNotAllowed.

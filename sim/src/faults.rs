@@ -337,6 +337,11 @@ pub struct RequestRecord {
     pub created: Option<String>,
     /// `User-Agent`.
     pub user_agent: String,
+    /// The authenticated user: `system:admin` for the cluster admin (no token, or the
+    /// kubeconfig's), `system:serviceaccount:<ns>:<name>` for a ServiceAccount token;
+    /// `None` when authentication failed (401).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// The request log (cheap to clone; keeps the last 10,000 requests).

@@ -1,7 +1,8 @@
 //! A Kubernetes API simulator that unmodified clients (kube-rs, `kubectl`) talk to over
 //! HTTP, in the spirit of kwok: discovery, the resources Urumi uses, every verb including
 //! server-side apply and watch, `Status` errors, admission (ResourceQuota, LimitRange,
-//! Pod Security), simulated controllers, fault injection and a request log.
+//! Pod Security), RBAC for bearer-token clients, simulated controllers, fault injection and
+//! a request log.
 //!
 //! ```no_run
 //! # async fn demo() -> urumi_sim::Result<()> {
@@ -12,8 +13,11 @@
 //! ```
 //!
 //! ```text
-//!  client ──HTTP──► server (routes, faults, request log)
-//!                       │
+//!  client ──HTTP──► server (routes, request log)
+//!                       │  auth: no token / kubeconfig token = admin, issued token = its
+//!                       │        ServiceAccount, else 401
+//!                       │  rbac: token users checked against the stored bindings, else 403
+//!                       │  faults
 //!                       ▼
 //!                  store::State (objects as JSON bytes, rv counter, watch history)
 //!                       │ every commit
@@ -24,13 +28,20 @@
 //!
 //! `services/{name}:{port}/proxy/…` reaches a simulated app when a Ready pod backs the
 //! Service ([`proxy`]).
+//!
+//! A test can run a process as a ServiceAccount: create the account and its RoleBindings
+//! or ClusterRoleBindings as admin, then
+//! [`SimHandle::service_account_token`] and [`SimHandle::kubeconfig_with_token`] ([`auth`],
+//! [`rbac`]).
 
 pub mod admission;
+pub mod auth;
 pub mod controllers;
 pub mod error;
 pub mod faults;
 pub mod patch;
 pub mod proxy;
+pub mod rbac;
 pub mod resources;
 pub mod selectors;
 mod server;
@@ -67,6 +78,7 @@ pub(crate) struct Cluster {
     pub(crate) watchers: AtomicUsize,
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) snapshot: Option<PathBuf>,
+    pub(crate) tokens: auth::Tokens,
 }
 
 impl Cluster {
@@ -248,6 +260,7 @@ impl SimulatorBuilder {
             watchers: AtomicUsize::new(0),
             shutdown,
             snapshot: self.snapshot,
+            tokens: auth::Tokens::default(),
         });
         let mut tasks = Vec::new();
         if self.controllers {
@@ -416,6 +429,38 @@ impl SimHandle {
     /// The kubeconfig's text.
     pub fn kubeconfig_yaml(&self) -> String {
         kubeconfig_with_ca(&self.url, self.ca_pem.as_deref())
+    }
+
+    /// The kubeconfig's text with `token` as the user's bearer token (same cluster and CA):
+    /// a process given it acts as the token's ServiceAccount, under RBAC.
+    pub fn kubeconfig_with_token(&self, token: &str) -> String {
+        self.kubeconfig_yaml().replacen(
+            &format!("    token: {}\n", auth::ADMIN_TOKEN),
+            &format!("    token: {token}\n"),
+            1,
+        )
+    }
+
+    /// Issues a token for ServiceAccount `namespace/name`, as `POST
+    /// /api/v1/namespaces/{namespace}/serviceaccounts/{name}/token` does (one hour).
+    ///
+    /// # Errors
+    /// [`Error::Api`] (404 NotFound) when the ServiceAccount does not exist.
+    pub async fn service_account_token(&self, namespace: &str, name: &str) -> Result<String> {
+        let answer = {
+            let st = self
+                .cluster
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.cluster
+                .tokens
+                .issue(&st, namespace, name, &Value::Null)?
+        };
+        Ok(answer["status"]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     /// The CA certificate (PEM) clients must trust, when serving TLS.

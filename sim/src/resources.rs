@@ -11,6 +11,8 @@ pub enum NameRule {
     Label,
     /// RFC 1035 label (services).
     Dns1035,
+    /// Any name usable as a path segment (RBAC objects: `system:controller:foo` is valid).
+    PathSegment,
 }
 
 /// One served resource (a group/version/plural).
@@ -87,7 +89,7 @@ macro_rules! rt {
     };
 }
 
-use NameRule::{Dns1035, Label, Subdomain};
+use NameRule::{Dns1035, Label, PathSegment, Subdomain};
 
 /// Every served resource; the index constants below point into it.
 pub static RESOURCES: &[ResourceType] = &[
@@ -271,14 +273,102 @@ pub static RESOURCES: &[ResourceType] = &[
         Subdomain,
         false
     ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        &[],
+        false,
+        false,
+        PathSegment,
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        false,
+        false,
+        PathSegment,
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "roles",
+        "role",
+        "Role",
+        true,
+        &[],
+        false,
+        false,
+        PathSegment,
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        &[],
+        false,
+        false,
+        PathSegment,
+        false
+    ),
+    rt!(
+        "admissionregistration.k8s.io",
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicy",
+        "ValidatingAdmissionPolicy",
+        false,
+        &[],
+        true,
+        true,
+        Subdomain,
+        false
+    ),
+    rt!(
+        "admissionregistration.k8s.io",
+        "validatingadmissionpolicybindings",
+        "validatingadmissionpolicybinding",
+        "ValidatingAdmissionPolicyBinding",
+        false,
+        &[],
+        false,
+        true,
+        Subdomain,
+        false
+    ),
+    rt!(
+        "policy",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+        true,
+        true,
+        Subdomain,
+        false
+    ),
 ];
 
 /// Index of namespaces in [`RESOURCES`].
 pub const NAMESPACES: usize = 0;
 /// Index of secrets.
 pub const SECRETS: usize = 1;
+/// Index of configmaps.
+pub const CONFIGMAPS: usize = 2;
 /// Index of services.
 pub const SERVICES: usize = 3;
+/// Index of serviceaccounts.
+pub const SERVICEACCOUNTS: usize = 4;
 /// Index of persistentvolumeclaims.
 pub const PVCS: usize = 5;
 /// Index of pods.
@@ -297,6 +387,14 @@ pub const STATEFULSETS: usize = 11;
 pub const JOBS: usize = 12;
 /// Index of ingresses.
 pub const INGRESSES: usize = 14;
+/// Index of clusterroles.
+pub const CLUSTERROLES: usize = 15;
+/// Index of clusterrolebindings.
+pub const CLUSTERROLEBINDINGS: usize = 16;
+/// Index of roles.
+pub const ROLES: usize = 17;
+/// Index of rolebindings.
+pub const ROLEBINDINGS: usize = 18;
 
 /// Finds a resource by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<usize> {
@@ -412,6 +510,12 @@ pub fn api_resource_list(group: &str, version: &str) -> Value {
             resources.push(json!({
                 "name": "services/proxy", "singularName": "", "namespaced": true, "kind": "ServiceProxyOptions",
                 "verbs": ["create", "delete", "get", "patch", "update"],
+            }));
+        }
+        if r.plural == "serviceaccounts" {
+            resources.push(json!({
+                "name": "serviceaccounts/token", "singularName": "", "namespaced": true, "kind": "TokenRequest",
+                "group": "authentication.k8s.io", "version": "v1", "verbs": ["create"],
             }));
         }
         if r.plural == "pods" {

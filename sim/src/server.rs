@@ -17,9 +17,11 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::Cluster;
+use crate::auth::Identity;
 use crate::controllers::JobScript;
 use crate::error::{ApiError, ApiResult};
 use crate::faults::{FaultAction, FaultConfig, FaultRule, RequestRecord};
+use crate::rbac::{self, Attributes, Decision, ResourceAttributes, Verb};
 use crate::resources::{self, RESOURCES};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{EventType, PatchType, State, WatchEvent, WriteOpts};
@@ -344,7 +346,53 @@ pub async fn handle(
         injected: false,
         created: None,
         user_agent: user_agent.clone(),
+        user: None,
     };
+
+    // Who is asking, and may they: before faults, so a refused request is never injected.
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    let identity = cluster
+        .tokens
+        .authenticate(&lock(&cluster), authorization.as_deref());
+    let refusal = match identity {
+        Err(e) => Some(e),
+        Ok(Identity::Admin) => {
+            record.user = Some(crate::auth::ADMIN_USER.to_string());
+            None
+        }
+        Ok(Identity::User(user)) => {
+            record.user = Some(user.name.clone());
+            let access = access(&r, &verb, &method, &path, &params);
+            let st = lock(&cluster);
+            match access {
+                Access::Open => None,
+                Access::Closed(a) => Some(rbac::forbidden(&user.name, &a, "")),
+                Access::Checked(a) => match rbac::authorize(&st, &user, &a) {
+                    Decision::Deny { reason } => Some(rbac::forbidden(&user.name, &a, &reason)),
+                    Decision::Allow => {
+                        creates_by_apply(&st, &r, &a, &content_type).and_then(|create| {
+                            match rbac::authorize(&st, &user, &Attributes::Resource(create.clone()))
+                            {
+                                Decision::Allow => None,
+                                Decision::Deny { reason } => {
+                                    Some(rbac::forbidden_create_on_update(&create, &reason))
+                                }
+                            }
+                        })
+                    }
+                },
+            }
+        }
+    };
+    if let Some(e) = refusal {
+        record.status = e.code;
+        record.latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+        cluster.log.push(record);
+        return Ok(error_response(&e));
+    }
 
     // An after-apply fault lets the request through and replaces its answer at the end.
     let mut after_apply = None;
@@ -470,6 +518,121 @@ pub async fn handle(
     }
 }
 
+/// How a token user's request is authorized.
+enum Access {
+    /// Allowed for every authenticated user (discovery, `/version`, health, OpenAPI).
+    Open,
+    /// Never allowed (the simulator's own `/_sim/...` routes).
+    Closed(Attributes),
+    /// Decided by RBAC.
+    Checked(Attributes),
+}
+
+/// The name a list or watch is confined to by `fieldSelector=metadata.name=<name>`.
+fn selected_name(params: &HashMap<String, String>) -> Option<String> {
+    params.get("fieldSelector").and_then(|sel| {
+        sel.split(',').find_map(|term| {
+            term.strip_prefix("metadata.name==")
+                .or_else(|| term.strip_prefix("metadata.name="))
+                .filter(|n| !n.is_empty() && !n.contains('/'))
+                .map(String::from)
+        })
+    })
+}
+
+/// The authorizer's view of a request, as the real server's request info builds it.
+fn access(
+    r: &Route,
+    verb: &str,
+    method: &Method,
+    path: &str,
+    params: &HashMap<String, String>,
+) -> Access {
+    let non_resource = || Attributes::NonResource {
+        verb: method.as_str().to_ascii_lowercase(),
+        path: path.to_string(),
+    };
+    match r {
+        Route::Json(_) | Route::Text(_) => Access::Open,
+        Route::Admin(_) => Access::Closed(non_resource()),
+        Route::NotFound => {
+            let discovery = ["/api", "/apis", "/openapi"]
+                .iter()
+                .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+            if discovery {
+                Access::Open
+            } else {
+                Access::Checked(non_resource())
+            }
+        }
+        Route::Resource {
+            res, ns, name, sub, ..
+        } => {
+            let Some(v) = Verb::parse(verb) else {
+                return Access::Open;
+            };
+            let name = match v {
+                Verb::List | Verb::Watch if name.is_none() => selected_name(params),
+                _ => name.clone(),
+            };
+            Access::Checked(Attributes::Resource(ResourceAttributes::of(
+                v,
+                *res,
+                ns.as_deref(),
+                name.as_deref(),
+                sub.as_deref(),
+            )))
+        }
+        Route::ServiceProxy { ns, target, .. } => match Verb::parse(verb) {
+            None => Access::Open,
+            Some(v) => Access::Checked(Attributes::Resource(ResourceAttributes::of(
+                v,
+                resources::SERVICES,
+                Some(ns),
+                Some(target),
+                Some("proxy"),
+            ))),
+        },
+    }
+}
+
+/// For a server-side apply of an object that does not exist yet, the `create` the real
+/// server authorizes on top of `patch`.
+fn creates_by_apply(
+    st: &State,
+    r: &Route,
+    attrs: &Attributes,
+    content_type: &str,
+) -> Option<ResourceAttributes> {
+    let (
+        Route::Resource {
+            res,
+            ns,
+            name: Some(name),
+            sub: None,
+            ..
+        },
+        Attributes::Resource(a),
+    ) = (r, attrs)
+    else {
+        return None;
+    };
+    let apply = content_type
+        .trim_start()
+        .starts_with("application/apply-patch");
+    if a.verb != Verb::Patch || !apply {
+        return None;
+    }
+    let ns = if RESOURCES[*res].namespaced {
+        ns.as_deref().unwrap_or_default()
+    } else {
+        ""
+    };
+    st.get_raw(*res, ns, name)
+        .is_none()
+        .then(|| a.with_verb(Verb::Create))
+}
+
 impl ApiError {
     fn new_too_large() -> Self {
         ApiError::bad_request("the request body is too large")
@@ -565,6 +728,9 @@ fn resource_verb(
         Some("status") if rt.status => {}
         Some("log") if ctx.res == resources::PODS && verb == "get" => {}
         Some("finalize") if ctx.res == resources::NAMESPACES => {}
+        Some("token") if ctx.res == resources::SERVICEACCOUNTS && verb == "create" => {
+            return token_request(cluster, ctx, body);
+        }
         Some("scale") if matches!(ctx.res, resources::DEPLOYMENTS | resources::STATEFULSETS) => {
             return scale(cluster, verb, ctx, body);
         }
@@ -793,6 +959,22 @@ fn resource_verb(
         }
         _ => Err(ApiError::method_not_allowed(verb, rt)),
     }
+}
+
+/// `POST …/serviceaccounts/{name}/token`: a TokenRequest answered with a fresh token.
+fn token_request(cluster: &Arc<Cluster>, ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Outcome> {
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        decode_body(body, "couldn't get version/kind")?
+    };
+    let answer = cluster.tokens.issue(
+        &lock(cluster),
+        ctx.ns.as_deref().unwrap_or_default(),
+        ctx.name.as_deref().unwrap_or_default(),
+        &request,
+    )?;
+    Ok(value_response(201, &answer).into())
 }
 
 fn scale_of(obj: &Value) -> Value {
