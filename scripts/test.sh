@@ -33,6 +33,9 @@ if [ ! -x .tools/bin/kubectl ]; then
   sim/scripts/install-kubectl.sh
 fi
 export KUBECTL="$PWD/.tools/bin/kubectl"
+# helm renders the chart in workflows/tests/chart_rbac.rs (and checks it in scripts/check-helm.sh).
+scripts/install-helm.sh
+export HELM="$PWD/.tools/bin/helm"
 
 echo "== shellcheck"
 shellcheck -s sh workflows/scripts/store-setup.sh workflows/tests/fake-wp.sh

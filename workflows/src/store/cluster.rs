@@ -66,7 +66,21 @@ where
     let params = PatchParams::apply(FIELD_MANAGER).force();
     api.patch(&name, &params, &Patch::Apply(obj))
         .await
-        .map_err(|e| classify(&what, &e))
+        .map_err(|e| match &e {
+            // An apply that would create a missing object is authorized again as `create`;
+            // the API server's Forbidden for that names no verb and no reason.
+            kube::Error::Api(s) if s.code == 403 && s.message.ends_with("is forbidden: ") => {
+                classify(
+                    &format!(
+                        "{what} (the object is missing and applying creates it: the worker \
+                         cannot create resource \"{}\")",
+                        K::plural(&())
+                    ),
+                    &e,
+                )
+            }
+            _ => classify(&what, &e),
+        })
 }
 
 /// Creates `obj` unless an object of that name exists; never overwrites. Returns true when
@@ -88,6 +102,32 @@ where
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" => Ok(false),
         Err(e) => Err(classify(&what, &e)),
+    }
+}
+
+/// Whether an object with `obj`'s name exists, found by a dry-run create (`dryRun=All`: the
+/// server validates and answers 409 AlreadyExists or 201, and stores nothing). It needs only
+/// the `create` verb, so the worker can tell that a store's credentials Secret is there
+/// without any right to read Secrets.
+///
+/// # Errors
+/// A classified [`StepError`].
+pub async fn exists_by_dry_run<K>(api: &Api<K>, obj: &K) -> Result<bool, StepError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let params = PostParams {
+        dry_run: true,
+        field_manager: Some(FIELD_MANAGER.into()),
+    };
+    match api.create(&params, obj).await {
+        Ok(_) => Ok(false),
+        Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" => Ok(true),
+        Err(e) => Err(classify(
+            &format!("check that {} {name} exists (dry-run create)", K::kind(&())),
+            &e,
+        )),
     }
 }
 

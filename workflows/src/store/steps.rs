@@ -38,7 +38,7 @@ use urumi_engine::{
 };
 use uuid::Uuid;
 
-use super::cluster::{self, apply, create_if_absent, get_opt};
+use super::cluster::{self, apply, create_if_absent, exists_by_dry_run, get_opt};
 use super::engines::{self, AppObject, Engines, StoreEngine, Verdict, Workload};
 use super::names::{Slug, slugify};
 use super::proxy::{self, Answer};
@@ -482,11 +482,12 @@ async fn log_tail(c: &Ctx, job: &str) -> String {
     let Ok(pods) = c.api::<Pod>() else {
         return String::new();
     };
-    let Ok(list) = pods
+    let list = match pods
         .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={SETUP_APP}")))
         .await
-    else {
-        return "(pod list unavailable)".into();
+    {
+        Ok(l) => l,
+        Err(e) => return format!("(pod list unavailable: {e})"),
     };
     let mut tail = String::new();
     for pod in list.items.iter().filter(|p| {
@@ -705,10 +706,14 @@ async fn reapply(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
         &mut r,
     )
     .await?;
-    if get_opt(&c.api::<Secret>()?, render::CREDENTIALS)
-        .await?
-        .is_none()
-    {
+    // Found by a dry-run create: the worker has no right to read Secrets. The values of the
+    // would-be Secret are placeholders; nothing is stored.
+    let probe: BTreeMap<String, String> = engine
+        .credential_keys()
+        .iter()
+        .map(|k| ((*k).to_owned(), String::new()))
+        .collect();
+    if !exists_by_dry_run(&c.api::<Secret>()?, &render::credentials(&spec, &probe)).await? {
         return Err(StepError::fatal(
             "the credentials Secret is missing: the database password cannot be recovered; restore the Secret, then retry",
         ));
