@@ -1,5 +1,5 @@
 # One entry point per task; CI (.ci/run) calls `make test`.
-.PHONY: dev test fmt lint sim openapi bench-engine bench-stores bench-sim bench-api soak
+.PHONY: dev test fmt lint sim openapi bench-engine bench-stores bench-sim bench-api bench-retention soak
 
 dev: ## Start the local platform: Postgres, migrations, simulator, API, two workers; prints URL + admin token
 	scripts/dev.sh
@@ -19,6 +19,10 @@ openapi: ## regenerate the committed api/openapi.json from the code
 bench-engine: ## N runs x K no-op steps x W worker processes; prints figures, last line RESULT {json}
 	cargo build --release -p urumi-bench
 	scripts/with-postgres.sh ./target/release/bench-engine $(ARGS)
+
+bench-retention: ## 10,000 stores with a year of churn: table sizes before/after pruning, prune rows/s, claim p99 while pruning; last line RESULT {json}
+	cargo build --release -p urumi-bench
+	scripts/with-postgres.sh ./target/release/bench-retention $(ARGS)
 
 bench-stores: ## provision 1,000 stores against the simulator with 2 worker processes; last line RESULT {json}
 	cargo build --release -p urumi-bench -p urumi-worker

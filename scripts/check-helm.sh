@@ -3,7 +3,8 @@
 # default values and with helm/urumi/ci/all-options-values.yaml (every option on), each
 # rendering validated with `kubernetes-validate --strict` against Kubernetes 1.33 and
 # checked for what the chart promises: restricted Pod Security and requests + limits on
-# every container, no token for the API, and a urumi.toml whose [stores] keys are the
+# every container, no token for the API, no Secret reads and no wildcards in its roles, and a
+# urumi.toml whose [stores] keys are the
 # ones workflows/src/store/settings.rs knows. Exits non-zero on the first failure.
 #
 # helm v4 is installed into .tools/bin by scripts/install-helm.sh; kubernetes-validate from
@@ -60,6 +61,12 @@ for d in docs:
         for name, plan in stores.get("plans", {}).items():
             if set(plan) != fields("Plan"):
                 errors.append(f"{what}: plan {name} has {sorted(plan)}, Plan has {sorted(fields('Plan'))}")
+    if d["kind"] in ("ClusterRole", "Role"):
+        for rule in d.get("rules", []):
+            if {"secrets", "*"} & set(rule.get("resources", [])) and {"get", "list", "watch", "*"} & set(rule.get("verbs", [])):
+                errors.append(f"{what}: grants Secret reads ({rule}); the worker reads no Secret")
+            if "*" in rule.get("verbs", []) or "*" in rule.get("resources", []):
+                errors.append(f"{what}: a wildcard rule ({rule})")
     if d["kind"] not in ("Deployment", "Job"):
         continue
     pods += 1
