@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the Helm chart helm/urumi: `helm lint --strict`, then `helm template` with the
-# default values and with helm/urumi/ci/all-options-values.yaml (every option on), each
+# default values, with helm/urumi/ci/all-options-values.yaml (every option on) and with
+# helm/urumi/values-prod.yaml, each
 # rendering validated with `kubernetes-validate --strict` against Kubernetes 1.33 and
 # checked for what the chart promises: restricted Pod Security and requests + limits on
 # every container, no token for the API, no Secret reads and no wildcards in its roles, and a
@@ -30,10 +31,14 @@ trap 'rm -rf "$out"' EXIT
 echo "== helm lint --strict"
 "$helm" lint --strict "$chart"
 "$helm" lint --strict "$chart" -f "$chart/ci/all-options-values.yaml"
+"$helm" lint --strict "$chart" -f "$chart/values-prod.yaml"
 
-for values in default all-options; do
-  args=()
-  [ "$values" = default ] || args=(-f "$chart/ci/$values-values.yaml")
+for values in default all-options prod; do
+  case $values in
+    default) args=() ;;
+    prod) args=(-f "$chart/values-prod.yaml") ;;
+    *) args=(-f "$chart/ci/$values-values.yaml") ;;
+  esac
   echo "== helm template ($values values)"
   "$helm" template urumi "$chart" --namespace urumi-system --kube-version "$kube_version" \
     "${args[@]}" > "$out/$values.yaml"
@@ -86,6 +91,30 @@ for d in docs:
                 errors.append(f"{what}/{c['name']}: no cpu and memory {kind}")
 if pods == 0:
     errors.append("no Deployment or Job rendered")
+# What selects what: PodDisruptionBudgets and the ServiceMonitor find their targets, the
+# autoscaler's Deployment leaves `replicas` to it.
+def labels_match(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.items())
+deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+for d in docs:
+    what = f"{d['kind']}/{d['metadata']['name']}"
+    if d["kind"] == "PodDisruptionBudget":
+        sel = d["spec"]["selector"]["matchLabels"]
+        if not any(labels_match(sel, x["spec"]["template"]["metadata"]["labels"]) for x in deployments.values()):
+            errors.append(f"{what}: selects no Deployment's pods")
+    if d["kind"] == "HorizontalPodAutoscaler":
+        target = deployments.get(d["spec"]["scaleTargetRef"]["name"])
+        if target is None:
+            errors.append(f"{what}: scales no rendered Deployment")
+        elif "replicas" in target["spec"]:
+            errors.append(f"{what}: its Deployment also sets replicas (they would fight)")
+    if d["kind"] == "ServiceMonitor":
+        sel = d["spec"]["selector"]["matchLabels"]
+        ports = {e["port"] for e in d["spec"]["endpoints"]}
+        found = [x for x in docs if x["kind"] == "Service" and labels_match(sel, x["metadata"].get("labels", {}))]
+        named = {p.get("name") for x in found for p in x["spec"]["ports"]}
+        if not ports <= named:
+            errors.append(f"{what}: endpoints {sorted(ports)} but the selected Services name {sorted(named)}")
 for e in errors:
     print("FAIL", e)
 print(f"{len(docs)} objects, {pods} pod templates checked")
