@@ -48,6 +48,17 @@ impl Identity {
             Self::User(u) => &u.name,
         }
     }
+
+    /// The user as admission sees it: the admin is `system:admin` in `system:masters`.
+    pub fn user_info(&self) -> UserInfo {
+        match self {
+            Self::Admin => UserInfo {
+                name: ADMIN_USER.into(),
+                groups: vec!["system:masters".into(), "system:authenticated".into()],
+            },
+            Self::User(u) => u.clone(),
+        }
+    }
 }
 
 /// A token the simulator issued: bound to one ServiceAccount object (by uid).

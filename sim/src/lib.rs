@@ -1,8 +1,8 @@
 //! A Kubernetes API simulator that unmodified clients (kube-rs, `kubectl`) talk to over
 //! HTTP, in the spirit of kwok: discovery, the resources Urumi uses, every verb including
 //! server-side apply and watch, `Status` errors, admission (ResourceQuota, LimitRange,
-//! Pod Security), RBAC for bearer-token clients, simulated controllers, fault injection and
-//! a request log.
+//! Pod Security, ValidatingAdmissionPolicies in CEL), RBAC for bearer-token clients,
+//! simulated controllers, fault injection and a request log.
 //!
 //! ```no_run
 //! # async fn demo() -> urumi_sim::Result<()> {
@@ -20,6 +20,8 @@
 //!                       │  faults
 //!                       ▼
 //!                  store::State (objects as JSON bytes, rv counter, watch history)
+//!                       │  each client write, once its object is built: validation,
+//!                       │  admission, then bound ValidatingAdmissionPolicies ([`policy`])
 //!                       │ every commit
 //!            ┌──────────┴───────────┐
 //!            ▼                      ▼
@@ -36,10 +38,13 @@
 
 pub mod admission;
 pub mod auth;
+pub mod cel_eval;
 pub mod controllers;
 pub mod error;
 pub mod faults;
 pub mod patch;
+pub mod policy;
+pub mod policy_match;
 pub mod proxy;
 pub mod rbac;
 pub mod resources;

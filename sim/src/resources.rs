@@ -395,6 +395,10 @@ pub const CLUSTERROLEBINDINGS: usize = 16;
 pub const ROLES: usize = 17;
 /// Index of rolebindings.
 pub const ROLEBINDINGS: usize = 18;
+/// Index of validatingadmissionpolicies.
+pub const VAPS: usize = 19;
+/// Index of validatingadmissionpolicybindings.
+pub const VAP_BINDINGS: usize = 20;
 
 /// Finds a resource by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<usize> {

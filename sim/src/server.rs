@@ -21,6 +21,7 @@ use crate::auth::Identity;
 use crate::controllers::JobScript;
 use crate::error::{ApiError, ApiResult};
 use crate::faults::{FaultAction, FaultConfig, FaultRule, RequestRecord};
+use crate::policy::Requester;
 use crate::rbac::{self, Attributes, Decision, ResourceAttributes, Verb};
 use crate::resources::{self, RESOURCES};
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -357,6 +358,7 @@ pub async fn handle(
     let identity = cluster
         .tokens
         .authenticate(&lock(&cluster), authorization.as_deref());
+    let user_info = identity.as_ref().ok().map(Identity::user_info);
     let refusal = match identity {
         Err(e) => Some(e),
         Ok(Identity::Admin) => {
@@ -477,11 +479,16 @@ pub async fn handle(
             Route::Resource {
                 res, ns, name, sub, ..
             } => {
+                let requester = user_info.map(|user| Requester {
+                    user,
+                    subresource: sub.clone(),
+                });
                 let ctx = Ctx {
                     res,
                     ns,
                     name,
                     sub,
+                    requester,
                     params: &params,
                     content_type: &content_type,
                     user_agent: &user_agent,
@@ -647,6 +654,8 @@ struct Ctx<'a> {
     params: &'a HashMap<String, String>,
     content_type: &'a str,
     user_agent: &'a str,
+    /// The client, for admission policies.
+    requester: Option<Requester>,
 }
 
 fn decode_body(body: &[u8], what: &str) -> ApiResult<Value> {
@@ -754,6 +763,7 @@ fn resource_verb(
             Some("status") => Some("status".into()),
             _ => None,
         },
+        requester: ctx.requester.clone(),
     };
     let labels = LabelSelector::parse(
         p.get("labelSelector")
@@ -910,10 +920,14 @@ fn resource_verb(
                     .is_some_and(|a| a.iter().any(|x| x == "All"));
             let mut st = lock(cluster);
             let before = st.rv;
-            let obj = st.delete(ctx.res, &ns_str, &name, &options, dry)?;
+            let delete_opts = WriteOpts {
+                dry_run: dry,
+                ..opts
+            };
+            let (obj, warnings) = st.delete_as(ctx.res, &ns_str, &name, &options, &delete_opts)?;
             let changed = st.rv != before;
             Ok(Outcome {
-                resp: value_response(200, &obj),
+                resp: with_warnings(value_response(200, &obj), &warnings),
                 changed,
                 created: None,
             })
@@ -943,7 +957,7 @@ fn resource_verb(
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-                if let Ok(d) = st.delete(ctx.res, &ons, &oname, &json!({}), opts.dry_run) {
+                if let Ok((d, _)) = st.delete_as(ctx.res, &ons, &oname, &json!({}), &opts) {
                     gone.push(Bytes::from(
                         serde_json::to_vec(&d).expect("JSON values serialize"),
                     ));
@@ -1039,6 +1053,7 @@ fn scale(cluster: &Arc<Cluster>, verb: &str, ctx: &Ctx<'_>, body: &[u8]) -> ApiR
             .unwrap_or_else(|| default_manager(ctx.user_agent)),
         dry_run: false,
         subresource: None,
+        requester: ctx.requester.clone(),
     };
     let w = st.patch(
         ctx.res,

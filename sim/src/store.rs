@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::admission;
 use crate::error::{ApiError, ApiResult};
 use crate::patch;
+use crate::policy::{self, Operation};
 use crate::resources::{self, RESOURCES, ResourceType};
 use crate::selectors::{FieldSelector, LabelSelector};
 
@@ -151,6 +152,9 @@ pub struct WriteOpts {
     pub dry_run: bool,
     /// `status` for status-subresource writes.
     pub subresource: Option<String>,
+    /// The client, whose writes ValidatingAdmissionPolicies judge; `None` for the
+    /// simulator's own controllers.
+    pub requester: Option<crate::policy::Requester>,
 }
 
 /// Result of a write.
@@ -739,6 +743,37 @@ impl State {
         out
     }
 
+    /// ValidatingAdmissionPolicies on a client's write ([`policy::admit`]); controllers'
+    /// writes (no requester) pass.
+    #[allow(clippy::too_many_arguments)] // reason: the parts of one admission request
+    fn admit_policies(
+        &self,
+        opts: &WriteOpts,
+        operation: Operation,
+        res: usize,
+        ns: &str,
+        name: &str,
+        object: Option<&Value>,
+        old_object: Option<&Value>,
+    ) -> ApiResult<Vec<String>> {
+        let Some(requester) = &opts.requester else {
+            return Ok(Vec::new());
+        };
+        policy::admit(
+            self,
+            &policy::Request {
+                operation,
+                res,
+                namespace: ns,
+                name,
+                object,
+                old_object,
+                requester,
+                dry_run: opts.dry_run,
+            },
+        )
+    }
+
     /// `POST`: creates an object. With `ssa_applied`, the object is the result of a
     /// server-side apply and already carries its `managedFields`.
     ///
@@ -857,7 +892,16 @@ impl State {
             resources::PVCS | resources::SERVICES => self.admit_quota(res, ns, &name, &obj)?,
             _ => {}
         }
-        let warnings = self.workload_warnings(res, ns, &obj);
+        let mut warnings = self.workload_warnings(res, ns, &obj);
+        warnings.extend(self.admit_policies(
+            opts,
+            Operation::Create,
+            res,
+            ns,
+            &name,
+            Some(&obj),
+            None,
+        )?);
         let obj = if opts.dry_run {
             obj
         } else {
@@ -1033,6 +1077,19 @@ impl State {
         } else {
             self.workload_warnings(res, ns, &new)
         };
+        let warnings = [
+            warnings,
+            self.admit_policies(
+                opts,
+                Operation::Update,
+                res,
+                ns,
+                name,
+                Some(&new),
+                Some(&old),
+            )?,
+        ]
+        .concat();
         if same_object(&old, &new) {
             return Ok(Written {
                 obj: old,
@@ -1176,6 +1233,28 @@ impl State {
         options: &Value,
         dry_run: bool,
     ) -> ApiResult<Value> {
+        let opts = WriteOpts {
+            dry_run,
+            ..WriteOpts::default()
+        };
+        self.delete_as(res, ns, name, options, &opts)
+            .map(|(gone, _)| gone)
+    }
+
+    /// [`State::delete`] on behalf of `opts.requester` (judged by ValidatingAdmissionPolicies
+    /// with the stored object as `oldObject`), with the `Warning` headers of `Warn` bindings.
+    ///
+    /// # Errors
+    /// NotFound, Conflict on failed preconditions, a policy's denial.
+    pub fn delete_as(
+        &mut self,
+        res: usize,
+        ns: &str,
+        name: &str,
+        options: &Value,
+        opts: &WriteOpts,
+    ) -> ApiResult<(Value, Vec<String>)> {
+        let dry_run = opts.dry_run;
         let rt = &RESOURCES[res];
         let old = self
             .get(res, ns, name)
@@ -1194,8 +1273,10 @@ impl State {
         {
             return Err(ApiError::conflict(rt, name));
         }
+        let warnings =
+            self.admit_policies(opts, Operation::Delete, res, ns, name, None, Some(&old))?;
         if dry_run {
-            return Ok(old);
+            return Ok((old, warnings));
         }
         let orphan = options.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
             || options.get("orphanDependents").and_then(Value::as_bool) == Some(true);
@@ -1205,7 +1286,7 @@ impl State {
             .is_some_and(|f| !f.is_empty());
         if res == resources::NAMESPACES || has_finalizers {
             if old.pointer("/metadata/deletionTimestamp").is_some() {
-                return Ok(old);
+                return Ok((old, warnings));
             }
             let mut new = old;
             let m = md_mut(&mut new);
@@ -1214,13 +1295,16 @@ impl State {
             if res == resources::NAMESPACES {
                 new["status"] = json!({"phase": "Terminating"});
             }
-            return Ok(self.commit(res, ns, name, new, EventType::Modified));
+            return Ok((
+                self.commit(res, ns, name, new, EventType::Modified),
+                warnings,
+            ));
         }
         let gone = self.remove(res, ns, name).unwrap_or(old);
         if !orphan {
             self.collect_dependents(&gone, ns);
         }
-        Ok(gone)
+        Ok((gone, warnings))
     }
 
     /// Garbage collection: deletes the objects whose `ownerReferences` name `owner`.
