@@ -37,13 +37,27 @@ spec:
         request.resource.resource == "namespaces"
           ? (request.operation == "DELETE" ? oldObject : object)
           : namespaceObject
+    - name: before
+      expression: >-
+        request.resource.resource == "namespaces" && request.operation == "UPDATE"
+          ? oldObject
+          : null
   validations:
     - expression: >-
         variables.target != null
           && has(variables.target.metadata.labels)
           && "urumi.io/store-id" in variables.target.metadata.labels
+          && "app.kubernetes.io/managed-by" in variables.target.metadata.labels
           && variables.target.metadata.labels["app.kubernetes.io/managed-by"] == "urumi"
       message: the Urumi worker may only change store namespaces (labelled app.kubernetes.io/managed-by=urumi and urumi.io/store-id) and what is in them
+      reason: Forbidden
+    - expression: >-
+        variables.before == null
+          || (has(variables.before.metadata.labels)
+              && "urumi.io/store-id" in variables.before.metadata.labels
+              && "app.kubernetes.io/managed-by" in variables.before.metadata.labels
+              && variables.before.metadata.labels["app.kubernetes.io/managed-by"] == "urumi")
+      message: the Urumi worker may not make an existing namespace a store namespace
       reason: Forbidden
 ---
 apiVersion: admissionregistration.k8s.io/v1
@@ -171,27 +185,51 @@ async fn the_worker_may_create_store_namespaces_only() {
         create(&namespaces, json!({"metadata": {"name": "rogue"}})).await,
         "namespaces \"rogue\"",
     );
-    // Without the managed-by label, `labels["app.kubernetes.io/managed-by"]` is a CEL
-    // error ("no such key"), not `false`: `failurePolicy: Fail` refuses it, as the real
-    // server does, but as 422 Invalid with the error instead of the policy's message.
+    // Half the labels is not a store namespace (the policy checks that each key is there,
+    // so the answer is its own 403, not a CEL "no such key" error).
     let half = json!({"metadata": {"name": "half", "labels": {"urumi.io/store-id": "half"}}});
-    match create(&namespaces, half).await {
+    assert_denied(create(&namespaces, half).await, "namespaces \"half\"");
+}
+
+#[tokio::test]
+async fn the_worker_may_not_make_an_existing_namespace_a_store_namespace() {
+    let (_sim, _admin, worker) = cluster().await;
+    let namespaces: Api<Namespace> = Api::all(worker.clone());
+    // `plain` exists without labels: labelling it as a store's is refused by the second
+    // validation, so the worker cannot adopt a namespace and then act inside it.
+    let applied = |name: &str| {
+        let mut v = store_namespace(name);
+        v["apiVersion"] = json!("v1");
+        v["kind"] = json!("Namespace");
+        v
+    };
+    let r = namespaces
+        .patch(
+            "plain",
+            &kube::api::PatchParams::apply("urumi").force(),
+            &kube::api::Patch::Apply(&applied("plain")),
+        )
+        .await;
+    match r {
         Err(kube::Error::Api(s)) => {
-            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
-            assert!(
-                s.message.starts_with("namespaces \"half\" is forbidden: ValidatingAdmissionPolicy 'urumi-system-urumi-worker-stores-only' with binding 'urumi-system-urumi-worker-stores-only' denied request: expression 'variables.target != null"),
-                "{}",
-                s.message
-            );
-            assert!(
-                s.message
-                    .ends_with("' resulted in error: no such key: app.kubernetes.io/managed-by"),
-                "{}",
-                s.message
+            assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"), "{}", s.message);
+            assert_eq!(
+                s.message,
+                "namespaces \"plain\" is forbidden: ValidatingAdmissionPolicy 'urumi-system-urumi-worker-stores-only' with binding 'urumi-system-urumi-worker-stores-only' denied request: the Urumi worker may not make an existing namespace a store namespace"
             );
         }
-        other => panic!("expected 422, got {other:?}"),
+        other => panic!("expected the policy's 403, got {other:?}"),
     }
+    // A store namespace it made can be applied again (a repair).
+    create(&namespaces, store_namespace("store-b")).await.unwrap();
+    namespaces
+        .patch(
+            "store-b",
+            &kube::api::PatchParams::apply("urumi").force(),
+            &kube::api::Patch::Apply(&applied("store-b")),
+        )
+        .await
+        .expect("re-applying a store namespace is allowed");
 }
 
 #[tokio::test]

@@ -86,7 +86,8 @@ async fn generate(pool: &PgPool, stores: u32) -> anyhow::Result<()> {
     for sql in [
         "CREATE TEMP TABLE gen_stores ON COMMIT DROP AS
          SELECT gen_random_uuid() AS id, now() - random() * interval '365 days' AS born,
-                random() < 0.2 AS deleted, random() < 0.01 AS busy
+                random() < 0.2 AS deleted, random() < 0.01 AS busy,
+                (random() * 5.99)::int AS repairs
          FROM generate_series(1, $1)",
         "CREATE TEMP TABLE gen_runs ON COMMIT DROP AS
          SELECT gen_random_uuid() AS id, s.id AS store, d.def, d.steps, d.at,
@@ -98,7 +99,7 @@ async fn generate(pool: &PgPool, stores: u32) -> anyhow::Result<()> {
              SELECT 'store.provision' AS def, 8 AS steps, s.born AS at
              UNION ALL
              SELECT 'store.repair', 3, s.born + random() * (now() - s.born)
-             FROM generate_series(1, (random() * 5.99)::int)
+             FROM generate_series(1, s.repairs)
              UNION ALL
              SELECT 'store.delete', 4, s.born + random() * (now() - s.born) WHERE s.deleted
          ) d",
