@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the Helm chart helm/urumi: `helm lint --strict`, then `helm template` with the
-# default values and with helm/urumi/ci/all-options-values.yaml (every option on), each
+# default values, with helm/urumi/ci/all-options-values.yaml (every option on) and with
+# helm/urumi/values-local.yaml (the local k3d install of scripts/setup-local.sh), each
 # rendering validated with `kubernetes-validate --strict` against Kubernetes 1.33 and
 # checked for what the chart promises: restricted Pod Security and requests + limits on
 # every container, no token for the API, no Secret reads and no wildcards in its roles, and a
@@ -30,10 +31,15 @@ trap 'rm -rf "$out"' EXIT
 echo "== helm lint --strict"
 "$helm" lint --strict "$chart"
 "$helm" lint --strict "$chart" -f "$chart/ci/all-options-values.yaml"
+"$helm" lint --strict "$chart" -f "$chart/values-local.yaml"
 
-for values in default all-options; do
+for values in default all-options local; do
   args=()
-  [ "$values" = default ] || args=(-f "$chart/ci/$values-values.yaml")
+  case $values in
+    default) ;;
+    local) args=(-f "$chart/values-local.yaml") ;;
+    *) args=(-f "$chart/ci/$values-values.yaml") ;;
+  esac
   echo "== helm template ($values values)"
   "$helm" template urumi "$chart" --namespace urumi-system --kube-version "$kube_version" \
     "${args[@]}" > "$out/$values.yaml"
