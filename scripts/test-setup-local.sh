@@ -15,6 +15,7 @@
 #   - the real helm (scripts/install-helm.sh) renders the chart with the very -f/--set flags
 #     the run passed: image urumi:dev-<id> never pulled, one API and one worker, the API's
 #     Ingress on Traefik for api.localhost, stores under stores.localhost.
+#   - scripts/setup-local.ps1 parses (tree-sitter PowerShell grammar) and has the same steps.
 # What it cannot show: that Docker builds the image, that k3d and the chart come up, that
 # Traefik routes api.localhost (those need Docker: see README "Local cluster (k3d)").
 # Run on its own or by scripts/test.sh; ends with "setup-local: passed".
@@ -198,6 +199,49 @@ PY
 then
   fail "the local install does not render what setup-local.sh promises"
 fi
+
+# PowerShell is not on these machines: the .ps1 is parsed by the tree-sitter PowerShell
+# grammar (PyPI tree-sitter-powershell) — a syntax check, not PowerShell's own parser, and not
+# a run. Any ERROR or MISSING node fails. Then the steps it must share with setup-local.sh.
+ps1=${SETUP_LOCAL_PS1:-scripts/setup-local.ps1}
+echo "== $ps1: syntax (tree-sitter-powershell) and the same steps as setup-local.sh"
+py=.tools/py
+if ! "$py/bin/python" -c 'import tree_sitter, tree_sitter_powershell' >/dev/null 2>&1; then
+  echo "== installing tree-sitter and tree-sitter-powershell (PyPI) into .tools/py"
+  [ -x "$py/bin/python" ] || python3 -m venv "$py"
+  "$py/bin/python" -m pip install --quiet --disable-pip-version-check \
+    'tree-sitter>=0.25,<0.27' 'tree-sitter-powershell==0.26.4'
+fi
+if ! "$py/bin/python" - "$ps1" <<'PY'
+import sys, tree_sitter, tree_sitter_powershell
+src = open(sys.argv[1], "rb").read()
+tree = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language())).parse(src)
+bad = []
+def walk(node):
+    if node.is_error or node.is_missing:
+        bad.append(node)
+    for child in node.children:
+        walk(child)
+walk(tree.root_node)
+for n in bad[:10]:
+    what = "missing " + n.type if n.is_missing else "syntax error"
+    text = src[n.start_byte:n.end_byte].decode(errors="replace").splitlines()[:1]
+    print(f"  {sys.argv[1]}:{n.start_point[0] + 1}:{n.start_point[1] + 1}: {what} near {text[0] if text else ''!r}")
+print(f"  {len(bad)} syntax error(s)" if bad else f"  parsed: {tree.root_node.end_point[0]} lines, no errors")
+sys.exit(1 if bad else 0)
+PY
+then
+  fail "$ps1 does not parse"
+fi
+for step in "\$ErrorActionPreference = 'Stop'" "[string]\$Cluster" "'cluster', 'list', '--no-headers'" \
+  "'cluster', 'create', \$Cluster" "'build', '-t', \$Image, '.'" "'image', 'import', \$Image" \
+  "'apply', '-f', 'deploy/local/postgres.yaml'" "'create', 'secret', 'generic', 'urumi-database'" \
+  "'upgrade', '--install', \$Release, 'helm/urumi'" "helm/urumi/values-local.yaml" \
+  "image.pullPolicy=Never" "'urumi-api', 'token', 'create'" "'--role', 'admin'" \
+  "\$Url/dashboard/" "admin token  \$Token" "k3d cluster delete" \
+  "setup-local: missing required tool(s)" "foreach (\$Tool in 'docker', 'k3d', 'kubectl', 'helm', 'curl')"; do
+  has "$ps1" "$step" || fail "$ps1 lacks: $step"
+done
 
 if [ "$fails" != 0 ]; then
   echo "setup-local: FAILED ($fails)"
