@@ -10,7 +10,8 @@ FROM node:20-bookworm-slim AS dashboard
 WORKDIR /src
 COPY api/openapi.json api/openapi.json
 COPY frontend frontend
-RUN cd frontend && npm ci --no-audit --no-fund && npm run build
+WORKDIR /src/frontend
+RUN npm ci --no-audit --no-fund && npm run build
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -18,6 +19,10 @@ COPY . .
 RUN cargo build --release --locked -p urumi-api -p urumi-worker -p urumi-cli -p urumi-sim --bins
 
 FROM debian:bookworm-slim AS base
+# ca-certificates is left unpinned on purpose: it is the CA roots (Postgres TLS, the
+# Kubernetes API), which must follow Debian's updates; a pinned version disappears from the
+# archive when bookworm's moves on and breaks the build.
+# hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 10001 --no-create-home urumi

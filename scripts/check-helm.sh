@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the Helm chart helm/urumi: `helm lint --strict`, then `helm template` with the
 # default values, with helm/urumi/ci/all-options-values.yaml (every option on) and with
-# helm/urumi/values-prod.yaml, each
+# helm/urumi/values-prod.yaml and with helm/urumi/values-local.yaml (the local k3d install of
+# scripts/setup-local.sh), each
 # rendering validated with `kubernetes-validate --strict` against Kubernetes 1.33 and
 # checked for what the chart promises: restricted Pod Security and requests + limits on
 # every container, no token for the API, no Secret reads and no wildcards in its roles, and a
@@ -32,11 +33,14 @@ echo "== helm lint --strict"
 "$helm" lint --strict "$chart"
 "$helm" lint --strict "$chart" -f "$chart/ci/all-options-values.yaml"
 "$helm" lint --strict "$chart" -f "$chart/values-prod.yaml"
+"$helm" lint --strict "$chart" -f "$chart/values-local.yaml"
 
-for values in default all-options prod; do
+for values in default all-options prod local; do
+  args=()
   case $values in
-    default) args=() ;;
+    default) ;;
     prod) args=(-f "$chart/values-prod.yaml") ;;
+    local) args=(-f "$chart/values-local.yaml") ;;
     *) args=(-f "$chart/ci/$values-values.yaml") ;;
   esac
   echo "== helm template ($values values)"

@@ -88,6 +88,10 @@ echo "== fuzz: schemathesis against the served /openapi.json"
 stage --say-passed fuzz fuzz_api
 echo "== helm: lint, render and validate helm/urumi"
 stage helm scripts/check-helm.sh
+echo "== setup-local: scripts/setup-local.sh against stub docker/k3d/kubectl/helm/curl"
+stage setup-local scripts/test-setup-local.sh
+echo "== image: hadolint on the Dockerfile, docker-compose.yml against the compose-spec schema"
+stage image scripts/check-image.sh
 echo "== frontend: npm ci, build (the generated client checked against api/openapi.json), unit tests"
 stage --say-passed frontend frontend
 echo "== dashboard e2e: headless Chromium against the real binaries"
