@@ -212,7 +212,12 @@ async fn the_worker_may_not_make_an_existing_namespace_a_store_namespace() {
         .await;
     match r {
         Err(kube::Error::Api(s)) => {
-            assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"), "{}", s.message);
+            assert_eq!(
+                (s.code, s.reason.as_str()),
+                (403, "Forbidden"),
+                "{}",
+                s.message
+            );
             assert_eq!(
                 s.message,
                 "namespaces \"plain\" is forbidden: ValidatingAdmissionPolicy 'urumi-system-urumi-worker-stores-only' with binding 'urumi-system-urumi-worker-stores-only' denied request: the Urumi worker may not make an existing namespace a store namespace"
@@ -221,7 +226,9 @@ async fn the_worker_may_not_make_an_existing_namespace_a_store_namespace() {
         other => panic!("expected the policy's 403, got {other:?}"),
     }
     // A store namespace it made can be applied again (a repair).
-    create(&namespaces, store_namespace("store-b")).await.unwrap();
+    create(&namespaces, store_namespace("store-b"))
+        .await
+        .unwrap();
     namespaces
         .patch(
             "store-b",

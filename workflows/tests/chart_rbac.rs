@@ -3,7 +3,8 @@
 //! worker-policy.yaml), with a token from the simulator, which enforces RBAC for bearer
 //! tokens. With every rule they provision, repair and delete a store (and read a failed
 //! setup Job's log); without any one rule, the step that needs it fails with the API
-//! server's Forbidden message naming that rule's resource.
+//! server's Forbidden message naming that rule's resource. The chart's admission policy is
+//! enforced too: outside store namespaces the same ServiceAccount can change nothing.
 //!
 //! Needs helm (`scripts/install-helm.sh`; `make test` installs it): a missing helm fails the
 //! test, it is never skipped.
@@ -93,6 +94,8 @@ struct Rig {
     engine: Engine,
     sim: SimHandle,
     admin: Client,
+    /// The worker's own client (the ServiceAccount's token).
+    worker: Client,
     settings: StoreSettings,
     role: Value,
 }
@@ -149,7 +152,7 @@ async fn rig(connect: PgConnectOptions) -> (Rig, urumi_engine::WorkerHandle) {
     let deps = Arc::new(StoreDeps {
         settings: settings.clone(),
         pool: pool.clone(),
-        client: Some(client),
+        client: Some(client.clone()),
     });
     let registry = registry(Some(&deps)).unwrap();
     let engine = Engine::new(pool.clone(), registry.clone());
@@ -171,6 +174,7 @@ async fn rig(connect: PgConnectOptions) -> (Rig, urumi_engine::WorkerHandle) {
             engine,
             sim,
             admin,
+            worker: client,
             settings,
             role,
         },
@@ -271,14 +275,44 @@ async fn the_workers_need_every_rule_the_chart_grants_and_no_other(
     let (rig, worker) = rig(connect).await;
     let rules: Vec<Value> = rig.role["rules"].as_array().unwrap().clone();
 
+    // RBAC lets the worker create ConfigMaps anywhere; the chart's admission policy keeps it
+    // to store namespaces, and to namespaces it may make stores of.
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "outside"}, "data": {"k": "v"}
+    }))
+    .unwrap();
+    let outside =
+        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(rig.worker.clone(), NAMESPACE)
+            .create(&Default::default(), &cm)
+            .await;
+    let policy = "is forbidden: ValidatingAdmissionPolicy 'urumi-system-urumi-worker-stores-only' \
+                  with binding 'urumi-system-urumi-worker-stores-only' denied request: the Urumi \
+                  worker may only change store namespaces";
+    match outside {
+        Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains(policy) => {}
+        other => {
+            panic!("a ConfigMap outside store namespaces was not refused by the policy: {other:?}")
+        }
+    }
+    let plain: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "not-a-store"}})).unwrap();
+    let made = Api::<k8s_openapi::api::core::v1::Namespace>::all(rig.worker.clone())
+        .create(&Default::default(), &plain)
+        .await;
+    assert!(
+        matches!(&made, Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains(policy)),
+        "the worker made a namespace that is not a store's: {made:?}"
+    );
+
     // Every rule: the whole life of a store works, and a failed setup shows its log.
+    let mark = rig.sim.request_log().mark();
     rig.lifecycle("Chart Shop").await.expect("with every rule");
     let tail = rig.failed_setup("Chart Setup", "chart-setup").await;
     assert!(
         tail.contains("wp: the database refused the connection"),
         "{tail}"
     );
-    let log = rig.sim.request_log().entries();
+    let log = rig.sim.request_log().since(mark);
     let worker_user = format!("system:serviceaccount:{NAMESPACE}:{WORKER}");
     assert!(
         log.iter()
