@@ -171,6 +171,17 @@ async fn a_created_store_shows_in_list_show_runs_and_audit(pool: PgPool) {
         run_row.contains("store.provision") && run_row.contains("queued"),
         "{run_row}"
     );
+    let runs_json = ctl(url, admin, &["--json", "stores", "runs", &store, "--all"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        runs_json["items"].as_array().unwrap().len(),
+        1,
+        "{runs_json}"
+    );
+    assert_eq!(runs_json["items"][0]["id"], run.as_str());
+    assert_eq!(runs_json["next_cursor"], serde_json::Value::Null);
     let listed = ctl(
         url,
         admin,

@@ -9,8 +9,9 @@
 //! Needs helm (`scripts/install-helm.sh`; `make test` installs it): a missing helm fails the
 //! test, it is never skipped.
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{DynamicObject, Patch, PatchParams};
@@ -20,11 +21,10 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use urumi_engine::{Engine, RunStatus, Worker, WorkerOptions};
+use urumi_engine::{Engine, RunStatus};
 use urumi_sim::{JobScript, SimHandle, Simulator};
 use urumi_workflows::store::service;
 use urumi_workflows::store::settings::StoreSettings;
-use urumi_workflows::{StoreDeps, registry};
 use uuid::Uuid;
 
 const NAMESPACE: &str = "urumi-system";
@@ -149,25 +149,8 @@ async fn rig(connect: PgConnectOptions) -> (Rig, urumi_engine::WorkerHandle) {
     config.read_timeout = Some(Duration::from_secs(10));
     let client = Client::try_from(config).unwrap();
     let settings = StoreSettings::default();
-    let deps = Arc::new(StoreDeps {
-        settings: settings.clone(),
-        pool: pool.clone(),
-        client: Some(client.clone()),
-    });
-    let registry = registry(Some(&deps)).unwrap();
-    let engine = Engine::new(pool.clone(), registry.clone());
-    let options = WorkerOptions {
-        concurrency: 8,
-        lease: Duration::from_secs(5),
-        poll_interval: Duration::from_millis(50),
-        sweep_interval: Duration::from_millis(500),
-        name: "chart-rbac".into(),
-        ..WorkerOptions::default()
-    };
-    let worker = Worker::new(pool.clone(), registry, options)
-        .start()
-        .await
-        .unwrap();
+    let (engine, worker) =
+        common::store_worker(&pool, client.clone(), &settings, "chart-rbac").await;
     (
         Rig {
             pool,

@@ -1,7 +1,8 @@
 //! Store workflows end to end against the Kubernetes simulator: the engine's real `Worker`,
 //! a real `kube::Client` over HTTP, a fresh Postgres database per test.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -11,11 +12,10 @@ use kube::{Api, Client};
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use urumi_engine::{Engine, RunDetail, RunStatus, Worker, WorkerHandle, WorkerOptions};
+use urumi_engine::{Engine, RunDetail, RunStatus, WorkerHandle};
 use urumi_sim::{FaultConfig, FaultRule, JobScript, SimHandle, Simulator};
 use urumi_workflows::store::service;
 use urumi_workflows::store::settings::StoreSettings;
-use urumi_workflows::{StoreDeps, registry};
 use uuid::Uuid;
 
 struct Rig {
@@ -38,25 +38,8 @@ async fn rig(connect: PgConnectOptions) -> Rig {
     config.read_timeout = Some(Duration::from_secs(10));
     let client = Client::try_from(config).unwrap();
     let settings = StoreSettings::default();
-    let deps = Arc::new(StoreDeps {
-        settings: settings.clone(),
-        pool: pool.clone(),
-        client: Some(client.clone()),
-    });
-    let registry = registry(Some(&deps)).unwrap();
-    let engine = Engine::new(pool.clone(), registry.clone());
-    let options = WorkerOptions {
-        concurrency: 8,
-        lease: Duration::from_secs(5),
-        poll_interval: Duration::from_millis(50),
-        sweep_interval: Duration::from_millis(500),
-        name: "stores-test".into(),
-        ..WorkerOptions::default()
-    };
-    let worker = Worker::new(pool.clone(), registry, options)
-        .start()
-        .await
-        .unwrap();
+    let (engine, worker) =
+        common::store_worker(&pool, client.clone(), &settings, "stores-test").await;
     Rig {
         pool,
         engine,

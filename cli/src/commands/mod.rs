@@ -79,6 +79,29 @@ where
 /// The largest page the API serves.
 pub const MAX_PAGE: u64 = 200;
 
+/// A list read a page at a time: the first page, or with `all` every page (each of
+/// [`MAX_PAGE`]) following `next_cursor`. `page(cursor, limit)` asks for one page and answers
+/// its items and `next_cursor`. Returns the items and the cursor after the last page read.
+///
+/// # Errors
+/// The first page's failure.
+pub async fn pages<T, F, Fut>(all: bool, mut page: F) -> Result<(Vec<T>, Option<String>), Failure>
+where
+    F: FnMut(Option<String>, Option<u64>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), Failure>>,
+{
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (got, next) = page(cursor.take(), all.then_some(MAX_PAGE)).await?;
+        items.extend(got);
+        match next {
+            Some(next) if all => cursor = Some(next),
+            next => return Ok((items, next)),
+        }
+    }
+}
+
 /// Tells people that a list goes on (machines read `next_cursor` from the JSON).
 pub fn more_hint(ctx: &Ctx, next_cursor: Option<&String>) {
     if !ctx.json && next_cursor.is_some() {

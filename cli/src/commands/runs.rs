@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use uuid::Uuid;
 
-use super::{Ctx, MAX_PAGE, more_hint, one_of};
+use super::{Ctx, more_hint, one_of, pages};
 use crate::client::{enums, types};
 use crate::output::{self, Table, cell, millis, opt, time};
 use crate::problem::{Failure, call};
@@ -58,9 +58,7 @@ pub async fn run(cmd: RunsCmd, ctx: &Ctx) -> Result<(), Failure> {
             store,
             all,
         } => {
-            let mut items = Vec::new();
-            let mut cursor: Option<String> = None;
-            let next_cursor = loop {
+            let (items, next_cursor) = pages(all, |cursor, limit| async move {
                 let mut req = api.list_runs();
                 if let Some(s) = status {
                     req = req.status(s);
@@ -71,19 +69,16 @@ pub async fn run(cmd: RunsCmd, ctx: &Ctx) -> Result<(), Failure> {
                 if let Some(s) = store {
                     req = req.store_id(s);
                 }
-                if let Some(c) = cursor.take() {
+                if let Some(c) = cursor {
                     req = req.cursor(c);
                 }
-                if all {
-                    req = req.limit(MAX_PAGE);
+                if let Some(l) = limit {
+                    req = req.limit(l);
                 }
                 let page = call(req.send()).await?;
-                items.extend(page.items);
-                match page.next_cursor {
-                    Some(next) if all => cursor = Some(next),
-                    next => break next,
-                }
-            };
+                Ok((page.items, page.next_cursor))
+            })
+            .await?;
             if ctx.json {
                 return output::print_json(&types::RunPage { items, next_cursor });
             }

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use uuid::Uuid;
 
-use super::{Ctx, MAX_PAGE, checked, more_hint, one_of};
+use super::{Ctx, checked, more_hint, one_of, pages};
 use crate::client::{enums, types};
 use crate::commands::runs::run_table;
 use crate::output::{self, Table, opt, time};
@@ -71,26 +71,21 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
     let api = &ctx.api.client;
     match cmd {
         StoresCmd::List { status, all } => {
-            let mut items = Vec::new();
-            let mut cursor: Option<String> = None;
-            let next_cursor = loop {
+            let (items, next_cursor) = pages(all, |cursor, limit| async move {
                 let mut req = api.list_stores();
                 if let Some(s) = status {
                     req = req.status(s);
                 }
-                if let Some(c) = cursor.take() {
+                if let Some(c) = cursor {
                     req = req.cursor(c);
                 }
-                if all {
-                    req = req.limit(MAX_PAGE);
+                if let Some(l) = limit {
+                    req = req.limit(l);
                 }
                 let page = call(req.send()).await?;
-                items.extend(page.items);
-                match page.next_cursor {
-                    Some(next) if all => cursor = Some(next),
-                    next => break next,
-                }
-            };
+                Ok((page.items, page.next_cursor))
+            })
+            .await?;
             if ctx.json {
                 return output::print_json(&types::StorePage { items, next_cursor });
             }
@@ -127,23 +122,18 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
         StoresCmd::Delete { id } => accepted(ctx, &call(api.delete_store().id(id).send()).await?)?,
         StoresCmd::Repair { id } => accepted(ctx, &call(api.repair_store().id(id).send()).await?)?,
         StoresCmd::Runs { id, all } => {
-            let mut items = Vec::new();
-            let mut cursor: Option<String> = None;
-            let next_cursor = loop {
+            let (items, next_cursor) = pages(all, |cursor, limit| async move {
                 let mut req = api.list_store_runs().id(id);
-                if let Some(c) = cursor.take() {
+                if let Some(c) = cursor {
                     req = req.cursor(c);
                 }
-                if all {
-                    req = req.limit(MAX_PAGE);
+                if let Some(l) = limit {
+                    req = req.limit(l);
                 }
                 let page = call(req.send()).await?;
-                items.extend(page.items);
-                match page.next_cursor {
-                    Some(next) if all => cursor = Some(next),
-                    next => break next,
-                }
-            };
+                Ok((page.items, page.next_cursor))
+            })
+            .await?;
             if ctx.json {
                 return output::print_json(&types::RunPage { items, next_cursor });
             }
