@@ -1,81 +1,114 @@
-//! Prometheus metrics of the HTTP layer: requests by method and status class, and a latency
-//! histogram. `/metrics` renders them after the engine's queue gauges.
+//! Prometheus metrics of the HTTP layer, on `prometheus-client`: requests by method and
+//! status class, and a latency histogram. `/metrics` renders them with the engine's queue
+//! gauges ([`HttpMetrics::render_with`]).
 
-use std::fmt::Write;
+use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-const BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 20, 50, 100, 250, 1000, 5000];
-const METHODS: [&str; 5] = ["GET", "POST", "DELETE", "OPTIONS", "OTHER"];
-const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+const BUCKETS_SECONDS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 5.0];
 
-/// Counters shared by every request.
-#[derive(Debug, Default)]
+/// The methods counted by name; the rest are `OTHER` (a bounded label).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    fn of(m: &poem::http::Method) -> Self {
+        match *m {
+            poem::http::Method::GET => Self::Get,
+            poem::http::Method::POST => Self::Post,
+            poem::http::Method::DELETE => Self::Delete,
+            poem::http::Method::OPTIONS => Self::Options,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl EncodeLabelValue for Method {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Delete => "DELETE",
+            Self::Options => "OPTIONS",
+            Self::Other => "OTHER",
+        })
+    }
+}
+
+/// `1xx` … `5xx`.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+struct StatusClass(u16);
+
+impl EncodeLabelValue for StatusClass {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        write!(e, "{}xx", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: Method,
+    status: StatusClass,
+}
+
+/// Counters shared by every request. Cheap to clone.
+#[derive(Debug, Clone)]
 pub struct HttpMetrics {
-    requests: [[AtomicU64; 5]; 5],
-    buckets: [AtomicU64; 10],
-    count: AtomicU64,
-    sum_us: AtomicU64,
+    requests: Family<RequestLabels, Counter>,
+    duration: Histogram,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            duration: Histogram::new(BUCKETS_SECONDS),
+        }
+    }
 }
 
 impl HttpMetrics {
-    fn record(&self, method: &str, status: u16, started: Instant) {
-        let m = METHODS.iter().position(|x| *x == method).unwrap_or(4);
-        let c = usize::from((status / 100).clamp(1, 5) - 1);
-        self.requests[m][c].fetch_add(1, Ordering::Relaxed);
-        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        for (i, b) in BUCKETS_MS.iter().enumerate() {
-            if us <= b * 1000 {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    fn record(&self, method: &poem::http::Method, status: u16, started: Instant) {
+        let labels = RequestLabels {
+            method: Method::of(method),
+            status: StatusClass((status / 100).clamp(1, 5)),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.duration.observe(started.elapsed().as_secs_f64());
     }
 
-    /// The Prometheus text of these metrics.
+    /// The OpenMetrics text of `gauges` and these metrics.
     #[must_use]
-    pub fn render(&self) -> String {
+    pub fn render_with(&self, gauges: &urumi_engine::QueueGauges) -> String {
+        let mut registry = Registry::default();
+        gauges.register(&mut registry);
+        registry.register(
+            "urumi_http_requests",
+            "HTTP requests answered, by method and status class",
+            self.requests.clone(),
+        );
+        registry.register(
+            "urumi_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            self.duration.clone(),
+        );
         let mut out = String::new();
-        out.push_str("# HELP urumi_http_requests_total HTTP requests answered, by method and status class.\n");
-        out.push_str("# TYPE urumi_http_requests_total counter\n");
-        for (m, method) in METHODS.iter().enumerate() {
-            for (c, class) in CLASSES.iter().enumerate() {
-                let n = self.requests[m][c].load(Ordering::Relaxed);
-                if n > 0 {
-                    let _ = writeln!(
-                        out,
-                        "urumi_http_requests_total{{method=\"{method}\",status=\"{class}\"}} {n}"
-                    );
-                }
-            }
-        }
-        out.push_str(
-            "# HELP urumi_http_request_duration_seconds Time to answer an HTTP request.\n",
-        );
-        out.push_str("# TYPE urumi_http_request_duration_seconds histogram\n");
-        for (i, b) in BUCKETS_MS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "urumi_http_request_duration_seconds_bucket{{le=\"{}\"}} {}",
-                *b as f64 / 1000.0,
-                self.buckets[i].load(Ordering::Relaxed)
-            );
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "urumi_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "urumi_http_request_duration_seconds_sum {}",
-            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "urumi_http_request_duration_seconds_count {count}");
+        prometheus_client::encoding::text::encode(&mut out, &registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }
@@ -105,7 +138,7 @@ impl<E: Endpoint> Endpoint for RecordEndpoint<E> {
     type Output = Response;
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let started = Instant::now();
-        let method = req.method().as_str().to_owned();
+        let method = req.method().clone();
         let resp = match self.inner.call(req).await {
             Ok(r) => r.into_response(),
             Err(e) => crate::problem::from_poem_error(e),

@@ -42,7 +42,7 @@ pub use definition::{
 pub use error::{Error, Result};
 pub use failpoint::{FailAction, FailPoint, FailPoints};
 pub use listing::{AuditEntry, EventFilter, RunFilter};
-pub use metrics::{Metrics, QueueGauges};
+pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, QueueGauges};
 pub use model::{Event, Run, RunDetail, RunStatus, StepRecord, StepStatus};
 pub use outcome::{ResultExt, RetryClass, StepError, StepOutcome};
 pub use registry::Registry;

@@ -1,196 +1,234 @@
-//! Metrics hooks: counters and a step-duration histogram the worker updates as it goes, and
-//! queue gauges read from Postgres. [`Metrics::render`] writes the Prometheus text format.
+//! Metrics of a worker process on `prometheus-client` (the Prometheus project's Rust client;
+//! OpenMetrics text): step attempts started and how they ended, step durations and runs
+//! ended — labelled by definition, version and step, a bounded set (never a run or store
+//! id) — leases taken over and rows pruned; and the queue gauges read from Postgres, which
+//! the API serves. [`Metrics::render`] and [`QueueGauges::render`] write the text.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 
-const BUCKETS_MS: [u64; 11] = [1, 5, 10, 25, 50, 100, 250, 1000, 5000, 30_000, 300_000];
+/// Step-duration buckets, in seconds: from a no-op step to a five-minute wait for a cluster.
+const BUCKETS_SECONDS: [f64; 11] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0, 300.0,
+];
 
-/// Step duration histogram (cumulative buckets in milliseconds).
-#[derive(Debug, Default)]
-struct Histogram {
-    buckets: [AtomicU64; BUCKETS_MS.len()],
-    count: AtomicU64,
-    sum_us: AtomicU64,
+/// Which step of which definition version.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct StepLabels {
+    pub definition: String,
+    pub version: String,
+    pub step: String,
 }
 
-/// Counters shared by a worker's tasks. Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct Metrics(Arc<Inner>);
-
-#[derive(Debug, Default)]
-struct Inner {
-    steps_started: AtomicU64,
-    steps_succeeded: AtomicU64,
-    steps_waiting: AtomicU64,
-    steps_retried: AtomicU64,
-    steps_failed: AtomicU64,
-    runs_succeeded: AtomicU64,
-    runs_failed: AtomicU64,
-    runs_cancelled: AtomicU64,
-    leases_taken_over: AtomicU64,
-    pruned_runs: AtomicU64,
-    pruned_events: AtomicU64,
-    step_duration: Histogram,
+impl StepLabels {
+    pub(crate) fn new(definition: &str, version: i32, step: &str) -> Self {
+        Self {
+            definition: definition.to_owned(),
+            version: version.to_string(),
+            step: step.to_owned(),
+        }
+    }
 }
 
-/// What a step attempt ended as, for counting.
-#[derive(Debug, Clone, Copy)]
+/// What a step attempt ended as.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub(crate) enum AttemptEnd {
+    /// Done: checkpointed.
     Succeeded,
+    /// Not yet: the step polls again later (no attempt spent).
     Waiting,
+    /// Failed retryably (or transiently): tried again after a backoff.
     Retrying,
+    /// Failed for good: the run failed.
     Failed,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    definition: String,
+    version: String,
+    step: String,
+    outcome: AttemptEnd,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub(crate) enum RunEnd {
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl EncodeLabelValue for AttemptEnd {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(match self {
+            Self::Succeeded => "succeeded",
+            Self::Waiting => "waiting",
+            Self::Retrying => "retrying",
+            Self::Failed => "failed",
+        })
+    }
+}
+
+impl EncodeLabelValue for RunEnd {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    definition: String,
+    version: String,
+    status: RunEnd,
+}
+
+type HistogramFamily = Family<StepLabels, Histogram, fn() -> Histogram>;
+
+/// A worker's metrics, shared by its tasks. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Metrics(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    attempts_started: Family<StepLabels, Counter>,
+    attempts_ended: Family<AttemptLabels, Counter>,
+    step_duration: HistogramFamily,
+    runs_ended: Family<RunLabels, Counter>,
+    leases_taken_over: Counter,
+    pruned_runs: Counter,
+    pruned_events: Counter,
+}
+
+fn step_histogram() -> Histogram {
+    Histogram::new(BUCKETS_SECONDS)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let attempts_started = Family::<StepLabels, Counter>::default();
+        registry.register(
+            "urumi_step_attempts_started",
+            "Step attempts and polls started",
+            attempts_started.clone(),
+        );
+        let attempts_ended = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "urumi_step_attempts_ended",
+            "Step attempts and polls ended, by outcome (succeeded, waiting, retrying, failed)",
+            attempts_ended.clone(),
+        );
+        let step_duration: HistogramFamily = Family::new_with_constructor(step_histogram);
+        registry.register(
+            "urumi_step_duration_seconds",
+            "Duration of step attempts and polls",
+            step_duration.clone(),
+        );
+        let runs_ended = Family::<RunLabels, Counter>::default();
+        registry.register(
+            "urumi_runs_ended",
+            "Runs this process ended, by status",
+            runs_ended.clone(),
+        );
+        let leases_taken_over = Counter::default();
+        registry.register(
+            "urumi_leases_taken_over",
+            "Expired leases put back in the queue by this process",
+            leases_taken_over.clone(),
+        );
+        let pruned_runs = Counter::default();
+        registry.register(
+            "urumi_pruned_runs",
+            "Finished runs (with their steps) deleted by this process's pruner",
+            pruned_runs.clone(),
+        );
+        let pruned_events = Counter::default();
+        registry.register(
+            "urumi_pruned_events",
+            "Events deleted by this process's pruner",
+            pruned_events.clone(),
+        );
+        Self(Arc::new(Inner {
+            registry,
+            attempts_started,
+            attempts_ended,
+            step_duration,
+            runs_ended,
+            leases_taken_over,
+            pruned_runs,
+            pruned_events,
+        }))
+    }
+}
+
 impl Metrics {
-    pub(crate) fn step_started(&self) {
-        self.0.steps_started.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn step_started(&self, step: &StepLabels) {
+        self.0.attempts_started.get_or_create(step).inc();
     }
 
-    pub(crate) fn step_ended(&self, end: AttemptEnd, took: Duration) {
-        let c = match end {
-            AttemptEnd::Succeeded => &self.0.steps_succeeded,
-            AttemptEnd::Waiting => &self.0.steps_waiting,
-            AttemptEnd::Retrying => &self.0.steps_retried,
-            AttemptEnd::Failed => &self.0.steps_failed,
+    pub(crate) fn step_ended(&self, step: &StepLabels, end: AttemptEnd, took: Duration) {
+        let labels = AttemptLabels {
+            definition: step.definition.clone(),
+            version: step.version.clone(),
+            step: step.step.clone(),
+            outcome: end,
         };
-        c.fetch_add(1, Ordering::Relaxed);
-        let h = &self.0.step_duration;
-        let ms = took.as_millis() as u64;
-        for (i, le) in BUCKETS_MS.iter().enumerate() {
-            if ms <= *le {
-                h.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        h.count.fetch_add(1, Ordering::Relaxed);
-        h.sum_us
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.0.attempts_ended.get_or_create(&labels).inc();
+        self.0
+            .step_duration
+            .get_or_create(step)
+            .observe(took.as_secs_f64());
     }
 
-    pub(crate) fn run_ended(&self, status: crate::RunStatus) {
-        let c = match status {
-            crate::RunStatus::Succeeded => &self.0.runs_succeeded,
-            crate::RunStatus::Failed => &self.0.runs_failed,
-            crate::RunStatus::Cancelled => &self.0.runs_cancelled,
-            _ => return,
+    pub(crate) fn run_ended(&self, definition: &str, version: i32, status: RunEnd) {
+        let labels = RunLabels {
+            definition: definition.to_owned(),
+            version: version.to_string(),
+            status,
         };
-        c.fetch_add(1, Ordering::Relaxed);
+        self.0.runs_ended.get_or_create(&labels).inc();
     }
 
     pub(crate) fn leases_taken_over(&self, n: u64) {
-        self.0.leases_taken_over.fetch_add(n, Ordering::Relaxed);
+        self.0.leases_taken_over.inc_by(n);
     }
 
     pub(crate) fn pruned(&self, r: &crate::PruneReport) {
-        self.0.pruned_runs.fetch_add(r.runs, Ordering::Relaxed);
-        self.0.pruned_events.fetch_add(r.events, Ordering::Relaxed);
+        self.0.pruned_runs.inc_by(r.runs);
+        self.0.pruned_events.inc_by(r.events);
     }
 
-    /// Steps that succeeded in this process so far.
-    #[must_use]
-    pub fn steps_succeeded(&self) -> u64 {
-        self.0.steps_succeeded.load(Ordering::Relaxed)
-    }
-
-    /// The counters and histogram in Prometheus text format.
+    /// The metrics in the OpenMetrics text format (served as
+    /// `application/openmetrics-text; version=1.0.0`).
     #[must_use]
     pub fn render(&self) -> String {
-        let i = &self.0;
         let mut out = String::new();
-        let counters = [
-            (
-                "urumi_steps_started_total",
-                "Step attempts and polls started.",
-                &i.steps_started,
-            ),
-            (
-                "urumi_steps_succeeded_total",
-                "Steps that succeeded.",
-                &i.steps_succeeded,
-            ),
-            (
-                "urumi_steps_waiting_total",
-                "Step attempts that returned wait (polls).",
-                &i.steps_waiting,
-            ),
-            (
-                "urumi_step_retries_total",
-                "Step attempts that failed and were scheduled again.",
-                &i.steps_retried,
-            ),
-            (
-                "urumi_steps_failed_total",
-                "Steps that failed for good.",
-                &i.steps_failed,
-            ),
-            (
-                "urumi_runs_succeeded_total",
-                "Runs that succeeded.",
-                &i.runs_succeeded,
-            ),
-            (
-                "urumi_runs_failed_total",
-                "Runs that failed.",
-                &i.runs_failed,
-            ),
-            (
-                "urumi_runs_cancelled_total",
-                "Runs cancelled at a step boundary.",
-                &i.runs_cancelled,
-            ),
-            (
-                "urumi_leases_taken_over_total",
-                "Expired leases put back in the queue by this process.",
-                &i.leases_taken_over,
-            ),
-            (
-                "urumi_pruned_runs_total",
-                "Finished runs (with their steps) deleted by this process's pruner.",
-                &i.pruned_runs,
-            ),
-            (
-                "urumi_pruned_events_total",
-                "Events deleted by this process's pruner.",
-                &i.pruned_events,
-            ),
-        ];
-        for (name, help, c) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                c.load(Ordering::Relaxed)
-            );
-        }
-        let h = &i.step_duration;
-        let name = "urumi_step_duration_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Duration of step attempts.\n# TYPE {name} histogram"
-        );
-        for (idx, le) in BUCKETS_MS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{}\"}} {}",
-                *le as f64 / 1000.0,
-                h.buckets[idx].load(Ordering::Relaxed)
-            );
-        }
-        let count = h.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            h.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count {count}");
+        prometheus_client::encoding::text::encode(&mut out, &self.0.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }
+
+/// The content type of [`Metrics::render`]'s text.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Queue gauges read from Postgres (shared by all workers).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -229,16 +267,36 @@ impl QueueGauges {
         })
     }
 
-    /// The gauges in Prometheus text format.
-    #[must_use]
-    pub fn render(&self) -> String {
-        format!(
-            "# HELP urumi_queue_due_runs Runs due and not yet claimed.\n# TYPE urumi_queue_due_runs gauge\nurumi_queue_due_runs {}\n\
-             # HELP urumi_queue_waiting_runs Runs waiting for a later time.\n# TYPE urumi_queue_waiting_runs gauge\nurumi_queue_waiting_runs {}\n\
-             # HELP urumi_queue_running_runs Runs held by a worker.\n# TYPE urumi_queue_running_runs gauge\nurumi_queue_running_runs {}\n\
-             # HELP urumi_queue_oldest_due_age_seconds Age of the longest-due unclaimed run.\n# TYPE urumi_queue_oldest_due_age_seconds gauge\nurumi_queue_oldest_due_age_seconds {}\n",
-            self.due, self.waiting, self.running, self.oldest_due_age_seconds
-        )
+    /// Registers the gauges, with these values, in `registry` (the API builds its scrape
+    /// from them and its HTTP metrics).
+    pub fn register(&self, registry: &mut Registry) {
+        let gauge = |v: i64| {
+            let g = Gauge::<i64>::default();
+            g.set(v);
+            g
+        };
+        registry.register(
+            "urumi_queue_due_runs",
+            "Runs due and not yet claimed",
+            gauge(self.due),
+        );
+        registry.register(
+            "urumi_queue_waiting_runs",
+            "Runs waiting for a later time",
+            gauge(self.waiting),
+        );
+        registry.register(
+            "urumi_queue_running_runs",
+            "Runs held by a worker",
+            gauge(self.running),
+        );
+        let oldest = Gauge::<f64, AtomicU64>::default();
+        oldest.set(self.oldest_due_age_seconds);
+        registry.register(
+            "urumi_queue_oldest_due_age_seconds",
+            "Age of the longest-due unclaimed run",
+            oldest,
+        );
     }
 }
 
@@ -247,28 +305,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_histogram_counts_into_cumulative_buckets() {
+    fn attempts_are_counted_by_step_and_outcome_into_cumulative_buckets() {
         let m = Metrics::default();
-        m.step_ended(AttemptEnd::Succeeded, Duration::from_millis(3));
-        m.step_ended(AttemptEnd::Retrying, Duration::from_millis(700));
+        let setup = StepLabels::new("store.provision", 1, "setup");
+        let quota = StepLabels::new("store.provision", 1, "quota");
+        m.step_started(&setup);
+        m.step_ended(&setup, AttemptEnd::Succeeded, Duration::from_millis(3));
+        m.step_started(&quota);
+        m.step_ended(&quota, AttemptEnd::Retrying, Duration::from_millis(700));
+        m.run_ended("store.provision", 1, RunEnd::Succeeded);
         let text = m.render();
-        assert!(
-            text.contains("urumi_step_duration_seconds_bucket{le=\"0.001\"} 0"),
-            "{text}"
-        );
-        assert!(
-            text.contains("urumi_step_duration_seconds_bucket{le=\"0.005\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("urumi_step_duration_seconds_bucket{le=\"1\"} 2"),
-            "{text}"
-        );
-        assert!(
-            text.contains("urumi_step_duration_seconds_count 2"),
-            "{text}"
-        );
-        assert!(text.contains("urumi_step_retries_total 1"), "{text}");
-        assert_eq!(m.steps_succeeded(), 1);
+        let setup_labels = r#"definition="store.provision",version="1",step="setup""#;
+        for line in [
+            format!("urumi_step_attempts_started_total{{{setup_labels}}} 1"),
+            format!(
+                "urumi_step_attempts_ended_total{{{setup_labels},outcome=\"succeeded\"}} 1"
+            ),
+            format!("urumi_step_duration_seconds_bucket{{le=\"0.001\",{setup_labels}}} 0"),
+            format!("urumi_step_duration_seconds_bucket{{le=\"0.005\",{setup_labels}}} 1"),
+            format!("urumi_step_duration_seconds_count{{{setup_labels}}} 1"),
+            r#"urumi_step_attempts_ended_total{definition="store.provision",version="1",step="quota",outcome="retrying"} 1"#.to_owned(),
+            r#"urumi_runs_ended_total{definition="store.provision",version="1",status="succeeded"} 1"#.to_owned(),
+            "urumi_leases_taken_over_total 0".to_owned(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "no line {line:?} in:\n{text}");
+        }
     }
 }

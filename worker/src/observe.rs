@@ -1,6 +1,6 @@
 //! The worker's own HTTP endpoint, served when `worker.metrics_listen` is set:
-//! `GET /metrics` — this process's step and run counters and step-duration histogram in the
-//! Prometheus text format (the queue gauges, which are the same for every worker, are on the
+//! `GET /metrics` — this process's step and run counters and step-duration histogram
+//! (labelled by definition, version and step) in the OpenMetrics text format (the queue gauges, which are the same for every worker, are on the
 //! API's `/metrics`); `GET /healthz` — 200 while the process runs (a liveness probe).
 
 use poem::listener::{Listener, TcpListener};
@@ -11,7 +11,7 @@ use urumi_engine::Metrics;
 #[handler]
 fn metrics(Data(m): Data<&Metrics>) -> impl IntoResponse {
     Response::builder()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .content_type(urumi_engine::OPENMETRICS_CONTENT_TYPE)
         .body(m.render())
 }
 

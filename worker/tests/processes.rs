@@ -214,11 +214,21 @@ async fn two_worker_processes_share_1000_runs_and_without_faults_no_step_runs_tw
 }
 
 /// The value of metric `name` (no labels) in Prometheus text.
-fn metric(text: &str, name: &str) -> f64 {
+/// The sum of `name`'s samples whose labels include every one of `with` (`key="value"`).
+fn metric(text: &str, name: &str, with: &[&str]) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(r) => r.split_once("} ")?,
+                None => ("", rest.strip_prefix(' ')?),
+            };
+            let labels: Vec<&str> = labels.split(',').collect();
+            with.iter()
+                .all(|w| labels.contains(w))
+                .then(|| value.trim().parse::<f64>().unwrap())
+        })
+        .sum()
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
@@ -249,7 +259,8 @@ async fn a_worker_with_metrics_listen_serves_its_step_counters_and_health(
         r.text().await.unwrap()
     };
     let before = scrape().await;
-    assert_eq!(metric(&before, "urumi_steps_succeeded_total"), 0.0);
+    assert!(before.ends_with("# EOF\n"), "OpenMetrics text: {before}");
+    assert_eq!(metric(&before, "urumi_step_attempts_ended_total", &[]), 0.0);
     for i in 0..5 {
         demo_run(&engine, &format!("metrics-{i}"), 0).await;
     }
@@ -263,12 +274,35 @@ async fn a_worker_with_metrics_listen_serves_its_step_counters_and_health(
     })
     .await;
     let after = scrape().await;
-    // The demo workflow has 3 steps.
+    // The demo workflow has 3 steps; each step's attempts are counted under its own labels.
+    let demo = ["definition=\"demo\"", "version=\"1\""];
+    let succeeded = [&demo[..], &["outcome=\"succeeded\""]].concat();
     assert_eq!(
-        metric(&after, "urumi_steps_succeeded_total"),
+        metric(&after, "urumi_step_attempts_ended_total", &succeeded),
         15.0,
         "{after}"
     );
-    assert_eq!(metric(&after, "urumi_runs_succeeded_total"), 5.0, "{after}");
+    for step in ["step=\"greet\"", "step=\"work\"", "step=\"finish\""] {
+        let one = [&succeeded[..], &[step]].concat();
+        assert_eq!(
+            metric(&after, "urumi_step_attempts_ended_total", &one),
+            5.0,
+            "{step}: {after}"
+        );
+    }
+    assert_eq!(
+        metric(
+            &after,
+            "urumi_runs_ended_total",
+            &[&demo[..], &["status=\"succeeded\""]].concat()
+        ),
+        5.0,
+        "{after}"
+    );
+    assert_eq!(
+        metric(&after, "urumi_step_duration_seconds_count", &demo),
+        15.0,
+        "{after}"
+    );
     worker.terminate();
 }

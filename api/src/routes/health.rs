@@ -37,8 +37,11 @@ enum ReadyResponse {
 
 #[derive(Debug, ApiResponse)]
 enum MetricsResponse {
-    /// Prometheus text format.
-    #[oai(status = 200)]
+    /// OpenMetrics text format.
+    #[oai(
+        status = 200,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    )]
     Ok(PlainText<String>),
     /// The gauges could not be read.
     #[oai(status = 503)]
@@ -94,7 +97,7 @@ impl HealthApi {
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
     async fn metrics(&self) -> MetricsResponse {
         match QueueGauges::read(&self.0.pool).await {
-            Ok(g) => MetricsResponse::Ok(PlainText(g.render() + &self.0.http.render())),
+            Ok(g) => MetricsResponse::Ok(PlainText(self.0.http.render_with(&g))),
             Err(e) => {
                 tracing::warn!(error = %e, "metrics: could not read queue gauges");
                 MetricsResponse::Unavailable(PlainText("queue gauges unavailable\n".into()))

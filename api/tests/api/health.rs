@@ -15,15 +15,13 @@ async fn health_readiness_and_metrics_answer_without_a_token(pool: PgPool) {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["migrations_current"], true);
     app.created("Metrics Shop").await;
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let r = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
     assert!(text.contains("urumi_queue_due_runs 1"), "{text}");
     assert!(
         text.contains("urumi_http_requests_total{method=\"POST\",status=\"2xx\"} 1"),

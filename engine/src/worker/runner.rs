@@ -34,8 +34,8 @@ use crate::db::read;
 use crate::db::transition::{self, ReleaseReason, Transition, WaitKind};
 use crate::definition::{StepContext, StepDef};
 use crate::failpoint::{FailAction, FailPoint};
-use crate::metrics::AttemptEnd;
-use crate::model::{RunStatus, StepStatus};
+use crate::metrics::{AttemptEnd, RunEnd, StepLabels};
+use crate::model::StepStatus;
 use crate::outcome::{RetryClass, StepError, StepOutcome};
 use crate::retry::TRANSIENT_BACKOFF;
 use crate::text;
@@ -79,9 +79,11 @@ pub(super) async fn drive(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSe
         subject: claimed.subject.clone(),
         duration: shared.options.lease,
     };
+    let definition = claimed.definition.clone();
     let result = Runner {
         shared: &shared,
         lease: &lease,
+        def: (&definition, claimed.version),
     }
     .drive(claimed)
     .instrument(span)
@@ -122,9 +124,19 @@ async fn release_best_effort(shared: &Shared, lease: &Lease, reason: &ReleaseRea
 struct Runner<'a> {
     shared: &'a Shared,
     lease: &'a Lease,
+    /// The run's definition name and version (metrics labels).
+    def: (&'a str, i32),
 }
 
 impl Runner<'_> {
+    fn labels(&self, step: &str) -> StepLabels {
+        StepLabels::new(self.def.0, self.def.1, step)
+    }
+
+    fn run_ended(&self, end: RunEnd) {
+        self.shared.metrics.run_ended(self.def.0, self.def.1, end);
+    }
+
     fn failpoint(&self, point: FailPoint, step: &str) -> Result<(), Stop> {
         match self.shared.options.failpoints.hit(point, step) {
             None => Ok(()),
@@ -242,7 +254,7 @@ impl Runner<'_> {
                 input: input.clone(),
                 outputs: Arc::new(outputs.clone()),
             };
-            shared.metrics.step_started();
+            shared.metrics.step_started(&self.labels(&name));
             let t0 = Instant::now();
             let result = run_step(sdef, ctx)
                 .instrument(info_span!("step", step = %name, attempt = started.attempt))
@@ -337,12 +349,14 @@ impl Runner<'_> {
             }
             Err(e) => return Err(e.into()),
         };
-        shared.metrics.step_ended(AttemptEnd::Succeeded, took);
+        shared
+            .metrics
+            .step_ended(&self.labels(&cp.done), AttemptEnd::Succeeded, took);
         self.failpoint(FailPoint::AfterCheckpointCommit, &cp.done)?;
         Ok(match advanced {
             Advanced::Started(next) => Next::Step(next),
             Advanced::Finished => {
-                shared.metrics.run_ended(RunStatus::Succeeded);
+                self.run_ended(RunEnd::Succeeded);
                 Next::Ended
             }
             Advanced::CancelRequested => {
@@ -362,30 +376,40 @@ impl Runner<'_> {
                 match kind {
                     WaitKind::Poll { reason } => {
                         debug!(%step, ?after, %reason, "waiting");
-                        shared.metrics.step_ended(AttemptEnd::Waiting, took);
+                        shared
+                            .metrics
+                            .step_ended(&self.labels(step), AttemptEnd::Waiting, took);
                     }
                     // Expected weather on a busy cluster; the step's events record each one.
                     WaitKind::Transient { error, attempt, .. } => {
                         debug!(%step, attempt, ?after, %error, "transient error; retrying after backoff");
-                        shared.metrics.step_ended(AttemptEnd::Retrying, took);
+                        shared
+                            .metrics
+                            .step_ended(&self.labels(step), AttemptEnd::Retrying, took);
                     }
                     WaitKind::Backoff { error, attempt } => {
                         warn!(%step, attempt, ?after, %error, "step failed; retrying after backoff");
-                        shared.metrics.step_ended(AttemptEnd::Retrying, took);
+                        shared
+                            .metrics
+                            .step_ended(&self.labels(step), AttemptEnd::Retrying, took);
                     }
                 }
                 shared.wake.notify_one();
             }
             Transition::Fail { step, error } => {
                 warn!(%step, %error, "step failed; run failed");
-                shared.metrics.step_ended(AttemptEnd::Failed, took);
-                shared.metrics.run_ended(RunStatus::Failed);
+                shared
+                    .metrics
+                    .step_ended(&self.labels(step), AttemptEnd::Failed, took);
+                self.run_ended(RunEnd::Failed);
             }
-            Transition::Cancel => shared.metrics.run_ended(RunStatus::Cancelled),
-            Transition::Complete { .. } => shared.metrics.run_ended(RunStatus::Succeeded),
+            Transition::Cancel => self.run_ended(RunEnd::Cancelled),
+            Transition::Complete { .. } => self.run_ended(RunEnd::Succeeded),
             Transition::Release { done, .. } => {
                 if let Some((step, _)) = done {
-                    shared.metrics.step_ended(AttemptEnd::Succeeded, took);
+                    shared
+                        .metrics
+                        .step_ended(&self.labels(step), AttemptEnd::Succeeded, took);
                     self.failpoint(FailPoint::AfterCheckpointCommit, step)?;
                 }
             }
