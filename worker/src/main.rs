@@ -14,13 +14,13 @@
 
 mod observe;
 mod settings;
+mod startup;
 
 use std::time::Duration;
 
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use sqlx::postgres::PgPoolOptions;
 use urumi_engine::{Engine, FailPoints, NewRun, Worker, parse_input};
 use urumi_workflows::StoreDeps;
 use uuid::Uuid;
@@ -32,13 +32,17 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load().map_err(anyhow::Error::msg)?;
     urumi_process::telemetry::init(&settings.log);
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let pool = PgPoolOptions::new()
-        .max_connections(settings.max_connections())
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(settings.database.url.expose())
-        .await
-        .context("connecting to Postgres (database.url)")?;
     let running_worker = matches!(args.first().map(String::as_str), None | Some("run"));
+    // A running worker waits for Postgres (and has migrated once it has it); the one-shot
+    // commands fail at once.
+    let pool = if running_worker {
+        match startup::connect_patiently(&settings).await? {
+            Some(pool) => pool,
+            None => return Ok(()),
+        }
+    } else {
+        startup::connect(&settings).await?
+    };
     let client = if settings.cluster.enabled && running_worker {
         match kube_client(&settings.cluster.kubeconfig).await {
             Ok(c) => Some(c),
@@ -63,10 +67,6 @@ async fn main() -> anyhow::Result<()> {
 
     match args.first().map(String::as_str) {
         None | Some("run") => {
-            urumi_migrations::MIGRATOR
-                .run(&pool)
-                .await
-                .context("applying migrations")?;
             let mut options = settings.worker_options();
             if let Ok(spec) = std::env::var("URUMI_FAILPOINT") {
                 options.failpoints =

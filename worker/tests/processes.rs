@@ -306,3 +306,65 @@ async fn a_worker_with_metrics_listen_serves_its_step_counters_and_health(
     );
     worker.terminate();
 }
+
+/// A port nothing listens on (bound, then let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_worker_started_before_postgres_waits_for_it_then_serves(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (_pool, engine, url) = setup(connect.clone()).await;
+    let real = format!("{}:{}", connect.get_host(), connect.get_port());
+    assert!(url.contains(&real), "{url} names {real}");
+    // The worker's database address answers nothing yet.
+    let port = free_port();
+    let late = url.replace(&real, &format!("127.0.0.1:{port}"));
+    let mut worker = WorkerProcess::spawn(&late, None);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        worker.running(),
+        "the worker gave up on a database that is not up yet"
+    );
+
+    // Postgres "comes up" at that address: a TCP relay to the real server.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let target = real.clone();
+    let relay = tokio::spawn(async move {
+        loop {
+            let (mut inbound, _) = listener.accept().await.unwrap();
+            let real = target.clone();
+            tokio::spawn(async move {
+                let mut outbound = tokio::net::TcpStream::connect(real).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    let run = demo_run(&engine, "late-database", 0).await;
+    wait_until("the run to succeed", Duration::from_secs(30), async || {
+        engine.run(run).await.unwrap().run.status() == RunStatus::Succeeded
+    })
+    .await;
+    worker.terminate();
+    relay.abort();
+
+    // Told to stop while it waits, a worker exits cleanly and at once.
+    let mut waiting = WorkerProcess::spawn(
+        &url.replace(&real, &format!("127.0.0.1:{}", free_port())),
+        None,
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(waiting.running());
+    waiting.signal_term();
+    let status = waiting.exit_status(Duration::from_secs(5)).await;
+    assert!(status.success(), "{status:?}");
+}

@@ -83,6 +83,19 @@ impl WorkerProcess {
         let _ = self.0.wait();
     }
 
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+
+    /// SIGTERM without waiting (see [`Self::exit_status`]).
+    pub fn signal_term(&self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+    }
+
     /// Waits for the process to exit by itself; panics after `within`.
     pub async fn exit_status(&mut self, within: Duration) -> ExitStatus {
         let deadline = tokio::time::Instant::now() + within;
