@@ -257,7 +257,7 @@ import json, sys
 d = json.load(sys.stdin)
 for e in d["spec"]["template"]["spec"]["containers"][0]["env"]:
     if "value" in e:
-        print(f"{e[\"name\"]}={e[\"value\"]}")' >"$w/$d.env" || die "cannot read back Deployment urumi-$d"
+        print(e["name"] + "=" + e["value"])' >"$w/$d.env" || die "cannot read back Deployment urumi-$d"
   done
   echo "   worker env from Deployment $ns/urumi-worker: $(tr '\n' ' ' <"$w/worker.env")"
   local worker_env=() api_env=() line
@@ -298,13 +298,19 @@ for e in d["spec"]["template"]["spec"]["containers"][0]["env"]:
   run=$(awk '$1 == "run" { print $2; exit }' <<<"$out")
   if [ -z "$id" ] || [ -z "$run" ]; then die "stores create printed no store or run id"; fi
   local verdict=0
-  if ! "$bin/urumictl" events --store "$id" --until store.ready --fail-on store.failed --timeout 90 >"$w/events" 2>&1; then
+  say "follow store $store's events until store.ready (or store.failed)"
+  if ! "$bin/urumictl" events --store "$id" --last-event-id 0-0 --until store.ready --fail-on store.failed --timeout 90 >"$w/events" 2>&1; then
+    if [ "$(awk 'END { print $2 }' "$w/events")" != store.failed ]; then
+      show <"$w/events"
+      tail -n 20 "$w/worker.log" >&2
+      die "store $store neither got ready nor failed within 90 s"
+    fi
     verdict=1
   fi
   "$bin/urumictl" --json runs show "$run" >"$w/run.json" || die "urumictl runs show $run failed"
   if [ "$verdict" = 1 ]; then
     json 'd.get("error") or ""' <"$w/run.json" >"$tmp/run-error"
-    [ -s "$tmp/run-error" ] || { show <"$w/events"; tail -n 20 "$w/worker.log" >&2; die "store $store neither got ready nor failed with an error"; }
+    [ -s "$tmp/run-error" ] || die "store $store failed, but its run has no error"
   else
     [ "$("$bin/urumictl" --json stores show "$id" | json 'd["status"]')" = ready ] || die "store $store is not ready"
     echo "   store $store is ready"
@@ -322,6 +328,7 @@ assert mine and writes, "no request of the worker in the log"
 assert users == [sa], users
 print(f"   request log: {len(mine)} store requests ({len(writes)} writes), all as {sa}")
 PY
+  say "stop urumi-worker and urumi-api"
   stop_all
   unset URUMI_URL URUMI_TOKEN
   return "$verdict"

@@ -908,11 +908,15 @@ mod tests {
     fn an_applied_empty_map_does_not_conflict_with_the_fields_below_it() {
         // `kubectl apply` of `kubectl create namespace --dry-run -o json` owns `f:spec: {}`;
         // the server then set spec.finalizers. helm --create-namespace applies `spec: {}` too.
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}, "spec": {}});
+        let ns =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}, "spec": {}});
         let mut live = server_side_apply(None, &ns, "kubectl", false, "v1", "t").unwrap();
         live["spec"]["finalizers"] = json!(["kubernetes"]);
         let again = server_side_apply(Some(&live), &ns, "helm", false, "v1", "t").unwrap();
-        assert_eq!(again.pointer("/spec/finalizers/0"), Some(&json!("kubernetes")));
+        assert_eq!(
+            again.pointer("/spec/finalizers/0"),
+            Some(&json!("kubernetes"))
+        );
         // A leaf set to another value still conflicts.
         let cm = |b: i64| json!({"metadata": {"name": "x"}, "spec": {"a": {"b": b}}});
         let live = server_side_apply(None, &cm(1), "m", false, "v1", "t").unwrap();

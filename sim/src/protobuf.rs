@@ -117,7 +117,8 @@ fn object_meta(b: &[u8]) -> Option<Value> {
         ("annotations", Value::Object(annotations)),
         ("finalizers", Value::Array(finalizers)),
     ] {
-        let empty = v.as_object().is_some_and(Map::is_empty) || v.as_array().is_some_and(Vec::is_empty);
+        let empty =
+            v.as_object().is_some_and(Map::is_empty) || v.as_array().is_some_and(Vec::is_empty);
         if !empty {
             md.insert(k.into(), v);
         }
@@ -282,14 +283,25 @@ mod tests {
 
     #[test]
     fn a_protobuf_token_request_decodes_with_its_lifetime() {
-        let spec = [field(1, b"https://kubernetes.default.svc"), vec![4 << 3, 0x90, 0x1c]].concat();
+        let spec = [
+            field(1, b"https://kubernetes.default.svc"),
+            vec![4 << 3, 0x90, 0x1c],
+        ]
+        .concat();
         let raw = [field(1, &field(1, b"urumi-worker")), field(2, &spec)].concat();
-        let type_meta = [field(1, b"authentication.k8s.io/v1"), field(2, b"TokenRequest")].concat();
+        let type_meta = [
+            field(1, b"authentication.k8s.io/v1"),
+            field(2, b"TokenRequest"),
+        ]
+        .concat();
         let body = [MAGIC.to_vec(), field(1, &type_meta), field(2, &raw)].concat();
         let t = decode(&body).expect("decodes");
         assert_eq!(t["metadata"]["name"], "urumi-worker");
         assert_eq!(t["spec"]["expirationSeconds"], 3600);
-        assert_eq!(t["spec"]["audiences"], json!(["https://kubernetes.default.svc"]));
+        assert_eq!(
+            t["spec"]["audiences"],
+            json!(["https://kubernetes.default.svc"])
+        );
     }
 
     #[test]

@@ -73,7 +73,9 @@ impl ResourceType {
 
 macro_rules! rt {
     ($g:expr, $p:expr, $s:expr, $k:expr, $ns:expr, $short:expr, $status:expr, $gen:expr, $rule:expr, $all:expr) => {
-        rt!($g, "v1", $p, $s, $k, $ns, $short, $status, $gen, $rule, $all)
+        rt!(
+            $g, "v1", $p, $s, $k, $ns, $short, $status, $gen, $rule, $all
+        )
     };
     ($g:expr, $v:expr, $p:expr, $s:expr, $k:expr, $ns:expr, $short:expr, $status:expr, $gen:expr, $rule:expr, $all:expr) => {
         ResourceType {
