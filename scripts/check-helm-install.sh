@@ -65,7 +65,6 @@ on_exit() {
     psql "$admin_url" -qc "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 ||
       echo "$label: could not drop database $d" >&2
   done
-  [ -s "$tmp/failed-logs" ] && cat "$tmp/failed-logs" >&2
 }
 # stop_all: TERM to the processes in `pids` (the worker and the API), KILL after 15 s.
 stop_all() {
@@ -210,9 +209,11 @@ log = json.load(open(sys.argv[1]))
 created = [r["seq"] for r in log if r["resource"] == "jobs" and r.get("created") == "urumi-migrate"]
 deleted = [r["seq"] for r in log if r["resource"] == "jobs" and r["verb"] == "delete" and r["name"] == "urumi-migrate" and r["status"] == 200]
 deploy = [r["seq"] for r in log if r["resource"] == "deployments" and r["verb"] in ("create", "patch", "update") and r["status"] < 300 and r["changed"]]
-assert created and deleted and deploy, (created, deleted, deploy)
-assert created[-1] < deleted[-1] < min(deploy), (created, deleted, deploy)
-print(f"   hook Job created (#{created[-1]}), deleted once succeeded (#{deleted[-1]}), then the Deployments (#{min(deploy)})")
+# before-hook-creation: helm deletes an old hook Job first (none here: 404).
+before = [r["seq"] for r in log if r["resource"] == "jobs" and r["verb"] == "delete" and r["name"] == "urumi-migrate" and r["status"] == 404]
+assert created and deleted and deploy and before, (before, created, deleted, deploy)
+assert before[0] < created[-1] < deleted[-1] < min(deploy), (before, created, deleted, deploy)
+print(f"   hook Job: old one deleted first (#{before[0]}, 404), created (#{created[-1]}), deleted once succeeded (#{deleted[-1]}), then the Deployments (#{min(deploy)})")
 PY
 
 # run_with_chart_identity NS DB STORE: the real worker and API with the settings installed in
@@ -299,11 +300,11 @@ for e in d["spec"]["template"]["spec"]["containers"][0]["env"]:
   if [ -z "$id" ] || [ -z "$run" ]; then die "stores create printed no store or run id"; fi
   local verdict=0
   say "follow store $store's events until store.ready (or store.failed)"
-  if ! "$bin/urumictl" events --store "$id" --last-event-id 0-0 --until store.ready --fail-on store.failed --timeout 90 >"$w/events" 2>&1; then
+  if ! "$bin/urumictl" events --store "$id" --last-event-id 0-0 --until store.ready --fail-on store.failed --timeout 90 >"$w/events" 2>"$w/events.err"; then
     if [ "$(awk 'END { print $2 }' "$w/events")" != store.failed ]; then
       show <"$w/events"
       tail -n 20 "$w/worker.log" >&2
-      die "store $store neither got ready nor failed within 90 s"
+      die "store $store neither got ready nor failed: $(cat "$w/events.err")"
     fi
     verdict=1
   fi
@@ -326,7 +327,12 @@ users = sorted({r.get("user") or "<none>" for r in mine})
 writes = [r for r in mine if r["verb"] in ("create", "patch", "update", "delete")]
 assert mine and writes, "no request of the worker in the log"
 assert users == [sa], users
-print(f"   request log: {len(mine)} store requests ({len(writes)} writes), all as {sa}")
+# The worker's client, by its User-Agent: every request it sent in this window was as the SA.
+agents = {r["userAgent"] for r in mine}
+theirs = [r for r in log if r["userAgent"] in agents]
+assert sorted({r.get("user") or "<none>" for r in theirs}) == [sa], theirs
+names = ", ".join(sorted(a or "no User-Agent (kube-rs)" for a in agents))
+print(f"   request log: {len(theirs)} requests of the worker's client [{names}] ({len(writes)} writes to stores), all as {sa}")
 PY
   say "stop urumi-worker and urumi-api"
   stop_all
@@ -393,9 +399,11 @@ expect absent "$rns" "${prod_only[@]}"
 expect present "$rns" deployment/urumi-api deployment/urumi-worker secret/sh.helm.release.v1.urumi.v3
 got=$(env_of "$rns" urumi-worker URUMI__WORKER__CONCURRENCY)
 [ "$got" = 32 ] || die "urumi-worker: URUMI__WORKER__CONCURRENCY is $got after the rollback, not 32"
+replicas=$(k -n "$rns" get deployment urumi-worker -o json | json 'd["spec"].get("replicas")')
+[ "$replicas" = 2 ] || die "urumi-worker has replicas $replicas after the rollback, not revision 1's 2"
 image=$(k -n "$rns" get deployment urumi-api -o json | json 'd["spec"]["template"]["spec"]["containers"][0]["image"]')
 [ "$image" = urumi:0.1.0 ] || die "urumi-api runs $image after the rollback, not revision 1's urumi:0.1.0"
-echo "   urumi-worker: URUMI__WORKER__CONCURRENCY=$got; urumi-api: image $image"
+echo "   urumi-worker: URUMI__WORKER__CONCURRENCY=$got, replicas $replicas; urumi-api: image $image"
 
 say "helm uninstall urumi"
 h uninstall urumi -n "$rns" --wait --timeout 60s >"$tmp/uninstall.out" 2>&1 || { show <"$tmp/uninstall.out"; die "helm uninstall failed"; }
