@@ -56,6 +56,14 @@ e2e_prepare urumi-helm-install
 pids=() dbs=() sim_pid=""
 # shellcheck disable=SC2317 # invoked by e2e_cleanup
 on_exit() {
+  local log
+  if [ "$1" != 0 ]; then
+    for log in "$tmp/sim.log" "$tmp"/*/worker.log "$tmp"/*/api.log; do
+      [ -s "$log" ] || continue
+      echo "== $label: ${log#"$tmp"/} (last 15 lines)" >&2
+      tail -n 15 "$log" >&2
+    done
+  fi
   stop_all
   if [ -n "$sim_pid" ]; then
     pids=("$sim_pid")
