@@ -10,7 +10,7 @@
 # ones workflows/src/store/settings.rs knows. Exits non-zero on the first failure.
 #
 # helm v4 is installed into .tools/bin by scripts/install-helm.sh; kubernetes-validate from
-# PyPI.
+# PyPI. Then scripts/check-helm-install.sh installs the chart for real into the simulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -125,4 +125,9 @@ print(f"{len(docs)} objects, {pods} pod templates checked")
 sys.exit(1 if errors else 0)
 PY
 done
+# The chart installed, upgraded, rolled back and uninstalled for real by helm against the
+# simulator, and the binaries run with its identity (needs Postgres: with-postgres.sh
+# starts one when DATABASE_URL does not answer).
+echo "== helm install/upgrade/rollback/uninstall against the simulator"
+scripts/with-postgres.sh scripts/check-helm-install.sh
 echo "helm: passed"

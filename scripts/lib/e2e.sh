@@ -34,13 +34,13 @@ e2e_prepare() {
   trap 'exit 143' TERM
 }
 
-# The EXIT trap: the script's `on_exit`, if it defines one, then e2e_teardown.
+# The EXIT trap: the script's `on_exit CODE`, if it defines one, then e2e_teardown.
 # shellcheck disable=SC2317 # invoked by the trap
 e2e_cleanup() {
   local code=$?
   trap - EXIT INT TERM
   set +e
-  if declare -F on_exit >/dev/null; then on_exit; fi
+  if declare -F on_exit >/dev/null; then on_exit "$code"; fi
   e2e_teardown "$code"
 }
 

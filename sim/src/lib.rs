@@ -45,6 +45,7 @@ pub mod faults;
 pub mod patch;
 pub mod policy;
 pub mod policy_match;
+pub mod protobuf;
 pub mod proxy;
 pub mod rbac;
 pub mod resources;

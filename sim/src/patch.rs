@@ -553,7 +553,13 @@ pub fn server_side_apply(
             if is_item(last) || p.first().is_some_and(|f| f == "f:stringData") {
                 continue;
             }
-            if get_at(&applied, p) != get_at(&result, p) {
+            let (mine, live) = (get_at(&applied, p), get_at(&result, p));
+            // Maps merge: an applied map (`spec: {}`) changes only its leaves, which are
+            // paths of their own; as in structured-merge-diff, the map itself never conflicts.
+            if mine.is_some_and(Value::is_object) && live.is_some_and(Value::is_object) {
+                continue;
+            }
+            if mine != live {
                 lost.push(p.clone());
             }
         }
@@ -896,6 +902,26 @@ mod tests {
         let forced =
             server_side_apply(Some(&live), &deploy("nginx", 3), "b", true, "apps/v1", "t").unwrap();
         assert_eq!(forced.pointer("/spec/replicas"), Some(&json!(3)));
+    }
+
+    #[test]
+    fn an_applied_empty_map_does_not_conflict_with_the_fields_below_it() {
+        // `kubectl apply` of `kubectl create namespace --dry-run -o json` owns `f:spec: {}`;
+        // the server then set spec.finalizers. helm --create-namespace applies `spec: {}` too.
+        let ns =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}, "spec": {}});
+        let mut live = server_side_apply(None, &ns, "kubectl", false, "v1", "t").unwrap();
+        live["spec"]["finalizers"] = json!(["kubernetes"]);
+        let again = server_side_apply(Some(&live), &ns, "helm", false, "v1", "t").unwrap();
+        assert_eq!(
+            again.pointer("/spec/finalizers/0"),
+            Some(&json!("kubernetes"))
+        );
+        // A leaf set to another value still conflicts.
+        let cm = |b: i64| json!({"metadata": {"name": "x"}, "spec": {"a": {"b": b}}});
+        let live = server_side_apply(None, &cm(1), "m", false, "v1", "t").unwrap();
+        let err = server_side_apply(Some(&live), &cm(2), "n", false, "v1", "t").unwrap_err();
+        assert_eq!(err, vec![("m".to_string(), ".spec.a.b".to_string())]);
     }
 
     #[test]

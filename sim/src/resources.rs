@@ -73,9 +73,14 @@ impl ResourceType {
 
 macro_rules! rt {
     ($g:expr, $p:expr, $s:expr, $k:expr, $ns:expr, $short:expr, $status:expr, $gen:expr, $rule:expr, $all:expr) => {
+        rt!(
+            $g, "v1", $p, $s, $k, $ns, $short, $status, $gen, $rule, $all
+        )
+    };
+    ($g:expr, $v:expr, $p:expr, $s:expr, $k:expr, $ns:expr, $short:expr, $status:expr, $gen:expr, $rule:expr, $all:expr) => {
         ResourceType {
             group: $g,
-            version: "v1",
+            version: $v,
             plural: $p,
             singular: $s,
             kind: $k,
@@ -357,6 +362,33 @@ pub static RESOURCES: &[ResourceType] = &[
         Subdomain,
         false
     ),
+    // Served so that clients which read a Deployment's ReplicaSets (helm --wait's kstatus
+    // readers) find the resource; the simulated Deployment controller creates none.
+    rt!(
+        "apps",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        true,
+        true,
+        Subdomain,
+        true
+    ),
+    rt!(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        true,
+        &["hpa"],
+        true,
+        true,
+        Subdomain,
+        true
+    ),
 ];
 
 /// Index of namespaces in [`RESOURCES`].
@@ -399,6 +431,12 @@ pub const ROLEBINDINGS: usize = 18;
 pub const VAPS: usize = 19;
 /// Index of validatingadmissionpolicybindings.
 pub const VAP_BINDINGS: usize = 20;
+/// Index of poddisruptionbudgets.
+pub const PDBS: usize = 21;
+/// Index of replicasets.
+pub const REPLICASETS: usize = 22;
+/// Index of horizontalpodautoscalers (autoscaling/v2).
+pub const HPAS: usize = 23;
 
 /// Finds a resource by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<usize> {
@@ -441,9 +479,20 @@ pub fn api_versions(server_address: &str) -> Value {
     })
 }
 
+/// A group's discovery entry: the versions its resources are served at (the first one
+/// listed in [`RESOURCES`] preferred).
 fn group_doc(g: &str) -> Value {
-    let gv = json!({ "groupVersion": format!("{g}/v1"), "version": "v1" });
-    json!({ "name": g, "versions": [gv], "preferredVersion": gv })
+    let mut versions: Vec<&str> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| r.group == g) {
+        if !versions.contains(&r.version) {
+            versions.push(r.version);
+        }
+    }
+    let gvs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({ "groupVersion": format!("{g}/{v}"), "version": v }))
+        .collect();
+    json!({ "name": g, "versions": gvs, "preferredVersion": gvs[0] })
 }
 
 /// `/apis`.

@@ -435,6 +435,21 @@ pub async fn handle(
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
+    let protobuf = content_type.starts_with("application/vnd.kubernetes.protobuf");
+    // A protobuf Secret (helm's release storage) is served as its JSON; other binary bodies
+    // are 415.
+    let decoded = if protobuf && !body.is_empty() {
+        crate::protobuf::decode(&body)
+    } else {
+        None
+    };
+    let (body, content_type) = match decoded {
+        Some(v) => (
+            Bytes::from(serde_json::to_vec(&v).expect("JSON values serialize")),
+            "application/json".to_string(),
+        ),
+        None => (body, content_type),
+    };
     let binary = content_type.starts_with("application/vnd.kubernetes.protobuf")
         || content_type.starts_with("application/cbor");
     let outcome = if binary && !body.is_empty() {
