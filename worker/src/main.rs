@@ -72,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
                 options.failpoints =
                     FailPoints::parse_for_process(&spec).map_err(anyhow::Error::msg)?;
             }
+            if let Some(r) = settings.retention.policy() {
+                tokio::spawn(prune_deleted_stores(pool.clone(), r));
+            }
             let mut worker = Worker::new(pool, registry, options);
             let listen = &settings.worker.metrics_listen;
             if !listen.is_empty() {
@@ -162,5 +165,25 @@ async fn watch(engine: &Engine, run: Uuid) -> anyhow::Result<()> {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every `retention.interval`, the rows of stores deleted before the audit window go
+/// (`urumi_workflows::store::db::prune_deleted`); the engine's pruner handles runs and events.
+async fn prune_deleted_stores(pool: sqlx::PgPool, r: urumi_engine::Retention) {
+    let mut tick = tokio::time::interval(r.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match urumi_workflows::store::db::prune_deleted(&pool, r.audit, r.batch).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                stores = n,
+                "pruned the rows of stores deleted before the audit window"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning deleted stores failed; tried again next interval")
+            }
+        }
     }
 }

@@ -63,6 +63,38 @@ pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Store>> {
         .await
 }
 
+/// Deletes the rows of stores deleted more than `kept` ago, `batch` at a time, until none is
+/// left; returns how many went. A deleted store's row is kept as long as its audit entries
+/// are (the worker passes `retention.audit_days`); then it goes too, so the table holds the
+/// live stores and a window of deleted ones.
+///
+/// # Errors
+/// The database error; what was deleted before it stays deleted.
+pub async fn prune_deleted(
+    pool: &PgPool,
+    kept: std::time::Duration,
+    batch: u32,
+) -> sqlx::Result<u64> {
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(
+            "DELETE FROM urumi.stores WHERE id IN (
+                 SELECT id FROM urumi.stores
+                 WHERE status = 'deleted' AND deleted_at < now() - $1 * interval '1 second'
+                 ORDER BY id LIMIT $2)",
+        )
+        .bind(kept.as_secs_f64())
+        .bind(i64::from(batch))
+        .execute(pool)
+        .await?
+        .rows_affected();
+        total += n;
+        if n < u64::from(batch) {
+            return Ok(total);
+        }
+    }
+}
+
 /// Moves a store to `to` (and sets `ready_at`/`url` or `deleted_at` as the status implies),
 /// only from a status that may precede it ([`StoreStatus::entered_from`]). Returns the status
 /// the store had when the move was refused, or `None` when it was made.
