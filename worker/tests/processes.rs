@@ -354,7 +354,11 @@ async fn a_worker_started_before_postgres_waits_for_it_then_serves(
         engine.run(run).await.unwrap().run.status() == RunStatus::Succeeded
     })
     .await;
-    worker.terminate();
+    // Stopped without blocking this (single-threaded) runtime: its shutdown talks to Postgres
+    // through the relay, which runs here.
+    worker.signal_term();
+    let status = worker.exit_status(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}");
     relay.abort();
 
     // Told to stop while it waits, a worker exits cleanly and at once.
