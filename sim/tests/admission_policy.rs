@@ -3,13 +3,15 @@
 //! and what is in them, whatever its RBAC allows; refusals are the API server's 403 word
 //! for word; the admin is not affected.
 
+mod common;
+
+use common::{admin_client, obj, token_client};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -69,28 +71,6 @@ spec:
 "#;
 
 const DENIED: &str = "is forbidden: ValidatingAdmissionPolicy 'urumi-system-urumi-worker-stores-only' with binding 'urumi-system-urumi-worker-stores-only' denied request: the Urumi worker may only change store namespaces (labelled app.kubernetes.io/managed-by=urumi and urumi.io/store-id) and what is in them";
-
-fn admin_client(sim: &SimHandle) -> Client {
-    let mut config = kube::Config::new(sim.url().parse().expect("url parses"));
-    config.default_namespace = "default".into();
-    config.default_retry = false;
-    Client::try_from(config).expect("client builds")
-}
-
-async fn token_client(sim: &SimHandle, token: &str) -> Client {
-    let kubeconfig =
-        Kubeconfig::from_yaml(&sim.kubeconfig_with_token(token)).expect("kubeconfig parses");
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .expect("config from kubeconfig");
-    config.default_retry = false;
-    Client::try_from(config).expect("client builds")
-}
-
-fn obj<K: DeserializeOwned>(v: Value) -> K {
-    serde_json::from_value(v).expect("fixture deserializes")
-}
 
 async fn create<K>(api: &Api<K>, v: Value) -> Result<K, kube::Error>
 where

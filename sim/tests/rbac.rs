@@ -5,11 +5,13 @@
 //! server-side apply that creates needs `create`, and deleting a binding revokes at once.
 //! Also: the policy and disruption-budget resources are served and discovered.
 
+mod common;
+
+use common::{admin_client, obj, token_client};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,29 +19,6 @@ use serde_json::{Value, json};
 use urumi_sim::{SimHandle, Simulator};
 
 const WORKER: &str = "system:serviceaccount:urumi:urumi-worker";
-
-fn admin_client(sim: &SimHandle) -> Client {
-    let mut config = kube::Config::new(sim.url().parse().expect("url parses"));
-    config.default_namespace = "default".into();
-    config.default_retry = false;
-    Client::try_from(config).expect("client builds")
-}
-
-/// A client built the way a process started as the token's ServiceAccount would build it.
-async fn token_client(sim: &SimHandle, token: &str) -> Client {
-    let kubeconfig =
-        Kubeconfig::from_yaml(&sim.kubeconfig_with_token(token)).expect("kubeconfig parses");
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .expect("config from kubeconfig");
-    config.default_retry = false;
-    Client::try_from(config).expect("client builds")
-}
-
-fn obj<K: DeserializeOwned>(v: Value) -> K {
-    serde_json::from_value(v).expect("fixture deserializes")
-}
 
 async fn create<K>(api: &Api<K>, v: Value) -> K
 where
