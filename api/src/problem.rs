@@ -219,3 +219,9 @@ impl From<service::Error> for ApiError {
         }
     }
 }
+
+impl From<crate::views::UnknownEngine> for ApiError {
+    fn from(e: crate::views::UnknownEngine) -> Self {
+        Self::internal(&e)
+    }
+}

@@ -61,6 +61,15 @@ pub enum StoreEngine {
 }
 
 impl StoreEngine {
+    /// The engine a stored name names; `None` for one this API version does not know.
+    #[must_use]
+    pub fn from_stored(name: &str) -> Option<Self> {
+        match name {
+            "woocommerce" => Some(Self::Woocommerce),
+            _ => None,
+        }
+    }
+
     /// The stored name.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -352,17 +361,45 @@ pub struct Store {
     pub current_run: Option<RunSummary>,
 }
 
+/// A stored store whose engine this API version does not know (a newer release wrote it):
+/// never shown as some other engine.
+#[derive(Debug)]
+pub struct UnknownEngine {
+    pub store: Uuid,
+    pub engine: String,
+}
+
+impl std::fmt::Display for UnknownEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "store {} runs engine {:?}, which this API version does not know",
+            self.store, self.engine
+        )
+    }
+}
+
 impl Store {
     /// From the stored row and its newest run.
-    #[must_use]
-    pub fn from_row(s: &StoreRow, current_run: Option<RunSummary>) -> Self {
+    ///
+    /// # Errors
+    /// [`UnknownEngine`].
+    pub fn from_row(s: &StoreRow, current_run: Option<RunSummary>) -> Result<Self, UnknownEngine> {
         Self::from_owned(s.clone(), current_run)
     }
 
     /// [`Store::from_row`] taking the row (no string copies: list pages build 50 of these).
-    #[must_use]
-    pub fn from_owned(s: StoreRow, current_run: Option<RunSummary>) -> Self {
-        Self {
+    ///
+    /// # Errors
+    /// [`UnknownEngine`].
+    pub fn from_owned(s: StoreRow, current_run: Option<RunSummary>) -> Result<Self, UnknownEngine> {
+        let Some(engine) = StoreEngine::from_stored(&s.engine) else {
+            return Err(UnknownEngine {
+                store: s.id,
+                engine: s.engine,
+            });
+        };
+        Ok(Self {
             id: s.id,
             status: s.status.into(),
             timings: StoreTimings {
@@ -375,12 +412,12 @@ impl Store {
             },
             name: s.name,
             slug: s.slug,
-            engine: StoreEngine::Woocommerce,
+            engine,
             plan: s.plan,
             url: s.url,
             created_by: s.created_by,
             current_run,
-        }
+        })
     }
 }
 

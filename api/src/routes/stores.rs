@@ -107,8 +107,8 @@ impl<'r> sqlx::FromRow<'r, PgRow> for StoreRunRow {
 }
 
 impl StoreRunRow {
-    fn into_view(self) -> Store {
-        Store::from_owned(self.store, self.run)
+    fn into_view(self) -> Result<Store, ApiError> {
+        Ok(Store::from_owned(self.store, self.run)?)
     }
 }
 
@@ -162,7 +162,7 @@ async fn list_page(
         q = q.bind(st);
     }
     let rows: Vec<StoreRunRow> = q.fetch_all(&state.pool).await?;
-    Ok(rows.into_iter().map(StoreRunRow::into_view).collect())
+    rows.into_iter().map(StoreRunRow::into_view).collect()
 }
 
 /// One store with its newest run.
@@ -171,7 +171,7 @@ async fn one(state: &AppState, id: Uuid) -> Result<Option<Store>, ApiError> {
         .bind(id)
         .fetch_optional(&state.pool)
         .await?;
-    Ok(row.map(StoreRunRow::into_view))
+    row.map(StoreRunRow::into_view).transpose()
 }
 
 async fn run_summary(conn: &mut PgConnection, id: Uuid) -> Result<RunSummary, ApiError> {
@@ -289,7 +289,7 @@ impl StoresApi {
         .await?;
         let run = run_summary(&mut tx, requested.run_id).await?;
         let accepted = StoreAccepted {
-            store: Store::from_row(&requested.store, Some(run.clone())),
+            store: Store::from_row(&requested.store, Some(run.clone()))?,
             run,
         };
         if let Some(key) = &idempotency_key.0 {
@@ -378,7 +378,7 @@ impl StoresApi {
         let run = run_summary(&mut tx, requested.run_id).await?;
         tx.commit().await?;
         Ok(Accepted::Accepted(JsonBody(StoreAccepted {
-            store: Store::from_row(&requested.store, Some(run.clone())),
+            store: Store::from_row(&requested.store, Some(run.clone()))?,
             run,
         })))
     }
@@ -397,7 +397,7 @@ impl StoresApi {
         let mut conn = state.pool.acquire().await?;
         let run = run_summary(&mut conn, requested.run_id).await?;
         Ok(Accepted::Accepted(JsonBody(StoreAccepted {
-            store: Store::from_row(&requested.store, Some(run.clone())),
+            store: Store::from_row(&requested.store, Some(run.clone()))?,
             run,
         })))
     }
@@ -451,7 +451,7 @@ impl StoresApi {
             .await?
             .ok_or_else(|| ApiError::not_found(format!("store {store} not found")))?;
         Ok(Accepted::Accepted(JsonBody(StoreAccepted {
-            store: Store::from_row(&row, Some(run.clone())),
+            store: Store::from_row(&row, Some(run.clone()))?,
             run,
         })))
     }

@@ -202,3 +202,31 @@ async fn unknown_stores_and_runs_are_404(pool: PgPool) {
         .unwrap();
     problem(r, 404).await;
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_store_shows_its_own_engine_and_an_unknown_one_is_never_shown_as_another(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let id = app.created("Engine Shop").await["store"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got: Value = app
+        .get(&format!("/api/v1/stores/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["engine"], "woocommerce");
+    // A row a newer release wrote, with an engine this API version does not know.
+    let other = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO urumi.stores (id, name, slug, engine, plan, created_by)
+         VALUES ($1, 'Future Shop', 'future-shop', 'magento', 'starter', 'test')",
+    )
+    .bind(other)
+    .execute(&pool)
+    .await
+    .unwrap();
+    problem(app.get(&format!("/api/v1/stores/{other}")).await, 500).await;
+    problem(app.get("/api/v1/stores").await, 500).await;
+}
