@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use urumi_engine::{Engine, NewRun, RunStatus, StepStatus};
 use uuid::Uuid;
 
-use common::{WorkerProcess, url_for, wait_until};
+use common::{WorkerProcess, free_port, url_for, wait_until};
 
 async fn setup(connect: PgConnectOptions) -> (PgPool, Engine, String) {
     let url = url_for(&connect);
@@ -237,11 +237,7 @@ async fn a_worker_with_metrics_listen_serves_its_step_counters_and_health(
     connect: PgConnectOptions,
 ) {
     let (pool, engine, url) = setup(connect).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut cmd = WorkerProcess::command(&url, None, 15_000);
     cmd.env("URUMI__WORKER__METRICS_LISTEN", format!("127.0.0.1:{port}"));
     let worker = WorkerProcess::start(cmd);
@@ -305,15 +301,6 @@ async fn a_worker_with_metrics_listen_serves_its_step_counters_and_health(
         "{after}"
     );
     worker.terminate();
-}
-
-/// A port nothing listens on (bound, then let go).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]

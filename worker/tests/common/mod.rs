@@ -112,6 +112,15 @@ impl WorkerProcess {
     }
 }
 
+/// A local port nothing listens on (bound, then let go).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Polls `cond` every 50 ms; panics naming `what` after `within`.
 pub async fn wait_until(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + within;
