@@ -49,4 +49,7 @@ pub use registry::Registry;
 pub use retention::{PruneReport, Retention};
 pub use retry::RetryPolicy;
 pub use stream::{BadCursor, EventStream, StreamCursor, StreamEvent};
-pub use worker::{Worker, WorkerHandle, WorkerOptions};
+pub use worker::{
+    ApalisWorker, ClaimedRun, QueueError, RegisteredWorker, RunQueue, RunService, Worker, WorkerHandle,
+    WorkerOptions,
+};

@@ -1,13 +1,19 @@
-//! [`Worker`]: a process's share of the work — claims due runs and drives them.
+//! [`Worker`]: a process's share of the work — an apalis worker whose backend is the engine's
+//! run table ([`RunQueue`]) and whose service drives claimed runs ([`RunService`]).
 //!
 //! Shape: options → [`Worker::start`] → a cheap [`WorkerHandle`] (or [`Worker::run`] with a
-//! shutdown future, for binaries). Inside, one claim loop plus three background tasks:
+//! shutdown future). A binary that supervises with an apalis `Monitor` uses
+//! [`Worker::register`] → [`RegisteredWorker::apalis_worker`] (the Monitor's factory) →
+//! [`RegisteredWorker::finish`].
 //!
 //! ```text
-//!   claim loop ── free slots? ── claim ≤ n due runs ── spawn runner per run (holds a slot)
-//!       ▲  woken by: LISTEN urumi_runs │ a runner scheduling a wait │ next wake_at │ poll interval
+//!  apalis Worker ─ RunQueue (Backend): free slots? claim ≤ n due runs ─► Task<ClaimedRun> each
+//!      │    woken by: LISTEN urumi_runs │ a runner scheduling a wait │ next wake_at │ poll interval
+//!      └─ TraceLayer (the run's span) ─ CatchPanicLayer ─ RunService ─► runner::drive
+//!  beside it, for the registered worker's life:
 //!   heartbeat ── every lease/3: renew held leases + the worker row
 //!   sweeper ──── every sweep_interval: requeue expired leases; fail runs no live worker serves
+//!   batcher ──── group commit of step checkpoints      pruner ── retention (optional)
 //! ```
 //!
 //! # Guarantees
@@ -15,20 +21,32 @@
 //!   process never inherits a dead one's leases.
 //! - Graceful shutdown stops claiming, lets each runner finish its current step and release
 //!   the run at that boundary, and waits up to `shutdown_grace`; what is still running then is
-//!   dropped and its lease expires.
+//!   dropped and its lease expires. Runs leased but not yet started are released at once.
 
 mod background;
 mod batcher;
+mod queue;
 mod runner;
+mod service;
+
+pub use queue::{ClaimedRun, QueueError, RunQueue};
+pub use service::RunService;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use apalis::layers::catch_panic::CatchPanicLayer;
+use apalis::layers::tracing::TraceLayer;
+use apalis_core::error::AbortError;
+use apalis_core::task::Task;
+use apalis_core::worker::builder::WorkerBuilder;
+use apalis_core::worker::context::WorkerContext;
 use sqlx::PgPool;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tower::layer::util::{Identity, Stack};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -82,7 +100,7 @@ impl Default for WorkerOptions {
     }
 }
 
-/// State the claim loop, runners and background tasks share.
+/// State the queue, runners and background tasks share.
 pub(crate) struct Shared {
     pub(crate) id: String,
     pub(crate) pool: PgPool,
@@ -96,14 +114,23 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     /// Group commit for step checkpoints.
     pub(crate) batcher: batcher::Batcher,
-    batch_queue: Mutex<Option<batcher::Queue>>,
     stopping: AtomicBool,
+    /// The apalis worker driving this one's runs, once it polled the queue: its stop is a
+    /// shutdown too (an apalis `Monitor` stops workers through it).
+    apalis: OnceLock<WorkerContext>,
     die: Notify,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("id", &self.id).finish_non_exhaustive()
+    }
 }
 
 impl Shared {
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+            || self.apalis.get().is_some_and(WorkerContext::is_shutting_down)
     }
     /// A failure point fired: tear the worker down as if its process had died.
     pub(crate) fn crash(&self) {
@@ -148,11 +175,12 @@ impl Worker {
         self
     }
 
-    /// Registers the worker and starts it in the background.
+    /// Registers the worker (its row in `urumi.workers`) and starts what runs beside its runs:
+    /// LISTEN wake-ups, lease heartbeat, sweeper, batcher and, if configured, the pruner.
     ///
     /// # Errors
     /// [`Error::Database`] if the worker cannot register.
-    pub async fn start(self) -> Result<WorkerHandle> {
+    pub async fn register(self) -> Result<RegisteredWorker> {
         let host = std::env::var("HOSTNAME")
             .ok()
             .filter(|h| !h.is_empty())
@@ -173,22 +201,41 @@ impl Worker {
             registry: self.registry,
             options: self.options,
             def_keys,
-            metrics: self.metrics.clone(),
+            metrics: self.metrics,
             held: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             batcher,
-            batch_queue: Mutex::new(Some(batch_queue)),
             stopping: AtomicBool::new(false),
+            apalis: OnceLock::new(),
             die: Notify::new(),
         });
-        let (tx, rx) = watch::channel(false);
+        let mut background = JoinSet::new();
+        background.spawn(background::listen(shared.clone()));
+        background.spawn(background::heartbeat(shared.clone()));
+        background.spawn(background::sweep(shared.clone()));
+        if let Some(retention) = shared.options.retention.clone() {
+            background.spawn(background::prune(shared.clone(), retention));
+        }
+        background.spawn(batcher::run(shared.pool.clone(), batch_queue));
         info!(worker = %id, definitions = ?shared.def_keys, concurrency = shared.options.concurrency, "worker started");
-        let join = tokio::spawn(main_loop(shared, rx));
+        Ok(RegisteredWorker { shared, background })
+    }
+
+    /// Registers the worker and starts it in the background.
+    ///
+    /// # Errors
+    /// [`Error::Database`] if the worker cannot register.
+    pub async fn start(self) -> Result<WorkerHandle> {
+        let registered = self.register().await?;
+        let id = registered.id().to_owned();
+        let metrics = registered.shared.metrics.clone();
+        let (tx, rx) = watch::channel(false);
+        let join = tokio::spawn(supervise(registered, rx));
         Ok(WorkerHandle {
             id,
             shutdown: tx,
             join,
-            metrics: self.metrics,
+            metrics,
         })
     }
 
@@ -200,6 +247,82 @@ impl Worker {
         let handle = self.start().await?;
         shutdown.await;
         handle.shutdown().await
+    }
+}
+
+/// The run's span, opened by apalis's `TraceLayer` around each task.
+fn run_span(task: &Task<ClaimedRun>) -> tracing::Span {
+    tracing::info_span!("run", run_id = %task.args.run_id(), workflow = %task.args.definition(), subject = %task.args.subject())
+}
+
+/// Turns a panic in the runner (engine code, not a step) into the task's error.
+type PanicHandler = for<'a, 'b> fn(&'a Box<dyn std::any::Any + Send + 'b>) -> AbortError;
+
+fn runner_panicked<'b>(panic: &Box<dyn std::any::Any + Send + 'b>) -> AbortError {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    AbortError::new(format!("the runner panicked: {msg}"))
+}
+
+/// The apalis worker type this engine builds: [`RunQueue`] as its backend, [`RunService`]
+/// as its service, tracing and catch-panic as its layers.
+pub type ApalisWorker = apalis_core::worker::Worker<
+    ClaimedRun,
+    RunQueue,
+    RunService,
+    Stack<
+        TraceLayer<fn(&Task<ClaimedRun>) -> tracing::Span>,
+        Stack<CatchPanicLayer<PanicHandler, AbortError>, Identity>,
+    >,
+>;
+
+/// A registered worker: its row, its background tasks and the state its runs share. Dropping
+/// it stops the background tasks without writing anything (as a dead process would).
+#[derive(Debug)]
+pub struct RegisteredWorker {
+    shared: Arc<Shared>,
+    background: JoinSet<()>,
+}
+
+impl RegisteredWorker {
+    /// The worker's unique identity.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// A fresh apalis worker over this registration: what an apalis `Monitor`'s factory
+    /// returns (each restart gets a new one; leases, slots' owner and the batcher are the
+    /// registration's).
+    #[must_use]
+    pub fn apalis_worker(&self) -> ApalisWorker {
+        let make_span: fn(&Task<ClaimedRun>) -> tracing::Span = run_span;
+        WorkerBuilder::new(self.shared.id.as_str())
+            .backend(RunQueue::new(self.shared.clone()))
+            .layer(CatchPanicLayer::with_panic_handler(runner_panicked as PanicHandler))
+            .layer(TraceLayer::new().make_span_with(make_span))
+            .build(RunService::new(self.shared.clone()))
+    }
+
+    /// Marks the worker stopping, so runners release their runs at the next step boundary.
+    pub fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops the background tasks and marks the worker row stopped.
+    ///
+    /// # Errors
+    /// [`Error::Database`] if the row cannot be written.
+    pub async fn finish(mut self) -> Result<()> {
+        self.background.abort_all();
+        claim::deregister_worker(&self.shared.pool, &self.shared.id)
+            .await
+            .map_err(Error::Database)?;
+        info!(worker = %self.shared.id, "worker stopped");
+        Ok(())
     }
 }
 
@@ -246,102 +369,60 @@ impl WorkerHandle {
     }
 }
 
-async fn main_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
-    let mut background = JoinSet::new();
-    background.spawn(background::listen(shared.clone()));
-    background.spawn(background::heartbeat(shared.clone()));
-    background.spawn(background::sweep(shared.clone()));
-    if let Some(retention) = shared.options.retention.clone() {
-        background.spawn(background::prune(shared.clone(), retention));
-    }
-    if let Some(queue) = shared.batch_queue.lock().expect("queue lock").take() {
-        background.spawn(batcher::run(shared.pool.clone(), queue));
-    }
-    let mut runners: JoinSet<()> = JoinSet::new();
-    let slots = Arc::new(Semaphore::new(shared.options.concurrency.max(1)));
-
-    loop {
-        if *shutdown.borrow() {
-            break;
+/// Runs the apalis worker until shutdown (graceful, within `shutdown_grace`) or a failure
+/// point's crash (everything dropped, nothing written).
+async fn supervise(registered: RegisteredWorker, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    let shared = registered.shared.clone();
+    let worker = registered.apalis_worker();
+    let mut run = std::pin::pin!(worker.run());
+    tokio::select! {
+        biased;
+        () = shared.die.notified() => {
+            warn!(worker = %shared.id, "failure point reached: worker stops dead");
+            // Dropping the apalis worker and the registration aborts every runner and
+            // background task without any cleanup.
+            return Ok(());
         }
-        tokio::select! {
-            biased;
-            () = shared.die.notified() => {
-                warn!(worker = %shared.id, "failure point reached: worker stops dead");
-                // Dropping the JoinSets aborts every task without any cleanup.
-                return Ok(());
+        ended = &mut run => {
+            if let Err(e) = ended {
+                warn!(worker = %shared.id, error = %e, "the worker stopped by itself");
             }
-            _ = shutdown.changed() => break,
-            Some(joined) = runners.join_next(), if !runners.is_empty() => {
-                if let Err(e) = joined && e.is_panic() {
-                    warn!(error = %e, "a runner panicked");
-                }
-            }
-            permit = slots.clone().acquire_owned() => {
-                let Ok(first) = permit else { break };
-                let mut permits = vec![first];
-                while let Ok(p) = slots.clone().try_acquire_owned() {
-                    permits.push(p);
-                }
-                let asked = permits.len();
-                match claim::claim(&shared.pool, &shared.id, &shared.def_keys, asked, shared.options.lease).await {
-                    Ok(runs) => {
-                        let got = runs.len();
-                        for run in runs {
-                            let permit = permits.pop().expect("one permit per claimed run");
-                            shared.held.lock().expect("held lock").insert(run.run_id, run.token);
-                            runners.spawn(runner::drive(shared.clone(), run, permit));
-                        }
-                        drop(permits);
-                        if got < asked {
-                            idle_wait(&shared, &mut shutdown).await;
-                        }
-                    }
-                    Err(e) => {
-                        drop(permits);
-                        warn!(error = %e, "claim failed; retrying after the poll interval");
-                        tokio::time::sleep(shared.options.poll_interval).await;
-                    }
+        }
+        _ = shutdown.changed() => {
+            info!(worker = %shared.id, held = shared.held.lock().expect("held lock").len(), "shutting down: finishing current steps");
+            registered.stop();
+            if let Some(ctx) = shared.apalis.get() {
+                let _ = ctx.stop();
+                let drained = tokio::select! {
+                    drained = tokio::time::timeout(shared.options.shutdown_grace, &mut run) => drained.is_ok(),
+                    () = shared.die.notified() => return Ok(()),
+                };
+                if !drained {
+                    warn!(worker = %shared.id, left = shared.held.lock().expect("held lock").len(), "shutdown grace elapsed; remaining leases will expire");
                 }
             }
         }
     }
-
-    info!(worker = %shared.id, held = runners.len(), "shutting down: finishing current steps");
-    shared.stopping.store(true, Ordering::SeqCst);
-    let drained = tokio::time::timeout(shared.options.shutdown_grace, async {
-        while runners.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        warn!(worker = %shared.id, left = runners.len(), "shutdown grace elapsed; remaining leases will expire");
-    }
-    runners.abort_all();
-    background.abort_all();
-    claim::deregister_worker(&shared.pool, &shared.id)
-        .await
-        .map_err(Error::Database)?;
-    info!(worker = %shared.id, "worker stopped");
-    Ok(())
+    registered.finish().await
 }
 
-/// Sleeps until something may be due: a wake-up, the next scheduled `wake_at`, or the poll
-/// interval, whichever is first.
-async fn idle_wait(shared: &Shared, shutdown: &mut watch::Receiver<bool>) {
-    let mut sleep_for = shared.options.poll_interval;
-    match claim::next_due_in(&shared.pool, &shared.def_keys).await {
-        Ok(Some(due)) => sleep_for = sleep_for.min(due),
-        Ok(None) => {}
-        Err(e) => warn!(error = %e, "could not read the next wake time"),
-    }
-    if sleep_for.is_zero() {
-        // Something is due but was not claimable (another worker holds its row lock): yield.
-        sleep_for = Duration::from_millis(2);
-    }
-    tokio::select! {
-        () = shared.wake.notified() => {}
-        () = tokio::time::sleep(sleep_for) => {}
-        _ = shutdown.changed() => {}
-        () = shared.die.notified() => shared.die.notify_one(),
+impl Shared {
+    /// Sleeps until something may be due: a wake-up, the next scheduled `wake_at`, or the
+    /// poll interval, whichever is first.
+    pub(crate) async fn idle_wait(&self) {
+        let mut sleep_for = self.options.poll_interval;
+        match claim::next_due_in(&self.pool, &self.def_keys).await {
+            Ok(Some(due)) => sleep_for = sleep_for.min(due),
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "could not read the next wake time"),
+        }
+        if sleep_for.is_zero() {
+            // Something is due but was not claimable (another worker holds its row lock): yield.
+            sleep_for = Duration::from_millis(2);
+        }
+        tokio::select! {
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(sleep_for) => {}
+        }
     }
 }

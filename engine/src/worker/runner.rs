@@ -17,11 +17,13 @@
 //! writes nothing more.
 
 use std::collections::BTreeMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use apalis::layers::catch_panic::CatchPanicLayer;
+use apalis_core::task::Task;
 use futures::FutureExt;
+use tower::{Layer, Service};
 use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info_span, warn};
@@ -69,15 +71,39 @@ impl From<LeaseLost> for Stop {
     }
 }
 
-/// Runs `claimed` until it finishes, waits, fails or is released; then frees its slot.
-pub(super) async fn drive(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSemaphorePermit) {
-    let span = info_span!("run", run_id = %claimed.run_id, workflow = %claimed.definition, subject = %claimed.subject);
-    let lease = Lease {
+/// The lease a runner writes under.
+pub(super) fn lease_of(shared: &Shared, claimed: &Claimed) -> Lease {
+    Lease {
         run_id: claimed.run_id,
         token: claimed.token,
         worker: shared.id.clone(),
         subject: claimed.subject.clone(),
         duration: shared.options.lease,
+    }
+}
+
+/// Takes a run out of the heartbeat's set when its runner ends, however it ends (returns,
+/// panics, or is dropped with the worker): a lease nobody drives must expire, not be renewed.
+struct Held<'a> {
+    shared: &'a Shared,
+    run_id: uuid::Uuid,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.shared.held.lock() {
+            held.remove(&self.run_id);
+        }
+    }
+}
+
+/// Runs `claimed` until it finishes, waits, fails or is released; then frees its slot. The
+/// run's span is opened by the worker's apalis `TraceLayer` ([`super::build`]).
+pub(super) async fn drive(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSemaphorePermit) {
+    let lease = lease_of(&shared, &claimed);
+    let _held = Held {
+        shared: &shared,
+        run_id: claimed.run_id,
     };
     let definition = claimed.definition.clone();
     let result = Runner {
@@ -86,7 +112,6 @@ pub(super) async fn drive(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSe
         def: (&definition, claimed.version),
     }
     .drive(claimed)
-    .instrument(span)
     .await;
     match result {
         Ok(()) => {}
@@ -107,11 +132,10 @@ pub(super) async fn drive(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSe
             release_best_effort(&shared, &lease, &ReleaseReason::CannotRun(e)).await;
         }
     }
-    shared.held.lock().expect("held lock").remove(&lease.run_id);
     drop(permit);
 }
 
-async fn release_best_effort(shared: &Shared, lease: &Lease, reason: &ReleaseReason) {
+pub(super) async fn release_best_effort(shared: &Shared, lease: &Lease, reason: &ReleaseReason) {
     let release = Transition::Release {
         done: None,
         reason: reason.clone(),
@@ -478,23 +502,49 @@ async fn run_step(sdef: &StepDef, ctx: StepContext) -> Result<StepOutcome, StepE
 }
 
 async fn run_step_raw(sdef: &StepDef, ctx: StepContext) -> Result<StepOutcome, StepError> {
-    // The call itself goes inside the caught future: a step that panics before returning
-    // its future (synchronous code in the step function) is caught too.
-    let fut = AssertUnwindSafe(async move { sdef.step.run(ctx).await }).catch_unwind();
-    match tokio::time::timeout(sdef.timeout, fut).await {
+    // apalis's catch-panic layer around the step call: a step that panics — in its future or
+    // in synchronous code before returning one — is a failed attempt with the panic's message.
+    let mut call = CatchPanicLayer::with_panic_handler(step_panicked).layer(StepCall(sdef));
+    let attempt = call.call(Task::new(ctx));
+    match tokio::time::timeout(sdef.timeout, attempt).await {
         Err(_) => Err(StepError::retryable(format!(
             "step timed out after {:.1}s",
             sdef.timeout.as_secs_f64()
         ))),
-        Ok(Err(panic)) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(StepError::retryable(format!("step panicked: {msg}")))
-        }
         Ok(Ok(result)) => result,
+        Ok(Err(caught)) => Err(match caught.downcast::<StepError>() {
+            Ok(e) => *e,
+            Err(other) => StepError::retryable(other.to_string()),
+        }),
+    }
+}
+
+fn step_panicked(panic: &Box<dyn std::any::Any + Send>) -> StepError {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    StepError::retryable(format!("step panicked: {msg}"))
+}
+
+/// One step attempt as a tower service, so apalis layers can wrap it.
+struct StepCall<'a>(&'a StepDef);
+
+impl Service<Task<StepContext>> for StepCall<'_> {
+    type Response = Result<StepOutcome, StepError>;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::Map<
+        crate::definition::StepFuture,
+        fn(Result<StepOutcome, StepError>) -> Result<Self::Response, Self::Error>,
+    >;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, task: Task<StepContext>) -> Self::Future {
+        self.0.step.run(task.args).map(Ok as fn(_) -> _)
     }
 }
 
