@@ -84,7 +84,23 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("serving metrics on {listen}"))?;
                 worker = worker.with_metrics(m);
             }
-            worker.run(urumi_engine::shutdown::signal()).await?;
+            // The worker's apalis worker under an apalis Monitor: SIGTERM/SIGINT stops it
+            // gracefully (runners release their runs at the next step boundary) within the
+            // worker's shutdown grace.
+            let registered = worker.register().await?;
+            let monitor = apalis_core::monitor::Monitor::new()
+                .register(registered.factory())
+                .shutdown_timeout(registered.shutdown_grace());
+            let stopped = monitor
+                .run_with_signal(async {
+                    urumi_engine::shutdown::signal().await;
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = stopped {
+                tracing::warn!(error = %e, "the worker did not stop cleanly");
+            }
+            registered.finish().await?;
         }
         Some("migrate") => {
             urumi_migrations::MIGRATOR

@@ -307,6 +307,23 @@ impl RegisteredWorker {
             .build(RunService::new(self.shared.clone()))
     }
 
+    /// What an apalis `Monitor` registers: makes this registration's apalis worker, afresh
+    /// on every (re)start.
+    #[must_use]
+    pub fn factory(&self) -> impl Fn(usize) -> ApalisWorker + Send + Sync + 'static {
+        let registered = RegisteredWorker {
+            shared: self.shared.clone(),
+            background: JoinSet::new(),
+        };
+        move |_restarts| registered.apalis_worker()
+    }
+
+    /// How long a graceful shutdown may wait for runners (the worker's `shutdown_grace`).
+    #[must_use]
+    pub fn shutdown_grace(&self) -> Duration {
+        self.shared.options.shutdown_grace
+    }
+
     /// Marks the worker stopping, so runners release their runs at the next step boundary.
     pub fn stop(&self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
