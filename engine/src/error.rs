@@ -23,6 +23,9 @@ pub enum Error {
     /// A definition was built wrongly (no steps, a duplicated step name, …).
     #[error("invalid workflow definition {name:?}: {reason}")]
     InvalidDefinition { name: String, reason: String },
+    /// A schedule was built wrongly (a bad name or cron expression).
+    #[error("invalid schedule {name:?}: {reason}")]
+    InvalidSchedule { name: String, reason: String },
     /// The run does not exist.
     #[error("run {0} not found")]
     NotFound(Uuid),

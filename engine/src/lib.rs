@@ -30,6 +30,7 @@ mod outcome;
 mod registry;
 mod retention;
 mod retry;
+mod schedule;
 pub mod shutdown;
 mod stream;
 mod text;
@@ -48,8 +49,9 @@ pub use outcome::{ResultExt, RetryClass, StepError, StepOutcome};
 pub use registry::Registry;
 pub use retention::{PruneReport, Retention};
 pub use retry::RetryPolicy;
+pub use schedule::{Schedule, SlotOutcome};
 pub use stream::{BadCursor, EventStream, StreamCursor, StreamEvent};
 pub use worker::{
-    ApalisWorker, ClaimedRun, QueueError, RegisteredWorker, RunQueue, RunService, Worker, WorkerHandle,
-    WorkerOptions,
+    ApalisWorker, ClaimedRun, QueueError, RegisteredWorker, RunQueue, RunService, Worker,
+    WorkerHandle, WorkerOptions,
 };

@@ -79,6 +79,9 @@ pub struct WorkerOptions {
     pub transient_budget: Option<Duration>,
     /// What to prune and when ([`crate::Retention`]); `None`: this worker prunes nothing.
     pub retention: Option<crate::Retention>,
+    /// Runs to start on a cron schedule ([`crate::Schedule`]); every worker may carry the
+    /// same ones, each slot starts one run.
+    pub schedules: Vec<crate::Schedule>,
     /// Armed failure points (tests only).
     pub failpoints: FailPoints,
 }
@@ -95,6 +98,7 @@ impl Default for WorkerOptions {
             name: "worker".into(),
             transient_budget: None,
             retention: None,
+            schedules: Vec::new(),
             failpoints: FailPoints::default(),
         }
     }
@@ -123,14 +127,19 @@ pub(crate) struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
 impl Shared {
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
-            || self.apalis.get().is_some_and(WorkerContext::is_shutting_down)
+            || self
+                .apalis
+                .get()
+                .is_some_and(WorkerContext::is_shutting_down)
     }
     /// A failure point fired: tear the worker down as if its process had died.
     pub(crate) fn crash(&self) {
@@ -217,6 +226,14 @@ impl Worker {
             background.spawn(background::prune(shared.clone(), retention));
         }
         background.spawn(batcher::run(shared.pool.clone(), batch_queue));
+        let engine = crate::Engine::new(shared.pool.clone(), shared.registry.clone());
+        for schedule in &shared.options.schedules {
+            background.spawn(crate::schedule::tick(
+                engine.clone(),
+                schedule.clone(),
+                id.clone(),
+            ));
+        }
         info!(worker = %id, definitions = ?shared.def_keys, concurrency = shared.options.concurrency, "worker started");
         Ok(RegisteredWorker { shared, background })
     }
@@ -302,7 +319,9 @@ impl RegisteredWorker {
         let make_span: fn(&Task<ClaimedRun>) -> tracing::Span = run_span;
         WorkerBuilder::new(self.shared.id.as_str())
             .backend(RunQueue::new(self.shared.clone()))
-            .layer(CatchPanicLayer::with_panic_handler(runner_panicked as PanicHandler))
+            .layer(CatchPanicLayer::with_panic_handler(
+                runner_panicked as PanicHandler,
+            ))
             .layer(TraceLayer::new().make_span_with(make_span))
             .build(RunService::new(self.shared.clone()))
     }
@@ -388,7 +407,10 @@ impl WorkerHandle {
 
 /// Runs the apalis worker until shutdown (graceful, within `shutdown_grace`) or a failure
 /// point's crash (everything dropped, nothing written).
-async fn supervise(registered: RegisteredWorker, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+async fn supervise(
+    registered: RegisteredWorker,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
     let shared = registered.shared.clone();
     let worker = registered.apalis_worker();
     let mut run = std::pin::pin!(worker.run());

@@ -170,7 +170,11 @@ async fn release_all(shared: Arc<Shared>, runs: Vec<ClaimedRun>) {
     for run in runs {
         let lease = runner::lease_of(&shared, &run.claimed);
         runner::release_best_effort(&shared, &lease, &ReleaseReason::Shutdown).await;
-        shared.held.lock().expect("held lock").remove(&run.claimed.run_id);
+        shared
+            .held
+            .lock()
+            .expect("held lock")
+            .remove(&run.claimed.run_id);
     }
 }
 
@@ -208,7 +212,8 @@ impl Backend for RunQueue {
                     let runs = std::task::ready!(fut.poll_unpin(cx));
                     if runs.is_empty() {
                         let shared = self.shared.clone();
-                        self.phase = Phase::Sleeping(async move { shared.idle_wait().await }.boxed());
+                        self.phase =
+                            Phase::Sleeping(async move { shared.idle_wait().await }.boxed());
                     } else {
                         self.ready.extend(runs);
                         self.phase = Phase::Idle;

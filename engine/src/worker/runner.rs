@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use apalis::layers::catch_panic::CatchPanicLayer;
 use apalis_core::task::Task;
 use futures::FutureExt;
-use tower::{Layer, Service};
 use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
+use tower::{Layer, Service};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::Shared;
@@ -539,7 +539,10 @@ impl Service<Task<StepContext>> for StepCall<'_> {
         fn(Result<StepOutcome, StepError>) -> Result<Self::Response, Self::Error>,
     >;
 
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
         std::task::Poll::Ready(Ok(()))
     }
 

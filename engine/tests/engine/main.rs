@@ -8,5 +8,6 @@ mod poison;
 mod retention;
 mod retries;
 mod runs;
+mod schedule;
 mod subjects;
 mod waiting;
