@@ -68,6 +68,14 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         None | Some("run") => {
             let mut options = settings.worker_options();
+            for s in &settings.schedules {
+                registry.get(&s.definition, None).with_context(|| {
+                    format!(
+                        "schedules: {:?} starts a workflow this worker does not know",
+                        s.name
+                    )
+                })?;
+            }
             if let Ok(spec) = std::env::var("URUMI_FAILPOINT") {
                 options.failpoints =
                     FailPoints::parse_for_process(&spec).map_err(anyhow::Error::msg)?;

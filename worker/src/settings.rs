@@ -16,6 +16,10 @@ pub struct Settings {
     pub log: LogSettings,
     pub cluster: ClusterSettings,
     pub retention: RetentionSettings,
+    /// Runs started on a cron schedule (`[[schedules]]`), e.g. a nightly sweep. Every worker
+    /// may carry the same list: each slot starts one run.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSettings>,
     /// How stores are built (images, domains, quotas per plan, …); see `StoreSettings`.
     #[serde(default)]
     pub stores: urumi_workflows::store::settings::StoreSettings,
@@ -50,6 +54,45 @@ pub struct WorkerSettings {
     pub transient_budget_ms: u64,
     /// Where to serve `/metrics` and `/healthz` (e.g. `0.0.0.0:9090`); empty: not served.
     pub metrics_listen: String,
+}
+
+/// One `[[schedules]]` entry ([`urumi_engine::Schedule`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSettings {
+    /// Unique among schedules; it keys the slots (`urumi.schedule_slots`).
+    pub name: String,
+    /// Six or seven fields, seconds first, UTC: `0 0 2 * * *` is 02:00:00 every day.
+    pub cron: String,
+    /// The workflow definition to start (its latest version).
+    pub definition: String,
+    /// What the runs act on (one active run per subject: a slot whose subject is still busy
+    /// is skipped).
+    pub subject: String,
+    /// The runs' input.
+    #[serde(default = "empty_object")]
+    pub input: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+impl ScheduleSettings {
+    /// The engine's schedule.
+    ///
+    /// # Errors
+    /// The schedule's name and what is wrong with it.
+    pub fn schedule(&self) -> Result<urumi_engine::Schedule, String> {
+        urumi_engine::Schedule::new(
+            &self.name,
+            &self.cron,
+            &self.definition,
+            &self.subject,
+            self.input.clone(),
+        )
+        .map_err(|e| format!("schedules: {e}"))
+    }
 }
 
 /// What the engine's tables keep ([`urumi_engine::Retention`]); the pruner runs in every
@@ -155,6 +198,13 @@ impl Settings {
         if let Some(r) = self.retention.policy() {
             r.validate()?;
         }
+        let mut names = std::collections::HashSet::new();
+        for s in &self.schedules {
+            s.schedule()?;
+            if !names.insert(s.name.as_str()) {
+                return Err(format!("schedules: the name {:?} is used twice", s.name));
+            }
+        }
         self.database.validate()
     }
 
@@ -173,6 +223,11 @@ impl Settings {
             transient_budget: (w.transient_budget_ms > 0)
                 .then(|| Duration::from_millis(w.transient_budget_ms)),
             retention: self.retention.policy(),
+            schedules: self
+                .schedules
+                .iter()
+                .filter_map(|s| s.schedule().ok()) // validated at load
+                .collect(),
             ..urumi_engine::WorkerOptions::default()
         }
     }
@@ -224,5 +279,34 @@ mod tests {
                 .unwrap_err()
                 .contains("xml")
         );
+    }
+
+    #[test]
+    fn schedules_parse_from_the_file_and_bad_ones_are_refused_by_name() {
+        let with = |extra: &str| format!("{DEFAULTS}\n{extra}");
+        let good = with(
+            "[[schedules]]\nname = \"nightly-sweep\"\ncron = \"0 0 2 * * *\"\n\
+             definition = \"demo\"\nsubject = \"fleet\"\ninput = { fail_on = \"\" }\n",
+        );
+        let s: Settings = urumi_process::settings::from_toml(&good).unwrap();
+        s.validate().unwrap();
+        let options = s.worker_options();
+        assert_eq!(options.schedules.len(), 1);
+        assert_eq!(options.schedules[0].name(), "nightly-sweep");
+        assert_eq!(s.schedules[0].input, serde_json::json!({ "fail_on": "" }));
+
+        let bad_cron = with(
+            "[[schedules]]\nname = \"n\"\ncron = \"at two\"\ndefinition = \"demo\"\nsubject = \"s\"\n",
+        );
+        let s: Settings = urumi_process::settings::from_toml(&bad_cron).unwrap();
+        let err = s.validate().unwrap_err();
+        assert!(err.contains("\"n\"") && err.contains("at two"), "{err}");
+
+        let twice = with(
+            "[[schedules]]\nname = \"n\"\ncron = \"0 0 2 * * *\"\ndefinition = \"demo\"\nsubject = \"s\"\n\
+             [[schedules]]\nname = \"n\"\ncron = \"0 0 3 * * *\"\ndefinition = \"demo\"\nsubject = \"t\"\n",
+        );
+        let s: Settings = urumi_process::settings::from_toml(&twice).unwrap();
+        assert!(s.validate().unwrap_err().contains("used twice"));
     }
 }
