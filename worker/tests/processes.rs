@@ -359,3 +359,60 @@ async fn a_worker_started_before_postgres_waits_for_it_then_serves(
     let status = waiting.exit_status(Duration::from_secs(5)).await;
     assert!(status.success(), "{status:?}");
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn sigterm_mid_step_lets_the_step_finish_releases_the_run_and_exits_cleanly(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (pool, engine, url) = setup(connect).await;
+    let mut worker = WorkerProcess::spawn(&url, None);
+    let run = demo_run(&engine, "stop-me", 2500).await;
+    wait_until(
+        "the work step to start",
+        Duration::from_secs(20),
+        async || {
+            let d = engine.run(run).await.unwrap();
+            d.steps
+                .iter()
+                .any(|s| s.name == "work" && s.status() == StepStatus::Running)
+        },
+    )
+    .await;
+    // The apalis Monitor stops the worker: the step in flight finishes, the run is released
+    // at that boundary (not left to its lease), the worker's row is marked stopped.
+    worker.signal_term();
+    let status = worker.exit_status(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}");
+    let d = engine.run(run).await.unwrap();
+    let work = d.steps.iter().find(|s| s.name == "work").unwrap();
+    assert_eq!(work.status(), StepStatus::Succeeded, "{d:#?}");
+    assert!(
+        matches!(d.run.status(), RunStatus::Queued | RunStatus::Waiting),
+        "released, not running under a dead lease: {d:#?}"
+    );
+    assert!(d.run.lease_owner.is_none(), "{d:#?}");
+    let events = engine.events_for_run(run).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.kind == "run.released"),
+        "{events:#?}"
+    );
+    let stopped: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM urumi.workers WHERE stopped_at IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stopped, 1);
+
+    // Another worker finishes it without running the finished step again.
+    let mut rescuer = WorkerProcess::spawn(&url, None);
+    wait_until("the run to succeed", Duration::from_secs(30), async || {
+        engine.run(run).await.unwrap().run.status() == RunStatus::Succeeded
+    })
+    .await;
+    let d = engine.run(run).await.unwrap();
+    let work = d.steps.iter().find(|s| s.name == "work").unwrap();
+    assert_eq!(work.attempts, 1, "the finished step never ran twice");
+    rescuer.signal_term();
+    assert!(rescuer.exit_status(Duration::from_secs(30)).await.success());
+}
