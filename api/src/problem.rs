@@ -199,7 +199,7 @@ impl From<urumi_engine::Error> for ApiError {
                 Self::unprocessable(None, e.to_string())
             }
             E::Database(db) => db.into(),
-            E::InvalidDefinition { .. } => Self::internal(&e),
+            E::InvalidDefinition { .. } | E::InvalidSchedule { .. } => Self::internal(&e),
         }
     }
 }

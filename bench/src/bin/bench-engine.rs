@@ -246,6 +246,7 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
     );
 
     // 2. Throughput.
+    let writes_before = table_writes(pool).await?;
     let mut steps_per_sec = Vec::new();
     let mut runs_per_sec = Vec::new();
     for rep in 1..=a.reps {
@@ -283,6 +284,29 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
             a.runs as f64 / secs
         );
     }
+    // The statistics are flushed by each backend about once a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let writes = table_writes(pool).await?.since(&writes_before);
+    let steps_done = (a.runs * a.steps * a.reps) as f64;
+    let (rows_per_step, entries_per_step) = (
+        writes.rows() as f64 / steps_done,
+        writes.index_entries() as f64 / steps_done,
+    );
+    for t in &writes.0 {
+        println!(
+            "writes per checkpointed step: {:<7} {:.2} rows ({:.2} inserted, {:.2} updated of which {:.2} HOT), {} indexes, {:.2} index entries",
+            t.table,
+            (t.inserted + t.updated) as f64 / steps_done,
+            t.inserted as f64 / steps_done,
+            t.updated as f64 / steps_done,
+            t.hot as f64 / steps_done,
+            t.indexes,
+            t.index_entries() as f64 / steps_done,
+        );
+    }
+    println!(
+        "writes per checkpointed step: {rows_per_step:.2} rows, {entries_per_step:.2} index entries"
+    );
     let rss_peak: f64 = children
         .iter()
         .filter_map(|c| proc_mib(c.id(), "VmHWM"))
@@ -312,6 +336,8 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
         "steps_per_sec": s_med.round(), "steps_per_sec_min": s_min.round(), "steps_per_sec_max": s_max.round(),
         "steps_per_sec_reps": steps_per_sec.iter().map(|v| v.round()).collect::<Vec<f64>>(),
         "collapsed_reps": collapsed,
+        "rows_written_per_step": (rows_per_step * 100.0).round() / 100.0,
+        "index_entries_per_step": (entries_per_step * 100.0).round() / 100.0,
         "runs_per_sec": r_med.round(), "runs_per_sec_min": r_min.round(), "runs_per_sec_max": r_max.round(),
         "enqueue_to_start_p50_ms": (p50 * 100.0).round() / 100.0,
         "enqueue_to_start_p99_ms": (p99 * 100.0).round() / 100.0,
@@ -319,4 +345,72 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
         "worker_rss_peak_mib": (rss_peak * 10.0).round() / 10.0,
         "machine": { "cores": cores, "postgres": pg_version },
     }))
+}
+
+/// Rows a table had written (pg_stat_user_tables) and how many indexes each write touches.
+#[derive(Debug, Clone)]
+struct TableWrites {
+    table: String,
+    inserted: i64,
+    updated: i64,
+    hot: i64,
+    indexes: i64,
+}
+
+impl TableWrites {
+    /// An insert or a non-HOT update writes an entry into every index of the table.
+    fn index_entries(&self) -> i64 {
+        (self.inserted + self.updated - self.hot) * self.indexes
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Writes(Vec<TableWrites>);
+
+impl Writes {
+    fn since(&self, before: &Writes) -> Writes {
+        Writes(
+            self.0
+                .iter()
+                .map(|t| {
+                    let b = before.0.iter().find(|b| b.table == t.table);
+                    TableWrites {
+                        inserted: t.inserted - b.map_or(0, |b| b.inserted),
+                        updated: t.updated - b.map_or(0, |b| b.updated),
+                        hot: t.hot - b.map_or(0, |b| b.hot),
+                        ..t.clone()
+                    }
+                })
+                .collect(),
+        )
+    }
+    fn rows(&self) -> i64 {
+        self.0.iter().map(|t| t.inserted + t.updated).sum()
+    }
+    fn index_entries(&self) -> i64 {
+        self.0.iter().map(TableWrites::index_entries).sum()
+    }
+}
+
+async fn table_writes(pool: &PgPool) -> anyhow::Result<Writes> {
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT t.relname::text, t.n_tup_ins, t.n_tup_upd, t.n_tup_hot_upd,
+                (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.relid)
+         FROM pg_stat_user_tables t
+         WHERE t.schemaname = 'urumi' AND t.relname IN ('runs', 'steps', 'events')
+         ORDER BY t.relname",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Writes(
+        rows.into_iter()
+            .map(|(table, inserted, updated, hot, indexes)| TableWrites {
+                table,
+                inserted,
+                updated,
+                hot,
+                indexes,
+            })
+            .collect(),
+    ))
 }
