@@ -16,6 +16,9 @@ RUN npm ci --no-audit --no-fund && npm run build
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
+# No database here: the query macros compile against the committed `.sqlx/` cache (also set
+# in `.cargo/config.toml`, which the context carries).
+ENV SQLX_OFFLINE=true
 RUN cargo build --release --locked -p urumi-api -p urumi-worker -p urumi-cli -p urumi-sim --bins
 
 FROM debian:bookworm-slim AS base

@@ -1,5 +1,5 @@
 # One entry point per task; CI (.ci/run) calls `make test`.
-.PHONY: dev test fmt lint sim openapi bench-engine bench-stores bench-sim bench-api bench-retention soak
+.PHONY: dev test fmt lint sqlx-prepare sim openapi bench-engine bench-stores bench-sim bench-api bench-retention soak
 
 dev: ## Start the local platform: Postgres, migrations, simulator, API, two workers; prints URL + admin token
 	scripts/dev.sh
@@ -12,6 +12,9 @@ fmt:
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+sqlx-prepare: ## regenerate .sqlx/ (the query macros' offline cache) after changing a query or a migration
+	scripts/with-postgres.sh scripts/sqlx-prepare.sh
 
 openapi: ## regenerate the committed api/openapi.json from the code
 	cargo run -q -p urumi-api -- openapi > api/openapi.json

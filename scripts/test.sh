@@ -36,6 +36,8 @@ export KUBECTL="$PWD/.tools/bin/kubectl"
 # helm renders the chart in workflows/tests/chart_rbac.rs (and checks it in scripts/check-helm.sh).
 scripts/install-helm.sh
 export HELM="$PWD/.tools/bin/helm"
+# sqlx-cli for the `.sqlx/` check below (the exact sqlx version of Cargo.lock).
+scripts/install-sqlx-cli.sh
 
 echo "== shellcheck"
 shellcheck -s sh workflows/scripts/store-setup.sh workflows/tests/fake-wp.sh
@@ -44,6 +46,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== sqlx: .sqlx/ is up to date (cargo sqlx prepare --workspace --check, freshly migrated database)"
+scripts/with-postgres.sh scripts/sqlx-prepare.sh --check
 echo "== cargo test (Postgres via scripts/with-postgres.sh)"
 log=$(mktemp)
 set +e

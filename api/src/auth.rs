@@ -189,16 +189,17 @@ pub async fn mint_expiring(
     };
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
-    let row: TokenRow = sqlx::query_as(
+    let row = sqlx::query_as!(
+        TokenRow,
         "INSERT INTO urumi.api_tokens (id, name, role, secret_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING id, name, role, created_by, created_at, revoked_at, revoked_by, expires_at",
+        id,
+        name,
+        role.as_str(),
+        &hash(&secret)[..],
+        by,
+        expires_at,
     )
-    .bind(id)
-    .bind(name)
-    .bind(role.as_str())
-    .bind(&hash(&secret)[..])
-    .bind(by)
-    .bind(expires_at)
     .fetch_one(&mut *tx)
     .await?;
     audit_token(&mut tx, id, "token.created", by, name, role).await?;
@@ -229,7 +230,7 @@ async fn audit_token(
 }
 
 /// A token as listed (never its secret or hash).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct TokenRow {
     pub id: Uuid,
     pub name: String,
@@ -246,7 +247,8 @@ pub struct TokenRow {
 /// # Errors
 /// The database error.
 pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<TokenRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        TokenRow,
         "SELECT id, name, role, created_by, created_at, revoked_at, revoked_by, expires_at
          FROM urumi.api_tokens ORDER BY id DESC",
     )
@@ -259,11 +261,12 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<TokenRow>> {
 /// # Errors
 /// The database error.
 pub async fn live_by_name(pool: &PgPool, name: &str) -> sqlx::Result<Option<TokenRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        TokenRow,
         "SELECT id, name, role, created_by, created_at, revoked_at, revoked_by, expires_at
          FROM urumi.api_tokens WHERE name = $1 AND revoked_at IS NULL",
+        name,
     )
-    .bind(name)
     .fetch_optional(pool)
     .await
 }
@@ -274,12 +277,13 @@ pub async fn live_by_name(pool: &PgPool, name: &str) -> sqlx::Result<Option<Toke
 /// The database error.
 pub async fn revoke(pool: &PgPool, id: Uuid, by: &str) -> sqlx::Result<Option<TokenRow>> {
     let mut tx = pool.begin().await?;
-    let row: Option<TokenRow> = sqlx::query_as(
+    let row = sqlx::query_as!(
+        TokenRow,
         "UPDATE urumi.api_tokens SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $2)
          WHERE id = $1 RETURNING id, name, role, created_by, created_at, revoked_at, revoked_by, expires_at",
+        id,
+        by,
     )
-    .bind(id)
-    .bind(by)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(r) = &row {
@@ -321,14 +325,14 @@ impl TokenCache {
         let Some((id, secret)) = split(token) else {
             return Ok(None);
         };
-        let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+        let row = sqlx::query!(
             "SELECT name, role, secret_hash FROM urumi.api_tokens
              WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+            id,
         )
-        .bind(id)
         .fetch_optional(pool)
         .await?;
-        let Some((name, role, stored)) = row else {
+        let Some((name, role, stored)) = row.map(|r| (r.name, r.role, r.secret_hash)) else {
             return Ok(None);
         };
         if !bool::from(hash(secret)[..].ct_eq(&stored[..])) {
@@ -357,11 +361,11 @@ impl TokenCache {
     /// # Errors
     /// The database error.
     pub async fn still_valid(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM urumi.api_tokens
-             WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()))",
+        sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM urumi.api_tokens
+             WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS "valid!""#,
+            id,
         )
-        .bind(id)
         .fetch_one(pool)
         .await
     }

@@ -100,10 +100,10 @@ async fn main() -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            let swept = sqlx::query(
+            let swept = sqlx::query!(
                 "DELETE FROM urumi.idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+                i32::try_from(ttl).unwrap_or(i32::MAX),
             )
-            .bind(i32::try_from(ttl).unwrap_or(i32::MAX))
             .execute(&pool)
             .await;
             if let Err(e) = swept {

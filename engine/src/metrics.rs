@@ -249,21 +249,22 @@ impl QueueGauges {
     /// # Errors
     /// The database error.
     pub async fn read(pool: &PgPool) -> sqlx::Result<Self> {
-        let (due, waiting, running, oldest): (i64, i64, i64, f64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND wake_at <= now()),
-                    count(*) FILTER (WHERE status = 'waiting' AND wake_at > now()),
-                    count(*) FILTER (WHERE status = 'running'),
+        let row = sqlx::query!(
+            r#"SELECT count(*) FILTER (WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND wake_at <= now()) AS "due!",
+                    count(*) FILTER (WHERE status = 'waiting' AND wake_at > now()) AS "waiting!",
+                    count(*) FILTER (WHERE status = 'running') AS "running!",
                     coalesce(extract(epoch FROM now() - min(wake_at) FILTER (
                         WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND wake_at <= now())), 0)::float8
-             FROM urumi.runs WHERE status IN ('queued', 'waiting', 'running')",
+                        AS "oldest!"
+             FROM urumi.runs WHERE status IN ('queued', 'waiting', 'running')"#,
         )
         .fetch_one(pool)
         .await?;
         Ok(Self {
-            due,
-            waiting,
-            running,
-            oldest_due_age_seconds: oldest,
+            due: row.due,
+            waiting: row.waiting,
+            running: row.running,
+            oldest_due_age_seconds: row.oldest,
         })
     }
 

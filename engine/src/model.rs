@@ -160,6 +160,33 @@ impl TryFrom<String> for StepStatusColumn {
     }
 }
 
+/// The column types decode from `text` and refuse a value that names no status, so
+/// `query_as!` can name them (`status AS "status: RunStatusColumn"`).
+macro_rules! text_column {
+    ($column:ident) => {
+        impl sqlx::Type<sqlx::Postgres> for $column {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <String as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $column {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let s = <&str as sqlx::Decode<'r, sqlx::Postgres>>::decode(value)?;
+                Ok(Self(s.parse()?))
+            }
+        }
+    };
+}
+
+text_column!(RunStatusColumn);
+text_column!(StepStatusColumn);
+
 /// A step's checkpoint.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct StepRecord {

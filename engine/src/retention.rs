@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use crate::db::millis;
 
@@ -160,11 +160,11 @@ pub(crate) async fn prune(pool: &PgPool, r: &Retention) -> sqlx::Result<PruneRep
         }
     }
     total.events += prune_old_events(pool, r).await?;
-    total.workers += sqlx::query(
+    total.workers += sqlx::query!(
         "DELETE FROM urumi.workers
          WHERE coalesce(stopped_at, heartbeat_at) < now() - $1 * interval '1 millisecond'",
+        millis(r.workers),
     )
-    .bind(millis(r.workers))
     .execute(pool)
     .await?
     .rows_affected();
@@ -178,8 +178,8 @@ async fn prune_runs(
     which: FinishedRuns,
     r: &Retention,
 ) -> sqlx::Result<PruneReport> {
-    let row = sqlx::query(
-        "WITH doomed AS (
+    let row = sqlx::query!(
+        r#"WITH doomed AS (
              SELECT id FROM urumi.runs
              WHERE status = $1 AND finished_at < now() - $2 * interval '1 millisecond'
              ORDER BY finished_at LIMIT $3
@@ -194,20 +194,20 @@ async fn prune_runs(
          ), runs AS (
              DELETE FROM urumi.runs r USING doomed WHERE r.id = doomed.id RETURNING 1
          )
-         SELECT (SELECT count(*) FROM runs) AS runs, (SELECT count(*) FROM steps) AS steps,
-                (SELECT count(*) FROM progress) AS events",
+         SELECT (SELECT count(*) FROM runs) AS "runs!", (SELECT count(*) FROM steps) AS "steps!",
+                (SELECT count(*) FROM progress) AS "events!""#,
+        which.status(),
+        millis(which.kept(r)),
+        i64::from(r.batch),
+        // `&[&str]` bound as it is (`as _`): the macro's check knows only `&[String]`.
+        &PROGRESS_RUN_KINDS[..] as _,
     )
-    .bind(which.status())
-    .bind(millis(which.kept(r)))
-    .bind(i64::from(r.batch))
-    .bind(&PROGRESS_RUN_KINDS[..])
     .fetch_one(pool)
     .await?;
-    let n = |c: &str| row.get::<i64, _>(c) as u64;
     Ok(PruneReport {
-        runs: n("runs"),
-        steps: n("steps"),
-        events: n("events"),
+        runs: row.runs as u64,
+        steps: row.steps as u64,
+        events: row.events as u64,
         workers: 0,
     })
 }
@@ -217,35 +217,34 @@ async fn prune_runs(
 /// the first range that holds an event inside the window. (No index on `created_at`: every
 /// event insert would pay for it.)
 async fn prune_old_events(pool: &PgPool, r: &Retention) -> sqlx::Result<u64> {
-    let bounds: (Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT min(id), max(id) FROM urumi.events")
-            .fetch_one(pool)
-            .await?;
-    let (Some(mut lo), Some(max)) = bounds else {
+    let bounds = sqlx::query!("SELECT min(id) AS lo, max(id) AS hi FROM urumi.events")
+        .fetch_one(pool)
+        .await?;
+    let (Some(mut lo), Some(max)) = (bounds.lo, bounds.hi) else {
         return Ok(0);
     };
     let span = i64::from(r.batch);
     let mut deleted = 0;
     while lo <= max {
-        let row = sqlx::query(
-            "WITH gone AS (
+        let row = sqlx::query!(
+            r#"WITH gone AS (
                  DELETE FROM urumi.events
                  WHERE id >= $1 AND id < $1 + $2 AND created_at < now() - $3 * interval '1 millisecond'
                  RETURNING 1
              )
-             SELECT (SELECT count(*) FROM gone) AS gone,
+             SELECT (SELECT count(*) FROM gone) AS "gone!",
                     EXISTS (SELECT 1 FROM urumi.events
                             WHERE id >= $1 AND id < $1 + $2
-                              AND created_at >= now() - $3 * interval '1 millisecond') AS inside",
+                              AND created_at >= now() - $3 * interval '1 millisecond') AS "inside!""#,
+            lo,
+            span,
+            millis(r.audit),
         )
-        .bind(lo)
-        .bind(span)
-        .bind(millis(r.audit))
         .fetch_one(pool)
         .await?;
-        let gone = row.get::<i64, _>("gone") as u64;
+        let gone = row.gone as u64;
         deleted += gone;
-        if row.get::<bool, _>("inside") {
+        if row.inside {
             break;
         }
         lo += span;

@@ -108,18 +108,11 @@ pub struct EventStream {
 
 /// The row the page query answers: the newest event below the horizon (where a short page
 /// leaves the cursor), the server's start time, and an event when one matched.
-#[derive(sqlx::FromRow)]
 struct PageRow {
     scanned_txid: Option<i64>,
     scanned_id: Option<i64>,
     server_started: chrono::DateTime<chrono::Utc>,
     txid: Option<i64>,
-    #[sqlx(flatten)]
-    event: OptEvent,
-}
-
-#[derive(sqlx::FromRow)]
-struct OptEvent {
     id: Option<i64>,
     run_id: Option<uuid::Uuid>,
     subject: Option<String>,
@@ -136,23 +129,20 @@ impl EventStream {
     /// # Errors
     /// The database's.
     pub async fn at_present(pool: &PgPool) -> sqlx::Result<Self> {
-        let (snapshot, xmax, txid, id, started): (
-            String,
-            i64,
-            Option<i64>,
-            Option<i64>,
-            chrono::DateTime<chrono::Utc>,
-        ) = sqlx::query_as(
-            "SELECT s::text, pg_snapshot_xmax(s)::text::bigint, last.txid, last.id,
-                    pg_postmaster_start_time()
+        let row = sqlx::query!(
+            r#"SELECT s::text AS "snapshot!", pg_snapshot_xmax(s)::text::bigint AS "xmax!",
+                    last.txid AS "txid?", last.id AS "id?",
+                    pg_postmaster_start_time() AS "started!"
              FROM pg_current_snapshot() AS s
              LEFT JOIN LATERAL (
                  SELECT ev.txid::text::bigint AS txid, ev.id FROM urumi.events ev
                  WHERE ev.txid < pg_snapshot_xmin(s) ORDER BY ev.txid DESC, ev.id DESC LIMIT 1
-             ) last ON true",
+             ) last ON true"#,
         )
         .fetch_one(pool)
         .await?;
+        let (snapshot, xmax, txid, id, started) =
+            (row.snapshot, row.xmax, row.txid, row.id, row.started);
         Ok(Self {
             // Everything below xmin is visible in the snapshot: start after its newest event.
             cursor: StreamCursor {
@@ -195,12 +185,16 @@ impl EventStream {
     /// # Errors
     /// The database's; the stream's position is then unchanged.
     pub async fn next_page(&mut self, pool: &PgPool, limit: i64) -> sqlx::Result<Vec<StreamEvent>> {
-        let rows: Vec<PageRow> = sqlx::query_as(
-            "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-             SELECT last.txid AS scanned_txid, last.id AS scanned_id,
-                    pg_postmaster_start_time() AS server_started,
-                    e.txid, e.id, e.run_id, e.subject, e.kind, e.step, e.actor, e.detail,
-                    e.created_at
+        // Every column of a LEFT JOIN may be NULL (`?`): one row comes back even when no
+        // event matched.
+        let rows: Vec<PageRow> = sqlx::query_as!(
+            PageRow,
+            r#"WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+             SELECT last.txid AS "scanned_txid?", last.id AS "scanned_id?",
+                    pg_postmaster_start_time() AS "server_started!",
+                    e.txid AS "txid?", e.id AS "id?", e.run_id AS "run_id?", e.subject AS "subject?",
+                    e.kind AS "kind?", e.step AS "step?", e.actor AS "actor?", e.detail AS "detail?",
+                    e.created_at AS "created_at?"
              FROM h LEFT JOIN LATERAL (
                  SELECT ev.txid::text::bigint AS txid, ev.id FROM urumi.events ev
                  WHERE ev.txid < h.xmin ORDER BY ev.txid DESC, ev.id DESC LIMIT 1
@@ -215,13 +209,13 @@ impl EventStream {
                    AND ($4::text IS NULL OR ev.subject = $4)
                  ORDER BY ev.txid, ev.id
                  LIMIT $5
-             ) e ON true",
+             ) e ON true"#,
+            self.cursor.txid as i64,
+            self.cursor.id,
+            self.opened.as_ref().map(|(s, _)| s.as_str()),
+            self.subject.as_deref(),
+            limit,
         )
-        .bind(self.cursor.txid as i64)
-        .bind(self.cursor.id)
-        .bind(self.opened.as_ref().map(|(s, _)| s.as_str()))
-        .bind(self.subject.as_deref())
-        .bind(limit)
         .fetch_all(pool)
         .await?;
         let Some(first) = rows.first() else {
@@ -244,7 +238,7 @@ impl EventStream {
         };
         let mut page = Vec::with_capacity(rows.len());
         for r in rows {
-            let (Some(txid), Some(event)) = (r.txid, r.event.into_event()) else {
+            let (Some(txid), Some(event)) = (r.txid, r.into_event()) else {
                 continue;
             };
             page.push(StreamEvent {
@@ -277,7 +271,7 @@ impl EventStream {
     }
 }
 
-impl OptEvent {
+impl PageRow {
     fn into_event(self) -> Option<Event> {
         Some(Event {
             id: self.id?,

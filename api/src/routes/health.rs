@@ -65,7 +65,7 @@ impl HealthApi {
             .max()
             .unwrap_or(0);
         let applied: Result<Option<i64>, sqlx::Error> =
-            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            sqlx::query_scalar!("SELECT max(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.0.pool)
                 .await;
         match applied {

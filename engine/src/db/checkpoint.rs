@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// The lease a worker holds on a run.
@@ -79,8 +79,9 @@ pub(crate) async fn start(
     step: &str,
     kind: StartKind,
 ) -> sqlx::Result<Result<Started, LeaseLost>> {
-    let row = sqlx::query(
-        "WITH fence AS (
+    // Columns of a data-modifying CTE carry no nullability: `!` and `?` say what it returns.
+    let row = sqlx::query!(
+        r#"WITH fence AS (
              SELECT id, subject FROM urumi.runs WHERE id = $1 AND lease_token = $2 FOR UPDATE
          ), started AS (
              UPDATE urumi.steps s SET status = 'running',
@@ -99,23 +100,26 @@ pub(crate) async fn start(
                     jsonb_build_object('attempt', started.attempts, 'start', $4::text)
              FROM fence, started WHERE $4 <> 'poll'
          )
-         SELECT attempts, polls, interrupted, transient_retries, waited_ms, transient_ms FROM started",
+         SELECT attempts AS "attempts!", polls AS "polls!", interrupted AS "interrupted!",
+                transient_retries AS "transient_retries!", waited_ms AS "waited_ms?",
+                transient_ms AS "transient_ms?"
+         FROM started"#,
+        lease.run_id,
+        lease.token,
+        step,
+        kind.as_str(),
+        &lease.worker,
     )
-    .bind(lease.run_id)
-    .bind(lease.token)
-    .bind(step)
-    .bind(kind.as_str())
-    .bind(&lease.worker)
     .fetch_optional(conn)
     .await?;
     Ok(row
         .map(|r| Started {
-            attempt: r.get::<i32, _>("attempts") as u32,
-            polls: r.get::<i32, _>("polls") as u32,
-            waited_ms: r.get("waited_ms"),
-            transient_ms: r.get("transient_ms"),
-            transient_retries: r.get::<i32, _>("transient_retries") as u32,
-            interrupted: r.get::<i32, _>("interrupted") as u32,
+            attempt: r.attempts as u32,
+            polls: r.polls as u32,
+            waited_ms: r.waited_ms,
+            transient_ms: r.transient_ms,
+            transient_retries: r.transient_retries as u32,
+            interrupted: r.interrupted as u32,
         })
         .ok_or(LeaseLost))
 }
@@ -160,8 +164,8 @@ pub(crate) async fn checkpoint_batch(
         let ids: Vec<uuid::Uuid> = going.iter().map(|i| batch[*i].lease.run_id).collect();
         let tokens: Vec<uuid::Uuid> = going.iter().map(|i| batch[*i].lease.token).collect();
         let outputs: Vec<Value> = going.iter().map(|i| batch[*i].output.clone()).collect();
-        let rows = sqlx::query(
-            "WITH req AS (
+        let rows = sqlx::query!(
+            r#"WITH req AS (
                  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[])
                      AS r(run_id, token, done, next, output, actor)
              ), fence AS (
@@ -192,30 +196,29 @@ pub(crate) async fn checkpoint_batch(
                      FROM fence JOIN req ON req.run_id = fence.id JOIN next ON next.run_id = fence.id
                  ) x ORDER BY run_id, ord
              )
-             SELECT fence.id, fence.cancel_requested, next.attempts, next.polls
-             FROM fence LEFT JOIN next ON next.run_id = fence.id",
+             SELECT fence.id AS "id!", fence.cancel_requested AS "cancel_requested!",
+                    next.attempts AS "attempts?", next.polls AS "polls?"
+             FROM fence LEFT JOIN next ON next.run_id = fence.id"#,
+            &ids,
+            &tokens,
+            &col(&|c| c.done.clone()),
+            &col(&|c| c.next.clone().unwrap_or_default()),
+            &outputs,
+            &col(&|c| c.lease.worker.clone()),
         )
-        .bind(&ids)
-        .bind(&tokens)
-        .bind(col(&|c| c.done.clone()))
-        .bind(col(&|c| c.next.clone().unwrap_or_default()))
-        .bind(&outputs)
-        .bind(col(&|c| c.lease.worker.clone()))
         .fetch_all(&mut *tx)
         .await?;
         for r in rows {
-            let id: uuid::Uuid = r.get("id");
+            let id = r.id;
             let Some(i) = going.iter().copied().find(|i| batch[*i].lease.run_id == id) else {
                 continue;
             };
-            results[i] = Ok(match r.get::<Option<i32>, _>("attempts") {
-                Some(attempts) if !r.get::<bool, _>("cancel_requested") => {
-                    Advanced::Started(Started {
-                        attempt: attempts as u32,
-                        polls: r.get::<Option<i32>, _>("polls").unwrap_or(0) as u32,
-                        ..Started::default()
-                    })
-                }
+            results[i] = Ok(match r.attempts {
+                Some(attempts) if !r.cancel_requested => Advanced::Started(Started {
+                    attempt: attempts as u32,
+                    polls: r.polls.unwrap_or(0) as u32,
+                    ..Started::default()
+                }),
                 _ => Advanced::CancelRequested,
             });
         }
@@ -229,8 +232,8 @@ pub(crate) async fn checkpoint_batch(
             .iter()
             .map(|i| batch[*i].lease.worker.clone())
             .collect();
-        let rows = sqlx::query(
-            "WITH req AS (
+        let rows = sqlx::query!(
+            r#"WITH req AS (
                  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[])
                      AS r(run_id, token, done, output, actor)
              ), locked AS (
@@ -263,19 +266,19 @@ pub(crate) async fn checkpoint_batch(
                      FROM fence JOIN req ON req.run_id = fence.id
                  ) x ORDER BY run_id, ord
              )
-             SELECT fence.id, (SELECT count(*) FROM successors) AS unblocked FROM fence",
+             SELECT fence.id AS "id!", (SELECT count(*) FROM successors) AS "unblocked!" FROM fence"#,
+            &ids,
+            &tokens,
+            &dones,
+            &outputs,
+            &actors,
         )
-        .bind(&ids)
-        .bind(&tokens)
-        .bind(&dones)
-        .bind(&outputs)
-        .bind(&actors)
         .fetch_all(&mut *tx)
         .await?;
         let mut any_unblocked = false;
         for r in rows {
-            let id: uuid::Uuid = r.get("id");
-            any_unblocked |= r.get::<i64, _>("unblocked") > 0;
+            let id = r.id;
+            any_unblocked |= r.unblocked > 0;
             if let Some(i) = ending
                 .iter()
                 .copied()

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::millis;
@@ -34,13 +34,13 @@ pub(crate) async fn register_worker(
     hostname: &str,
     definitions: &[String],
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO urumi.workers (id, hostname, pid, definitions) VALUES ($1, $2, $3, $4)",
+        id,
+        hostname,
+        std::process::id() as i32,
+        definitions,
     )
-    .bind(id)
-    .bind(hostname)
-    .bind(std::process::id() as i32)
-    .bind(definitions)
     .execute(pool)
     .await?;
     Ok(())
@@ -48,10 +48,12 @@ pub(crate) async fn register_worker(
 
 /// Marks a worker as stopped (graceful shutdown).
 pub(crate) async fn deregister_worker(pool: &PgPool, id: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE urumi.workers SET stopped_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE urumi.workers SET stopped_at = now() WHERE id = $1",
+        id
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -64,8 +66,9 @@ pub(crate) async fn claim(
     limit: usize,
     lease: Duration,
 ) -> sqlx::Result<Vec<Claimed>> {
-    let rows = sqlx::query(
-        "WITH due AS (
+    // Columns of a data-modifying CTE carry no nullability: `!` says what the UPDATE returns.
+    let rows = sqlx::query!(
+        r#"WITH due AS (
              SELECT id, started_at IS NULL AS fresh FROM urumi.runs
              WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND wake_at <= now()
                AND def_key = ANY($2)
@@ -96,25 +99,28 @@ pub(crate) async fn claim(
                  FROM first JOIN claimed ON claimed.id = first.run_id
              ) x ORDER BY x.run_id, x.ord
          )
-         SELECT * FROM claimed",
+         SELECT id AS "id!", definition AS "definition!", version AS "version!",
+                subject AS "subject!", input AS "input!", lease_token AS "lease_token!",
+                fresh AS "fresh!", cancel_requested AS "cancel_requested!"
+         FROM claimed"#,
+        worker,
+        def_keys,
+        limit as i64,
+        millis(lease),
     )
-    .bind(worker)
-    .bind(def_keys)
-    .bind(limit as i64)
-    .bind(millis(lease))
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
         .map(|r| Claimed {
-            run_id: r.get("id"),
-            definition: r.get("definition"),
-            version: r.get("version"),
-            subject: r.get("subject"),
-            input: r.get("input"),
-            token: r.get("lease_token"),
-            cancel_requested: r.get("cancel_requested"),
-            fresh: r.get("fresh"),
+            run_id: r.id,
+            definition: r.definition,
+            version: r.version,
+            subject: r.subject,
+            input: r.input,
+            token: r.lease_token,
+            cancel_requested: r.cancel_requested,
+            fresh: r.fresh,
         })
         .collect())
 }
@@ -124,11 +130,11 @@ pub(crate) async fn next_due_in(
     pool: &PgPool,
     def_keys: &[String],
 ) -> sqlx::Result<Option<Duration>> {
-    let ms: Option<f64> = sqlx::query_scalar(
+    let ms: Option<f64> = sqlx::query_scalar!(
         "SELECT greatest(0, extract(epoch FROM min(wake_at) - now()) * 1000)::float8 FROM urumi.runs
          WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND def_key = ANY($1)",
+        def_keys,
     )
-    .bind(def_keys)
     .fetch_one(pool)
     .await?;
     Ok(ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)))
@@ -145,35 +151,37 @@ pub(crate) async fn heartbeat(
 ) -> sqlx::Result<Vec<(Uuid, String)>> {
     let ids: Vec<Uuid> = held.iter().map(|h| h.0).collect();
     let tokens: Vec<Uuid> = held.iter().map(|h| h.1).collect();
-    let taken: Vec<(Uuid, String)> = sqlx::query_as(
-        "WITH h AS (SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS h(id, token)),
+    let taken = sqlx::query!(
+        r#"WITH h AS (SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS h(id, token)),
          renewed AS (
              UPDATE urumi.runs r SET lease_expires_at = now() + $3 * interval '1 millisecond'
              FROM h WHERE r.id = h.id AND r.lease_token = h.token
              RETURNING r.id
          )
-         SELECT r.id, r.lease_owner FROM h JOIN urumi.runs r ON r.id = h.id
+         SELECT r.id, r.lease_owner AS "lease_owner!" FROM h JOIN urumi.runs r ON r.id = h.id
          WHERE r.lease_owner IS NOT NULL AND r.lease_owner <> $4
-           AND h.id NOT IN (SELECT id FROM renewed)",
+           AND h.id NOT IN (SELECT id FROM renewed)"#,
+        &ids,
+        &tokens,
+        millis(lease),
+        worker,
     )
-    .bind(&ids)
-    .bind(&tokens)
-    .bind(millis(lease))
-    .bind(worker)
     .fetch_all(pool)
     .await?;
-    sqlx::query("UPDATE urumi.workers SET heartbeat_at = now() WHERE id = $1")
-        .bind(worker)
-        .execute(pool)
-        .await?;
-    Ok(taken)
+    sqlx::query!(
+        "UPDATE urumi.workers SET heartbeat_at = now() WHERE id = $1",
+        worker,
+    )
+    .execute(pool)
+    .await?;
+    Ok(taken.into_iter().map(|r| (r.id, r.lease_owner)).collect())
 }
 
 /// Puts runs whose lease expired back in the queue (their worker died or hung), with a
 /// `run.lease_expired` event naming the previous owner. Returns how many.
 pub(crate) async fn requeue_expired(pool: &PgPool, sweeper: &str) -> sqlx::Result<u64> {
-    let n: i64 = sqlx::query_scalar(
-        "WITH expired AS (
+    let n: i64 = sqlx::query_scalar!(
+        r#"WITH expired AS (
              SELECT id, lease_owner FROM urumi.runs
              WHERE status = 'running' AND lease_expires_at < now()
              FOR UPDATE SKIP LOCKED
@@ -187,14 +195,13 @@ pub(crate) async fn requeue_expired(pool: &PgPool, sweeper: &str) -> sqlx::Resul
              SELECT id, subject, 'run.lease_expired', $1, jsonb_build_object('previous_owner', previous_owner)
              FROM requeued
          )
-         SELECT count(*) FROM requeued",
+         SELECT count(*) AS "count!" FROM requeued"#,
+        sweeper,
     )
-    .bind(sweeper)
     .fetch_one(pool)
     .await?;
     if n > 0 {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(super::WAKE_CHANNEL)
+        sqlx::query!("SELECT pg_notify($1, '')", super::WAKE_CHANNEL)
             .execute(pool)
             .await?;
     }
@@ -210,8 +217,8 @@ pub(crate) async fn fail_unserved(
     liveness: Duration,
 ) -> sqlx::Result<Vec<Uuid>> {
     let mut tx = pool.begin().await?;
-    let failed: Vec<Uuid> = sqlx::query_scalar(
-        "WITH unserved AS (
+    let failed: Vec<Uuid> = sqlx::query_scalar!(
+        r#"WITH unserved AS (
              SELECT r.id FROM urumi.runs r
              WHERE r.status IN ('queued', 'waiting') AND r.blocked_by IS NULL
                AND r.wake_at < now() - $2 * interval '1 millisecond'
@@ -232,11 +239,11 @@ pub(crate) async fn fail_unserved(
                     jsonb_build_object('error', 'no live worker serves workflow ' || def_key)
              FROM failed
          )
-         SELECT id FROM failed",
+         SELECT id AS "id!" FROM failed"#,
+        sweeper,
+        millis(grace),
+        millis(liveness),
     )
-    .bind(sweeper)
-    .bind(millis(grace))
-    .bind(millis(liveness))
     .fetch_all(&mut *tx)
     .await?;
     for id in &failed {

@@ -6,7 +6,7 @@
 //! `runs_one_active_per_subject` unique index as the last word.
 
 use serde_json::{Value, json};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{NewEvent, insert_events, notify_wake, release_successors};
@@ -26,10 +26,12 @@ pub struct Started {
 }
 
 async fn lock_subject(conn: &mut PgConnection, subject: &str) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7207))")
-        .bind(subject)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7207))",
+        subject,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -40,21 +42,18 @@ struct ActiveRun {
 }
 
 async fn active_run(conn: &mut PgConnection, subject: &str) -> Result<Option<ActiveRun>> {
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "SELECT id, definition, status FROM urumi.runs
          WHERE subject = $1 AND status IN ('queued', 'running', 'waiting') AND blocked_by IS NULL
          FOR UPDATE",
+        subject,
     )
-    .bind(subject)
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|r| ActiveRun {
-        id: r.get("id"),
-        definition: r.get("definition"),
-        status: r
-            .get::<String, _>("status")
-            .parse()
-            .unwrap_or(RunStatus::Running),
+        id: r.id,
+        definition: r.definition,
+        status: r.status.parse().unwrap_or(RunStatus::Running),
     }))
 }
 
@@ -81,10 +80,10 @@ pub(crate) async fn start_run(
                 active_run: active.id,
             });
         }
-        let waiting: Option<Uuid> = sqlx::query_scalar(
+        let waiting: Option<Uuid> = sqlx::query_scalar!(
             "SELECT id FROM urumi.runs WHERE subject = $1 AND status = 'queued' AND blocked_by IS NOT NULL",
+            subject,
         )
-        .bind(subject)
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(waiting) = waiting {
@@ -103,30 +102,31 @@ pub(crate) async fn start_run(
     }
 
     let run_id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO urumi.runs (id, definition, version, subject, input, blocked_by, rerun_of, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        run_id,
+        def.name(),
+        def.version(),
+        subject,
+        input,
+        blocked_by,
+        rerun_of,
+        actor,
     )
-    .bind(run_id)
-    .bind(def.name())
-    .bind(def.version())
-    .bind(subject)
-    .bind(input)
-    .bind(blocked_by)
-    .bind(rerun_of)
-    .bind(actor)
     .execute(&mut *conn)
     .await
     .map_err(|e| unique_to_conflict(e, subject))?;
     let names: Vec<&str> = def.steps().iter().map(|s| s.name.as_str()).collect();
     let positions: Vec<i32> = (0..names.len() as i32).collect();
-    sqlx::query(
+    // `&[&str]` bound as it is (`as _`): the macro's check knows only `&[String]`.
+    sqlx::query!(
         "INSERT INTO urumi.steps (run_id, name, position)
          SELECT $1, * FROM unnest($2::text[], $3::int[])",
+        run_id,
+        &names[..] as _,
+        &positions,
     )
-    .bind(run_id)
-    .bind(&names)
-    .bind(&positions)
     .execute(&mut *conn)
     .await?;
     let detail = json!({
@@ -175,13 +175,13 @@ async fn request_cancel(
     actor: &str,
     reason: &str,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.runs SET cancel_requested_at = coalesce(cancel_requested_at, now()),
              cancel_requested_by = coalesce(cancel_requested_by, $2), updated_at = now()
          WHERE id = $1",
+        run_id,
+        actor,
     )
-    .bind(run_id)
-    .bind(actor)
     .execute(&mut *conn)
     .await?;
     insert_events(
@@ -207,21 +207,21 @@ async fn cancel_now(
     actor: &str,
     reason: &str,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.steps SET status = 'skipped', wait_kind = NULL, next_attempt_at = NULL, updated_at = now()
          WHERE run_id = $1 AND status NOT IN ('succeeded', 'skipped')",
+        run_id,
     )
-    .bind(run_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.runs SET status = 'cancelled', finished_at = now(), updated_at = now(),
              cancel_requested_at = coalesce(cancel_requested_at, now()),
              cancel_requested_by = coalesce(cancel_requested_by, $2), blocked_by = NULL
          WHERE id = $1",
+        run_id,
+        actor,
     )
-    .bind(run_id)
-    .bind(actor)
     .execute(&mut *conn)
     .await?;
     insert_events(
@@ -244,30 +244,33 @@ async fn lock_run(
     conn: &mut PgConnection,
     run_id: Uuid,
 ) -> Result<(String, RunStatus, Option<Uuid>)> {
-    let row =
-        sqlx::query("SELECT subject, status, blocked_by FROM urumi.runs WHERE id = $1 FOR UPDATE")
-            .bind(run_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or(Error::NotFound(run_id))?;
-    let status: String = row.get("status");
-    let status = status.parse().map_err(|e: String| Error::InvalidState {
-        run: run_id,
-        status: status.clone(),
-        reason: e,
-    })?;
-    Ok((row.get("subject"), status, row.get("blocked_by")))
+    let row = sqlx::query!(
+        "SELECT subject, status, blocked_by FROM urumi.runs WHERE id = $1 FOR UPDATE",
+        run_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound(run_id))?;
+    let status = row
+        .status
+        .parse()
+        .map_err(|e: String| Error::InvalidState {
+            run: run_id,
+            status: row.status.clone(),
+            reason: e,
+        })?;
+    Ok((row.subject, status, row.blocked_by))
 }
 
 /// Refuses `run_id` when its subject has a newer run ([`Error::Superseded`]).
 async fn ensure_newest(conn: &mut PgConnection, run_id: Uuid, subject: &str) -> Result<()> {
-    let newer: Option<Uuid> = sqlx::query_scalar(
+    let newer: Option<Uuid> = sqlx::query_scalar!(
         "SELECT n.id FROM urumi.runs n, urumi.runs r
          WHERE r.id = $1 AND n.subject = $2 AND n.id > r.id
          ORDER BY n.id DESC LIMIT 1",
+        run_id,
+        subject,
     )
-    .bind(run_id)
-    .bind(subject)
     .fetch_optional(&mut *conn)
     .await?;
     match newer {
@@ -335,35 +338,35 @@ pub(crate) async fn retry_run(
             active_run: active.id,
         });
     }
-    let step: Option<String> = sqlx::query_scalar(
+    let step: Option<String> = sqlx::query_scalar!(
         "UPDATE urumi.steps SET status = 'pending', attempts = 0, polls = 0, wait_kind = NULL, wait_reason = NULL,
              transient_retries = 0, transient_since = NULL, interrupted = 0,
              next_attempt_at = NULL, wait_started_at = NULL, started_at = NULL, finished_at = NULL,
              last_error = NULL, updated_at = now()
          WHERE run_id = $1 AND status = 'failed' RETURNING name",
+        run_id,
     )
-    .bind(run_id)
     .fetch_optional(&mut *conn)
     .await?;
     // A run failed by the sweeper (no worker served its version) has no failed step: it
     // resumes at its first unfinished one.
     let step = match step {
         Some(s) => s,
-        None => sqlx::query_scalar(
+        None => sqlx::query_scalar!(
             "SELECT name FROM urumi.steps WHERE run_id = $1 AND status NOT IN ('succeeded', 'skipped')
              ORDER BY position LIMIT 1",
+            run_id,
         )
-        .bind(run_id)
         .fetch_optional(&mut *conn)
         .await?
         .unwrap_or_default(),
     };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.runs SET status = 'queued', error = NULL, finished_at = NULL, wake_at = now(),
              cancel_requested_at = NULL, cancel_requested_by = NULL, updated_at = now()
          WHERE id = $1",
+        run_id,
     )
-    .bind(run_id)
     .execute(&mut *conn)
     .await?;
     insert_events(
@@ -388,21 +391,16 @@ pub(crate) async fn run_origin(
     conn: &mut PgConnection,
     run_id: Uuid,
 ) -> Result<(String, i32, String, Value)> {
-    let row =
-        sqlx::query("SELECT definition, version, subject, input FROM urumi.runs WHERE id = $1")
-            .bind(run_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or(Error::NotFound(run_id))?;
-    let subject: String = row.get("subject");
-    lock_subject(conn, &subject).await?;
-    ensure_newest(conn, run_id, &subject).await?;
-    Ok((
-        row.get("definition"),
-        row.get("version"),
-        row.get("subject"),
-        row.get("input"),
-    ))
+    let row = sqlx::query!(
+        "SELECT definition, version, subject, input FROM urumi.runs WHERE id = $1",
+        run_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound(run_id))?;
+    lock_subject(conn, &row.subject).await?;
+    ensure_newest(conn, run_id, &row.subject).await?;
+    Ok((row.definition, row.version, row.subject, row.input))
 }
 
 /// Appends an operator action (an audit entry) to `urumi.events`.
@@ -410,14 +408,14 @@ pub(crate) async fn append_audit(
     conn: &mut PgConnection,
     e: &crate::listing::AuditEntry<'_>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO urumi.events (run_id, subject, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+        e.run_id,
+        e.subject.as_deref(),
+        e.kind,
+        e.actor,
+        &e.detail,
     )
-    .bind(e.run_id)
-    .bind(e.subject.as_deref())
-    .bind(e.kind)
-    .bind(e.actor)
-    .bind(&e.detail)
     .execute(conn)
     .await?;
     Ok(())

@@ -47,16 +47,18 @@ pub(crate) async fn insert_events(
     let steps: Vec<Option<&str>> = events.iter().map(|e| e.step).collect();
     let actors: Vec<&str> = events.iter().map(|e| e.actor).collect();
     let details: Vec<Value> = events.iter().map(|e| e.detail.clone()).collect();
-    sqlx::query(
+    // Borrowed arrays (`&[&str]`, nullable `step`s) bound as they are (`as _`): the
+    // macro's check knows only `&[String]` for `text[]`; the SQL casts fix the types.
+    sqlx::query!(
         "INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])",
+        &run_ids,
+        &subjects[..] as _,
+        &kinds[..] as _,
+        &steps[..] as _,
+        &actors[..] as _,
+        &details,
     )
-    .bind(&run_ids)
-    .bind(&subjects)
-    .bind(&kinds)
-    .bind(&steps)
-    .bind(&actors)
-    .bind(&details)
     .execute(conn)
     .await?;
     Ok(())
@@ -64,8 +66,7 @@ pub(crate) async fn insert_events(
 
 /// Wakes idle workers once the caller's transaction commits.
 pub(crate) async fn notify_wake(conn: &mut PgConnection) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(WAKE_CHANNEL)
+    sqlx::query!("SELECT pg_notify($1, '')", WAKE_CHANNEL)
         .execute(conn)
         .await?;
     Ok(())
@@ -75,11 +76,11 @@ pub(crate) async fn notify_wake(conn: &mut PgConnection) -> sqlx::Result<()> {
 /// status) to finish, so a superseding run starts in the same transaction that ended the
 /// superseded one. Returns how many were unblocked.
 pub(crate) async fn release_successors(conn: &mut PgConnection, ended: Uuid) -> sqlx::Result<u64> {
-    let released = sqlx::query(
+    let released = sqlx::query!(
         "UPDATE urumi.runs SET blocked_by = NULL, wake_at = now(), updated_at = now()
          WHERE blocked_by = $1 AND status = 'queued'",
+        ended,
     )
-    .bind(ended)
     .execute(&mut *conn)
     .await?
     .rows_affected();

@@ -3,17 +3,24 @@
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::model::{Event, Run, StepRecord};
+use crate::model::{Event, Run, RunStatusColumn, StepRecord, StepStatusColumn};
 
 /// One run.
 pub(crate) async fn run<'e>(
     exec: impl sqlx::PgExecutor<'e>,
     id: Uuid,
 ) -> sqlx::Result<Option<Run>> {
-    sqlx::query_as::<_, Run>("SELECT * FROM urumi.runs WHERE id = $1")
-        .bind(id)
-        .fetch_optional(exec)
-        .await
+    sqlx::query_as!(
+        Run,
+        r#"SELECT id, definition, version, subject, input, output,
+               status AS "status: RunStatusColumn", blocked_by, wake_at, lease_owner,
+               lease_expires_at, cancel_requested_at, cancel_requested_by, error, rerun_of,
+               created_by, created_at, started_at, finished_at, updated_at
+           FROM urumi.runs WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(exec)
+    .await
 }
 
 /// A run's steps in order.
@@ -21,18 +28,28 @@ pub(crate) async fn steps<'e>(
     exec: impl sqlx::PgExecutor<'e>,
     run_id: Uuid,
 ) -> sqlx::Result<Vec<StepRecord>> {
-    sqlx::query_as::<_, StepRecord>("SELECT * FROM urumi.steps WHERE run_id = $1 ORDER BY position")
-        .bind(run_id)
-        .fetch_all(exec)
-        .await
+    sqlx::query_as!(
+        StepRecord,
+        r#"SELECT run_id, name, position, status AS "status: StepStatusColumn", wait_kind,
+               attempts, polls, wait_reason, transient_retries, interrupted, output, last_error,
+               next_attempt_at, wait_started_at, started_at, finished_at, updated_at
+           FROM urumi.steps WHERE run_id = $1 ORDER BY position"#,
+        run_id,
+    )
+    .fetch_all(exec)
+    .await
 }
 
 /// A run's events in order.
 pub(crate) async fn events_for_run(pool: &PgPool, run_id: Uuid) -> sqlx::Result<Vec<Event>> {
-    sqlx::query_as::<_, Event>("SELECT * FROM urumi.events WHERE run_id = $1 ORDER BY id")
-        .bind(run_id)
-        .fetch_all(pool)
-        .await
+    sqlx::query_as!(
+        Event,
+        "SELECT id, run_id, subject, kind, step, actor, detail, created_at
+         FROM urumi.events WHERE run_id = $1 ORDER BY id",
+        run_id,
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// The SQL of a page of runs: one condition per filter that is set, so that each
@@ -40,6 +57,7 @@ pub(crate) async fn events_for_run(pool: &PgPool, run_id: Uuid) -> sqlx::Result<
 /// (`runs_by_status_id`, `runs_by_definition_id`, `runs_by_subject_id`; the primary key
 /// otherwise) instead of walking the whole table newest first. Dynamic for that reason: one
 /// statement with `($1 IS NULL OR status = $1)` has one plan for every combination.
+/// Not a `query_as!` macro: the SQL depends on which filters are set.
 pub(crate) fn runs_page_query(
     prefix: &str,
     f: &crate::listing::RunFilter,
@@ -77,7 +95,8 @@ pub(crate) async fn runs_page(
 
 /// The SQL of a page of events: one condition per filter that is set (see
 /// [`runs_page_query`]); `events_by_subject`, `events_by_run`, `events_by_actor`,
-/// `events_by_kind`, or the primary key.
+/// `events_by_kind`, or the primary key. Not a `query_as!` macro: the SQL depends on which
+/// filters are set.
 pub(crate) fn events_page_query(
     prefix: &str,
     f: &crate::listing::EventFilter,

@@ -101,13 +101,13 @@ pub(crate) async fn apply(
 /// Proves the lease is still ours and renews it. Locks the run row until the transaction
 /// ends, so nothing else changes the run meanwhile.
 async fn fence(conn: &mut PgConnection, lease: &Lease) -> sqlx::Result<Result<(), LeaseLost>> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE urumi.runs SET lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
          WHERE id = $1 AND lease_token = $2",
+        lease.run_id,
+        lease.token,
+        millis(lease.duration),
     )
-    .bind(lease.run_id)
-    .bind(lease.token)
-    .bind(millis(lease.duration))
     .execute(conn)
     .await?
     .rows_affected();
@@ -162,15 +162,15 @@ async fn complete_step(
     step: &str,
     output: &Value,
 ) -> sqlx::Result<()> {
-    let duration_ms: Option<f64> = sqlx::query_scalar(
-        "UPDATE urumi.steps SET status = 'succeeded', output = $3, finished_at = now(), wait_kind = NULL,
+    let duration_ms: Option<f64> = sqlx::query_scalar!(
+        r#"UPDATE urumi.steps SET status = 'succeeded', output = $3, finished_at = now(), wait_kind = NULL,
              next_attempt_at = NULL, wait_started_at = NULL, updated_at = now()
          WHERE run_id = $1 AND name = $2
-         RETURNING extract(epoch FROM now() - started_at)::float8 * 1000",
+         RETURNING extract(epoch FROM now() - started_at)::float8 * 1000 AS "duration_ms?""#,
+        lease.run_id,
+        step,
+        output,
     )
-    .bind(lease.run_id)
-    .bind(step)
-    .bind(output)
     .fetch_one(&mut *conn)
     .await?;
     let detail = json!({ "duration_ms": duration_ms.map(|d| d.round() as i64) });
@@ -179,12 +179,12 @@ async fn complete_step(
 
 /// Ends the run as succeeded with `output` and starts any run that waited for it.
 async fn complete_run(conn: &mut PgConnection, lease: &Lease, output: &Value) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.runs SET status = 'succeeded', output = $2, finished_at = now(),              lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
          WHERE id = $1",
+        lease.run_id,
+        output,
     )
-    .bind(lease.run_id)
-    .bind(output)
     .execute(&mut *conn)
     .await?;
     insert_events(conn, &[event(lease, "run.succeeded", None, json!({}))]).await?;
@@ -208,8 +208,8 @@ async fn schedule_wait(
     };
     // `unchanged`: the step polled again and still waits for the same reason — a check, not
     // a state change, so it writes no event (the step's `polls` counts it).
-    let unchanged: bool = sqlx::query_scalar(
-        "WITH old AS (
+    let unchanged: bool = sqlx::query_scalar!(
+        r#"WITH old AS (
              SELECT wait_kind, wait_reason FROM urumi.steps WHERE run_id = $1 AND name = $2
          )
          UPDATE urumi.steps s SET status = 'waiting', wait_kind = $3,
@@ -221,23 +221,23 @@ async fn schedule_wait(
              wait_reason = CASE WHEN $3 = 'poll' THEN $6 ELSE s.wait_reason END, updated_at = now()
          FROM old WHERE s.run_id = $1 AND s.name = $2
          RETURNING $3 = 'poll' AND old.wait_kind IS NOT DISTINCT FROM 'poll'
-             AND old.wait_reason IS NOT DISTINCT FROM $6",
+             AND old.wait_reason IS NOT DISTINCT FROM $6 AS "unchanged!""#,
+        lease.run_id,
+        step,
+        kind_str,
+        millis(after),
+        error,
+        reason,
     )
-    .bind(lease.run_id)
-    .bind(step)
-    .bind(kind_str)
-    .bind(millis(after))
-    .bind(error)
-    .bind(reason)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.runs SET status = 'waiting', wake_at = now() + $2 * interval '1 millisecond',
              lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
          WHERE id = $1",
+        lease.run_id,
+        millis(after),
     )
-    .bind(lease.run_id)
-    .bind(millis(after))
     .execute(&mut *conn)
     .await?;
     if unchanged {
@@ -282,24 +282,24 @@ async fn fail_run(
     step: &str,
     error: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.steps SET status = 'failed', last_error = $3, finished_at = now(), wait_kind = NULL,
              next_attempt_at = NULL, updated_at = now()
          WHERE run_id = $1 AND name = $2",
+        lease.run_id,
+        step,
+        error,
     )
-    .bind(lease.run_id)
-    .bind(step)
-    .bind(error)
     .execute(&mut *conn)
     .await?;
     let run_error = format!("step {step:?} failed: {error}");
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.runs SET status = 'failed', error = $2, finished_at = now(),
              lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
          WHERE id = $1",
+        lease.run_id,
+        &run_error,
     )
-    .bind(lease.run_id)
-    .bind(&run_error)
     .execute(&mut *conn)
     .await?;
     insert_events(
@@ -316,18 +316,18 @@ async fn fail_run(
 
 /// Ends the run as cancelled at a step boundary: unfinished steps become `skipped`.
 async fn cancel_run(conn: &mut PgConnection, lease: &Lease) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.steps SET status = 'skipped', wait_kind = NULL, next_attempt_at = NULL, updated_at = now()
          WHERE run_id = $1 AND status NOT IN ('succeeded', 'skipped')",
+        lease.run_id,
     )
-    .bind(lease.run_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.runs SET status = 'cancelled', finished_at = now(),              lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
          WHERE id = $1",
+        lease.run_id,
     )
-    .bind(lease.run_id)
     .execute(&mut *conn)
     .await?;
     insert_events(
@@ -350,12 +350,12 @@ async fn release_run(
     lease: &Lease,
     reason: &ReleaseReason,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE urumi.runs SET status = 'queued', wake_at = now(), lease_owner = NULL, lease_token = NULL,
              lease_expires_at = NULL, updated_at = now()
          WHERE id = $1",
+        lease.run_id,
     )
-    .bind(lease.run_id)
     .execute(&mut *conn)
     .await?;
     insert_events(conn, &[event(lease, "run.released", None, reason.detail())]).await?;
