@@ -115,13 +115,13 @@ impl Engine {
         worker: &str,
     ) -> Result<SlotOutcome> {
         let mut tx = self.pool().begin().await?;
-        let taken = sqlx::query(
+        let taken = sqlx::query!(
             "INSERT INTO urumi.schedule_slots (schedule, slot_at, skipped, started_by)
              VALUES ($1, $2, 'starting', $3) ON CONFLICT DO NOTHING",
+            schedule.name,
+            slot_at,
+            worker,
         )
-        .bind(&schedule.name)
-        .bind(slot_at)
-        .bind(worker)
         .execute(&mut *tx)
         .await?;
         if taken.rows_affected() == 0 {
@@ -150,14 +150,14 @@ impl Engine {
             SlotOutcome::Skipped(why) => (None, Some(why.as_str())),
             SlotOutcome::AlreadyTaken => unreachable!("handled above"),
         };
-        sqlx::query(
+        sqlx::query!(
             "UPDATE urumi.schedule_slots SET run_id = $3, skipped = $4
              WHERE schedule = $1 AND slot_at = $2",
+            schedule.name,
+            slot_at,
+            run_id,
+            skipped,
         )
-        .bind(&schedule.name)
-        .bind(slot_at)
-        .bind(run_id)
-        .bind(skipped)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
