@@ -31,7 +31,8 @@ impl AuditApi {
         store_id: Query<Option<Uuid>>,
         /// Only entries about this run.
         run_id: Query<Option<Uuid>>,
-        /// Only entries by this actor (a token's name, a worker id, `system`).
+        /// Only entries by this actor (a token's name, a worker id, `system`): its actions; step
+        /// progress (`step.*`) is listed per run or by kind, not by actor.
         #[oai(validator(max_length = 200))]
         actor: Query<Option<String>>,
         /// Only entries of this kind, e.g. `store.created` or `step.failed`.

@@ -185,16 +185,16 @@ pub(crate) async fn checkpoint_batch(
                  WHERE s.run_id = fence.id AND s.name = req.next AND NOT fence.cancel_requested
                  RETURNING s.run_id, s.attempts, s.polls
              ), ev AS (
+                 -- One event per checkpoint: the next step's start is in the same commit, so
+                 -- it is said here (`next`, `next_attempt`) rather than by a second event.
                  INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
-                 SELECT run_id, subject, kind, step, actor, detail FROM (
-                     SELECT fence.id AS run_id, fence.subject, 'step.succeeded' AS kind, req.done AS step,
-                            req.actor, jsonb_build_object('duration_ms', round(done.duration_ms)) AS detail, 0 AS ord
-                     FROM fence JOIN req ON req.run_id = fence.id JOIN done ON done.run_id = fence.id
-                     UNION ALL
-                     SELECT fence.id, fence.subject, 'step.started', req.next, req.actor,
-                            jsonb_build_object('attempt', next.attempts, 'poll', false), 1
-                     FROM fence JOIN req ON req.run_id = fence.id JOIN next ON next.run_id = fence.id
-                 ) x ORDER BY run_id, ord
+                 SELECT fence.id, fence.subject, 'step.succeeded', req.done, req.actor,
+                        jsonb_build_object('duration_ms', round(done.duration_ms))
+                        || CASE WHEN next.run_id IS NULL THEN '{}'::jsonb
+                                ELSE jsonb_build_object('next', req.next, 'next_attempt', next.attempts) END
+                 FROM fence JOIN req ON req.run_id = fence.id JOIN done ON done.run_id = fence.id
+                 LEFT JOIN next ON next.run_id = fence.id
+                 ORDER BY fence.id
              )
              SELECT fence.id AS "id!", fence.cancel_requested AS "cancel_requested!",
                     next.attempts AS "attempts?", next.polls AS "polls?"

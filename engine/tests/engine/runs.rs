@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use urumi_engine::{Definition, RunStatus, StepOutcome, StepStatus, Worker};
 
@@ -90,13 +90,58 @@ async fn every_transition_is_an_event_with_its_actor_in_order(
             "run.claimed",
             "step.started:a",
             "step.succeeded:a",
-            "step.started:b",
             "step.succeeded:b",
-            "step.started:c",
             "step.succeeded:c",
             "run.succeeded",
         ]
     );
+    // A checkpoint that also started the next step says so in its one event.
+    let next: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "step.succeeded")
+        .map(|e| (e.detail["next"].clone(), e.detail["next_attempt"].clone()))
+        .collect();
+    assert_eq!(
+        next,
+        [
+            (json!("b"), json!(1)),
+            (json!("c"), json!(1)),
+            (Value::Null, Value::Null)
+        ]
+    );
+    // The audit log: by kind, step progress is found too; by actor, an actor's actions (a
+    // worker's claims and run ends), not its step progress.
+    let by_kind = engine
+        .list_events(
+            &urumi_engine::EventFilter {
+                kind: Some("step.succeeded".into()),
+                ..Default::default()
+            },
+            50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_kind.len(), 3);
+    let worker_id = events
+        .iter()
+        .find(|e| e.kind == "run.claimed")
+        .unwrap()
+        .actor
+        .clone();
+    let by_actor: Vec<String> = engine
+        .list_events(
+            &urumi_engine::EventFilter {
+                actor: Some(worker_id),
+                ..Default::default()
+            },
+            50,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(by_actor, ["run.succeeded", "run.claimed"], "newest first");
     assert_eq!(events[0].actor, "tester");
     assert!(
         events[1..].iter().all(|e| e.actor == worker.id()),

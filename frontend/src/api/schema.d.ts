@@ -2063,7 +2063,10 @@ export interface operations {
                 store_id?: string;
                 /** @description Only entries about this run. */
                 run_id?: string;
-                /** @description Only entries by this actor (a token's name, a worker id, `system`). */
+                /**
+                 * @description Only entries by this actor (a token's name, a worker id, `system`): its actions; step
+                 *     progress (`step.*`) is listed per run or by kind, not by actor.
+                 */
                 actor?: string;
                 /** @description Only entries of this kind, e.g. `store.created` or `step.failed`. */
                 kind?: string;

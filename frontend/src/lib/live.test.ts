@@ -49,6 +49,19 @@ describe("applyToRun", () => {
     expect(applyToRun(done, event("run.failed")).status).toBe("failed");
   });
 
+  it("starts the next step named by a step.succeeded (one event for both, in one commit)", () => {
+    const running = applyToRun(run, event("step.started", { step: "namespace", detail: { attempt: 1, poll: false } }));
+    const advanced = applyToRun(
+      running,
+      event("step.succeeded", { step: "namespace", detail: { duration_ms: 12, next: "quota", next_attempt: 1 } }),
+    );
+    expect(advanced.steps[0]?.status).toBe("succeeded");
+    expect(advanced.steps[1]).toMatchObject({ status: "running", attempts: 1, started_at: "2026-01-01T00:00:00Z" });
+    // Without `next` (the last step, or a cancel requested) nothing else starts.
+    const last = applyToRun(running, event("step.succeeded", { step: "namespace", detail: { duration_ms: 12 } }));
+    expect(last.steps[1]?.status).toBe("pending");
+  });
+
   it("does not count a poll as an attempt", () => {
     const polled = applyToRun(run, event("step.started", { step: "namespace", detail: { attempt: 3, poll: true } }));
     expect(polled.steps[0]?.attempts).toBe(0);

@@ -52,6 +52,14 @@ function attemptOf(detail: unknown): number | undefined {
   return d.poll !== true && typeof d.attempt === "number" ? d.attempt : undefined;
 }
 
+/** A `step.succeeded` whose commit also started the next step names it: `next`, `next_attempt`. */
+function nextOf(e: StreamEvent): { step: string; attempt: number | undefined } | undefined {
+  if (e.kind !== "step.succeeded" || typeof e.detail !== "object" || e.detail === null) return undefined;
+  const d = e.detail as { next?: unknown; next_attempt?: unknown };
+  if (typeof d.next !== "string") return undefined;
+  return { step: d.next, attempt: typeof d.next_attempt === "number" ? d.next_attempt : undefined };
+}
+
 /** The run with the event's status change applied (the same object when nothing changed). */
 export function applyToRun(run: RunDetail, e: StreamEvent): RunDetail {
   if (!concernsRun(run, e)) return run;
@@ -67,6 +75,16 @@ export function applyToRun(run: RunDetail, e: StreamEvent): RunDetail {
       const finished = stepStatus === "succeeded" || stepStatus === "failed" ? { finished_at: e.created_at } : {};
       return { ...s, ...started, ...finished, ...attempts, status: stepStatus };
     });
+    const next = nextOf(e);
+    if (next) {
+      const i = steps.findIndex((s) => s.name === next.step);
+      const s = steps[i];
+      if (s && s.status !== "running") {
+        changed = true;
+        const attempts = next.attempt !== undefined && next.attempt > s.attempts ? { attempts: next.attempt } : {};
+        steps[i] = { ...s, ...attempts, started_at: s.started_at ?? e.created_at, status: "running" };
+      }
+    }
     const runStatus: RunStatus = run.status === "queued" || run.status === "waiting" ? "running" : run.status;
     if (!changed && runStatus === run.status) return run;
     return { ...run, status: runStatus, steps };
