@@ -294,18 +294,20 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
     );
     for t in &writes.0 {
         println!(
-            "writes per checkpointed step: {:<7} {:.2} rows ({:.2} inserted, {:.2} updated of which {:.2} HOT), {} indexes, {:.2} index entries",
+            "writes per checkpointed step: {:<7} {:.2} rows ({:.2} inserted, {:.2} updated of which {:.2} HOT); {:.2} entries in its {} full indexes, at most {:.2} in its {} partial ones",
             t.table,
             (t.inserted + t.updated) as f64 / steps_done,
             t.inserted as f64 / steps_done,
             t.updated as f64 / steps_done,
             t.hot as f64 / steps_done,
-            t.indexes,
             t.index_entries() as f64 / steps_done,
+            t.indexes,
+            t.partial_entries_at_most() as f64 / steps_done,
+            t.partial,
         );
     }
     println!(
-        "writes per checkpointed step: {rows_per_step:.2} rows, {entries_per_step:.2} index entries"
+        "writes per checkpointed step: {rows_per_step:.2} rows, {entries_per_step:.2} entries in full indexes (partial indexes above)"
     );
     let rss_peak: f64 = children
         .iter()
@@ -354,13 +356,20 @@ struct TableWrites {
     inserted: i64,
     updated: i64,
     hot: i64,
+    /// Indexes of every row.
     indexes: i64,
+    /// Partial indexes (`WHERE …`): a row has an entry only if it matches.
+    partial: i64,
 }
 
 impl TableWrites {
-    /// An insert or a non-HOT update writes an entry into every index of the table.
+    /// An insert or a non-HOT update writes an entry into every full index of the table.
     fn index_entries(&self) -> i64 {
         (self.inserted + self.updated - self.hot) * self.indexes
+    }
+    /// At most this many more entries in its partial indexes.
+    fn partial_entries_at_most(&self) -> i64 {
+        (self.inserted + self.updated - self.hot) * self.partial
     }
 }
 
@@ -393,9 +402,10 @@ impl Writes {
 }
 
 async fn table_writes(pool: &PgPool) -> anyhow::Result<Writes> {
-    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT t.relname::text, t.n_tup_ins, t.n_tup_upd, t.n_tup_hot_upd,
-                (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.relid)
+                (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.relid AND i.indpred IS NULL),
+                (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.relid AND i.indpred IS NOT NULL)
          FROM pg_stat_user_tables t
          WHERE t.schemaname = 'urumi' AND t.relname IN ('runs', 'steps', 'events')
          ORDER BY t.relname",
@@ -404,12 +414,13 @@ async fn table_writes(pool: &PgPool) -> anyhow::Result<Writes> {
     .await?;
     Ok(Writes(
         rows.into_iter()
-            .map(|(table, inserted, updated, hot, indexes)| TableWrites {
+            .map(|(table, inserted, updated, hot, indexes, partial)| TableWrites {
                 table,
                 inserted,
                 updated,
                 hot,
                 indexes,
+                partial,
             })
             .collect(),
     ))
