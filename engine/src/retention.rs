@@ -8,6 +8,7 @@
 //!                                              run.cancelled, store.*, token.*, …) outlive
 //!                                              their run until then
 //!   stopped workers     after `workers`
+//!   schedule slots      after `failed`     ─► which run each cron slot started (or why none)
 //! ```
 //!
 //! Pruning runs in batches of `batch` rows, each its own short transaction, with a pause
@@ -99,13 +100,15 @@ pub struct PruneReport {
     /// Progress events deleted with their runs, and events older than the audit window.
     pub events: u64,
     pub workers: u64,
+    /// Scheduled slots ([`crate::Schedule`]) older than the failed-runs window.
+    pub slots: u64,
 }
 
 impl PruneReport {
     /// Rows deleted in all.
     #[must_use]
     pub fn rows(&self) -> u64 {
-        self.runs + self.steps + self.events + self.workers
+        self.runs + self.steps + self.events + self.workers + self.slots
     }
 
     fn add(&mut self, o: PruneReport) {
@@ -113,6 +116,7 @@ impl PruneReport {
         self.steps += o.steps;
         self.events += o.events;
         self.workers += o.workers;
+        self.slots += o.slots;
     }
 }
 
@@ -168,6 +172,24 @@ pub(crate) async fn prune(pool: &PgPool, r: &Retention) -> sqlx::Result<PruneRep
     .execute(pool)
     .await?
     .rows_affected();
+    loop {
+        let slots = sqlx::query!(
+            "DELETE FROM urumi.schedule_slots WHERE (schedule, slot_at) IN (
+                 SELECT schedule, slot_at FROM urumi.schedule_slots
+                 WHERE created_at < now() - $1 * interval '1 millisecond'
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            millis(r.failed),
+            i64::from(r.batch),
+        )
+        .execute(pool)
+        .await?
+        .rows_affected();
+        total.slots += slots;
+        if slots < u64::from(r.batch) {
+            break;
+        }
+        tokio::time::sleep(r.pause).await;
+    }
     Ok(total)
 }
 
@@ -209,6 +231,7 @@ async fn prune_runs(
         steps: row.steps as u64,
         events: row.events as u64,
         workers: 0,
+        slots: 0,
     })
 }
 

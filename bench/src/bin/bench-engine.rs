@@ -414,14 +414,16 @@ async fn table_writes(pool: &PgPool) -> anyhow::Result<Writes> {
     .await?;
     Ok(Writes(
         rows.into_iter()
-            .map(|(table, inserted, updated, hot, indexes, partial)| TableWrites {
-                table,
-                inserted,
-                updated,
-                hot,
-                indexes,
-                partial,
-            })
+            .map(
+                |(table, inserted, updated, hot, indexes, partial)| TableWrites {
+                    table,
+                    inserted,
+                    updated,
+                    hot,
+                    indexes,
+                    partial,
+                },
+            )
             .collect(),
     ))
 }

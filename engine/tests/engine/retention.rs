@@ -161,6 +161,16 @@ async fn finished_runs_past_their_window_go_and_nothing_else(
         .await
         .unwrap();
 
+    // Two scheduled slots: one past the failed-runs window (it goes), one not.
+    sqlx::query(
+        "INSERT INTO urumi.schedule_slots (schedule, slot_at, skipped, started_by, created_at)
+         VALUES ('nightly', now() - interval '200 days', 'busy', 'w', now() - interval '200 days'),
+                ('nightly', now() - interval '10 days', 'busy', 'w', now() - interval '10 days')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
     let events_before = count(&pool, "SELECT count(*) FROM urumi.events").await;
     let report = engine.prune(&now_policy()).await.unwrap();
     let events_after = count(&pool, "SELECT count(*) FROM urumi.events").await;
@@ -174,6 +184,11 @@ async fn finished_runs_past_their_window_go_and_nothing_else(
     assert_eq!(report.runs, 7, "{report:?}");
     assert_eq!(report.steps, 5 * 2 + 1 + 1, "{report:?}");
     assert_eq!(report.workers, 1, "{report:?}");
+    assert_eq!(report.slots, 1, "{report:?}");
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM urumi.schedule_slots").await,
+        1
+    );
 
     let left: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM urumi.runs ORDER BY id")
         .fetch_all(&pool)
