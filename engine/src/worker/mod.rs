@@ -314,7 +314,6 @@ impl RegisteredWorker {
     /// A fresh apalis worker over this registration: what an apalis `Monitor`'s factory
     /// returns (each restart gets a new one; leases, slots' owner and the batcher are the
     /// registration's).
-    #[must_use]
     pub fn apalis_worker(&self) -> ApalisWorker {
         let make_span: fn(&Task<ClaimedRun>) -> tracing::Span = run_span;
         WorkerBuilder::new(self.shared.id.as_str())
@@ -328,7 +327,6 @@ impl RegisteredWorker {
 
     /// What an apalis `Monitor` registers: makes this registration's apalis worker, afresh
     /// on every (re)start.
-    #[must_use]
     pub fn factory(&self) -> impl Fn(usize) -> ApalisWorker + Send + Sync + 'static {
         let registered = RegisteredWorker {
             shared: self.shared.clone(),
