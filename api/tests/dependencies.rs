@@ -9,7 +9,14 @@ use std::process::Command;
 fn normal_dependencies(package: &str) -> Vec<String> {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
     let out = Command::new(env!("CARGO"))
-        .args(["tree", "--offline", "--manifest-path", manifest, "-p", package])
+        .args([
+            "tree",
+            "--offline",
+            "--manifest-path",
+            manifest,
+            "-p",
+            package,
+        ])
         .args(["-e", "normal", "--prefix", "none"])
         .output()
         .expect("cargo tree runs");
@@ -24,7 +31,9 @@ fn normal_dependencies(package: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect();
     assert!(
-        lines.first().is_some_and(|l| l.starts_with(&format!("{package} v"))),
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with(&format!("{package} v"))),
         "the tree of {package} starts with it: {lines:?}"
     );
     lines
@@ -58,5 +67,8 @@ fn the_check_sees_kube_where_it_is_linked() {
     let workflows = normal_dependencies("urumi-workflows");
     let found = kube_crates(&workflows);
     assert!(found.iter().any(|l| l.starts_with("kube v")), "{found:?}");
-    assert!(found.iter().any(|l| l.starts_with("k8s-openapi v")), "{found:?}");
+    assert!(
+        found.iter().any(|l| l.starts_with("k8s-openapi v")),
+        "{found:?}"
+    );
 }

@@ -65,10 +65,8 @@ impl<'r> sqlx::FromRow<'r, PgRow> for StoreRunRow {
             slug: row.try_get(2)?,
             engine: row.try_get(3)?,
             plan: row.try_get(4)?,
-            status: urumi_store::status::StoreStatus::try_from(
-                row.try_get::<String, _>(5)?,
-            )
-            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+            status: urumi_store::status::StoreStatus::try_from(row.try_get::<String, _>(5)?)
+                .map_err(|e| sqlx::Error::Decode(e.into()))?,
             url: row.try_get(6)?,
             created_by: row.try_get(7)?,
             created_at: row.try_get(8)?,
@@ -422,10 +420,7 @@ impl StoresApi {
         limit: Query<i64>,
     ) -> Result<JsonBody<RunPage>, ApiError> {
         let before = parse_uuid_cursor(cursor.0.as_deref())?;
-        if urumi_store::db::get(&self.0.pool, id.0)
-            .await?
-            .is_none()
-        {
+        if urumi_store::db::get(&self.0.pool, id.0).await?.is_none() {
             return Err(ApiError::not_found(format!("store {} not found", id.0)));
         }
         let filter = urumi_engine::RunFilter {
