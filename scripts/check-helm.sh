@@ -7,7 +7,7 @@
 # checked for what the chart promises: restricted Pod Security and requests + limits on
 # every container, no token for the API, no Secret reads and no wildcards in its roles, and a
 # urumi.toml whose [stores] keys are the
-# ones workflows/src/store/settings.rs knows. Exits non-zero on the first failure.
+# ones store/src/settings.rs knows. Exits non-zero on the first failure.
 #
 # helm v4 is installed into .tools/bin by scripts/install-helm.sh; kubernetes-validate from
 # PyPI. Then scripts/check-helm-install.sh installs the chart for real into the simulator.
@@ -49,7 +49,7 @@ for values in default all-options prod local; do
   echo "== kubernetes-validate --strict -k $kube_version ($values values)"
   kubernetes-validate --strict --quiet -k "$kube_version" "$out/$values.yaml"
   echo "== chart promises ($values values)"
-  python3 - "$out/$values.yaml" workflows/src/store/settings.rs <<'PY'
+  python3 - "$out/$values.yaml" store/src/settings.rs <<'PY'
 import re, sys, tomllib, yaml
 
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]

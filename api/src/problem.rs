@@ -8,7 +8,7 @@ use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
-use urumi_workflows::store::service;
+use urumi_store::service;
 
 /// A problem document.
 #[derive(Debug, Clone, Object, serde::Serialize)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 pub use urumi_process::{DatabaseSettings, LogSettings, Secret};
-use urumi_workflows::store::settings::StoreSettings;
+use urumi_store::settings::StoreSettings;
 
 /// Everything the API process reads from its environment.
 #[derive(Debug, Clone, Deserialize)]

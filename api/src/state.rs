@@ -6,7 +6,6 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use urumi_engine::Engine;
-use urumi_workflows::StoreDeps;
 
 use crate::auth::TokenCache;
 use crate::guard::{Caps, RateLimiter};
@@ -39,13 +38,9 @@ impl AppState {
         settings: Settings,
         events_changed: watch::Receiver<u64>,
     ) -> Result<Self, urumi_engine::Error> {
-        // The API starts store runs but never executes their steps: no cluster client.
-        let deps = Arc::new(StoreDeps {
-            settings: settings.stores.clone(),
-            pool: pool.clone(),
-            client: None,
-        });
-        let engine = Engine::new(pool.clone(), urumi_workflows::registry(Some(&deps))?);
+        // The API starts store runs but never executes their steps: it knows the store
+        // workflows as declarations (no step code, so no cluster client linked).
+        let engine = Engine::new(pool.clone(), urumi_store::registry()?);
         Ok(Self {
             tokens: TokenCache::new(settings.token_cache()),
             limiter: RateLimiter::new(settings.api.create_rate_per_sec, settings.api.create_burst),

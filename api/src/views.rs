@@ -8,7 +8,7 @@ use serde_json::Value;
 use urumi_engine::{
     Event, Run, RunStatus as EngineRunStatus, StepRecord, StepStatus as EngineStepStatus,
 };
-use urumi_workflows::store::db::Store as StoreRow;
+use urumi_store::db::Store as StoreRow;
 use uuid::Uuid;
 
 use crate::auth::{Role, TokenRow};
@@ -39,9 +39,9 @@ impl StoreStatus {
     }
 }
 
-impl From<urumi_workflows::store::status::StoreStatus> for StoreStatus {
-    fn from(s: urumi_workflows::store::status::StoreStatus) -> Self {
-        use urumi_workflows::store::status::StoreStatus as S;
+impl From<urumi_store::status::StoreStatus> for StoreStatus {
+    fn from(s: urumi_store::status::StoreStatus) -> Self {
+        use urumi_store::status::StoreStatus as S;
         match s {
             S::Provisioning => Self::Provisioning,
             S::Ready => Self::Ready,
@@ -144,20 +144,22 @@ impl RunKind {
     /// The engine's definition name.
     #[must_use]
     pub fn definition(self) -> &'static str {
+        use urumi_store::definitions::{DELETE, PROVISION, REPAIR};
         match self {
-            Self::Provision => "store.provision",
-            Self::Delete => "store.delete",
-            Self::Repair => "store.repair",
+            Self::Provision => PROVISION,
+            Self::Delete => DELETE,
+            Self::Repair => REPAIR,
             Self::Demo => "demo",
         }
     }
     /// The kind of a run of definition `d`.
     #[must_use]
     pub fn from_definition(d: &str) -> Self {
+        use urumi_store::definitions::{DELETE, PROVISION, REPAIR};
         match d {
-            "store.provision" => Self::Provision,
-            "store.delete" => Self::Delete,
-            "store.repair" => Self::Repair,
+            PROVISION => Self::Provision,
+            DELETE => Self::Delete,
+            REPAIR => Self::Repair,
             _ => Self::Demo,
         }
     }
@@ -221,7 +223,7 @@ pub struct RunSummary {
     pub rerun_of: Option<Uuid>,
 }
 
-pub use urumi_workflows::store::subject::store_of;
+pub use urumi_store::subject::store_of;
 
 impl From<&Run> for RunSummary {
     fn from(r: &Run) -> Self {
@@ -661,6 +663,24 @@ mod tests {
             store: store(true, StoreStatus::Provisioning),
             run: run(false, RunKind::Provision, RunStatus::Queued),
         });
+    }
+
+    #[test]
+    fn every_store_engine_and_store_workflow_has_its_view() {
+        for name in urumi_store::engines::NAMES {
+            let view = StoreEngine::from_stored(name);
+            assert_eq!(view.map(StoreEngine::as_str), Some(*name), "engine {name}");
+        }
+        for def in urumi_store::registry().unwrap().iter() {
+            let kind = RunKind::from_definition(def.name());
+            assert_ne!(kind, RunKind::Demo, "{} shows as a demo run", def.key());
+            assert_eq!(kind.definition(), def.name());
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                json!(def.name()),
+                "the run kind is sent as its definition's name"
+            );
+        }
     }
 
     #[test]

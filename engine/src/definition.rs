@@ -9,6 +9,13 @@
 //! effects and before its checkpoint commits, and the step then runs again. Every step must
 //! therefore be idempotent (create-if-absent, server-side apply, keyed inserts). A step whose
 //! checkpoint says `succeeded` is never run again for that run.
+//!
+//! # Declared and implemented steps
+//! A step can be *declared* (name and options, no code: [`DefinitionBuilder::declare`]) and
+//! given its code later ([`Definition::implement`]). A definition with declared steps is
+//! enough to start, re-run and check runs ([`crate::Engine`]), so a process that only starts
+//! runs (the API) need not link the steps' code; a [`crate::Worker`] refuses to start unless
+//! every step of every definition it serves has its code ([`Definition::is_executable`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -101,8 +108,8 @@ pub struct StepDef {
     /// The longest a streak of transient errors ([`crate::RetryClass::Transient`]) is
     /// retried (they cost no attempt); then the run fails.
     pub transient_budget: Duration,
-    /// The step's code.
-    pub step: Arc<dyn Step>,
+    /// The step's code; `None` for a step only declared ([`DefinitionBuilder::declare`]).
+    pub step: Option<Arc<dyn Step>>,
 }
 
 #[cfg(test)]
@@ -115,7 +122,9 @@ impl StepDef {
             timeout: options.timeout,
             wait_deadline: options.wait_deadline,
             transient_budget: options.transient_budget,
-            step: Arc::new(|_ctx: StepContext| async { Ok(StepOutcome::done_empty()) }),
+            step: Some(Arc::new(|_ctx: StepContext| async {
+                Ok(StepOutcome::done_empty())
+            })),
         }
     }
 }
@@ -128,6 +137,7 @@ impl std::fmt::Debug for StepDef {
             .field("timeout", &self.timeout)
             .field("wait_deadline", &self.wait_deadline)
             .field("transient_budget", &self.transient_budget)
+            .field("implemented", &self.step.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -252,6 +262,35 @@ impl Definition {
     pub fn supersedes(&self, other: &str) -> bool {
         self.supersedes.iter().any(|s| s == other)
     }
+    /// True when every step has its code: a worker can execute runs of this definition.
+    #[must_use]
+    pub fn is_executable(&self) -> bool {
+        self.steps.iter().all(|s| s.step.is_some())
+    }
+
+    /// This definition with `code` as the code of its declared step `step`. Name, version,
+    /// steps, their order and options stay as declared, so a process holding the declaration
+    /// and one holding the implemented definition agree on what a run of it is.
+    ///
+    /// # Errors
+    /// [`Error::InvalidDefinition`] if there is no step `step` or it has code already.
+    pub fn implement(mut self, step: &str, code: impl Step) -> Result<Self, Error> {
+        let invalid = |reason: String| Error::InvalidDefinition {
+            name: self.key(),
+            reason,
+        };
+        match self.steps.iter().position(|s| s.name == step) {
+            None => Err(invalid(format!("no step {step:?} to implement"))),
+            Some(i) if self.steps[i].step.is_some() => {
+                Err(invalid(format!("step {step:?} is implemented already")))
+            }
+            Some(i) => {
+                self.steps[i].step = Some(Arc::new(code));
+                Ok(self)
+            }
+        }
+    }
+
     /// Checks a run's input against the definition's declared input type.
     ///
     /// # Errors
@@ -313,19 +352,32 @@ impl DefinitionBuilder {
 
     /// Appends a step with its own options.
     #[must_use]
-    pub fn step_with(
-        mut self,
-        name: impl Into<String>,
-        options: StepOptions,
-        step: impl Step,
-    ) -> Self {
+    pub fn step_with(self, name: impl Into<String>, options: StepOptions, step: impl Step) -> Self {
+        self.push(name.into(), options, Some(Arc::new(step)))
+    }
+
+    /// Appends a step without its code, with the current defaults; see
+    /// [`Definition::implement`].
+    #[must_use]
+    pub fn declare(self, name: impl Into<String>) -> Self {
+        let options = self.defaults;
+        self.declare_with(name, options)
+    }
+
+    /// Appends a step without its code, with its own options.
+    #[must_use]
+    pub fn declare_with(self, name: impl Into<String>, options: StepOptions) -> Self {
+        self.push(name.into(), options, None)
+    }
+
+    fn push(mut self, name: String, options: StepOptions, step: Option<Arc<dyn Step>>) -> Self {
         self.def.steps.push(StepDef {
-            name: name.into(),
+            name,
             retry: options.retry,
             timeout: options.timeout,
             wait_deadline: options.wait_deadline,
             transient_budget: options.transient_budget,
-            step: Arc::new(step),
+            step,
         });
         self
     }
@@ -416,5 +468,45 @@ mod tests {
         assert!(def.check_input(&serde_json::json!({"n": 3})).is_ok());
         let err = def.check_input(&serde_json::json!({"n": "x"})).unwrap_err();
         assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_declared_step_keeps_its_place_and_options_when_implemented() {
+        let slow = StepOptions::default().timeout(Duration::from_secs(7));
+        let declared = Definition::builder("d", 2)
+            .step("a", noop)
+            .declare_with("b", slow)
+            .declare("c")
+            .supersedes("other")
+            .build()
+            .unwrap();
+        assert!(!declared.is_executable());
+        let def = declared
+            .clone()
+            .implement("b", noop)
+            .unwrap()
+            .implement("c", noop)
+            .unwrap();
+        assert!(def.is_executable());
+        let names = |d: &Definition| d.steps().iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&def), names(&declared));
+        assert_eq!(def.step("b").unwrap().timeout, Duration::from_secs(7));
+        assert_eq!(
+            (def.key(), def.supersedes("other")),
+            ("d@2".to_owned(), true)
+        );
+    }
+
+    #[test]
+    fn only_a_declared_step_can_be_implemented_and_only_once() {
+        let def = Definition::builder("d", 1)
+            .step("a", noop)
+            .declare("b")
+            .build()
+            .unwrap();
+        let err = def.clone().implement("a", noop).unwrap_err();
+        assert!(err.to_string().contains("implemented already"), "{err}");
+        let err = def.implement("nope", noop).unwrap_err();
+        assert!(err.to_string().contains("no step \"nope\""), "{err}");
     }
 }

@@ -1,8 +1,10 @@
 //! Urumi's workflow definitions, built on `urumi-engine`.
 //!
-//! [`registry`] is the one list every process (API, workers, CLI) loads, so they agree on
-//! which definitions and versions exist: the demo workflow and, given [`StoreDeps`], the
-//! store workflows (`store.provision`, `store.delete`, `store.repair`).
+//! [`registry`] is the list the worker binary loads: the demo workflow and, given
+//! [`StoreDeps`], the store workflows (`store.provision`, `store.delete`, `store.repair`) —
+//! the declarations of `urumi_store::definitions` with their steps' code. The API, which
+//! only starts runs, loads `urumi_store::registry` (the declarations) and never links this
+//! crate.
 
 pub mod demo;
 pub mod store;
@@ -35,4 +37,38 @@ pub fn registry_for(
         defs.extend(store::steps::definitions_for(deps, engines)?);
     }
     Registry::new(defs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_declared_store_step_gets_its_code_and_nothing_else_changes() {
+        let deps = Arc::new(StoreDeps {
+            settings: Default::default(),
+            pool: sqlx::PgPool::connect_lazy("postgres://127.0.0.1:9/unused").unwrap(),
+            client: None,
+        });
+        let registry = registry(Some(&deps)).unwrap();
+        for declared in urumi_store::definitions::declared().unwrap() {
+            let def = registry
+                .get(declared.name(), Some(declared.version()))
+                .unwrap();
+            assert!(def.is_executable(), "{} has a step without code", def.key());
+            let shape = |d: &urumi_engine::Definition| {
+                d.steps()
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} {:?} {:?} {:?}",
+                            s.name, s.retry, s.timeout, s.wait_deadline
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(shape(&def), shape(&declared), "{}", def.key());
+        }
+        assert!(registry.get("demo", Some(1)).unwrap().is_executable());
+    }
 }

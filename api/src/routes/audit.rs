@@ -57,7 +57,7 @@ impl AuditApi {
         };
         let limit = limit.0;
         let filter = EventFilter {
-            subject: store_id.0.map(urumi_workflows::store::subject::subject),
+            subject: store_id.0.map(urumi_store::subject::subject),
             run_id: run_id.0,
             actor: actor.0,
             kind: kind.0,

@@ -153,7 +153,7 @@ impl EventsApi {
         };
         let reader = Reader {
             state: self.0.clone(),
-            stream: stream.subject(store_id.0.map(urumi_workflows::store::subject::subject)),
+            stream: stream.subject(store_id.0.map(urumi_store::subject::subject)),
             buffered: VecDeque::new(),
             changed: self.0.events_changed.clone(),
             slot,

@@ -68,7 +68,7 @@ pub async fn audit_in(
         urumi_engine::AuditEntry {
             kind,
             actor,
-            subject: store.map(urumi_workflows::store::subject::subject),
+            subject: store.map(urumi_store::subject::subject),
             run_id: run,
             detail,
         },

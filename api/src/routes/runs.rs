@@ -79,7 +79,7 @@ impl RunsApi {
         let filter = RunFilter {
             status: status.0.map(urumi_engine::RunStatus::from),
             definition: kind.0.map(|k| k.definition().to_owned()),
-            subject: store_id.0.map(urumi_workflows::store::subject::subject),
+            subject: store_id.0.map(urumi_store::subject::subject),
             before,
         };
         run_page(&self.0, &filter, limit.0).await
@@ -99,8 +99,8 @@ impl RunsApi {
         auth.0.require(Role::Operator)?;
         let run = self.0.engine.run(id.0).await?.run;
         if let Some(store_id) = crate::views::store_of(&run.subject)
-            && let Some(store) = urumi_workflows::store::db::get(&self.0.pool, store_id).await?
-            && store.status == urumi_workflows::store::status::StoreStatus::Deleted
+            && let Some(store) = urumi_store::db::get(&self.0.pool, store_id).await?
+            && store.status == urumi_store::status::StoreStatus::Deleted
         {
             return Err(ApiError::conflict(format!(
                 "store {store_id} is deleted: its runs cannot be retried"

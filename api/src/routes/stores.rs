@@ -10,8 +10,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use urumi_workflows::store::db::Store as StoreRow;
-use urumi_workflows::store::service;
+use urumi_store::db::Store as StoreRow;
+use urumi_store::service;
 use uuid::Uuid;
 
 use super::{ApiTags, audit_in, parse_uuid_cursor};
@@ -65,10 +65,8 @@ impl<'r> sqlx::FromRow<'r, PgRow> for StoreRunRow {
             slug: row.try_get(2)?,
             engine: row.try_get(3)?,
             plan: row.try_get(4)?,
-            status: urumi_workflows::store::status::StoreStatus::try_from(
-                row.try_get::<String, _>(5)?,
-            )
-            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+            status: urumi_store::status::StoreStatus::try_from(row.try_get::<String, _>(5)?)
+                .map_err(|e| sqlx::Error::Decode(e.into()))?,
             url: row.try_get(6)?,
             created_by: row.try_get(7)?,
             created_at: row.try_get(8)?,
@@ -422,14 +420,11 @@ impl StoresApi {
         limit: Query<i64>,
     ) -> Result<JsonBody<RunPage>, ApiError> {
         let before = parse_uuid_cursor(cursor.0.as_deref())?;
-        if urumi_workflows::store::db::get(&self.0.pool, id.0)
-            .await?
-            .is_none()
-        {
+        if urumi_store::db::get(&self.0.pool, id.0).await?.is_none() {
             return Err(ApiError::not_found(format!("store {} not found", id.0)));
         }
         let filter = urumi_engine::RunFilter {
-            subject: Some(urumi_workflows::store::subject::subject(id.0)),
+            subject: Some(urumi_store::subject::subject(id.0)),
             before,
             ..Default::default()
         };
@@ -447,7 +442,7 @@ impl StoresApi {
                 run.kind.definition()
             )));
         }
-        let row = urumi_workflows::store::db::get(&self.0.pool, store)
+        let row = urumi_store::db::get(&self.0.pool, store)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("store {store} not found")))?;
         Ok(Accepted::Accepted(JsonBody(StoreAccepted {

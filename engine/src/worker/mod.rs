@@ -188,8 +188,22 @@ impl Worker {
     /// LISTEN wake-ups, lease heartbeat, sweeper, batcher and, if configured, the pruner.
     ///
     /// # Errors
+    /// [`Error::InvalidDefinition`] if a definition in the registry has a step without its
+    /// code (only declared: a worker must be able to run every step it claims);
     /// [`Error::Database`] if the worker cannot register.
     pub async fn register(self) -> Result<RegisteredWorker> {
+        if let Some(def) = self.registry.iter().find(|d| !d.is_executable()) {
+            let missing: Vec<&str> = def
+                .steps()
+                .iter()
+                .filter(|s| s.step.is_none())
+                .map(|s| s.name.as_str())
+                .collect();
+            return Err(Error::InvalidDefinition {
+                name: def.key(),
+                reason: format!("a worker needs the code of every step; missing: {missing:?}"),
+            });
+        }
         let host = std::env::var("HOSTNAME")
             .ok()
             .filter(|h| !h.is_empty())
@@ -241,7 +255,7 @@ impl Worker {
     /// Registers the worker and starts it in the background.
     ///
     /// # Errors
-    /// [`Error::Database`] if the worker cannot register.
+    /// As [`Worker::register`].
     pub async fn start(self) -> Result<WorkerHandle> {
         let registered = self.register().await?;
         let id = registered.id().to_owned();

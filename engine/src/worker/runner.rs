@@ -34,7 +34,7 @@ use crate::db::checkpoint::{self, Advanced, Checkpoint, Lease, LeaseLost, StartK
 use crate::db::claim::Claimed;
 use crate::db::read;
 use crate::db::transition::{self, ReleaseReason, Transition, WaitKind};
-use crate::definition::{StepContext, StepDef};
+use crate::definition::{Step, StepContext, StepDef};
 use crate::failpoint::{FailAction, FailPoint};
 use crate::metrics::{AttemptEnd, RunEnd, StepLabels};
 use crate::model::StepStatus;
@@ -502,9 +502,17 @@ async fn run_step(sdef: &StepDef, ctx: StepContext) -> Result<StepOutcome, StepE
 }
 
 async fn run_step_raw(sdef: &StepDef, ctx: StepContext) -> Result<StepOutcome, StepError> {
+    // `Worker::register` refuses definitions with a step that has no code; this answers a
+    // bug with a failed run rather than a panic.
+    let Some(code) = sdef.step.as_ref() else {
+        return Err(StepError::fatal(format!(
+            "step {:?} has no code in this worker",
+            sdef.name
+        )));
+    };
     // apalis's catch-panic layer around the step call: a step that panics — in its future or
     // in synchronous code before returning one — is a failed attempt with the panic's message.
-    let mut call = CatchPanicLayer::with_panic_handler(step_panicked).layer(StepCall(sdef));
+    let mut call = CatchPanicLayer::with_panic_handler(step_panicked).layer(StepCall(code));
     let attempt = call.call(Task::new(ctx));
     match tokio::time::timeout(sdef.timeout, attempt).await {
         Err(_) => Err(StepError::retryable(format!(
@@ -529,7 +537,7 @@ fn step_panicked(panic: &Box<dyn std::any::Any + Send>) -> StepError {
 }
 
 /// One step attempt as a tower service, so apalis layers can wrap it.
-struct StepCall<'a>(&'a StepDef);
+struct StepCall<'a>(&'a Arc<dyn Step>);
 
 impl Service<Task<StepContext>> for StepCall<'_> {
     type Response = Result<StepOutcome, StepError>;
@@ -547,7 +555,7 @@ impl Service<Task<StepContext>> for StepCall<'_> {
     }
 
     fn call(&mut self, task: Task<StepContext>) -> Self::Future {
-        self.0.step.run(task.args).map(Ok as fn(_) -> _)
+        self.0.run(task.args).map(Ok as fn(_) -> _)
     }
 }
 

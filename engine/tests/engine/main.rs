@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crash;
+mod declared;
 mod helpers;
 mod poison;
 mod retention;

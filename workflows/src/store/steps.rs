@@ -1,11 +1,7 @@
-//! The store workflows: `store.provision@1`, `store.delete@1`, `store.repair@1`.
-//!
-//! ```text
-//! provision: namespace → quota → network_policies → credentials → mariadb → mariadb_ready
-//!            → wordpress → wordpress_ready → setup → storefront → mark_ready
-//! delete:    mark_deleting → delete_namespace → namespace_gone → mark_deleted
-//! repair:    reapply  (reports missing and drifted objects in its output)
-//! ```
+//! The code of the store workflows' steps: `store.provision@1`, `store.delete@1`,
+//! `store.repair@1`. Their names, versions, steps in order and options are declared in
+//! `urumi_store::definitions` (see the diagram there); [`definitions_for`] gives each
+//! declared step its code here.
 //!
 //! The steps are the generic core; what a store runs comes from its engine (the run input's
 //! `engine`, looked up in [`Engines`]): `mariadb`/`mariadb_ready` apply and wait on the
@@ -30,28 +26,21 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
-use urumi_engine::{
-    Definition, ResultExt, RetryPolicy, StepContext, StepError, StepOptions, StepOutcome,
-};
+use urumi_engine::{Definition, ResultExt, StepContext, StepError, StepOutcome};
 use uuid::Uuid;
 
 use super::cluster::{self, apply, create_if_absent, exists_by_dry_run, get_opt};
-use super::engines::{self, AppObject, Engines, StoreEngine, Verdict, Workload};
+use super::engines::{AppObject, Engines, StoreEngine, Verdict, Workload};
 use super::names::{Slug, slugify};
 use super::proxy::{self, Answer};
 use super::render::{self, SETUP_APP, StoreSpec};
 use super::settings::StoreSettings;
 use super::status::StoreStatus;
 
-/// Definition names.
-pub const PROVISION: &str = "store.provision";
-/// See [`PROVISION`].
-pub const DELETE: &str = "store.delete";
-/// See [`PROVISION`].
-pub const REPAIR: &str = "store.repair";
+pub use urumi_store::definitions::{DELETE, PROVISION, REPAIR, StoreInput};
 
 /// What the store steps need. `client` is `None` in processes that only start runs (the
 /// API): their steps never execute there.
@@ -68,23 +57,6 @@ impl std::fmt::Debug for StoreDeps {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
-}
-
-/// The input of every store workflow.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreInput {
-    pub store_id: Uuid,
-    pub name: String,
-    pub slug: String,
-    pub plan: String,
-    /// The store's engine ([`engines::DEFAULT`] for runs started before inputs named it).
-    #[serde(default = "default_engine")]
-    pub engine: String,
-}
-
-fn default_engine() -> String {
-    engines::DEFAULT.to_owned()
 }
 
 struct Ctx {
@@ -200,83 +172,38 @@ where
     })
 }
 
-fn cluster_options() -> StepOptions {
-    StepOptions::default()
-        .retry(RetryPolicy {
-            initial_interval: Duration::from_millis(200),
-            multiplier: 2.0,
-            max_interval: Duration::from_secs(30),
-            max_attempts: 8,
-        })
-        .timeout(Duration::from_secs(60))
-}
-
 const POLL: Duration = Duration::from_millis(500);
 
-/// The three store workflows, serving `engines` ([`engines::BUILT_IN`] in the binaries;
-/// tests add engines of their own).
+/// The three store workflows ([`urumi_store::definitions::declared`]) with the code of
+/// every step, serving `engines` ([`super::engines::BUILT_IN`] in the binaries; tests add engines of
+/// their own).
 ///
 /// # Errors
-/// Never in practice; the builder's checks.
+/// Never in practice: [`urumi_engine::Error::InvalidDefinition`] if a step named here is not
+/// declared, or declared twice.
 pub fn definitions_for(
     deps: &Arc<StoreDeps>,
     engines: Engines,
 ) -> urumi_engine::Result<Vec<Definition>> {
-    let o = cluster_options();
-    let provision = Definition::builder(PROVISION, 1)
-        .input::<StoreInput>()
-        .step_defaults(o)
-        .step("namespace", step(deps, engines, namespace))
-        .step("quota", guarded(deps, engines, quota))
-        .step("network_policies", guarded(deps, engines, network_policies))
-        .step("credentials", guarded(deps, engines, credentials))
-        .step("mariadb", guarded(deps, engines, data_tier))
-        .step_with(
-            "mariadb_ready",
-            o.wait_deadline(Duration::from_secs(900)),
-            guarded(deps, engines, data_tier_ready),
-        )
-        .step("wordpress", guarded(deps, engines, web_tier))
-        .step_with(
-            "wordpress_ready",
-            o.wait_deadline(Duration::from_secs(900)),
-            guarded(deps, engines, web_tier_ready),
-        )
-        .step_with(
-            "setup",
-            o.retry(RetryPolicy {
-                max_attempts: 4,
-                ..o.retry
-            })
-            .wait_deadline(Duration::from_secs(1200)),
-            guarded(deps, engines, setup),
-        )
-        .step_with(
-            "storefront",
-            o.wait_deadline(Duration::from_secs(600)),
-            guarded(deps, engines, storefront),
-        )
-        .step("mark_ready", guarded(deps, engines, mark_ready))
-        .build()?;
-    let delete = Definition::builder(DELETE, 1)
-        .input::<StoreInput>()
-        .supersedes(PROVISION)
-        .supersedes(REPAIR)
-        .step_defaults(o)
-        .step("mark_deleting", step(deps, engines, mark_deleting))
-        .step("delete_namespace", step(deps, engines, delete_namespace))
-        .step_with(
-            "namespace_gone",
-            o.wait_deadline(Duration::from_secs(1800)),
-            step(deps, engines, namespace_gone),
-        )
-        .step("mark_deleted", step(deps, engines, mark_deleted))
-        .build()?;
-    let repair = Definition::builder(REPAIR, 1)
-        .input::<StoreInput>()
-        .step_defaults(o)
-        .step("reapply", guarded(deps, engines, reapply))
-        .build()?;
+    let [provision, delete, repair] = urumi_store::definitions::declared()?;
+    let provision = provision
+        .implement("namespace", step(deps, engines, namespace))?
+        .implement("quota", guarded(deps, engines, quota))?
+        .implement("network_policies", guarded(deps, engines, network_policies))?
+        .implement("credentials", guarded(deps, engines, credentials))?
+        .implement("mariadb", guarded(deps, engines, data_tier))?
+        .implement("mariadb_ready", guarded(deps, engines, data_tier_ready))?
+        .implement("wordpress", guarded(deps, engines, web_tier))?
+        .implement("wordpress_ready", guarded(deps, engines, web_tier_ready))?
+        .implement("setup", guarded(deps, engines, setup))?
+        .implement("storefront", guarded(deps, engines, storefront))?
+        .implement("mark_ready", guarded(deps, engines, mark_ready))?;
+    let delete = delete
+        .implement("mark_deleting", step(deps, engines, mark_deleting))?
+        .implement("delete_namespace", step(deps, engines, delete_namespace))?
+        .implement("namespace_gone", step(deps, engines, namespace_gone))?
+        .implement("mark_deleted", step(deps, engines, mark_deleted))?;
+    let repair = repair.implement("reapply", guarded(deps, engines, reapply))?;
     Ok(vec![provision, delete, repair])
 }
 

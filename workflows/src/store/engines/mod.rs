@@ -25,7 +25,7 @@ use super::render::StoreSpec;
 use super::settings::StoreSettings;
 
 /// The engine of runs whose input names none (started before inputs carried the engine).
-pub const DEFAULT: &str = "woocommerce";
+pub use urumi_store::engines::DEFAULT;
 
 /// The ConfigMap the core publishes [`StoreEngine::setup_script`] in, under [`SETUP_SCRIPT_KEY`];
 /// an engine's setup pod mounts it.
@@ -145,7 +145,8 @@ pub fn excerpt(body: &str) -> String {
     }
 }
 
-/// The engines this build provides.
+/// The engines this build provides: one for each of `urumi_store::engines::NAMES`, the names
+/// the API accepts (a test checks the two agree).
 pub const BUILT_IN: Engines = Engines::new(&[&woocommerce::WooCommerce]);
 
 /// A set of engines by name (cheap to copy). [`BUILT_IN`] is what the API accepts and the
@@ -184,6 +185,11 @@ mod tests {
         assert!(BUILT_IN.get("magento").is_none());
         assert!(BUILT_IN.get("WooCommerce").is_none(), "names are exact");
         assert!(BUILT_IN.get(DEFAULT).is_some(), "the default engine exists");
+    }
+
+    #[test]
+    fn the_built_in_engines_are_the_ones_the_store_domain_names() {
+        assert_eq!(BUILT_IN.names(), urumi_store::engines::NAMES);
     }
 
     struct Other;

@@ -58,7 +58,7 @@ pub const STOREFRONT_PATH: &str = "/?rest_route=/wc/store/v1/products&per_page=1
 
 impl StoreEngine for WooCommerce {
     fn name(&self) -> &'static str {
-        "woocommerce"
+        urumi_store::engines::WOOCOMMERCE
     }
 
     fn credential_keys(&self) -> &'static [&'static str] {

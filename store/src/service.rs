@@ -8,11 +8,11 @@ use urumi_engine::{Engine, NewRun};
 use uuid::Uuid;
 
 use super::db::{self, Store};
+use super::definitions::{DELETE, PROVISION, REPAIR, StoreInput};
 use super::engines;
 use super::names::{self, slugify};
 use super::settings::StoreSettings;
 use super::status::StoreStatus;
-use super::steps::{DELETE, PROVISION, REPAIR, StoreInput};
 
 /// Why a store request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +23,8 @@ pub enum Error {
     /// No such plan.
     #[error("{0}")]
     UnknownPlan(String),
-    /// No such engine (in [`engines::BUILT_IN`]).
-    #[error("unknown engine {0:?}; known engines: {known}", known = engines::BUILT_IN.names().join(", "))]
+    /// No such engine (in [`engines::NAMES`]).
+    #[error("unknown engine {0:?}; known engines: {known}", known = engines::NAMES.join(", "))]
     UnknownEngine(String),
     /// A live store already uses the slug.
     #[error("the address {0:?} is taken by another store")]
@@ -93,7 +93,7 @@ pub async fn create_in(
     actor: &str,
 ) -> Result<Requested, Error> {
     let slug = slugify(name, &settings.platform_namespace)?;
-    if engines::BUILT_IN.get(engine_name).is_none() {
+    if !engines::is_known(engine_name) {
         return Err(Error::UnknownEngine(engine_name.to_owned()));
     }
     let plan_name = plan.unwrap_or(&settings.default_plan).to_owned();

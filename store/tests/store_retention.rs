@@ -33,7 +33,7 @@ async fn only_stores_deleted_before_the_window_go(pool: PgPool) {
     let live = store(&pool, "live", "ready", None).await;
     let year = Duration::from_secs(365 * 24 * 3600);
     // Batches of 2: the loop goes on until a batch comes back short.
-    let n = urumi_workflows::store::db::prune_deleted(&pool, year, 2)
+    let n = urumi_store::db::prune_deleted(&pool, year, 2)
         .await
         .unwrap();
     assert_eq!(n, 3);
@@ -46,7 +46,7 @@ async fn only_stores_deleted_before_the_window_go(pool: PgPool) {
     want.sort();
     assert_eq!(left, want);
     assert_eq!(
-        urumi_workflows::store::db::prune_deleted(&pool, year, 2)
+        urumi_store::db::prune_deleted(&pool, year, 2)
             .await
             .unwrap(),
         0

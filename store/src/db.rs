@@ -98,7 +98,10 @@ pub async fn prune_deleted(
 /// Moves a store to `to` (and sets `ready_at`/`url` or `deleted_at` as the status implies),
 /// only from a status that may precede it ([`StoreStatus::entered_from`]). Returns the status
 /// the store had when the move was refused, or `None` when it was made.
-pub(crate) async fn set_status(
+///
+/// # Errors
+/// The database error.
+pub async fn set_status(
     conn: &mut PgConnection,
     id: Uuid,
     to: StoreStatus,
@@ -132,7 +135,10 @@ pub(crate) async fn set_status(
 }
 
 /// Records the UID of the store's namespace, which a run of this store has just created.
-pub(crate) async fn record_namespace_uid(pool: &PgPool, id: Uuid, uid: &str) -> sqlx::Result<()> {
+///
+/// # Errors
+/// The database error.
+pub async fn record_namespace_uid(pool: &PgPool, id: Uuid, uid: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE urumi.stores SET namespace_uid = $2 WHERE id = $1")
         .bind(id)
         .bind(uid)

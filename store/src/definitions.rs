@@ -1,0 +1,163 @@
+//! The store workflows as the engine sees them: `store.provision@1`, `store.delete@1`,
+//! `store.repair@1` — names, versions, input, and steps in order with their retry, timeout
+//! and wait options. The steps are *declared* here, without code:
+//!
+//! ```text
+//! provision: namespace → quota → network_policies → credentials → mariadb → mariadb_ready
+//!            → wordpress → wordpress_ready → setup → storefront → mark_ready
+//! delete:    mark_deleting → delete_namespace → namespace_gone → mark_deleted
+//! repair:    reapply  (reports missing and drifted objects in its output)
+//! ```
+//!
+//! A declared definition is all `urumi_engine::Engine` needs to start, re-run and check runs
+//! (the API's engine is built on [`registry`]). `urumi_workflows::store::steps` gives each
+//! declared step its code (`Definition::implement`), so the worker's definitions are these,
+//! implemented: the two cannot disagree on a run's steps, versions or options, and a worker
+//! refuses to start with a step left without code.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use urumi_engine::{Definition, Registry, Result, RetryPolicy, StepOptions};
+use uuid::Uuid;
+
+use super::engines;
+
+/// Definition names.
+pub const PROVISION: &str = "store.provision";
+/// See [`PROVISION`].
+pub const DELETE: &str = "store.delete";
+/// See [`PROVISION`].
+pub const REPAIR: &str = "store.repair";
+
+/// The version of [`PROVISION`] this build declares.
+pub const PROVISION_VERSION: i32 = 1;
+/// The version of [`DELETE`] this build declares.
+pub const DELETE_VERSION: i32 = 1;
+/// The version of [`REPAIR`] this build declares.
+pub const REPAIR_VERSION: i32 = 1;
+
+/// The input of every store workflow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreInput {
+    pub store_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub plan: String,
+    /// The store's engine ([`engines::DEFAULT`] for runs started before inputs named it).
+    #[serde(default = "default_engine")]
+    pub engine: String,
+}
+
+fn default_engine() -> String {
+    engines::DEFAULT.to_owned()
+}
+
+/// The options of a step that calls the cluster.
+fn cluster_options() -> StepOptions {
+    StepOptions::default()
+        .retry(RetryPolicy {
+            initial_interval: Duration::from_millis(200),
+            multiplier: 2.0,
+            max_interval: Duration::from_secs(30),
+            max_attempts: 8,
+        })
+        .timeout(Duration::from_secs(60))
+}
+
+/// The three store workflows, their steps declared (no code): provision, delete, repair.
+///
+/// # Errors
+/// Never in practice; the builder's checks.
+pub fn declared() -> Result<[Definition; 3]> {
+    let o = cluster_options();
+    let provision = Definition::builder(PROVISION, PROVISION_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("namespace")
+        .declare("quota")
+        .declare("network_policies")
+        .declare("credentials")
+        .declare("mariadb")
+        .declare_with("mariadb_ready", o.wait_deadline(Duration::from_secs(900)))
+        .declare("wordpress")
+        .declare_with("wordpress_ready", o.wait_deadline(Duration::from_secs(900)))
+        .declare_with(
+            "setup",
+            o.retry(RetryPolicy {
+                max_attempts: 4,
+                ..o.retry
+            })
+            .wait_deadline(Duration::from_secs(1200)),
+        )
+        .declare_with("storefront", o.wait_deadline(Duration::from_secs(600)))
+        .declare("mark_ready")
+        .build()?;
+    let delete = Definition::builder(DELETE, DELETE_VERSION)
+        .input::<StoreInput>()
+        .supersedes(PROVISION)
+        .supersedes(REPAIR)
+        .step_defaults(o)
+        .declare("mark_deleting")
+        .declare("delete_namespace")
+        .declare_with("namespace_gone", o.wait_deadline(Duration::from_secs(1800)))
+        .declare("mark_deleted")
+        .build()?;
+    let repair = Definition::builder(REPAIR, REPAIR_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("reapply")
+        .build()?;
+    Ok([provision, delete, repair])
+}
+
+/// The store workflows, declared: enough for an `Engine` that starts, re-runs and checks
+/// store runs (the API's); not for a `Worker`, which needs `urumi_workflows::registry`.
+///
+/// # Errors
+/// Never in practice; the builder's checks.
+pub fn registry() -> Result<Registry> {
+    Registry::new(declared()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_store_workflows_are_declared_at_their_versions_without_code() {
+        let registry = registry().unwrap();
+        let mut keys = registry.keys();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["store.delete@1", "store.provision@1", "store.repair@1"]
+        );
+        assert!(registry.iter().all(|d| !d.is_executable()));
+        let delete = registry.get(DELETE, None).unwrap();
+        assert!(delete.supersedes(PROVISION) && delete.supersedes(REPAIR));
+        assert!(!registry.get(PROVISION, None).unwrap().supersedes(DELETE));
+    }
+
+    #[test]
+    fn a_store_input_without_an_engine_is_a_default_engine_store() {
+        let id = Uuid::now_v7();
+        let input: StoreInput = serde_json::from_value(
+            json!({ "store_id": id, "name": "A", "slug": "aaa", "plan": "starter" }),
+        )
+        .unwrap();
+        assert_eq!(input.engine, engines::DEFAULT);
+        let provision = registry().unwrap().get(PROVISION, None).unwrap();
+        assert!(
+            provision
+                .check_input(
+                    &json!({ "store_id": id, "name": "A", "slug": "aaa", "plan": "p", "extra": 1 })
+                )
+                .is_err(),
+            "unknown fields are refused"
+        );
+    }
+}

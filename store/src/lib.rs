@@ -1,0 +1,28 @@
+//! Urumi's store domain, without Kubernetes: what the API, the workers and the store steps
+//! share about a store.
+//!
+//! - [`names`]: what a user typed → a DNS-1123 slug, or a clear refusal.
+//! - [`settings`]: images, domains, ingress, storage and per-plan quotas (never in code).
+//! - [`engines`]: the names of the store engines this build knows (their code is in
+//!   `urumi-workflows`).
+//! - [`definitions`]: the store workflows' names, versions, input and steps as engine
+//!   definitions whose steps are declared, not implemented; [`registry`] holds them.
+//! - [`service`]: create / delete / repair requests (store row + run in one transaction).
+//! - [`status`]: a store's status and the moves between statuses (the state machine).
+//! - [`subject`]: the run subject of a store, `store:<id>`.
+//! - [`db`]: the `urumi.stores` rows.
+//!
+//! This crate must not depend on `kube` or `k8s-openapi` (the API links it;
+//! `api/tests/dependencies.rs` fails if the API's tree gains either). The steps' code, which
+//! talks to the cluster, is `urumi-workflows`: it gives the declared steps their code.
+
+pub mod db;
+pub mod definitions;
+pub mod engines;
+pub mod names;
+pub mod service;
+pub mod settings;
+pub mod status;
+pub mod subject;
+
+pub use definitions::registry;
