@@ -99,16 +99,21 @@ impl Caps {
     async fn count(tx: &mut PgConnection, actor: Option<&str>) -> Result<i64, ApiError> {
         Ok(match actor {
             None => {
-                sqlx::query_scalar("SELECT count(*) FROM urumi.stores WHERE status <> 'deleted'")
-                    .fetch_one(&mut *tx)
-                    .await?
+                sqlx::query_scalar!(
+                    r#"SELECT count(*) AS "n!" FROM urumi.stores WHERE status <> 'deleted'"#
+                )
+                .fetch_one(&mut *tx)
+                .await?
             }
-            Some(a) => sqlx::query_scalar(
-                "SELECT count(*) FROM urumi.stores WHERE status <> 'deleted' AND created_by = $1",
-            )
-            .bind(a)
-            .fetch_one(&mut *tx)
-            .await?,
+            Some(a) => {
+                sqlx::query_scalar!(
+                    r#"SELECT count(*) AS "n!" FROM urumi.stores
+                       WHERE status <> 'deleted' AND created_by = $1"#,
+                    a,
+                )
+                .fetch_one(&mut *tx)
+                .await?
+            }
         })
     }
 
@@ -139,7 +144,7 @@ impl Caps {
         if far {
             return Ok(());
         }
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('urumi.store_caps'))")
+        sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('urumi.store_caps'))")
             .execute(&mut *tx)
             .await?;
         let total = Self::count(tx, None).await?;

@@ -39,6 +39,18 @@ impl StoreStatus {
     }
 }
 
+impl From<StoreStatus> for urumi_store::status::StoreStatus {
+    fn from(s: StoreStatus) -> Self {
+        match s {
+            StoreStatus::Provisioning => Self::Provisioning,
+            StoreStatus::Ready => Self::Ready,
+            StoreStatus::Failed => Self::Failed,
+            StoreStatus::Deleting => Self::Deleting,
+            StoreStatus::Deleted => Self::Deleted,
+        }
+    }
+}
+
 impl From<urumi_store::status::StoreStatus> for StoreStatus {
     fn from(s: urumi_store::status::StoreStatus) -> Self {
         use urumi_store::status::StoreStatus as S;
@@ -227,6 +239,23 @@ pub use urumi_store::subject::store_of;
 
 impl From<&Run> for RunSummary {
     fn from(r: &Run) -> Self {
+        Self {
+            id: r.id,
+            kind: RunKind::from_definition(&r.definition),
+            store_id: store_of(&r.subject),
+            status: r.status().into(),
+            created_by: r.created_by.clone(),
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            error: r.error.clone(),
+            rerun_of: r.rerun_of,
+        }
+    }
+}
+
+impl From<&urumi_engine::RunHead> for RunSummary {
+    fn from(r: &urumi_engine::RunHead) -> Self {
         Self {
             id: r.id,
             kind: RunKind::from_definition(&r.definition),

@@ -7,6 +7,8 @@
 //! - `*_in` variants join the caller's transaction, so a caller can write its own rows and
 //!   the run in one commit.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -14,7 +16,7 @@ use uuid::Uuid;
 use crate::db::{control, read};
 use crate::error::{Error, Result};
 use crate::listing::{AuditEntry, EventFilter, RunFilter};
-use crate::model::{Event, Run, RunDetail, RunStatus};
+use crate::model::{Event, Run, RunDetail, RunHead, RunStatus};
 use crate::registry::Registry;
 
 pub use crate::db::control::Started;
@@ -202,6 +204,15 @@ impl Engine {
         Ok(read::runs_page(&self.pool, filter, limit).await?)
     }
 
+    /// The newest run of each of `subjects`, by subject; a subject without runs is absent.
+    /// What a page of subjects (a page of stores) shows beside each one.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn newest_runs(&self, subjects: &[String]) -> Result<HashMap<String, RunHead>> {
+        Ok(read::newest_runs(&self.pool, subjects).await?)
+    }
+
     /// Up to `limit` audit-log entries matching `filter`, newest first.
     ///
     /// # Errors
@@ -226,6 +237,18 @@ impl Engine {
 /// The database's.
 pub async fn audit_in(conn: &mut PgConnection, entry: AuditEntry<'_>) -> sqlx::Result<()> {
     control::append_audit(conn, &entry).await
+}
+
+/// [`Engine::newest_runs`] inside the caller's transaction (so they are read from the same
+/// snapshot as the caller's own rows).
+///
+/// # Errors
+/// [`Error::Database`].
+pub async fn newest_runs_in(
+    conn: &mut PgConnection,
+    subjects: &[String],
+) -> Result<HashMap<String, RunHead>> {
+    Ok(read::newest_runs(conn, subjects).await?)
 }
 
 /// One run, read inside the caller's transaction.

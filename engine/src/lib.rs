@@ -36,7 +36,7 @@ mod stream;
 mod text;
 mod worker;
 
-pub use client::{Engine, NewRun, Started, audit_in, parse_input, run_in};
+pub use client::{Engine, NewRun, Started, audit_in, newest_runs_in, parse_input, run_in};
 pub use definition::{
     Definition, DefinitionBuilder, Step, StepContext, StepDef, StepFuture, StepOptions,
 };
@@ -44,7 +44,7 @@ pub use error::{Error, Result};
 pub use failpoint::{FailAction, FailPoint, FailPoints};
 pub use listing::{AuditEntry, EventFilter, RunFilter};
 pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, QueueGauges};
-pub use model::{Event, Run, RunDetail, RunStatus, StepRecord, StepStatus};
+pub use model::{Event, Run, RunDetail, RunHead, RunStatus, StepRecord, StepStatus};
 pub use outcome::{ResultExt, RetryClass, StepError, StepOutcome};
 pub use registry::Registry;
 pub use retention::{PruneReport, Retention};

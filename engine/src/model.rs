@@ -136,6 +136,31 @@ impl Run {
     }
 }
 
+/// A run without its input, output, lease and cancel request: what a list of subjects shows
+/// beside each one ([`crate::Engine::newest_runs`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunHead {
+    pub id: Uuid,
+    pub definition: String,
+    pub version: i32,
+    pub subject: String,
+    pub status: RunStatusColumn,
+    pub error: Option<String>,
+    pub rerun_of: Option<Uuid>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl RunHead {
+    /// The run's status.
+    #[must_use]
+    pub fn status(&self) -> RunStatus {
+        self.status.0
+    }
+}
+
 /// A [`RunStatus`] read from a text column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(transparent)]

@@ -8,14 +8,13 @@ use uuid::Uuid;
 use super::status::StoreStatus;
 
 /// A store as stored.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Store {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
     pub engine: String,
     pub plan: String,
-    #[sqlx(try_from = "String")]
     pub status: StoreStatus,
     pub url: Option<String>,
     pub created_by: String,
@@ -38,16 +37,19 @@ pub(crate) async fn insert(
     plan: &str,
     actor: &str,
 ) -> sqlx::Result<Option<Store>> {
-    sqlx::query_as::<_, Store>(
-        "INSERT INTO urumi.stores (id, name, slug, engine, plan, created_by) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (slug) WHERE status <> 'deleted' DO NOTHING RETURNING *",
+    sqlx::query_as!(
+        Store,
+        r#"INSERT INTO urumi.stores (id, name, slug, engine, plan, created_by) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (slug) WHERE status <> 'deleted' DO NOTHING
+         RETURNING id, name, slug, engine, plan, status AS "status: StoreStatus", url, created_by,
+             created_at, ready_at, deleted_at, updated_at, namespace_uid"#,
+        id,
+        name,
+        slug,
+        engine,
+        plan,
+        actor,
     )
-    .bind(id)
-    .bind(name)
-    .bind(slug)
-    .bind(engine)
-    .bind(plan)
-    .bind(actor)
     .fetch_optional(conn)
     .await
 }
@@ -56,11 +58,101 @@ pub(crate) async fn insert(
 ///
 /// # Errors
 /// The database error.
-pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Store>> {
-    sqlx::query_as::<_, Store>("SELECT * FROM urumi.stores WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+pub async fn get<'e>(exec: impl sqlx::PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Store>> {
+    sqlx::query_as!(
+        Store,
+        r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url, created_by,
+               created_at, ready_at, deleted_at, updated_at, namespace_uid
+           FROM urumi.stores WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(exec)
+    .await
+}
+
+/// One store, locked (`FOR UPDATE`) in the caller's transaction.
+///
+/// # Errors
+/// The database error.
+pub(crate) async fn get_for_update(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<Store>> {
+    sqlx::query_as!(
+        Store,
+        r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url, created_by,
+               created_at, ready_at, deleted_at, updated_at, namespace_uid
+           FROM urumi.stores WHERE id = $1 FOR UPDATE"#,
+        id,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Up to `limit` stores, newest first, optionally only those in `status` and only those
+/// older than `before` (the previous page's last id).
+///
+/// Each filter combination is its own statement: a generic plan of `($2 IS NULL OR id < $2)`
+/// cannot use the index and would scan from the newest store on every page.
+///
+/// # Errors
+/// The database error.
+pub async fn page<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    status: Option<StoreStatus>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Store>> {
+    match (status.map(StoreStatus::as_str), before) {
+        (None, None) => {
+            sqlx::query_as!(
+                Store,
+                r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url,
+                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid
+                   FROM urumi.stores ORDER BY id DESC LIMIT $1"#,
+                limit,
+            )
+            .fetch_all(exec)
+            .await
+        }
+        (None, Some(before)) => {
+            sqlx::query_as!(
+                Store,
+                r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url,
+                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid
+                   FROM urumi.stores WHERE id < $2 ORDER BY id DESC LIMIT $1"#,
+                limit,
+                before,
+            )
+            .fetch_all(exec)
+            .await
+        }
+        (Some(status), None) => {
+            sqlx::query_as!(
+                Store,
+                r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url,
+                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid
+                   FROM urumi.stores WHERE status = $2 ORDER BY id DESC LIMIT $1"#,
+                limit,
+                status,
+            )
+            .fetch_all(exec)
+            .await
+        }
+        (Some(status), Some(before)) => {
+            sqlx::query_as!(
+                Store,
+                r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url,
+                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid
+                   FROM urumi.stores WHERE id < $2 AND status = $3 ORDER BY id DESC LIMIT $1"#,
+                limit,
+                before,
+                status,
+            )
+            .fetch_all(exec)
+            .await
+        }
+    }
 }
 
 /// Deletes the rows of stores deleted more than `kept` ago, `batch` at a time, until none is
@@ -77,14 +169,14 @@ pub async fn prune_deleted(
 ) -> sqlx::Result<u64> {
     let mut total = 0;
     loop {
-        let n = sqlx::query(
+        let n = sqlx::query!(
             "DELETE FROM urumi.stores WHERE id IN (
                  SELECT id FROM urumi.stores
                  WHERE status = 'deleted' AND deleted_at < now() - $1 * interval '1 second'
                  ORDER BY id LIMIT $2)",
+            kept.as_secs_f64(),
+            i64::from(batch),
         )
-        .bind(kept.as_secs_f64())
-        .bind(i64::from(batch))
         .execute(pool)
         .await?
         .rows_affected();
@@ -108,26 +200,26 @@ pub async fn set_status(
     url: Option<&str>,
 ) -> sqlx::Result<Option<StoreStatus>> {
     let from: Vec<&str> = to.entered_from().iter().map(|s| s.as_str()).collect();
-    let moved = sqlx::query(
+    let moved = sqlx::query!(
         "UPDATE urumi.stores SET status = $2, url = coalesce($3, url), updated_at = now(),
              ready_at = CASE WHEN $2 = 'ready' THEN coalesce(ready_at, now()) ELSE ready_at END,
              deleted_at = CASE WHEN $2 = 'deleted' THEN coalesce(deleted_at, now()) ELSE deleted_at END
          WHERE id = $1 AND status = ANY($4)",
+        id,
+        to.as_str(),
+        url,
+        &from as _,
     )
-    .bind(id)
-    .bind(to.as_str())
-    .bind(url)
-    .bind(&from)
     .execute(&mut *conn)
     .await?
     .rows_affected();
     if moved == 1 {
         return Ok(None);
     }
-    let now: Option<String> = sqlx::query_scalar("SELECT status FROM urumi.stores WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let now: Option<String> =
+        sqlx::query_scalar!("SELECT status FROM urumi.stores WHERE id = $1", id)
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(Some(
         now.and_then(|s| StoreStatus::try_from(s).ok())
             .unwrap_or(StoreStatus::Deleted),
@@ -139,10 +231,12 @@ pub async fn set_status(
 /// # Errors
 /// The database error.
 pub async fn record_namespace_uid(pool: &PgPool, id: Uuid, uid: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE urumi.stores SET namespace_uid = $2 WHERE id = $1")
-        .bind(id)
-        .bind(uid)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE urumi.stores SET namespace_uid = $2 WHERE id = $1",
+        id,
+        uid,
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }

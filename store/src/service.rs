@@ -150,9 +150,7 @@ pub async fn delete_in(
     id: Uuid,
     actor: &str,
 ) -> Result<Requested, Error> {
-    let store = sqlx::query_as::<_, Store>("SELECT * FROM urumi.stores WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
+    let store = db::get_for_update(&mut *tx, id)
         .await?
         .ok_or(Error::NotFound(id))?;
     if store.status == StoreStatus::Deleted {
@@ -169,10 +167,9 @@ pub async fn delete_in(
             tracing::warn!(store = %id, %now, "store could not be marked deleting");
         });
     }
-    let store = sqlx::query_as::<_, Store>("SELECT * FROM urumi.stores WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let store = db::get(&mut *tx, id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     Ok(Requested {
         store,
         run_id: started.run_id,

@@ -85,6 +85,27 @@ impl TryFrom<String> for StoreStatus {
     }
 }
 
+/// Read from the `status` text column: `query_as!` names it (`status AS "status: StoreStatus"`),
+/// and a value that names no status is a decode error.
+impl sqlx::Type<sqlx::Postgres> for StoreStatus {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for StoreStatus {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let s = <&str as sqlx::Decode<'r, sqlx::Postgres>>::decode(value)?;
+        StoreStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown store status {s:?}").into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::StoreStatus;

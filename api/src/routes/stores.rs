@@ -8,8 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use sha2::{Digest, Sha256};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use urumi_store::db::Store as StoreRow;
 use urumi_store::service;
 use uuid::Uuid;
@@ -49,127 +48,61 @@ enum Accepted {
     Accepted(JsonBody<StoreAccepted>),
 }
 
-/// A store row with its newest run, read in one query. Decoded by position (the column
-/// list of [`stores_with_runs_sql`]): by-name lookups were a visible share of a list page.
-#[derive(Debug)]
-struct StoreRunRow {
-    store: StoreRow,
-    run: Option<RunSummary>,
+/// A read-only snapshot for a read of stores and their runs: a store's status follows its
+/// provisioning run by trigger, in the run's transaction, so both are read as of one moment.
+async fn snapshot(
+    state: &AppState,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ApiError> {
+    Ok(state
+        .pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?)
 }
 
-impl<'r> sqlx::FromRow<'r, PgRow> for StoreRunRow {
-    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
-        let store = StoreRow {
-            id: row.try_get(0)?,
-            name: row.try_get(1)?,
-            slug: row.try_get(2)?,
-            engine: row.try_get(3)?,
-            plan: row.try_get(4)?,
-            status: urumi_store::status::StoreStatus::try_from(row.try_get::<String, _>(5)?)
-                .map_err(|e| sqlx::Error::Decode(e.into()))?,
-            url: row.try_get(6)?,
-            created_by: row.try_get(7)?,
-            created_at: row.try_get(8)?,
-            ready_at: row.try_get(9)?,
-            deleted_at: row.try_get(10)?,
-            updated_at: row.try_get(11)?,
-            // Not read by the views; not in the column list.
-            namespace_uid: None,
-        };
-        let run_id: Option<Uuid> = row.try_get(12)?;
-        let definition: Option<&str> = row.try_get(13)?;
-        let status: Option<&str> = row.try_get(14)?;
-        let run = match (run_id, definition, status) {
-            (Some(id), Some(definition), Some(status)) => status
-                .parse::<urumi_engine::RunStatus>()
-                .ok()
-                .map(|status| -> sqlx::Result<RunSummary> {
-                    Ok(RunSummary {
-                        id,
-                        kind: crate::views::RunKind::from_definition(definition),
-                        store_id: Some(store.id),
-                        status: status.into(),
-                        created_by: row.try_get(15)?,
-                        created_at: row.try_get(16)?,
-                        started_at: row.try_get(17)?,
-                        finished_at: row.try_get(18)?,
-                        error: row.try_get(19)?,
-                        rerun_of: row.try_get(20)?,
-                    })
-                })
-                .transpose()?,
-            _ => None,
-        };
-        Ok(Self { store, run })
-    }
+/// The views of `rows`, each with its store's newest run, read through the engine (which owns
+/// `urumi.runs`) in one statement for the whole page.
+async fn with_newest_runs(
+    conn: &mut PgConnection,
+    rows: Vec<StoreRow>,
+) -> Result<Vec<Store>, ApiError> {
+    let subjects: Vec<String> = rows
+        .iter()
+        .map(|s| urumi_store::subject::subject(s.id))
+        .collect();
+    let mut runs = urumi_engine::newest_runs_in(conn, &subjects).await?;
+    rows.into_iter()
+        .zip(&subjects)
+        .map(|(store, subject)| {
+            let run = runs.remove(subject).map(|r| RunSummary::from(&r));
+            Ok(Store::from_owned(store, run)?)
+        })
+        .collect()
 }
 
-impl StoreRunRow {
-    fn into_view(self) -> Result<Store, ApiError> {
-        Ok(Store::from_owned(self.store, self.run)?)
-    }
-}
-
-/// The columns and join shared by the list and the single-store query; the order is the
-/// one [`StoreRunRow`] decodes.
-macro_rules! stores_with_runs_sql {
-    ($where:literal) => {
-        concat!(
-            "SELECT s.id, s.name, s.slug, s.engine, s.plan, s.status, s.url, s.created_by,
-                s.created_at, s.ready_at, s.deleted_at, s.updated_at,
-                r.id, r.definition, r.status, r.created_by, r.created_at, r.started_at,
-                r.finished_at, r.error, r.rerun_of
-             FROM urumi.stores s
-             LEFT JOIN LATERAL (
-                 SELECT id, definition, status, created_by, created_at, started_at,
-                        finished_at, error, rerun_of
-                 FROM urumi.runs WHERE subject = 'store:' || s.id::text
-                 ORDER BY id DESC LIMIT 1
-             ) r ON true ",
-            $where
-        )
-    };
-}
-
-/// One page of stores, newest first, optionally of one status, before an id. Each filter
-/// combination has its own statement: a generic plan of `($2 IS NULL OR id < $2)` cannot use
-/// the index and would scan from the newest store on every page.
+/// One page of stores, newest first, optionally of one status, before an id.
 async fn list_page(
     state: &AppState,
-    status: Option<&str>,
+    status: Option<StoreStatus>,
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Store>, ApiError> {
-    let q = match (status, before) {
-        (None, None) => sqlx::query_as(stores_with_runs_sql!("ORDER BY s.id DESC LIMIT $1")),
-        (None, Some(_)) => sqlx::query_as(stores_with_runs_sql!(
-            "WHERE s.id < $2 ORDER BY s.id DESC LIMIT $1"
-        )),
-        (Some(_), None) => sqlx::query_as(stores_with_runs_sql!(
-            "WHERE s.status = $2 ORDER BY s.id DESC LIMIT $1"
-        )),
-        (Some(_), Some(_)) => sqlx::query_as(stores_with_runs_sql!(
-            "WHERE s.id < $2 AND s.status = $3 ORDER BY s.id DESC LIMIT $1"
-        )),
-    };
-    let mut q = q.bind(limit);
-    if let Some(b) = before {
-        q = q.bind(b);
-    }
-    if let Some(st) = status {
-        q = q.bind(st);
-    }
-    let rows: Vec<StoreRunRow> = q.fetch_all(&state.pool).await?;
-    rows.into_iter().map(StoreRunRow::into_view).collect()
+    let mut tx = snapshot(state).await?;
+    let rows = urumi_store::db::page(&mut *tx, status.map(Into::into), before, limit).await?;
+    let stores = with_newest_runs(&mut tx, rows).await?;
+    tx.commit().await?;
+    Ok(stores)
 }
 
 /// One store with its newest run.
 async fn one(state: &AppState, id: Uuid) -> Result<Option<Store>, ApiError> {
-    let row: Option<StoreRunRow> = sqlx::query_as(stores_with_runs_sql!("WHERE s.id = $1"))
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await?;
-    row.map(StoreRunRow::into_view).transpose()
+    let mut tx = snapshot(state).await?;
+    let rows: Vec<StoreRow> = urumi_store::db::get(&mut *tx, id)
+        .await?
+        .into_iter()
+        .collect();
+    let mut stores = with_newest_runs(&mut tx, rows).await?;
+    tx.commit().await?;
+    Ok(stores.pop())
 }
 
 async fn run_summary(conn: &mut PgConnection, id: Uuid) -> Result<RunSummary, ApiError> {
@@ -192,26 +125,27 @@ async fn claim_key(
     key: &str,
     hash: &[u8],
 ) -> Result<Option<StoreAccepted>, ApiError> {
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO urumi.idempotency_keys (actor, key, request_hash) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING",
+        actor,
+        key,
+        hash,
     )
-    .bind(actor)
-    .bind(key)
-    .bind(hash)
     .execute(&mut *tx)
     .await?
     .rows_affected();
     if inserted == 1 {
         return Ok(None);
     }
-    let (stored_hash, response): (Vec<u8>, Option<serde_json::Value>) = sqlx::query_as(
+    let stored = sqlx::query!(
         "SELECT request_hash, response FROM urumi.idempotency_keys WHERE actor = $1 AND key = $2",
+        actor,
+        key,
     )
-    .bind(actor)
-    .bind(key)
     .fetch_one(&mut *tx)
     .await?;
+    let (stored_hash, response) = (stored.request_hash, stored.response);
     if stored_hash != hash {
         return Err(ApiError::unprocessable(
             None,
@@ -291,12 +225,12 @@ impl StoresApi {
             run,
         };
         if let Some(key) = &idempotency_key.0 {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE urumi.idempotency_keys SET response = $3 WHERE actor = $1 AND key = $2",
+                actor,
+                key,
+                accepted.to_json(),
             )
-            .bind(&actor)
-            .bind(key)
-            .bind(accepted.to_json())
             .execute(&mut *tx)
             .await?;
         }
@@ -323,13 +257,7 @@ impl StoresApi {
     ) -> Result<JsonBody<StorePage>, ApiError> {
         let before = parse_uuid_cursor(cursor.0.as_deref())?;
         let limit = limit.0;
-        let mut items = list_page(
-            &self.0,
-            status.0.map(StoreStatus::as_str),
-            before,
-            limit + 1,
-        )
-        .await?;
+        let mut items = list_page(&self.0, status.0, before, limit + 1).await?;
         let more = items.len() as i64 > limit;
         items.truncate(limit as usize);
         let next_cursor = more

@@ -183,9 +183,10 @@ fn load_wrk(
 async fn run(url: &str, o: &Opts) -> anyhow::Result<Value> {
     let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
     urumi_migrations::MIGRATOR.run(&pool).await?;
-    let pg_version: String = sqlx::query_scalar("SHOW server_version")
-        .fetch_one(&pool)
-        .await?;
+    let pg_version: String =
+        sqlx::query_scalar!(r#"SELECT current_setting('server_version') AS "v!""#)
+            .fetch_one(&pool)
+            .await?;
     let token = urumi_api::auth::mint(&pool, "bench-admin", urumi_api::auth::Role::Admin, "bench")
         .await?
         .token;

@@ -105,10 +105,11 @@ async fn worker_mode(url: &str, a: &Args) -> anyhow::Result<()> {
 async fn wait_all_done(pool: &PgPool, expected: i64) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {
-        let done: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM urumi.runs WHERE status = 'succeeded'")
-                .fetch_one(pool)
-                .await?;
+        let done: i64 = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM urumi.runs WHERE status = 'succeeded'"#
+        )
+        .fetch_one(pool)
+        .await?;
         if done >= expected {
             return Ok(());
         }
@@ -138,11 +139,15 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
         .connect(url)
         .await?;
     urumi_migrations::MIGRATOR.run(&pool).await?;
-    let (pg_version, sync_commit, fsync): (String, String, String) = sqlx::query_as(
-        "SELECT current_setting('server_version'), current_setting('synchronous_commit'), current_setting('fsync')",
+    let settings = sqlx::query!(
+        r#"SELECT current_setting('server_version') AS "pg_version!",
+                  current_setting('synchronous_commit') AS "sync_commit!",
+                  current_setting('fsync') AS "fsync!""#,
     )
     .fetch_one(&pool)
     .await?;
+    let (pg_version, sync_commit, fsync) =
+        (settings.pg_version, settings.sync_commit, settings.fsync);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -196,8 +201,8 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
     let engine = Engine::new(pool.clone(), registry);
     // Wait for the workers to register, then let them settle before reading idle memory.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM urumi.workers WHERE stopped_at IS NULL",
+    while sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM urumi.workers WHERE stopped_at IS NULL"#
     )
     .fetch_one(pool)
     .await?
@@ -232,9 +237,9 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     wait_all_done(pool, latency_runs).await?;
-    let mut lat: Vec<f64> = sqlx::query_scalar(
-        "SELECT (extract(epoch FROM s.started_at - r.created_at) * 1000)::float8
-         FROM urumi.runs r JOIN urumi.steps s ON s.run_id = r.id AND s.position = 0",
+    let mut lat: Vec<f64> = sqlx::query_scalar!(
+        r#"SELECT (extract(epoch FROM s.started_at - r.created_at) * 1000)::float8 AS "ms!"
+           FROM urumi.runs r JOIN urumi.steps s ON s.run_id = r.id AND s.position = 0"#,
     )
     .fetch_all(pool)
     .await?;
@@ -250,7 +255,7 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
     let mut steps_per_sec = Vec::new();
     let mut runs_per_sec = Vec::new();
     for rep in 1..=a.reps {
-        sqlx::query("TRUNCATE urumi.runs, urumi.steps, urumi.events")
+        sqlx::query!("TRUNCATE urumi.runs, urumi.steps, urumi.events")
             .execute(pool)
             .await?;
         let mut tx = pool.begin().await?;
@@ -263,13 +268,14 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
                 .await?;
         }
         tx.commit().await?;
-        let committed: f64 =
-            sqlx::query_scalar("SELECT extract(epoch FROM clock_timestamp())::float8")
-                .fetch_one(pool)
-                .await?;
+        let committed: f64 = sqlx::query_scalar!(
+            r#"SELECT extract(epoch FROM clock_timestamp())::float8 AS "committed!""#
+        )
+        .fetch_one(pool)
+        .await?;
         wait_all_done(pool, a.runs as i64).await?;
-        let finished: f64 = sqlx::query_scalar(
-            "SELECT extract(epoch FROM max(finished_at))::float8 FROM urumi.runs",
+        let finished: f64 = sqlx::query_scalar!(
+            r#"SELECT extract(epoch FROM max(finished_at))::float8 AS "finished!" FROM urumi.runs"#,
         )
         .fetch_one(pool)
         .await?;
@@ -326,9 +332,10 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
         .collect();
     println!("runs/s: median {r_med:.0} (min {r_min:.0}, max {r_max:.0})");
     println!("worker RSS: idle {rss_idle_max:.1} MiB, peak {rss_peak:.1} MiB");
-    let (pg_version,): (String,) = sqlx::query_as("SELECT current_setting('server_version')")
-        .fetch_one(pool)
-        .await?;
+    let pg_version: String =
+        sqlx::query_scalar!(r#"SELECT current_setting('server_version') AS "v!""#)
+            .fetch_one(pool)
+            .await?;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -402,28 +409,19 @@ impl Writes {
 }
 
 async fn table_writes(pool: &PgPool) -> anyhow::Result<Writes> {
-    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT t.relname::text, t.n_tup_ins, t.n_tup_upd, t.n_tup_hot_upd,
-                (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.relid AND i.indpred IS NULL),
-                (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.relid AND i.indpred IS NOT NULL)
-         FROM pg_stat_user_tables t
-         WHERE t.schemaname = 'urumi' AND t.relname IN ('runs', 'steps', 'events')
-         ORDER BY t.relname",
+    let rows = sqlx::query_as!(
+        TableWrites,
+        r#"SELECT t.relname::text AS "table!", t.n_tup_ins AS "inserted!",
+                  t.n_tup_upd AS "updated!", t.n_tup_hot_upd AS "hot!",
+                  (SELECT count(*) FROM pg_index i
+                     WHERE i.indrelid = t.relid AND i.indpred IS NULL) AS "indexes!",
+                  (SELECT count(*) FROM pg_index i
+                     WHERE i.indrelid = t.relid AND i.indpred IS NOT NULL) AS "partial!"
+           FROM pg_stat_user_tables t
+           WHERE t.schemaname = 'urumi' AND t.relname IN ('runs', 'steps', 'events')
+           ORDER BY t.relname"#,
     )
     .fetch_all(pool)
     .await?;
-    Ok(Writes(
-        rows.into_iter()
-            .map(
-                |(table, inserted, updated, hot, indexes, partial)| TableWrites {
-                    table,
-                    inserted,
-                    updated,
-                    hot,
-                    indexes,
-                    partial,
-                },
-            )
-            .collect(),
-    ))
+    Ok(Writes(rows))
 }

@@ -83,6 +83,8 @@ fn registry() -> anyhow::Result<Registry> {
 /// The year of churn (see the module doc).
 async fn generate(pool: &PgPool, stores: u32) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
+    // Not query! macros: the statements read the temp tables `gen_stores` and `gen_runs`,
+    // which exist only inside this transaction, so there is nothing to check them against.
     for sql in [
         "CREATE TEMP TABLE gen_stores ON COMMIT DROP AS
          SELECT gen_random_uuid() AS id, now() - random() * interval '365 days' AS born,
@@ -158,6 +160,7 @@ async fn generate(pool: &PgPool, stores: u32) -> anyhow::Result<()> {
     }
     tx.commit().await?;
     for t in TABLES {
+        // Not a query! macro: the table name is interpolated from `TABLES`.
         sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE urumi.{t}")))
             .execute(pool)
             .await?;
@@ -169,6 +172,7 @@ async fn generate(pool: &PgPool, stores: u32) -> anyhow::Result<()> {
 async fn sizes(pool: &PgPool) -> anyhow::Result<Value> {
     let mut out = serde_json::Map::new();
     for t in TABLES {
+        // Not a query_as! macro: the table name is interpolated from `TABLES`.
         let (rows, table, indexes): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT (SELECT count(*) FROM urumi.{t}),
                     pg_table_size('urumi.{t}'), pg_indexes_size('urumi.{t}')"
@@ -214,11 +218,11 @@ async fn probe(
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let lat: Vec<Option<f64>> = sqlx::query_scalar(
-            "SELECT extract(epoch FROM started_at - created_at)::float8 * 1000
-             FROM urumi.runs WHERE id = ANY($1)",
+        let lat: Vec<Option<f64>> = sqlx::query_scalar!(
+            r#"SELECT extract(epoch FROM started_at - created_at)::float8 * 1000 AS "ms?"
+               FROM urumi.runs WHERE id = ANY($1)"#,
+            &ids,
         )
-        .bind(&ids)
         .fetch_all(&pool)
         .await?;
         if lat.iter().all(Option::is_some) {
@@ -310,12 +314,14 @@ async fn rep_in(a: &Args, url: &str) -> anyhow::Result<Rep> {
     );
 
     for t in TABLES {
+        // Not a query! macro: the table name is interpolated from `TABLES`.
         sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE urumi.{t}")))
             .execute(&pool)
             .await?;
     }
     let after_vacuum = sizes(&pool).await?;
     for t in TABLES {
+        // Not a query! macro: the table name is interpolated from `TABLES`.
         sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM FULL urumi.{t}")))
             .execute(&pool)
             .await?;
@@ -349,11 +355,13 @@ async fn main() -> anyhow::Result<()> {
         .max_connections(1)
         .connect(&base)
         .await?;
-    let (pg_version, sync_commit): (String, String) = sqlx::query_as(
-        "SELECT current_setting('server_version'), current_setting('synchronous_commit')",
+    let settings = sqlx::query!(
+        r#"SELECT current_setting('server_version') AS "pg_version!",
+                  current_setting('synchronous_commit') AS "sync_commit!""#,
     )
     .fetch_one(&admin)
     .await?;
+    let (pg_version, sync_commit) = (settings.pg_version, settings.sync_commit);
     admin.close().await;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(

@@ -52,7 +52,7 @@ async fn run(
         .connect(url)
         .await?;
     urumi_migrations::MIGRATOR.run(&pool).await?;
-    let max: String = sqlx::query_scalar("SHOW max_connections")
+    let max: String = sqlx::query_scalar!(r#"SELECT current_setting('max_connections') AS "max!""#)
         .fetch_one(&pool)
         .await?;
     let needed = workers as u32 * WORKER_POOL + 16 + 2;
@@ -102,7 +102,7 @@ async fn run(
     }
     sim.shutdown().await;
     let _ = std::fs::remove_file(&kubeconfig);
-    let (pg,): (String,) = sqlx::query_as("SELECT current_setting('server_version')")
+    let pg: String = sqlx::query_scalar!(r#"SELECT current_setting('server_version') AS "v!""#)
         .fetch_one(&pool)
         .await?;
     let mut v = outcome?;
@@ -147,21 +147,26 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
         loop {
-            let (ready, failed): (i64, i64) = sqlx::query_as(
-                "SELECT count(*) FILTER (WHERE s.status = 'ready'),
-                        (SELECT count(*) FROM urumi.runs WHERE status = 'failed')
-                 FROM urumi.stores s WHERE s.name LIKE $1",
+            let counts = sqlx::query!(
+                r#"SELECT count(*) FILTER (WHERE s.status = 'ready') AS "ready!",
+                          (SELECT count(*) FROM urumi.runs WHERE status = 'failed') AS "failed!"
+                   FROM urumi.stores s WHERE s.name LIKE $1"#,
+                format!("bench r{rep} %"),
             )
-            .bind(format!("bench r{rep} %"))
             .fetch_one(pool)
             .await?;
+            let (ready, failed) = (counts.ready, counts.failed);
             if failed > 0 {
-                let why: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT coalesce(left(error, 300), '?'), count(*) FROM urumi.runs
-                     WHERE status = 'failed' GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
+                let why: Vec<(String, i64)> = sqlx::query!(
+                    r#"SELECT coalesce(left(error, 300), '?') AS "error!", count(*) AS "n!"
+                       FROM urumi.runs
+                       WHERE status = 'failed' GROUP BY 1 ORDER BY 2 DESC LIMIT 5"#,
                 )
                 .fetch_all(pool)
-                .await?;
+                .await?
+                .into_iter()
+                .map(|r| (r.error, r.n))
+                .collect();
                 for (error, n) in &why {
                     eprintln!("{n} runs failed: {error}");
                 }
@@ -177,14 +182,17 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let (total, mut each): (f64, Vec<f64>) = {
-            let rows: Vec<(f64, f64)> = sqlx::query_as(
-                "SELECT extract(epoch FROM ready_at - created_at)::float8,
-                        extract(epoch FROM (SELECT max(ready_at) - min(created_at) FROM urumi.stores WHERE name LIKE $1))::float8
-                 FROM urumi.stores WHERE name LIKE $1",
+            let rows: Vec<(f64, f64)> = sqlx::query!(
+                r#"SELECT extract(epoch FROM ready_at - created_at)::float8 AS "each!",
+                          extract(epoch FROM (SELECT max(ready_at) - min(created_at) FROM urumi.stores WHERE name LIKE $1))::float8 AS "total!"
+                   FROM urumi.stores WHERE name LIKE $1"#,
+                format!("bench r{rep} %"),
             )
-            .bind(format!("bench r{rep} %"))
             .fetch_all(pool)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|r| (r.each, r.total))
+            .collect();
             (
                 rows.first().map_or(0.0, |r| r.1),
                 rows.iter().map(|r| r.0).collect(),

@@ -1,9 +1,11 @@
 //! Read-only queries: a run with its steps, runs of a subject, pages of runs and events.
 
+use std::collections::HashMap;
+
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::model::{Event, Run, RunStatusColumn, StepRecord, StepStatusColumn};
+use crate::model::{Event, Run, RunHead, RunStatusColumn, StepRecord, StepStatusColumn};
 
 /// One run.
 pub(crate) async fn run<'e>(
@@ -21,6 +23,26 @@ pub(crate) async fn run<'e>(
     )
     .fetch_optional(exec)
     .await
+}
+
+/// The newest run (highest id) of each of `subjects` that has one, by subject. One index
+/// descent per subject (`runs_by_subject_id (subject, id DESC)`).
+pub(crate) async fn newest_runs<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    subjects: &[String],
+) -> sqlx::Result<HashMap<String, RunHead>> {
+    let rows = sqlx::query_as!(
+        RunHead,
+        r#"SELECT DISTINCT ON (subject) id, definition, version, subject,
+               status AS "status: RunStatusColumn", error, rerun_of, created_by, created_at,
+               started_at, finished_at
+           FROM urumi.runs WHERE subject = ANY($1)
+           ORDER BY subject, id DESC"#,
+        subjects as _,
+    )
+    .fetch_all(exec)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.subject.clone(), r)).collect())
 }
 
 /// A run's steps in order.

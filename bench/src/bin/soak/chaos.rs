@@ -111,7 +111,7 @@ pub struct PgRestart {
 
 /// The next transaction id Postgres will hand out (`xmax` of a fresh snapshot).
 async fn next_xid(pool: &sqlx::PgPool) -> Option<u64> {
-    sqlx::query_scalar::<_, i64>("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+    sqlx::query_scalar!(r#"SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS "x!""#)
         .fetch_one(pool)
         .await
         .ok()
@@ -241,10 +241,10 @@ pub async fn run(p: &Platform, plan: &[(Duration, Action)], t0: Instant, seed: u
 async fn registered(p: &Platform, pid: u32) -> Option<f64> {
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(10) {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT count(*) FROM urumi.workers WHERE pid = $1 AND stopped_at IS NULL",
+        let found: Option<i64> = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM urumi.workers WHERE pid = $1 AND stopped_at IS NULL"#,
+            pid as i32,
         )
-        .bind(pid as i32)
         .fetch_one(&p.pool)
         .await
         .ok();
@@ -281,8 +281,8 @@ async fn reconnect_check(p: &Platform) -> PgRestart {
                 .collect();
             (w, procs.list[p.api_idx].pid)
         };
-        let Ok(start) = sqlx::query_scalar::<_, f64>(
-            "SELECT extract(epoch FROM pg_postmaster_start_time())::float8",
+        let Ok(start) = sqlx::query_scalar!(
+            r#"SELECT extract(epoch FROM pg_postmaster_start_time())::float8 AS "start!""#,
         )
         .fetch_one(&p.pool)
         .await
@@ -298,16 +298,17 @@ async fn reconnect_check(p: &Platform) -> PgRestart {
         let mut now_missing = Vec::new();
         survivors.clear();
         for &pid in &workers {
-            let row: Option<(String, bool)> = sqlx::query_as(
-                "SELECT id, heartbeat_at > to_timestamp($2) FROM urumi.workers
-                 WHERE pid = $1 ORDER BY started_at DESC LIMIT 1",
+            let row: Option<(String, bool)> = sqlx::query!(
+                r#"SELECT id, heartbeat_at > to_timestamp($2) AS "fresh!" FROM urumi.workers
+                   WHERE pid = $1 ORDER BY started_at DESC LIMIT 1"#,
+                pid as i32,
+                start,
             )
-            .bind(pid as i32)
-            .bind(start)
             .fetch_optional(&p.pool)
             .await
             .ok()
-            .flatten();
+            .flatten()
+            .map(|r| (r.id, r.fresh));
             match row {
                 Some((id, true)) => survivors.push((pid, id)),
                 Some((id, false)) => {

@@ -54,7 +54,7 @@ impl Check {
 }
 
 /// One row of `urumi.events`, as the verdict reads it.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct EventRow {
     pub id: i64,
     /// `<txid>-<id>`, as the stream sends it.
@@ -81,11 +81,14 @@ pub async fn verdict(
     let mut fig = Map::new();
 
     // Stores: every one terminal as expected, its namespace present or gone accordingly.
-    let rows: Vec<(Uuid, String, String, String)> = sqlx::query_as(
-        "SELECT id, name, slug, status FROM urumi.stores WHERE name LIKE 'soak store %'",
+    let rows: Vec<(Uuid, String, String, String)> = sqlx::query!(
+        "SELECT id, name, slug, status FROM urumi.stores WHERE name LIKE 'soak store %'"
     )
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.name, r.slug, r.status))
+    .collect();
     let mut by_name: HashMap<&str, Vec<&(Uuid, String, String, String)>> = HashMap::new();
     for r in &rows {
         by_name.entry(r.1.as_str()).or_default().push(r);
@@ -122,10 +125,10 @@ pub async fn verdict(
             .iter()
             .map(|r| format!("request not accepted: {r}")),
     );
-    let deleted_mid: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM urumi.events e JOIN urumi.stores s ON e.subject = 'store:' || s.id
+    let deleted_mid: i64 = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM urumi.events e JOIN urumi.stores s ON e.subject = 'store:' || s.id
          WHERE e.kind = 'store.deleting' AND e.detail->>'from' = 'provisioning'
-           AND s.name LIKE 'soak store %'",
+           AND s.name LIKE 'soak store %'"#,
     )
     .fetch_one(pool)
     .await?;
@@ -147,11 +150,14 @@ pub async fn verdict(
     ));
 
     // Runs: none left active, none failed.
-    let stuck: Vec<(Uuid, String, String)> = sqlx::query_as(
+    let stuck: Vec<(Uuid, String, String)> = sqlx::query!(
         "SELECT id, definition, status FROM urumi.runs WHERE status IN ('queued', 'running', 'waiting')",
     )
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.definition, r.status))
+    .collect();
     checks.push(Check::new(
         "no_stuck_runs",
         stuck.is_empty(),
@@ -161,11 +167,14 @@ pub async fn verdict(
             .map(|(id, d, s)| format!("{d} run {id} is {s}"))
             .collect(),
     ));
-    let failed: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
-        "SELECT id, definition, left(error, 400) FROM urumi.runs WHERE status = 'failed' ORDER BY created_at",
+    let failed: Vec<(Uuid, String, Option<String>)> = sqlx::query!(
+        "SELECT id, definition, left(error, 400) AS error FROM urumi.runs WHERE status = 'failed' ORDER BY created_at",
     )
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.definition, r.error))
+    .collect();
     checks.push(Check::new(
         "no_failed_runs",
         failed.is_empty(),
@@ -181,10 +190,11 @@ pub async fn verdict(
             .collect(),
     ));
 
-    let events: Vec<EventRow> = sqlx::query_as(
-        "SELECT id, txid::text || '-' || id AS cursor, run_id, subject, kind, step, actor,
-                extract(epoch FROM created_at)::float8 AS at
-         FROM urumi.events ORDER BY id",
+    let events: Vec<EventRow> = sqlx::query_as!(
+        EventRow,
+        r#"SELECT id, txid::text || '-' || id AS "cursor!", run_id, subject, kind, step, actor,
+                extract(epoch FROM created_at)::float8 AS "at!"
+         FROM urumi.events ORDER BY id"#,
     )
     .fetch_all(pool)
     .await?;
@@ -333,14 +343,17 @@ pub async fn verdict(
             ));
         }
         let ids: Vec<String> = r.survivors.iter().map(|s| s.1.clone()).collect();
-        let (by_survivors, by_anyone): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE actor = ANY($1)), count(*) FROM urumi.events
-             WHERE (kind LIKE 'step.%' OR kind = 'run.claimed') AND created_at > to_timestamp($2)",
+        let counts = sqlx::query!(
+            r#"SELECT count(*) FILTER (WHERE actor = ANY($1)) AS "by_survivors!",
+                      count(*) AS "by_anyone!"
+               FROM urumi.events
+               WHERE (kind LIKE 'step.%' OR kind = 'run.claimed') AND created_at > to_timestamp($2)"#,
+            &ids as _,
+            r.postmaster_start,
         )
-        .bind(&ids)
-        .bind(r.postmaster_start)
         .fetch_one(pool)
         .await?;
+        let (by_survivors, by_anyone) = (counts.by_survivors, counts.by_anyone);
         if by_anyone > 0 && by_survivors == 0 {
             recon.push(format!(
                 "restart {}: {by_anyone} step events after it, none by the {} workers that lived through it",

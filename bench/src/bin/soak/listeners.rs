@@ -60,12 +60,15 @@ fn channel(query: &str) -> String {
 /// # Errors
 /// When Postgres does not answer.
 pub async fn listening(pool: &PgPool, pids: &[u32]) -> sqlx::Result<BTreeMap<u32, Vec<String>>> {
-    let rows: Vec<(Option<i32>, String)> = sqlx::query_as(
-        "SELECT client_port, query FROM pg_stat_activity
-         WHERE backend_type = 'client backend' AND state = 'idle' AND query ILIKE 'LISTEN %'",
+    let rows: Vec<(Option<i32>, String)> = sqlx::query!(
+        r#"SELECT client_port, query AS "query!" FROM pg_stat_activity
+           WHERE backend_type = 'client backend' AND state = 'idle' AND query ILIKE 'LISTEN %'"#,
     )
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.client_port, r.query))
+    .collect();
     let ports = ports_by_inode();
     let mut out = BTreeMap::new();
     for &pid in pids {

@@ -192,9 +192,10 @@ async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<(bool, Map<S
         .await?;
     let t0 = Instant::now();
     // The same moment on Postgres's clock, for the time to all terminal.
-    let t0_db: f64 = sqlx::query_scalar("SELECT extract(epoch FROM clock_timestamp())::float8")
-        .fetch_one(&p.pool)
-        .await?;
+    let t0_db: f64 =
+        sqlx::query_scalar!(r#"SELECT extract(epoch FROM clock_timestamp())::float8 AS "t0!""#)
+            .fetch_one(&p.pool)
+            .await?;
     let deadline = t0 + Duration::from_secs(args.seconds);
     let chaos_len = Duration::from_secs(args.chaos_seconds);
     println!(
@@ -273,15 +274,17 @@ async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<(bool, Map<S
     // last run finished (Postgres's clock), which may be before the chaos ended.
     let mut all_terminal = None;
     while Instant::now() < deadline {
-        let row: Result<(i64, i64, i64, Option<f64>), _> = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM urumi.stores WHERE name LIKE 'soak store %'
-                       AND status IN ('ready', 'failed', 'deleted')),
-                    (SELECT count(*) FROM urumi.stores WHERE name LIKE 'soak store %'),
-                    (SELECT count(*) FROM urumi.runs WHERE status IN ('queued', 'running', 'waiting')),
-                    (SELECT extract(epoch FROM max(finished_at))::float8 FROM urumi.runs)",
+        let row: Result<(i64, i64, i64, Option<f64>), _> = sqlx::query!(
+            r#"SELECT (SELECT count(*) FROM urumi.stores WHERE name LIKE 'soak store %'
+                         AND status IN ('ready', 'failed', 'deleted')) AS "terminal!",
+                      (SELECT count(*) FROM urumi.stores WHERE name LIKE 'soak store %') AS "total!",
+                      (SELECT count(*) FROM urumi.runs
+                         WHERE status IN ('queued', 'running', 'waiting')) AS "active!",
+                      (SELECT extract(epoch FROM max(finished_at))::float8 FROM urumi.runs) AS last"#,
         )
         .fetch_one(&p.pool)
-        .await;
+        .await
+        .map(|r| (r.terminal, r.total, r.active, r.last));
         if let Ok((terminal, total, active, last)) = row
             && terminal == total
             && active == 0
@@ -400,7 +403,7 @@ async fn caught_up(seen: &follower::Seen, pool: &sqlx::PgPool) {
     while start.elapsed() < Duration::from_secs(30)
         && last_progress.elapsed() < Duration::from_secs(5)
     {
-        let want: i64 = sqlx::query_scalar("SELECT count(*) FROM urumi.events")
+        let want: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM urumi.events"#)
             .fetch_one(pool)
             .await
             .unwrap_or(i64::MAX);
