@@ -53,6 +53,14 @@ impl StoreStatus {
         }
     }
 
+    /// The status stored as `s`.
+    fn named(s: &str) -> Result<Self, String> {
+        StoreStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown store status {s:?}"))
+    }
+
     /// The statuses a write may move a store from into `self` (the workflows' writes; the
     /// provisioning/failed moves are the trigger's).
     #[must_use]
@@ -78,10 +86,7 @@ impl fmt::Display for StoreStatus {
 impl TryFrom<String> for StoreStatus {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        StoreStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown store status {s:?}"))
+        StoreStatus::named(&s)
     }
 }
 
@@ -99,10 +104,7 @@ impl sqlx::Type<sqlx::Postgres> for StoreStatus {
 impl<'r> sqlx::Decode<'r, sqlx::Postgres> for StoreStatus {
     fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
         let s = <&str as sqlx::Decode<'r, sqlx::Postgres>>::decode(value)?;
-        StoreStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown store status {s:?}").into())
+        Ok(StoreStatus::named(s)?)
     }
 }
 

@@ -25,19 +25,23 @@ pub(crate) async fn run<'e>(
     .await
 }
 
-/// The newest run (highest id) of each of `subjects` that has one, by subject. One index
-/// descent per subject (`runs_by_subject_id (subject, id DESC)`).
+/// The newest run (highest id) of each of `subjects` that has one, by subject: one step down
+/// `runs_by_subject_id (subject, id DESC)` per subject, reading one row each however many
+/// runs a subject has had (`DISTINCT ON (subject)` would read them all and sort).
 pub(crate) async fn newest_runs<'e>(
     exec: impl sqlx::PgExecutor<'e>,
     subjects: &[String],
 ) -> sqlx::Result<HashMap<String, RunHead>> {
     let rows = sqlx::query_as!(
         RunHead,
-        r#"SELECT DISTINCT ON (subject) id, definition, version, subject,
-               status AS "status: RunStatusColumn", error, rerun_of, created_by, created_at,
-               started_at, finished_at
-           FROM urumi.runs WHERE subject = ANY($1)
-           ORDER BY subject, id DESC"#,
+        r#"SELECT r.id, r.definition, r.version, r.subject, r.status AS "status: RunStatusColumn",
+               r.error, r.rerun_of, r.created_by, r.created_at, r.started_at, r.finished_at
+           FROM unnest($1::text[]) AS s(subject)
+           CROSS JOIN LATERAL (
+               SELECT id, definition, version, subject, status, error, rerun_of, created_by,
+                      created_at, started_at, finished_at
+               FROM urumi.runs WHERE subject = s.subject ORDER BY id DESC LIMIT 1
+           ) r"#,
         subjects as _,
     )
     .fetch_all(exec)

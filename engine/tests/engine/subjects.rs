@@ -182,3 +182,31 @@ async fn cancel_stops_a_running_run_at_the_next_step_boundary(
     assert_eq!(counter.get("a"), 2, "a rerun runs every step again");
     worker.shutdown().await.unwrap();
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn newest_runs_names_each_subjects_newest_run_and_leaves_out_subjects_without_runs(
+    pool: sqlx::PgPool,
+) {
+    let counter = Counter::default();
+    let engine = engine(&pool, vec![three_steps("job", &counter)]);
+    let first_a = start(&engine, "job", "a", json!({})).await;
+    engine.cancel_run(first_a, "test").await.unwrap();
+    let second_a = start(&engine, "job", "a", json!({})).await;
+    let only_b = start(&engine, "job", "b", json!({})).await;
+
+    let subjects = ["a", "b", "c"].map(String::from);
+    let newest = engine.newest_runs(&subjects).await.unwrap();
+    assert_eq!(newest.len(), 2, "{newest:?}");
+    assert_eq!(newest["a"].id, second_a);
+    assert_eq!(newest["a"].status(), RunStatus::Queued);
+    assert_eq!(newest["b"].id, only_b);
+    assert_eq!(newest["b"].definition, "job");
+    assert!(!newest.contains_key("c"));
+
+    let mut conn = pool.acquire().await.unwrap();
+    let in_tx = urumi_engine::newest_runs_in(&mut conn, &subjects[..1])
+        .await
+        .unwrap();
+    assert_eq!(in_tx.keys().collect::<Vec<_>>(), ["a"]);
+    assert!(engine.newest_runs(&[]).await.unwrap().is_empty());
+}
