@@ -33,14 +33,8 @@ async fn demo_run(engine: &Engine, subject: &str, work_ms: u64) -> Uuid {
         .run_id
 }
 
-#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-async fn a_worker_process_killed_mid_step_is_taken_over_by_another_after_the_lease(
-    _: PgPoolOptions,
-    connect: PgConnectOptions,
-) {
-    let (_pool, engine, url) = setup(connect).await;
-    let victim = WorkerProcess::spawn(&url, None);
-    let run = demo_run(&engine, "kill-me", 4000).await;
+/// Waits until the demo run's `work` step is running.
+async fn work_started(engine: &Engine, run: Uuid) {
     wait_until(
         "the work step to start",
         Duration::from_secs(20),
@@ -52,6 +46,17 @@ async fn a_worker_process_killed_mid_step_is_taken_over_by_another_after_the_lea
         },
     )
     .await;
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_worker_process_killed_mid_step_is_taken_over_by_another_after_the_lease(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (_pool, engine, url) = setup(connect).await;
+    let victim = WorkerProcess::spawn(&url, None);
+    let run = demo_run(&engine, "kill-me", 4000).await;
+    work_started(&engine, run).await;
     let owner = engine.run(run).await.unwrap().run.lease_owner.unwrap();
     victim.kill();
 
@@ -368,17 +373,7 @@ async fn sigterm_mid_step_lets_the_step_finish_releases_the_run_and_exits_cleanl
     let (pool, engine, url) = setup(connect).await;
     let mut worker = WorkerProcess::spawn(&url, None);
     let run = demo_run(&engine, "stop-me", 2500).await;
-    wait_until(
-        "the work step to start",
-        Duration::from_secs(20),
-        async || {
-            let d = engine.run(run).await.unwrap();
-            d.steps
-                .iter()
-                .any(|s| s.name == "work" && s.status() == StepStatus::Running)
-        },
-    )
-    .await;
+    work_started(&engine, run).await;
     // The apalis Monitor stops the worker: the step in flight finishes, the run is released
     // at that boundary (not left to its lease), the worker's row is marked stopped.
     worker.signal_term();

@@ -156,8 +156,33 @@ pub(crate) async fn checkpoint_batch(
     let mut results: Vec<Result<Advanced, LeaseLost>> = vec![Err(LeaseLost); batch.len()];
     let (going, ending): (Vec<usize>, Vec<usize>) =
         (0..batch.len()).partition(|i| batch[*i].next.is_some());
-    let mut tx = pool.begin().await?;
-    if !going.is_empty() {
+    if !going.is_empty() && !ending.is_empty() {
+        let mut tx = pool.begin().await?;
+        advance(&mut tx, batch, &going, &mut results).await?;
+        if finish(&mut tx, batch, &ending, &mut results).await? {
+            super::notify_wake(&mut tx).await?;
+        }
+        tx.commit().await?;
+    } else {
+        // One statement commits on its own: no BEGIN and COMMIT round trips.
+        let mut conn = pool.acquire().await?;
+        if !going.is_empty() {
+            advance(&mut conn, batch, &going, &mut results).await?;
+        } else if finish(&mut conn, batch, &ending, &mut results).await? {
+            super::notify_wake(&mut conn).await?;
+        }
+    }
+    Ok(results)
+}
+
+/// Checkpoints of runs that go on: each step succeeded and the next one started.
+async fn advance(
+    conn: &mut PgConnection,
+    batch: &[Checkpoint],
+    going: &[usize],
+    results: &mut [Result<Advanced, LeaseLost>],
+) -> sqlx::Result<()> {
+    {
         let col = |f: &dyn Fn(&Checkpoint) -> String| {
             going.iter().map(|i| f(&batch[*i])).collect::<Vec<String>>()
         };
@@ -206,7 +231,7 @@ pub(crate) async fn checkpoint_batch(
             &outputs,
             &col(&|c| c.lease.worker.clone()),
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await?;
         for r in rows {
             let id = r.id;
@@ -223,7 +248,18 @@ pub(crate) async fn checkpoint_batch(
             });
         }
     }
-    if !ending.is_empty() {
+    Ok(())
+}
+
+/// Checkpoints of runs whose last step succeeded: the run succeeds, and the runs waiting for
+/// it are unblocked. Returns whether any was (so idle workers should be woken).
+async fn finish(
+    conn: &mut PgConnection,
+    batch: &[Checkpoint],
+    ending: &[usize],
+    results: &mut [Result<Advanced, LeaseLost>],
+) -> sqlx::Result<bool> {
+    {
         let ids: Vec<uuid::Uuid> = ending.iter().map(|i| batch[*i].lease.run_id).collect();
         let tokens: Vec<uuid::Uuid> = ending.iter().map(|i| batch[*i].lease.token).collect();
         let dones: Vec<String> = ending.iter().map(|i| batch[*i].done.clone()).collect();
@@ -256,15 +292,13 @@ pub(crate) async fn checkpoint_batch(
                  FROM fence WHERE r.blocked_by = fence.id AND r.status = 'queued'
                  RETURNING r.id, r.blocked_by AS was_blocked_by
              ), ev AS (
+                 -- One event per finished run: the last step's success is in the same commit
+                 -- and is named by it (`step`, its `duration_ms`).
                  INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
-                 SELECT run_id, subject, kind, step, actor, detail FROM (
-                     SELECT fence.id AS run_id, fence.subject, 'step.succeeded' AS kind, req.done AS step,
-                            req.actor, jsonb_build_object('duration_ms', round(done.duration_ms)) AS detail, 0 AS ord
-                     FROM fence JOIN req ON req.run_id = fence.id JOIN done ON done.run_id = fence.id
-                     UNION ALL
-                     SELECT fence.id, fence.subject, 'run.succeeded', NULL, req.actor, '{}'::jsonb, 1
-                     FROM fence JOIN req ON req.run_id = fence.id
-                 ) x ORDER BY run_id, ord
+                 SELECT fence.id, fence.subject, 'run.succeeded', req.done, req.actor,
+                        jsonb_build_object('duration_ms', round(done.duration_ms))
+                 FROM fence JOIN req ON req.run_id = fence.id JOIN done ON done.run_id = fence.id
+                 ORDER BY fence.id
              )
              SELECT fence.id AS "id!", (SELECT count(*) FROM successors) AS "unblocked!" FROM fence"#,
             &ids,
@@ -273,7 +307,7 @@ pub(crate) async fn checkpoint_batch(
             &outputs,
             &actors,
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await?;
         let mut any_unblocked = false;
         for r in rows {
@@ -287,10 +321,6 @@ pub(crate) async fn checkpoint_batch(
                 results[i] = Ok(Advanced::Finished);
             }
         }
-        if any_unblocked {
-            super::notify_wake(&mut tx).await?;
-        }
+        Ok(any_unblocked)
     }
-    tx.commit().await?;
-    Ok(results)
 }

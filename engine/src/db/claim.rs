@@ -58,7 +58,8 @@ pub(crate) async fn deregister_worker(pool: &PgPool, id: &str) -> sqlx::Result<(
 }
 
 /// Leases up to `limit` due runs of the served definitions, oldest due first. A run claimed
-/// for the first time also has its first step marked started (attempt 1) in the same commit.
+/// for the first time also has its first step marked started (attempt 1) in the same commit,
+/// which its one `run.claimed` event names (`step`).
 pub(crate) async fn claim(
     pool: &PgPool,
     worker: &str,
@@ -88,16 +89,14 @@ pub(crate) async fn claim(
              FROM claimed WHERE claimed.fresh AND s.run_id = claimed.id AND s.position = 0
              RETURNING s.run_id, s.name
          ), logged AS (
+             -- One event per claimed run; a fresh run's first step, started in this commit,
+             -- is named by it (`step`, `attempt` 1) rather than by a second event.
              INSERT INTO urumi.events (run_id, subject, kind, step, actor, detail)
-             SELECT x.run_id, x.subject, x.kind, x.step, $1, x.detail FROM (
-                 SELECT id AS run_id, subject, 'run.claimed' AS kind, NULL::text AS step,
-                        '{}'::jsonb AS detail, 0 AS ord
-                 FROM claimed
-                 UNION ALL
-                 SELECT first.run_id, claimed.subject, 'step.started', first.name,
-                        jsonb_build_object('attempt', 1, 'poll', false), 1
-                 FROM first JOIN claimed ON claimed.id = first.run_id
-             ) x ORDER BY x.run_id, x.ord
+             SELECT claimed.id, claimed.subject, 'run.claimed', first.name, $1,
+                    CASE WHEN first.run_id IS NULL THEN '{}'::jsonb
+                         ELSE jsonb_build_object('attempt', 1) END
+             FROM claimed LEFT JOIN first ON first.run_id = claimed.id
+             ORDER BY claimed.id
          )
          SELECT id AS "id!", definition AS "definition!", version AS "version!",
                 subject AS "subject!", input AS "input!", lease_token AS "lease_token!",

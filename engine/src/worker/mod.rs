@@ -290,12 +290,16 @@ fn run_span(task: &Task<ClaimedRun>) -> tracing::Span {
 type PanicHandler = for<'a, 'b> fn(&'a Box<dyn std::any::Any + Send + 'b>) -> AbortError;
 
 fn runner_panicked<'b>(panic: &Box<dyn std::any::Any + Send + 'b>) -> AbortError {
-    let msg = panic
+    AbortError::new(format!("the runner panicked: {}", panic_message(panic)))
+}
+
+/// What a panic said (its `&str` or `String` payload).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    AbortError::new(format!("the runner panicked: {msg}"))
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// The apalis worker type this engine builds: [`RunQueue`] as its backend, [`RunService`]

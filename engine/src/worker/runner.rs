@@ -528,12 +528,10 @@ async fn run_step_raw(sdef: &StepDef, ctx: StepContext) -> Result<StepOutcome, S
 }
 
 fn step_panicked(panic: &Box<dyn std::any::Any + Send>) -> StepError {
-    let msg = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    StepError::retryable(format!("step panicked: {msg}"))
+    StepError::retryable(format!(
+        "step panicked: {}",
+        super::panic_message(panic.as_ref())
+    ))
 }
 
 /// One step attempt as a tower service, so apalis layers can wrap it.

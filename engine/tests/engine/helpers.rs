@@ -141,3 +141,20 @@ pub async fn own_pool(connect: sqlx::postgres::PgConnectOptions) -> PgPool {
         .await
         .unwrap()
 }
+
+/// The events that started `step` (an attempt, not a poll): its own `step.started`, or the
+/// event of the commit that started it with another change — `run.claimed` (a fresh run's
+/// first step) or the previous step's `step.succeeded` (`next`).
+pub fn starts_of<'a>(
+    events: &'a [urumi_engine::Event],
+    step: &str,
+) -> Vec<&'a urumi_engine::Event> {
+    events
+        .iter()
+        .filter(|e| match e.kind.as_str() {
+            "step.started" | "run.claimed" => e.step.as_deref() == Some(step),
+            "step.succeeded" => e.detail.get("next").and_then(Value::as_str) == Some(step),
+            _ => false,
+        })
+        .collect()
+}

@@ -62,6 +62,19 @@ describe("applyToRun", () => {
     expect(last.steps[1]?.status).toBe("pending");
   });
 
+  it("starts the first step named by run.claimed and finishes the last one named by run.succeeded", () => {
+    const claimed = applyToRun(run, event("run.claimed", { step: "namespace", detail: { attempt: 1 } }));
+    expect(claimed.status).toBe("running");
+    expect(claimed.steps[0]).toMatchObject({ status: "running", attempts: 1 });
+    const ended = applyToRun(claimed, event("run.succeeded", { step: "quota", detail: { duration_ms: 3 } }));
+    expect(ended.status).toBe("succeeded");
+    expect(ended.steps[1]).toMatchObject({ status: "succeeded", finished_at: "2026-01-01T00:00:00Z" });
+    // A claim of a run that already ran (no step named) changes only the run.
+    const again = applyToRun({ ...run, status: "waiting" }, event("run.claimed"));
+    expect(again.status).toBe("running");
+    expect(again.steps).toEqual(run.steps);
+  });
+
   it("does not count a poll as an attempt", () => {
     const polled = applyToRun(run, event("step.started", { step: "namespace", detail: { attempt: 3, poll: true } }));
     expect(polled.steps[0]?.attempts).toBe(0);

@@ -52,12 +52,34 @@ function attemptOf(detail: unknown): number | undefined {
   return d.poll !== true && typeof d.attempt === "number" ? d.attempt : undefined;
 }
 
-/** A `step.succeeded` whose commit also started the next step names it: `next`, `next_attempt`. */
-function nextOf(e: StreamEvent): { step: string; attempt: number | undefined } | undefined {
-  if (e.kind !== "step.succeeded" || typeof e.detail !== "object" || e.detail === null) return undefined;
-  const d = e.detail as { next?: unknown; next_attempt?: unknown };
-  if (typeof d.next !== "string") return undefined;
-  return { step: d.next, attempt: typeof d.next_attempt === "number" ? d.next_attempt : undefined };
+/**
+ * A step started in the commit of another change, named by that change's one event: a
+ * `step.succeeded` names the next step (`next`, `next_attempt`), a `run.claimed` the fresh
+ * run's first step (`step`, `attempt`).
+ */
+function startedWith(e: StreamEvent): { step: string; attempt: number | undefined } | undefined {
+  if (typeof e.detail !== "object" || e.detail === null) return undefined;
+  if (e.kind === "step.succeeded") {
+    const d = e.detail as { next?: unknown; next_attempt?: unknown };
+    if (typeof d.next !== "string") return undefined;
+    return { step: d.next, attempt: typeof d.next_attempt === "number" ? d.next_attempt : undefined };
+  }
+  if (e.kind === "run.claimed" && e.step) {
+    const d = e.detail as { attempt?: unknown };
+    return { step: e.step, attempt: typeof d.attempt === "number" ? d.attempt : undefined };
+  }
+  return undefined;
+}
+
+/** The run's steps with `name` marked running (attempt counted); `undefined` if unchanged. */
+function startStep(steps: RunDetail["steps"], name: string, attempt: number | undefined, at: string) {
+  const i = steps.findIndex((s) => s.name === name);
+  const s = steps[i];
+  if (!s || s.status === "running") return undefined;
+  const attempts = attempt !== undefined && attempt > s.attempts ? { attempts: attempt } : {};
+  const out = [...steps];
+  out[i] = { ...s, ...attempts, started_at: s.started_at ?? at, status: "running" };
+  return out;
 }
 
 /** The run with the event's status change applied (the same object when nothing changed). */
@@ -75,23 +97,26 @@ export function applyToRun(run: RunDetail, e: StreamEvent): RunDetail {
       const finished = stepStatus === "succeeded" || stepStatus === "failed" ? { finished_at: e.created_at } : {};
       return { ...s, ...started, ...finished, ...attempts, status: stepStatus };
     });
-    const next = nextOf(e);
-    if (next) {
-      const i = steps.findIndex((s) => s.name === next.step);
-      const s = steps[i];
-      if (s && s.status !== "running") {
-        changed = true;
-        const attempts = next.attempt !== undefined && next.attempt > s.attempts ? { attempts: next.attempt } : {};
-        steps[i] = { ...s, ...attempts, started_at: s.started_at ?? e.created_at, status: "running" };
-      }
-    }
+    const next = startedWith(e);
+    const advanced = next ? startStep(steps, next.step, next.attempt, e.created_at) : undefined;
     const runStatus: RunStatus = run.status === "queued" || run.status === "waiting" ? "running" : run.status;
-    if (!changed && runStatus === run.status) return run;
-    return { ...run, status: runStatus, steps };
+    if (!changed && !advanced && runStatus === run.status) return run;
+    return { ...run, status: runStatus, steps: advanced ?? steps };
   }
   const runStatus = RUN_STATUS[e.kind];
-  if (runStatus && run.status !== runStatus) return { ...run, status: runStatus };
-  return run;
+  // run.claimed names the first step it started; run.succeeded the last step, done with it.
+  let steps = run.steps;
+  const first = startedWith(e);
+  if (first) steps = startStep(steps, first.step, first.attempt, e.created_at) ?? steps;
+  if (e.kind === "run.succeeded" && e.step) {
+    steps = steps.map((s) =>
+      s.name === e.step && s.status !== "succeeded"
+        ? { ...s, status: "succeeded" as StepStatus, finished_at: e.created_at }
+        : s,
+    );
+  }
+  if (steps === run.steps && (!runStatus || run.status === runStatus)) return run;
+  return { ...run, status: runStatus ?? run.status, steps };
 }
 
 /** The store with a `store.<status>` event applied. */

@@ -63,6 +63,8 @@ pub struct EventRow {
     pub subject: Option<String>,
     pub kind: String,
     pub step: Option<String>,
+    /// The step a `step.succeeded` started in its commit (`detail.next`).
+    pub next: Option<String>,
     pub actor: String,
     /// `created_at` (its transaction's start), epoch seconds.
     pub at: f64,
@@ -192,8 +194,8 @@ pub async fn verdict(
 
     let events: Vec<EventRow> = sqlx::query_as!(
         EventRow,
-        r#"SELECT id, txid::text || '-' || id AS "cursor!", run_id, subject, kind, step, actor,
-                extract(epoch FROM created_at)::float8 AS "at!"
+        r#"SELECT id, txid::text || '-' || id AS "cursor!", run_id, subject, kind, step,
+                detail->>'next' AS next, actor, extract(epoch FROM created_at)::float8 AS "at!"
          FROM urumi.events ORDER BY id"#,
     )
     .fetch_all(pool)
@@ -202,7 +204,10 @@ pub async fn verdict(
     // Steps: a step whose checkpoint said succeeded never started again; no second setup Job.
     let mut done: HashMap<(Uuid, &str), (i64, u32)> = HashMap::new();
     for e in &events {
-        if let (Some(run), Some(step), "step.succeeded") = (e.run_id, &e.step, e.kind.as_str()) {
+        // A run's last step succeeds in the commit that ends the run: `run.succeeded` names it.
+        if let (Some(run), Some(step), "step.succeeded" | "run.succeeded") =
+            (e.run_id, &e.step, e.kind.as_str())
+        {
             done.entry((run, step.as_str())).or_insert((e.id, 0)).1 += 1;
         }
     }
@@ -213,8 +218,15 @@ pub async fn verdict(
         }
     }
     for e in &events {
-        if let (Some(run), Some(step), "step.started") = (e.run_id, &e.step, e.kind.as_str())
-            && let Some((first_done, _)) = done.get(&(run, step.as_str()))
+        // A step starts with `step.started`, or named by `run.claimed` (a fresh run's first
+        // step) or by the previous step's `step.succeeded` (`next`).
+        let started = match (e.kind.as_str(), &e.step) {
+            ("step.started" | "run.claimed", Some(step)) => Some(step.as_str()),
+            ("step.succeeded", _) => e.next.as_deref(),
+            _ => None,
+        };
+        if let (Some(run), Some(step)) = (e.run_id, started)
+            && let Some((first_done, _)) = done.get(&(run, step))
             && e.id > *first_done
         {
             reexec.push(format!(
