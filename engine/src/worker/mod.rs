@@ -25,6 +25,7 @@
 
 mod background;
 mod batcher;
+mod inspect;
 mod queue;
 mod runner;
 mod service;
@@ -341,6 +342,13 @@ impl RegisteredWorker {
             ))
             .layer(TraceLayer::new().make_span_with(make_span))
             .build(RunService::new(self.shared.clone()))
+    }
+
+    /// This registration's queue, for apalis's inspection traits (`ListWorkers`,
+    /// `WaitForCompletion`); it claims nothing until an apalis worker polls it.
+    #[must_use]
+    pub fn queue(&self) -> RunQueue {
+        RunQueue::new(self.shared.clone())
     }
 
     /// What an apalis `Monitor` registers: makes this registration's apalis worker, afresh

@@ -81,10 +81,15 @@ impl fmt::Debug for ClaimedRun {
     }
 }
 
-/// The claim stream never fails the worker (see the module's guarantees), so its error type
-/// has no value.
+/// What the queue's inspection traits ([`super::inspect`]) can fail with. The claim stream
+/// itself never fails the worker (see the module's guarantees): a failed claim is logged and
+/// tried again.
 #[derive(Debug, thiserror::Error)]
-pub enum QueueError {}
+pub enum QueueError {
+    /// Postgres failed or could not be reached.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
 
 /// What the queue is doing between two tasks.
 enum Phase {
@@ -117,6 +122,10 @@ impl fmt::Debug for RunQueue {
 }
 
 impl RunQueue {
+    pub(crate) fn pool(&self) -> &sqlx::PgPool {
+        &self.shared.pool
+    }
+
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let slots = Arc::new(Semaphore::new(shared.options.concurrency.max(1)));
         Self {

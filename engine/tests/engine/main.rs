@@ -1,6 +1,7 @@
 //! The engine's tests against a real Postgres: one binary, one file per concern.
 //! Each `#[sqlx::test]` gets a fresh database with the migrations applied.
 
+mod apalis;
 mod bad_input;
 mod crash;
 mod declared;
