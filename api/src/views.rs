@@ -239,18 +239,7 @@ pub use urumi_store::subject::store_of;
 
 impl From<&Run> for RunSummary {
     fn from(r: &Run) -> Self {
-        Self {
-            id: r.id,
-            kind: RunKind::from_definition(&r.definition),
-            store_id: store_of(&r.subject),
-            status: r.status().into(),
-            created_by: r.created_by.clone(),
-            created_at: r.created_at,
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-            error: r.error.clone(),
-            rerun_of: r.rerun_of,
-        }
+        Self::from(&urumi_engine::RunHead::from(r))
     }
 }
 

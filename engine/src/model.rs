@@ -153,6 +153,24 @@ pub struct RunHead {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl From<&Run> for RunHead {
+    fn from(r: &Run) -> Self {
+        Self {
+            id: r.id,
+            definition: r.definition.clone(),
+            version: r.version,
+            subject: r.subject.clone(),
+            status: r.status,
+            error: r.error.clone(),
+            rerun_of: r.rerun_of,
+            created_by: r.created_by.clone(),
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
 impl RunHead {
     /// The run's status.
     #[must_use]
