@@ -406,7 +406,7 @@ show <"$tmp/rollback.out"
 expect absent "$rns" "${prod_only[@]}"
 expect present "$rns" deployment/urumi-api deployment/urumi-worker secret/sh.helm.release.v1.urumi.v3
 got=$(env_of "$rns" urumi-worker URUMI__WORKER__CONCURRENCY)
-[ "$got" = 32 ] || die "urumi-worker: URUMI__WORKER__CONCURRENCY is $got after the rollback, not 32"
+[ "$got" = 128 ] || die "urumi-worker: URUMI__WORKER__CONCURRENCY is $got after the rollback, not 128 (the default)"
 replicas=$(k -n "$rns" get deployment urumi-worker -o json | json 'd["spec"].get("replicas")')
 [ "$replicas" = 2 ] || die "urumi-worker has replicas $replicas after the rollback, not revision 1's 2"
 image=$(k -n "$rns" get deployment urumi-api -o json | json 'd["spec"]["template"]["spec"]["containers"][0]["image"]')

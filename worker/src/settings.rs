@@ -141,7 +141,7 @@ url = "postgres://postgres@127.0.0.1:5432/urumi"
 
 [worker]
 name = "worker"
-concurrency = 32
+concurrency = 128
 lease_ms = 30000
 poll_interval_ms = 1000
 sweep_interval_ms = 5000
@@ -237,7 +237,7 @@ impl Settings {
     pub fn max_connections(&self) -> u32 {
         self.database
             .max_connections
-            .unwrap_or(self.worker.concurrency as u32 + 4)
+            .unwrap_or(urumi_engine::WorkerOptions::POOL_SIZE)
     }
 }
 
@@ -249,7 +249,7 @@ mod tests {
     fn defaults_are_valid_and_the_url_never_prints() {
         let s: Settings = urumi_process::settings::from_toml(DEFAULTS).unwrap();
         s.validate().unwrap();
-        assert_eq!(s.max_connections(), 36);
+        assert_eq!(s.max_connections(), 16);
         let r = s
             .worker_options()
             .retention

@@ -27,6 +27,8 @@ struct Args {
     steps: usize,
     workers: usize,
     concurrency: usize,
+    /// Each worker's pool size; `None`: the worker's default ([`WorkerOptions::POOL_SIZE`]).
+    connections: Option<u32>,
     reps: usize,
     worker_url: Option<String>,
 }
@@ -36,7 +38,8 @@ fn parse_args() -> anyhow::Result<Args> {
         runs: 4000,
         steps: 5,
         workers: 2,
-        concurrency: 32,
+        concurrency: WorkerOptions::default().concurrency,
+        connections: None,
         reps: 3,
         worker_url: None,
     };
@@ -48,10 +51,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--steps" => a.steps = value()?.parse()?,
             "--workers" => a.workers = value()?.parse()?,
             "--concurrency" => a.concurrency = value()?.parse()?,
+            "--connections" => a.connections = Some(value()?.parse()?),
             "--reps" => a.reps = value()?.parse()?,
             "--worker" => a.worker_url = Some(value()?),
             other => anyhow::bail!(
-                "unknown flag {other}; flags: --runs --steps --workers --concurrency --reps"
+                "unknown flag {other}; flags: --runs --steps --workers --concurrency --connections --reps"
             ),
         }
     }
@@ -76,7 +80,7 @@ fn registry(steps: usize) -> anyhow::Result<Registry> {
 
 async fn worker_mode(url: &str, a: &Args) -> anyhow::Result<()> {
     let pool = PgPoolOptions::new()
-        .max_connections(a.concurrency as u32 + 4)
+        .max_connections(a.connections.unwrap_or(WorkerOptions::POOL_SIZE))
         .connect(url)
         .await?;
     let options = WorkerOptions {
@@ -173,6 +177,12 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
                     "--concurrency",
                     &a.concurrency.to_string(),
                 ])
+                .args(
+                    a.connections
+                        .map(|n| ["--connections".to_string(), n.to_string()])
+                        .into_iter()
+                        .flatten(),
+                )
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::inherit())

@@ -81,8 +81,8 @@ async fn run(
                 .env("URUMI__DATABASE__URL", url)
                 .env("URUMI__CLUSTER__KUBECONFIG", &kubeconfig)
                 .env("URUMI__WORKER__CONCURRENCY", "64")
-                // The default pool (concurrency + 4) of every worker plus this program's 16
-                // could pass Postgres's default max_connections (100) under load.
+                // Each worker's pool is fixed here so the check above on max_connections
+                // holds whatever the worker's default is.
                 .env("URUMI__DATABASE__MAX_CONNECTIONS", WORKER_POOL.to_string())
                 .env("URUMI__WORKER__NAME", format!("bench-{n}"))
                 .env("URUMI__LOG__FILTER", "error")

@@ -60,7 +60,8 @@ use crate::registry::Registry;
 /// How a worker behaves. Start from [`WorkerOptions::default`].
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// Runs driven at once (slots). Waiting runs hold none.
+    /// Runs driven at once (slots). Waiting runs hold none, and a slot holds no database
+    /// connection while its step runs (see [`WorkerOptions::POOL_SIZE`]).
     pub concurrency: usize,
     /// How long a claimed run's lease lasts without renewal; a dead worker's runs are taken
     /// over this long after its last renewal.
@@ -87,10 +88,19 @@ pub struct WorkerOptions {
     pub failpoints: FailPoints,
 }
 
+impl WorkerOptions {
+    /// The Postgres connections a worker needs, whatever its concurrency: a runner borrows
+    /// one only for a statement (a claimed run's first step starts in the claim, and step
+    /// checkpoints go through the batcher), so what is open at once is the LISTEN
+    /// connection, the claim, up to three checkpoint batches in flight, the heartbeat or
+    /// sweeper, and the statements of runs that wait, fail or are released.
+    pub const POOL_SIZE: u32 = 16;
+}
+
 impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
-            concurrency: 32,
+            concurrency: 128,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             sweep_interval: Duration::from_secs(5),
