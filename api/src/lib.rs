@@ -38,6 +38,7 @@ use poem_openapi::OpenApiService;
 use routes::audit::AuditApi;
 use routes::events::EventsApi;
 use routes::health::HealthApi;
+use routes::plans::PlansApi;
 use routes::runs::RunsApi;
 use routes::stores::StoresApi;
 use routes::tokens::TokensApi;
@@ -50,6 +51,7 @@ type Apis = (
     AuditApi,
     EventsApi,
     TokensApi,
+    PlansApi,
 );
 
 /// The OpenAPI service over `state`.
@@ -63,13 +65,14 @@ pub fn service(state: &Arc<AppState>) -> OpenApiService<Apis, ()> {
             AuditApi(state.clone()),
             EventsApi(state.clone()),
             TokensApi(state.clone()),
+            PlansApi(state.clone()),
         ),
         "Urumi API",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "Urumi's control plane: create and delete WooCommerce stores, watch their workflow \
-         runs live, retry or cancel runs, read the audit log. Errors are \
+         runs live, retry or cancel runs, read the audit log and the plans a store can be created on. Errors are \
          application/problem+json. Authenticate with `Authorization: Bearer <token>`.",
     )
 }

@@ -574,6 +574,54 @@ pub struct TokenList {
     pub items: Vec<Token>,
 }
 
+/// A plan a store can be created on: what its namespace's ResourceQuota allows and the
+/// sizes of its volumes (Kubernetes quantities, as the quota and PVCs are written).
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct PlanView {
+    pub name: String,
+    /// The plan of a store created without one.
+    pub default: bool,
+    /// Pods the store's namespace may run.
+    pub pods: String,
+    /// CPU and memory the namespace's pods may request, and their limits, in total.
+    pub requests_cpu: String,
+    pub requests_memory: String,
+    pub limits_cpu: String,
+    pub limits_memory: String,
+    /// PersistentVolumeClaims the namespace may hold, and the storage they may request.
+    pub pvcs: String,
+    pub requests_storage: String,
+    /// The database's volume.
+    pub db_storage: String,
+    /// WordPress's volume (uploads, plugins).
+    pub wp_storage: String,
+}
+
+impl PlanView {
+    #[must_use]
+    pub fn new(name: &str, plan: &urumi_store::settings::Plan, default: bool) -> Self {
+        Self {
+            name: name.to_owned(),
+            default,
+            pods: plan.pods.clone(),
+            requests_cpu: plan.requests_cpu.clone(),
+            requests_memory: plan.requests_memory.clone(),
+            limits_cpu: plan.limits_cpu.clone(),
+            limits_memory: plan.limits_memory.clone(),
+            pvcs: plan.pvcs.clone(),
+            requests_storage: plan.requests_storage.clone(),
+            db_storage: plan.db_storage.clone(),
+            wp_storage: plan.wp_storage.clone(),
+        }
+    }
+}
+
+/// The plans, by name.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct PlanList {
+    pub items: Vec<PlanView>,
+}
+
 /// Timestamps as poem-openapi's `ToJSON` writes them (`to_rfc3339`: `+00:00`, sub-second
 /// digits as needed), so stored and served views read the same.
 mod rfc3339 {

@@ -510,3 +510,27 @@ async fn tokens_are_minted_once_listed_and_revoked(pool: PgPool) {
         "{refused:#?}"
     );
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn plans_are_listed_with_the_default_marked(pool: PgPool) {
+    let api = serve(pool).await;
+    let (url, admin) = (api.url.as_str(), api.admin.as_str());
+    let text = ctl(url, admin, &["plans"]).await.ok();
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "a header and the one default plan: {text:#?}"
+    );
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("DEFAULT"),
+        "{text:#?}"
+    );
+    let starter: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&starter[..3], ["starter", "yes", "10"], "{text:#?}");
+    let json = ctl(url, admin, &["--json", "plans"]).await.ok();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["items"][0]["name"], "starter");
+    assert_eq!(v["items"][0]["default"], true);
+    assert_eq!(v["items"][0]["db_storage"], "5Gi");
+}

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod events;
 pub mod health;
+pub mod plans;
 pub mod runs;
 pub mod stores;
 pub mod tokens;
@@ -25,6 +26,8 @@ pub enum ApiTags {
     Audit,
     /// API tokens and their roles.
     Tokens,
+    /// The plans a store can be created on.
+    Plans,
     /// Liveness, readiness and metrics.
     Health,
 }

@@ -13,6 +13,7 @@ mod guardrails;
 mod health;
 mod idempotency;
 mod pagination;
+mod plans;
 mod runs;
 mod spec;
 mod stores;

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod events;
+pub mod plans;
 pub mod runs;
 pub mod stores;
 pub mod tokens;
@@ -31,6 +32,8 @@ pub enum Command {
     /// API tokens: mint (shown once), list, revoke (admin); the one in use (any role).
     #[command(subcommand)]
     Tokens(tokens::TokensCmd),
+    /// The plans a store can be created on, with their quota; the default one is marked.
+    Plans,
 }
 
 /// What every command gets.
@@ -53,6 +56,7 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<(), Failure> {
         Command::Audit(args) => audit::run(args, ctx).await,
         Command::Events(args) => events::run(args, ctx).await,
         Command::Tokens(cmd) => tokens::run(cmd, ctx).await,
+        Command::Plans => plans::run(ctx).await,
     }
 }
 

@@ -1,10 +1,11 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRef, useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
 import { btn, Field, input, PageTitle, ProblemBanner } from "../components/ui";
 import { useAccess } from "../hooks/access";
 import { api, call, type Schemas } from "../lib/api";
 import { IdempotencyKeys } from "../lib/idempotency";
+import { defaultChoiceLabel, planLabel } from "../lib/plans";
 import { toProblem, type ApiProblem } from "../lib/problem";
 
 const ENGINES: Schemas["StoreEngine"][] = ["woocommerce"];
@@ -18,6 +19,11 @@ export function CreateStorePage() {
   const qc = useQueryClient();
   const { can, learn } = useAccess();
   const allowed = can("create_store");
+  const plans = useQuery({
+    queryKey: ["plans"],
+    queryFn: () => call(() => api.GET("/api/v1/plans")),
+    staleTime: 5 * 60_000,
+  });
 
   const create = useMutation<Schemas["StoreAccepted"], ApiProblem, Schemas["CreateStore"]>({
     mutationFn: (body) =>
@@ -40,7 +46,7 @@ export function CreateStorePage() {
 
   function submit(e: FormEvent) {
     e.preventDefault();
-    const body: Schemas["CreateStore"] = { name: name.trim(), engine, ...(plan.trim() ? { plan: plan.trim() } : {}) };
+    const body: Schemas["CreateStore"] = { name: name.trim(), engine, ...(plan ? { plan } : {}) };
     create.mutate(body);
   }
 
@@ -72,17 +78,28 @@ export function CreateStorePage() {
             onChange={(e) => setName(e.target.value)}
           />
         </Field>
-        <Field label="Plan (optional)" id="store-plan" error={fields.plan} hint="Empty: the platform's default plan (starter on the defaults).">
-          <input
+        <Field
+          label="Plan"
+          id="store-plan"
+          error={fields.plan ?? (plans.isError ? "The plans could not be loaded; the store gets the platform's default plan." : undefined)}
+          hint="What the store's namespace may use (its ResourceQuota)."
+        >
+          <select
             id="store-plan"
             name="plan"
             className={input}
-            maxLength={50}
             value={plan}
             aria-invalid={fields.plan ? true : undefined}
-            aria-describedby={fields.plan ? "store-plan-error" : "store-plan-hint"}
+            aria-describedby={fields.plan || plans.isError ? "store-plan-error" : "store-plan-hint"}
             onChange={(e) => setPlan(e.target.value)}
-          />
+          >
+            <option value="">{defaultChoiceLabel(plans.data?.items)}</option>
+            {plans.data?.items.map((p) => (
+              <option key={p.name} value={p.name}>
+                {planLabel(p)}
+              </option>
+            ))}
+          </select>
         </Field>
         <Field label="Engine" id="store-engine" error={fields.engine}>
           <select id="store-engine" className={input} value={engine} onChange={(e) => setEngine(e.target.value as Schemas["StoreEngine"])}>
