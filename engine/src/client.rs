@@ -228,6 +228,32 @@ impl Engine {
     pub async fn events_for_run(&self, run_id: Uuid) -> Result<Vec<Event>> {
         Ok(read::events_for_run(&self.pool, run_id).await?)
     }
+
+    /// Per definition, version and step: the figures of the steps of runs (of `definition`,
+    /// or of every definition) that finished since `since` ([`crate::insights`]).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn step_insights(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        definition: Option<&str>,
+    ) -> Result<Vec<crate::StepInsight>> {
+        Ok(crate::insights::steps(&self.pool, since, definition).await?)
+    }
+
+    /// The runs of `definition` that finished since `since`: counts, duration percentiles
+    /// and histogram ([`crate::insights`]).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn run_insights(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        definition: &str,
+    ) -> Result<crate::RunInsight> {
+        Ok(crate::insights::runs(&self.pool, since, definition).await?)
+    }
 }
 
 /// Appends an operator action (an audit entry) to the event log inside the caller's

@@ -23,6 +23,7 @@ mod db;
 mod definition;
 mod error;
 mod failpoint;
+mod insights;
 mod listing;
 mod metrics;
 mod model;
@@ -42,6 +43,7 @@ pub use definition::{
 };
 pub use error::{Error, Result};
 pub use failpoint::{FailAction, FailPoint, FailPoints};
+pub use insights::{ErrorCount, MAX_WINDOW_HOURS, RUN_BUCKETS_SECONDS, RunInsight, StepInsight};
 pub use listing::{AuditEntry, EventFilter, RunFilter};
 pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, QueueGauges};
 pub use model::{Event, Run, RunDetail, RunHead, RunStatus, StepRecord, StepStatus};

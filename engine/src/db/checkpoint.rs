@@ -88,6 +88,9 @@ pub(crate) async fn start(
                  attempts = s.attempts + CASE WHEN $4 IN ('attempt', 'interrupted') THEN 1 ELSE 0 END,
                  polls = s.polls + CASE WHEN $4 = 'poll' THEN 1 ELSE 0 END,
                  interrupted = s.interrupted + CASE WHEN $4 = 'interrupted' THEN 1 ELSE 0 END,
+                 -- A waiting step's wait began when it was set waiting (its `updated_at`).
+                 waited_ms = s.waited_ms + CASE WHEN s.status = 'waiting'
+                     THEN (extract(epoch FROM now() - s.updated_at) * 1000)::bigint ELSE 0 END,
                  started_at = coalesce(s.started_at, now()), next_attempt_at = NULL, updated_at = now()
              FROM fence WHERE s.run_id = fence.id AND s.name = $3
              RETURNING s.attempts, s.polls, s.interrupted, s.transient_retries,

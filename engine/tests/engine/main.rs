@@ -6,6 +6,7 @@ mod bad_input;
 mod crash;
 mod declared;
 mod helpers;
+mod insights;
 mod poison;
 mod retention;
 mod retries;
