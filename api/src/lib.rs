@@ -38,6 +38,7 @@ use poem_openapi::OpenApiService;
 use routes::audit::AuditApi;
 use routes::events::EventsApi;
 use routes::health::HealthApi;
+use routes::insights::InsightsApi;
 use routes::plans::PlansApi;
 use routes::runs::RunsApi;
 use routes::stores::StoresApi;
@@ -52,6 +53,7 @@ type Apis = (
     EventsApi,
     TokensApi,
     PlansApi,
+    InsightsApi,
 );
 
 /// The OpenAPI service over `state`.
@@ -66,13 +68,14 @@ pub fn service(state: &Arc<AppState>) -> OpenApiService<Apis, ()> {
             EventsApi(state.clone()),
             TokensApi(state.clone()),
             PlansApi(state.clone()),
+            InsightsApi(state.clone()),
         ),
         "Urumi API",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "Urumi's control plane: create and delete WooCommerce stores, watch their workflow \
-         runs live, retry or cancel runs, read the audit log and the plans a store can be created on. Errors are \
+         runs live, retry or cancel runs, read the audit log, the plans a store can be created on and where time goes (insights). Errors are \
          application/problem+json. Authenticate with `Authorization: Bearer <token>`.",
     )
 }

@@ -622,6 +622,83 @@ pub struct PlanList {
     pub items: Vec<PlanView>,
 }
 
+/// One step of one workflow version over an insight window.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct StepInsightView {
+    pub definition: String,
+    pub version: i32,
+    pub step: String,
+    /// Steps that ended (succeeded or failed).
+    pub count: i64,
+    pub failed: i64,
+    /// `failed / count`.
+    pub failure_rate: f64,
+    /// From the step's first start to its end, in milliseconds: exact values of the data.
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    /// Attempts beyond the first, summed.
+    pub retries: i64,
+    /// Readiness checks of waiting steps, summed.
+    pub polls: i64,
+    /// Time spent waiting (polls, retry backoffs) and working, summed, in milliseconds.
+    pub waiting_ms: f64,
+    pub working_ms: f64,
+    /// The most common errors (up to three), most frequent first.
+    pub errors: Vec<ErrorCountView>,
+}
+
+/// An error and how many steps ended with or retried after it.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct ErrorCountView {
+    /// The error, cut to 200 characters.
+    pub error: String,
+    pub steps: i64,
+}
+
+/// Per-step insights over a window.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct StepInsights {
+    /// The window's start.
+    pub since: DateTime<Utc>,
+    pub hours: u32,
+    /// By definition, version, then the steps' order.
+    pub items: Vec<StepInsightView>,
+}
+
+/// The runs of one definition over a window.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct RunInsights {
+    pub definition: String,
+    /// The window's start.
+    pub since: DateTime<Utc>,
+    pub hours: u32,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    /// Successes, from enqueue to end, in milliseconds (exact values; absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
+    /// Successes by duration.
+    pub histogram: Vec<DurationBucket>,
+}
+
+/// Runs that took from `from_seconds` (inclusive) to `to_seconds` (exclusive; absent for
+/// the last bucket, which has no end).
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DurationBucket {
+    pub from_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_seconds: Option<f64>,
+    pub runs: i64,
+}
+
 /// Timestamps as poem-openapi's `ToJSON` writes them (`to_rfc3339`: `+00:00`, sub-second
 /// digits as needed), so stored and served views read the same.
 mod rfc3339 {

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod events;
 pub mod health;
+pub mod insights;
 pub mod plans;
 pub mod runs;
 pub mod stores;
@@ -28,6 +29,8 @@ pub enum ApiTags {
     Tokens,
     /// The plans a store can be created on.
     Plans,
+    /// Where time goes: step and run durations, failures, retries, waits.
+    Insights,
     /// Liveness, readiness and metrics.
     Health,
 }

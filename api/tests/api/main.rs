@@ -12,6 +12,7 @@ mod events;
 mod guardrails;
 mod health;
 mod idempotency;
+mod insights;
 mod pagination;
 mod plans;
 mod runs;

@@ -326,6 +326,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/insights/steps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per definition, version and step, the steps of the runs that finished in the last
+         *     `hours`: how many ended and failed, exact duration percentiles, retries, polls, time
+         *     spent waiting against working, and the most common errors. Steps of runs still going
+         *     are counted once their run ends.
+         */
+        get: operations["step_insights"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/insights/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The runs of `definition` that finished in the last `hours`: how many succeeded,
+         *     failed and were cancelled, and the durations of the successes from enqueue to end
+         *     (exact percentiles and a histogram).
+         */
+        get: operations["run_insights"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -387,6 +430,29 @@ export interface components {
              *     works until revoked.
              */
             expires_in_hours?: number;
+        };
+        /**
+         * DurationBucket
+         * @description Runs that took from `from_seconds` (inclusive) to `to_seconds` (exclusive; absent for
+         *     the last bucket, which has no end).
+         */
+        DurationBucket: {
+            /** Format: double */
+            from_seconds: number;
+            /** Format: double */
+            to_seconds?: number;
+            /** Format: int64 */
+            runs: number;
+        };
+        /**
+         * ErrorCountView
+         * @description An error and how many steps ended with or retried after it.
+         */
+        ErrorCountView: {
+            /** @description The error, cut to 200 characters. */
+            error: string;
+            /** Format: int64 */
+            steps: number;
         };
         /**
          * FieldError
@@ -527,6 +593,37 @@ export interface components {
             steps: components["schemas"]["StepView"][];
         };
         /**
+         * RunInsights
+         * @description The runs of one definition over a window.
+         */
+        RunInsights: {
+            definition: string;
+            /**
+             * Format: date-time
+             * @description The window's start.
+             */
+            since: string;
+            /** Format: uint32 */
+            hours: number;
+            /** Format: int64 */
+            succeeded: number;
+            /** Format: int64 */
+            failed: number;
+            /** Format: int64 */
+            cancelled: number;
+            /**
+             * Format: double
+             * @description Successes, from enqueue to end, in milliseconds (exact values; absent without one).
+             */
+            p50_ms?: number;
+            /** Format: double */
+            p95_ms?: number;
+            /** Format: double */
+            p99_ms?: number;
+            /** @description Successes by duration. */
+            histogram: components["schemas"]["DurationBucket"][];
+        };
+        /**
          * @description What a run does.
          * @enum {string}
          */
@@ -574,6 +671,71 @@ export interface components {
              * @description The run this one re-runs, if any.
              */
             rerun_of?: string;
+        };
+        /**
+         * StepInsightView
+         * @description One step of one workflow version over an insight window.
+         */
+        StepInsightView: {
+            definition: string;
+            /** Format: int32 */
+            version: number;
+            step: string;
+            /**
+             * Format: int64
+             * @description Steps that ended (succeeded or failed).
+             */
+            count: number;
+            /** Format: int64 */
+            failed: number;
+            /**
+             * Format: double
+             * @description `failed / count`.
+             */
+            failure_rate: number;
+            /**
+             * Format: double
+             * @description From the step's first start to its end, in milliseconds: exact values of the data.
+             */
+            p50_ms: number;
+            /** Format: double */
+            p95_ms: number;
+            /** Format: double */
+            p99_ms: number;
+            /**
+             * Format: int64
+             * @description Attempts beyond the first, summed.
+             */
+            retries: number;
+            /**
+             * Format: int64
+             * @description Readiness checks of waiting steps, summed.
+             */
+            polls: number;
+            /**
+             * Format: double
+             * @description Time spent waiting (polls, retry backoffs) and working, summed, in milliseconds.
+             */
+            waiting_ms: number;
+            /** Format: double */
+            working_ms: number;
+            /** @description The most common errors (up to three), most frequent first. */
+            errors: components["schemas"]["ErrorCountView"][];
+        };
+        /**
+         * StepInsights
+         * @description Per-step insights over a window.
+         */
+        StepInsights: {
+            /**
+             * Format: date-time
+             * @description The window's start.
+             */
+            since: string;
+            /** Format: uint32 */
+            hours: number;
+            /** @description By definition, version, then the steps' order. */
+            items: components["schemas"]["StepInsightView"][];
         };
         /**
          * @description Where a step is in its life.
@@ -2886,6 +3048,262 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["PlanList"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    step_insights: {
+        parameters: {
+            query?: {
+                /** @description Only this workflow definition, e.g. `store.provision`. */
+                definition?: string;
+                /** @description The window: runs that finished in the last this many hours, 1 to 720 (30 days). */
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StepInsights"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    run_insights: {
+        parameters: {
+            query: {
+                /** @description The workflow definition, e.g. `store.provision`. */
+                definition: string;
+                /** @description The window: runs that finished in the last this many hours, 1 to 720 (30 days). */
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RunInsights"];
                 };
             };
             /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
