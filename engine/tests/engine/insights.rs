@@ -12,9 +12,11 @@ use urumi_engine::{Definition, RUN_BUCKETS_SECONDS, RunStatus, StepOutcome};
 
 use crate::helpers::*;
 
+/// A step row: name, position, status, duration ms, attempts, waited ms, last error.
+type StepRow<'a> = (&'a str, i32, &'a str, f64, i32, i64, Option<&'a str>);
+
 /// Writes a finished run of `demo`@`version` (`status`), enqueued `secs` seconds before it
-/// finished `ago_h` hours ago, with steps given as (name, position, status, duration ms,
-/// attempts, waited ms, last error).
+/// finished `ago_h` hours ago, with `steps`.
 #[allow(clippy::too_many_arguments)] // reason: one argument per column the test varies
 async fn finished_run(
     pool: &PgPool,
@@ -22,7 +24,7 @@ async fn finished_run(
     status: &str,
     secs: f64,
     ago_h: f64,
-    steps: &[(&str, i32, &str, f64, i32, i64, Option<&str>)],
+    steps: &[StepRow<'_>],
 ) {
     let id = uuid::Uuid::now_v7();
     sqlx::query(
