@@ -6,6 +6,7 @@ import { useToken } from "./hooks/session";
 import { ApiProblem } from "./lib/problem";
 import { session } from "./lib/session";
 import { isRetryable } from "./lib/sse";
+import { AuditPage } from "./pages/Audit";
 import { CreateStorePage } from "./pages/CreateStore";
 import { RunDetailPage } from "./pages/RunDetail";
 import { RunsPage } from "./pages/Runs";
@@ -55,6 +56,9 @@ function Layout() {
             <NavLink to="/runs" className={link}>
               Runs
             </NavLink>
+            <NavLink to="/audit" className={link}>
+              Audit
+            </NavLink>
           </nav>
           <p className="ml-auto text-xs text-slate-300" data-testid="whoami">
             {access.name ? `${access.name} · ` : ""}
@@ -97,6 +101,7 @@ const router = createBrowserRouter(
         { path: "/stores/:id", element: <StoreDetailPage /> },
         { path: "/runs", element: <RunsPage /> },
         { path: "/runs/:id", element: <RunDetailPage /> },
+        { path: "/audit", element: <AuditPage /> },
         { path: "*", element: <NotFound /> },
       ],
     },
