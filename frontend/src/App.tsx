@@ -13,6 +13,7 @@ import { RunsPage } from "./pages/Runs";
 import { SignInPage } from "./pages/SignIn";
 import { StoreDetailPage } from "./pages/StoreDetail";
 import { StoresPage } from "./pages/Stores";
+import { TokensPage } from "./pages/Tokens";
 import { btn } from "./components/ui";
 
 const queryClient = new QueryClient({
@@ -59,6 +60,11 @@ function Layout() {
             <NavLink to="/audit" className={link}>
               Audit
             </NavLink>
+            {can("manage_tokens").visible && (
+              <NavLink to="/tokens" className={link}>
+                Tokens
+              </NavLink>
+            )}
           </nav>
           <p className="ml-auto text-xs text-slate-300" data-testid="whoami">
             {access.name ? `${access.name} · ` : ""}
@@ -102,6 +108,7 @@ const router = createBrowserRouter(
         { path: "/runs", element: <RunsPage /> },
         { path: "/runs/:id", element: <RunDetailPage /> },
         { path: "/audit", element: <AuditPage /> },
+        { path: "/tokens", element: <TokensPage /> },
         { path: "*", element: <NotFound /> },
       ],
     },
