@@ -36,7 +36,8 @@ export function RunTimeline({ run, now = Date.now() }: { run: Schemas["RunDetail
       <figcaption id={titleId} className="text-sm font-medium text-slate-800">
         Timeline: {t.bars.length} steps{t.origin !== null ? ", from the run's start" : ", none started yet"}
       </figcaption>
-      <div className="overflow-x-auto">
+      {/* Focusable so the keyboard can scroll it on narrow screens. */}
+      <div className="overflow-x-auto" role="region" tabIndex={0} aria-label="Timeline chart">
         <svg viewBox={`0 0 ${WIDTH} ${height}`} width="100%" style={{ minWidth: 640 }} role="img" aria-labelledby={titleId} aria-describedby={descId}>
           <desc id={descId}>{t.bars.map((b) => `${b.name}: ${b.label}`).join(". ")}</desc>
           <defs>
