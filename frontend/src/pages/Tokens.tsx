@@ -25,7 +25,7 @@ function Secret({ minted, onDone }: { minted: Schemas["MintedToken"]; onDone: ()
       </h2>
       <p className="mt-1 text-sm font-medium text-amber-950">Copy it now: you will not see it again. Leaving this page forgets it.</p>
       <div className="mt-2 flex flex-wrap items-center gap-2">
-        <code className="break-all rounded bg-white px-2 py-1 font-mono text-sm text-slate-900 ring-1 ring-amber-300" data-testid="secret-value" aria-label="The new token's secret">
+        <code className="block min-w-0 max-w-full break-all rounded bg-white px-2 py-1 font-mono text-sm text-slate-900 ring-1 ring-amber-300" data-testid="secret-value" aria-label="The new token's secret">
           {minted.token}
         </code>
         <button type="button" className={btn.secondary} onClick={copy}>
