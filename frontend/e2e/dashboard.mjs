@@ -269,6 +269,30 @@ try {
   if ((await page.getByTestId("minted-secret").count()) !== 0 || (await page.content()).includes(secret)) {
     throw new Error("the secret is still shown after navigating away and back");
   }
+
+  say("as the viewer: Audit in the nav, Tokens not; the tokens page says admin is needed");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("API token").fill(secret);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expectText(page.getByTestId("whoami"), new RegExp(`${tokenName} · role: viewer`), "the viewer's role shown");
+  const nav = page.getByRole("navigation", { name: "Main" });
+  if ((await nav.getByRole("link", { name: "Tokens", exact: true }).count()) !== 0) throw new Error("a viewer sees the Tokens link");
+  await nav.getByRole("link", { name: "Audit", exact: true }).click();
+  await page.locator(`[data-testid="audit-row"][data-kind="store.created"][data-store-id="${storeId}"]`).waitFor();
+  await page.goto(`${url}/dashboard/tokens`);
+  await page.getByRole("heading", { name: "Tokens" }).waitFor();
+  await page.getByText("Needs the admin role; this token has viewer.").waitFor();
+  if ((await page.getByTestId("tokens").count()) !== 0) throw new Error("a viewer is shown the token list");
+  await checkA11y("tokens-as-viewer");
+  await shot("tokens-as-viewer");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("API token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expectText(page.getByTestId("whoami"), /role: admin/, "the role shown");
+  await page.getByRole("link", { name: "Tokens", exact: true }).click();
+  await page.locator(`[data-testid="token-row"][data-name="${tokenName}"][data-state="active"]`).waitFor();
+
+  say("revoke it (confirm first)");
   await page.getByRole("button", { name: `Revoke ${tokenName}` }).click();
   const revokeDialog = page.getByRole("dialog", { name: `Revoke ${tokenName}?` });
   await revokeDialog.waitFor();

@@ -175,12 +175,13 @@ function TokenRow({ t, self }: { t: Schemas["Token"]; self: boolean }) {
 
 /** Tokens (admin): list, mint (the secret shown once), revoke after a confirm. */
 export function TokensPage() {
-  const { access, can, learn } = useAccess();
+  const { access, settled, can, learn } = useAccess();
   const allowed = can("manage_tokens");
   const [minted, setMinted] = useState<Schemas["MintedToken"] | null>(null);
   const tokens = useQuery({
     queryKey: ["tokens"],
-    enabled: allowed.visible,
+    // Wait for the role probe, so a lower role is told so without a refused request.
+    enabled: settled && allowed.visible,
     queryFn: ({ signal }) =>
       call(() => api.GET("/api/v1/tokens", { signal })).catch((e: unknown) => {
         const p = toProblem(e);
@@ -188,6 +189,16 @@ export function TokensPage() {
         throw p;
       }),
   });
+  if (!settled) {
+    return (
+      <section>
+        <PageTitle>Tokens</PageTitle>
+        <p role="status" className="mt-3 text-sm">
+          Checking this token's role…
+        </p>
+      </section>
+    );
+  }
   if (!allowed.visible) {
     return (
       <section>
