@@ -16,7 +16,7 @@ fi
 stale=""
 if [ ! -f dist/index.html ]; then
   stale=yes
-elif [ -n "$(find src index.html package.json package-lock.json vite.config.ts tsconfig.json tsconfig.app.json tsconfig.test.json ../api/openapi.json -newer dist/index.html -print -quit)" ]; then
+elif [ -n "$(find src scripts index.html package.json package-lock.json vite.config.ts tsconfig.json tsconfig.app.json tsconfig.test.json ../api/openapi.json -newer dist/index.html -print -quit)" ]; then
   stale=yes
 fi
 if [ -n "$stale" ]; then

@@ -1,12 +1,20 @@
 // End-to-end test of the dashboard in a real browser against the real platform (started by
 // scripts/e2e-dashboard.sh): sign in (a bad token first: the 401 message), create a store with
 // a double click (one store), watch it become `ready` with every step `succeeded` on the live
-// page (no reload), see it in the list, delete it and watch it become `deleted`.
+// page (no reload), see it in the list, delete it and watch it become `deleted`. Then the
+// provisioning run's page (its timeline: one succeeded bar per step), the audit log (the
+// store's `store.created` entry, filters, Load more) and the tokens page (mint a viewer token:
+// its secret shown once and accepted by the API; revoke it: marked revoked and refused).
+// axe-core runs on every page visited (sign-in, stores, create, store detail, runs, run
+// detail, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
+// of each page is saved (E2E_SHOTS, else a new temp directory) and its path printed.
 //
 // Env: URUMI_URL (the API, which serves the dashboard at /dashboard/), URUMI_TOKEN (admin),
 // CHROMIUM (the browser binary), E2E_TIMEOUT (seconds per wait, default 120), E2E_SHOTS (a
 // directory for screenshots; the last page is saved there on failure).
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -14,7 +22,9 @@ const url = process.env.URUMI_URL;
 const token = process.env.URUMI_TOKEN;
 const executablePath = process.env.CHROMIUM;
 const timeout = Number(process.env.E2E_TIMEOUT ?? 120) * 1000;
-const shots = process.env.E2E_SHOTS;
+const shots = process.env.E2E_SHOTS || mkdtempSync(join(tmpdir(), "urumi-dashboard-shots-"));
+mkdirSync(shots, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 if (!url || !token || !executablePath) {
   console.error("dashboard e2e: URUMI_URL, URUMI_TOKEN and CHROMIUM must be set");
   process.exit(2);
@@ -22,8 +32,8 @@ if (!url || !token || !executablePath) {
 const t0 = Date.now();
 const say = (m) => console.log(`== dashboard e2e: ${m}  [${Math.round((Date.now() - t0) / 1000)}s]`);
 
-async function api(path) {
-  const r = await fetch(url + path, { headers: { Authorization: `Bearer ${token}` } });
+async function api(path, bearer = token) {
+  const r = await fetch(url + path, { headers: { Authorization: `Bearer ${bearer}` } });
   if (!r.ok) throw new Error(`GET ${path}: ${r.status}`);
   return r.json();
 }
@@ -65,6 +75,32 @@ page.on("request", (r) => {
   if (r.resourceType() === "document") documents += 1;
 });
 
+/** Runs axe-core on the page as it is; keeps its serious and critical violations. */
+const axeFindings = [];
+const axePages = [];
+async function checkA11y(name) {
+  if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) await page.addScriptTag({ content: axeSource });
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")) }));
+  });
+  const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  console.log(`   axe ${name}: ${violations.length} violations, ${bad.length} serious or critical`);
+  for (const v of bad) axeFindings.push({ page: name, ...v });
+  axePages.push(name);
+}
+function printAxe() {
+  for (const v of axeFindings) {
+    console.error(`   axe ${v.page}: ${v.impact} ${v.id}: ${v.help}\n      ${v.nodes.slice(0, 8).join("\n      ")}`);
+  }
+}
+const saved = [];
+async function shot(name) {
+  const path = join(shots, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  saved.push(path);
+}
+
 async function expectText(locator, pattern, what) {
   await locator.waitFor();
   const text = await locator.innerText();
@@ -77,6 +113,8 @@ try {
   await page.goto(`${url}/dashboard/`);
   await page.getByRole("heading", { name: "Sign in to Urumi" }).waitFor();
   if (!page.url().endsWith("/dashboard/sign-in")) throw new Error(`not sent to sign-in: ${page.url()}`);
+  await checkA11y("sign-in");
+  await shot("sign-in");
 
   say("a wrong token is refused with the 401 message");
   await page.getByLabel("API token").fill("urumi_00000000000000000000000000000000_wrong");
@@ -90,10 +128,15 @@ try {
   await expectText(page.getByTestId("whoami"), /role: admin/, "the role shown");
   await page.locator('[data-testid="live"][data-state="open"]').waitFor();
   const docsAtSignIn = documents;
+  await checkA11y("stores");
+  await shot("stores");
 
   say("create a store (double click on submit)");
   const name = `Browser Shop ${Date.now().toString(36)}`;
   await page.getByRole("link", { name: "Create store" }).first().click();
+  await page.getByRole("heading", { name: "Create a store" }).waitFor();
+  await checkA11y("create-store");
+  await shot("create-store");
   await page.getByLabel("Name").fill(name);
   await page.getByRole("button", { name: "Create store" }).dblclick();
   await page.waitForURL(/\/dashboard\/stores\/[0-9a-f-]{36}$/);
@@ -128,7 +171,8 @@ try {
   const same = (await api("/api/v1/stores?limit=200")).items.filter((s) => s.name === name);
   if (same.length !== 1) throw new Error(`the double click created ${same.length} stores named ${name}`);
 
-  if (shots) await page.screenshot({ path: join(shots, "store-ready.png"), fullPage: true });
+  await checkA11y("store-detail");
+  await shot("store-detail");
 
   say("delete it (confirm first) and watch it become deleted");
   await page.getByRole("button", { name: "Delete store" }).click();
@@ -142,19 +186,141 @@ try {
   await page.getByRole("link", { name: "Stores", exact: true }).click();
   await page.locator(`[data-testid="store-row"][data-store-id="${storeId}"] [data-status="deleted"]`).waitFor();
   if (documents !== docsAtSignIn) throw new Error(`the page was reloaded (${documents - docsAtSignIn} document loads)`);
+
+  say("runs page");
+  await page.getByRole("link", { name: "Runs", exact: true }).click();
+  await page.getByRole("heading", { name: /runs/i }).first().waitFor();
+  await page.locator("#run-status").selectOption("");
+  await page.getByTestId("run-row").first().waitFor();
+  await checkA11y("runs");
+  await shot("runs");
+
+  say("the provisioning run's timeline: one succeeded bar per step");
+  const provision = (await api(`/api/v1/runs?store_id=${storeId}&kind=store.provision&limit=10`)).items;
+  if (provision.length !== 1) throw new Error(`expected one store.provision run of the store, the API lists ${provision.length}`);
+  const runId = provision[0].id;
+  const apiSteps = (await api(`/api/v1/runs/${runId}`)).steps.sort((a, b) => a.position - b.position).map((s) => s.name);
+  await page.locator(`a[href$="/runs/${runId}"]`).first().click();
+  await page.waitForURL(new RegExp(`/dashboard/runs/${runId}$`));
+  await page.getByTestId("timeline").waitFor();
+  const bars = await page.getByTestId("timeline-bar").evaluateAll((b) => b.map((x) => ({ step: x.getAttribute("data-step"), kind: x.getAttribute("data-kind"), text: x.textContent })));
+  console.log(`   bars: ${bars.map((b) => `${b.step}:${b.kind}`).join(" ")}`);
+  if (bars.length !== apiSteps.length || bars.length !== 11) throw new Error(`expected 11 bars (the API has ${apiSteps.length} steps), saw ${bars.length}`);
+  if (bars.map((b) => b.step).join() !== apiSteps.join()) throw new Error(`bars ${bars.map((b) => b.step)} are not the steps ${apiSteps} in order`);
+  const notOk = bars.filter((b) => b.kind !== "succeeded" || !/succeeded/.test(b.text ?? ""));
+  if (notOk.length) throw new Error(`bars not shown succeeded: ${JSON.stringify(notOk)}`);
+  const rects = await page.locator('[data-testid="timeline-bar"] rect').count();
+  if (rects !== 11) throw new Error(`expected 11 drawn bars, saw ${rects}`);
+  await checkA11y("run-detail");
+  await shot("run-detail");
+
+  say("audit log: the store's store.created entry, filters, Load more");
+  await page.getByRole("link", { name: "Audit", exact: true }).click();
+  await page.getByRole("heading", { name: "Audit log" }).waitFor();
+  await page.locator(`[data-testid="audit-row"][data-kind="store.created"][data-store-id="${storeId}"]`).waitFor();
+  await checkA11y("audit");
+  await shot("audit");
+  await page.getByLabel("Kind").fill("store.created");
+  await page.getByLabel("Store id").fill(storeId);
+  await page.getByRole("button", { name: "Apply" }).click();
+  await page.waitForURL(/kind=store.created/);
+  await page.waitForFunction(
+    (id) => {
+      const r = [...document.querySelectorAll('[data-testid="audit-row"]')];
+      return r.length === 1 && r[0].getAttribute("data-kind") === "store.created" && r[0].getAttribute("data-store-id") === id;
+    },
+    storeId,
+  );
+  const adminName = (await api("/api/v1/tokens/current")).name;
+  await expectText(page.getByTestId("audit-row").first(), new RegExp(adminName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")), "the store.created entry's actor");
+  await page.getByRole("button", { name: "Clear" }).click();
+  await page.getByLabel("Page size").selectOption("25");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await page.waitForURL(/limit=25/);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="audit-row"]').length === 25);
+  await page.getByRole("button", { name: "Load more" }).click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="audit-row"]').length > 25);
+  const auditIds = await page.getByTestId("audit-row").count();
+  const total = (await api("/api/v1/audit?limit=200")).items.length;
+  console.log(`   audit rows after Load more: ${auditIds} (the API has ${total} in its first 200)`);
+  if (auditIds !== Math.min(50, total)) throw new Error(`Load more showed ${auditIds} rows, expected ${Math.min(50, total)}`);
+
+  say("tokens: mint a viewer token (secret shown once), revoke it");
+  await page.getByRole("link", { name: "Tokens", exact: true }).click();
+  await page.getByRole("heading", { name: "Tokens" }).waitFor();
+  await page.locator(`[data-testid="token-row"][data-name="${adminName}"][data-state="active"]`).waitFor();
+  const tokenName = `e2e-viewer-${Date.now().toString(36)}`;
+  await page.getByLabel("Name").fill(tokenName);
+  await page.getByLabel("Role").selectOption("viewer");
+  await page.getByLabel("Expires in (hours)").fill("24");
+  await page.getByRole("button", { name: "Mint token" }).click();
+  const secret = (await page.getByTestId("secret-value").innerText()).trim();
+  await expectText(page.getByTestId("minted-secret"), /you will not see it again/, "the once-only warning");
+  const who = await api("/api/v1/tokens/current", secret);
+  if (who.name !== tokenName || who.role !== "viewer") throw new Error(`the shown secret is ${JSON.stringify(who)} to the API`);
+  await page.locator(`[data-testid="token-row"][data-name="${tokenName}"][data-state="active"]`).waitFor();
+  await checkA11y("tokens");
+  await shot("tokens-minted");
+  if ((await page.content()).split(secret).length !== 2) throw new Error("the secret is shown more than once on the page");
+  await page.getByRole("link", { name: "Audit", exact: true }).click();
+  await page.getByRole("heading", { name: "Audit log" }).waitFor();
+  await page.getByRole("link", { name: "Tokens", exact: true }).click();
+  await page.locator(`[data-testid="token-row"][data-name="${tokenName}"]`).waitFor();
+  if ((await page.getByTestId("minted-secret").count()) !== 0 || (await page.content()).includes(secret)) {
+    throw new Error("the secret is still shown after navigating away and back");
+  }
+
+  say("as the viewer: Audit in the nav, Tokens not; the tokens page says admin is needed");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("API token").fill(secret);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expectText(page.getByTestId("whoami"), new RegExp(`${tokenName} · role: viewer`), "the viewer's role shown");
+  const nav = page.getByRole("navigation", { name: "Main" });
+  if ((await nav.getByRole("link", { name: "Tokens", exact: true }).count()) !== 0) throw new Error("a viewer sees the Tokens link");
+  await nav.getByRole("link", { name: "Audit", exact: true }).click();
+  await page.locator(`[data-testid="audit-row"][data-kind="store.created"][data-store-id="${storeId}"]`).waitFor();
+  await page.goto(`${url}/dashboard/tokens`);
+  await page.getByRole("heading", { name: "Tokens" }).waitFor();
+  await page.getByText("Needs the admin role; this token has viewer.").waitFor();
+  if ((await page.getByTestId("tokens").count()) !== 0) throw new Error("a viewer is shown the token list");
+  await checkA11y("tokens-as-viewer");
+  await shot("tokens-as-viewer");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("API token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expectText(page.getByTestId("whoami"), /role: admin/, "the role shown");
+  await page.getByRole("link", { name: "Tokens", exact: true }).click();
+  await page.locator(`[data-testid="token-row"][data-name="${tokenName}"][data-state="active"]`).waitFor();
+
+  say("revoke it (confirm first)");
+  await page.getByRole("button", { name: `Revoke ${tokenName}` }).click();
+  const revokeDialog = page.getByRole("dialog", { name: `Revoke ${tokenName}?` });
+  await revokeDialog.waitFor();
+  await checkA11y("tokens-revoke-dialog");
+  await revokeDialog.getByRole("button", { name: "Revoke" }).click();
+  await page.locator(`[data-testid="token-row"][data-name="${tokenName}"][data-state="revoked"]`).waitFor();
+  await expectText(page.locator(`[data-testid="token-row"][data-name="${tokenName}"] [data-testid="token-state"]`), new RegExp(`revoked by ${adminName}`), "the revoked token's state");
+  const refused = await fetch(`${url}/api/v1/tokens/current`, { headers: { Authorization: `Bearer ${secret}` } });
+  if (refused.status !== 401) throw new Error(`the revoked token still gets ${refused.status}`);
+  await shot("tokens-revoked");
+
   const unexpected = consoleErrors.filter((e) => !/401|Unauthorized/.test(e));
   if (unexpected.length) throw new Error(`console errors: ${unexpected.join(" | ")}`);
+  console.log(`   axe ran on: ${axePages.join(", ")}`);
+  if (axeFindings.length) {
+    printAxe();
+    throw new Error(`${axeFindings.length} serious or critical accessibility violations (above)`);
+  }
   say("passed");
 } catch (e) {
   failed = true;
   console.error(`dashboard e2e: FAILED: ${e instanceof Error ? e.message : e}`);
   if (consoleErrors.length) console.error(`   console: ${consoleErrors.join(" | ")}`);
-  if (shots) {
-    mkdirSync(shots, { recursive: true });
-    await page.screenshot({ path: join(shots, "failure.png"), fullPage: true }).catch(() => {});
-    console.error(`   screenshot: ${join(shots, "failure.png")}`);
-  }
+  if (axeFindings.length) printAxe();
+  await page.screenshot({ path: join(shots, "failure.png"), fullPage: true }).catch(() => {});
+  console.error(`   screenshot: ${join(shots, "failure.png")}`);
 } finally {
   await browser.close();
+  for (const p of saved) console.log(`   screenshot: ${p}`);
 }
 process.exit(failed ? 1 : 0);

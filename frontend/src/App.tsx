@@ -6,12 +6,14 @@ import { useToken } from "./hooks/session";
 import { ApiProblem } from "./lib/problem";
 import { session } from "./lib/session";
 import { isRetryable } from "./lib/sse";
+import { AuditPage } from "./pages/Audit";
 import { CreateStorePage } from "./pages/CreateStore";
 import { RunDetailPage } from "./pages/RunDetail";
 import { RunsPage } from "./pages/Runs";
 import { SignInPage } from "./pages/SignIn";
 import { StoreDetailPage } from "./pages/StoreDetail";
 import { StoresPage } from "./pages/Stores";
+import { TokensPage } from "./pages/Tokens";
 import { btn } from "./components/ui";
 
 const queryClient = new QueryClient({
@@ -55,6 +57,14 @@ function Layout() {
             <NavLink to="/runs" className={link}>
               Runs
             </NavLink>
+            <NavLink to="/audit" className={link}>
+              Audit
+            </NavLink>
+            {can("manage_tokens").visible && (
+              <NavLink to="/tokens" className={link}>
+                Tokens
+              </NavLink>
+            )}
           </nav>
           <p className="ml-auto text-xs text-slate-300" data-testid="whoami">
             {access.name ? `${access.name} · ` : ""}
@@ -97,6 +107,8 @@ const router = createBrowserRouter(
         { path: "/stores/:id", element: <StoreDetailPage /> },
         { path: "/runs", element: <RunsPage /> },
         { path: "/runs/:id", element: <RunDetailPage /> },
+        { path: "/audit", element: <AuditPage /> },
+        { path: "/tokens", element: <TokensPage /> },
         { path: "*", element: <NotFound /> },
       ],
     },

@@ -46,7 +46,7 @@ export function TestOrder({ store }: { store: Schemas["Store"] }) {
         sample products).
       </p>
       <p>Or place the order with the WooCommerce Store API, from a shell that reaches the store:</p>
-      <pre className="overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100" aria-label="Store API commands for a test order">
+      <pre className="overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100 focus-visible:outline-2 focus-visible:outline-indigo-400" role="region" tabIndex={0} aria-label="Store API commands for a test order">
         {testOrderCommands(store.url)}
       </pre>
       <p className="rounded-md border border-amber-300 bg-amber-50 p-3 text-amber-900" data-testid="simulator-note">

@@ -11,6 +11,8 @@ const ACCESS_KEY = ["access"] as const;
 
 interface AccessContext {
   access: Access;
+  /** The probe has answered (its answer may still be "unknown" if it failed). */
+  settled: boolean;
   /** Call with any problem an action got: a 403 teaches the role. */
   learn: (p: ApiProblem) => void;
   can: (a: Action) => Permission;
@@ -18,6 +20,7 @@ interface AccessContext {
 
 const Ctx = createContext<AccessContext>({
   access: UNKNOWN_ACCESS,
+  settled: false,
   learn: () => {},
   can: (a) => permission(UNKNOWN_ACCESS, a),
 });
@@ -42,7 +45,7 @@ export function AccessProvider({ children }: { children: ReactNode }) {
     [qc, key],
   );
   const can = useCallback((a: Action) => permission(access, a), [access]);
-  return <Ctx.Provider value={{ access, learn, can }}>{children}</Ctx.Provider>;
+  return <Ctx.Provider value={{ access, settled: data !== undefined, learn, can }}>{children}</Ctx.Provider>;
 }
 
 export function useAccess(): AccessContext {

@@ -18,7 +18,7 @@ export interface Access {
 
 export const UNKNOWN_ACCESS: Access = { role: null, name: null };
 
-export type Action = "create_store" | "delete_store" | "repair_store" | "retry_run" | "cancel_run";
+export type Action = "create_store" | "delete_store" | "repair_store" | "retry_run" | "cancel_run" | "manage_tokens";
 
 /** The least role each action needs (shared/design/api.md, README's API table). */
 export const NEEDS: Record<Action, Role> = {
@@ -27,6 +27,7 @@ export const NEEDS: Record<Action, Role> = {
   repair_store: "operator",
   retry_run: "operator",
   cancel_run: "operator",
+  manage_tokens: "admin",
 };
 
 export interface Permission {

@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams } from "react-router";
 import { StepsTable } from "../components/Steps";
+import { RunTimeline } from "../components/Timeline";
 import { ConfirmButton, LiveIndicator, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
 import { useAccess } from "../hooks/access";
 import { useEventStream } from "../hooks/events";
@@ -157,6 +158,7 @@ export function RunDetailPage() {
           <pre className="mt-2 overflow-x-auto text-xs">{JSON.stringify(r.output, null, 2)}</pre>
         </details>
       )}
+      <RunTimeline run={r} />
       <StepsTable steps={r.steps} caption={`Steps of run ${r.id}`} />
     </article>
   );
