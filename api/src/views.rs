@@ -699,6 +699,37 @@ pub struct DurationBucket {
     pub runs: i64,
 }
 
+/// The fleet at a glance: stores by status and the runs that ended per hour.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct FleetInsights {
+    /// The window's start (for `runs_per_hour`).
+    pub since: DateTime<Utc>,
+    pub hours: u32,
+    /// Every store status with its count (zero included), in the order of the statuses.
+    pub stores: Vec<StatusCount>,
+    /// Per hour (oldest first) and definition, the runs that ended in it; hours without
+    /// runs are absent.
+    pub runs_per_hour: Vec<RunHourView>,
+}
+
+/// How many stores are in a status.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct StatusCount {
+    pub status: StoreStatus,
+    pub count: i64,
+}
+
+/// Runs of one definition that ended in one hour.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct RunHourView {
+    /// The hour's start.
+    pub hour: DateTime<Utc>,
+    pub definition: String,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
 /// Timestamps as poem-openapi's `ToJSON` writes them (`to_rfc3339`: `+00:00`, sub-second
 /// digits as needed), so stored and served views read the same.
 mod rfc3339 {

@@ -242,6 +242,17 @@ impl Engine {
         Ok(crate::insights::steps(&self.pool, since, definition).await?)
     }
 
+    /// Runs that ended since `since`, per hour and definition ([`crate::insights`]).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn run_hours(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::RunHour>> {
+        Ok(crate::insights::run_hours(&self.pool, since).await?)
+    }
+
     /// The runs of `definition` that finished since `since`: counts, duration percentiles
     /// and histogram ([`crate::insights`]).
     ///

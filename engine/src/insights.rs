@@ -2,7 +2,8 @@
 //! many steps ended, how many failed, exact duration percentiles, retries, time spent
 //! waiting (polls and backoffs) against working, the most common errors — and the duration
 //! distribution of a definition's runs (for `store.provision`: the fleet's provisioning
-//! time). Read for people by the API (`/api/v1/insights/…`).
+//! time) — and the runs that ended per hour. Read for people by the API
+//! (`/api/v1/insights/…`).
 //!
 //! Both reads start from the runs that finished in the window (`runs_finished`, a partial
 //! index on `(status, finished_at)`) and reach their steps by primary key, so they cost what
@@ -73,6 +74,43 @@ pub struct RunInsight {
     pub p99_ms: Option<f64>,
     /// Succeeded runs per bucket of [`RUN_BUCKETS_SECONDS`] (one more than bounds).
     pub histogram: Vec<i64>,
+}
+
+/// Runs of one definition that ended in one hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunHour {
+    /// The hour's start.
+    pub hour: DateTime<Utc>,
+    pub definition: String,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+/// Runs that ended since `since`, per hour and definition, oldest hour first.
+pub(crate) async fn run_hours(pool: &PgPool, since: DateTime<Utc>) -> sqlx::Result<Vec<RunHour>> {
+    let rows = sqlx::query!(
+        r#"SELECT date_trunc('hour', finished_at) AS "hour!", definition,
+                  count(*) FILTER (WHERE status = 'succeeded') AS "succeeded!",
+                  count(*) FILTER (WHERE status = 'failed') AS "failed!",
+                  count(*) FILTER (WHERE status = 'cancelled') AS "cancelled!"
+           FROM urumi.runs
+           WHERE status IN ('succeeded', 'failed', 'cancelled') AND finished_at >= $1
+           GROUP BY 1, 2 ORDER BY 1, 2"#,
+        since,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| RunHour {
+            hour: r.hour,
+            definition: r.definition,
+            succeeded: r.succeeded,
+            failed: r.failed,
+            cancelled: r.cancelled,
+        })
+        .collect())
 }
 
 /// Per-step figures of the runs (of `definition`, or of all) that finished since `since`.

@@ -43,7 +43,9 @@ pub use definition::{
 };
 pub use error::{Error, Result};
 pub use failpoint::{FailAction, FailPoint, FailPoints};
-pub use insights::{ErrorCount, MAX_WINDOW_HOURS, RUN_BUCKETS_SECONDS, RunInsight, StepInsight};
+pub use insights::{
+    ErrorCount, MAX_WINDOW_HOURS, RUN_BUCKETS_SECONDS, RunHour, RunInsight, StepInsight,
+};
 pub use listing::{AuditEntry, EventFilter, RunFilter};
 pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, QueueGauges};
 pub use model::{Event, Run, RunDetail, RunHead, RunStatus, StepRecord, StepStatus};

@@ -155,6 +155,22 @@ pub async fn page<'e>(
     }
 }
 
+/// How many stores are in each status (statuses without stores absent).
+///
+/// # Errors
+/// The database error.
+pub async fn count_by_status<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+) -> sqlx::Result<Vec<(StoreStatus, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT status AS "status: StoreStatus", count(*) AS "n!"
+           FROM urumi.stores GROUP BY status"#
+    )
+    .fetch_all(exec)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
+}
+
 /// Deletes the rows of stores deleted more than `kept` ago, `batch` at a time, until none is
 /// left; returns how many went. A deleted store's row is kept as long as its audit entries
 /// are (the worker passes `retention.audit_days`); then it goes too, so the table holds the

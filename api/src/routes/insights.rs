@@ -1,7 +1,8 @@
 //! `/api/v1/insights/…`: where time goes — per definition, version and step over a window
 //! of finished runs (`steps`), and the duration distribution of one definition's runs
-//! (`runs`; for `store.provision`, the fleet's provisioning time). Any role may read them;
-//! the engine computes them (`urumi_engine::insights`).
+//! (`runs`; for `store.provision`, the fleet's provisioning time), and the fleet at a glance
+//! (`fleet`: stores by status, runs per hour). Any role may read them; the engine computes
+//! the run figures (`urumi_engine::insights`), the store crate counts the stores.
 
 use std::sync::Arc;
 
@@ -14,7 +15,10 @@ use crate::auth::Auth;
 use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::views::{DurationBucket, ErrorCountView, RunInsights, StepInsightView, StepInsights};
+use crate::views::{
+    DurationBucket, ErrorCountView, FleetInsights, RunHourView, RunInsights, StatusCount,
+    StepInsightView, StepInsights,
+};
 
 /// Insights.
 #[derive(Debug)]
@@ -111,6 +115,57 @@ impl InsightsApi {
                         .collect(),
                 })
                 .collect(),
+        }))
+    }
+
+    /// The fleet at a glance: how many stores are in each status, and the runs that ended
+    /// per hour and definition over the last `hours`.
+    #[oai(
+        path = "/insights/fleet",
+        method = "get",
+        operation_id = "fleet_insights"
+    )]
+    async fn fleet_insights(
+        &self,
+        _auth: Auth,
+        /// The window of `runs_per_hour`, 1 to 720 hours (30 days).
+        #[oai(
+            default = "default_hours",
+            validator(minimum(value = "1"), maximum(value = "720"))
+        )]
+        hours: Query<u32>,
+    ) -> Result<JsonBody<FleetInsights>, ApiError> {
+        let since = Utc::now() - chrono::Duration::hours(i64::from(hours.0));
+        let counted = urumi_store::db::count_by_status(&self.0.pool).await?;
+        let stores = urumi_store::status::StoreStatus::ALL
+            .into_iter()
+            .map(|st| StatusCount {
+                status: st.into(),
+                count: counted
+                    .iter()
+                    .find(|(s, _)| *s == st)
+                    .map_or(0, |(_, n)| *n),
+            })
+            .collect();
+        let runs_per_hour = self
+            .0
+            .engine
+            .run_hours(since)
+            .await?
+            .into_iter()
+            .map(|h| RunHourView {
+                hour: h.hour,
+                definition: h.definition,
+                succeeded: h.succeeded,
+                failed: h.failed,
+                cancelled: h.cancelled,
+            })
+            .collect();
+        Ok(JsonBody(FleetInsights {
+            since,
+            hours: hours.0,
+            stores,
+            runs_per_hour,
         }))
     }
 

@@ -115,6 +115,31 @@ async fn insights_read_finished_runs_per_step_and_as_a_distribution(pool: PgPool
         serde_json::Value::Null
     );
 
+    // The fleet: every status counted (the stores stay `provisioning`: only their runs were
+    // finished here), and the three runs in the hours they ended.
+    let fleet: serde_json::Value = app
+        .get("/api/v1/insights/fleet")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        fleet["stores"],
+        serde_json::json!([
+            { "status": "provisioning", "count": 3 }, { "status": "ready", "count": 0 },
+            { "status": "failed", "count": 0 }, { "status": "deleting", "count": 0 },
+            { "status": "deleted", "count": 0 },
+        ])
+    );
+    let hours = fleet["runs_per_hour"].as_array().unwrap();
+    assert!(!hours.is_empty() && hours.len() <= 2, "{fleet}");
+    let ended: i64 = hours
+        .iter()
+        .inspect(|h| assert_eq!(h["definition"], "store.provision"))
+        .map(|h| h["succeeded"].as_i64().unwrap())
+        .sum();
+    assert_eq!(ended, 3);
+
     // Another workflow that finished nothing: zero counts, no percentiles.
     let none: serde_json::Value = app
         .get("/api/v1/insights/runs?definition=store.delete")
@@ -135,6 +160,7 @@ async fn insights_refuse_bad_windows_unknown_definitions_and_strangers(pool: PgP
         "/api/v1/insights/steps?hours=a-week",
         "/api/v1/insights/runs?definition=store.provision&hours=100000",
         "/api/v1/insights/runs",
+        "/api/v1/insights/fleet?hours=721",
     ] {
         problem(app.get(path).await, 400).await;
     }

@@ -348,6 +348,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/insights/fleet": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The fleet at a glance: how many stores are in each status, and the runs that ended
+         *     per hour and definition over the last `hours`.
+         */
+        get: operations["fleet_insights"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/insights/runs": {
         parameters: {
             query?: never;
@@ -463,6 +483,26 @@ export interface components {
             field: string;
             /** @description What is wrong with it. */
             message: string;
+        };
+        /**
+         * FleetInsights
+         * @description The fleet at a glance: stores by status and the runs that ended per hour.
+         */
+        FleetInsights: {
+            /**
+             * Format: date-time
+             * @description The window's start (for `runs_per_hour`).
+             */
+            since: string;
+            /** Format: uint32 */
+            hours: number;
+            /** @description Every store status with its count (zero included), in the order of the statuses. */
+            stores: components["schemas"]["StatusCount"][];
+            /**
+             * @description Per hour (oldest first) and definition, the runs that ended in it; hours without
+             *     runs are absent.
+             */
+            runs_per_hour: components["schemas"]["RunHourView"][];
         };
         /**
          * MintedToken
@@ -593,6 +633,24 @@ export interface components {
             steps: components["schemas"]["StepView"][];
         };
         /**
+         * RunHourView
+         * @description Runs of one definition that ended in one hour.
+         */
+        RunHourView: {
+            /**
+             * Format: date-time
+             * @description The hour's start.
+             */
+            hour: string;
+            definition: string;
+            /** Format: int64 */
+            succeeded: number;
+            /** Format: int64 */
+            failed: number;
+            /** Format: int64 */
+            cancelled: number;
+        };
+        /**
          * RunInsights
          * @description The runs of one definition over a window.
          */
@@ -671,6 +729,15 @@ export interface components {
              * @description The run this one re-runs, if any.
              */
             rerun_of?: string;
+        };
+        /**
+         * StatusCount
+         * @description How many stores are in a status.
+         */
+        StatusCount: {
+            status: components["schemas"]["StoreStatus"];
+            /** Format: int64 */
+            count: number;
         };
         /**
          * StepInsightView
@@ -3176,6 +3243,132 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["StepInsights"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    fleet_insights: {
+        parameters: {
+            query?: {
+                /** @description The window of `runs_per_hour`, 1 to 720 hours (30 days). */
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["FleetInsights"];
                 };
             };
             /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
