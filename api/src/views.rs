@@ -190,6 +190,32 @@ pub enum StepStatus {
     Skipped,
 }
 
+/// Why a waiting step waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum WaitKind {
+    /// Not ready yet: it checks again later (costs no attempt).
+    Poll,
+    /// It failed and tries again after a backoff (a new attempt).
+    Backoff,
+    /// Something it talks to failed (5xx, timeout): it tries again without spending an
+    /// attempt, within its transient budget.
+    Transient,
+}
+
+impl WaitKind {
+    /// The stored name's kind; `None` for anything else (never written by the engine).
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "poll" => Some(Self::Poll),
+            "backoff" => Some(Self::Backoff),
+            "transient" => Some(Self::Transient),
+            _ => None,
+        }
+    }
+}
+
 impl From<EngineStepStatus> for StepStatus {
     fn from(s: EngineStepStatus) -> Self {
         match s {
@@ -271,6 +297,11 @@ pub struct StepView {
     pub attempts: i32,
     /// Times it polled for readiness.
     pub polls: i32,
+    /// While it waits: why (a readiness poll, a retry backoff, a transient retry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_kind: Option<WaitKind>,
+    /// Time spent waiting so far (polls and backoffs, summed), in milliseconds.
+    pub waited_ms: i64,
     /// Why it last waited (its latest poll's reason). Each poll is counted in `polls`; an
     /// event is written only when the reason changes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -308,6 +339,8 @@ impl From<&StepRecord> for StepView {
             status: s.status().into(),
             attempts: s.attempts,
             polls: s.polls,
+            wait_kind: s.wait_kind.as_deref().and_then(WaitKind::parse),
+            waited_ms: s.waited_ms,
             wait_reason: s.wait_reason.clone(),
             started_at: s.started_at,
             finished_at: s.finished_at,
@@ -904,6 +937,13 @@ mod tests {
                 status: *s,
                 attempts: 2,
                 polls: 7,
+                wait_kind: [
+                    None,
+                    Some(WaitKind::Poll),
+                    Some(WaitKind::Backoff),
+                    Some(WaitKind::Transient),
+                ][i % 4],
+                waited_ms: 250,
                 wait_reason: None,
                 started_at: (i % 2 == 0).then(|| at(1)),
                 finished_at: (i % 2 == 0).then(|| at(10_000)),

@@ -248,6 +248,8 @@ pub struct StepRecord {
     pub transient_retries: i32,
     /// Attempts that ended with no outcome: the worker died or lost its lease mid-step.
     pub interrupted: i32,
+    /// Time spent waiting (polls, backoffs), summed over its waits, in milliseconds.
+    pub waited_ms: i64,
     pub output: Option<Value>,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<DateTime<Utc>>,

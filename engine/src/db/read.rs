@@ -57,8 +57,8 @@ pub(crate) async fn steps<'e>(
     sqlx::query_as!(
         StepRecord,
         r#"SELECT run_id, name, position, status AS "status: StepStatusColumn", wait_kind,
-               attempts, polls, wait_reason, transient_retries, interrupted, output, last_error,
-               next_attempt_at, wait_started_at, started_at, finished_at, updated_at
+               attempts, polls, wait_reason, transient_retries, interrupted, waited_ms, output,
+               last_error, next_attempt_at, wait_started_at, started_at, finished_at, updated_at
            FROM urumi.steps WHERE run_id = $1 ORDER BY position"#,
         run_id,
     )

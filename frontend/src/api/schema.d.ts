@@ -828,6 +828,13 @@ export interface components {
              * @description Times it polled for readiness.
              */
             polls: number;
+            /** @description While it waits: why (a readiness poll, a retry backoff, a transient retry). */
+            wait_kind?: components["schemas"]["WaitKind"] & unknown;
+            /**
+             * Format: int64
+             * @description Time spent waiting so far (polls and backoffs, summed), in milliseconds.
+             */
+            waited_ms: number;
             /**
              * @description Why it last waited (its latest poll's reason). Each poll is counted in `polls`; an
              *     event is written only when the reason changes.
@@ -968,6 +975,11 @@ export interface components {
         TokenList: {
             items: components["schemas"]["Token"][];
         };
+        /**
+         * @description Why a waiting step waits.
+         * @enum {string}
+         */
+        WaitKind: "poll" | "backoff" | "transient";
     };
     responses: never;
     parameters: never;

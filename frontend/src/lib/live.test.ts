@@ -21,8 +21,8 @@ const run: RunDetail = {
   created_by: "admin",
   created_at: "2026-01-01T00:00:00Z",
   steps: [
-    { name: "namespace", position: 0, status: "pending", attempts: 0, polls: 0 },
-    { name: "quota", position: 1, status: "pending", attempts: 0, polls: 0 },
+    { name: "namespace", position: 0, status: "pending", attempts: 0, polls: 0, waited_ms: 0 },
+    { name: "quota", position: 1, status: "pending", attempts: 0, polls: 0, waited_ms: 0 },
   ],
 };
 const store: Store = {
@@ -47,6 +47,21 @@ describe("applyToRun", () => {
     expect(applyToRun(done, event("step.waiting", { step: "quota" })).steps[1]?.status).toBe("waiting");
     expect(applyToRun(done, event("run.succeeded")).status).toBe("succeeded");
     expect(applyToRun(done, event("run.failed")).status).toBe("failed");
+  });
+
+  it("says why a step waits while it waits, and forgets it when the step goes on", () => {
+    const polling = applyToRun(run, event("step.waiting", { step: "namespace", detail: { reason: "not ready" } }));
+    expect(polling.steps[0]).toMatchObject({ status: "waiting", wait_kind: "poll" });
+    const transient = applyToRun(run, event("step.retry_scheduled", { step: "namespace", detail: { class: "transient", attempt: 1 } }));
+    expect(transient.steps[0]).toMatchObject({ status: "waiting", wait_kind: "transient" });
+    const backoff = applyToRun(run, event("step.retry_scheduled", { step: "namespace", detail: { class: "failure", attempt: 1 } }));
+    expect(backoff.steps[0]).toMatchObject({ status: "waiting", wait_kind: "backoff" });
+    const again = applyToRun(backoff, event("step.started", { step: "namespace", detail: { attempt: 2, poll: false } }));
+    expect(again.steps[0]?.status).toBe("running");
+    expect(again.steps[0]).not.toHaveProperty("wait_kind");
+    const claimed = applyToRun({ ...polling, status: "waiting" }, event("run.claimed", { step: "namespace", detail: {} }));
+    expect(claimed.steps[0]?.status).toBe("running");
+    expect(claimed.steps[0]).not.toHaveProperty("wait_kind");
   });
 
   it("starts the next step named by a step.succeeded (one event for both, in one commit)", () => {

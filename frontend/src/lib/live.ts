@@ -12,6 +12,7 @@ export type RunDetail = S["RunDetail"];
 export type RunSummary = S["RunSummary"];
 export type RunStatus = S["RunStatus"];
 export type StepStatus = S["StepStatus"];
+export type WaitKind = S["WaitKind"];
 export type StreamEvent = S["StreamEvent"];
 
 export const STORE_STATUSES: readonly StoreStatus[] = ["provisioning", "ready", "failed", "deleting", "deleted"];
@@ -71,6 +72,14 @@ function startedWith(e: StreamEvent): { step: string; attempt: number | undefine
   return undefined;
 }
 
+/** Why a step the event sets waiting waits: a readiness poll, or a retry after an error. */
+function waitKindOf(e: StreamEvent): WaitKind | undefined {
+  if (e.kind === "step.waiting") return "poll";
+  if (e.kind !== "step.retry_scheduled") return undefined;
+  const d = (typeof e.detail === "object" && e.detail !== null ? e.detail : {}) as { class?: unknown };
+  return d.class === "transient" ? "transient" : "backoff";
+}
+
 /** The run's steps with `name` marked running (attempt counted); `undefined` if unchanged. */
 function startStep(steps: RunDetail["steps"], name: string, attempt: number | undefined, at: string) {
   const i = steps.findIndex((s) => s.name === name);
@@ -78,7 +87,8 @@ function startStep(steps: RunDetail["steps"], name: string, attempt: number | un
   if (!s || s.status === "running") return undefined;
   const attempts = attempt !== undefined && attempt > s.attempts ? { attempts: attempt } : {};
   const out = [...steps];
-  out[i] = { ...s, ...attempts, started_at: s.started_at ?? at, status: "running" };
+  const { wait_kind: _was, ...rest } = s;
+  out[i] = { ...rest, ...attempts, started_at: s.started_at ?? at, status: "running" };
   return out;
 }
 
@@ -95,7 +105,10 @@ export function applyToRun(run: RunDetail, e: StreamEvent): RunDetail {
       const attempt = e.kind === "step.started" ? attemptOf(e.detail) : undefined;
       const attempts = attempt !== undefined && attempt > s.attempts ? { attempts: attempt } : {};
       const finished = stepStatus === "succeeded" || stepStatus === "failed" ? { finished_at: e.created_at } : {};
-      return { ...s, ...started, ...finished, ...attempts, status: stepStatus };
+      // `wait_kind` is said while the step waits, and only then.
+      const { wait_kind: _was, ...rest } = s;
+      const waitKind = waitKindOf(e);
+      return { ...rest, ...started, ...finished, ...attempts, ...(waitKind ? { wait_kind: waitKind } : {}), status: stepStatus };
     });
     const next = startedWith(e);
     const advanced = next ? startStep(steps, next.step, next.attempt, e.created_at) : undefined;

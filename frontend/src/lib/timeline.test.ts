@@ -5,7 +5,7 @@ import { formatSpan, formatTick, shapeTimeline } from "./timeline";
 type Step = components["schemas"]["StepView"];
 const T0 = Date.parse("2026-11-30T10:00:00.000Z");
 const at = (offsetMs: number) => new Date(T0 + offsetMs).toISOString();
-const step = (p: Partial<Step> & { name: string; position: number }): Step => ({ status: "pending", attempts: 0, polls: 0, ...p });
+const step = (p: Partial<Step> & { name: string; position: number }): Step => ({ status: "pending", attempts: 0, polls: 0, waited_ms: 0, ...p });
 
 describe("shapeTimeline", () => {
   it("puts finished steps on an axis from the run's start, in position order", () => {
@@ -37,8 +37,10 @@ describe("shapeTimeline", () => {
         started_at: at(0),
         steps: [
           step({ name: "ns", position: 0, status: "succeeded", attempts: 3, started_at: at(0), finished_at: at(2000), last_error: "429" }),
-          step({ name: "pods", position: 1, status: "waiting", attempts: 1, polls: 4, wait_reason: "pods not ready", started_at: at(2000), next_attempt_at: at(12_000) }),
-          step({ name: "db", position: 2, status: "waiting", attempts: 2, started_at: at(3000), last_error: "timeout", next_attempt_at: at(9000) }),
+          step({ name: "pods", position: 1, status: "waiting", wait_kind: "poll", attempts: 1, polls: 4, wait_reason: "pods not ready", started_at: at(2000), next_attempt_at: at(12_000) }),
+          step({ name: "db", position: 2, status: "waiting", wait_kind: "backoff", attempts: 2, started_at: at(3000), last_error: "timeout", next_attempt_at: at(9000) }),
+          // A transient retry is a backoff too, whatever its last error says.
+          step({ name: "dns", position: 5, status: "waiting", wait_kind: "transient", attempts: 1, started_at: at(9000), next_attempt_at: at(11_000) }),
           step({ name: "wp", position: 3, status: "running", attempts: 1, started_at: at(8000) }),
           step({ name: "seed", position: 4 }),
         ],
@@ -52,6 +54,7 @@ describe("shapeTimeline", () => {
       ["db", "backoff", 3000, 10_000, true, true, "waiting to retry after an error, 7 s so far, 2 attempts (retried), next attempt due"],
       ["wp", "running", 8000, 10_000, true, false, "running, 2 s so far"],
       ["seed", "pending", null, null, false, false, "not started"],
+      ["dns", "backoff", 9000, 10_000, true, false, "waiting to retry after a transient error, 1 s so far, next attempt in 1 s"],
     ]);
   });
 

@@ -1,8 +1,8 @@
 // A run's timeline: its steps as bars on one time axis, shaped from the run detail response
 // (each step's started_at / finished_at). Times are milliseconds from the origin (the run's
-// start, or its first step's start if that is earlier). The API does not say whether a
-// waiting step polls or backs off after an error; a waiting step with a `last_error` is shown
-// as a retry backoff, otherwise as waiting (polling for readiness).
+// start, or its first step's start if that is earlier). A waiting step says why
+// (`wait_kind`): a readiness poll is drawn as waiting, a retry backoff or a transient retry
+// as a backoff.
 import type { components } from "../api/schema";
 
 type Step = components["schemas"]["StepView"];
@@ -58,13 +58,13 @@ export function formatTick(offsetMs: number): string {
 }
 
 function kindOf(s: Step): BarKind {
-  if (s.status === "waiting") return s.last_error ? "backoff" : "waiting";
+  if (s.status === "waiting") return s.wait_kind === "poll" ? "waiting" : "backoff";
   return s.status;
 }
 
 function labelOf(s: Step, kind: BarKind, start: number | null, end: number | null, open: boolean, now: number): string {
   const parts: string[] = [];
-  if (kind === "backoff") parts.push("waiting to retry after an error");
+  if (kind === "backoff") parts.push(s.wait_kind === "transient" ? "waiting to retry after a transient error" : "waiting to retry after an error");
   else if (kind === "waiting") parts.push(s.wait_reason ? `waiting: ${s.wait_reason}` : "waiting");
   else if (kind === "pending") parts.push("not started");
   else parts.push(s.status);
