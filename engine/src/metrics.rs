@@ -110,6 +110,7 @@ struct Inner {
     attempts_started: Family<StepLabels, Counter>,
     attempts_ended: Family<AttemptLabels, Counter>,
     step_duration: HistogramFamily,
+    step_wait: HistogramFamily,
     runs_ended: Family<RunLabels, Counter>,
     leases_taken_over: Counter,
     pruned_runs: Counter,
@@ -141,6 +142,12 @@ impl Default for Metrics {
             "Duration of step attempts and polls",
             step_duration.clone(),
         );
+        let step_wait: HistogramFamily = Family::new_with_constructor(step_histogram);
+        registry.register(
+            "urumi_step_wait_seconds",
+            "How long a waiting step waited (a readiness poll's or a retry's backoff, until it ran again)",
+            step_wait.clone(),
+        );
         let runs_ended = Family::<RunLabels, Counter>::default();
         registry.register(
             "urumi_runs_ended",
@@ -170,6 +177,7 @@ impl Default for Metrics {
             attempts_started,
             attempts_ended,
             step_duration,
+            step_wait,
             runs_ended,
             leases_taken_over,
             pruned_runs,
@@ -195,6 +203,13 @@ impl Metrics {
             .step_duration
             .get_or_create(step)
             .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn step_waited(&self, step: &StepLabels, waited: Duration) {
+        self.0
+            .step_wait
+            .get_or_create(step)
+            .observe(waited.as_secs_f64());
     }
 
     pub(crate) fn run_ended(&self, definition: &str, version: i32, status: RunEnd) {

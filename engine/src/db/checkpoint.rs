@@ -38,6 +38,9 @@ pub(crate) struct Started {
     /// Attempts that ended with no outcome (the worker died mid-step), this one's
     /// predecessor included when it was interrupted.
     pub interrupted: u32,
+    /// Milliseconds the wait this start ends lasted (from the step being set waiting to
+    /// now), if it was waiting.
+    pub wait_ended_ms: Option<f64>,
 }
 
 /// What kind of start a step's (re)start is.
@@ -83,17 +86,22 @@ pub(crate) async fn start(
     let row = sqlx::query!(
         r#"WITH fence AS (
              SELECT id, subject FROM urumi.runs WHERE id = $1 AND lease_token = $2 FOR UPDATE
+         ), prev AS (
+             -- The step as it was: a waiting step's wait began when it was set waiting.
+             SELECT s.status, s.updated_at FROM urumi.steps s JOIN fence ON s.run_id = fence.id
+             WHERE s.name = $3
          ), started AS (
              UPDATE urumi.steps s SET status = 'running',
                  attempts = s.attempts + CASE WHEN $4 IN ('attempt', 'interrupted') THEN 1 ELSE 0 END,
                  polls = s.polls + CASE WHEN $4 = 'poll' THEN 1 ELSE 0 END,
                  interrupted = s.interrupted + CASE WHEN $4 = 'interrupted' THEN 1 ELSE 0 END,
-                 -- A waiting step's wait began when it was set waiting (its `updated_at`).
-                 waited_ms = s.waited_ms + CASE WHEN s.status = 'waiting'
-                     THEN (extract(epoch FROM now() - s.updated_at) * 1000)::bigint ELSE 0 END,
+                 waited_ms = s.waited_ms + CASE WHEN prev.status = 'waiting'
+                     THEN (extract(epoch FROM now() - prev.updated_at) * 1000)::bigint ELSE 0 END,
                  started_at = coalesce(s.started_at, now()), next_attempt_at = NULL, updated_at = now()
-             FROM fence WHERE s.run_id = fence.id AND s.name = $3
+             FROM fence, prev WHERE s.run_id = fence.id AND s.name = $3
              RETURNING s.attempts, s.polls, s.interrupted, s.transient_retries,
+                 CASE WHEN prev.status = 'waiting'
+                      THEN extract(epoch FROM now() - prev.updated_at)::float8 * 1000 END AS wait_ended_ms,
                  CASE WHEN $4 = 'poll' THEN extract(epoch FROM now() - s.wait_started_at)::float8 * 1000 END AS waited_ms,
                  extract(epoch FROM now() - s.transient_since)::float8 * 1000 AS transient_ms
          ), ev AS (
@@ -105,6 +113,7 @@ pub(crate) async fn start(
          )
          SELECT attempts AS "attempts!", polls AS "polls!", interrupted AS "interrupted!",
                 transient_retries AS "transient_retries!", waited_ms AS "waited_ms?",
+                wait_ended_ms AS "wait_ended_ms?",
                 transient_ms AS "transient_ms?"
          FROM started"#,
         lease.run_id,
@@ -123,6 +132,7 @@ pub(crate) async fn start(
             transient_ms: r.transient_ms,
             transient_retries: r.transient_retries as u32,
             interrupted: r.interrupted as u32,
+            wait_ended_ms: r.wait_ended_ms,
         })
         .ok_or(LeaseLost))
 }

@@ -236,6 +236,12 @@ impl Runner<'_> {
             let mut conn = shared.pool.acquire().await?;
             checkpoint::start(&mut conn, self.lease, &first.name, kind).await??
         };
+        if let Some(ms) = started.wait_ended_ms {
+            let waited = Duration::from_secs_f64(ms.max(0.0) / 1000.0);
+            shared
+                .metrics
+                .step_waited(&self.labels(&first.name), waited);
+        }
         // A poison step: its attempts were spent by workers that died running it. Without
         // this check it would be claimed, kill its worker and be taken over forever.
         if kind == StartKind::AfterInterruption && !sdef.retry.allows_another(started.attempt - 1) {

@@ -1,6 +1,6 @@
 //! Insights: exact percentiles, failures, retries, waiting against working and the most
 //! common errors per step, and the run-duration distribution — on known rows — and the
-//! waiting time a real polling step accumulates.
+//! waiting time a real polling step accumulates (in the insights and the wait metric).
 
 use std::time::Duration;
 
@@ -196,7 +196,7 @@ async fn step_and_run_insights_are_exact_on_known_rows(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-async fn a_polling_step_counts_its_waits_as_waiting_not_working(
+async fn a_polling_step_counts_its_waits_as_waiting_in_insights_and_metrics(
     _: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
@@ -213,6 +213,20 @@ async fn a_polling_step_counts_its_waits_as_waiting_not_working(
     let worker = start_worker(&pool, &engine, fast_options()).await;
     let run = start(&engine, "poller", "p", json!({})).await;
     wait_status(&engine, run, RunStatus::Succeeded).await;
+    // Each of the two waits is observed once, labelled by the step.
+    let text = worker.metrics().render();
+    let labels = r#"{definition="poller",version="1",step="ready"}"#;
+    assert!(
+        text.contains(&format!("urumi_step_wait_seconds_count{labels} 2")),
+        "{text}"
+    );
+    let sum: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("urumi_step_wait_seconds_sum{labels} ")))
+        .expect("a wait sum")
+        .parse()
+        .unwrap();
+    assert!(sum >= 0.6, "two waits of at least 300 ms each: {sum}");
     worker.shutdown().await.unwrap();
     let since = Utc::now() - chrono::Duration::hours(1);
     let s = engine.step_insights(since, Some("poller")).await.unwrap();
