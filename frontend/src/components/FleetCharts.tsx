@@ -7,7 +7,7 @@ import { Group } from "@visx/group";
 import { scaleBand, scaleLinear } from "@visx/scale";
 import { useId, type ReactNode } from "react";
 import type { Schemas } from "../lib/api";
-import { bucketLabel, type RunBucket } from "../lib/fleet";
+import { bucketLabel, windowLabel, type RunBucket } from "../lib/fleet";
 
 const WIDTH = 860;
 
@@ -86,7 +86,7 @@ export function DurationHistogram({ runs, definition }: { runs: Schemas["RunInsi
     <Chart
       testId="chart-provision-histogram"
       data={{ "data-succeeded": String(runs.succeeded) }}
-      title={`How long ${definition} took: ${runs.succeeded} successful runs by duration`}
+      title={`How long ${definition} took: ${runs.succeeded} successful ${runs.succeeded === 1 ? "run" : "runs"} by duration`}
       desc={buckets.map((b) => `${b.label}: ${b.runs} ${b.runs === 1 ? "run" : "runs"}`).join(", ")}
       height={height}
     >
@@ -135,11 +135,11 @@ export function RunsOverTime({ buckets, size, hours }: { buckets: RunBucket[]; s
   const desc =
     (busy.length === 0 ? "No runs ended in this window." : busy.map((b) => `${fmt(b.start)}: ${b.succeeded} succeeded, ${b.failed} failed, ${b.cancelled} cancelled`).join("; ")) +
     (busy.length > 0 && busy.length < buckets.length ? `; the other ${buckets.length - busy.length} ${size === 1 ? "hours" : "periods"}: none` : "");
-  const every = Math.ceil(buckets.length / 12);
+  const every = Math.ceil(buckets.length / (size === 6 ? 6 : 12));
   return (
     <Chart
       testId="chart-runs"
-      title={`Runs ended per ${unit} over the last ${hours} h, every workflow`}
+      title={`Runs ended per ${unit} over the last ${windowLabel(hours)}, every workflow`}
       desc={desc}
       height={height}
       note={
