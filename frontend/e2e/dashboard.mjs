@@ -1,12 +1,13 @@
 // End-to-end test of the dashboard in a real browser against the real platform (started by
 // scripts/e2e-dashboard.sh): sign in (a bad token first: the 401 message), create a store with
 // a double click (one store), watch it become `ready` with every step `succeeded` on the live
-// page (no reload), see it in the list, delete it and watch it become `deleted`. Then the
+// page (no reload); the fleet overview's charts and steps table against the insights API (24 h
+// and 7 days); see it in the list, delete it and watch it become `deleted`. Then the
 // provisioning run's page (its timeline: one succeeded bar per step), the audit log (the
 // store's `store.created` entry, filters, Load more) and the tokens page (mint a viewer token:
 // its secret shown once and accepted by the API; revoke it: marked revoked and refused).
 // axe-core runs on every page visited (sign-in, stores, create, store detail, runs, run
-// detail, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
+// detail, fleet, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
 // of each page is saved (E2E_SHOTS, else a new temp directory) and its path printed.
 //
 // Env: URUMI_URL (the API, which serves the dashboard at /dashboard/), URUMI_TOKEN (admin),
@@ -342,6 +343,7 @@ try {
   await expectText(page.getByTestId("whoami"), new RegExp(`${tokenName} · role: viewer`), "the viewer's role shown");
   const nav = page.getByRole("navigation", { name: "Main" });
   if ((await nav.getByRole("link", { name: "Tokens", exact: true }).count()) !== 0) throw new Error("a viewer sees the Tokens link");
+  if ((await nav.getByRole("link", { name: "Fleet", exact: true }).count()) !== 1) throw new Error("a viewer has no Fleet link");
   await nav.getByRole("link", { name: "Audit", exact: true }).click();
   await page.locator(`[data-testid="audit-row"][data-kind="store.created"][data-store-id="${storeId}"]`).waitFor();
   await page.goto(`${url}/dashboard/tokens`);

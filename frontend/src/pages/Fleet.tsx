@@ -194,6 +194,7 @@ export function FleetPage() {
 
       <h2 className="mt-6 mb-2 text-lg font-semibold">Runs over time</h2>
       {fleet.isPending && <Loading what="runs" />}
+      {fleet.isError && <p className="text-sm text-slate-600">Not loaded: see the error under Stores.</p>}
       {fleet.data &&
         (totals.succeeded + totals.failed + totals.cancelled === 0 ? (
           <Empty testId="runs-empty">{`No run ended in the last ${label} yet.`}</Empty>
