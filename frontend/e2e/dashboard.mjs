@@ -1,8 +1,8 @@
 // End-to-end test of the dashboard in a real browser against the real platform (started by
 // scripts/e2e-dashboard.sh): sign in (a bad token first: the 401 message), create a store with
 // a double click (one store), watch it become `ready` with every step `succeeded` on the live
-// page (no reload); the fleet overview's charts and steps table against the insights API (24 h
-// and 7 days); see it in the list, delete it and watch it become `deleted`. Then the
+// page (no reload); the fleet overview (empty before the store, then its charts and steps table
+// against the insights API at 24 h and 7 days); see it in the list, delete it and watch it become `deleted`. Then the
 // provisioning run's page (its timeline: one succeeded bar per step), the audit log (the
 // store's `store.created` entry, filters, Load more) and the tokens page (mint a viewer token:
 // its secret shown once and accepted by the API; revoke it: marked revoked and refused).
@@ -178,6 +178,23 @@ try {
   const docsAtSignIn = documents;
   await checkA11y("stores");
   await shot("stores");
+
+  say("fleet overview before any store: every section says there is no data yet");
+  const before = await Promise.all([
+    api("/api/v1/insights/fleet?hours=24"),
+    api("/api/v1/insights/runs?definition=store.provision&hours=24"),
+    api("/api/v1/insights/steps?hours=24"),
+  ]);
+  if (before[0].stores.some((s) => s.count > 0) || before[0].runs_per_hour.length || before[1].succeeded || before[2].items.length) {
+    throw new Error(`the fresh platform already has insight data: ${JSON.stringify(before)}`);
+  }
+  await page.getByRole("link", { name: "Fleet", exact: true }).click();
+  await page.getByRole("heading", { name: "Fleet overview" }).waitFor();
+  for (const id of ["stores-empty", "provision-empty", "runs-empty", "steps-empty"]) await page.getByTestId(id).waitFor();
+  if ((await page.locator('svg[role="img"]').count()) !== 0) throw new Error("the empty fleet page draws charts");
+  await expectText(page.getByTestId("provision-empty"), /No store was provisioned in the last 24 h yet/, "the empty provisioning section");
+  await checkA11y("fleet-empty");
+  await shot("fleet-empty");
 
   say("create a store (double click on submit)");
   const name = `Browser Shop ${Date.now().toString(36)}`;
