@@ -102,9 +102,15 @@ async function shot(name) {
   saved.push(path);
 }
 
+/** Waits (up to 15 s) for the element's text to match: some, like the role, arrive after the element. */
 async function expectText(locator, pattern, what) {
   await locator.waitFor();
-  const text = await locator.innerText();
+  const deadline = Date.now() + 15_000;
+  let text = await locator.innerText();
+  while (!pattern.test(text) && Date.now() < deadline) {
+    await page.waitForTimeout(100);
+    text = await locator.innerText();
+  }
   if (!pattern.test(text)) throw new Error(`${what}: ${JSON.stringify(text)} does not match ${pattern}`);
 }
 
