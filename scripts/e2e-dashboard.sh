@@ -3,7 +3,8 @@
 # (scripts/platform.sh: the Kubernetes API simulator, the API serving frontend/dist at
 # /dashboard/, two workers) in a fresh database and a temp state dir, then runs
 # frontend/e2e/dashboard.mjs in headless Chromium (playwright-core): sign in, create a store,
-# see it `ready` with every step succeeded without reloading, delete it; then the run's timeline,
+# see it `ready` with every step succeeded without reloading, the fleet overview's charts against
+# the insights API, delete it; then the run's timeline,
 # the audit log and the tokens page (mint, secret once, revoke), with axe-core on every page.
 # Installs what it needs when missing: Debian's `chromium` (apt-get) and the frontend's npm
 # packages (playwright-core is one), and builds the dashboard when it is stale

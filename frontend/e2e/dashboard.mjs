@@ -1,12 +1,13 @@
 // End-to-end test of the dashboard in a real browser against the real platform (started by
 // scripts/e2e-dashboard.sh): sign in (a bad token first: the 401 message), create a store with
 // a double click (one store), watch it become `ready` with every step `succeeded` on the live
-// page (no reload), see it in the list, delete it and watch it become `deleted`. Then the
+// page (no reload); the fleet overview (empty before the store, then its charts and steps table
+// against the insights API at 24 h and 7 days); see it in the list, delete it and watch it become `deleted`. Then the
 // provisioning run's page (its timeline: one succeeded bar per step), the audit log (the
 // store's `store.created` entry, filters, Load more) and the tokens page (mint a viewer token:
 // its secret shown once and accepted by the API; revoke it: marked revoked and refused).
 // axe-core runs on every page visited (sign-in, stores, create, store detail, runs, run
-// detail, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
+// detail, fleet, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
 // of each page is saved (E2E_SHOTS, else a new temp directory) and its path printed.
 //
 // Env: URUMI_URL (the API, which serves the dashboard at /dashboard/), URUMI_TOKEN (admin),
@@ -101,10 +102,63 @@ async function shot(name) {
   saved.push(path);
 }
 
+/** Waits (up to 15 s) for the element's text to match: some, like the role, arrive after the element. */
 async function expectText(locator, pattern, what) {
   await locator.waitFor();
-  const text = await locator.innerText();
+  const deadline = Date.now() + 15_000;
+  let text = await locator.innerText();
+  while (!pattern.test(text) && Date.now() < deadline) {
+    await page.waitForTimeout(100);
+    text = await locator.innerText();
+  }
   if (!pattern.test(text)) throw new Error(`${what}: ${JSON.stringify(text)} does not match ${pattern}`);
+}
+
+/**
+ * The fleet page (already open, window `hours`) against direct calls to the insights API:
+ * every store status's count, the provisioning histogram bucket by bucket (its runs summing
+ * to the succeeded store.provision runs), the runs chart's totals, and one table row per
+ * step the API reports, the e2e store's provisioning steps among them.
+ */
+async function checkFleet(hours, provisionSteps) {
+  if (provisionSteps.length === 0) throw new Error("no provisioning steps to look for");
+  await page.locator(`[data-testid="fleet"][data-hours="${hours}"]`).waitFor();
+  await page.getByTestId("chart-stores").waitFor();
+  await page.getByTestId("chart-provision-histogram").waitFor();
+  await page.getByTestId("chart-runs").waitFor();
+  await page.getByTestId("step-insights").waitFor();
+  const fleet = await api(`/api/v1/insights/fleet?hours=${hours}`);
+  const bars = await page.getByTestId("status-bar").evaluateAll((b) => b.map((x) => `${x.getAttribute("data-status")}=${x.getAttribute("data-count")}:${x.textContent}`));
+  const want = fleet.stores.map((s) => `${s.status}=${s.count}:${s.status}${s.count}`);
+  console.log(`   ${hours} h: stores by status ${bars.join(" ")}`);
+  if (bars.join() !== want.join()) throw new Error(`stores by status shows ${bars}, the API says ${want}`);
+  const storesDesc = await page.locator('[data-testid="chart-stores"] svg[role="img"] desc').textContent();
+  if (storesDesc !== fleet.stores.map((s) => `${s.status}: ${s.count}`).join(", ")) throw new Error(`the stores chart's description is ${JSON.stringify(storesDesc)}`);
+
+  const runs = await api(`/api/v1/insights/runs?definition=store.provision&hours=${hours}`);
+  const hist = await page.getByTestId("hist-bar").evaluateAll((b) => b.map((x) => Number(x.getAttribute("data-runs"))));
+  const histSum = hist.reduce((a, b) => a + b, 0);
+  console.log(`   ${hours} h: provisioning histogram ${hist.join(" ")} (sum ${histSum}); the API: ${runs.succeeded} succeeded, p50 ${runs.p50_ms} ms`);
+  if (runs.succeeded < 1) throw new Error("the API reports no succeeded store.provision run after the store became ready");
+  if (histSum !== runs.succeeded || hist.join() !== runs.histogram.map((b) => b.runs).join()) {
+    throw new Error(`the histogram shows ${hist}, the API ${runs.histogram.map((b) => b.runs)} (${runs.succeeded} succeeded)`);
+  }
+  await expectText(page.getByTestId("provision-summary"), new RegExp(`^${runs.succeeded} succeeded, ${runs.failed} failed, ${runs.cancelled} cancelled .*p50 .*p95 .*p99 `), "the provisioning summary");
+
+  const perHour = fleet.runs_per_hour.reduce((t, r) => [t[0] + r.succeeded, t[1] + r.failed, t[2] + r.cancelled], [0, 0, 0]);
+  const shown = await page.getByTestId("runs-bar").evaluateAll((b) =>
+    b.reduce((t, x) => [t[0] + Number(x.getAttribute("data-succeeded")), t[1] + Number(x.getAttribute("data-failed")), t[2] + Number(x.getAttribute("data-cancelled"))], [0, 0, 0]),
+  );
+  console.log(`   ${hours} h: runs chart succeeded/failed/cancelled ${shown.join("/")}, the API ${perHour.join("/")}`);
+  if (shown.join() !== perHour.join() || perHour[0] < 1) throw new Error(`the runs chart shows ${shown}, the API ${perHour}`);
+
+  const steps = (await api(`/api/v1/insights/steps?hours=${hours}`)).items;
+  const rows = await page.getByTestId("step-insight-row").evaluateAll((r) => r.map((x) => `${x.getAttribute("data-definition")}/${x.getAttribute("data-step")}=${x.getAttribute("data-count")}`));
+  const apiRows = steps.map((s) => `${s.definition}/${s.step}=${s.count}`);
+  if ([...rows].sort().join() !== [...apiRows].sort().join()) throw new Error(`the steps table has ${rows}, the API ${apiRows}`);
+  const missing = provisionSteps.filter((n) => !rows.some((r) => r.startsWith(`store.provision/${n}=`)));
+  console.log(`   ${hours} h: steps table ${rows.length} rows; the provisioning run's ${provisionSteps.length} steps ${missing.length ? `missing ${missing}` : "all listed"}`);
+  if (missing.length) throw new Error(`the steps table lacks the provisioning run's steps ${missing}`);
 }
 
 let failed = false;
@@ -130,6 +184,23 @@ try {
   const docsAtSignIn = documents;
   await checkA11y("stores");
   await shot("stores");
+
+  say("fleet overview before any store: every section says there is no data yet");
+  const before = await Promise.all([
+    api("/api/v1/insights/fleet?hours=24"),
+    api("/api/v1/insights/runs?definition=store.provision&hours=24"),
+    api("/api/v1/insights/steps?hours=24"),
+  ]);
+  if (before[0].stores.some((s) => s.count > 0) || before[0].runs_per_hour.length || before[1].succeeded || before[2].items.length) {
+    throw new Error(`the fresh platform already has insight data: ${JSON.stringify(before)}`);
+  }
+  await page.getByRole("link", { name: "Fleet", exact: true }).click();
+  await page.getByRole("heading", { name: "Fleet overview" }).waitFor();
+  for (const id of ["stores-empty", "provision-empty", "runs-empty", "steps-empty"]) await page.getByTestId(id).waitFor();
+  if ((await page.locator('svg[role="img"]').count()) !== 0) throw new Error("the empty fleet page draws charts");
+  await expectText(page.getByTestId("provision-empty"), /No store was provisioned in the last 24 h yet/, "the empty provisioning section");
+  await checkA11y("fleet-empty");
+  await shot("fleet-empty");
 
   say("create a store (double click on submit)");
   const name = `Browser Shop ${Date.now().toString(36)}`;
@@ -173,6 +244,24 @@ try {
 
   await checkA11y("store-detail");
   await shot("store-detail");
+
+  say("fleet overview: its charts show what the insights API says");
+  await page.getByRole("link", { name: "Fleet", exact: true }).click();
+  await page.getByRole("heading", { name: "Fleet overview" }).waitFor();
+  const provisionRun = (await api(`/api/v1/runs?store_id=${storeId}&kind=store.provision&limit=10`)).items[0];
+  const provisionSteps = (await api(`/api/v1/runs/${provisionRun.id}`)).steps.map((s) => s.name);
+  await checkFleet(24, provisionSteps);
+  await checkA11y("fleet");
+  await shot("fleet");
+  say("fleet overview: the 7-day window, kept in the URL");
+  await page.getByRole("button", { name: "7 days" }).click();
+  await page.waitForURL(/\/dashboard\/fleet\?hours=168$/);
+  await checkFleet(168, provisionSteps);
+  await checkA11y("fleet-7-days");
+  await shot("fleet-7-days");
+  await page.getByRole("link", { name: "Stores", exact: true }).click();
+  await page.locator(`a[href$="/stores/${storeId}"]`).first().click();
+  await page.locator('[data-testid="store-detail-status"][data-status="ready"]').waitFor();
 
   say("delete it (confirm first) and watch it become deleted");
   await page.getByRole("button", { name: "Delete store" }).click();
@@ -277,6 +366,7 @@ try {
   await expectText(page.getByTestId("whoami"), new RegExp(`${tokenName} · role: viewer`), "the viewer's role shown");
   const nav = page.getByRole("navigation", { name: "Main" });
   if ((await nav.getByRole("link", { name: "Tokens", exact: true }).count()) !== 0) throw new Error("a viewer sees the Tokens link");
+  if ((await nav.getByRole("link", { name: "Fleet", exact: true }).count()) !== 1) throw new Error("a viewer has no Fleet link");
   await nav.getByRole("link", { name: "Audit", exact: true }).click();
   await page.locator(`[data-testid="audit-row"][data-kind="store.created"][data-store-id="${storeId}"]`).waitFor();
   await page.goto(`${url}/dashboard/tokens`);

@@ -8,6 +8,7 @@ import { session } from "./lib/session";
 import { isRetryable } from "./lib/sse";
 import { AuditPage } from "./pages/Audit";
 import { CreateStorePage } from "./pages/CreateStore";
+import { FleetPage } from "./pages/Fleet";
 import { RunDetailPage } from "./pages/RunDetail";
 import { RunsPage } from "./pages/Runs";
 import { SignInPage } from "./pages/SignIn";
@@ -56,6 +57,9 @@ function Layout() {
             )}
             <NavLink to="/runs" className={link}>
               Runs
+            </NavLink>
+            <NavLink to="/fleet" className={link}>
+              Fleet
             </NavLink>
             <NavLink to="/audit" className={link}>
               Audit
@@ -107,6 +111,7 @@ const router = createBrowserRouter(
         { path: "/stores/:id", element: <StoreDetailPage /> },
         { path: "/runs", element: <RunsPage /> },
         { path: "/runs/:id", element: <RunDetailPage /> },
+        { path: "/fleet", element: <FleetPage /> },
         { path: "/audit", element: <AuditPage /> },
         { path: "/tokens", element: <TokensPage /> },
         { path: "*", element: <NotFound /> },
