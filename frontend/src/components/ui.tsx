@@ -205,3 +205,13 @@ export function PageTitle({ children }: { children: ReactNode }) {
     </h1>
   );
 }
+
+/** A keyset list's "Load more" button, shown while the list has another page. */
+export function LoadMore({ pages }: { pages: { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => Promise<unknown> } }) {
+  if (!pages.hasNextPage) return null;
+  return (
+    <button type="button" className={btn.secondary} onClick={() => void pages.fetchNextPage()} disabled={pages.isFetchingNextPage}>
+      {pages.isFetchingNextPage ? "Loading…" : "Load more"}
+    </button>
+  );
+}

@@ -1,7 +1,7 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router";
-import { btn, input, PageTitle, ProblemBanner, Time } from "../components/ui";
+import { btn, input, LoadMore, PageTitle, ProblemBanner, Time } from "../components/ui";
 import { useAccess } from "../hooks/access";
 import { api, call } from "../lib/api";
 import { AUDIT_LIMITS, auditParams, auditQuery, type AuditQuery } from "../lib/audit";
@@ -157,11 +157,7 @@ export function AuditPage() {
         </table>
       </div>
       <div className="mt-4 flex items-center gap-3">
-        {audit.hasNextPage && (
-          <button type="button" className={btn.secondary} onClick={() => void audit.fetchNextPage()} disabled={audit.isFetchingNextPage}>
-            {audit.isFetchingNextPage ? "Loading…" : "Load more"}
-          </button>
-        )}
+        <LoadMore pages={audit} />
         {audit.isPending && <p role="status">Loading the audit log…</p>}
         {!audit.isPending && <p className="text-xs text-slate-600" data-testid="audit-count">{items.length} entries shown{audit.hasNextPage ? "; more older ones" : ""}</p>}
       </div>

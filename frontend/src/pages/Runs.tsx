@@ -1,6 +1,6 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router";
-import { btn, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
+import { btn, LoadMore, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
 import { api, call, type Schemas } from "../lib/api";
 import { RUN_STATUSES, type RunStatus } from "../lib/live";
 import { toProblem } from "../lib/problem";
@@ -107,11 +107,7 @@ export function RunsPage() {
         </table>
       </div>
       <div className="mt-4">
-        {runs.hasNextPage && (
-          <button type="button" className={btn.secondary} onClick={() => void runs.fetchNextPage()} disabled={runs.isFetchingNextPage}>
-            {runs.isFetchingNextPage ? "Loading…" : "Load more"}
-          </button>
-        )}
+        <LoadMore pages={runs} />
         {runs.isPending && <p role="status">Loading runs…</p>}
       </div>
     </section>

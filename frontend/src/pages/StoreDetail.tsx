@@ -2,7 +2,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tansta
 import { Link, useParams } from "react-router";
 import { StepsTable } from "../components/Steps";
 import { TestOrder } from "../components/TestOrder";
-import { btn, ConfirmButton, LiveIndicator, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
+import { ConfirmButton, LiveIndicator, LoadMore, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
 import { useAccess } from "../hooks/access";
 import { useEventStream } from "../hooks/events";
 import { useThrottledInvalidate } from "../hooks/refetch";
@@ -215,11 +215,7 @@ export function StoreDetailPage() {
               </li>
             ))}
           </ul>
-          {runs.hasNextPage && (
-            <button type="button" className={btn.secondary} onClick={() => void runs.fetchNextPage()} disabled={runs.isFetchingNextPage}>
-              {runs.isFetchingNextPage ? "Loading…" : "Load more"}
-            </button>
-          )}
+          <LoadMore pages={runs} />
         </section>
       )}
     </article>

@@ -1,6 +1,6 @@
 import { useInfiniteQuery, useQueryClient, type InfiniteData } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router";
-import { btn, LiveIndicator, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
+import { btn, LiveIndicator, LoadMore, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
 import { useAccess } from "../hooks/access";
 import { useEventStream } from "../hooks/events";
 import { useThrottledInvalidate } from "../hooks/refetch";
@@ -127,11 +127,7 @@ export function StoresPage() {
         </table>
       </div>
       <div className="mt-4 flex items-center gap-3">
-        {stores.hasNextPage && (
-          <button type="button" className={btn.secondary} onClick={() => void stores.fetchNextPage()} disabled={stores.isFetchingNextPage}>
-            {stores.isFetchingNextPage ? "Loading…" : "Load more"}
-          </button>
-        )}
+        <LoadMore pages={stores} />
         {stores.isPending && <p role="status">Loading stores…</p>}
       </div>
     </section>
