@@ -48,8 +48,11 @@ echo '{"podReadyMs": 1500, "jobRunMs": 1500, "namespaceFinalizeMs": 1000}' >"$tm
 e2e_start_platform SIM_TIMINGS="$tmp/sim-timings.json" URUMI__API__DASHBOARD_DIR="$PWD/frontend/dist"
 curl -fsS "$url/dashboard/" | grep -q '<div id="root">' || die "the API does not serve the dashboard at $url/dashboard/"
 
+sim=$(awk '$1 == "server:" { print $2 }' "$tmp/kubeconfig")
+[ -n "$sim" ] || die "no simulator URL in $tmp/kubeconfig"
+
 say "run the browser ($chromium)"
-URUMI_URL="$url" URUMI_TOKEN="$(cat "$tmp/admin-token")" CHROMIUM="$chromium" \
+URUMI_URL="$url" URUMI_TOKEN="$(cat "$tmp/admin-token")" CHROMIUM="$chromium" SIM_URL="$sim" \
   E2E_TIMEOUT="${E2E_TIMEOUT:-120}" E2E_SHOTS="${E2E_SHOTS:-}" \
   node frontend/e2e/dashboard.mjs
 say "stop the platform"

@@ -1,8 +1,10 @@
 // End-to-end test of the dashboard in a real browser against the real platform (started by
 // scripts/e2e-dashboard.sh): sign in (a bad token first: the 401 message), create a store with
 // a double click (one store), watch it become `ready` with every step `succeeded` on the live
-// page (no reload); the fleet overview (empty before the store, then its charts and steps table
-// against the insights API at 24 h and 7 days); see it in the list, delete it and watch it become `deleted`. Then the
+// page (no reload); a second store whose setup Jobs the simulator fails (SIM_URL) fails; the
+// fleet overview (empty before the stores, then its charts and steps table against the
+// insights API at 24 h and 7 days, the failed store counted and its failed `setup` step shown
+// with the Job's error); see the first store in the list, delete it and watch it become `deleted`. Then the
 // provisioning run's page (its timeline: one succeeded bar per step), the audit log (the
 // store's `store.created` entry, filters, Load more) and the tokens page (mint a viewer token:
 // its secret shown once and accepted by the API; revoke it: marked revoked and refused).
@@ -11,7 +13,7 @@
 // of each page is saved (E2E_SHOTS, else a new temp directory) and its path printed.
 //
 // Env: URUMI_URL (the API, which serves the dashboard at /dashboard/), URUMI_TOKEN (admin),
-// CHROMIUM (the browser binary), E2E_TIMEOUT (seconds per wait, default 120), E2E_SHOTS (a
+// CHROMIUM (the browser binary), SIM_URL (the Kubernetes API simulator), E2E_TIMEOUT (seconds per wait, default 120), E2E_SHOTS (a
 // directory for screenshots; the last page is saved there on failure).
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -23,11 +25,12 @@ const url = process.env.URUMI_URL;
 const token = process.env.URUMI_TOKEN;
 const executablePath = process.env.CHROMIUM;
 const timeout = Number(process.env.E2E_TIMEOUT ?? 120) * 1000;
+const simUrl = process.env.SIM_URL;
 const shots = process.env.E2E_SHOTS || mkdtempSync(join(tmpdir(), "urumi-dashboard-shots-"));
 mkdirSync(shots, { recursive: true });
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-if (!url || !token || !executablePath) {
-  console.error("dashboard e2e: URUMI_URL, URUMI_TOKEN and CHROMIUM must be set");
+if (!url || !token || !executablePath || !simUrl) {
+  console.error("dashboard e2e: URUMI_URL, URUMI_TOKEN, CHROMIUM and SIM_URL must be set");
   process.exit(2);
 }
 const t0 = Date.now();
@@ -245,12 +248,51 @@ try {
   await checkA11y("store-detail");
   await shot("store-detail");
 
+  say("a failing store: the simulator fails its setup Jobs; it is created through the API and fails");
+  // As scripts/e2e.sh does: every setup Job of the store's namespace fails, with a log line
+  // the step's error carries.
+  const broken = "E2E Broken Fleet";
+  const marker = "e2e-injected: wp core install: Error establishing a database connection";
+  for (const n of [1, 2, 3, 4]) {
+    const r = await fetch(`${simUrl}/_sim/jobs`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ namespace: "store-e2e-broken-fleet", namePrefix: `store-setup-${n}`, failTimes: 4294967295, log: `step 3/5: installing WordPress\n${marker}\n` }),
+    });
+    if (!r.ok) throw new Error(`the simulator refused the Job script: ${r.status}`);
+  }
+  const created = await fetch(`${url}/api/v1/stores`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: broken, engine: "woocommerce" }),
+  });
+  if (created.status !== 202) throw new Error(`creating ${broken}: ${created.status}`);
+  const brokenId = (await created.json()).store.id;
+  const until = Date.now() + timeout;
+  let brokenStatus = "";
+  while (Date.now() < until) {
+    brokenStatus = (await api(`/api/v1/stores/${brokenId}`)).status;
+    if (brokenStatus === "failed" || brokenStatus === "ready") break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (brokenStatus !== "failed") throw new Error(`${broken} is ${brokenStatus}, not failed, after ${timeout / 1000} s`);
+  console.log(`   ${broken} failed`);
+
   say("fleet overview: its charts show what the insights API says");
   await page.getByRole("link", { name: "Fleet", exact: true }).click();
   await page.getByRole("heading", { name: "Fleet overview" }).waitFor();
   const provisionRun = (await api(`/api/v1/runs?store_id=${storeId}&kind=store.provision&limit=10`)).items[0];
   const provisionSteps = (await api(`/api/v1/runs/${provisionRun.id}`)).steps.map((s) => s.name);
   await checkFleet(24, provisionSteps);
+  // The failing store is counted, and its failed step is in the table with the Job's error.
+  // (checkFleet compared every status bar with the API; the API must count the failed store.)
+  const failedBar = await page.locator('[data-testid="status-bar"][data-status="failed"]').getAttribute("data-count");
+  if (failedBar !== "1") throw new Error(`the failed stores' bar says ${failedBar}, not 1`);
+  const failedRows = await page.locator('[data-testid="step-insight-row"][data-definition="store.provision"]:not([data-failed="0"])').evaluateAll((r) =>
+    r.map((x) => `${x.getAttribute("data-step")}=${x.getAttribute("data-failed")}:${x.textContent}`),
+  );
+  console.log(`   failed steps: ${failedRows.map((r) => r.split(":")[0]).join(" ")}`);
+  if (failedRows.length !== 1 || !failedRows[0].includes(marker)) throw new Error(`the failed store's step is not shown with its error: ${failedRows}`);
   await checkA11y("fleet");
   await shot("fleet");
   say("fleet overview: the 7-day window, kept in the URL");
@@ -306,7 +348,10 @@ try {
   say("audit log: the store's store.created entry, filters, Load more");
   await page.getByRole("link", { name: "Audit", exact: true }).click();
   await page.getByRole("heading", { name: "Audit log" }).waitFor();
-  await page.locator(`[data-testid="audit-row"][data-kind="store.created"][data-store-id="${storeId}"]`).waitFor();
+  // The newest entries first: the page opens on whatever happened last (the failing store's
+  // retries, the deletion); the store's store.created entry is found through the filters below.
+  const newest = (await api("/api/v1/audit?limit=1")).items[0];
+  await page.locator(`[data-testid="audit-row"][data-kind="${newest.kind}"]`).first().waitFor();
   await checkA11y("audit");
   await shot("audit");
   await page.getByLabel("Kind").fill("store.created");
@@ -368,7 +413,9 @@ try {
   if ((await nav.getByRole("link", { name: "Tokens", exact: true }).count()) !== 0) throw new Error("a viewer sees the Tokens link");
   if ((await nav.getByRole("link", { name: "Fleet", exact: true }).count()) !== 1) throw new Error("a viewer has no Fleet link");
   await nav.getByRole("link", { name: "Audit", exact: true }).click();
-  await page.locator(`[data-testid="audit-row"][data-kind="store.created"][data-store-id="${storeId}"]`).waitFor();
+  // The viewer reads the audit log: its newest entry, as the API answers the viewer.
+  const newestForViewer = (await api("/api/v1/audit?limit=1", secret)).items[0];
+  await page.locator(`[data-testid="audit-row"][data-kind="${newestForViewer.kind}"]`).first().waitFor();
   await page.goto(`${url}/dashboard/tokens`);
   await page.getByRole("heading", { name: "Tokens" }).waitFor();
   await page.getByText("Needs the admin role; this token has viewer.").waitFor();
