@@ -1,12 +1,14 @@
 //! One `init()` for structured logs (pretty for people, JSON for machines) and, when
 //! `[traces]` is enabled, OpenTelemetry spans exported over OTLP/HTTP (protobuf).
 
+use std::sync::{Arc, OnceLock};
+
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use tracing::{Event, Subscriber};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing::dispatcher::WeakDispatch;
+use tracing::{Dispatch, Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -56,17 +58,36 @@ impl Drop for Telemetry {
     }
 }
 
-/// The current span's OpenTelemetry trace id, if it is in a (sampled or not) trace.
-fn current_trace_id() -> Option<String> {
-    let cx = tracing::Span::current().context();
-    let span = cx.span();
-    let sc = span.span_context();
-    sc.is_valid().then(|| sc.trace_id().to_string())
+/// Where the subscriber's own `Dispatch` is kept, for the JSON formatter: inside an event's
+/// dispatch `tracing::Span::current()` sees no subscriber (no re-entry), so the trace id of
+/// the event's span is asked of the dispatch directly.
+type DispatchSlot = Arc<OnceLock<WeakDispatch>>;
+
+/// Captures the subscriber's `Dispatch` when it is registered.
+struct CaptureDispatch(DispatchSlot);
+
+impl<S: Subscriber> Layer<S> for CaptureDispatch {
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.0.set(subscriber.downgrade());
+    }
 }
 
 /// The JSON line of the wrapped format with a leading `"trace_id"` when the event happens
-/// inside a trace.
-struct WithTraceId<F>(F);
+/// inside a span that is in a trace.
+struct WithTraceId<F> {
+    inner: F,
+    dispatch: DispatchSlot,
+}
+
+impl<F> WithTraceId<F> {
+    fn trace_id(&self, span: &tracing::span::Id) -> Option<String> {
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        let cx = tracing_opentelemetry::get_otel_context(span, &dispatch)?;
+        let otel = cx.span();
+        let sc = otel.span_context();
+        sc.is_valid().then(|| sc.trace_id().to_string())
+    }
+}
 
 impl<S, N, F> FormatEvent<S, N> for WithTraceId<F>
 where
@@ -80,11 +101,13 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
-        let Some(trace_id) = current_trace_id() else {
-            return self.0.format_event(ctx, writer, event);
+        let trace_id = ctx.parent_span().and_then(|span| self.trace_id(&span.id()));
+        let Some(trace_id) = trace_id else {
+            return self.inner.format_event(ctx, writer, event);
         };
         let mut line = String::new();
-        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
         match line.strip_prefix('{') {
             Some(rest) => write!(writer, "{{\"trace_id\":\"{trace_id}\",{rest}"),
             None => writer.write_str(&line),
@@ -104,14 +127,14 @@ pub fn init(log: &LogSettings, traces: &TraceSettings, service: &str) -> Result<
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
+    let dispatch = DispatchSlot::default();
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match log.format {
         LogFormat::Json => {
-            let json = tracing_subscriber::fmt::format().json();
-            Box::new(
-                fmt.json()
-                    .event_format(WithTraceId(json))
-                    .with_filter(effective(filter)),
-            )
+            let json = WithTraceId {
+                inner: tracing_subscriber::fmt::format().json(),
+                dispatch: dispatch.clone(),
+            };
+            Box::new(fmt.json().event_format(json).with_filter(effective(filter)))
         }
         LogFormat::Pretty => Box::new(fmt.with_filter(effective(filter))),
     };
@@ -148,6 +171,7 @@ pub fn init(log: &LogSettings, traces: &TraceSettings, service: &str) -> Result<
     tracing_subscriber::registry()
         .with(logs)
         .with(spans)
+        .with(CaptureDispatch(dispatch))
         .try_init()
         .map_err(|e| format!("logging: {e}"))?;
     Ok(telemetry)
@@ -155,7 +179,71 @@ pub fn init(log: &LogSettings, traces: &TraceSettings, service: &str) -> Result<
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
     use super::*;
+
+    /// A `MakeWriter` into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buf {
+        type Writer = Self;
+        fn make_writer(&'a self) -> Self {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn json_lines_inside_a_trace_carry_its_trace_id() {
+        let buf = Buf::default();
+        // A provider without an exporter: real ids, nothing sent.
+        let provider = SdkTracerProvider::builder().build();
+        let dispatch = DispatchSlot::default();
+        let json = WithTraceId {
+            inner: tracing_subscriber::fmt::format().json(),
+            dispatch: dispatch.clone(),
+        };
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .event_format(json)
+                    .with_writer(buf.clone()),
+            )
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(CaptureDispatch(dispatch));
+        let trace_id = tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("outside");
+            let span = tracing::info_span!("request");
+            let _in = span.enter();
+            tracing::info!("inside");
+            span.context().span().span_context().trace_id().to_string()
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["fields"]["message"], "outside");
+        assert!(lines[0].get("trace_id").is_none(), "{text}");
+        assert_eq!(lines[1]["fields"]["message"], "inside");
+        assert_eq!(lines[1]["trace_id"], trace_id.as_str(), "{text}");
+        assert_ne!(trace_id, "00000000000000000000000000000000");
+    }
 
     #[test]
     fn kube_http_errors_are_off_unless_a_filter_asks_for_them() {

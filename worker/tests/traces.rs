@@ -261,6 +261,7 @@ async fn a_store_created_through_the_api_is_one_trace_from_the_request_to_the_ku
         assert_eq!(s.attrs["run_id"], run.to_string());
         assert_eq!(s.attrs["definition"], "store.provision");
         assert_eq!(s.attrs["version"], "1");
+        assert_eq!(s.attrs["subject"], subject);
         assert!(s.attrs["attempt"].parse::<i64>().unwrap() >= 1, "{s:?}");
     }
     // Every step of the run has at least one attempt span, and each attempt's highest
@@ -316,7 +317,12 @@ async fn a_store_created_through_the_api_is_one_trace_from_the_request_to_the_ku
                 .any(|s| &s.attrs["step"] == name && children(s, &is_kube) > 0)
         })
         .collect();
-    eprintln!("steps without a kube call span: {without:?}");
+    // Every store.provision step calls the cluster: each first checks that the store's
+    // namespace is its own (`guarded`).
+    assert!(
+        without.is_empty(),
+        "steps without a kube call span: {without:?}"
+    );
     // Nothing the worker exported for this run is outside the request's trace.
     let strays: Vec<&Got> = spans
         .iter()

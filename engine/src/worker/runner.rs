@@ -286,6 +286,7 @@ impl Runner<'_> {
                 run_id = %claimed.run_id,
                 definition = %claimed.definition,
                 version = claimed.version,
+                subject = %claimed.subject,
                 step = %name,
                 attempt = started.attempt,
             );
