@@ -58,7 +58,8 @@ fn text(v: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>) -> String 
 
 /// The OTLP/HTTP traces endpoint: decodes each protobuf export and keeps its spans.
 #[handler]
-fn collect(Data(got): Data<&Collected>, body: Vec<u8>) -> poem::Response {
+async fn collect(Data(got): Data<&Collected>, body: poem::Body) -> poem::Response {
+    let body = body.into_vec().await.expect("a request body");
     let req = ExportTraceServiceRequest::decode(&body[..]).expect("an OTLP protobuf export");
     let mut got = got.lock().unwrap();
     for rs in req.resource_spans {
