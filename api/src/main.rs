@@ -90,7 +90,9 @@ async fn main() -> anyhow::Result<()> {
         Some("token") => return token(&settings, &args[1..]).await,
         Some(other) => bail!("unknown command {other:?}; commands: serve, openapi, token"),
     }
-    urumi_process::telemetry::init(&settings.log);
+    // Kept until `main` returns: dropping it flushes the spans still buffered.
+    let _telemetry = urumi_process::telemetry::init(&settings.log, &settings.traces, "urumi-api")
+        .map_err(anyhow::Error::msg)?;
     let pool = urumi_api::db::connect(&settings).await?;
     let listen = settings.api.listen.clone();
     let (changed, feed_task) = feed::spawn_stoppable(pool.clone());

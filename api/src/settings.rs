@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-pub use urumi_process::{DatabaseSettings, LogSettings, Secret};
+pub use urumi_process::{DatabaseSettings, LogSettings, Secret, TraceSettings};
 use urumi_store::settings::StoreSettings;
 
 /// Everything the API process reads from its environment.
@@ -15,6 +15,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub api: ApiSettings,
     pub log: LogSettings,
+    /// OpenTelemetry traces over OTLP/HTTP; off unless `traces.enabled`.
+    #[serde(default)]
+    pub traces: TraceSettings,
     /// Plans, reserved names and the platform namespace: create-store validates against them.
     #[serde(default)]
     pub stores: StoreSettings,
@@ -150,6 +153,7 @@ impl Settings {
                 a.dashboard_dir
             ));
         }
+        self.traces.validate()?;
         self.database.validate()
     }
 

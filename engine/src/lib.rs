@@ -35,6 +35,7 @@ mod schedule;
 pub mod shutdown;
 mod stream;
 mod text;
+pub mod trace;
 mod worker;
 
 pub use client::{Engine, NewRun, Started, audit_in, newest_runs_in, parse_input, run_in};

@@ -4,9 +4,10 @@
 //!   (`URUMI_CONFIG`, else `./urumi.toml` if present), then `URUMI__SECTION__KEY`
 //!   environment variables (`DATABASE_URL` when `URUMI__DATABASE__URL` is unset); the
 //!   sections every process has ([`DatabaseSettings`], [`LogSettings`]); [`Secret`].
-//! - [`telemetry`]: the one `tracing` subscriber set-up.
+//! - [`telemetry`]: the one `tracing` subscriber set-up, with OpenTelemetry traces when
+//!   `[traces]` is enabled ([`TraceSettings`]).
 
 pub mod settings;
 pub mod telemetry;
 
-pub use settings::{DatabaseSettings, LogFormat, LogSettings, Secret, load};
+pub use settings::{DatabaseSettings, LogFormat, LogSettings, Secret, TraceSettings, load};

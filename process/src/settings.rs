@@ -73,6 +73,57 @@ pub struct LogSettings {
     pub filter: String,
 }
 
+/// `[traces]`: OpenTelemetry traces exported over OTLP/HTTP (protobuf). Off by default: no
+/// exporter, no collector needed, nothing sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceSettings {
+    /// Export spans. `false` (the default) installs no exporter at all.
+    pub enabled: bool,
+    /// The collector's OTLP/HTTP traces URL, e.g. `http://otel-collector:4318/v1/traces`.
+    pub endpoint: String,
+    /// `service.name` of the exported spans; empty uses the process's own (`urumi-api`,
+    /// `urumi-worker`).
+    pub service_name: String,
+    /// Which spans are exported (a `tracing` filter, independent of `log.filter`). The
+    /// default also takes kube-rs's per-request `HTTP` spans (DEBUG level).
+    pub filter: String,
+    /// Fraction of new traces sampled (0.0–1.0); a run's spans follow the decision of the
+    /// request that started it.
+    pub sample_ratio: f64,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            endpoint: "http://127.0.0.1:4318/v1/traces".into(),
+            service_name: String::new(),
+            filter: "info,kube_client::client::builder=debug".into(),
+            sample_ratio: 1.0,
+        }
+    }
+}
+
+impl TraceSettings {
+    /// Checks the endpoint's scheme and the ratio.
+    ///
+    /// # Errors
+    /// A message naming the bad key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if !self.endpoint.starts_with("http://") {
+            return Err("traces.endpoint must be an http:// URL (OTLP/HTTP)".into());
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err("traces.sample_ratio must be between 0.0 and 1.0".into());
+        }
+        Ok(())
+    }
+}
+
 /// Loads `T` from `defaults` (TOML) → the settings file → the environment. `list_keys` are
 /// keys whose environment value is a comma-separated list (e.g. `api.cors_origins`).
 ///
@@ -138,6 +189,17 @@ url = "postgres://u:hunter2@h/db"
 format = "json"
 filter = "info"
 "#;
+
+    #[test]
+    fn traces_are_off_by_default_and_a_bad_endpoint_is_refused() {
+        let t: TraceSettings = from_toml("").unwrap();
+        assert!(!t.enabled);
+        assert!(t.validate().is_ok());
+        let on: TraceSettings = from_toml("enabled = true\nendpoint = \"grpc://x:4317\"").unwrap();
+        assert!(on.validate().unwrap_err().contains("endpoint"));
+        let ratio: TraceSettings = from_toml("enabled = true\nsample_ratio = 2.0").unwrap();
+        assert!(ratio.validate().unwrap_err().contains("sample_ratio"));
+    }
 
     #[test]
     fn sections_parse_secrets_stay_hidden_and_closed_sets_refuse_strangers() {

@@ -30,7 +30,10 @@ use crate::settings::Settings;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load().map_err(anyhow::Error::msg)?;
-    urumi_process::telemetry::init(&settings.log);
+    // Kept until `main` returns: dropping it flushes the spans still buffered.
+    let _telemetry =
+        urumi_process::telemetry::init(&settings.log, &settings.traces, "urumi-worker")
+            .map_err(anyhow::Error::msg)?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let running_worker = matches!(args.first().map(String::as_str), None | Some("run"));
     // A running worker waits for Postgres (and has migrated once it has it); the one-shot

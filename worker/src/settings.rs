@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-pub use urumi_process::{DatabaseSettings, LogSettings};
+pub use urumi_process::{DatabaseSettings, LogSettings, TraceSettings};
 
 /// Everything the worker process reads from its environment.
 #[derive(Debug, Clone, Deserialize)]
@@ -14,6 +14,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub worker: WorkerSettings,
     pub log: LogSettings,
+    /// OpenTelemetry traces over OTLP/HTTP; off unless `traces.enabled`.
+    #[serde(default)]
+    pub traces: TraceSettings,
     pub cluster: ClusterSettings,
     pub retention: RetentionSettings,
     /// Runs started on a cron schedule (`[[schedules]]`), e.g. a nightly sweep. Every worker
@@ -205,6 +208,7 @@ impl Settings {
                 return Err(format!("schedules: the name {:?} is used twice", s.name));
             }
         }
+        self.traces.validate()?;
         self.database.validate()
     }
 

@@ -22,6 +22,8 @@ pub(crate) struct Claimed {
     pub input: Value,
     pub token: Uuid,
     pub cancel_requested: bool,
+    /// The W3C `traceparent` the run was started in, if any.
+    pub trace_context: Option<String>,
     /// The run had never been claimed: its first step was just started (attempt 1) by the
     /// claim and every other step is pending.
     pub fresh: bool,
@@ -81,6 +83,7 @@ pub(crate) async fn claim(
                  started_at = coalesce(r.started_at, now()), updated_at = now()
              FROM due WHERE r.id = due.id
              RETURNING r.id, r.definition, r.version, r.subject, r.input, r.lease_token, due.fresh,
+                       r.trace_context,
                        r.cancel_requested_at IS NOT NULL AS cancel_requested
          ), first AS (
              -- A fresh run's first step starts in the claim's own commit.
@@ -100,7 +103,8 @@ pub(crate) async fn claim(
          )
          SELECT id AS "id!", definition AS "definition!", version AS "version!",
                 subject AS "subject!", input AS "input!", lease_token AS "lease_token!",
-                fresh AS "fresh!", cancel_requested AS "cancel_requested!"
+                fresh AS "fresh!", cancel_requested AS "cancel_requested!",
+                trace_context AS "trace_context?"
          FROM claimed"#,
         worker,
         def_keys,
@@ -119,6 +123,7 @@ pub(crate) async fn claim(
             input: r.input,
             token: r.lease_token,
             cancel_requested: r.cancel_requested,
+            trace_context: r.trace_context,
             fresh: r.fresh,
         })
         .collect())

@@ -102,9 +102,11 @@ pub(crate) async fn start_run(
     }
 
     let run_id = Uuid::now_v7();
+    // The caller's trace (an API request's span), which the worker's spans will join.
+    let trace_context = crate::trace::current_traceparent();
     sqlx::query!(
-        "INSERT INTO urumi.runs (id, definition, version, subject, input, blocked_by, rerun_of, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO urumi.runs (id, definition, version, subject, input, blocked_by, rerun_of, created_by, trace_context)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         run_id,
         def.name(),
         def.version(),
@@ -113,6 +115,7 @@ pub(crate) async fn start_run(
         blocked_by,
         rerun_of,
         actor,
+        trace_context,
     )
     .execute(&mut *conn)
     .await

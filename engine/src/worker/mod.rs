@@ -292,9 +292,21 @@ impl Worker {
     }
 }
 
-/// The run's span, opened by apalis's `TraceLayer` around each task.
+/// The run's span, opened by apalis's `TraceLayer` around each task: a child of the trace
+/// context stored with the run (the request that started it), so every claim of the run, on
+/// any worker, joins that one trace.
 fn run_span(task: &Task<ClaimedRun>) -> tracing::Span {
-    tracing::info_span!("run", run_id = %task.args.run_id(), workflow = %task.args.definition(), subject = %task.args.subject())
+    let run = &task.args;
+    let span = tracing::info_span!(
+        "run",
+        run_id = %run.run_id(),
+        workflow = %run.definition(),
+        definition = %run.definition(),
+        version = run.version(),
+        subject = %run.subject(),
+    );
+    crate::trace::set_parent(&span, run.trace_context());
+    span
 }
 
 /// Turns a panic in the runner (engine code, not a step) into the task's error.

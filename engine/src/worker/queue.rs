@@ -68,6 +68,11 @@ impl ClaimedRun {
     pub fn subject(&self) -> &str {
         &self.claimed.subject
     }
+    /// The W3C `traceparent` of the request that started the run, if it was traced.
+    #[must_use]
+    pub fn trace_context(&self) -> Option<&str> {
+        self.claimed.trace_context.as_deref()
+    }
 }
 
 impl fmt::Debug for ClaimedRun {

@@ -286,12 +286,27 @@ impl Runner<'_> {
             };
             shared.metrics.step_started(&self.labels(&name));
             let t0 = Instant::now();
-            let result = run_step(sdef, ctx)
-                .instrument(info_span!("step", step = %name, attempt = started.attempt))
-                .await;
+            // One span per attempt; the checkpoint that records its outcome is a child of it.
+            let step_span = info_span!(
+                "step",
+                run_id = %claimed.run_id,
+                definition = %claimed.definition,
+                version = claimed.version,
+                subject = %claimed.subject,
+                step = %name,
+                attempt = started.attempt,
+            );
+            let result = run_step(sdef, ctx).instrument(step_span.clone()).await;
             let took = t0.elapsed();
             self.failpoint(FailPoint::MidStep, &name)?;
 
+            let checkpoint_span = info_span!(
+                parent: &step_span,
+                "checkpoint",
+                run_id = %claimed.run_id,
+                step = %name,
+                attempt = started.attempt,
+            );
             let last = idx + 1 == rows.len();
             let t = match result {
                 Ok(StepOutcome::Done(output)) if !last && shared.stopping() => {
@@ -345,7 +360,7 @@ impl Runner<'_> {
                     }
                 }
             };
-            match self.apply(t, took).await? {
+            match self.apply(t, took).instrument(checkpoint_span).await? {
                 Next::Step(next) => {
                     started = next;
                     is_poll = false;

@@ -45,7 +45,7 @@ capabilities:
   drop: [ALL]
 {{- end -}}
 
-{{/* The environment every process shares: the database URL from the Secret, logging. */}}
+{{/* The environment every process shares: the database URL from the Secret, logging, traces. */}}
 {{- define "urumi.commonEnv" -}}
 - name: URUMI__DATABASE__URL
   valueFrom:
@@ -56,6 +56,20 @@ capabilities:
   value: {{ .Values.log.format | quote }}
 - name: URUMI__LOG__FILTER
   value: {{ .Values.log.filter | quote }}
+{{- with .Values.traces }}
+{{- if .enabled }}
+- name: URUMI__TRACES__ENABLED
+  value: "true"
+- name: URUMI__TRACES__ENDPOINT
+  value: {{ required "traces.endpoint is the collector's OTLP/HTTP traces URL" .endpoint | quote }}
+- name: URUMI__TRACES__SAMPLE_RATIO
+  value: {{ .sampleRatio | quote }}
+{{- with .filter }}
+- name: URUMI__TRACES__FILTER
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* The [stores] table both processes read (URUMI_CONFIG): only the keys that are set. */}}
