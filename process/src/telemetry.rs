@@ -140,6 +140,10 @@ pub fn init(log: &LogSettings, traces: &TraceSettings, service: &str) -> Result<
     };
     let mut telemetry = Telemetry::default();
     let spans = if traces.enabled {
+        // The exporter's HTTP client is reqwest 0.13, whose rustls feature (another crate of
+        // the workspace, urumi-cli, turns on `rustls-no-provider`) needs a process-wide crypto
+        // provider before a client is built, even for plain http://. ring, as kube and sqlx use.
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
