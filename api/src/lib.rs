@@ -39,6 +39,7 @@ use routes::audit::AuditApi;
 use routes::events::EventsApi;
 use routes::health::HealthApi;
 use routes::insights::InsightsApi;
+use routes::operations::OperationsApi;
 use routes::plans::PlansApi;
 use routes::runs::RunsApi;
 use routes::stores::StoresApi;
@@ -49,6 +50,7 @@ type Apis = (
     HealthApi,
     StoresApi,
     RunsApi,
+    OperationsApi,
     AuditApi,
     EventsApi,
     TokensApi,
@@ -64,6 +66,7 @@ pub fn service(state: &Arc<AppState>) -> OpenApiService<Apis, ()> {
             HealthApi(state.clone()),
             StoresApi(state.clone()),
             RunsApi(state.clone()),
+            OperationsApi(state.clone()),
             AuditApi(state.clone()),
             EventsApi(state.clone()),
             TokensApi(state.clone()),
@@ -75,7 +78,7 @@ pub fn service(state: &Arc<AppState>) -> OpenApiService<Apis, ()> {
     )
     .description(
         "Urumi's control plane: create and delete WooCommerce stores, watch their workflow \
-         runs live, retry or cancel runs, read the audit log, the plans a store can be created on and where time goes (insights). Errors are \
+         runs live, retry, cancel or rerun runs one at a time or in bulk (operations), read the audit log, the plans a store can be created on and where time goes (insights). Errors are \
          application/problem+json. Authenticate with `Authorization: Bearer <token>`.",
     )
 }

@@ -198,8 +198,25 @@ impl From<urumi_engine::Error> for ApiError {
             E::InvalidInput { .. } | E::UnknownDefinition { .. } => {
                 Self::unprocessable(None, e.to_string())
             }
+            E::UnknownStep { .. } | E::NotCarried { .. } => {
+                Self::unprocessable(Some("/from_step"), e.to_string())
+            }
             E::Database(db) => db.into(),
             E::InvalidDefinition { .. } | E::InvalidSchedule { .. } => Self::internal(&e),
+        }
+    }
+}
+
+impl From<urumi_ops::Error> for ApiError {
+    fn from(e: urumi_ops::Error) -> Self {
+        use urumi_ops::Error as E;
+        match e {
+            E::Invalid { field, .. } => Self::unprocessable(Some(field), e.to_string()),
+            E::TooManyTargets { .. } => Self::unprocessable(Some("/selector"), e.to_string()),
+            E::NotFound(_) => Self::not_found(e.to_string()),
+            E::InvalidState { .. } => Self::conflict(e.to_string()),
+            E::Engine(inner) => inner.into(),
+            E::Database(db) => db.into(),
         }
     }
 }

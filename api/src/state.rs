@@ -17,6 +17,8 @@ use crate::settings::Settings;
 pub struct AppState {
     pub pool: PgPool,
     pub engine: Engine,
+    /// Bulk operations, over the same engine.
+    pub ops: urumi_ops::Ops,
     pub settings: Settings,
     pub tokens: TokenCache,
     pub limiter: RateLimiter,
@@ -40,7 +42,10 @@ impl AppState {
     ) -> Result<Self, urumi_engine::Error> {
         // The API starts store runs but never executes their steps: it knows the store
         // workflows as declarations (no step code, so no cluster client linked).
-        let engine = Engine::new(pool.clone(), urumi_store::registry()?);
+        // Bulk operations' parent runs (`operation@1`) are declared beside them.
+        let registry = urumi_ops::with_declared(&urumi_store::registry()?)?;
+        let engine = Engine::new(pool.clone(), registry);
+        let ops = urumi_ops::Ops::new(engine.clone());
         Ok(Self {
             tokens: TokenCache::new(settings.token_cache()),
             limiter: RateLimiter::new(settings.api.create_rate_per_sec, settings.api.create_burst),
@@ -56,6 +61,7 @@ impl AppState {
             ),
             pool,
             engine,
+            ops,
             settings,
             events_changed,
         })

@@ -150,6 +150,10 @@ pub enum RunKind {
     #[oai(rename = "demo")]
     #[serde(rename = "demo")]
     Demo,
+    /// A bulk operation's parent run (`/operations`).
+    #[oai(rename = "operation")]
+    #[serde(rename = "operation")]
+    Operation,
 }
 
 impl RunKind {
@@ -162,6 +166,7 @@ impl RunKind {
             Self::Delete => DELETE,
             Self::Repair => REPAIR,
             Self::Demo => "demo",
+            Self::Operation => urumi_ops::NAME,
         }
     }
     /// The kind of a run of definition `d`.
@@ -172,6 +177,7 @@ impl RunKind {
             PROVISION => Self::Provision,
             DELETE => Self::Delete,
             REPAIR => Self::Repair,
+            urumi_ops::NAME => Self::Operation,
             _ => Self::Demo,
         }
     }
@@ -368,7 +374,35 @@ pub struct RunDetail {
         serialize_with = "rfc3339::opt"
     )]
     pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// The lane it is claimed in.
+    pub lane: Lane,
+    /// Whose work it is (the bulk lane's round-robin key).
+    pub owner: String,
+    /// How many of its first steps were carried over from `rerun_of` (a rerun from a step).
+    pub carried_steps: i32,
     pub steps: Vec<StepView>,
+}
+
+/// A run's priority lane: interactive runs are claimed first, then scheduled ones, then bulk
+/// ones (a bulk operation's targets) round robin across owners; bulk runs never hold every
+/// worker slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Lane {
+    Interactive,
+    Scheduled,
+    Bulk,
+}
+
+impl From<urumi_engine::Lane> for Lane {
+    fn from(l: urumi_engine::Lane) -> Self {
+        match l {
+            urumi_engine::Lane::Interactive => Self::Interactive,
+            urumi_engine::Lane::Scheduled => Self::Scheduled,
+            urumi_engine::Lane::Bulk => Self::Bulk,
+        }
+    }
 }
 
 /// How long a store took.
@@ -765,6 +799,8 @@ pub struct RunHourView {
 
 /// Timestamps as poem-openapi's `ToJSON` writes them (`to_rfc3339`: `+00:00`, sub-second
 /// digits as needed), so stored and served views read the same.
+pub mod operations;
+
 mod rfc3339 {
     use chrono::{DateTime, Utc};
     use serde::Serializer;
@@ -958,6 +994,9 @@ mod tests {
                 run: run(with, RunKind::Repair, RunStatus::Succeeded),
                 output: with.then(|| json!({"missing": [], "drifted": ["np/default-deny"]})),
                 cancel_requested_at: with.then(|| at(42)),
+                lane: [Lane::Interactive, Lane::Bulk][usize::from(with)],
+                owner: "ops".into(),
+                carried_steps: i32::from(with),
                 steps: steps.clone(),
             });
         }

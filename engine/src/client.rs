@@ -16,10 +16,10 @@ use uuid::Uuid;
 use crate::db::{control, read};
 use crate::error::{Error, Result};
 use crate::listing::{AuditEntry, EventFilter, RunFilter};
-use crate::model::{Event, Run, RunDetail, RunHead, RunStatus};
+use crate::model::{Event, Lane, Run, RunDetail, RunHead, RunStatus};
 use crate::registry::Registry;
 
-pub use crate::db::control::Started;
+pub use crate::db::control::{Started, Who};
 
 /// A request to start a run.
 #[derive(Debug, Clone)]
@@ -34,6 +34,10 @@ pub struct NewRun {
     pub input: Value,
     /// Who asked (recorded in the events).
     pub actor: String,
+    /// The run's priority lane (interactive unless said otherwise).
+    pub lane: Lane,
+    /// Whose work it is (the bulk lane's round-robin key); the actor when empty.
+    pub owner: String,
 }
 
 impl NewRun {
@@ -45,6 +49,8 @@ impl NewRun {
             subject: subject.into(),
             input,
             actor: "system".into(),
+            lane: Lane::Interactive,
+            owner: String::new(),
         }
     }
     /// Pins a version.
@@ -58,6 +64,21 @@ impl NewRun {
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = actor.into();
         self
+    }
+    /// Puts the run in `lane`.
+    #[must_use]
+    pub fn lane(mut self, lane: Lane) -> Self {
+        self.lane = lane;
+        self
+    }
+    /// Sets whose work it is (the bulk lane's round-robin key).
+    #[must_use]
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+    fn who(&self) -> Who<'_> {
+        Who::new(&self.actor, self.lane, &self.owner)
     }
 }
 
@@ -132,7 +153,7 @@ impl Engine {
     /// As [`Engine::start_run`].
     pub async fn start_run_in(&self, conn: &mut PgConnection, new: NewRun) -> Result<Started> {
         let def = self.check(&new)?;
-        control::start_run(conn, &def, &new.subject, &new.input, &new.actor, None).await
+        control::start_run(conn, &def, &new.subject, &new.input, &new.who(), None).await
     }
 
     /// Cancels a run: at once if it is queued or waiting, else at its next step boundary.
@@ -155,9 +176,38 @@ impl Engine {
     /// subject has another active run.
     pub async fn retry_run(&self, run_id: Uuid, actor: &str) -> Result<String> {
         let mut tx = self.pool.begin().await?;
-        let step = control::retry_run(&mut tx, run_id, actor).await?;
+        let step = self
+            .retry_run_in(&mut tx, run_id, &Who::interactive(actor))
+            .await?;
         tx.commit().await?;
         Ok(step)
+    }
+
+    /// [`Engine::retry_run`] inside the caller's transaction, the run moved to `who`'s lane
+    /// and owner (a bulk operation retries its targets in the bulk lane).
+    ///
+    /// # Errors
+    /// As [`Engine::retry_run`].
+    pub async fn retry_run_in(
+        &self,
+        conn: &mut PgConnection,
+        run_id: Uuid,
+        who: &Who<'_>,
+    ) -> Result<String> {
+        control::retry_run(conn, run_id, who).await
+    }
+
+    /// [`Engine::cancel_run`] inside the caller's transaction.
+    ///
+    /// # Errors
+    /// As [`Engine::cancel_run`].
+    pub async fn cancel_run_in(
+        &self,
+        conn: &mut PgConnection,
+        run_id: Uuid,
+        actor: &str,
+    ) -> Result<RunStatus> {
+        control::cancel_run(conn, run_id, actor).await
     }
 
     /// Starts a new run from scratch with the same definition version, subject and input.
@@ -167,12 +217,74 @@ impl Engine {
     /// version, [`Error::Conflict`] if the subject has an active run.
     pub async fn rerun(&self, run_id: Uuid, actor: &str) -> Result<Started> {
         let mut tx = self.pool.begin().await?;
-        let (definition, version, subject, input) = control::run_origin(&mut tx, run_id).await?;
-        let def = self.registry.get(&definition, Some(version))?;
-        let started =
-            control::start_run(&mut tx, &def, &subject, &input, actor, Some(run_id)).await?;
+        let started = self
+            .rerun_in(&mut tx, run_id, None, &Who::interactive(actor))
+            .await?;
         tx.commit().await?;
         Ok(started)
+    }
+
+    /// Starts a new run of `run_id`'s definition version, subject and input, inside the
+    /// caller's transaction. With `from_step`, the steps before it carry over `run_id`'s
+    /// checkpoints (they must have succeeded there) and are not run again; the new run starts
+    /// at `from_step` (Temporal's reset). Without, it starts from scratch.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Superseded`] unless `run_id` is its subject's newest run;
+    /// [`Error::UnknownStep`] for a step the definition does not have;
+    /// [`Error::NotCarried`] when a step before `from_step` did not succeed in `run_id`;
+    /// [`Error::UnknownDefinition`] if this process no longer has that version;
+    /// [`Error::Conflict`] if the subject has an active run.
+    pub async fn rerun_in(
+        &self,
+        conn: &mut PgConnection,
+        run_id: Uuid,
+        from_step: Option<&str>,
+        who: &Who<'_>,
+    ) -> Result<Started> {
+        let (definition, version, subject, input) = control::run_origin(conn, run_id).await?;
+        let def = self.registry.get(&definition, Some(version))?;
+        let carried = match from_step {
+            None => 0,
+            Some(name) => def
+                .steps()
+                .iter()
+                .position(|s| s.name == name)
+                .ok_or_else(|| Error::UnknownStep {
+                    definition: def.key(),
+                    step: name.to_owned(),
+                    steps: def.steps().iter().map(|s| s.name.clone()).collect(),
+                })?,
+        };
+        let started = control::start_run(conn, &def, &subject, &input, who, Some(run_id)).await?;
+        if carried > 0 {
+            control::carry_over(conn, run_id, started.run_id, carried as i32).await?;
+        }
+        Ok(started)
+    }
+
+    /// Up to `limit` runs matching `selector`, each its subject's newest, oldest first: the
+    /// targets of a bulk operation.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn select_runs(
+        &self,
+        selector: &crate::RunSelector,
+        limit: i64,
+    ) -> Result<Vec<crate::Matched>> {
+        Ok(crate::select::select(&self.pool, selector, limit).await?)
+    }
+
+    /// The statuses of `runs` (those that still exist), with each run's error.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn run_statuses(
+        &self,
+        runs: &[Uuid],
+    ) -> Result<HashMap<Uuid, (RunStatus, Option<String>)>> {
+        Ok(read::statuses(&self.pool, runs).await?)
     }
 
     /// A run with its steps.

@@ -46,6 +46,21 @@ pub enum Error {
         subject: String,
         newer: Uuid,
     },
+    /// A rerun named a step its definition does not have.
+    #[error("{definition} has no step {step:?}; its steps are {}", steps.join(", "))]
+    UnknownStep {
+        definition: String,
+        step: String,
+        steps: Vec<String>,
+    },
+    /// A rerun from a step would carry over a step that did not succeed in the run it
+    /// re-runs: rerun from that step (or an earlier one) instead.
+    #[error("step {step:?} did not succeed in run {run} (it is {status}): rerun from it or an earlier step")]
+    NotCarried {
+        run: Uuid,
+        step: String,
+        status: String,
+    },
     /// Postgres failed or could not be reached.
     #[error("database error")]
     Database(#[from] sqlx::Error),

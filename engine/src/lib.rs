@@ -32,13 +32,14 @@ mod registry;
 mod retention;
 mod retry;
 mod schedule;
+mod select;
 pub mod shutdown;
 mod stream;
 mod text;
 pub mod trace;
 mod worker;
 
-pub use client::{Engine, NewRun, Started, audit_in, newest_runs_in, parse_input, run_in};
+pub use client::{Engine, NewRun, Started, Who, audit_in, newest_runs_in, parse_input, run_in};
 pub use definition::{
     Definition, DefinitionBuilder, Step, StepContext, StepDef, StepFuture, StepOptions,
 };
@@ -49,12 +50,13 @@ pub use insights::{
 };
 pub use listing::{AuditEntry, EventFilter, RunFilter};
 pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, QueueGauges};
-pub use model::{Event, Run, RunDetail, RunHead, RunStatus, StepRecord, StepStatus};
+pub use model::{Event, Lane, Run, RunDetail, RunHead, RunStatus, StepRecord, StepStatus};
 pub use outcome::{ResultExt, RetryClass, StepError, StepOutcome};
 pub use registry::Registry;
 pub use retention::{PruneReport, Retention};
 pub use retry::RetryPolicy;
 pub use schedule::{Schedule, SlotOutcome};
+pub use select::{Matched, RunSelector};
 pub use stream::{BadCursor, EventStream, StreamCursor, StreamEvent};
 pub use worker::{
     ApalisWorker, ClaimedRun, QueueError, RegisteredWorker, RunQueue, RunService, Worker,

@@ -91,6 +91,20 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// A run's priority lane: workers claim interactive runs first, then scheduled ones, then
+    /// bulk ones round robin across owners, and bulk runs never hold every slot
+    /// ([`crate::WorkerOptions::bulk_share_percent`]).
+    Lane {
+        /// Started by a person for one subject (an API request): the latency-sensitive lane.
+        Interactive = "interactive",
+        /// Started by a schedule.
+        Scheduled = "scheduled",
+        /// Started by a bulk operation (one of its targets).
+        Bulk = "bulk",
+    }
+);
+
 impl RunStatus {
     /// True while the run may still make progress.
     #[must_use]
@@ -121,6 +135,12 @@ pub struct Run {
     pub cancel_requested_by: Option<String>,
     pub error: Option<String>,
     pub rerun_of: Option<Uuid>,
+    /// Steps carried over from `rerun_of` (a rerun from a named step): the first this many.
+    pub carried_steps: i32,
+    #[sqlx(try_from = "String")]
+    pub lane: LaneColumn,
+    /// Whose work it is: the bulk lane's round-robin key.
+    pub owner: String,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -191,6 +211,18 @@ impl TryFrom<String> for RunStatusColumn {
     }
 }
 
+/// A [`Lane`] read from a text column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct LaneColumn(pub Lane);
+
+impl TryFrom<String> for LaneColumn {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse().map(LaneColumn)
+    }
+}
+
 /// A [`StepStatus`] read from a text column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -228,6 +260,7 @@ macro_rules! text_column {
 }
 
 text_column!(RunStatusColumn);
+text_column!(LaneColumn);
 text_column!(StepStatusColumn);
 
 /// A step's checkpoint.

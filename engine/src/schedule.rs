@@ -132,7 +132,8 @@ impl Engine {
             &schedule.subject,
             schedule.input.clone(),
         )
-        .actor(schedule.actor());
+        .actor(schedule.actor())
+        .lane(crate::model::Lane::Scheduled);
         let mut attempt = sqlx::Connection::begin(&mut *tx).await?;
         let outcome = match self.start_run_in(&mut attempt, new).await {
             Ok(started) => {

@@ -54,6 +54,30 @@ pub(crate) async fn insert(
     .await
 }
 
+/// The ids of the stores that are not deleted and match every given filter (a bulk
+/// operation's store selector): among `ids`, on `plan`, running `engine`.
+///
+/// # Errors
+/// The database error.
+pub async fn matching_ids(
+    pool: &PgPool,
+    ids: Option<&[Uuid]>,
+    plan: Option<&str>,
+    engine: Option<&str>,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM urumi.stores
+         WHERE status <> 'deleted' AND ($1::uuid[] IS NULL OR id = ANY($1))
+           AND ($2::text IS NULL OR plan = $2) AND ($3::text IS NULL OR engine = $3)
+         ORDER BY id",
+        ids,
+        plan,
+        engine,
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// One store.
 ///
 /// # Errors

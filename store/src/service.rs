@@ -3,8 +3,8 @@
 //! and writes nothing.
 
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
-use urumi_engine::{Engine, NewRun};
+use sqlx::PgConnection;
+use urumi_engine::{Engine, NewRun, Who};
 use uuid::Uuid;
 
 use super::db::{self, Store};
@@ -120,7 +120,7 @@ pub async fn create_in(
     })
 }
 
-async fn live(pool: &PgPool, id: Uuid) -> Result<Store, Error> {
+async fn live<'e>(pool: impl sqlx::PgExecutor<'e>, id: Uuid) -> Result<Store, Error> {
     let store = db::get(pool, id).await?.ok_or(Error::NotFound(id))?;
     if store.status == StoreStatus::Deleted {
         return Err(Error::Deleted(id));
@@ -135,12 +135,12 @@ async fn live(pool: &PgPool, id: Uuid) -> Result<Store, Error> {
 /// [`Error`].
 pub async fn delete(engine: &Engine, id: Uuid, actor: &str) -> Result<Requested, Error> {
     let mut tx = engine.pool().begin().await?;
-    let requested = delete_in(&mut tx, engine, id, actor).await?;
+    let requested = delete_in(&mut tx, engine, id, &Who::interactive(actor)).await?;
     tx.commit().await?;
     Ok(requested)
 }
 
-/// [`delete`] inside the caller's transaction.
+/// [`delete`] inside the caller's transaction, the run started in `who`'s lane.
 ///
 /// # Errors
 /// [`Error`].
@@ -148,7 +148,7 @@ pub async fn delete_in(
     tx: &mut PgConnection,
     engine: &Engine,
     id: Uuid,
-    actor: &str,
+    who: &Who<'_>,
 ) -> Result<Requested, Error> {
     let store = db::get_for_update(&mut *tx, id)
         .await?
@@ -159,7 +159,10 @@ pub async fn delete_in(
     let started = engine
         .start_run_in(
             &mut *tx,
-            NewRun::new(DELETE, super::subject::subject(id), input(&store)).actor(actor),
+            NewRun::new(DELETE, super::subject::subject(id), input(&store))
+                .actor(who.actor)
+                .lane(who.lane)
+                .owner(who.owner),
         )
         .await?;
     if let Some(now) = db::set_status(&mut *tx, id, StoreStatus::Deleting, None).await? {
@@ -181,9 +184,31 @@ pub async fn delete_in(
 /// # Errors
 /// [`Error`].
 pub async fn repair(engine: &Engine, id: Uuid, actor: &str) -> Result<Requested, Error> {
-    let store = live(engine.pool(), id).await?;
+    let mut tx = engine.pool().begin().await?;
+    let requested = repair_in(&mut tx, engine, id, &Who::interactive(actor)).await?;
+    tx.commit().await?;
+    Ok(requested)
+}
+
+/// [`repair`] inside the caller's transaction, the run started in `who`'s lane.
+///
+/// # Errors
+/// [`Error`].
+pub async fn repair_in(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    id: Uuid,
+    who: &Who<'_>,
+) -> Result<Requested, Error> {
+    let store = live(&mut *tx, id).await?;
     let started = engine
-        .start_run(NewRun::new(REPAIR, super::subject::subject(id), input(&store)).actor(actor))
+        .start_run_in(
+            &mut *tx,
+            NewRun::new(REPAIR, super::subject::subject(id), input(&store))
+                .actor(who.actor)
+                .lane(who.lane)
+                .owner(who.owner),
+        )
         .await?;
     Ok(Requested {
         store,

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod events;
 pub mod health;
 pub mod insights;
+pub mod operations;
 pub mod plans;
 pub mod runs;
 pub mod stores;
@@ -21,8 +22,10 @@ use crate::problem::ApiError;
 pub enum ApiTags {
     /// Stores: create, list, show, delete, repair.
     Stores,
-    /// Workflow runs: inspect, retry, cancel.
+    /// Workflow runs: inspect, retry, cancel, rerun.
     Runs,
+    /// Bulk operations: one request over every run a selector matches.
+    Operations,
     /// Who did what, and every run, step and store transition.
     Audit,
     /// API tokens and their roles.

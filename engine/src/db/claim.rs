@@ -27,6 +27,8 @@ pub(crate) struct Claimed {
     /// The run had never been claimed: its first step was just started (attempt 1) by the
     /// claim and every other step is pending.
     pub fresh: bool,
+    /// The run is in the bulk lane (it holds one of the worker's bulk slots).
+    pub bulk: bool,
 }
 
 /// Records a worker process and the definitions it serves.
@@ -59,31 +61,86 @@ pub(crate) async fn deregister_worker(pool: &PgPool, id: &str) -> sqlx::Result<(
     Ok(())
 }
 
-/// Leases up to `limit` due runs of the served definitions, oldest due first. A run claimed
-/// for the first time also has its first step marked started (attempt 1) in the same commit,
-/// which its one `run.claimed` event names (`step`).
+/// Leases up to `limit` due runs of the served definitions, at most `bulk_limit` of them
+/// from the bulk lane: interactive runs first (oldest due first), then scheduled ones, then
+/// bulk ones round robin across owners (each owner's oldest due first: one from each owner,
+/// then a second from each, …). A run claimed for the first time also has its first step
+/// marked started (attempt 1) in the same commit, which its one `run.claimed` event names
+/// (`step`).
 pub(crate) async fn claim(
     pool: &PgPool,
     worker: &str,
     def_keys: &[String],
     limit: usize,
+    bulk_limit: usize,
     lease: Duration,
 ) -> sqlx::Result<Vec<Claimed>> {
+    // Each lane locks its own candidates (`SKIP LOCKED`, so two workers claim different rows)
+    // and asks only for what the lanes before it left; a lane nobody reaches is not read.
     // Columns of a data-modifying CTE carry no nullability: `!` says what the UPDATE returns.
     let rows = sqlx::query!(
-        r#"WITH due AS (
-             SELECT id, started_at IS NULL AS fresh FROM urumi.runs
-             WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND wake_at <= now()
-               AND def_key = ANY($2)
+        r#"WITH RECURSIVE owners(owner) AS (
+             -- The owners with due bulk runs: a skip scan down runs_due_bulk, one probe each.
+             (SELECT owner FROM urumi.runs
+              WHERE lane = 'bulk' AND status IN ('queued', 'waiting') AND blocked_by IS NULL
+                AND wake_at <= now() AND def_key = ANY($2)
+              ORDER BY owner LIMIT 1)
+             UNION ALL
+             SELECT (SELECT r.owner FROM urumi.runs r
+                     WHERE r.lane = 'bulk' AND r.status IN ('queued', 'waiting') AND r.blocked_by IS NULL
+                       AND r.wake_at <= now() AND r.def_key = ANY($2) AND r.owner > o.owner
+                     ORDER BY r.owner LIMIT 1)
+             FROM owners o WHERE o.owner IS NOT NULL
+         ), interactive AS (
+             SELECT id, started_at IS NULL AND carried_steps = 0 AS fresh FROM urumi.runs
+             WHERE lane = 'interactive' AND status IN ('queued', 'waiting') AND blocked_by IS NULL
+               AND wake_at <= now() AND def_key = ANY($2)
              ORDER BY wake_at LIMIT $3
              FOR UPDATE SKIP LOCKED
+         ), scheduled AS (
+             SELECT id, started_at IS NULL AND carried_steps = 0 AS fresh FROM urumi.runs
+             WHERE lane = 'scheduled' AND status IN ('queued', 'waiting') AND blocked_by IS NULL
+               AND wake_at <= now() AND def_key = ANY($2)
+             ORDER BY wake_at LIMIT greatest(0, $3 - (SELECT count(*) FROM interactive))
+             FOR UPDATE SKIP LOCKED
+         ), bulk AS (
+             -- Fair share: an owner's next run ranks by its runs in flight plus its place in
+             -- the owner's queue, ties going to the owner claimed least recently. Two owners
+             -- with runs due hold about as many slots each.
+             SELECT b.id, b.fresh, o.owner FROM owners o
+             CROSS JOIN LATERAL (
+                 SELECT count(*) AS n FROM urumi.runs f
+                 WHERE f.status = 'running' AND f.lane = 'bulk' AND f.owner = o.owner) busy
+             LEFT JOIN urumi.bulk_owners bo ON bo.owner = o.owner
+             CROSS JOIN LATERAL (
+                 SELECT c.id, c.fresh, row_number() OVER (ORDER BY c.wake_at) AS turn FROM (
+                     SELECT r.id, r.wake_at, r.started_at IS NULL AND r.carried_steps = 0 AS fresh FROM urumi.runs r
+                     WHERE r.lane = 'bulk' AND r.owner = o.owner AND r.status IN ('queued', 'waiting')
+                       AND r.blocked_by IS NULL AND r.wake_at <= now() AND r.def_key = ANY($2)
+                     ORDER BY r.wake_at LIMIT $5
+                     FOR UPDATE SKIP LOCKED) c
+             ) b
+             WHERE o.owner IS NOT NULL
+             ORDER BY busy.n + b.turn, bo.last_claimed_at NULLS FIRST, o.owner
+             LIMIT least($5, greatest(0, $3 - (SELECT count(*) FROM interactive)
+                                            - (SELECT count(*) FROM scheduled)))
+         ), served AS (
+             -- When each owner was last served: the round robin's tie-break. In owner order,
+             -- so two claims never lock the same owners in opposite orders.
+             INSERT INTO urumi.bulk_owners (owner, last_claimed_at)
+             SELECT DISTINCT owner, clock_timestamp() FROM bulk ORDER BY owner
+             ON CONFLICT (owner) DO UPDATE SET last_claimed_at = excluded.last_claimed_at
+         ), due AS (
+             SELECT id, fresh FROM interactive
+             UNION ALL SELECT id, fresh FROM scheduled
+             UNION ALL SELECT id, fresh FROM bulk
          ), claimed AS (
              UPDATE urumi.runs r SET status = 'running', lease_owner = $1, lease_token = gen_random_uuid(),
                  lease_expires_at = now() + $4 * interval '1 millisecond',
                  started_at = coalesce(r.started_at, now()), updated_at = now()
              FROM due WHERE r.id = due.id
              RETURNING r.id, r.definition, r.version, r.subject, r.input, r.lease_token, due.fresh,
-                       r.trace_context,
+                       r.trace_context, r.lane,
                        r.cancel_requested_at IS NOT NULL AS cancel_requested
          ), first AS (
              -- A fresh run's first step starts in the claim's own commit.
@@ -104,12 +161,13 @@ pub(crate) async fn claim(
          SELECT id AS "id!", definition AS "definition!", version AS "version!",
                 subject AS "subject!", input AS "input!", lease_token AS "lease_token!",
                 fresh AS "fresh!", cancel_requested AS "cancel_requested!",
-                trace_context AS "trace_context?"
+                trace_context AS "trace_context?", lane AS "lane!"
          FROM claimed"#,
         worker,
         def_keys,
         limit as i64,
         millis(lease),
+        bulk_limit as i64,
     )
     .fetch_all(pool)
     .await?;
@@ -125,19 +183,29 @@ pub(crate) async fn claim(
             cancel_requested: r.cancel_requested,
             trace_context: r.trace_context,
             fresh: r.fresh,
+            bulk: r.lane == "bulk",
         })
         .collect())
 }
 
-/// How long until the next served run is due (zero if one is due now), if any is scheduled.
+/// How long until the next served run is due (zero if one is due now), if any is scheduled;
+/// bulk runs count only when `with_bulk` (this worker has a free bulk slot).
 pub(crate) async fn next_due_in(
     pool: &PgPool,
     def_keys: &[String],
+    with_bulk: bool,
 ) -> sqlx::Result<Option<Duration>> {
     let ms: Option<f64> = sqlx::query_scalar!(
-        "SELECT greatest(0, extract(epoch FROM min(wake_at) - now()) * 1000)::float8 FROM urumi.runs
-         WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND def_key = ANY($1)",
+        // One `min` per lane, each the first entry of its part of runs_due.
+        "WITH lanes(lane) AS (SELECT unnest(CASE WHEN $2 THEN ARRAY['interactive', 'scheduled', 'bulk']
+                                                  ELSE ARRAY['interactive', 'scheduled'] END))
+         SELECT greatest(0, extract(epoch FROM min(next.wake_at) - now()) * 1000)::float8
+         FROM lanes CROSS JOIN LATERAL (
+             SELECT min(wake_at) AS wake_at FROM urumi.runs r
+             WHERE r.lane = lanes.lane AND r.status IN ('queued', 'waiting') AND r.blocked_by IS NULL
+               AND r.def_key = ANY($1)) next",
         def_keys,
+        with_bulk,
     )
     .fetch_one(pool)
     .await?;

@@ -12,7 +12,39 @@ use uuid::Uuid;
 use super::{NewEvent, insert_events, notify_wake, release_successors};
 use crate::definition::Definition;
 use crate::error::{Error, Result};
-use crate::model::RunStatus;
+use crate::model::{Lane, RunStatus};
+
+/// Who starts or steers a run: the actor recorded in its events, the lane it is claimed in
+/// and whose work it is (the bulk lane's round-robin key; the actor when empty).
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    /// Recorded in the events.
+    pub actor: &'a str,
+    /// The lane the run is (re)queued in.
+    pub lane: Lane,
+    /// The owner; the actor when empty.
+    pub owner: &'a str,
+}
+
+impl<'a> Who<'a> {
+    /// `actor` in `lane`, owning the work as `owner` (the actor when empty).
+    #[must_use]
+    pub fn new(actor: &'a str, lane: Lane, owner: &'a str) -> Self {
+        Self { actor, lane, owner }
+    }
+    /// A person acting on one run: the interactive lane, owned by the actor.
+    #[must_use]
+    pub fn interactive(actor: &'a str) -> Self {
+        Self::new(actor, Lane::Interactive, "")
+    }
+    fn owner(&self) -> &'a str {
+        if self.owner.is_empty() {
+            self.actor
+        } else {
+            self.owner
+        }
+    }
+}
 
 /// What [`start_run`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,9 +99,10 @@ pub(crate) async fn start_run(
     def: &Definition,
     subject: &str,
     input: &Value,
-    actor: &str,
+    who: &Who<'_>,
     rerun_of: Option<Uuid>,
 ) -> Result<Started> {
+    let actor = who.actor;
     lock_subject(conn, subject).await?;
     let mut blocked_by = None;
     let mut superseded = None;
@@ -105,8 +138,8 @@ pub(crate) async fn start_run(
     // The caller's trace (an API request's span), which the worker's spans will join.
     let trace_context = crate::trace::current_traceparent();
     sqlx::query!(
-        "INSERT INTO urumi.runs (id, definition, version, subject, input, blocked_by, rerun_of, created_by, trace_context)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO urumi.runs (id, definition, version, subject, input, blocked_by, rerun_of, created_by, trace_context, lane, owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         run_id,
         def.name(),
         def.version(),
@@ -116,6 +149,8 @@ pub(crate) async fn start_run(
         rerun_of,
         actor,
         trace_context,
+        who.lane.as_str(),
+        who.owner(),
     )
     .execute(&mut *conn)
     .await
@@ -323,8 +358,9 @@ pub(crate) async fn cancel_run(
 pub(crate) async fn retry_run(
     conn: &mut PgConnection,
     run_id: Uuid,
-    actor: &str,
+    who: &Who<'_>,
 ) -> Result<String> {
+    let actor = who.actor;
     let (subject, status, _) = lock_run(conn, run_id).await?;
     if status != RunStatus::Failed {
         return Err(Error::InvalidState {
@@ -366,9 +402,12 @@ pub(crate) async fn retry_run(
     };
     sqlx::query!(
         "UPDATE urumi.runs SET status = 'queued', error = NULL, finished_at = NULL, wake_at = now(),
-             cancel_requested_at = NULL, cancel_requested_by = NULL, updated_at = now()
+             cancel_requested_at = NULL, cancel_requested_by = NULL, updated_at = now(),
+             lane = $2, owner = $3
          WHERE id = $1",
         run_id,
+        who.lane.as_str(),
+        who.owner(),
     )
     .execute(&mut *conn)
     .await?;
@@ -380,7 +419,7 @@ pub(crate) async fn retry_run(
             kind: "run.retried",
             step: Some(&step),
             actor,
-            detail: json!({ "from_step": step }),
+            detail: json!({ "from_step": step, "lane": who.lane }),
         }],
     )
     .await?;
@@ -404,6 +443,74 @@ pub(crate) async fn run_origin(
     lock_subject(conn, &row.subject).await?;
     ensure_newest(conn, run_id, &row.subject).await?;
     Ok((row.definition, row.version, row.subject, row.input))
+}
+
+/// Copies the checkpoints of `from`'s first `carried` steps onto the same steps of the new
+/// run `to` (a rerun from a named step), and records how many on `to`. Every carried step
+/// must have succeeded in `from`.
+///
+/// # Errors
+/// [`Error::NotCarried`] naming the first step before the rerun's step that did not succeed.
+pub(crate) async fn carry_over(
+    conn: &mut PgConnection,
+    from: Uuid,
+    to: Uuid,
+    carried: i32,
+) -> Result<()> {
+    let unfinished = sqlx::query!(
+        "SELECT name, status FROM urumi.steps WHERE run_id = $1 AND position < $2 AND status <> 'succeeded'
+         ORDER BY position LIMIT 1",
+        from,
+        carried,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(u) = unfinished {
+        return Err(Error::NotCarried {
+            run: from,
+            step: u.name,
+            status: u.status,
+        });
+    }
+    sqlx::query!(
+        "UPDATE urumi.steps s SET status = 'succeeded', output = o.output, attempts = o.attempts,
+             polls = o.polls, waited_ms = o.waited_ms, started_at = o.started_at,
+             finished_at = o.finished_at, updated_at = now()
+         FROM urumi.steps o
+         WHERE s.run_id = $2 AND o.run_id = $1 AND o.name = s.name AND o.position < $3",
+        from,
+        to,
+        carried,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let subject: String = sqlx::query_scalar!(
+        "UPDATE urumi.runs SET carried_steps = $2 WHERE id = $1 RETURNING subject",
+        to,
+        carried,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let steps: Vec<String> = sqlx::query_scalar!(
+        "SELECT name FROM urumi.steps WHERE run_id = $1 AND position < $2 ORDER BY position",
+        to,
+        carried,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    insert_events(
+        conn,
+        &[NewEvent {
+            run_id: to,
+            subject: &subject,
+            kind: "run.steps_carried",
+            step: None,
+            actor: "engine",
+            detail: json!({ "from_run": from, "steps": steps }),
+        }],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Appends an operator action (an audit entry) to `urumi.events`.

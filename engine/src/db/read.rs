@@ -5,7 +5,24 @@ use std::collections::HashMap;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::model::{Event, Run, RunHead, RunStatusColumn, StepRecord, StepStatusColumn};
+use crate::model::{Event, LaneColumn, Run, RunHead, RunStatusColumn, StepRecord, StepStatusColumn};
+
+/// The status and error of each of `runs` that exists.
+pub(crate) async fn statuses(
+    pool: &PgPool,
+    runs: &[Uuid],
+) -> sqlx::Result<HashMap<Uuid, (crate::RunStatus, Option<String>)>> {
+    let rows = sqlx::query!(
+        r#"SELECT id, status AS "status: RunStatusColumn", error FROM urumi.runs WHERE id = ANY($1)"#,
+        runs,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, (r.status.0, r.error)))
+        .collect())
+}
 
 /// One run.
 pub(crate) async fn run<'e>(
@@ -17,6 +34,7 @@ pub(crate) async fn run<'e>(
         r#"SELECT id, definition, version, subject, input, output,
                status AS "status: RunStatusColumn", blocked_by, wake_at, lease_owner,
                lease_expires_at, cancel_requested_at, cancel_requested_by, error, rerun_of,
+               carried_steps, lane AS "lane: LaneColumn", owner,
                created_by, created_at, started_at, finished_at, updated_at
            FROM urumi.runs WHERE id = $1"#,
         id,

@@ -84,6 +84,10 @@ pub struct WorkerOptions {
     /// Runs to start on a cron schedule ([`crate::Schedule`]); every worker may carry the
     /// same ones, each slot starts one run.
     pub schedules: Vec<crate::Schedule>,
+    /// The share of `concurrency`, in percent, that bulk-lane runs (operation children) may
+    /// hold at once (at least one slot). The rest stay free for interactive and scheduled
+    /// runs, so a customer's run never waits behind thousands of due bulk runs.
+    pub bulk_share_percent: u8,
     /// Armed failure points (tests only).
     pub failpoints: FailPoints,
 }
@@ -95,6 +99,13 @@ impl WorkerOptions {
     /// connection, the claim, up to three checkpoint batches in flight, the heartbeat or
     /// sweeper, and the statements of runs that wait, fail or are released.
     pub const POOL_SIZE: u32 = 16;
+
+    /// How many slots bulk-lane runs may hold at once: `bulk_share_percent` of `concurrency`,
+    /// at least one.
+    #[must_use]
+    pub fn bulk_slots(&self) -> usize {
+        (self.concurrency * usize::from(self.bulk_share_percent.min(100)) / 100).max(1)
+    }
 }
 
 impl Default for WorkerOptions {
@@ -110,6 +121,7 @@ impl Default for WorkerOptions {
             transient_budget: None,
             retention: None,
             schedules: Vec::new(),
+            bulk_share_percent: 75,
             failpoints: FailPoints::default(),
         }
     }
@@ -127,6 +139,9 @@ pub(crate) struct Shared {
     pub(crate) held: Mutex<HashMap<Uuid, Uuid>>,
     /// Wakes the claim loop.
     pub(crate) wake: Notify,
+    /// Slots bulk-lane runs may hold ([`WorkerOptions::bulk_slots`]); a claimed bulk run holds
+    /// one of these besides its ordinary slot.
+    pub(crate) bulk_slots: Arc<tokio::sync::Semaphore>,
     /// Group commit for step checkpoints.
     pub(crate) batcher: batcher::Batcher,
     stopping: AtomicBool,
@@ -229,6 +244,7 @@ impl Worker {
         let def_keys = self.registry.keys();
         claim::register_worker(&self.pool, &id, &host, &def_keys).await?;
         let (batcher, batch_queue) = batcher::channel();
+        let bulk_slots = self.options.bulk_slots();
         let shared = Arc::new(Shared {
             id: id.clone(),
             pool: self.pool,
@@ -238,6 +254,7 @@ impl Worker {
             metrics: self.metrics,
             held: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            bulk_slots: Arc::new(tokio::sync::Semaphore::new(bulk_slots)),
             batcher,
             stopping: AtomicBool::new(false),
             apalis: OnceLock::new(),
@@ -496,7 +513,8 @@ impl Shared {
     /// poll interval, whichever is first.
     pub(crate) async fn idle_wait(&self) {
         let mut sleep_for = self.options.poll_interval;
-        match claim::next_due_in(&self.pool, &self.def_keys).await {
+        let with_bulk = self.bulk_slots.available_permits() > 0;
+        match claim::next_due_in(&self.pool, &self.def_keys, with_bulk).await {
             Ok(Some(due)) => sleep_for = sleep_for.min(due),
             Ok(None) => {}
             Err(e) => warn!(error = %e, "could not read the next wake time"),

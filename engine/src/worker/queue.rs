@@ -3,7 +3,9 @@
 //!
 //! ```text
 //!  apalis Worker ── poll_next ──► RunQueue: wait for a free slot ─► claim ≤ free slots due runs
-//!        │                          (FOR UPDATE SKIP LOCKED, lease) ─► one Task<ClaimedRun> each
+//!        │                          (≤ free bulk slots of them bulk; interactive, scheduled,
+//!        │                          then bulk round robin across owners;
+//!        │                          FOR UPDATE SKIP LOCKED, lease) ─► one Task<ClaimedRun> each
 //!        │                          nothing due ─► sleep until NOTIFY / next wake_at / poll interval
 //!        └─ service (RunService) ─► runner::drive: the run's steps back to back; frees the slot
 //!  poll_close (shutdown) ─► a claim in flight is finished and what it leased is released,
@@ -15,6 +17,9 @@
 //!   round trip; the group-commit batcher and the lease fence are unchanged.
 //! - Slots are counted here, not by a tower concurrency layer: a claim asks for as many runs as
 //!   there are free slots, so one statement fills them all.
+//! - Bulk-lane runs hold a bulk slot too, and there are fewer of those than slots
+//!   ([`super::WorkerOptions::bulk_slots`]), so some slots are always left for interactive and
+//!   scheduled runs.
 //! - A leased run is in the heartbeat's set (`Shared::held`) from the moment it is claimed
 //!   until its runner ends, so a run waiting in the buffer keeps its lease.
 //! - A backend error never stops the worker: a failed claim is logged and tried again after
@@ -45,6 +50,23 @@ use crate::db::transition::ReleaseReason;
 pub struct ClaimedRun {
     pub(crate) claimed: Claimed,
     pub(crate) permit: OwnedSemaphorePermit,
+    /// A bulk-lane run's bulk slot, given back (and the claim loop woken) when the run ends.
+    pub(crate) bulk_slot: Option<BulkSlot>,
+}
+
+/// One of a worker's bulk slots ([`super::WorkerOptions::bulk_slots`]). Dropping it frees the
+/// slot and wakes the claim loop, which may have gone to sleep with bulk runs due but every
+/// bulk slot taken.
+pub(crate) struct BulkSlot {
+    permit: Option<OwnedSemaphorePermit>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for BulkSlot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        self.shared.wake.notify_one();
+    }
 }
 
 impl ClaimedRun {
@@ -153,11 +175,19 @@ async fn claim_batch(shared: Arc<Shared>, slots: Arc<Semaphore>) -> Vec<ClaimedR
         permits.push(p);
     }
     let asked = permits.len();
+    let mut bulk = Vec::new();
+    while bulk.len() < asked {
+        match shared.bulk_slots.clone().try_acquire_owned() {
+            Ok(p) => bulk.push(p),
+            Err(_) => break,
+        }
+    }
     match claim::claim(
         &shared.pool,
         &shared.id,
         &shared.def_keys,
         asked,
+        bulk.len(),
         shared.options.lease,
     )
     .await
@@ -168,7 +198,15 @@ async fn claim_batch(shared: Arc<Shared>, slots: Arc<Semaphore>) -> Vec<ClaimedR
                 .map(|claimed| {
                     held.insert(claimed.run_id, claimed.token);
                     let permit = permits.pop().expect("one permit per claimed run");
-                    ClaimedRun { claimed, permit }
+                    let bulk_slot = claimed.bulk.then(|| BulkSlot {
+                        permit: Some(bulk.pop().expect("one bulk slot per claimed bulk run")),
+                        shared: shared.clone(),
+                    });
+                    ClaimedRun {
+                        claimed,
+                        permit,
+                        bulk_slot,
+                    }
                 })
                 .collect()
         }

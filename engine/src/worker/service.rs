@@ -52,9 +52,15 @@ impl Service<Task<ClaimedRun>> for RunService {
 
     fn call(&mut self, task: Task<ClaimedRun>) -> Self::Future {
         let shared = self.shared.clone();
-        let ClaimedRun { claimed, permit } = task.args;
+        let ClaimedRun {
+            claimed,
+            permit,
+            bulk_slot,
+        } = task.args;
         async move {
             runner::drive(shared, claimed, permit).await;
+            // The bulk slot is given back once the run has left this worker.
+            drop(bulk_slot);
             Ok(())
         }
         .boxed()
