@@ -13,6 +13,7 @@ mod guardrails;
 mod health;
 mod idempotency;
 mod insights;
+mod operations;
 mod pagination;
 mod plans;
 mod runs;
