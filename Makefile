@@ -1,5 +1,5 @@
 # One entry point per task; CI (.ci/run) calls `make test`.
-.PHONY: dev test fmt lint sqlx-prepare sim openapi bench-engine bench-stores bench-sim bench-api bench-retention bench-insights soak
+.PHONY: dev test fmt lint sqlx-prepare sim openapi bench-engine bench-stores bench-sim bench-api bench-retention bench-insights bench-ops soak
 
 dev: ## Start the local platform: Postgres, migrations, simulator, API, two workers; prints URL + admin token
 	scripts/dev.sh
@@ -30,6 +30,10 @@ bench-retention: ## 10,000 stores with a year of churn: table sizes before/after
 bench-insights: ## 1,000,000 step rows over 30 days: each insight query's p50/p99 per window (24 h, 7 d, 30 d) and its plan; last line RESULT {json}
 	cargo build --release -p urumi-bench
 	scripts/with-postgres.sh ./target/release/bench-insights $(ARGS)
+
+bench-ops: ## 10,000 failed runs replayed (a retry loop vs one operation) while customers start runs: dry-run ms, seconds to all started, interactive p99 before/after, two owners' shares; last line RESULT {json}
+	cargo build --release -p urumi-bench
+	scripts/with-postgres.sh ./target/release/bench-ops $(ARGS)
 
 bench-stores: ## provision 1,000 stores against the simulator with 2 worker processes; last line RESULT {json}
 	cargo build --release -p urumi-bench -p urumi-worker

@@ -57,7 +57,9 @@ impl From<urumi_ops::Action> for OperationAction {
 #[derive(Debug, Clone, Default, Object, serde::Serialize)]
 #[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct OperationSelector {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<RunStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<RunKind>,
     /// Runs whose step of this name failed.
     #[oai(validator(min_length = 1, max_length = 100))]
