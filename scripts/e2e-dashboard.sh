@@ -4,11 +4,13 @@
 # /dashboard/, two workers) in a fresh database and a temp state dir, then runs
 # frontend/e2e/dashboard.mjs in headless Chromium (playwright-core): sign in, create a store,
 # see it `ready` with every step succeeded without reloading, the fleet overview's charts against
-# the insights API, delete it; then the run's timeline,
+# the insights API, delete it; a bulk retry of the failed runs (preview, start, the operation's
+# page until it succeeded) and a rerun from a step; then the run's timeline,
 # the audit log and the tokens page (mint, secret once, revoke), with axe-core on every page.
 # Installs what it needs when missing: Debian's `chromium` (apt-get) and the frontend's npm
 # packages (playwright-core is one), and builds the dashboard when it is stale
-# (scripts/build-dashboard.sh). Needs the binaries (`cargo build --workspace --bins`), psql,
+# (scripts/build-dashboard.sh). Needs the binaries (`cargo build --workspace --bins`; in
+# URUMI_BIN, default target/debug: set it to $CARGO_TARGET_DIR/debug for another target dir), psql,
 # curl, python3 and a Postgres in $DATABASE_URL: run it as
 # `scripts/with-postgres.sh scripts/e2e-dashboard.sh`. E2E_TIMEOUT (seconds, default 120)
 # bounds each wait; E2E_SHOTS names the directory for the screenshots (default: a new temp dir).

@@ -4,12 +4,16 @@
 // page (no reload); a second store whose setup Jobs the simulator fails (SIM_URL) fails; the
 // fleet overview (empty before the stores, then its charts and steps table against the
 // insights API at 24 h and 7 days, the failed store counted and its failed `setup` step shown
-// with the Job's error); see the first store in the list, delete it and watch it become `deleted`. Then the
+// with the Job's error); see the first store in the list, delete it and watch it become `deleted`.
+// A bulk retry from the failed runs page (select everything matching, preview, start): the
+// operation's page until it `succeeded` with its target, the failing store `ready` again; the
+// operations list and the parent run; a rerun of that store's provisioning run from its
+// `storefront` step (9 steps carried over). Then the
 // provisioning run's page (its timeline: one succeeded bar per step), the audit log (the
 // store's `store.created` entry, filters, Load more) and the tokens page (mint a viewer token:
 // its secret shown once and accepted by the API; revoke it: marked revoked and refused).
-// axe-core runs on every page visited (sign-in, stores, create, store detail, runs, run
-// detail, fleet, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
+// axe-core runs on every page visited (sign-in, stores, create, store detail, runs, the bulk
+// form's preview, operation, operations, run detail, rerun dialog, fleet, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
 // of each page is saved (E2E_SHOTS, else a new temp directory) and its path printed.
 //
 // Env: URUMI_URL (the API, which serves the dashboard at /dashboard/), URUMI_TOKEN (admin),
@@ -318,6 +322,92 @@ try {
   await page.locator(`[data-testid="store-row"][data-store-id="${storeId}"] [data-status="deleted"]`).waitFor();
   if (documents !== docsAtSignIn) throw new Error(`the page was reloaded (${documents - docsAtSignIn} document loads)`);
 
+  say("bulk retry: select every failed run on the failed runs page, preview, start; watch the operation");
+  // The failing store's setup step used its 4 attempts on Jobs store-setup-1..4, which the
+  // simulator was told to fail; a retry's Job is store-setup-5, which it runs to success — so
+  // the retried run succeeds and the store becomes ready.
+  await page.getByRole("link", { name: "Runs", exact: true }).click();
+  await page.getByRole("heading", { name: "Failed runs" }).waitFor();
+  await page.locator(`[data-testid="run-row"] a[href$="/stores/${brokenId}"]`).first().waitFor();
+  await page.getByRole("button", { name: "Select everything matching this filter" }).click();
+  await page.getByTestId("bulk-form").waitFor();
+  if ((await page.getByLabel("Action").inputValue()) !== "retry") throw new Error("the bulk form's action is not retry by default");
+  await page.getByRole("button", { name: "Preview" }).click();
+  const matchedShown = page.getByTestId("preview-matched");
+  await expectText(matchedShown, /^\d+ runs? match/, "the preview's matched count");
+  const matched = Number(await matchedShown.getAttribute("data-matched"));
+  const wouldRows = await page.getByTestId("preview-row").evaluateAll((r) => r.map((x) => x.textContent));
+  console.log(`   preview: ${matched} matched; ${wouldRows.length} shown: ${wouldRows.join(" | ")}`);
+  if (!(matched >= 1) || wouldRows.length < 1) throw new Error(`the preview shows ${matched} matched runs and ${wouldRows.length} rows`);
+  await checkA11y("runs-bulk-preview");
+  await shot("runs-bulk-preview");
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await page.waitForURL(/\/dashboard\/operations\/[0-9a-f-]{36}$/);
+  const operationId = page.url().split("/").pop();
+  console.log(`   operation ${operationId}`);
+  const opState = page.getByTestId("operation-state");
+  await opState.waitFor();
+  const opStates = [];
+  const opUntil = Date.now() + timeout;
+  for (;;) {
+    const s = await opState.getAttribute("data-status");
+    if (opStates.at(-1) !== s) opStates.push(s);
+    if (["succeeded", "stopped", "cancelled"].includes(s) || Date.now() > opUntil) break;
+    await page.waitForTimeout(200);
+  }
+  console.log(`   operation states shown: ${opStates.join(" -> ")}`);
+  if (opStates.at(-1) !== "succeeded") throw new Error(`the operation is ${opStates.at(-1)}, not succeeded`);
+  // The targets are refetched once it ends: each shows its outcome.
+  await page.waitForFunction(
+    (n) => {
+      const r = [...document.querySelectorAll('[data-testid="target-row"]')];
+      return r.length === n && r.every((x) => x.getAttribute("data-state") === "succeeded");
+    },
+    matched,
+    { timeout },
+  );
+  const counts = await page.locator('[data-testid^="count-"]').evaluateAll((c) => c.map((x) => `${x.getAttribute("data-testid").slice(6)}=${x.getAttribute("data-count")}`));
+  console.log(`   progress: ${counts.join(" ")}`);
+  if (!counts.includes(`matched=${matched}`) || !counts.includes(`succeeded=${matched}`)) throw new Error(`the progress shows ${counts}`);
+  if ((await page.getByTestId("progress-bar").getAttribute("aria-valuenow")) !== "100") throw new Error("the progress bar is not at 100%");
+  if ((await page.getByRole("button", { name: /^(Pause|Resume|Approve|Cancel operation)$/ }).count()) !== 0) throw new Error("an ended operation shows controls");
+  const fixed = await api(`/api/v1/stores/${brokenId}`);
+  if (fixed.status !== "ready") throw new Error(`${broken} is ${fixed.status} after the retry, not ready`);
+  await checkA11y("operation");
+  await shot("operation");
+
+  say("the operations list shows it; its parent run's page");
+  await page.getByRole("link", { name: "Operations", exact: true }).click();
+  await page.getByRole("heading", { name: "Operations" }).waitFor();
+  await page.locator(`[data-testid="operation-row"][data-operation-id="${operationId}"][data-state="succeeded"]`).waitFor();
+  await checkA11y("operations");
+  await shot("operations");
+  await page.locator(`a[href$="/operations/${operationId}"]`).click();
+  await page.getByTestId("parent-run").click();
+  await page.waitForURL(/\/dashboard\/runs\/[0-9a-f-]{36}$/);
+  await expectText(page.getByTestId("run-lane"), /^(interactive|scheduled|bulk)$/, "the parent run's lane");
+  console.log(`   parent run: lane ${await page.getByTestId("run-lane").innerText()}`);
+
+  say("rerun the failing store's (now succeeded) provisioning run from its storefront step");
+  const brokenRun = (await api(`/api/v1/runs?store_id=${brokenId}&kind=store.provision&limit=1`)).items[0];
+  await page.goto(`${url}/dashboard/runs/${brokenRun.id}`);
+  await page.locator('[data-testid="run-status"][data-status="succeeded"]').waitFor();
+  await page.getByRole("button", { name: "Rerun", exact: true }).click();
+  const rerunDialog = page.getByRole("dialog", { name: "Rerun this run?" });
+  await rerunDialog.waitFor();
+  await rerunDialog.getByLabel("From step").selectOption("storefront");
+  await checkA11y("run-rerun-dialog");
+  await rerunDialog.getByRole("button", { name: "Rerun", exact: true }).click();
+  await page.waitForURL((u) => /\/dashboard\/runs\/[0-9a-f-]{36}$/.test(u.pathname) && !u.pathname.endsWith(brokenRun.id));
+  const rerunId = page.url().split("/").pop();
+  await expectText(page.getByTestId("carried-steps"), /^9 steps carried over from /, "the rerun's carried steps");
+  await page.locator('[data-testid="run-status"][data-status="succeeded"]').waitFor({ timeout });
+  const rerun = await api(`/api/v1/runs/${rerunId}`);
+  console.log(`   rerun ${rerunId}: ${rerun.status}, lane ${rerun.lane}, ${rerun.carried_steps} steps carried over from ${rerun.rerun_of}`);
+  if (rerun.rerun_of !== brokenRun.id || rerun.carried_steps !== 9) throw new Error(`the rerun is ${JSON.stringify(rerun)}`);
+  await checkA11y("run-detail-rerun");
+  await shot("run-detail-rerun");
+
   say("runs page");
   await page.getByRole("link", { name: "Runs", exact: true }).click();
   await page.getByRole("heading", { name: /runs/i }).first().waitFor();
@@ -412,10 +502,21 @@ try {
   const nav = page.getByRole("navigation", { name: "Main" });
   if ((await nav.getByRole("link", { name: "Tokens", exact: true }).count()) !== 0) throw new Error("a viewer sees the Tokens link");
   if ((await nav.getByRole("link", { name: "Fleet", exact: true }).count()) !== 1) throw new Error("a viewer has no Fleet link");
+  if ((await nav.getByRole("link", { name: "Operations", exact: true }).count()) !== 1) throw new Error("a viewer has no Operations link");
   await nav.getByRole("link", { name: "Audit", exact: true }).click();
   // The viewer reads the audit log: its newest entry, as the API answers the viewer.
   const newestForViewer = (await api("/api/v1/audit?limit=1", secret)).items[0];
   await page.locator(`[data-testid="audit-row"][data-kind="${newestForViewer.kind}"]`).first().waitFor();
+  // Operations need an operator: the bulk button is disabled with the reason, the ended
+  // operation's page shows no control.
+  await nav.getByRole("link", { name: "Runs", exact: true }).click();
+  await page.getByRole("heading", { name: "Failed runs" }).waitFor();
+  await page.locator("button:disabled", { hasText: "Select everything matching this filter" }).waitFor();
+  await page.getByText("Needs the operator role; this token has viewer.").first().waitFor();
+  await nav.getByRole("link", { name: "Operations", exact: true }).click();
+  await page.locator(`a[href$="/operations/${operationId}"]`).click();
+  await page.locator('[data-testid="operation-state"][data-status="succeeded"]').waitFor();
+  if ((await page.getByRole("button", { name: /^(Pause|Resume|Approve|Cancel operation)$/ }).count()) !== 0) throw new Error("a viewer is shown operation controls");
   await page.goto(`${url}/dashboard/tokens`);
   await page.getByRole("heading", { name: "Tokens" }).waitFor();
   await page.getByText("Needs the admin role; this token has viewer.").waitFor();

@@ -9,6 +9,7 @@ import { isRetryable } from "./lib/sse";
 import { AuditPage } from "./pages/Audit";
 import { CreateStorePage } from "./pages/CreateStore";
 import { FleetPage } from "./pages/Fleet";
+import { OperationPage, OperationsPage } from "./pages/Operations";
 import { RunDetailPage } from "./pages/RunDetail";
 import { RunsPage } from "./pages/Runs";
 import { SignInPage } from "./pages/SignIn";
@@ -57,6 +58,9 @@ function Layout() {
             )}
             <NavLink to="/runs" className={link}>
               Runs
+            </NavLink>
+            <NavLink to="/operations" className={link}>
+              Operations
             </NavLink>
             <NavLink to="/fleet" className={link}>
               Fleet
@@ -111,6 +115,8 @@ const router = createBrowserRouter(
         { path: "/stores/:id", element: <StoreDetailPage /> },
         { path: "/runs", element: <RunsPage /> },
         { path: "/runs/:id", element: <RunDetailPage /> },
+        { path: "/operations", element: <OperationsPage /> },
+        { path: "/operations/:id", element: <OperationPage /> },
         { path: "/fleet", element: <FleetPage /> },
         { path: "/audit", element: <AuditPage /> },
         { path: "/tokens", element: <TokensPage /> },

@@ -17,6 +17,9 @@ const TONE: Record<string, string> = {
   cancelled: "bg-slate-200 text-slate-800 ring-slate-500/30",
   deleted: "bg-slate-200 text-slate-700 ring-slate-500/30",
   skipped: "bg-slate-200 text-slate-700 ring-slate-500/30",
+  paused: "bg-amber-100 text-amber-900 ring-amber-600/30",
+  awaiting_approval: "bg-amber-100 text-amber-900 ring-amber-600/30",
+  stopped: "bg-rose-100 text-rose-900 ring-rose-600/30",
 };
 
 export function StatusBadge({ status, testId }: { status: string; testId?: string }) {
@@ -26,7 +29,7 @@ export function StatusBadge({ status, testId }: { status: string; testId?: strin
       data-status={status}
       className={`inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${TONE[status] ?? TONE.pending}`}
     >
-      {status}
+      {status.replace(/_/g, " ")}
     </span>
   );
 }

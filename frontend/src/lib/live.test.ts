@@ -20,6 +20,9 @@ const run: RunDetail = {
   status: "queued",
   created_by: "admin",
   created_at: "2026-01-01T00:00:00Z",
+  lane: "interactive",
+  owner: "admin",
+  carried_steps: 0,
   steps: [
     { name: "namespace", position: 0, status: "pending", attempts: 0, polls: 0, waited_ms: 0 },
     { name: "quota", position: 1, status: "pending", attempts: 0, polls: 0, waited_ms: 0 },

@@ -19,9 +19,12 @@ describe("permission", () => {
     expect(permission(operator, "retry_run")).toEqual({ visible: true, enabled: true });
     expect(permission(operator, "cancel_run").enabled).toBe(true);
     expect(permission(operator, "repair_store").enabled).toBe(true);
+    expect(permission(operator, "rerun_run").enabled).toBe(true);
+    expect(permission(operator, "run_operation").enabled).toBe(true);
+    expect(permission(viewer, "run_operation")).toMatchObject({ visible: true, enabled: false });
     expect(permission(operator, "delete_store").visible).toBe(false);
     const admin = { role: "admin" as const, name: "a" };
-    for (const a of ["create_store", "delete_store", "repair_store", "retry_run", "cancel_run"] as const) {
+    for (const a of ["create_store", "delete_store", "repair_store", "retry_run", "rerun_run", "cancel_run", "run_operation"] as const) {
       expect(permission(admin, a)).toEqual({ visible: true, enabled: true });
     }
   });

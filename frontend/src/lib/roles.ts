@@ -18,7 +18,15 @@ export interface Access {
 
 export const UNKNOWN_ACCESS: Access = { role: null, name: null };
 
-export type Action = "create_store" | "delete_store" | "repair_store" | "retry_run" | "cancel_run" | "manage_tokens";
+export type Action =
+  | "create_store"
+  | "delete_store"
+  | "repair_store"
+  | "retry_run"
+  | "rerun_run"
+  | "cancel_run"
+  | "run_operation"
+  | "manage_tokens";
 
 /** The least role each action needs (shared/design/api.md, README's API table). */
 export const NEEDS: Record<Action, Role> = {
@@ -26,7 +34,10 @@ export const NEEDS: Record<Action, Role> = {
   delete_store: "admin",
   repair_store: "operator",
   retry_run: "operator",
+  rerun_run: "operator",
   cancel_run: "operator",
+  /** Start, pause, resume, approve or cancel a bulk operation (one that deletes needs admin). */
+  run_operation: "operator",
   manage_tokens: "admin",
 };
 

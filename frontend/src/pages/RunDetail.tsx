@@ -1,13 +1,15 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { Link, useParams } from "react-router";
+import { useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
 import { StepsTable } from "../components/Steps";
 import { RunTimeline } from "../components/Timeline";
-import { ConfirmButton, LiveIndicator, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
+import { ConfirmButton, input, LiveIndicator, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
 import { useAccess } from "../hooks/access";
 import { useEventStream } from "../hooks/events";
 import { useThrottledInvalidate } from "../hooks/refetch";
 import { api, call, type Schemas } from "../lib/api";
 import { applyToRun, isActive, type RunDetail } from "../lib/live";
+import { carriedLabel, rerunFromChoices } from "../lib/operations";
 import { toProblem, type ApiProblem } from "../lib/problem";
 
 export function RunDetailPage() {
@@ -43,6 +45,20 @@ export function RunDetailPage() {
     },
     onError: learn,
   });
+  const navigate = useNavigate();
+  const [fromStep, setFromStep] = useState("");
+  const rerun = useMutation<RunDetail, ApiProblem, string>({
+    mutationFn: (from) =>
+      call(() => api.POST("/api/v1/runs/{id}/rerun", { params: { path: { id } }, body: from ? { from_step: from } : {} })).catch((e: unknown) => {
+        throw toProblem(e);
+      }),
+    onSuccess: (started) => {
+      void qc.invalidateQueries({ queryKey: ["runs"] });
+      setFromStep("");
+      navigate(`/runs/${started.id}`);
+    },
+    onError: learn,
+  });
 
   if (run.isPending) return <p role="status">Loading the run…</p>;
   if (run.isError) {
@@ -56,6 +72,9 @@ export function RunDetailPage() {
   const r = run.data;
   const retry = can("retry_run");
   const cancel = can("cancel_run");
+  const rerunAllowed = can("rerun_run");
+  const choices = rerunFromChoices(r.steps);
+  const carried = carriedLabel(r);
   return (
     <article className="space-y-5">
       <div className="flex flex-wrap items-center gap-3">
@@ -76,6 +95,34 @@ export function RunDetailPage() {
             onConfirm={() => action.mutate("retry")}
           />
           <ConfirmButton
+            label="Rerun"
+            question="Rerun this run?"
+            explanation={
+              <div className="space-y-3">
+                <p>A new run of the same definition version and input starts; this one is kept as it is.</p>
+                <div className="space-y-1">
+                  <label htmlFor="rerun-from" className="block font-medium text-slate-800">
+                    From step
+                  </label>
+                  <select id="rerun-from" className={input} value={fromStep} onChange={(e) => setFromStep(e.target.value)}>
+                    <option value="">the first step (run it all again)</option>
+                    {choices.map((s) => (
+                      <option key={s} value={s}>
+                        {s}
+                      </option>
+                    ))}
+                  </select>
+                  <p className="text-xs text-slate-600">The steps before it carry over this run's results and are not run again.</p>
+                </div>
+              </div>
+            }
+            confirmLabel="Rerun"
+            disabled={isActive(r.status)}
+            reason={rerunAllowed.enabled ? undefined : rerunAllowed.reason}
+            busy={rerun.isPending}
+            onConfirm={() => rerun.mutate(fromStep)}
+          />
+          <ConfirmButton
             label="Cancel run"
             tone="danger"
             question="Cancel this run?"
@@ -89,6 +136,7 @@ export function RunDetailPage() {
         </div>
       </div>
       <ProblemBanner problem={action.error} onDismiss={() => action.reset()} />
+      <ProblemBanner problem={rerun.error} onDismiss={() => rerun.reset()} />
       <dl className="grid grid-cols-1 gap-x-6 gap-y-2 rounded-lg bg-white p-4 text-sm shadow sm:grid-cols-3">
         <div>
           <dt className="text-slate-500">Run id</dt>
@@ -108,7 +156,14 @@ export function RunDetailPage() {
         </div>
         <div>
           <dt className="text-slate-500">Started by</dt>
-          <dd>{r.created_by}</dd>
+          <dd>
+            {r.created_by}
+            {r.owner !== r.created_by ? ` (owner ${r.owner})` : ""}
+          </dd>
+        </div>
+        <div>
+          <dt className="text-slate-500">Lane</dt>
+          <dd data-testid="run-lane">{r.lane}</dd>
         </div>
         <div>
           <dt className="text-slate-500">Created</dt>
@@ -143,6 +198,14 @@ export function RunDetailPage() {
               <Link to={`/runs/${r.rerun_of}`} className="font-mono text-xs text-indigo-700 hover:underline">
                 {r.rerun_of}
               </Link>
+              {carried && (
+                <p className="text-xs text-slate-600" data-testid="carried-steps">
+                  {carried}{" "}
+                  <Link to={`/runs/${r.rerun_of}`} className="font-mono text-indigo-700 hover:underline">
+                    {r.rerun_of.slice(0, 8)}…
+                  </Link>
+                </p>
+              )}
             </dd>
           </div>
         )}

@@ -1,17 +1,25 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
+import { useState } from "react";
 import { Link, useSearchParams } from "react-router";
+import { BulkOperation } from "../components/BulkOperation";
 import { btn, LoadMore, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
+import { useAccess } from "../hooks/access";
 import { api, call, type Schemas } from "../lib/api";
 import { RUN_STATUSES, type RunStatus } from "../lib/live";
 import { toProblem } from "../lib/problem";
 
-const KINDS: Schemas["RunKind"][] = ["store.provision", "store.delete", "store.repair", "demo"];
+const KINDS: Schemas["RunKind"][] = ["store.provision", "store.delete", "store.repair", "demo", "operation"];
 
 /** Runs, failed ones by default: the operator's work queue. */
 export function RunsPage() {
   const [params, setParams] = useSearchParams();
   const status = (params.has("status") ? params.get("status") || undefined : "failed") as RunStatus | undefined;
   const kind = (params.get("kind") || undefined) as Schemas["RunKind"] | undefined;
+  const { can } = useAccess();
+  const bulk = can("run_operation");
+  // The form belongs to the filter it was opened for: a new filter closes it.
+  const filterKey = `${status ?? ""}|${kind ?? ""}`;
+  const [bulkFor, setBulkFor] = useState<string | null>(null);
   const runs = useInfiniteQuery({
     queryKey: ["runs", status ?? "all", kind ?? "all"],
     initialPageParam: undefined as string | undefined,
@@ -54,6 +62,28 @@ export function RunsPage() {
           </button>
         </div>
       </div>
+      {status && (
+        <div className="mt-3 flex flex-wrap items-center gap-2">
+          <button
+            type="button"
+            className={btn.secondary}
+            disabled={!bulk.enabled}
+            aria-describedby={bulk.reason ? "bulk-reason" : undefined}
+            aria-expanded={bulkFor === filterKey}
+            onClick={() => setBulkFor(bulkFor === filterKey ? null : filterKey)}
+          >
+            Select everything matching this filter
+          </button>
+          {bulk.reason && (
+            <span id="bulk-reason" className="text-xs text-slate-500">
+              {bulk.reason}
+            </span>
+          )}
+        </div>
+      )}
+      {status && bulk.enabled && bulkFor === filterKey && (
+        <BulkOperation filter={{ status, kind }} sampleRunId={kind ? items[0]?.id : undefined} onClose={() => setBulkFor(null)} />
+      )}
       <ProblemBanner problem={runs.error ? toProblem(runs.error) : null} />
       <div className="mt-4 overflow-x-auto rounded-lg bg-white shadow">
         <table className="min-w-full divide-y divide-slate-200 text-sm">
