@@ -7,13 +7,19 @@
 //! urumictl [--url URL] [--token TOKEN] [--json] <command>
 //!   stores list [--status S] [--all] | create NAME [--plan P] [--idempotency-key K]
 //!          | show ID | delete ID | repair ID | runs ID
-//!   runs   list [--status S] [--kind K] [--store ID] [--all] | show ID | retry ID | cancel ID
+//!   runs   list [--status S] [--kind K] [--store ID] [--all] | show ID | retry ID
+//!          | rerun ID [--from-step STEP] | cancel ID
+//!   ops    create --action A [selector flags] [--max-concurrency N] [--canary-… ] [--failure-budget-…]
+//!                 [--dry-run | --watch]
+//!          | list [--all] | show ID | targets ID [--state S] [--limit N] [--cursor C] [--all]
+//!          | pause ID | resume ID | approve ID | cancel ID | watch ID
 //!   audit  [--store ID] [--run ID] [--actor A] [--kind K] [--limit N]
 //!   events [--store ID] [--last-event-id C] [--until KIND,…] [--fail-on KIND,…] [--timeout SECS]
 //!   tokens create NAME --role ROLE | list | revoke ID | current
 //! ```
 //! Exit codes: 0 success, 1 the API refused (its problem document is printed) or could not be
-//! reached, 2 a usage error.
+//! reached, 2 a usage error; `ops watch` (and `ops create --watch`) also 3 when the operation
+//! stopped by itself and 4 when it was cancelled.
 
 mod client;
 mod commands;
@@ -29,7 +35,8 @@ use crate::client::Api;
 use crate::commands::{Command, Ctx};
 use crate::problem::Failure;
 
-/// Operate Urumi: stores, workflow runs, the audit log, live events and API tokens.
+/// Operate Urumi: stores, workflow runs, bulk operations, the audit log, live events and API
+/// tokens.
 #[derive(Debug, Parser)]
 #[command(name = "urumictl", version)]
 struct Cli {
@@ -44,7 +51,8 @@ struct Cli {
     /// The bearer token (`urumi_<id>_<secret>`).
     #[arg(long, global = true, env = "URUMI_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Print the API's JSON instead of columns (events: one JSON document per line).
+    /// Print the API's JSON instead of columns (events and ops watch: one JSON document per
+    /// line).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]

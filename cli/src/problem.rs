@@ -3,7 +3,8 @@
 //! errors, and everything else (the API unreachable, an answer this client cannot read).
 //!
 //! A problem prints as `error: <status> <title>: <detail>` plus one line per field error and
-//! exits 1; a usage error exits 2.
+//! exits 1; a usage error exits 2; a watched operation that ended badly exits with its own
+//! code (`ops watch`).
 
 use std::fmt;
 use std::future::Future;
@@ -26,6 +27,9 @@ pub enum Failure {
     Usage(String),
     /// Anything else; exit code 1.
     Other(String),
+    /// What a command watched ended in a way it reports with its own exit code (3 and up;
+    /// `ops watch`: an operation that stopped or was cancelled).
+    Outcome(u8, String),
 }
 
 impl Failure {
@@ -35,6 +39,7 @@ impl Failure {
         match self {
             Self::Usage(_) => 2,
             Self::Problem(_) | Self::Other(_) => 1,
+            Self::Outcome(code, _) => *code,
         }
     }
 }
@@ -49,7 +54,7 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
-            Self::Usage(msg) | Self::Other(msg) => f.write_str(msg),
+            Self::Usage(msg) | Self::Other(msg) | Self::Outcome(_, msg) => f.write_str(msg),
         }
     }
 }
@@ -191,8 +196,9 @@ mod tests {
     }
 
     #[test]
-    fn usage_failures_exit_2_and_the_rest_1() {
+    fn usage_failures_exit_2_outcomes_their_own_code_and_the_rest_1() {
         assert_eq!(Failure::Usage(String::new()).exit_code(), 2);
         assert_eq!(Failure::Other(String::new()).exit_code(), 1);
+        assert_eq!(Failure::Outcome(4, String::new()).exit_code(), 4);
     }
 }

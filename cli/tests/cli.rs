@@ -1,6 +1,9 @@
 //! End to end: the real `urumictl` binary against the API served in-process (on port 0) over a
 //! fresh database (`#[sqlx::test]`), with an admin and a viewer token. There is no worker, so
-//! stores stay `provisioning` until deleted (`store.deleting` comes from a database trigger).
+//! stores stay `provisioning` until deleted (`store.deleting` comes from a database trigger);
+//! the reruns and bulk-operations tests fail provisioning runs with SQL (`failed_stores`) and
+//! move operations to the states a worker would with SQL, while pause, resume, approve and
+//! cancel go through the API, which changes the state itself.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -533,4 +536,686 @@ async fn plans_are_listed_with_the_default_marked(pool: PgPool) {
     assert_eq!(v["items"][0]["name"], "starter");
     assert_eq!(v["items"][0]["default"], true);
     assert_eq!(v["items"][0]["db_storage"], "5Gi");
+}
+
+/// Creates a store per name through `urumictl` and fails each one's provisioning run at its
+/// first step, as a worker without a cluster would (there is no worker here). Returns the
+/// (store, run) ids in creation order.
+async fn failed_stores(api: &Api, pool: &PgPool, names: &[&str]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in names {
+        let created = ctl(&api.url, &api.admin, &["stores", "create", name])
+            .await
+            .ok();
+        let (store, run) = (field(&created, "store"), field(&created, "run"));
+        sqlx::query(
+            "UPDATE urumi.steps SET status = 'failed', attempts = 1, started_at = now(),
+                 finished_at = now(), last_error = 'no cluster configured'
+             WHERE run_id = $1::uuid AND name = 'namespace'",
+        )
+        .bind(&run)
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "UPDATE urumi.runs SET status = 'failed', finished_at = now(),
+                 error = 'step namespace: no cluster configured'
+             WHERE id = $1::uuid",
+        )
+        .bind(&run)
+        .execute(pool)
+        .await
+        .unwrap();
+        out.push((store, run));
+    }
+    out
+}
+
+async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// The rows of a table `urumictl` printed (the header line dropped).
+fn rows(out: &Out) -> Vec<&str> {
+    out.stdout.lines().skip(1).collect()
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn runs_rerun_starts_a_new_run_and_shows_the_422_problem_for_an_unknown_step(pool: PgPool) {
+    let api = serve(pool.clone()).await;
+    let (url, admin) = (api.url.as_str(), api.admin.as_str());
+    let failed = failed_stores(&api, &pool, &["rerun-shop"]).await;
+    let run = failed[0].1.as_str();
+    let runs_before = count(&pool, "SELECT count(*) FROM urumi.runs").await;
+
+    let unknown = ctl(url, admin, &["runs", "rerun", run, "--from-step", "nope"]).await;
+    assert_eq!(unknown.code, 1, "{unknown:#?}");
+    assert!(
+        unknown
+            .stderr
+            .starts_with("error: 422 Unprocessable Entity:"),
+        "{unknown:#?}"
+    );
+    assert!(
+        unknown.stderr.contains("\"nope\"") && unknown.stderr.contains("\n  /from_step: "),
+        "the step and the field are named: {unknown:#?}"
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM urumi.runs").await,
+        runs_before,
+        "a refused rerun starts nothing"
+    );
+
+    let rerun = ctl(
+        url,
+        admin,
+        &["runs", "rerun", run, "--from-step", "namespace"],
+    )
+    .await
+    .ok();
+    let new_run = field(&rerun, "id");
+    assert_ne!(new_run, run);
+    assert_eq!(field(&rerun, "rerun_of"), run, "{rerun:#?}");
+    assert_eq!(field(&rerun, "status"), "queued", "{rerun:#?}");
+    assert!(
+        rerun.stdout.contains("LAST ERROR"),
+        "the steps are listed: {rerun:#?}"
+    );
+    let shown = ctl(url, admin, &["--json", "runs", "show", &new_run])
+        .await
+        .ok()
+        .json();
+    assert_eq!(shown["rerun_of"], run);
+    assert_eq!(shown["created_by"], "ops-admin");
+
+    // The old run is no longer its store's newest: rerunning it again is a conflict.
+    let stale = ctl(url, admin, &["runs", "rerun", run]).await;
+    assert_eq!(stale.code, 1, "{stale:#?}");
+    assert!(
+        stale.stderr.starts_with("error: 409 Conflict:"),
+        "{stale:#?}"
+    );
+    // Viewers may not.
+    let denied = ctl(url, &api.viewer, &["runs", "rerun", &new_run]).await;
+    assert!(
+        denied.code == 1 && denied.stderr.starts_with("error: 403 Forbidden:"),
+        "{denied:#?}"
+    );
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn ops_create_dry_run_prints_the_matched_count_and_starts_nothing(pool: PgPool) {
+    let api = serve(pool.clone()).await;
+    let (url, admin) = (api.url.as_str(), api.admin.as_str());
+    let failed = failed_stores(&api, &pool, &["dry-one", "dry-two"]).await;
+    // A third store whose provisioning is still queued: not failed.
+    let queued = ctl(url, admin, &["stores", "create", "dry-three"])
+        .await
+        .ok();
+    let queued_run = field(&queued, "run");
+    let runs_before = count(&pool, "SELECT count(*) FROM urumi.runs").await;
+
+    let dry = ctl(
+        url,
+        admin,
+        &[
+            "ops",
+            "create",
+            "--action",
+            "retry",
+            "--status",
+            "failed",
+            "--kind",
+            "store.provision",
+            "--dry-run",
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(field(&dry, "matched"), "2", "{dry:#?}");
+    let table: Vec<&str> = dry
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("RUN"))
+        .collect();
+    assert!(
+        table[0].contains("FAILED STEP") && table[0].contains("WOULD"),
+        "{dry:#?}"
+    );
+    assert_eq!(table.len(), 3, "a header and the two failed runs: {dry:#?}");
+    for (store, run) in &failed {
+        let row = table
+            .iter()
+            .find(|l| l.starts_with(run.as_str()))
+            .unwrap_or_else(|| panic!("{run} previewed: {dry:#?}"));
+        assert!(
+            row.contains(store.as_str())
+                && row.contains("failed")
+                && row.contains("namespace")
+                && row.contains("resume store.provision@1 at step namespace"),
+            "{row}"
+        );
+    }
+    assert!(
+        dry.stderr.contains("dry run: nothing was started"),
+        "{dry:#?}"
+    );
+
+    // A wider selector previews the queued run too, and says it would be skipped.
+    let wide = ctl(
+        url,
+        admin,
+        &[
+            "--json",
+            "ops",
+            "create",
+            "--action",
+            "retry",
+            "--kind",
+            "store.provision",
+            "--dry-run",
+        ],
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(wide["preview"]["matched"], 3, "{wide}");
+    assert!(wide.get("operation").is_none(), "{wide}");
+    let skipped = wide["preview"]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["run_id"] == queued_run.as_str())
+        .expect("the queued run is previewed");
+    assert!(
+        skipped["would"].as_str().unwrap().starts_with("skip:"),
+        "{skipped}"
+    );
+
+    // Nothing was started: no operation, no run, the failed runs still failed.
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM urumi.operations").await,
+        0
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM urumi.runs").await,
+        runs_before
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM urumi.runs WHERE status = 'failed'"
+        )
+        .await,
+        2
+    );
+    let list = ctl(url, admin, &["ops", "list"]).await.ok();
+    assert!(
+        list.stdout.starts_with("ID") && rows(&list).is_empty(),
+        "{list:#?}"
+    );
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn ops_create_refuses_an_empty_selector_without_all_with_the_apis_problem(pool: PgPool) {
+    let api = serve(pool.clone()).await;
+    let (url, admin) = (api.url.as_str(), api.admin.as_str());
+    failed_stores(&api, &pool, &["empty-sel"]).await;
+
+    let refused = ctl(url, admin, &["ops", "create", "--action", "retry"]).await;
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    assert!(
+        refused
+            .stderr
+            .starts_with("error: 422 Unprocessable Entity: an empty selector matches every run"),
+        "{refused:#?}"
+    );
+    assert!(
+        refused.stderr.contains("\n  /selector: "),
+        "the field is named: {refused:#?}"
+    );
+    // With --json the problem document is printed.
+    let doc = ctl(
+        url,
+        admin,
+        &["--json", "ops", "create", "--action", "retry"],
+    )
+    .await;
+    assert_eq!(doc.code, 1);
+    assert_eq!(doc.json()["status"], 422);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM urumi.operations").await,
+        0
+    );
+
+    // --all means it.
+    let all = ctl(
+        url,
+        admin,
+        &["ops", "create", "--action", "retry", "--all", "--dry-run"],
+    )
+    .await
+    .ok();
+    assert_eq!(field(&all, "matched"), "1", "{all:#?}");
+
+    // A rerun from a step needs a kind; delete needs admin; a selector matching nothing
+    // creates nothing.
+    let no_kind = ctl(
+        url,
+        admin,
+        &[
+            "ops",
+            "create",
+            "--action",
+            "rerun",
+            "--status",
+            "failed",
+            "--from-step",
+            "namespace",
+        ],
+    )
+    .await;
+    assert!(
+        no_kind.code == 1
+            && no_kind
+                .stderr
+                .starts_with("error: 422 Unprocessable Entity:"),
+        "{no_kind:#?}"
+    );
+    let operator = auth::mint(&pool, "ops-operator", Role::Operator, "test")
+        .await
+        .unwrap()
+        .token;
+    let delete = ctl(
+        url,
+        &operator,
+        &[
+            "ops",
+            "create",
+            "--action",
+            "delete",
+            "--status",
+            "failed",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert!(
+        delete.code == 1 && delete.stderr.starts_with("error: 403 Forbidden:"),
+        "{delete:#?}"
+    );
+    let nothing = ctl(
+        url,
+        admin,
+        &[
+            "ops",
+            "create",
+            "--action",
+            "retry",
+            "--status",
+            "succeeded",
+        ],
+    )
+    .await;
+    assert!(
+        nothing.code == 1 && nothing.stderr.contains("the selector matches no run"),
+        "{nothing:#?}"
+    );
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn ops_create_show_targets_pause_resume_cancel_round_trip(pool: PgPool) {
+    let api = serve(pool.clone()).await;
+    let (url, admin) = (api.url.as_str(), api.admin.as_str());
+    let failed = failed_stores(&api, &pool, &["trip-one", "trip-two"]).await;
+
+    let created = ctl(
+        url,
+        admin,
+        &[
+            "ops",
+            "create",
+            "--action",
+            "retry",
+            "--status",
+            "failed",
+            "--store",
+            &failed[0].0,
+            "--store",
+            &failed[1].0,
+            "--max-concurrency",
+            "1",
+            "--canary-count",
+            "1",
+            "--canary-then",
+            "pause",
+            "--failure-budget-count",
+            "1",
+        ],
+    )
+    .await
+    .ok();
+    let id = field(&created, "id");
+    assert_eq!(field(&created, "action"), "retry");
+    assert_eq!(field(&created, "state"), "running", "{created:#?}");
+    assert_eq!(field(&created, "matched"), "2");
+    assert!(
+        created.stderr.contains(&format!("urumictl ops watch {id}")),
+        "{created:#?}"
+    );
+    // The operation's parent run exists; the targets were not touched yet (no worker).
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM urumi.runs WHERE definition = 'operation'"
+        )
+        .await,
+        1
+    );
+
+    let show = ctl(url, admin, &["ops", "show", &id]).await.ok();
+    assert_eq!(field(&show, "state"), "running");
+    assert_eq!(field(&show, "reason"), "-");
+    assert_eq!(field(&show, "pending"), "2", "{show:#?}");
+    assert_eq!(field(&show, "succeeded"), "0");
+    assert_eq!(field(&show, "concurrency"), "1");
+    assert_eq!(field(&show, "max_failures"), "1");
+    assert!(show.stdout.contains("first 1 then pause"), "{show:#?}");
+    assert!(
+        show.stdout.contains("status=failed") && show.stdout.contains(&failed[1].0),
+        "the selector is shown: {show:#?}"
+    );
+    let json = ctl(url, admin, &["--json", "ops", "show", &id])
+        .await
+        .ok()
+        .json();
+    assert_eq!(json["progress"]["matched"], 2);
+    assert_eq!(json["canary"]["size"], 1);
+
+    let list = ctl(url, admin, &["ops", "list"]).await.ok();
+    let row = rows(&list)
+        .into_iter()
+        .find(|l| l.starts_with(&id))
+        .expect("listed");
+    assert!(
+        row.contains("retry") && row.contains("running") && row.contains("0/2"),
+        "{row}"
+    );
+
+    // Targets: both runs, pending, in order; a page at a time.
+    let targets = ctl(url, admin, &["ops", "targets", &id]).await.ok();
+    let target_rows = rows(&targets);
+    assert_eq!(target_rows.len(), 2, "{targets:#?}");
+    for (i, (store, run)) in failed.iter().enumerate() {
+        let cols: Vec<&str> = target_rows[i].split_whitespace().collect();
+        assert_eq!(
+            &cols[..4],
+            [
+                i.to_string().as_str(),
+                run.as_str(),
+                store.as_str(),
+                "pending"
+            ],
+            "{targets:#?}"
+        );
+    }
+    let first = ctl(url, admin, &["ops", "targets", &id, "--limit", "1"])
+        .await
+        .ok();
+    assert_eq!(rows(&first).len(), 1);
+    assert!(rows(&first)[0].starts_with('0'), "{first:#?}");
+    let cursor = first
+        .stderr
+        .split("--cursor ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ' ']).next())
+        .unwrap_or_else(|| panic!("a next-page hint: {first:#?}"))
+        .to_owned();
+    let second = ctl(
+        url,
+        admin,
+        &["--json", "ops", "targets", &id, "--cursor", &cursor],
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(second["items"].as_array().unwrap().len(), 1, "{second}");
+    assert_eq!(second["items"][0]["run_id"], failed[1].1.as_str());
+    let none = ctl(url, admin, &["ops", "targets", &id, "--state", "skipped"])
+        .await
+        .ok();
+    assert!(rows(&none).is_empty(), "{none:#?}");
+
+    // Pause, resume (not by a viewer), approve only when awaiting approval, cancel.
+    let paused = ctl(url, admin, &["ops", "pause", &id]).await.ok();
+    assert_eq!(field(&paused, "state"), "paused", "{paused:#?}");
+    assert!(paused.stdout.contains("paused by ops-admin"), "{paused:#?}");
+    let viewer = ctl(url, &api.viewer, &["ops", "resume", &id]).await;
+    assert!(
+        viewer.code == 1 && viewer.stderr.starts_with("error: 403 Forbidden:"),
+        "{viewer:#?}"
+    );
+    let resumed = ctl(url, admin, &["ops", "resume", &id]).await.ok();
+    assert_eq!(field(&resumed, "state"), "running", "{resumed:#?}");
+    let approve = ctl(url, admin, &["ops", "approve", &id]).await;
+    assert_eq!(approve.code, 1, "{approve:#?}");
+    assert!(
+        approve.stderr.starts_with("error: 409 Conflict:")
+            && approve
+                .stderr
+                .contains("only an operation awaiting approval"),
+        "{approve:#?}"
+    );
+    let cancelled = ctl(url, admin, &["ops", "cancel", &id]).await.ok();
+    assert_eq!(field(&cancelled, "state"), "cancelled", "{cancelled:#?}");
+    assert_eq!(field(&cancelled, "skipped"), "2", "{cancelled:#?}");
+    assert_eq!(field(&cancelled, "pending"), "0");
+    let skipped = ctl(url, admin, &["ops", "targets", &id, "--state", "skipped"])
+        .await
+        .ok();
+    assert_eq!(rows(&skipped).len(), 2, "{skipped:#?}");
+    assert!(
+        rows(&skipped)
+            .iter()
+            .all(|r| r.contains("operation cancelled by ops-admin")),
+        "{skipped:#?}"
+    );
+    let again = ctl(url, admin, &["ops", "pause", &id]).await;
+    assert!(
+        again.code == 1 && again.stderr.starts_with("error: 409 Conflict:"),
+        "{again:#?}"
+    );
+    // Steering is audited under the operator's name.
+    let audit = ctl(
+        url,
+        admin,
+        &["--json", "audit", "--actor", "ops-admin", "--limit", "50"],
+    )
+    .await
+    .ok()
+    .json();
+    let mut kinds: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .filter(|k| k.starts_with("operation."))
+        .collect();
+    kinds.reverse();
+    assert_eq!(
+        kinds,
+        [
+            "operation.created",
+            "operation.paused",
+            "operation.resumed",
+            "operation.cancelled"
+        ],
+        "{audit}"
+    );
+
+    // Watching an operation that was cancelled ends at once, with exit code 4.
+    let watched = ctl(url, admin, &["ops", "watch", &id]).await;
+    assert_eq!(watched.code, 4, "{watched:#?}");
+    assert!(
+        watched
+            .stdout
+            .contains("cancelled  2/2 done: 0 succeeded, 0 failed, 2 skipped"),
+        "{watched:#?}"
+    );
+    assert!(
+        watched
+            .stderr
+            .contains(&format!("error: operation {id} was cancelled")),
+        "{watched:#?}"
+    );
+    let missing = ctl(
+        url,
+        admin,
+        &["ops", "watch", "0190f000-0000-7000-8000-000000000000"],
+    )
+    .await;
+    assert!(
+        missing.code == 1 && missing.stderr.starts_with("error: 404 Not Found:"),
+        "{missing:#?}"
+    );
+}
+
+/// Reads `lines` until one contains `want`; panics after 20s or at the end of the output.
+async fn line_with(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    want: &str,
+) -> String {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("the output ended without {want:?}"));
+            if line.contains(want) {
+                return line;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no line with {want:?} within 20s"))
+}
+
+async fn set_state(pool: &PgPool, id: &str, state: &str, reason: &str) {
+    sqlx::query(
+        "UPDATE urumi.operations SET state = $2, reason = $3, updated_at = now(),
+             finished_at = CASE WHEN $2 IN ('succeeded', 'stopped', 'cancelled') THEN now() END
+         WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(reason)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn ops_watch_waits_through_approval_and_exits_by_the_final_state(pool: PgPool) {
+    let api = serve(pool.clone()).await;
+    let (url, admin) = (api.url.as_str(), api.admin.as_str());
+    failed_stores(&api, &pool, &["watch-one", "watch-two"]).await;
+    let created = ctl(
+        url,
+        admin,
+        &[
+            "--json", "ops", "create", "--action", "retry", "--status", "failed",
+        ],
+    )
+    .await
+    .ok()
+    .json();
+    let id = created["operation"]["id"].as_str().unwrap().to_owned();
+
+    // Not a terminal: one plain line per change.
+    let mut watch = urumictl(url, admin, &["ops", "watch", &id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let first = line_with(&mut lines, "running").await;
+    assert!(
+        first.contains("running  0/2 done: 0 succeeded, 0 failed, 0 skipped, 0 running, 2 pending"),
+        "{first}"
+    );
+    // Awaiting approval is shown, with what to do, and the watch goes on.
+    set_state(&pool, &id, "awaiting_approval", "the canary succeeded").await;
+    let waiting = line_with(&mut lines, "awaiting_approval").await;
+    assert!(
+        waiting.contains("AWAITING APPROVAL")
+            && waiting.contains(&format!("urumictl ops approve {id}")),
+        "{waiting}"
+    );
+    let shown = ctl(url, admin, &["ops", "show", &id]).await.ok();
+    assert!(shown.stdout.contains("approve the rest"), "{shown:#?}");
+    let approved = ctl(url, admin, &["ops", "approve", &id]).await.ok();
+    assert_eq!(field(&approved, "state"), "running");
+    // Running again; the API's reason names who moved it (`running by <actor>`).
+    let again = line_with(&mut lines, "running").await;
+    assert!(
+        again.contains("0/2 done") && again.contains("running by ops-admin"),
+        "{again}"
+    );
+    // The work is done (a worker would have done it): exit 0.
+    sqlx::query(
+        "UPDATE urumi.operation_targets SET state = 'succeeded' WHERE operation_id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    set_state(&pool, &id, "succeeded", "every target was acted on").await;
+    let done = line_with(&mut lines, "succeeded").await;
+    assert!(done.contains("2/2 done: 2 succeeded"), "{done}");
+    let status = tokio::time::timeout(Duration::from_secs(20), watch.wait())
+        .await
+        .expect("watch exited")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "succeeded exits 0");
+
+    // `create --watch` (JSON: one document per change) exits 3 when the operation stops.
+    let mut create = urumictl(
+        url,
+        admin,
+        &[
+            "--json", "ops", "create", "--action", "retry", "--status", "failed", "--watch",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(create.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&line_with(&mut lines, "\"running\"").await).unwrap();
+    let second = first["id"].as_str().unwrap().to_owned();
+    assert_ne!(second, id);
+    assert_eq!(first["progress"]["matched"], 2);
+    set_state(&pool, &second, "stopped", "the failure budget was exceeded").await;
+    let stopped: Value = serde_json::from_str(&line_with(&mut lines, "\"stopped\"").await).unwrap();
+    assert_eq!(stopped["reason"], "the failure budget was exceeded");
+    let status = tokio::time::timeout(Duration::from_secs(20), create.wait())
+        .await
+        .expect("create --watch exited")
+        .unwrap();
+    let mut stderr = String::new();
+    create
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "stopped exits 3: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "operation {second} stopped: the failure budget was exceeded"
+        )),
+        "{stderr}"
+    );
 }

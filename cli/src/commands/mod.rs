@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod events;
+pub mod ops;
 pub mod plans;
 pub mod runs;
 pub mod stores;
@@ -22,9 +23,13 @@ pub enum Command {
     /// Stores: list, create, show, delete, repair, and a store's runs.
     #[command(subcommand)]
     Stores(stores::StoresCmd),
-    /// Workflow runs: list, show every step, retry a failed run, cancel.
+    /// Workflow runs: list, show every step, retry a failed run, rerun (from a step), cancel.
     #[command(subcommand)]
     Runs(runs::RunsCmd),
+    /// Bulk operations over the runs a selector matches: create (or preview), list, show,
+    /// targets, pause, resume, approve, cancel, watch.
+    #[command(subcommand)]
+    Ops(ops::OpsCmd),
     /// The audit log, newest first: who did what, and every run, step and store transition.
     Audit(audit::AuditArgs),
     /// Tail the live event stream, one line per event; optionally wait for a kind of event.
@@ -53,6 +58,7 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<(), Failure> {
     match command {
         Command::Stores(cmd) => stores::run(cmd, ctx).await,
         Command::Runs(cmd) => runs::run(cmd, ctx).await,
+        Command::Ops(cmd) => ops::run(cmd, ctx).await,
         Command::Audit(args) => audit::run(args, ctx).await,
         Command::Events(args) => events::run(args, ctx).await,
         Command::Tokens(cmd) => tokens::run(cmd, ctx).await,

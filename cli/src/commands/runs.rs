@@ -1,10 +1,11 @@
 //! `urumictl runs …`: list runs (by status, kind, store; `--all` follows `next_cursor`), show
-//! a run with every step, retry a failed run from its failed step, cancel a run.
+//! a run with every step, retry a failed run from its failed step, rerun a run (from a named
+//! step), cancel a run.
 
 use clap::Subcommand;
 use uuid::Uuid;
 
-use super::{Ctx, more_hint, one_of, pages};
+use super::{Ctx, checked, more_hint, one_of, pages};
 use crate::client::{enums, types};
 use crate::output::{self, Table, cell, millis, opt, time};
 use crate::problem::{Failure, call};
@@ -36,6 +37,18 @@ pub enum RunsCmd {
     Retry {
         /// The run's id.
         id: Uuid,
+    },
+    /// Start a new run of the same workflow version, store and input; prints the new run.
+    /// With `--from-step`, the steps before it carry over this run's results (they must have
+    /// succeeded) and are not run again. Only a subject's newest run, with no run active.
+    /// Needs operator.
+    Rerun {
+        /// The run's id.
+        id: Uuid,
+        /// Rerun from this step (a step name, e.g. `namespace`); from the first step when
+        /// absent.
+        #[arg(long, value_name = "STEP")]
+        from_step: Option<String>,
     },
     /// Cancel a run: at once if queued or waiting, else at its next step boundary. Needs
     /// operator.
@@ -88,6 +101,12 @@ pub async fn run(cmd: RunsCmd, ctx: &Ctx) -> Result<(), Failure> {
         }
         RunsCmd::Show { id } => call(api.get_run().id(id).send()).await?,
         RunsCmd::Retry { id } => call(api.retry_run().id(id).send()).await?,
+        RunsCmd::Rerun { id, from_step } => {
+            let body = types::RerunRequest {
+                from_step: from_step.map(|s| checked("step name", s)).transpose()?,
+            };
+            call(api.rerun_run().id(id).body(body).send()).await?
+        }
         RunsCmd::Cancel { id } => call(api.cancel_run().id(id).send()).await?,
     };
     if ctx.json {
@@ -131,6 +150,12 @@ fn print_detail(d: &types::RunDetail) {
     ];
     if let Some(of) = d.rerun_of {
         fields.push(("rerun_of", of.to_string()));
+    }
+    if d.carried_steps > 0 {
+        fields.push((
+            "carried",
+            format!("its first {} steps, from rerun_of", d.carried_steps),
+        ));
     }
     if let Some(at) = &d.cancel_requested_at {
         fields.push(("cancel_asked", time(Some(at))));
