@@ -211,7 +211,14 @@ impl From<urumi_ops::Error> for ApiError {
     fn from(e: urumi_ops::Error) -> Self {
         use urumi_ops::Error as E;
         match e {
-            E::Invalid { field, .. } => Self::unprocessable(Some(field), e.to_string()),
+            E::Invalid { field, .. } => {
+                // The API names a selector's workflow `kind`.
+                let field = match field {
+                    "/selector/definition" => "/selector/kind",
+                    f => f,
+                };
+                Self::unprocessable(Some(field), e.to_string())
+            }
             E::TooManyTargets { .. } => Self::unprocessable(Some("/selector"), e.to_string()),
             E::NotFound(_) => Self::not_found(e.to_string()),
             E::InvalidState { .. } => Self::conflict(e.to_string()),

@@ -1156,10 +1156,10 @@ async fn ops_watch_waits_through_approval_and_exits_by_the_final_state(pool: PgP
     assert!(shown.stdout.contains("approve the rest"), "{shown:#?}");
     let approved = ctl(url, admin, &["ops", "approve", &id]).await.ok();
     assert_eq!(field(&approved, "state"), "running");
-    // Running again; the API's reason names who moved it (`running by <actor>`).
+    // Running again; the API's reason names who approved it.
     let again = line_with(&mut lines, "running").await;
     assert!(
-        again.contains("0/2 done") && again.contains("running by ops-admin"),
+        again.contains("0/2 done") && again.contains("approved by ops-admin"),
         "{again}"
     );
     // The work is done (a worker would have done it): exit 0.

@@ -34,6 +34,15 @@ pub enum Control {
 }
 
 impl Control {
+    /// What it did, in the past tense (the operation's reason afterwards).
+    fn verb(self) -> &'static str {
+        match self {
+            Control::Pause => "paused",
+            Control::Resume => "resumed",
+            Control::Approve => "approved",
+            Control::Cancel => "cancelled",
+        }
+    }
     fn kind(self) -> &'static str {
         match self {
             Control::Pause => "operation.paused",
@@ -122,7 +131,7 @@ impl Ops {
                 let Some(def) = &spec.selector.definition else {
                     return Err(invalid(
                         "/selector/definition",
-                        "a rerun from a step needs selector.definition (step names belong to a definition)",
+                        "a rerun from a step needs the selector's workflow (kind): step names belong to a workflow",
                     ));
                 };
                 let steps: Vec<String> = self
@@ -244,7 +253,7 @@ impl Ops {
                 },
             });
         }
-        let reason = format!("{} by {actor}", to);
+        let reason = format!("{} by {actor}", control.verb());
         db::move_state(&mut tx, id, from, to, Some(&reason)).await?;
         if control == Control::Approve {
             db::pass_canary(&mut tx, id).await?;

@@ -376,7 +376,7 @@ impl From<&urumi_ops::Operation> for Operation {
             from_step: o.from_step.clone(),
             selector: OperationSelector::from_ops(&selector),
             max_concurrency: o.max_concurrency,
-            canary: (o.canary_size > 0).then(|| CanaryView {
+            canary: (o.canary_size > 0).then_some(CanaryView {
                 size: o.canary_size,
                 then: match o.canary_then {
                     Some(urumi_ops::CanaryThen::Continue) => CanaryThen::Continue,

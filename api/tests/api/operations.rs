@@ -120,7 +120,7 @@ async fn bad_operation_requests_are_problems_that_start_nothing(pool: PgPool) {
         (json!({ "action": "retry", "selector": failed, "max_concurrency": 10001 }), 422, Some("/max_concurrency")),
         (json!({ "action": "retry", "selector": failed, "max_concurrency": -1 }), 422, Some("/max_concurrency")),
         (json!({ "action": "rerun", "selector": { "status": "failed", "kind": "store.provision" }, "from_step": "nope" }), 422, Some("/from_step")),
-        (json!({ "action": "rerun", "selector": failed, "from_step": "namespace" }), 422, Some("/selector/definition")),
+        (json!({ "action": "rerun", "selector": failed, "from_step": "namespace" }), 422, Some("/selector/kind")),
         (json!({ "action": "retry", "selector": failed, "canary": { "count": 1, "percent": 5 } }), 422, Some("/canary")),
         (json!({ "action": "retry", "selector": failed, "failure_budget": {} }), 422, Some("/failure_budget")),
         (json!({ "action": "retry", "selector": { "error_contains": "no such error" } }), 422, Some("/selector")),

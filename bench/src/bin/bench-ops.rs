@@ -2,14 +2,14 @@
 //!
 //! 10,000 failed runs of `bench.job@1` (steps `prepare` ✓, `work` ✗, `finish`; each step of a
 //! retried run sleeps `--step-ms`) are replayed, twice on the same workers:
-//! - **before**: as an operator had to before operations and lanes — a loop retrying each
-//!   failed run, every run in the one lane the engine had (claimed in wake order, as the old
-//!   claim did);
+//! - **before**: as an operator had to before operations and lanes — a script retrying every
+//!   failed run (here in one transaction, so all 10,000 are due at once), every run in the one
+//!   lane the engine had, claimed in wake order as the old claim did;
 //! - **after**: one retry operation (`max_concurrency` 10,000): its parent run starts the
 //!   targets in the bulk lane.
 //!
 //! While the replay's runs are due, a single interactive run (`bench.interactive@1`, one
-//! sleeping step) is started every 50 ms, as customers creating stores would; their enqueue →
+//! step sleeping `--interactive-ms`) is started every 50 ms, as customers creating stores would; their enqueue →
 //! first-step latency is read from the database. Then two owners' equal operations (3,000
 //! runs each, started together) share the workers: each owner's share of worker time (step
 //! time) until the first of them is done. And the dry run's latency (median of 5).
@@ -37,6 +37,7 @@ struct Args {
     runs: usize,
     owner_runs: usize,
     step_ms: u64,
+    interactive_ms: u64,
     workers: usize,
     worker_url: Option<String>,
 }
@@ -45,7 +46,8 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         runs: 10_000,
         owner_runs: 3_000,
-        step_ms: 50,
+        step_ms: 1000,
+        interactive_ms: 200,
         workers: 2,
         worker_url: None,
     };
@@ -56,10 +58,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--runs" => a.runs = value()?.parse()?,
             "--owner-runs" => a.owner_runs = value()?.parse()?,
             "--step-ms" => a.step_ms = value()?.parse()?,
+            "--interactive-ms" => a.interactive_ms = value()?.parse()?,
             "--workers" => a.workers = value()?.parse()?,
             "--worker" => a.worker_url = Some(value()?),
             other => anyhow::bail!(
-                "unknown flag {other}; flags: --runs --owner-runs --step-ms --workers"
+                "unknown flag {other}; flags: --runs --owner-runs --step-ms --interactive-ms --workers"
             ),
         }
     }
@@ -70,18 +73,21 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
-fn registry(step_ms: u64) -> anyhow::Result<Registry> {
-    let sleep = move |_: StepContext| async move {
-        tokio::time::sleep(Duration::from_millis(step_ms)).await;
-        Ok::<_, StepError>(StepOutcome::done_empty())
+fn registry(step_ms: u64, interactive_ms: u64) -> anyhow::Result<Registry> {
+    let sleeping = |ms: u64| {
+        move |_: StepContext| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<_, StepError>(StepOutcome::done_empty())
+        }
     };
+    let sleep = sleeping(step_ms);
     let job = Definition::builder("bench.job", 1)
         .step("prepare", sleep)
         .step("work", sleep)
         .step("finish", sleep)
         .build()?;
     let interactive = Definition::builder("bench.interactive", 1)
-        .step("create", sleep)
+        .step("create", sleeping(interactive_ms))
         .build()?;
     Ok(Registry::new([job, interactive])?)
 }
@@ -91,7 +97,7 @@ async fn worker_mode(url: &str, a: &Args) -> anyhow::Result<()> {
         .max_connections(WorkerOptions::POOL_SIZE)
         .connect(url)
         .await?;
-    let registry = urumi_ops::with_code(pool.clone(), &registry(a.step_ms)?)?;
+    let registry = urumi_ops::with_code(pool.clone(), &registry(a.step_ms, a.interactive_ms)?)?;
     let options = WorkerOptions {
         name: "bench".into(),
         ..WorkerOptions::default()
@@ -129,9 +135,10 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let defaults = WorkerOptions::default();
     println!(
-        "bench-ops: {} failed runs (3 steps, {} ms each when run), {} worker processes x {} slots ({} for bulk runs), {cores} cores",
+        "bench-ops: {} failed runs (3 steps, {} ms each when run; interactive runs {} ms), {} worker processes x {} slots ({} for bulk runs), {cores} cores",
         a.runs,
         a.step_ms,
+        a.interactive_ms,
         a.workers,
         defaults.concurrency,
         defaults.bulk_slots()
@@ -140,7 +147,14 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
     let mut children: Vec<Child> = (0..a.workers)
         .map(|_| {
             Command::new(&me)
-                .args(["--worker", url, "--step-ms", &a.step_ms.to_string()])
+                .args([
+                    "--worker",
+                    url,
+                    "--step-ms",
+                    &a.step_ms.to_string(),
+                    "--interactive-ms",
+                    &a.interactive_ms.to_string(),
+                ])
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::piped())
                 .spawn()
@@ -158,7 +172,7 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
 }
 
 async fn measure(a: &Args, pool: &PgPool) -> anyhow::Result<serde_json::Value> {
-    let base = registry(a.step_ms)?;
+    let base = registry(a.step_ms, a.interactive_ms)?;
     let engine = Engine::new(pool.clone(), urumi_ops::with_declared(&base)?);
     let ops = Ops::new(engine.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -182,14 +196,18 @@ async fn measure(a: &Args, pool: &PgPool) -> anyhow::Result<serde_json::Value> {
         )
         .fetch_all(pool)
         .await?;
+        let mut tx = pool.begin().await?;
         for id in ids {
-            engine.retry_run(id, "operator-script").await?;
+            engine
+                .retry_run_in(&mut tx, id, &urumi_engine::Who::interactive("operator-script"))
+                .await?;
         }
+        tx.commit().await?;
         Ok(())
     })
     .await?;
     println!(
-        "before (a retry loop, one lane): all {} runs started after {:.1} s; interactive enqueue -> first step p50 {:.0} ms, p99 {:.0} ms ({} runs)",
+        "before (a retry script, one lane): all {} runs started after {:.1} s; interactive enqueue -> first step p50 {:.0} ms, p99 {:.0} ms ({} runs)",
         a.runs, before.all_started_s, before.p50_ms, before.p99_ms, before.n
     );
 
@@ -244,12 +262,12 @@ async fn measure(a: &Args, pool: &PgPool) -> anyhow::Result<serde_json::Value> {
     wait_started_and_done(pool, 2 * a.owner_runs as i64).await?;
     let shares = sqlx::query!(
         r#"WITH ends AS (
-             SELECT r.owner, max(extract(epoch FROM r.finished_at)) AS done
+             SELECT r.owner, max(extract(epoch FROM r.finished_at))::float8 AS done
              FROM urumi.runs r WHERE r.definition = 'bench.job' GROUP BY r.owner),
            t1 AS (SELECT min(done) AS t1 FROM ends)
            SELECT r.owner AS "owner!",
-                  sum(greatest(0, least(extract(epoch FROM s.finished_at), (SELECT t1 FROM t1))
-                                  - greatest(extract(epoch FROM s.started_at), $1)))::float8 AS "busy!"
+                  sum(greatest(0, least(extract(epoch FROM s.finished_at)::float8, (SELECT t1 FROM t1))
+                                  - greatest(extract(epoch FROM s.started_at)::float8, $1::float8)))::float8 AS "busy!"
            FROM urumi.runs r JOIN urumi.steps s ON s.run_id = r.id
            WHERE r.definition = 'bench.job' AND s.position > 0 AND s.started_at IS NOT NULL
            GROUP BY r.owner ORDER BY r.owner"#,
@@ -275,6 +293,7 @@ async fn measure(a: &Args, pool: &PgPool) -> anyhow::Result<serde_json::Value> {
     Ok(json!({
         "runs": a.runs,
         "step_ms": a.step_ms,
+        "interactive_ms": a.interactive_ms,
         "workers": a.workers,
         "dry_run_ms": round1(dry_ms),
         "seconds_to_all_started": round1(after.all_started_s),
@@ -380,7 +399,7 @@ where
     loop {
         let started: i64 = sqlx::query_scalar!(
             r#"SELECT count(*) AS "n!" FROM urumi.steps s JOIN urumi.runs r ON r.id = s.run_id
-               WHERE r.definition = 'bench.job' AND s.position = 1 AND s.started_at >= to_timestamp($1)"#,
+               WHERE r.definition = 'bench.job' AND s.position = 1 AND s.started_at >= to_timestamp($1::float8)"#,
             t0,
         )
         .fetch_one(pool)

@@ -128,7 +128,7 @@ pub(crate) async fn claim(
              -- When each owner was last served: the round robin's tie-break. In owner order,
              -- so two claims never lock the same owners in opposite orders.
              INSERT INTO urumi.bulk_owners (owner, last_claimed_at)
-             SELECT DISTINCT owner, clock_timestamp() FROM bulk ORDER BY owner
+             SELECT owner, clock_timestamp() FROM (SELECT DISTINCT owner FROM bulk) o ORDER BY owner
              ON CONFLICT (owner) DO UPDATE SET last_claimed_at = excluded.last_claimed_at
          ), due AS (
              SELECT id, fresh FROM interactive
@@ -347,6 +347,56 @@ mod tests {
         .await
         .unwrap();
         id
+    }
+
+    /// Runs of definition `d@1` in `lane`, owned by `owner`, due now.
+    async fn due(pool: &PgPool, n: usize, lane: &str, owner: &str) -> Vec<Uuid> {
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let id = Uuid::now_v7();
+            sqlx::query(
+                "INSERT INTO urumi.runs (id, definition, version, subject, input, created_by, lane, owner)
+                 VALUES ($1, 'd', 1, $1::text, '{}', 'test', $2, $3)",
+            )
+            .bind(id)
+            .bind(lane)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        ids
+    }
+
+    #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+    async fn one_claim_takes_many_bulk_runs_of_several_owners_within_its_bulk_limit(
+        pool: PgPool,
+    ) {
+        let customer = due(&pool, 1, "interactive", "carol").await;
+        due(&pool, 10, "bulk", "alice").await;
+        due(&pool, 10, "bulk", "bob").await;
+        let keys = ["d@1".to_owned()];
+        let lease = Duration::from_secs(30);
+        // Eight slots, six of them for bulk runs: the customer's run and six bulk runs,
+        // three of each owner.
+        let claimed = super::claim(&pool, "w1", &keys, 8, 6, lease).await.unwrap();
+        assert_eq!(claimed.len(), 7);
+        assert!(claimed.iter().any(|c| c.run_id == customer[0] && !c.bulk));
+        let owners: Vec<String> = sqlx::query_scalar(
+            "SELECT owner FROM urumi.runs WHERE status = 'running' AND lane = 'bulk' ORDER BY owner",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(owners, ["alice", "alice", "alice", "bob", "bob", "bob"]);
+        // No bulk slot free: only non-bulk runs could be claimed, and there are none.
+        let none = super::claim(&pool, "w1", &keys, 8, 0, lease).await.unwrap();
+        assert!(none.is_empty());
+        // The next claim serves both owners again.
+        let next = super::claim(&pool, "w2", &keys, 4, 4, lease).await.unwrap();
+        assert_eq!(next.len(), 4);
+        assert!(next.iter().all(|c| c.bulk));
     }
 
     #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
