@@ -831,13 +831,13 @@ mod tests {
 
     use super::*;
 
-    fn same<T: ToJSON + serde::Serialize>(view: &T) {
+    pub(super) fn same<T: ToJSON + serde::Serialize>(view: &T) {
         let sent = serde_json::to_value(view).expect("serialises");
         let described = view.to_json().expect("to_json");
         assert_eq!(sent, described);
     }
 
-    fn at(nanos: u32) -> DateTime<Utc> {
+    pub(super) fn at(nanos: u32) -> DateTime<Utc> {
         Utc.timestamp_opt(1_795_000_000, nanos)
             .single()
             .expect("valid")

@@ -47,6 +47,9 @@ pub struct ClusterSettings {
 pub struct WorkerSettings {
     pub name: String,
     pub concurrency: usize,
+    /// The share of `concurrency` (percent) bulk operations' runs may hold at once; the rest
+    /// stays free for customers' runs.
+    pub bulk_share_percent: u8,
     pub lease_ms: u64,
     pub poll_interval_ms: u64,
     pub sweep_interval_ms: u64,
@@ -145,6 +148,7 @@ url = "postgres://postgres@127.0.0.1:5432/urumi"
 [worker]
 name = "worker"
 concurrency = 128
+bulk_share_percent = 75
 lease_ms = 30000
 poll_interval_ms = 1000
 sweep_interval_ms = 5000
@@ -192,6 +196,9 @@ impl Settings {
         if w.concurrency == 0 {
             return Err("worker.concurrency must be at least 1".into());
         }
+        if w.bulk_share_percent == 0 || w.bulk_share_percent > 100 {
+            return Err("worker.bulk_share_percent must be 1 to 100".into());
+        }
         if w.lease_ms < 500 {
             return Err("worker.lease_ms must be at least 500".into());
         }
@@ -218,6 +225,7 @@ impl Settings {
         let w = &self.worker;
         urumi_engine::WorkerOptions {
             concurrency: w.concurrency,
+            bulk_share_percent: w.bulk_share_percent,
             lease: Duration::from_millis(w.lease_ms),
             poll_interval: Duration::from_millis(w.poll_interval_ms),
             sweep_interval: Duration::from_millis(w.sweep_interval_ms),
@@ -269,6 +277,11 @@ mod tests {
         s.worker.concurrency = 0;
         assert!(s.validate().unwrap_err().contains("concurrency"));
         s.worker.concurrency = 1;
+        for bad in [0, 101] {
+            s.worker.bulk_share_percent = bad;
+            assert!(s.validate().unwrap_err().contains("bulk_share_percent"));
+        }
+        s.worker.bulk_share_percent = 75;
         s.worker.lease_ms = 10;
         assert!(s.validate().unwrap_err().contains("lease_ms"));
         s.worker.lease_ms = 30_000;

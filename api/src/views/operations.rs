@@ -534,3 +534,92 @@ pub struct RerunRequest {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub from_step: Option<Text>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::views::tests::{at, same};
+
+    #[test]
+    fn operations_serialise_as_their_schemas_say() {
+        for full in [true, false] {
+            let selector = OperationSelector {
+                status: full.then_some(RunStatus::Failed),
+                kind: full.then_some(RunKind::Provision),
+                failed_step: full.then(|| Text("setup".into())),
+                error_contains: full.then(|| Text("timeout \"x\"".into())),
+                store_ids: full.then(|| vec![Uuid::now_v7()]),
+                plan: full.then(|| Text("small".into())),
+                engine: full.then(|| Text("woocommerce".into())),
+                created_after: full.then(|| at(1)),
+                created_before: full.then(|| at(2)),
+                all: !full,
+            };
+            let op = Operation {
+                id: Uuid::now_v7(),
+                run_id: Uuid::now_v7(),
+                action: OperationAction::Rerun,
+                from_step: full.then(|| "wordpress".into()),
+                selector,
+                max_concurrency: 10,
+                canary: full.then_some(CanaryView {
+                    size: 2,
+                    then: CanaryThen::Pause,
+                    passed: false,
+                }),
+                max_failures: full.then_some(3),
+                state: OperationState::AwaitingApproval,
+                reason: full.then(|| "the canary's 2 targets succeeded".into()),
+                progress: OperationProgress {
+                    matched: 5,
+                    pending: 3,
+                    running: 0,
+                    succeeded: 2,
+                    failed: 0,
+                    skipped: 0,
+                },
+                owner: "alice".into(),
+                created_by: "alice".into(),
+                created_at: at(3),
+                updated_at: at(4),
+                finished_at: full.then(|| at(5)),
+            };
+            same(&OperationPage {
+                items: vec![op.clone()],
+                next_cursor: full.then(|| "x".into()),
+            });
+            let target = OperationTarget {
+                position: 0,
+                run_id: Uuid::now_v7(),
+                store_id: full.then(Uuid::now_v7),
+                subject: "store:x".into(),
+                state: TargetState::Skipped,
+                child_run_id: full.then(Uuid::now_v7),
+                reason: full.then(|| "the run is succeeded".into()),
+                updated_at: at(6),
+            };
+            same(&OperationTargetPage {
+                items: vec![target],
+                next_cursor: None,
+            });
+            let preview = OperationPreview {
+                matched: 1,
+                targets: vec![PreviewTarget {
+                    run_id: Uuid::now_v7(),
+                    store_id: full.then(Uuid::now_v7),
+                    subject: "s".into(),
+                    kind: RunKind::Operation,
+                    version: 1,
+                    status: RunStatus::Failed,
+                    failed_step: full.then(|| "namespace".into()),
+                    error: full.then(|| "boom".into()),
+                    would: "resume".into(),
+                }],
+            };
+            same(&OperationCreated {
+                operation: full.then(|| op.clone()),
+                preview: (!full).then_some(preview),
+            });
+        }
+    }
+}
