@@ -267,7 +267,7 @@ async fn measure(a: &Args, pool: &PgPool, children: &[Child]) -> anyhow::Result<
     let mut steps_per_sec = Vec::new();
     let mut runs_per_sec = Vec::new();
     for rep in 1..=a.reps {
-        sqlx::query!("TRUNCATE urumi.runs, urumi.steps, urumi.events")
+        sqlx::query!("TRUNCATE urumi.runs, urumi.steps, urumi.events, urumi.operations, urumi.operation_targets")
             .execute(pool)
             .await?;
         let mut tx = pool.begin().await?;
