@@ -92,6 +92,20 @@ pub fn proc_cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// Resolves when standard input closes: a benchmark's worker child stops when its parent
+/// (which holds the child's stdin open) exits or closes it.
+pub async fn stdin_closed() {
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut buf = String::new();
+        while std::io::stdin()
+            .read_line(&mut buf)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {}
+    })
+    .await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,7 +55,9 @@ pub enum Error {
     },
     /// A rerun from a step would carry over a step that did not succeed in the run it
     /// re-runs: rerun from that step (or an earlier one) instead.
-    #[error("step {step:?} did not succeed in run {run} (it is {status}): rerun from it or an earlier step")]
+    #[error(
+        "step {step:?} did not succeed in run {run} (it is {status}): rerun from it or an earlier step"
+    )]
     NotCarried {
         run: Uuid,
         step: String,

@@ -14,19 +14,20 @@
 //!                       └ (run cancelled) ──► skipped
 //! ```
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-macro_rules! string_enum {
+/// A closed set of values stored as text: the enum (serde `snake_case`), `ALL`, `as_str`,
+/// `Display` and `FromStr` (an unknown value is an error naming the type). Exported for the
+/// crates beside the engine (`urumi-ops`), which need `serde` as a dependency.
+#[macro_export]
+macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* $variant),+ }
 
         impl $name {
@@ -39,11 +40,13 @@ macro_rules! string_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
         }
 
-        impl FromStr for $name {
+        impl ::std::str::FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
                 match s {
@@ -55,7 +58,7 @@ macro_rules! string_enum {
     };
 }
 
-string_enum!(
+crate::text_enum!(
     /// Where a run is in its life.
     RunStatus {
         /// Waiting for a worker.
@@ -73,7 +76,7 @@ string_enum!(
     }
 );
 
-string_enum!(
+crate::text_enum!(
     /// Where a step is in its life.
     StepStatus {
         /// Not started.
@@ -91,7 +94,7 @@ string_enum!(
     }
 );
 
-string_enum!(
+crate::text_enum!(
     /// A run's priority lane: workers claim interactive runs first, then scheduled ones, then
     /// bulk ones round robin across owners, and bulk runs never hold every slot
     /// ([`crate::WorkerOptions::bulk_share_percent`]).

@@ -4,9 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::model::{
-    Action, CanaryThen, Operation, OperationState, Progress, Target, TargetState,
-};
+use crate::model::{Action, CanaryThen, Operation, OperationState, Progress, Target, TargetState};
 
 /// An operation's row before it has targets.
 pub(crate) struct NewOperation<'a> {
@@ -332,11 +330,7 @@ pub(crate) async fn pending(
 }
 
 /// How many of the first `size` targets are still pending or running, and how many failed.
-pub(crate) async fn canary_counts(
-    pool: &PgPool,
-    id: Uuid,
-    size: i32,
-) -> sqlx::Result<(i64, i64)> {
+pub(crate) async fn canary_counts(pool: &PgPool, id: Uuid, size: i32) -> sqlx::Result<(i64, i64)> {
     let r = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE state IN ('pending', 'running')) AS "open!",
                   count(*) FILTER (WHERE state = 'failed') AS "failed!"

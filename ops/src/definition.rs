@@ -63,12 +63,7 @@ pub fn definition(pool: PgPool, registry: Registry) -> urumi_engine::Result<Defi
 /// # Errors
 /// When `registry` already has `operation@1`.
 pub fn with_declared(registry: &Registry) -> urumi_engine::Result<Registry> {
-    Registry::new(
-        registry
-            .iter()
-            .map(|d| (**d).clone())
-            .chain([declared()?]),
-    )
+    Registry::new(registry.iter().map(|d| (**d).clone()).chain([declared()?]))
 }
 
 /// `registry` with `operation@1` and its code (a worker's).

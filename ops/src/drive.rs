@@ -98,7 +98,14 @@ pub(crate) async fn poll(engine: &Engine, ctx: &StepContext) -> Result<StepOutco
                 "failure budget exceeded: {} targets failed, {max} allowed",
                 op.progress.failed
             );
-            transition(pool, &op, &[S::Running, S::Paused, S::AwaitingApproval], S::Stopped, Some(&why)).await?;
+            transition(
+                pool,
+                &op,
+                &[S::Running, S::Paused, S::AwaitingApproval],
+                S::Stopped,
+                Some(&why),
+            )
+            .await?;
         } else if op.canary_size > 0 && !op.canary_passed {
             canary(pool, &op).await?;
         }
@@ -154,9 +161,14 @@ async fn canary(pool: &PgPool, op: &Operation) -> Result<(), StepError> {
         Some(CanaryThen::Continue) | None => {
             let mut tx = pool.begin().await.retryable()?;
             db::pass_canary(&mut tx, op.id).await.retryable()?;
-            event(&mut tx, op, "operation.canary_passed", json!({ "size": op.canary_size }))
-                .await
-                .retryable()?;
+            event(
+                &mut tx,
+                op,
+                "operation.canary_passed",
+                json!({ "size": op.canary_size }),
+            )
+            .await
+            .retryable()?;
             tx.commit().await.retryable()
         }
         Some(CanaryThen::Pause) => {
@@ -191,9 +203,17 @@ async fn refresh(engine: &Engine, op: &Operation) -> Result<(), StepError> {
             Some(_) => continue,
             None => (T::Failed, Some(format!("run {child} no longer exists"))),
         };
-        if db::move_target(&mut tx, op.id, t.position, T::Running, to, None, reason.as_deref())
-            .await
-            .retryable()?
+        if db::move_target(
+            &mut tx,
+            op.id,
+            t.position,
+            T::Running,
+            to,
+            None,
+            reason.as_deref(),
+        )
+        .await
+        .retryable()?
         {
             let kind = format!("operation.target_{to}");
             event(
@@ -262,9 +282,17 @@ async fn start_one(
         }
         Err(Skip::Database(e)) => return Err(StepError::retryable(e.to_string())),
     };
-    if db::move_target(&mut sp, op.id, t.position, T::Pending, to, child, reason.as_deref())
-        .await
-        .retryable()?
+    if db::move_target(
+        &mut sp,
+        op.id,
+        t.position,
+        T::Pending,
+        to,
+        child,
+        reason.as_deref(),
+    )
+    .await
+    .retryable()?
     {
         let kind = if to == T::Running {
             "operation.target_started".to_owned()

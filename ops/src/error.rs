@@ -10,7 +10,9 @@ pub enum Error {
     #[error("{reason}")]
     Invalid { field: &'static str, reason: String },
     /// The selector matches more targets than one operation may have.
-    #[error("the selector matches more than {max} runs; narrow it (e.g. created_after/created_before)")]
+    #[error(
+        "the selector matches more than {max} runs; narrow it (e.g. created_after/created_before)"
+    )]
     TooManyTargets { max: usize },
     /// No such operation.
     #[error("operation {0} not found")]

@@ -30,7 +30,9 @@ mod model;
 mod select;
 mod service;
 
-pub use definition::{NAME, OperationInput, VERSION, declared, definition, subject, with_code, with_declared};
+pub use definition::{
+    NAME, OperationInput, VERSION, declared, definition, subject, with_code, with_declared,
+};
 pub use error::Error;
 pub use model::{
     Action, Budget, Canary, CanaryThen, Operation, OperationState, Progress, Spec, Target,

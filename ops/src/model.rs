@@ -1,48 +1,12 @@
 //! An operation and its targets as stored and shown; closed sets are enums.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::select::Selector;
 
-macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vm])* $variant),+ }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            /// The value as stored and shown.
-            #[must_use]
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($s => Ok($name::$variant),)+
-                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
-                }
-            }
-        }
-    };
-}
-
-text_enum!(
+urumi_engine::text_enum!(
     /// What an operation does to each target.
     Action {
         /// Resume the failed run at its failed step (the run itself, in the bulk lane).
@@ -72,7 +36,7 @@ impl Action {
     }
 }
 
-text_enum!(
+urumi_engine::text_enum!(
     /// Where an operation is in its life.
     OperationState {
         /// Starting targets as slots free up.
@@ -101,7 +65,7 @@ impl OperationState {
     }
 }
 
-text_enum!(
+urumi_engine::text_enum!(
     /// Where one target is.
     TargetState {
         /// Not started yet.

@@ -119,11 +119,16 @@ pub(crate) fn forecast(spec: &Spec, m: &Matched) -> String {
     let key = format!("{}@{}", m.definition, m.version);
     match spec.action {
         Action::Retry if m.status != RunStatus::Failed => {
-            format!("skip: the run is {}, only a failed run is retried", m.status)
+            format!(
+                "skip: the run is {}, only a failed run is retried",
+                m.status
+            )
         }
         Action::Retry => format!(
             "resume {key} at step {}",
-            m.failed_step.as_deref().unwrap_or("(its first unfinished step)")
+            m.failed_step
+                .as_deref()
+                .unwrap_or("(its first unfinished step)")
         ),
         Action::Cancel if !m.status.is_active() => {
             format!("skip: the run has ended ({})", m.status)
@@ -133,9 +138,9 @@ pub(crate) fn forecast(spec: &Spec, m: &Matched) -> String {
             format!("skip: the run is {}, only an ended run is re-run", m.status)
         }
         Action::Rerun => match &spec.from_step {
-            Some(step) => format!(
-                "start a new run of {key} at step {step}, the steps before it carried over"
-            ),
+            Some(step) => {
+                format!("start a new run of {key} at step {step}, the steps before it carried over")
+            }
             None => format!("start a new run of {key} from its first step"),
         },
         Action::Repair => match urumi_store::subject::store_of(&m.subject) {

@@ -146,7 +146,10 @@ impl Ops {
                 } else {
                     Err(invalid(
                         "/from_step",
-                        format!("{def} has no step {step:?}; its steps are {}", steps.join(", ")),
+                        format!(
+                            "{def} has no step {step:?}; its steps are {}",
+                            steps.join(", ")
+                        ),
                     ))
                 }
             }
@@ -186,13 +189,18 @@ impl Ops {
             .engine
             .start_run_in(
                 &mut tx,
-                NewRun::new(NAME, subject(id), json!(OperationInput { operation_id: id }))
-                    .version(VERSION)
-                    .actor(actor)
-                    .owner(owner),
+                NewRun::new(
+                    NAME,
+                    subject(id),
+                    json!(OperationInput { operation_id: id }),
+                )
+                .version(VERSION)
+                .actor(actor)
+                .owner(owner),
             )
             .await?;
-        let selector = serde_json::to_value(&spec.selector).map_err(|e| invalid("/selector", e.to_string()))?;
+        let selector = serde_json::to_value(&spec.selector)
+            .map_err(|e| invalid("/selector", e.to_string()))?;
         let n = matched.len();
         db::insert(
             &mut tx,
@@ -236,7 +244,12 @@ impl Ops {
     ///
     /// # Errors
     /// [`Error::NotFound`]; [`Error::InvalidState`] when it does not apply now.
-    pub async fn control(&self, id: Uuid, control: Control, actor: &str) -> Result<Operation, Error> {
+    pub async fn control(
+        &self,
+        id: Uuid,
+        control: Control,
+        actor: &str,
+    ) -> Result<Operation, Error> {
         let mut tx = self.engine.pool().begin().await?;
         let op = db::get(&mut tx, id, true)
             .await?
@@ -247,7 +260,9 @@ impl Ops {
                 id,
                 state: op.state.to_string(),
                 reason: match control {
-                    Control::Approve => "only an operation awaiting approval can be approved".into(),
+                    Control::Approve => {
+                        "only an operation awaiting approval can be approved".into()
+                    }
                     Control::Resume => "only a paused operation can be resumed".into(),
                     _ => "it has ended".into(),
                 },
@@ -261,7 +276,15 @@ impl Ops {
         if control == Control::Cancel {
             db::skip_pending(&mut tx, id, &format!("operation cancelled by {actor}")).await?;
         }
-        audit(&mut tx, control.kind(), actor, id, op.run_id, json!({ "from": op.state })).await?;
+        audit(
+            &mut tx,
+            control.kind(),
+            actor,
+            id,
+            op.run_id,
+            json!({ "from": op.state }),
+        )
+        .await?;
         let op = db::get(&mut tx, id, false)
             .await?
             .ok_or(Error::NotFound(id))?;

@@ -60,7 +60,11 @@ impl OperationsApi {
     /// delete, at most `max_concurrency` at a time, with an optional canary and failure
     /// budget. With `dry_run: true`, answers how many runs match and what would happen to
     /// the first 20, and starts nothing. Needs `operator` (`admin` for `delete`).
-    #[oai(path = "/operations", method = "post", operation_id = "create_operation")]
+    #[oai(
+        path = "/operations",
+        method = "post",
+        operation_id = "create_operation"
+    )]
     async fn create_operation(
         &self,
         auth: Auth,
@@ -113,7 +117,11 @@ impl OperationsApi {
     }
 
     /// An operation with its progress: matched, pending, running, succeeded, failed, skipped.
-    #[oai(path = "/operations/:id", method = "get", operation_id = "get_operation")]
+    #[oai(
+        path = "/operations/:id",
+        method = "get",
+        operation_id = "get_operation"
+    )]
     async fn get_operation(
         &self,
         _auth: Auth,

@@ -156,7 +156,9 @@ impl RunsApi {
         .await?;
         tx.commit().await?;
         tracing::info!(run = %id.0, new = %started.run_id, ?from_step, actor = auth.0.actor(), "run re-run");
-        Ok(Steered::Accepted(JsonBody(self.detail(started.run_id).await?)))
+        Ok(Steered::Accepted(JsonBody(
+            self.detail(started.run_id).await?,
+        )))
     }
 
     /// Cancel a run: at once if it is queued or waiting, else at its next step boundary.

@@ -284,7 +284,14 @@ impl StoresApi {
         let state = &self.0;
         let actor = auth.0.actor();
         let mut tx = state.pool.begin().await?;
-        let requested = match service::delete_in(&mut tx, &state.engine, id.0, &urumi_engine::Who::interactive(actor)).await {
+        let requested = match service::delete_in(
+            &mut tx,
+            &state.engine,
+            id.0,
+            &urumi_engine::Who::interactive(actor),
+        )
+        .await
+        {
             Ok(r) => r,
             Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. })) => {
                 drop(tx);

@@ -205,7 +205,10 @@ impl CreateOperation {
         let max_concurrency = u32::try_from(max_concurrency).map_err(|_| {
             ApiError::unprocessable(
                 Some("/max_concurrency"),
-                format!("max_concurrency must be 1 to {}", urumi_ops::MAX_CONCURRENCY),
+                format!(
+                    "max_concurrency must be 1 to {}",
+                    urumi_ops::MAX_CONCURRENCY
+                ),
             )
         })?;
         let canary = match self.canary {

@@ -69,37 +69,98 @@ async fn operations_need_operator_and_deleting_actions_need_admin(pool: PgPool) 
     let app = spawn_app(pool.clone()).await;
     failed_store(&app, &pool, "Failing Shop").await;
     let post = |token: &str, body: Value| {
-        app.req(Method::POST, "/api/v1/operations", token).json(&body).send()
+        app.req(Method::POST, "/api/v1/operations", token)
+            .json(&body)
+            .send()
     };
     problem(post("", retry_failed(true)).await.unwrap(), 401).await;
     problem(post(&app.viewer, retry_failed(true)).await.unwrap(), 403).await;
-    assert_eq!(post(&app.operator, retry_failed(true)).await.unwrap().status(), 200);
+    assert_eq!(
+        post(&app.operator, retry_failed(true))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let delete = json!({ "action": "delete", "selector": { "status": "failed" }, "dry_run": true });
     problem(post(&app.operator, delete.clone()).await.unwrap(), 403).await;
     let r = post(&app.admin, delete).await.unwrap();
     assert_eq!(r.status(), 200);
     let preview: Value = r.json().await.unwrap();
-    assert!(preview["preview"]["targets"][0]["would"].as_str().unwrap().starts_with("delete store "));
+    assert!(
+        preview["preview"]["targets"][0]["would"]
+            .as_str()
+            .unwrap()
+            .starts_with("delete store ")
+    );
 
-    let created: Value = post(&app.operator, retry_failed(false)).await.unwrap().json().await.unwrap();
+    let created: Value = post(&app.operator, retry_failed(false))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = created["operation"]["id"].as_str().unwrap();
     // Reading needs any role; steering needs operator.
-    for path in ["/api/v1/operations".to_owned(), format!("/api/v1/operations/{id}"), format!("/api/v1/operations/{id}/targets")] {
-        assert_eq!(app.req(Method::GET, &path, &app.viewer).send().await.unwrap().status(), 200, "{path}");
+    for path in [
+        "/api/v1/operations".to_owned(),
+        format!("/api/v1/operations/{id}"),
+        format!("/api/v1/operations/{id}/targets"),
+    ] {
+        assert_eq!(
+            app.req(Method::GET, &path, &app.viewer)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "{path}"
+        );
         problem(app.req(Method::GET, &path, "").send().await.unwrap(), 401).await;
     }
     for control in ["pause", "resume", "approve", "cancel"] {
         let path = format!("/api/v1/operations/{id}/{control}");
-        problem(app.req(Method::POST, &path, &app.viewer).send().await.unwrap(), 403).await;
+        problem(
+            app.req(Method::POST, &path, &app.viewer)
+                .send()
+                .await
+                .unwrap(),
+            403,
+        )
+        .await;
     }
-    let r = app.req(Method::POST, &format!("/api/v1/operations/{id}/pause"), &app.operator).send().await.unwrap();
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/operations/{id}/pause"),
+            &app.operator,
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let paused: Value = r.json().await.unwrap();
     assert_eq!(paused["state"], "paused");
     // Approving an operation that waits for no approval is a conflict.
-    problem(app.req(Method::POST, &format!("/api/v1/operations/{id}/approve"), &app.operator).send().await.unwrap(), 409).await;
+    problem(
+        app.req(
+            Method::POST,
+            &format!("/api/v1/operations/{id}/approve"),
+            &app.operator,
+        )
+        .send()
+        .await
+        .unwrap(),
+        409,
+    )
+    .await;
     // Who did it is in the audit log.
-    let audit: Value = app.get("/api/v1/audit?kind=operation.paused").await.json().await.unwrap();
+    let audit: Value = app
+        .get("/api/v1/audit?kind=operation.paused")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(audit["items"][0]["actor"], "test-operator");
 }
 
@@ -109,64 +170,163 @@ async fn bad_operation_requests_are_problems_that_start_nothing(pool: PgPool) {
     failed_store(&app, &pool, "Failing Shop").await;
     let runs = app.count("runs").await;
     let post = |body: Value| {
-        app.req(Method::POST, "/api/v1/operations", &app.operator).json(&body).send()
+        app.req(Method::POST, "/api/v1/operations", &app.operator)
+            .json(&body)
+            .send()
     };
     let failed = json!({ "status": "failed" });
     for (body, status, pointer) in [
-        (json!({ "action": "explode", "selector": failed }), 400, None),
-        (json!({ "action": "retry", "selector": failed, "surprise": 1 }), 400, None),
-        (json!({ "action": "retry", "selector": {} }), 422, Some("/selector")),
-        (json!({ "action": "retry", "selector": failed, "max_concurrency": 0 }), 422, Some("/max_concurrency")),
-        (json!({ "action": "retry", "selector": failed, "max_concurrency": 10001 }), 422, Some("/max_concurrency")),
-        (json!({ "action": "retry", "selector": failed, "max_concurrency": -1 }), 422, Some("/max_concurrency")),
-        (json!({ "action": "rerun", "selector": { "status": "failed", "kind": "store.provision" }, "from_step": "nope" }), 422, Some("/from_step")),
-        (json!({ "action": "rerun", "selector": failed, "from_step": "namespace" }), 422, Some("/selector/kind")),
-        (json!({ "action": "retry", "selector": failed, "canary": { "count": 1, "percent": 5 } }), 422, Some("/canary")),
-        (json!({ "action": "retry", "selector": failed, "failure_budget": {} }), 422, Some("/failure_budget")),
-        (json!({ "action": "retry", "selector": { "error_contains": "no such error" } }), 422, Some("/selector")),
+        (
+            json!({ "action": "explode", "selector": failed }),
+            400,
+            None,
+        ),
+        (
+            json!({ "action": "retry", "selector": failed, "surprise": 1 }),
+            400,
+            None,
+        ),
+        (
+            json!({ "action": "retry", "selector": {} }),
+            422,
+            Some("/selector"),
+        ),
+        (
+            json!({ "action": "retry", "selector": failed, "max_concurrency": 0 }),
+            422,
+            Some("/max_concurrency"),
+        ),
+        (
+            json!({ "action": "retry", "selector": failed, "max_concurrency": 10001 }),
+            422,
+            Some("/max_concurrency"),
+        ),
+        (
+            json!({ "action": "retry", "selector": failed, "max_concurrency": -1 }),
+            422,
+            Some("/max_concurrency"),
+        ),
+        (
+            json!({ "action": "rerun", "selector": { "status": "failed", "kind": "store.provision" }, "from_step": "nope" }),
+            422,
+            Some("/from_step"),
+        ),
+        (
+            json!({ "action": "rerun", "selector": failed, "from_step": "namespace" }),
+            422,
+            Some("/selector/kind"),
+        ),
+        (
+            json!({ "action": "retry", "selector": failed, "canary": { "count": 1, "percent": 5 } }),
+            422,
+            Some("/canary"),
+        ),
+        (
+            json!({ "action": "retry", "selector": failed, "failure_budget": {} }),
+            422,
+            Some("/failure_budget"),
+        ),
+        (
+            json!({ "action": "retry", "selector": { "error_contains": "no such error" } }),
+            422,
+            Some("/selector"),
+        ),
     ] {
         let p = problem(post(body.clone()).await.unwrap(), status).await;
         if let Some(pointer) = pointer {
             assert_eq!(p["errors"][0]["field"], pointer, "{body} → {p}");
         }
     }
-    assert_eq!((app.count("runs").await, operations(&app).await), (runs, 0), "nothing was started");
+    assert_eq!(
+        (app.count("runs").await, operations(&app).await),
+        (runs, 0),
+        "nothing was started"
+    );
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
 async fn a_dry_run_previews_and_the_operation_is_carried_out_by_a_worker(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let (store, run) = failed_store(&app, &pool, "Failing Shop").await;
-    let r = app.req(Method::POST, "/api/v1/operations", &app.operator).json(&retry_failed(true)).send().await.unwrap();
+    let r = app
+        .req(Method::POST, "/api/v1/operations", &app.operator)
+        .json(&retry_failed(true))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert!(body.get("operation").is_none());
     assert_eq!(body["preview"]["matched"], 1);
     let t = &body["preview"]["targets"][0];
-    assert_eq!((t["run_id"].as_str(), t["store_id"].as_str()), (Some(run.as_str()), Some(store.as_str())));
+    assert_eq!(
+        (t["run_id"].as_str(), t["store_id"].as_str()),
+        (Some(run.as_str()), Some(store.as_str()))
+    );
     assert_eq!(t["would"], "resume store.provision@1 at step namespace");
     assert_eq!(operations(&app).await, 0, "a dry run starts nothing");
 
-    let r = app.req(Method::POST, "/api/v1/operations", &app.operator).json(&retry_failed(false)).send().await.unwrap();
+    let r = app
+        .req(Method::POST, "/api/v1/operations", &app.operator)
+        .json(&retry_failed(false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let op: Value = r.json().await.unwrap();
     let op = &op["operation"];
     let id = op["id"].as_str().unwrap();
-    assert_eq!((op["state"].as_str(), op["progress"]["matched"].as_i64()), (Some("running"), Some(1)));
-    assert_eq!(op["selector"], json!({ "status": "failed", "kind": "store.provision", "all": false }));
+    assert_eq!(
+        (op["state"].as_str(), op["progress"]["matched"].as_i64()),
+        (Some("running"), Some(1))
+    );
+    assert_eq!(
+        op["selector"],
+        json!({ "status": "failed", "kind": "store.provision", "all": false })
+    );
     // No cluster: the retried run fails again; the operation still ends, with the outcome.
     let worker = clusterless_worker(&pool).await;
-    let done = wait_for(&app, &format!("/api/v1/operations/{id}"), "state", "succeeded").await;
+    let done = wait_for(
+        &app,
+        &format!("/api/v1/operations/{id}"),
+        "state",
+        "succeeded",
+    )
+    .await;
     worker.shutdown().await.unwrap();
     assert_eq!(done["progress"]["failed"], 1);
-    let targets: Value = app.get(&format!("/api/v1/operations/{id}/targets?state=failed")).await.json().await.unwrap();
+    let targets: Value = app
+        .get(&format!("/api/v1/operations/{id}/targets?state=failed"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(targets["items"][0]["run_id"], run.as_str());
     assert_eq!(targets["items"][0]["child_run_id"], run.as_str());
     assert!(targets["items"][0]["reason"].as_str().unwrap().len() > 3);
-    let retried: Value = app.get(&format!("/api/v1/runs/{run}")).await.json().await.unwrap();
-    assert_eq!((retried["lane"].as_str(), retried["owner"].as_str()), (Some("bulk"), Some("test-operator")));
-    let parent: Value = app.get(&format!("/api/v1/runs/{}", done["run_id"].as_str().unwrap())).await.json().await.unwrap();
-    assert_eq!((parent["kind"].as_str(), parent["status"].as_str()), (Some("operation"), Some("succeeded")));
+    let retried: Value = app
+        .get(&format!("/api/v1/runs/{run}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (retried["lane"].as_str(), retried["owner"].as_str()),
+        (Some("bulk"), Some("test-operator"))
+    );
+    let parent: Value = app
+        .get(&format!(
+            "/api/v1/runs/{}",
+            done["run_id"].as_str().unwrap()
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (parent["kind"].as_str(), parent["status"].as_str()),
+        (Some("operation"), Some("succeeded"))
+    );
     let list: Value = app.get("/api/v1/operations").await.json().await.unwrap();
     assert_eq!(list["items"][0]["id"], id);
 }
@@ -176,20 +336,45 @@ async fn a_run_is_rerun_from_a_named_step(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let (_store, run) = failed_store(&app, &pool, "Failing Shop").await;
     let rerun = |token: &str, body: Value| {
-        app.req(Method::POST, &format!("/api/v1/runs/{run}/rerun"), token).json(&body).send()
+        app.req(Method::POST, &format!("/api/v1/runs/{run}/rerun"), token)
+            .json(&body)
+            .send()
     };
     problem(rerun(&app.viewer, json!({})).await.unwrap(), 403).await;
-    let p = problem(rerun(&app.operator, json!({ "from_step": "nope" })).await.unwrap(), 422).await;
+    let p = problem(
+        rerun(&app.operator, json!({ "from_step": "nope" }))
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
     assert_eq!(p["errors"][0]["field"], "/from_step");
-    assert!(p["detail"].as_str().unwrap().contains("namespace"), "the steps are named: {p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("namespace"),
+        "the steps are named: {p}"
+    );
     // The failed step itself cannot be carried over.
-    let p = problem(rerun(&app.operator, json!({ "from_step": "quota" })).await.unwrap(), 422).await;
-    assert!(p["detail"].as_str().unwrap().contains("did not succeed"), "{p}");
-    let r = rerun(&app.operator, json!({ "from_step": "namespace" })).await.unwrap();
+    let p = problem(
+        rerun(&app.operator, json!({ "from_step": "quota" }))
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("did not succeed"),
+        "{p}"
+    );
+    let r = rerun(&app.operator, json!({ "from_step": "namespace" }))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let new: Value = r.json().await.unwrap();
     assert_eq!(new["rerun_of"], run.as_str());
-    assert_eq!((new["carried_steps"].as_i64(), new["lane"].as_str()), (Some(0), Some("interactive")));
+    assert_eq!(
+        (new["carried_steps"].as_i64(), new["lane"].as_str()),
+        (Some(0), Some("interactive"))
+    );
     // The old run is no longer its store's newest.
     problem(rerun(&app.operator, json!({})).await.unwrap(), 409).await;
 }

@@ -88,20 +88,8 @@ async fn worker_mode(url: &str, a: &Args) -> anyhow::Result<()> {
         name: "bench".into(),
         ..WorkerOptions::default()
     };
-    let stdin_closed = async {
-        // The parent holds our stdin open; when it exits or closes it, we stop.
-        let _ = tokio::task::spawn_blocking(|| {
-            let mut buf = String::new();
-            while std::io::stdin()
-                .read_line(&mut buf)
-                .map(|n| n > 0)
-                .unwrap_or(false)
-            {}
-        })
-        .await;
-    };
     Worker::new(pool, registry(a.steps)?, options)
-        .run(stdin_closed)
+        .run(urumi_bench::stdin_closed())
         .await?;
     Ok(())
 }

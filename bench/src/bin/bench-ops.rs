@@ -27,8 +27,8 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use urumi_bench::{median_min_max, quantile};
 use urumi_engine::{
-    Definition, Engine, NewRun, Registry, RunStatus, StepContext, StepError, StepOutcome,
-    Worker, WorkerOptions,
+    Definition, Engine, NewRun, Registry, RunStatus, StepContext, StepError, StepOutcome, Worker,
+    WorkerOptions,
 };
 use urumi_ops::{Action, Ops, Selector, Spec};
 use uuid::Uuid;
@@ -102,18 +102,9 @@ async fn worker_mode(url: &str, a: &Args) -> anyhow::Result<()> {
         name: "bench".into(),
         ..WorkerOptions::default()
     };
-    let stdin_closed = async {
-        let _ = tokio::task::spawn_blocking(|| {
-            let mut buf = String::new();
-            while std::io::stdin()
-                .read_line(&mut buf)
-                .map(|n| n > 0)
-                .unwrap_or(false)
-            {}
-        })
-        .await;
-    };
-    Worker::new(pool, registry, options).run(stdin_closed).await?;
+    Worker::new(pool, registry, options)
+        .run(urumi_bench::stdin_closed())
+        .await?;
     Ok(())
 }
 
@@ -130,7 +121,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
-    let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await?;
     urumi_migrations::MIGRATOR.run(&pool).await?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let defaults = WorkerOptions::default();
@@ -313,9 +307,11 @@ fn round1(x: f64) -> f64 {
 }
 
 async fn now(pool: &PgPool) -> anyhow::Result<f64> {
-    Ok(sqlx::query_scalar!(r#"SELECT extract(epoch FROM clock_timestamp())::float8 AS "t!""#)
-        .fetch_one(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar!(r#"SELECT extract(epoch FROM clock_timestamp())::float8 AS "t!""#)
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 async fn reset(pool: &PgPool) -> anyhow::Result<()> {
@@ -373,7 +369,12 @@ struct Replay {
 
 /// Starts the replay (`go`), meanwhile starts an interactive run every 50 ms until every
 /// replayed run has started again, then reads the figures from the database.
-async fn replay<F, Fut>(pool: &PgPool, engine: &Engine, runs: usize, go: F) -> anyhow::Result<Replay>
+async fn replay<F, Fut>(
+    pool: &PgPool,
+    engine: &Engine,
+    runs: usize,
+    go: F,
+) -> anyhow::Result<Replay>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -386,7 +387,10 @@ where
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) {
                 engine
-                    .start_run(NewRun::new("bench.interactive", format!("customer-{i}"), json!({})).actor("customer"))
+                    .start_run(
+                        NewRun::new("bench.interactive", format!("customer-{i}"), json!({}))
+                            .actor("customer"),
+                    )
                     .await?;
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -407,7 +411,10 @@ where
         if started >= runs as i64 {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "the replay did not start in 15 minutes ({started} of {runs})");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the replay did not start in 15 minutes ({started} of {runs})"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop.store(true, Ordering::SeqCst);

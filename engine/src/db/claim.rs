@@ -370,9 +370,7 @@ mod tests {
     }
 
     #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-    async fn one_claim_takes_many_bulk_runs_of_several_owners_within_its_bulk_limit(
-        pool: PgPool,
-    ) {
+    async fn one_claim_takes_many_bulk_runs_of_several_owners_within_its_bulk_limit(pool: PgPool) {
         let customer = due(&pool, 1, "interactive", "carol").await;
         due(&pool, 10, "bulk", "alice").await;
         due(&pool, 10, "bulk", "bob").await;

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::model::{Event, LaneColumn, Run, RunHead, RunStatusColumn, StepRecord, StepStatusColumn};
+use crate::model::{
+    Event, LaneColumn, Run, RunHead, RunStatusColumn, StepRecord, StepStatusColumn,
+};
 
 /// The status and error of each of `runs` that exists.
 pub(crate) async fn statuses(

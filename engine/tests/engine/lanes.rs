@@ -69,8 +69,15 @@ async fn an_interactive_run_is_claimed_before_older_due_bulk_runs(
     wait_all_succeeded(&engine, &bulk).await;
     let order = claim_order(&pool).await;
     assert_eq!(order[0], customer, "the interactive run is claimed first");
-    assert_eq!(order[1], scheduled, "then the scheduled one, before any bulk run");
-    assert_eq!(&order[2..], &bulk[..], "bulk runs of one owner in wake order");
+    assert_eq!(
+        order[1], scheduled,
+        "then the scheduled one, before any bulk run"
+    );
+    assert_eq!(
+        &order[2..],
+        &bulk[..],
+        "bulk runs of one owner in wake order"
+    );
     handle.shutdown().await.unwrap();
 }
 
@@ -101,11 +108,7 @@ async fn bulk_runs_take_turns_across_owners(_p: PgPoolOptions, connect: PgConnec
     wait_all_succeeded(&engine, &alice).await;
     wait_all_succeeded(&engine, &bob).await;
     let order = claim_order(&pool).await;
-    let expected: Vec<Uuid> = alice
-        .iter()
-        .zip(&bob)
-        .flat_map(|(a, b)| [*a, *b])
-        .collect();
+    let expected: Vec<Uuid> = alice.iter().zip(&bob).flat_map(|(a, b)| [*a, *b]).collect();
     assert_eq!(order, expected, "one run of each owner in turn");
     handle.shutdown().await.unwrap();
 }
@@ -130,7 +133,10 @@ async fn bulk_runs_never_hold_every_slot(_p: PgPoolOptions, connect: PgConnectOp
     let pool = own_pool(connect).await;
     let gate = Arc::new(Semaphore::new(0));
     let counter = Counter::default();
-    let engine = engine(&pool, vec![gated("slow", &gate), three_steps("quick", &counter)]);
+    let engine = engine(
+        &pool,
+        vec![gated("slow", &gate), three_steps("quick", &counter)],
+    );
     let mut bulk = Vec::new();
     for i in 0..10 {
         bulk.push(start_in(&engine, "slow", &format!("b{i}"), Lane::Bulk, "ops").await);
@@ -155,7 +161,10 @@ async fn bulk_runs_never_hold_every_slot(_p: PgPoolOptions, connect: PgConnectOp
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while running().await < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "two bulk runs never started");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "two bulk runs never started"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Every bulk slot is held and eight bulk runs are due; a customer's run still starts and

@@ -53,7 +53,10 @@ async fn a_rerun_from_a_step_carries_exactly_the_earlier_checkpoints(pool: PgPoo
         (1, 2, 2)
     );
     let (old_a, new_a) = (step(&failed, "a"), step(&rerun, "a"));
-    assert_eq!(new_a.output, old_a.output, "a's checkpoint is carried as it was");
+    assert_eq!(
+        new_a.output, old_a.output,
+        "a's checkpoint is carried as it was"
+    );
     assert_eq!(new_a.attempts, old_a.attempts);
     assert_eq!(new_a.started_at, old_a.started_at);
     assert_eq!(new_a.finished_at, old_a.finished_at);
@@ -69,7 +72,10 @@ async fn a_rerun_from_a_step_carries_exactly_the_earlier_checkpoints(pool: PgPoo
         .collect();
     assert_eq!(carried.len(), 1);
     assert_eq!(carried[0].detail["steps"], json!(["a"]));
-    assert!(starts_of(&events, "a").is_empty(), "a never started in the rerun");
+    assert!(
+        starts_of(&events, "a").is_empty(),
+        "a never started in the rerun"
+    );
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::json;
 use sqlx::PgPool;
 use urumi_engine::{
-    Definition, Engine, NewRun, Registry, RunStatus, StepContext, StepError, StepOutcome,
-    Worker, WorkerHandle, WorkerOptions,
+    Definition, Engine, NewRun, Registry, RunStatus, StepContext, StepError, StepOutcome, Worker,
+    WorkerHandle, WorkerOptions,
 };
 use urumi_ops::{Operation, OperationState, Ops, Selector, Spec};
 use uuid::Uuid;
@@ -33,7 +33,9 @@ impl Health {
 fn job(health: &Health) -> Definition {
     let health = health.clone();
     Definition::builder("job", 1)
-        .step("prepare", |_ctx: StepContext| async { StepOutcome::done(json!({})) })
+        .step("prepare", |_ctx: StepContext| async {
+            StepOutcome::done(json!({}))
+        })
         .step("work", move |ctx: StepContext| {
             let ok = health.ok(&ctx.subject);
             async move {

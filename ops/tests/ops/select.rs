@@ -35,36 +35,95 @@ async fn a_selector_matches_each_subjects_newest_run_by_every_field(pool: PgPool
     };
     assert_eq!(matched(&w, failed_jobs.clone()).await, 2, "s0 and s1");
     assert_eq!(
-        matched(&w, Selector { failed_step: Some("work".into()), ..failed_jobs.clone() }).await,
+        matched(
+            &w,
+            Selector {
+                failed_step: Some("work".into()),
+                ..failed_jobs.clone()
+            }
+        )
+        .await,
         2
     );
     assert_eq!(
-        matched(&w, Selector { failed_step: Some("prepare".into()), ..failed_jobs.clone() }).await,
+        matched(
+            &w,
+            Selector {
+                failed_step: Some("prepare".into()),
+                ..failed_jobs.clone()
+            }
+        )
+        .await,
         0
     );
     assert_eq!(
-        matched(&w, Selector { error_contains: Some("UPSTREAM".into()), ..failed_jobs.clone() }).await,
+        matched(
+            &w,
+            Selector {
+                error_contains: Some("UPSTREAM".into()),
+                ..failed_jobs.clone()
+            }
+        )
+        .await,
         2,
         "error text matches case-insensitively"
     );
     assert_eq!(
-        matched(&w, Selector { error_contains: Some("disk full".into()), ..failed_jobs.clone() }).await,
+        matched(
+            &w,
+            Selector {
+                error_contains: Some("disk full".into()),
+                ..failed_jobs.clone()
+            }
+        )
+        .await,
         0
     );
     assert_eq!(
-        matched(&w, Selector { created_before: Some(Utc::now() - chrono::Duration::hours(1)), ..failed_jobs.clone() }).await,
+        matched(
+            &w,
+            Selector {
+                created_before: Some(Utc::now() - chrono::Duration::hours(1)),
+                ..failed_jobs.clone()
+            }
+        )
+        .await,
         0
     );
     assert_eq!(
-        matched(&w, Selector { created_after: Some(Utc::now() - chrono::Duration::hours(1)), ..failed_jobs.clone() }).await,
+        matched(
+            &w,
+            Selector {
+                created_after: Some(Utc::now() - chrono::Duration::hours(1)),
+                ..failed_jobs.clone()
+            }
+        )
+        .await,
         2
     );
     assert_eq!(
-        matched(&w, Selector { status: Some(RunStatus::Succeeded), ..Selector::default() }).await,
+        matched(
+            &w,
+            Selector {
+                status: Some(RunStatus::Succeeded),
+                ..Selector::default()
+            }
+        )
+        .await,
         2,
         "s2's retried run and s3"
     );
-    assert_eq!(matched(&w, Selector { all: true, ..Selector::default() }).await, 4);
+    assert_eq!(
+        matched(
+            &w,
+            Selector {
+                all: true,
+                ..Selector::default()
+            }
+        )
+        .await,
+        4
+    );
 
     let mut spec = on_failed_jobs(Action::Retry);
     spec.selector = failed_jobs;
@@ -107,13 +166,64 @@ async fn store_filters_select_runs_of_matching_live_stores(pool: PgPool) {
     }
     worker.shutdown().await.unwrap();
 
-    let on = |s: Selector| Selector { status: Some(RunStatus::Failed), ..s };
-    assert_eq!(matched(&w, on(Selector { plan: Some("small".into()), ..Selector::default() })).await, 1, "gamma is deleted");
-    assert_eq!(matched(&w, on(Selector { plan: Some("large".into()), ..Selector::default() })).await, 1);
-    assert_eq!(matched(&w, on(Selector { engine: Some("woocommerce".into()), ..Selector::default() })).await, 2);
-    assert_eq!(matched(&w, on(Selector { engine: Some("magento".into()), ..Selector::default() })).await, 0);
+    let on = |s: Selector| Selector {
+        status: Some(RunStatus::Failed),
+        ..s
+    };
     assert_eq!(
-        matched(&w, on(Selector { store_ids: Some(vec![ids[1], ids[2]]), ..Selector::default() })).await,
+        matched(
+            &w,
+            on(Selector {
+                plan: Some("small".into()),
+                ..Selector::default()
+            })
+        )
+        .await,
+        1,
+        "gamma is deleted"
+    );
+    assert_eq!(
+        matched(
+            &w,
+            on(Selector {
+                plan: Some("large".into()),
+                ..Selector::default()
+            })
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        matched(
+            &w,
+            on(Selector {
+                engine: Some("woocommerce".into()),
+                ..Selector::default()
+            })
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        matched(
+            &w,
+            on(Selector {
+                engine: Some("magento".into()),
+                ..Selector::default()
+            })
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        matched(
+            &w,
+            on(Selector {
+                store_ids: Some(vec![ids[1], ids[2]]),
+                ..Selector::default()
+            })
+        )
+        .await,
         1
     );
 }
@@ -133,30 +243,57 @@ async fn bad_requests_are_refused_and_start_nothing(pool: PgPool) {
     };
     let mut empty = on_failed_jobs(Action::Retry);
     empty.selector = Selector::default();
-    assert_eq!(field_of(w.ops.create(&empty, "a", "a").await.unwrap_err()), "/selector");
+    assert_eq!(
+        field_of(w.ops.create(&empty, "a", "a").await.unwrap_err()),
+        "/selector"
+    );
     for n in [0, urumi_ops::MAX_CONCURRENCY + 1] {
         let mut s = on_failed_jobs(Action::Retry);
         s.max_concurrency = n;
-        assert_eq!(field_of(w.ops.create(&s, "a", "a").await.unwrap_err()), "/max_concurrency");
+        assert_eq!(
+            field_of(w.ops.create(&s, "a", "a").await.unwrap_err()),
+            "/max_concurrency"
+        );
     }
     let mut s = on_failed_jobs(Action::Rerun);
     s.from_step = Some("nope".into());
-    assert_eq!(field_of(w.ops.create(&s, "a", "a").await.unwrap_err()), "/from_step");
+    assert_eq!(
+        field_of(w.ops.create(&s, "a", "a").await.unwrap_err()),
+        "/from_step"
+    );
     let mut s = on_failed_jobs(Action::Retry);
     s.from_step = Some("work".into());
-    assert_eq!(field_of(w.ops.create(&s, "a", "a").await.unwrap_err()), "/from_step");
+    assert_eq!(
+        field_of(w.ops.create(&s, "a", "a").await.unwrap_err()),
+        "/from_step"
+    );
     let mut s = on_failed_jobs(Action::Retry);
     s.selector.definition = Some("nosuch".into());
-    assert_eq!(field_of(w.ops.create(&s, "a", "a").await.unwrap_err()), "/selector/definition");
+    assert_eq!(
+        field_of(w.ops.create(&s, "a", "a").await.unwrap_err()),
+        "/selector/definition"
+    );
     let mut s = on_failed_jobs(Action::Retry);
-    s.canary = Some(Canary { size: Budget::Count(0), then: CanaryThen::Pause });
-    assert_eq!(field_of(w.ops.create(&s, "a", "a").await.unwrap_err()), "/canary/size");
+    s.canary = Some(Canary {
+        size: Budget::Count(0),
+        then: CanaryThen::Pause,
+    });
+    assert_eq!(
+        field_of(w.ops.create(&s, "a", "a").await.unwrap_err()),
+        "/canary/size"
+    );
     let mut s = on_failed_jobs(Action::Retry);
     s.failure_budget = Some(Budget::Percent(101));
-    assert_eq!(field_of(w.ops.create(&s, "a", "a").await.unwrap_err()), "/failure_budget");
+    assert_eq!(
+        field_of(w.ops.create(&s, "a", "a").await.unwrap_err()),
+        "/failure_budget"
+    );
     let mut s = on_failed_jobs(Action::Retry);
     s.selector.error_contains = Some("matches nothing".into());
-    assert_eq!(field_of(w.ops.create(&s, "a", "a").await.unwrap_err()), "/selector");
+    assert_eq!(
+        field_of(w.ops.create(&s, "a", "a").await.unwrap_err()),
+        "/selector"
+    );
 
     let runs_after: i64 = sqlx::query_scalar("SELECT count(*) FROM urumi.runs")
         .fetch_one(&pool)
