@@ -6,6 +6,10 @@
 #
 # The event stream (stream_events) is left out: it never ends by design; its behaviour is
 # covered by api/tests/api/events.rs.
+#
+# One schemathesis worker: with two, its coverage phase once died inside the tool
+# ("SystemError: AST constructor recursion depth mismatch", a thread race in Python), which
+# failed the run with every API check passing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${URUMI_BIN:-target/debug}
@@ -34,7 +38,7 @@ schemathesis run "http://127.0.0.1:$port/openapi.json" \
   --exclude-operation-id stream_events \
   --phases examples,coverage,fuzzing \
   --max-examples "${FUZZ_EXAMPLES:-50}" \
-  --workers 2 \
+  --workers 1 \
   --seed 1 \
   --no-color
 code=$?

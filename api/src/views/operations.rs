@@ -69,8 +69,8 @@ pub struct OperationSelector {
     #[oai(validator(min_length = 1, max_length = 200))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_contains: Option<Text>,
-    /// Runs of these stores.
-    #[oai(validator(min_items = 1, max_items = 10000))]
+    /// Runs of these stores (at most 1,000 ids; select more by plan, engine or time).
+    #[oai(validator(min_items = 1, max_items = 1000))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_ids: Option<Vec<Uuid>>,
     /// Runs of stores on this plan.

@@ -850,7 +850,7 @@ export interface components {
             failed_step?: string;
             /** @description Runs whose error contains this text (case-insensitive). */
             error_contains?: string;
-            /** @description Runs of these stores. */
+            /** @description Runs of these stores (at most 1,000 ids; select more by plan, engine or time). */
             store_ids?: string[];
             /** @description Runs of stores on this plan. */
             plan?: string;
