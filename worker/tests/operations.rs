@@ -78,32 +78,48 @@ async fn an_operation_survives_a_sigkilled_worker_and_obeys_pause_and_resume_acr
     let victim = WorkerProcess::spawn_with_lease(&url, None, 1500);
     // The first target's retried run is in its slow step: pause, then SIGKILL the process
     // that holds it (and the parent run).
-    wait_until("the first target's work step", Duration::from_secs(30), async || {
-        engine.run(runs[0]).await.unwrap().steps.iter().any(|s| {
-            s.name == "work" && s.status() == StepStatus::Running
-        })
-    })
+    wait_until(
+        "the first target's work step",
+        Duration::from_secs(30),
+        async || {
+            engine
+                .run(runs[0])
+                .await
+                .unwrap()
+                .steps
+                .iter()
+                .any(|s| s.name == "work" && s.status() == StepStatus::Running)
+        },
+    )
     .await;
     ops.control(op.id, Control::Pause, "alice").await.unwrap();
     victim.kill();
 
     let rescuer = WorkerProcess::spawn_with_lease(&url, None, 1500);
     // The rescuer takes over the target's run and the parent; the target succeeds...
-    wait_until("the first target to succeed", Duration::from_secs(30), async || {
-        ops.get(op.id).await.unwrap().progress.succeeded == 1
-    })
+    wait_until(
+        "the first target to succeed",
+        Duration::from_secs(30),
+        async || ops.get(op.id).await.unwrap().progress.succeeded == 1,
+    )
     .await;
     // ...and, paused, the parent starts nothing more (several polls of 0.5 s).
     tokio::time::sleep(Duration::from_secs(2)).await;
     let paused = ops.get(op.id).await.unwrap();
     assert_eq!(
-        (paused.state, paused.progress.pending, paused.progress.running),
+        (
+            paused.state,
+            paused.progress.pending,
+            paused.progress.running
+        ),
         (OperationState::Paused, 2, 0)
     );
     ops.control(op.id, Control::Resume, "alice").await.unwrap();
-    wait_until("the operation to succeed", Duration::from_secs(60), async || {
-        ops.get(op.id).await.unwrap().state == OperationState::Succeeded
-    })
+    wait_until(
+        "the operation to succeed",
+        Duration::from_secs(60),
+        async || ops.get(op.id).await.unwrap().state == OperationState::Succeeded,
+    )
     .await;
     rescuer.terminate();
 
@@ -117,9 +133,8 @@ async fn an_operation_survives_a_sigkilled_worker_and_obeys_pause_and_resume_acr
     .await
     .unwrap();
     assert_eq!(started, 3, "every target started exactly once");
-    let work_attempts = |d: &urumi_engine::RunDetail| {
-        d.steps.iter().find(|s| s.name == "work").unwrap().attempts
-    };
+    let work_attempts =
+        |d: &urumi_engine::RunDetail| d.steps.iter().find(|s| s.name == "work").unwrap().attempts;
     // The killed attempt counts: the first run's `work` ran twice, the others once (after
     // the failed attempt of before the retry, which a retry resets).
     assert_eq!(work_attempts(&engine.run(runs[0]).await.unwrap()), 2);
