@@ -60,6 +60,9 @@ pub struct ApiSettings {
     pub statement_timeout_ms: u64,
     /// How long idempotency keys are kept.
     pub idempotency_ttl_hours: u32,
+    /// How long a dry run of a repair or delete operation waits for a worker's cluster plan
+    /// (`store.preview@1`) before answering with the plan `pending`; at most 60,000.
+    pub plan_preview_wait_ms: u64,
     /// A built dashboard (`frontend/dist`) to serve at `/dashboard/`; empty serves none.
     pub dashboard_dir: String,
 }
@@ -85,6 +88,7 @@ max_streams = 1000
 stream_recheck_ms = 30000
 statement_timeout_ms = 5000
 idempotency_ttl_hours = 24
+plan_preview_wait_ms = 10000
 dashboard_dir = ""
 
 [log]
@@ -138,6 +142,9 @@ impl Settings {
         }
         if a.statement_timeout_ms < 100 {
             return Err("api.statement_timeout_ms must be at least 100".into());
+        }
+        if a.plan_preview_wait_ms > 60_000 {
+            return Err("api.plan_preview_wait_ms must be at most 60000".into());
         }
         if a.sse_keep_alive_ms < 100 {
             return Err("api.sse_keep_alive_ms must be at least 100".into());

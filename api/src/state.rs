@@ -2,6 +2,7 @@
 //! settings, the token cache, the create-rate limiter, the event feed and HTTP metrics.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -45,7 +46,8 @@ impl AppState {
         // Bulk operations' parent runs (`operation@1`) are declared beside them.
         let registry = urumi_ops::with_declared(&urumi_store::registry()?)?;
         let engine = Engine::new(pool.clone(), registry);
-        let ops = urumi_ops::Ops::new(engine.clone());
+        let ops = urumi_ops::Ops::new(engine.clone())
+            .plan_wait(Duration::from_millis(settings.api.plan_preview_wait_ms));
         Ok(Self {
             tokens: TokenCache::new(settings.token_cache()),
             limiter: RateLimiter::new(settings.api.create_rate_per_sec, settings.api.create_burst),

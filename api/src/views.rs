@@ -154,6 +154,10 @@ pub enum RunKind {
     #[oai(rename = "operation")]
     #[serde(rename = "operation")]
     Operation,
+    /// The cluster plan of a repair or delete operation's dry run (dry-run applies only).
+    #[oai(rename = "store.preview")]
+    #[serde(rename = "store.preview")]
+    Preview,
 }
 
 impl RunKind {
@@ -161,23 +165,27 @@ impl RunKind {
     #[must_use]
     pub fn definition(self) -> &'static str {
         use urumi_store::definitions::{DELETE, PROVISION, REPAIR};
+        use urumi_store::preview::PREVIEW;
         match self {
             Self::Provision => PROVISION,
             Self::Delete => DELETE,
             Self::Repair => REPAIR,
             Self::Demo => "demo",
             Self::Operation => urumi_ops::NAME,
+            Self::Preview => PREVIEW,
         }
     }
     /// The kind of a run of definition `d`.
     #[must_use]
     pub fn from_definition(d: &str) -> Self {
         use urumi_store::definitions::{DELETE, PROVISION, REPAIR};
+        use urumi_store::preview::PREVIEW;
         match d {
             PROVISION => Self::Provision,
             DELETE => Self::Delete,
             REPAIR => Self::Repair,
             urumi_ops::NAME => Self::Operation,
+            PREVIEW => Self::Preview,
             _ => Self::Demo,
         }
     }
@@ -799,6 +807,7 @@ pub struct RunHourView {
 
 /// Timestamps as poem-openapi's `ToJSON` writes them (`to_rfc3339`: `+00:00`, sub-second
 /// digits as needed), so stored and served views read the same.
+pub mod cluster_plan;
 pub mod operations;
 
 mod rfc3339 {

@@ -27,6 +27,7 @@ mod definition;
 mod drive;
 mod error;
 mod model;
+mod plan;
 mod select;
 mod service;
 
@@ -38,5 +39,6 @@ pub use model::{
     Action, Budget, Canary, CanaryThen, Operation, OperationState, Progress, Spec, Target,
     TargetState,
 };
+pub use plan::{ClusterPlan, PlanState};
 pub use select::{Preview, PreviewTarget, Selector};
 pub use service::{Control, MAX_CONCURRENCY, MAX_TARGETS, Ops};

@@ -5,10 +5,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use urumi_engine::{Matched, RunSelector, RunStatus};
+use urumi_store::preview::StorePlan;
 use uuid::Uuid;
 
 use crate::error::Error;
 use crate::model::{Action, Spec};
+use crate::plan::ClusterPlan;
 
 /// What an operation's targets must match. Every field narrows; a selector that sets none
 /// is refused unless `all` says "every run" on purpose.
@@ -97,6 +99,8 @@ pub struct Preview {
     pub matched: usize,
     /// The first targets, in the order they would start.
     pub targets: Vec<PreviewTarget>,
+    /// For a repair or delete: the cluster plan of the shown targets (see [`crate::plan`]).
+    pub cluster_plan: Option<ClusterPlan>,
 }
 
 /// One target of a dry run.
@@ -111,6 +115,8 @@ pub struct PreviewTarget {
     pub error: Option<String>,
     /// What the operation would do to it, in words; starts with "skip:" when it would not act.
     pub would: String,
+    /// For a repair or delete whose cluster plan is ready: what it would write.
+    pub plan: Option<StorePlan>,
 }
 
 /// What `spec` would do to `m`, as the dry run shows it. The same rules decide at the
@@ -183,7 +189,9 @@ pub(crate) async fn preview(
                 failed_step: m.failed_step.clone(),
                 error: m.error.clone(),
                 would: forecast(spec, m),
+                plan: None,
             })
             .collect(),
+        cluster_plan: None,
     })
 }

@@ -2,6 +2,8 @@
 //! (pause / resume / approve / cancel) and read. Each write is one transaction with its audit
 //! entry, under the operator's name.
 
+use std::time::Duration;
+
 use serde_json::json;
 use sqlx::PgConnection;
 use urumi_engine::{AuditEntry, Engine, NewRun};
@@ -62,11 +64,16 @@ impl Control {
     }
 }
 
-/// Operations over an engine whose registry declares `operation@1`.
+/// Operations over an engine whose registry declares `operation@1` (and `store.preview@1`
+/// for the cluster plans of dry runs).
 #[derive(Debug, Clone)]
 pub struct Ops {
     engine: Engine,
+    plan_wait: Duration,
 }
+
+/// How long a dry run waits for its cluster plan unless told otherwise.
+pub const DEFAULT_PLAN_WAIT: Duration = Duration::from_secs(10);
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
     Error::Invalid {
@@ -79,7 +86,18 @@ impl Ops {
     /// Operations started through `engine`.
     #[must_use]
     pub fn new(engine: Engine) -> Self {
-        Self { engine }
+        Self {
+            engine,
+            plan_wait: DEFAULT_PLAN_WAIT,
+        }
+    }
+
+    /// How long a dry run of a repair or delete waits for its cluster plan (then answers
+    /// with the plan `pending`).
+    #[must_use]
+    pub fn plan_wait(mut self, wait: Duration) -> Self {
+        self.plan_wait = wait;
+        self
     }
 
     /// Refuses a spec that cannot be carried out, before anything is read or written.
@@ -157,13 +175,18 @@ impl Ops {
         }
     }
 
-    /// The dry run: how many runs match and what would happen to the first ones.
+    /// The dry run: how many runs match and what would happen to the first ones — for a
+    /// repair or delete with the cluster plan of each, computed by a worker for `actor`
+    /// (see [`crate::plan`]).
     ///
     /// # Errors
-    /// [`Error::Invalid`], [`Error::TooManyTargets`], [`Error::Database`].
-    pub async fn preview(&self, spec: &Spec) -> Result<Preview, Error> {
+    /// [`Error::Invalid`], [`Error::TooManyTargets`], [`Error::Database`], [`Error::Engine`]
+    /// when the preview run cannot be started.
+    pub async fn preview(&self, spec: &Spec, actor: &str) -> Result<Preview, Error> {
         self.check(spec)?;
-        preview(&self.engine, spec, PREVIEWED).await
+        let mut p = preview(&self.engine, spec, PREVIEWED).await?;
+        crate::plan::attach(&self.engine, spec.action, &mut p, actor, self.plan_wait).await?;
+        Ok(p)
     }
 
     /// Creates the operation: its targets (frozen now), its parent run and its audit entry,

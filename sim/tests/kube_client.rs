@@ -255,6 +255,84 @@ async fn applying_the_same_object_twice_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_dry_run_apply_answers_the_would_be_object_and_stores_nothing() {
+    let (sim, c) = start().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(c.clone());
+    let dry = PatchParams::apply("urumi").force().dry_run();
+    let mut events = cms
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+
+    // Create: the would-be object comes back, nothing is stored.
+    let would = cms
+        .patch("settings", &dry, &Patch::Apply(cm(json!({"a": "1"}))))
+        .await
+        .unwrap();
+    assert_eq!(would.data.unwrap()["a"], "1");
+    assert!(cms.get_opt("settings").await.unwrap().is_none());
+
+    // Update: the change is answered, the stored object keeps its data and version.
+    let stored = cms
+        .patch(
+            "settings",
+            &PatchParams::apply("urumi"),
+            &Patch::Apply(cm(json!({"a": "1"}))),
+        )
+        .await
+        .unwrap();
+    let would = cms
+        .patch(
+            "settings",
+            &dry,
+            &Patch::Apply(cm(json!({"a": "2", "b": "3"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(would.data.as_ref().unwrap()["a"], "2");
+    assert_eq!(would.data.as_ref().unwrap()["b"], "3");
+    let now = cms.get("settings").await.unwrap();
+    assert_eq!(now.resource_version(), stored.resource_version());
+    assert_eq!(now.data.unwrap().get("b"), None);
+
+    // A dry-run delete deletes nothing either.
+    cms.delete(
+        "settings",
+        &DeleteParams {
+            dry_run: true,
+            ..DeleteParams::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(cms.get_opt("settings").await.unwrap().is_some());
+
+    // Watchers saw exactly one change: the real apply.
+    let first = tokio::time::timeout(IDLE, events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(first, WatchEvent::Added(_)), "{first:?}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), events.next())
+            .await
+            .is_err(),
+        "a dry run reached the watchers"
+    );
+    // The log says so too (kube-rs sends a delete's dryRun in its body, an apply's in the query).
+    let log = sim.request_log().entries();
+    let dry: Vec<_> = log
+        .iter()
+        .filter(|r| r.verb == "delete" || r.query.contains("dryRun=All"))
+        .collect();
+    assert_eq!(dry.len(), 3, "{log:#?}");
+    assert!(dry.iter().all(|r| !r.changed), "{dry:#?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_second_field_manager_conflicts_without_force_and_takes_over_with_it() {
     let (sim, c) = start().await;
     let cms: Api<ConfigMap> = Api::default_namespaced(c);

@@ -1,5 +1,5 @@
 //! The store workflows as the engine sees them: `store.provision@1`, `store.delete@1`,
-//! `store.repair@1` — names, versions, input, and steps in order with their retry, timeout
+//! `store.repair@1`, and `store.preview@1` — names, versions, input, and steps in order with their retry, timeout
 //! and wait options. The steps are *declared* here, without code:
 //!
 //! ```text
@@ -7,6 +7,7 @@
 //!            → wordpress → wordpress_ready → setup → storefront → mark_ready
 //! delete:    mark_deleting → delete_namespace → namespace_gone → mark_deleted
 //! repair:    reapply  (reports missing and drifted objects in its output)
+//! preview:   preview  (dry run: what a repair or delete would write; see `crate::preview`)
 //! ```
 //!
 //! A declared definition is all `urumi_engine::Engine` needs to start, re-run and check runs
@@ -22,6 +23,7 @@ use urumi_engine::{Definition, Registry, Result, RetryPolicy, StepOptions};
 use uuid::Uuid;
 
 use super::engines;
+use super::preview::{PREVIEW, PREVIEW_VERSION, PreviewInput};
 
 /// Definition names.
 pub const PROVISION: &str = "store.provision";
@@ -66,11 +68,11 @@ fn cluster_options() -> StepOptions {
         .timeout(Duration::from_secs(60))
 }
 
-/// The three store workflows, their steps declared (no code): provision, delete, repair.
+/// The store workflows, their steps declared (no code): provision, delete, repair, preview.
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 3]> {
+pub fn declared() -> Result<[Definition; 4]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -109,7 +111,19 @@ pub fn declared() -> Result<[Definition; 3]> {
         .step_defaults(o)
         .declare("reapply")
         .build()?;
-    Ok([provision, delete, repair])
+    // A preview answers an operator waiting on a dry run: a few quick attempts, no long
+    // backoff (the API stops waiting after a few seconds anyway).
+    let preview = Definition::builder(PREVIEW, PREVIEW_VERSION)
+        .input::<PreviewInput>()
+        .step_defaults(o.retry(RetryPolicy {
+            initial_interval: Duration::from_millis(100),
+            multiplier: 2.0,
+            max_interval: Duration::from_secs(1),
+            max_attempts: 3,
+        }))
+        .declare("preview")
+        .build()?;
+    Ok([provision, delete, repair, preview])
 }
 
 /// The store workflows, declared: enough for an `Engine` that starts, re-runs and checks
@@ -134,7 +148,12 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            ["store.delete@1", "store.provision@1", "store.repair@1"]
+            [
+                "store.delete@1",
+                "store.preview@1",
+                "store.provision@1",
+                "store.repair@1"
+            ]
         );
         assert!(registry.iter().all(|d| !d.is_executable()));
         let delete = registry.get(DELETE, None).unwrap();

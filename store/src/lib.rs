@@ -7,6 +7,8 @@
 //!   `urumi-workflows`).
 //! - [`definitions`]: the store workflows' names, versions, input and steps as engine
 //!   definitions whose steps are declared, not implemented; [`registry`] holds them.
+//! - [`preview`]: the input and output of `store.preview@1`, the cluster plan preview of a
+//!   repair or a delete that an operation's dry run shows.
 //! - [`service`]: create / delete / repair requests (store row + run in one transaction).
 //! - [`status`]: a store's status and the moves between statuses (the state machine).
 //! - [`subject`]: the run subject of a store, `store:<id>`.
@@ -20,6 +22,7 @@ pub mod db;
 pub mod definitions;
 pub mod engines;
 pub mod names;
+pub mod preview;
 pub mod service;
 pub mod settings;
 pub mod status;

@@ -1,7 +1,7 @@
 //! The chart's worker identity is exactly enough: the store workflows run as the
 //! ServiceAccount that `helm template` renders (helm/urumi/templates/rbac.yaml and
 //! worker-policy.yaml), with a token from the simulator, which enforces RBAC for bearer
-//! tokens. With every rule they provision, repair and delete a store (and read a failed
+//! tokens. With every rule they provision, repair, preview (dry-run) and delete a store (and read a failed
 //! setup Job's log); without any one rule, the step that needs it fails with the API
 //! server's Forbidden message naming that rule's resource. The chart's admission policy is
 //! enforced too: outside store namespaces the same ServiceAccount can change nothing.
@@ -21,8 +21,9 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use urumi_engine::{Engine, RunStatus};
+use urumi_engine::{Engine, NewRun, RunStatus};
 use urumi_sim::{JobScript, SimHandle, Simulator};
+use urumi_store::preview::{PREVIEW, PlannedAction, PreviewInput, PreviewOutput};
 use urumi_workflows::store::service;
 use urumi_workflows::store::settings::StoreSettings;
 use uuid::Uuid;
@@ -190,7 +191,40 @@ impl Rig {
         }
     }
 
-    /// Provisions, repairs and deletes a store; the first failed run's error.
+    /// Previews `action` on store `id` (`store.preview@1`); the plan's error if the preview
+    /// found the action would fail.
+    async fn preview(&self, id: Uuid, action: PlannedAction) -> Result<(), String> {
+        let run = self
+            .engine
+            .start_run(NewRun::new(
+                PREVIEW,
+                format!("preview:{}", Uuid::now_v7()),
+                json!(PreviewInput {
+                    action,
+                    store_ids: vec![id],
+                }),
+            ))
+            .await
+            .unwrap();
+        self.ended(run.run_id).await?;
+        let out: PreviewOutput = serde_json::from_value(
+            self.engine
+                .run(run.run_id)
+                .await
+                .unwrap()
+                .run
+                .output
+                .unwrap(),
+        )
+        .unwrap();
+        match out.stores[0].error.clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Provisions, repairs, previews a repair and a delete, and deletes a store; the first
+    /// failed run's error (or a preview's plan error).
     async fn lifecycle(&self, name: &str) -> Result<(), String> {
         let created = service::create(&self.engine, &self.settings, name, "woocommerce", None, "t")
             .await
@@ -199,6 +233,8 @@ impl Rig {
         let id = created.store.id;
         let repair = service::repair(&self.engine, id, "t").await.unwrap();
         self.ended(repair.run_id).await?;
+        self.preview(id, PlannedAction::Repair).await?;
+        self.preview(id, PlannedAction::Delete).await?;
         let delete = service::delete(&self.engine, id, "t").await.unwrap();
         self.ended(delete.run_id).await
     }

@@ -77,7 +77,7 @@ impl OperationsApi {
             Role::Operator
         })?;
         if body.0.dry_run {
-            let preview = self.0.ops.preview(&spec).await?;
+            let preview = self.0.ops.preview(&spec, auth.0.actor()).await?;
             return Ok(Created::Preview(JsonBody(OperationCreated {
                 operation: None,
                 preview: Some(OperationPreview::from(&preview)),

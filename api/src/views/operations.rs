@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
+use super::cluster_plan::{ClusterPlan, StorePlan};
 use super::{RunKind, RunStatus, rfc3339, store_of};
 use crate::problem::ApiError;
 use crate::text::Text;
@@ -482,15 +483,23 @@ pub struct PreviewTarget {
     pub error: Option<String>,
     /// What the operation would do to it; starts with `skip:` when it would not act.
     pub would: String,
+    /// Repair and delete: what the action would write, once the cluster plan is `ready`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<StorePlan>,
 }
 
 /// What a dry run answers: nothing was started.
 #[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OperationPreview {
     /// How many runs the selector matches (the operation's targets).
     pub matched: i64,
     /// The first 20 targets, in the order they would start.
     pub targets: Vec<PreviewTarget>,
+    /// Repair and delete: the cluster plan of the shown targets, computed by a worker with
+    /// server-side apply `dryRun=All` (nothing is written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_plan: Option<ClusterPlan>,
 }
 
 impl From<&urumi_ops::Preview> for OperationPreview {
@@ -510,8 +519,10 @@ impl From<&urumi_ops::Preview> for OperationPreview {
                     failed_step: t.failed_step.clone(),
                     error: t.error.clone(),
                     would: t.would.clone(),
+                    plan: t.plan.as_ref().map(StorePlan::from),
                 })
                 .collect(),
+            cluster_plan: p.cluster_plan.as_ref().map(ClusterPlan::from),
         }
     }
 }
@@ -541,6 +552,7 @@ pub struct RerunRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::views::cluster_plan::{ObjectChange, PlanState, PlannedObject};
     use crate::views::tests::{at, same};
 
     #[test]
@@ -617,8 +629,24 @@ mod tests {
                     failed_step: full.then(|| "namespace".into()),
                     error: full.then(|| "boom".into()),
                     would: "resume".into(),
+                    plan: full.then(|| StorePlan {
+                        objects: vec![PlannedObject {
+                            kind: "Deployment".into(),
+                            name: "web".into(),
+                            change: ObjectChange::Update,
+                            fields: vec!["/spec/replicas".into()],
+                            note: Some("n".into()),
+                        }],
+                        error: Some("e".into()),
+                    }),
                 }],
+                cluster_plan: full.then(|| ClusterPlan {
+                    run_id: Uuid::now_v7(),
+                    state: PlanState::Failed,
+                    error: Some("boom".into()),
+                }),
             };
+            same(&preview);
             same(&OperationCreated {
                 operation: full.then(|| op.clone()),
                 preview: (!full).then_some(preview),

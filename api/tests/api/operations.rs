@@ -378,3 +378,138 @@ async fn a_run_is_rerun_from_a_named_step(pool: PgPool) {
     // The old run is no longer its store's newest.
     problem(rerun(&app.operator, json!({})).await.unwrap(), 409).await;
 }
+
+/// A worker with the store and operation workflows whose kube client is the simulator's.
+async fn cluster_worker(pool: &PgPool, sim: &urumi_sim::SimHandle) -> urumi_engine::WorkerHandle {
+    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    let deps = std::sync::Arc::new(urumi_workflows::StoreDeps {
+        settings: Default::default(),
+        pool: pool.clone(),
+        client: Some(client),
+    });
+    let registry = urumi_workflows::registry(Some(&deps)).unwrap();
+    let registry = urumi_ops::with_code(pool.clone(), &registry).unwrap();
+    let options = WorkerOptions {
+        poll_interval: Duration::from_millis(50),
+        ..WorkerOptions::default()
+    };
+    Worker::new(pool.clone(), registry, options)
+        .start()
+        .await
+        .unwrap()
+}
+
+fn repair_dry_run(store: &str) -> Value {
+    json!({ "action": "repair", "selector": { "store_ids": [store] }, "dry_run": true })
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_repair_dry_run_shows_each_stores_cluster_plan_from_a_worker(pool: PgPool) {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+
+    let app = spawn_app(pool.clone()).await;
+    let sim = urumi_sim::Simulator::builder().start().await.unwrap();
+    let worker = cluster_worker(&pool, &sim).await;
+    let body = app.created("Planned Shop").await;
+    let store = body["store"]["id"].as_str().unwrap().to_owned();
+    let run = body["run"]["id"].as_str().unwrap();
+    wait_for(&app, &format!("/api/v1/runs/{run}"), "status", "succeeded").await;
+    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    let policies: kube::Api<NetworkPolicy> = kube::Api::namespaced(client, "store-planned-shop");
+    policies
+        .delete("allow-dns", &Default::default())
+        .await
+        .unwrap();
+
+    let r = app
+        .req(Method::POST, "/api/v1/operations", &app.operator)
+        .json(&repair_dry_run(&store))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let preview = &body["preview"];
+    assert_eq!(preview["cluster_plan"]["state"], "ready", "{body:#}");
+    let plan = &preview["targets"][0]["plan"];
+    assert!(plan.get("error").is_none(), "{plan:#}");
+    let objects = plan["objects"].as_array().unwrap();
+    let changed: Vec<(&str, &str, &str)> = objects
+        .iter()
+        .filter(|o| o["change"] != "unchanged")
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap(),
+                o["name"].as_str().unwrap(),
+                o["change"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [("NetworkPolicy", "allow-dns", "create")],
+        "{plan:#}"
+    );
+    assert!(objects.len() >= 10, "{plan:#}");
+    assert!(
+        policies.get_opt("allow-dns").await.unwrap().is_none(),
+        "the dry run wrote nothing"
+    );
+    assert_eq!(operations(&app).await, 0, "a dry run starts no operation");
+    // The preview is a run like any other, readable and audited with its actor.
+    let plan_run = preview["cluster_plan"]["run_id"].as_str().unwrap();
+    let r: Value = app
+        .get(&format!("/api/v1/runs/{plan_run}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["created_by"].as_str()),
+        (Some("succeeded"), Some("test-operator"))
+    );
+    worker.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_dry_run_whose_plan_no_worker_computes_in_time_answers_it_pending(pool: PgPool) {
+    let app =
+        crate::helpers::spawn_app_with(pool.clone(), |s| s.api.plan_preview_wait_ms = 300).await;
+    let body = app.created("Waiting Shop").await;
+    let store = body["store"]["id"].as_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    let r = app
+        .req(Method::POST, "/api/v1/operations", &app.operator)
+        .json(&repair_dry_run(&store))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let body: Value = r.json().await.unwrap();
+    let plan = &body["preview"]["cluster_plan"];
+    assert_eq!(plan["state"], "pending", "{body:#}");
+    assert!(body["preview"]["targets"][0].get("plan").is_none());
+    // The run holds the plan once a worker gets to it.
+    let plan_run = plan["run_id"].as_str().unwrap();
+    let r: Value = app
+        .get(&format!("/api/v1/runs/{plan_run}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r["kind"].as_str(), r["status"].as_str()),
+        (Some("store.preview"), Some("queued"))
+    );
+    // A retry operation has no cluster plan.
+    let r = app
+        .req(Method::POST, "/api/v1/operations", &app.operator)
+        .json(&json!({ "action": "cancel", "selector": { "store_ids": [store] }, "dry_run": true }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert!(body["preview"].get("cluster_plan").is_none(), "{body:#}");
+}

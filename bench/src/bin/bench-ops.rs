@@ -223,7 +223,7 @@ async fn measure(a: &Args, pool: &PgPool) -> anyhow::Result<serde_json::Value> {
     let mut dry = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let p = ops.preview(&spec).await?;
+        let p = ops.preview(&spec, "bench").await?;
         dry.push(t.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(p.matched == a.runs, "the dry run matched {}", p.matched);
     }

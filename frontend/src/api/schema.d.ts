@@ -612,6 +612,16 @@ export interface components {
             passed: boolean;
         };
         /**
+         * ClusterPlan
+         * @description The cluster plan of a dry run as a whole: the `store.preview` run a worker computes it in.
+         */
+        ClusterPlan: {
+            /** Format: uuid */
+            run_id: string;
+            state: components["schemas"]["PlanState"];
+            error?: string;
+        };
+        /**
          * CreateOperation
          * @description Act on every run a selector matches.
          */
@@ -747,6 +757,11 @@ export interface components {
             token: string;
         };
         /**
+         * @description What the action would do to one object.
+         * @enum {string}
+         */
+        ObjectChange: "create" | "update" | "unchanged" | "delete";
+        /**
          * Operation
          * @description An operation and its progress.
          */
@@ -819,6 +834,11 @@ export interface components {
             matched: number;
             /** @description The first 20 targets, in the order they would start. */
             targets: components["schemas"]["PreviewTarget"][];
+            /**
+             * @description Repair and delete: the cluster plan of the shown targets, computed by a worker with
+             *     server-side apply `dryRun=All` (nothing is written).
+             */
+            cluster_plan?: components["schemas"]["ClusterPlan"] & unknown;
         };
         /**
          * OperationProgress
@@ -920,6 +940,11 @@ export interface components {
             items: components["schemas"]["PlanView"][];
         };
         /**
+         * @description Where a dry run's cluster plan stands.
+         * @enum {string}
+         */
+        PlanState: "ready" | "pending" | "failed";
+        /**
          * PlanView
          * @description A plan a store can be created on: what its namespace's ResourceQuota allows and the
          *     sizes of its volumes (Kubernetes quantities, as the quota and PVCs are written).
@@ -944,6 +969,18 @@ export interface components {
             wp_storage: string;
         };
         /**
+         * PlannedObject
+         * @description One object of a store's plan.
+         */
+        PlannedObject: {
+            kind: string;
+            name: string;
+            change: components["schemas"]["ObjectChange"];
+            /** @description For `update`: JSON pointers of the fields that would change (at most 20). */
+            fields: string[];
+            note?: string;
+        };
+        /**
          * PreviewTarget
          * @description One target of a dry run, with what would happen to it.
          */
@@ -961,6 +998,8 @@ export interface components {
             error?: string;
             /** @description What the operation would do to it; starts with `skip:` when it would not act. */
             would: string;
+            /** @description Repair and delete: what the action would write, once the cluster plan is `ready`. */
+            plan?: components["schemas"]["StorePlan"] & unknown;
         };
         /**
          * Problem
@@ -1109,7 +1148,7 @@ export interface components {
          * @description What a run does.
          * @enum {string}
          */
-        RunKind: "store.provision" | "store.delete" | "store.repair" | "demo" | "operation";
+        RunKind: "store.provision" | "store.delete" | "store.repair" | "demo" | "operation" | "store.preview";
         /**
          * RunPage
          * @description One page of runs.
@@ -1323,6 +1362,15 @@ export interface components {
             items: components["schemas"]["Store"][];
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
+        };
+        /**
+         * StorePlan
+         * @description What a repair or delete would write for one target's store; `error` when the action
+         *     would fail for it (e.g. its namespace is gone or not its own).
+         */
+        StorePlan: {
+            objects: components["schemas"]["PlannedObject"][];
+            error?: string;
         };
         /**
          * @description Where a store is in its life.

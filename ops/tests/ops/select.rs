@@ -12,7 +12,7 @@ use super::helpers::*;
 async fn matched(w: &World, selector: Selector) -> usize {
     let mut spec = on_failed_jobs(Action::Retry);
     spec.selector = selector;
-    w.ops.preview(&spec).await.unwrap().matched
+    w.ops.preview(&spec, "alice").await.unwrap().matched
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
@@ -127,7 +127,7 @@ async fn a_selector_matches_each_subjects_newest_run_by_every_field(pool: PgPool
 
     let mut spec = on_failed_jobs(Action::Retry);
     spec.selector = failed_jobs;
-    let preview = w.ops.preview(&spec).await.unwrap();
+    let preview = w.ops.preview(&spec, "alice").await.unwrap();
     let shown: Vec<Uuid> = preview.targets.iter().map(|t| t.run_id).collect();
     assert_eq!(shown, vec![failed[0], failed[1]], "oldest first");
     assert_eq!(preview.targets[0].would, "resume job@1 at step work");

@@ -12,10 +12,14 @@
 //!   every engine shares, and the building blocks engines use.
 //! - [`cluster`]: kube-rs calls (server-side apply, create-if-absent) and error classes.
 //! - [`proxy`]: HTTP to a store's app through the API server's Service proxy.
-//! - [`steps`]: the code of the `store.provision`, `store.delete` and `store.repair` steps.
+//! - [`preview`]: applying a store's desired state and saying what changed — for real
+//!   (`store.repair`) or under `dryRun=All` (`store.preview`, an operation's plan preview).
+//! - [`steps`]: the code of the `store.provision`, `store.delete`, `store.repair` and
+//!   `store.preview` steps.
 
 pub mod cluster;
 pub mod engines;
+pub mod preview;
 pub mod proxy;
 pub mod render;
 pub mod steps;

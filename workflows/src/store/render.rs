@@ -571,6 +571,34 @@ fn app_value(obj: &AppObject) -> serde_json::Value {
     }
 }
 
+/// The objects `store.repair` re-applies (and its preview dry-runs), in order, as JSON:
+/// everything of [`all`] but the credentials Secret (never overwritten: its values cannot be
+/// recovered) and the setup Job (setup runs once, at provisioning).
+///
+/// # Panics
+/// Never: typed objects always serialize.
+#[must_use]
+pub fn repaired(
+    engine: &dyn StoreEngine,
+    spec: &StoreSpec<'_>,
+    s: &StoreSettings,
+) -> Vec<serde_json::Value> {
+    let web = engine.web();
+    let mut out = vec![
+        value(&namespace(spec)),
+        value(&resource_quota(spec)),
+        value(&limit_range(spec)),
+    ];
+    out.extend(network_policies(spec, s, web).iter().map(value));
+    out.extend(engine.data_tier(spec, s).objects.iter().map(app_value));
+    out.extend(engine.web_tier(spec, s).objects.iter().map(app_value));
+    out.extend([
+        value(&ingress(spec, s, web)),
+        value(&setup_script(engine, spec)),
+    ]);
+    out
+}
+
 /// Every object of a store running `engine`, in apply order, as JSON (with `apiVersion` and
 /// `kind`): the shared objects, the engine's data and web tiers, the Ingress, the setup
 /// script and Job.

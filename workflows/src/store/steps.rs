@@ -1,5 +1,5 @@
 //! The code of the store workflows' steps: `store.provision@1`, `store.delete@1`,
-//! `store.repair@1`. Their names, versions, steps in order and options are declared in
+//! `store.repair@1`, `store.preview@1` (the last two through [`super::preview`]). Their names, versions, steps in order and options are declared in
 //! `urumi_store::definitions` (see the diagram there); [`definitions_for`] gives each
 //! declared step its code here.
 //!
@@ -30,9 +30,10 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
 use urumi_engine::{Definition, ResultExt, StepContext, StepError, StepOutcome};
+use urumi_store::preview::{Change, MAX_PREVIEWED, PreviewInput, PreviewOutput};
 use uuid::Uuid;
 
-use super::cluster::{self, apply, create_if_absent, exists_by_dry_run, get_opt};
+use super::cluster::{self, apply, create_if_absent, get_opt};
 use super::engines::{AppObject, Engines, StoreEngine, Verdict, Workload};
 use super::names::{Slug, slugify};
 use super::proxy::{self, Answer};
@@ -59,8 +60,9 @@ impl std::fmt::Debug for StoreDeps {
     }
 }
 
-struct Ctx {
-    deps: Arc<StoreDeps>,
+/// What a step of one store works with: its run input, validated, and the worker's deps.
+pub(super) struct Ctx {
+    pub(super) deps: Arc<StoreDeps>,
     engines: Engines,
     input: StoreInput,
     slug: Slug,
@@ -69,7 +71,13 @@ struct Ctx {
 
 impl Ctx {
     fn new(deps: Arc<StoreDeps>, engines: Engines, ctx: &StepContext) -> Result<Self, StepError> {
-        let input: StoreInput = ctx.input_as()?;
+        Self::from_input(deps, engines, ctx.input_as()?)
+    }
+    fn from_input(
+        deps: Arc<StoreDeps>,
+        engines: Engines,
+        input: StoreInput,
+    ) -> Result<Self, StepError> {
         let slug = slugify(&input.slug, &deps.settings.platform_namespace).fatal()?;
         if slug.as_str() != input.slug {
             return Err(StepError::fatal(format!(
@@ -88,7 +96,7 @@ impl Ctx {
     }
     /// The store's engine. Looked up when a step needs it, so that deletion, which needs
     /// none, works for any store.
-    fn engine(&self) -> Result<&'static dyn StoreEngine, StepError> {
+    pub(super) fn engine(&self) -> Result<&'static dyn StoreEngine, StepError> {
         self.engines.get(&self.input.engine).ok_or_else(|| {
             StepError::fatal(format!(
                 "unknown engine {:?}; this worker serves: {}",
@@ -97,13 +105,13 @@ impl Ctx {
             ))
         })
     }
-    fn client(&self) -> Result<&Client, StepError> {
+    pub(super) fn client(&self) -> Result<&Client, StepError> {
         self.deps
             .client
             .as_ref()
             .ok_or_else(|| StepError::fatal("this process has no cluster configured"))
     }
-    fn spec(&self) -> Result<StoreSpec<'_>, StepError> {
+    pub(super) fn spec(&self) -> Result<StoreSpec<'_>, StepError> {
         let plan = self
             .deps
             .settings
@@ -116,13 +124,13 @@ impl Ctx {
             plan,
         })
     }
-    fn ns(&self) -> String {
+    pub(super) fn ns(&self) -> String {
         self.slug.namespace()
     }
     /// Proves that the namespace this step writes into is this store's: it exists, its labels
     /// name this store, and its UID is the one recorded when a run of this store created it.
     /// A namespace of the same name made since (a reused slug, a re-creation) is refused.
-    async fn own_namespace(&self) -> Result<(), StepError> {
+    pub(super) async fn own_namespace(&self) -> Result<(), StepError> {
         let store = super::db::get(&self.deps.pool, self.input.store_id)
             .await
             .retryable()?
@@ -137,7 +145,7 @@ impl Ctx {
         ensure_ours(&ns, &self.input.store_id, store.namespace_uid.as_deref())
     }
 
-    fn api<K>(&self) -> Result<Api<K>, StepError>
+    pub(super) fn api<K>(&self) -> Result<Api<K>, StepError>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
             + kube::Resource<DynamicType = ()>,
@@ -185,7 +193,7 @@ pub fn definitions_for(
     deps: &Arc<StoreDeps>,
     engines: Engines,
 ) -> urumi_engine::Result<Vec<Definition>> {
-    let [provision, delete, repair] = urumi_store::definitions::declared()?;
+    let [provision, delete, repair, preview] = urumi_store::definitions::declared()?;
     let provision = provision
         .implement("namespace", step(deps, engines, namespace))?
         .implement("quota", guarded(deps, engines, quota))?
@@ -204,7 +212,11 @@ pub fn definitions_for(
         .implement("namespace_gone", step(deps, engines, namespace_gone))?
         .implement("mark_deleted", step(deps, engines, mark_deleted))?;
     let repair = repair.implement("reapply", guarded(deps, engines, reapply))?;
-    Ok(vec![provision, delete, repair])
+    let preview = preview.implement("preview", {
+        let deps = deps.clone();
+        move |sc: StepContext| previews(deps.clone(), engines, sc)
+    })?;
+    Ok(vec![provision, delete, repair, preview])
 }
 
 fn owned_by(ns: &Namespace, store_id: &Uuid) -> bool {
@@ -214,6 +226,17 @@ fn owned_by(ns: &Namespace, store_id: &Uuid) -> bool {
         .map(String::as_str)
         == Some("urumi")
         && labels.get("urumi.io/store-id").map(String::as_str) == Some(&store_id.to_string())
+}
+
+/// Refuses to delete a namespace whose labels do not prove the store of `c` owns it.
+pub(super) fn ensure_owned(ns: &Namespace, c: &Ctx) -> Result<(), StepError> {
+    if owned_by(ns, &c.input.store_id) {
+        return Ok(());
+    }
+    Err(StepError::fatal(format!(
+        "refusing to delete namespace {}: its labels do not prove this store owns it",
+        c.ns()
+    )))
 }
 
 /// Refuses a namespace whose labels do not name this store, or whose UID is not the one
@@ -312,28 +335,14 @@ async fn credentials(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     StepOutcome::done(json!({ "secret": render::CREDENTIALS, "created": created }))
 }
 
-/// Server-side applies one of the engine's objects; with a `report`, notes whether it was
-/// missing or had drifted (see [`reconcile`]).
-async fn put(c: &Ctx, obj: &AppObject, report: Option<&mut Report>) -> Result<(), StepError> {
-    async fn one<K>(api: Api<K>, obj: &K, report: Option<&mut Report>) -> Result<(), StepError>
-    where
-        K: kube::Resource<DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + Serialize
-            + std::fmt::Debug,
-    {
-        match report {
-            Some(r) => reconcile(&api, obj, r).await,
-            None => apply(&api, obj).await.map(drop),
-        }
-    }
+/// Server-side applies one of the engine's objects.
+async fn put(c: &Ctx, obj: &AppObject) -> Result<(), StepError> {
     match obj {
-        AppObject::Service(o) => one(c.api()?, o, report).await,
-        AppObject::StatefulSet(o) => one(c.api()?, o, report).await,
-        AppObject::Deployment(o) => one(c.api()?, o, report).await,
-        AppObject::PersistentVolumeClaim(o) => one(c.api()?, o, report).await,
-        AppObject::ConfigMap(o) => one(c.api()?, o, report).await,
+        AppObject::Service(o) => apply(&c.api()?, o).await.map(drop),
+        AppObject::StatefulSet(o) => apply(&c.api()?, o).await.map(drop),
+        AppObject::Deployment(o) => apply(&c.api()?, o).await.map(drop),
+        AppObject::PersistentVolumeClaim(o) => apply(&c.api()?, o).await.map(drop),
+        AppObject::ConfigMap(o) => apply(&c.api()?, o).await.map(drop),
     }
 }
 
@@ -341,7 +350,7 @@ async fn put(c: &Ctx, obj: &AppObject, report: Option<&mut Report>) -> Result<()
 async fn data_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let tier = c.engine()?.data_tier(&c.spec()?, &c.deps.settings);
     for obj in &tier.objects {
-        put(&c, obj, None).await?;
+        put(&c, obj).await?;
     }
     let applied: Vec<String> = tier.objects.iter().map(AppObject::id).collect();
     StepOutcome::done(json!({ "applied": applied }))
@@ -386,7 +395,7 @@ async fn web_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let (engine, spec, s) = (c.engine()?, c.spec()?, &c.deps.settings);
     let tier = engine.web_tier(&spec, s);
     for obj in &tier.objects {
-        put(&c, obj, None).await?;
+        put(&c, obj).await?;
     }
     apply(
         &c.api::<Ingress>()?,
@@ -564,12 +573,7 @@ async fn delete_namespace(c: Ctx, _: StepContext) -> Result<StepOutcome, StepErr
     let Some(ns) = get_opt(&api, &c.ns()).await? else {
         return StepOutcome::done(json!({ "existed": false }));
     };
-    if !owned_by(&ns, &c.input.store_id) {
-        return Err(StepError::fatal(format!(
-            "refusing to delete namespace {}: its labels do not prove this store owns it",
-            c.ns()
-        )));
-    }
+    ensure_owned(&ns, &c)?;
     cluster::delete(&api, &c.ns()).await?;
     StepOutcome::done(json!({ "existed": true }))
 }
@@ -594,30 +598,7 @@ async fn mark_deleted(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> 
     Ok(StepOutcome::done_empty())
 }
 
-/// Gets `obj` by name, applies it, and reports whether it was missing or had drifted (the
-/// apply changed its resourceVersion).
-async fn reconcile<K>(api: &Api<K>, obj: &K, report: &mut Report) -> Result<(), StepError>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
-{
-    let name = obj.meta().name.clone().unwrap_or_default();
-    let id = format!("{}/{name}", K::kind(&()));
-    let before = get_opt(api, &name).await?;
-    let after = apply(api, obj).await?;
-    if let Some(b) = before {
-        if b.meta().resource_version != after.meta().resource_version {
-            report.drifted.push(id);
-        }
-    } else {
-        report.missing.push(id);
-    }
-    Ok(())
-}
-
+/// What `reapply` reports: the objects it re-created and those whose fields it changed.
 #[derive(Debug, Default, Serialize)]
 struct Report {
     missing: Vec<String>,
@@ -625,55 +606,49 @@ struct Report {
 }
 
 async fn reapply(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
-    let (engine, spec, s) = (c.engine()?, c.spec()?, &c.deps.settings);
     let mut r = Report::default();
-    reconcile(
-        &Api::<Namespace>::all(c.client()?.clone()),
-        &render::namespace(&spec),
-        &mut r,
-    )
-    .await?;
-    // Found by a dry-run create: the worker has no right to read Secrets. The values of the
-    // would-be Secret are placeholders; nothing is stored.
-    let probe: BTreeMap<String, String> = engine
-        .credential_keys()
-        .iter()
-        .map(|k| ((*k).to_owned(), String::new()))
-        .collect();
-    if !exists_by_dry_run(&c.api::<Secret>()?, &render::credentials(&spec, &probe)).await? {
-        return Err(StepError::fatal(
-            "the credentials Secret is missing: the database password cannot be recovered; restore the Secret, then retry",
-        ));
+    for o in super::preview::repair(&c, false).await? {
+        let id = format!("{}/{}", o.kind, o.name);
+        match o.change {
+            Change::Create => r.missing.push(id),
+            Change::Update => r.drifted.push(id),
+            Change::Unchanged | Change::Delete => {}
+        }
     }
-    reconcile(
-        &c.api::<ResourceQuota>()?,
-        &render::resource_quota(&spec),
-        &mut r,
-    )
-    .await?;
-    reconcile(&c.api::<LimitRange>()?, &render::limit_range(&spec), &mut r).await?;
-    for np in render::network_policies(&spec, s, engine.web()) {
-        reconcile(&c.api::<NetworkPolicy>()?, &np, &mut r).await?;
-    }
-    for obj in engine
-        .data_tier(&spec, s)
-        .objects
-        .iter()
-        .chain(&engine.web_tier(&spec, s).objects)
-    {
-        put(&c, obj, Some(&mut r)).await?;
-    }
-    reconcile(
-        &c.api::<Ingress>()?,
-        &render::ingress(&spec, s, engine.web()),
-        &mut r,
-    )
-    .await?;
-    reconcile(
-        &c.api::<ConfigMap>()?,
-        &render::setup_script(engine, &spec),
-        &mut r,
-    )
-    .await?;
     StepOutcome::done(serde_json::to_value(&r).fatal()?)
+}
+
+/// The `preview` step of `store.preview@1`: each store's plan for the input's action
+/// ([`super::preview::plan`]), nothing written.
+async fn previews(
+    deps: Arc<StoreDeps>,
+    engines: Engines,
+    sc: StepContext,
+) -> Result<StepOutcome, StepError> {
+    let input: PreviewInput = sc.input_as()?;
+    let mut out = PreviewOutput::default();
+    for &id in input.store_ids.iter().take(MAX_PREVIEWED) {
+        let store = super::db::get(&deps.pool, id).await.retryable()?;
+        let make = || {
+            let store =
+                store.ok_or_else(|| StepError::fatal(format!("store {id} does not exist")))?;
+            if store.status == StoreStatus::Deleted {
+                return Err(StepError::fatal(format!("store {id} is deleted")));
+            }
+            Ctx::from_input(
+                deps.clone(),
+                engines,
+                StoreInput {
+                    store_id: id,
+                    name: store.name,
+                    slug: store.slug,
+                    plan: store.plan,
+                    engine: store.engine,
+                },
+            )
+        };
+        out.stores
+            .push(super::preview::plan(make, id, input.action).await?);
+    }
+    StepOutcome::done(out)
 }
