@@ -785,6 +785,8 @@ pub struct FleetInsights {
     /// Per hour (oldest first) and definition, the runs that ended in it; hours without
     /// runs are absent.
     pub runs_per_hour: Vec<RunHourView>,
+    /// Per quota resource, the live stores' usage and quota summed (their last observations).
+    pub usage: Vec<usage::FleetResource>,
 }
 
 /// How many stores are in a status.
@@ -809,6 +811,7 @@ pub struct RunHourView {
 /// digits as needed), so stored and served views read the same.
 pub mod cluster_plan;
 pub mod operations;
+pub mod usage;
 
 mod rfc3339 {
     use chrono::{DateTime, Utc};

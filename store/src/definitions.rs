@@ -1,5 +1,5 @@
 //! The store workflows as the engine sees them: `store.provision@1`, `store.delete@1`,
-//! `store.repair@1`, and `store.preview@1` — names, versions, input, and steps in order with their retry, timeout
+//! `store.repair@1`, `store.preview@1` and `store.usage@1` — names, versions, input, and steps in order with their retry, timeout
 //! and wait options. The steps are *declared* here, without code:
 //!
 //! ```text
@@ -8,6 +8,7 @@
 //! delete:    mark_deleting → delete_namespace → namespace_gone → mark_deleted
 //! repair:    reapply  (reports missing and drifted objects in its output)
 //! preview:   preview  (dry run: what a repair or delete would write; see `crate::preview`)
+//! usage:     observe  (every store's quota usage, fleet-wide; see `crate::usage`)
 //! ```
 //!
 //! A declared definition is all `urumi_engine::Engine` needs to start, re-run and check runs
@@ -24,6 +25,12 @@ use uuid::Uuid;
 
 use super::engines;
 use super::preview::{PREVIEW, PREVIEW_VERSION, PreviewInput};
+use super::usage::{USAGE, USAGE_VERSION};
+
+/// The input of `store.usage@1`: nothing (it observes every store).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageInput {}
 
 /// Definition names.
 pub const PROVISION: &str = "store.provision";
@@ -68,11 +75,12 @@ fn cluster_options() -> StepOptions {
         .timeout(Duration::from_secs(60))
 }
 
-/// The store workflows, their steps declared (no code): provision, delete, repair, preview.
+/// The store workflows, their steps declared (no code): provision, delete, repair, preview,
+/// usage.
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 4]> {
+pub fn declared() -> Result<[Definition; 5]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -123,7 +131,12 @@ pub fn declared() -> Result<[Definition; 4]> {
         }))
         .declare("preview")
         .build()?;
-    Ok([provision, delete, repair, preview])
+    let usage = Definition::builder(USAGE, USAGE_VERSION)
+        .input::<UsageInput>()
+        .step_defaults(o.timeout(Duration::from_secs(600)))
+        .declare("observe")
+        .build()?;
+    Ok([provision, delete, repair, preview, usage])
 }
 
 /// The store workflows, declared: enough for an `Engine` that starts, re-runs and checks
@@ -152,7 +165,8 @@ mod tests {
                 "store.delete@1",
                 "store.preview@1",
                 "store.provision@1",
-                "store.repair@1"
+                "store.repair@1",
+                "store.usage@1"
             ]
         );
         assert!(registry.iter().all(|d| !d.is_executable()));

@@ -12,6 +12,8 @@
 //! - [`service`]: create / delete / repair requests (store row + run in one transaction).
 //! - [`status`]: a store's status and the moves between statuses (the state machine).
 //! - [`subject`]: the run subject of a store, `store:<id>`.
+//! - [`usage`]: each store's resource usage against its quota (`urumi.store_usage`), what
+//!   `store.usage@1` observes and the API shows.
 //! - [`db`]: the `urumi.stores` rows.
 //!
 //! This crate must not depend on `kube` or `k8s-openapi` (the API links it;
@@ -27,5 +29,6 @@ pub mod service;
 pub mod settings;
 pub mod status;
 pub mod subject;
+pub mod usage;
 
 pub use definitions::registry;

@@ -23,6 +23,8 @@ pub struct Settings {
     /// may carry the same list: each slot starts one run.
     #[serde(default)]
     pub schedules: Vec<ScheduleSettings>,
+    /// How often the fleet's resource usage is read (`store.usage@1`).
+    pub usage: UsageSettings,
     /// How stores are built (images, domains, quotas per plan, …); see `StoreSettings`.
     #[serde(default)]
     pub stores: urumi_workflows::store::settings::StoreSettings,
@@ -60,6 +62,40 @@ pub struct WorkerSettings {
     pub transient_budget_ms: u64,
     /// Where to serve `/metrics` and `/healthz` (e.g. `0.0.0.0:9090`); empty: not served.
     pub metrics_listen: String,
+}
+
+/// The fleet's resource usage: every store's ResourceQuota `status`, read with one paginated
+/// LIST by a `store.usage@1` run on this schedule (schedule name [`USAGE_SCHEDULE`]), when
+/// the worker serves the store workflows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageSettings {
+    /// A cron expression (seconds first, UTC); empty: never observed.
+    pub cron: String,
+}
+
+/// The schedule name of the usage observation (taken: no `[[schedules]]` entry may use it).
+pub const USAGE_SCHEDULE: &str = "store-usage";
+
+impl UsageSettings {
+    /// The schedule, `None` when off.
+    ///
+    /// # Errors
+    /// A bad cron expression.
+    pub fn schedule(&self) -> Result<Option<urumi_engine::Schedule>, String> {
+        if self.cron.is_empty() {
+            return Ok(None);
+        }
+        urumi_engine::Schedule::new(
+            USAGE_SCHEDULE,
+            &self.cron,
+            urumi_store::usage::USAGE,
+            urumi_store::usage::USAGE_SUBJECT,
+            serde_json::json!({}),
+        )
+        .map(Some)
+        .map_err(|e| format!("usage.cron: {e}"))
+    }
 }
 
 /// One `[[schedules]]` entry ([`urumi_engine::Schedule`]).
@@ -167,6 +203,9 @@ batch = 500
 pause_ms = 20
 interval_ms = 60000
 
+[usage]
+cron = "0 */5 * * * *"
+
 [log]
 format = "pretty"
 filter = "info"
@@ -208,7 +247,8 @@ impl Settings {
         if let Some(r) = self.retention.policy() {
             r.validate()?;
         }
-        let mut names = std::collections::HashSet::new();
+        self.usage.schedule()?;
+        let mut names = std::collections::HashSet::from([USAGE_SCHEDULE]);
         for s in &self.schedules {
             s.schedule()?;
             if !names.insert(s.name.as_str()) {
@@ -239,6 +279,13 @@ impl Settings {
                 .schedules
                 .iter()
                 .filter_map(|s| s.schedule().ok()) // validated at load
+                .chain(
+                    self.usage
+                        .schedule()
+                        .ok() // validated at load
+                        .flatten()
+                        .filter(|_| self.cluster.enabled),
+                )
                 .collect(),
             ..urumi_engine::WorkerOptions::default()
         }

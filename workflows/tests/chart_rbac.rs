@@ -1,8 +1,8 @@
 //! The chart's worker identity is exactly enough: the store workflows run as the
 //! ServiceAccount that `helm template` renders (helm/urumi/templates/rbac.yaml and
 //! worker-policy.yaml), with a token from the simulator, which enforces RBAC for bearer
-//! tokens. With every rule they provision, repair, preview (dry-run) and delete a store (and read a failed
-//! setup Job's log); without any one rule, the step that needs it fails with the API
+//! tokens. With every rule they provision, repair, preview (dry-run), observe the usage of
+//! and delete a store (and read a failed setup Job's log); without any one rule, the step that needs it fails with the API
 //! server's Forbidden message naming that rule's resource. The chart's admission policy is
 //! enforced too: outside store namespaces the same ServiceAccount can change nothing.
 //!
@@ -235,6 +235,16 @@ impl Rig {
         self.ended(repair.run_id).await?;
         self.preview(id, PlannedAction::Repair).await?;
         self.preview(id, PlannedAction::Delete).await?;
+        let usage = self
+            .engine
+            .start_run(NewRun::new(
+                urumi_store::usage::USAGE,
+                urumi_store::usage::USAGE_SUBJECT,
+                json!({}),
+            ))
+            .await
+            .unwrap();
+        self.ended(usage.run_id).await?;
         let delete = service::delete(&self.engine, id, "t").await.unwrap();
         self.ended(delete.run_id).await
     }

@@ -1,7 +1,7 @@
 //! `/api/v1/insights/…`: where time goes — per definition, version and step over a window
 //! of finished runs (`steps`), and the duration distribution of one definition's runs
 //! (`runs`; for `store.provision`, the fleet's provisioning time), and the fleet at a glance
-//! (`fleet`: stores by status, runs per hour). Any role may read them; the engine computes
+//! (`fleet`: stores by status, runs per hour, quota usage summed). Any role may read them; the engine computes
 //! the run figures (`urumi_engine::insights`), the store crate counts the stores.
 
 use std::sync::Arc;
@@ -161,11 +161,17 @@ impl InsightsApi {
                 cancelled: h.cancelled,
             })
             .collect();
+        let usage = urumi_store::usage::fleet(&self.0.pool)
+            .await?
+            .iter()
+            .map(crate::views::usage::FleetResource::from)
+            .collect();
         Ok(JsonBody(FleetInsights {
             since,
             hours: hours.0,
             stores,
             runs_per_hour,
+            usage,
         }))
     }
 

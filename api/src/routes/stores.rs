@@ -21,6 +21,7 @@ use crate::state::AppState;
 use crate::text::Text;
 use crate::views::{
     RunPage, RunSummary, Store, StoreAccepted, StoreEngine, StorePage, StoreStatus,
+    usage::StoreUsage,
 };
 
 /// Stores: what users create and delete.
@@ -273,6 +274,27 @@ impl StoresApi {
             .await?
             .ok_or_else(|| ApiError::not_found(format!("store {} not found", id.0)))?;
         Ok(JsonBody(store))
+    }
+
+    /// A store's resource usage against its quota (CPU, memory, storage, pods, …), as a
+    /// worker last read its ResourceQuota's `status` (`observed_at`; empty until the first
+    /// observation, see the worker's `[usage] cron`).
+    #[oai(
+        path = "/stores/:id/usage",
+        method = "get",
+        operation_id = "get_store_usage"
+    )]
+    async fn get_store_usage(
+        &self,
+        _auth: Auth,
+        id: Path<Uuid>,
+    ) -> Result<JsonBody<StoreUsage>, ApiError> {
+        let pool = &self.0.pool;
+        urumi_store::db::get(pool, id.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("store {} not found", id.0)))?;
+        let usage = urumi_store::usage::of_store(pool, id.0).await?;
+        Ok(JsonBody(StoreUsage::new(id.0, usage.as_ref())))
     }
 
     /// Start deleting a store (its namespace and everything in it). A provisioning or repair

@@ -20,3 +20,4 @@ mod runs;
 mod spec;
 mod stores;
 mod stream_limits;
+mod usage;

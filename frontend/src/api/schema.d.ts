@@ -99,6 +99,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stores/{id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A store's resource usage against its quota (CPU, memory, storage, pods, …), as a
+         *     worker last read its ResourceQuota's `status` (`observed_at`; empty until the first
+         *     observation, see the worker's `[usage] cron`).
+         */
+        get: operations["get_store_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/stores/{id}/repair": {
         parameters: {
             query?: never;
@@ -725,6 +746,27 @@ export interface components {
              *     runs are absent.
              */
             runs_per_hour: components["schemas"]["RunHourView"][];
+            /** @description Per quota resource, the live stores' usage and quota summed (their last observations). */
+            usage: components["schemas"]["FleetResource"][];
+        };
+        /**
+         * FleetResource
+         * @description The fleet's total of one quota resource over its live stores' last observations.
+         */
+        FleetResource: {
+            name: string;
+            /**
+             * Format: double
+             * @description In base units: cores for CPU, bytes for memory and storage, a count otherwise.
+             */
+            used: number;
+            /** Format: double */
+            hard: number;
+            /**
+             * Format: int64
+             * @description Stores counted.
+             */
+            stores: number;
         };
         /**
          * @description A run's priority lane: interactive runs are claimed first, then scheduled ones, then bulk
@@ -1042,6 +1084,22 @@ export interface components {
              *     have succeeded). From the first step when absent.
              */
             from_step?: string;
+        };
+        /**
+         * ResourceUsage
+         * @description One quota resource of a store.
+         */
+        ResourceUsage: {
+            /** @description The quota's resource (`requests.cpu`, `limits.memory`, `requests.storage`, `pods`, …). */
+            name: string;
+            /** @description As the quota says it (`250m`, `1Gi`). */
+            used: string;
+            hard: string;
+            /**
+             * Format: double
+             * @description `used / hard` (0 to 1, above 1 when over), when both parse and `hard` is above zero.
+             */
+            fraction?: number;
         };
         /**
          * @description What a token may do. Each role includes the ones before it.
@@ -1393,6 +1451,22 @@ export interface components {
              * @description From the request to ready.
              */
             seconds_to_ready?: number;
+        };
+        /**
+         * StoreUsage
+         * @description A store's resource usage against its quota.
+         */
+        StoreUsage: {
+            /** Format: uuid */
+            store_id: string;
+            /**
+             * Format: date-time
+             * @description When a worker last read the store's quota; absent (and `resources` empty) until the
+             *     first observation (the worker's `[usage] cron`).
+             */
+            observed_at?: string;
+            /** @description The quota's resources, in its order. */
+            resources: components["schemas"]["ResourceUsage"][];
         };
         /**
          * StreamEvent
@@ -1961,6 +2035,131 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["StoreAccepted"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_store_usage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreUsage"];
                 };
             };
             /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */

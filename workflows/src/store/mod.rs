@@ -16,6 +16,7 @@
 //!   (`store.repair`) or under `dryRun=All` (`store.preview`, an operation's plan preview).
 //! - [`steps`]: the code of the `store.provision`, `store.delete`, `store.repair` and
 //!   `store.preview` steps.
+//! - [`usage`]: `store.usage`'s step — every store's quota usage, one paginated LIST.
 
 pub mod cluster;
 pub mod engines;
@@ -23,5 +24,6 @@ pub mod preview;
 pub mod proxy;
 pub mod render;
 pub mod steps;
+pub mod usage;
 
 pub use urumi_store::{db, definitions, names, service, settings, status, subject};

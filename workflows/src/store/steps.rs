@@ -1,5 +1,6 @@
 //! The code of the store workflows' steps: `store.provision@1`, `store.delete@1`,
-//! `store.repair@1`, `store.preview@1` (the last two through [`super::preview`]). Their names, versions, steps in order and options are declared in
+//! `store.repair@1`, `store.preview@1` (the last two through [`super::preview`]) and
+//! `store.usage@1` ([`super::usage`]). Their names, versions, steps in order and options are declared in
 //! `urumi_store::definitions` (see the diagram there); [`definitions_for`] gives each
 //! declared step its code here.
 //!
@@ -193,7 +194,7 @@ pub fn definitions_for(
     deps: &Arc<StoreDeps>,
     engines: Engines,
 ) -> urumi_engine::Result<Vec<Definition>> {
-    let [provision, delete, repair, preview] = urumi_store::definitions::declared()?;
+    let [provision, delete, repair, preview, usage] = urumi_store::definitions::declared()?;
     let provision = provision
         .implement("namespace", step(deps, engines, namespace))?
         .implement("quota", guarded(deps, engines, quota))?
@@ -216,7 +217,11 @@ pub fn definitions_for(
         let deps = deps.clone();
         move |sc: StepContext| previews(deps.clone(), engines, sc)
     })?;
-    Ok(vec![provision, delete, repair, preview])
+    let usage = usage.implement("observe", {
+        let deps = deps.clone();
+        move |sc: StepContext| super::usage::observe(deps.clone(), sc)
+    })?;
+    Ok(vec![provision, delete, repair, preview, usage])
 }
 
 fn owned_by(ns: &Namespace, store_id: &Uuid) -> bool {
