@@ -9,6 +9,7 @@
 //!   sent by [`body::JsonBody`] (serde straight to bytes).
 //! - [`feed`]: wakes event-stream readers on `NOTIFY urumi_events`.
 //! - [`metrics`]: HTTP counters for `/metrics`.
+//! - [`trace`]: the `request` span, a child of the caller's W3C `traceparent` when it sent one.
 //!
 //! With `api.dashboard_dir` set, the built React dashboard (`frontend/dist`) is served at
 //! `/dashboard/` from the same origin (unknown paths below it answer its `index.html`, so the
@@ -26,6 +27,7 @@ pub mod settings;
 pub mod state;
 pub mod streams;
 pub mod text;
+pub mod trace;
 pub mod views;
 
 use std::sync::Arc;
@@ -90,8 +92,8 @@ pub fn spec_json(state: &Arc<AppState>) -> String {
 }
 
 /// The whole HTTP app: the API, `/openapi.json`, `/docs`, the dashboard when
-/// `api.dashboard_dir` is set, CORS, the body limit, HTTP metrics and problem documents for
-/// every error.
+/// `api.dashboard_dir` is set, CORS, the body limit, HTTP metrics, problem documents for
+/// every error and the request span (joined to the caller's `traceparent`).
 pub fn app(state: Arc<AppState>) -> impl Endpoint {
     let api = service(&state);
     let spec = api.spec_endpoint();
@@ -131,5 +133,5 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .with_if(!origins.is_empty(), cors)
         .with(metrics::Record(state.clone()))
         .data(state)
-        .with(poem::middleware::Tracing)
+        .with(trace::RequestSpan)
 }

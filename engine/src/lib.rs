@@ -49,7 +49,7 @@ pub use insights::{
     ErrorCount, MAX_WINDOW_HOURS, RUN_BUCKETS_SECONDS, RunHour, RunInsight, StepInsight,
 };
 pub use listing::{AuditEntry, EventFilter, RunFilter};
-pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, QueueGauges};
+pub use metrics::{LaneQueue, Metrics, OPENMETRICS_CONTENT_TYPE, QueueGauges};
 pub use model::{Event, Lane, Run, RunDetail, RunHead, RunStatus, StepRecord, StepStatus};
 pub use outcome::{ResultExt, RetryClass, StepError, StepOutcome};
 pub use registry::Registry;

@@ -2,7 +2,8 @@
 //! OpenMetrics text): step attempts started and how they ended, step durations and runs
 //! ended — labelled by definition, version and step, a bounded set (never a run or store
 //! id) — leases taken over and rows pruned; and the queue gauges read from Postgres, which
-//! the API serves. [`Metrics::render`] and [`QueueGauges::render`] write the text.
+//! the API serves, in total and by lane ([`QueueGauges`], [`LaneQueue`]).
+//! [`Metrics::render`] and [`QueueGauges::render`] write the text.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -17,6 +18,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
+
+use crate::model::{Lane, LaneColumn};
 
 /// Step-duration buckets, in seconds: from a no-op step to a five-minute wait for a cluster.
 const BUCKETS_SECONDS: [f64; 11] = [
@@ -245,8 +248,14 @@ impl Metrics {
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Queue gauges read from Postgres (shared by all workers).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+/// Queue gauges read from Postgres (shared by all workers): the whole queue's and each
+/// lane's.
+///
+/// The API's `/metrics` serves them (the workers' own `/metrics` do not: the queue is the
+/// same for every worker), read fresh by one statement on every scrape ([`Self::read`]),
+/// never cached, so every API replica answers the same values and they are as fresh as the
+/// scrape interval.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct QueueGauges {
     /// Runs due now and not yet claimed.
     pub due: i64,
@@ -256,31 +265,87 @@ pub struct QueueGauges {
     pub running: i64,
     /// Seconds the longest-due unclaimed run has been due (0 if none).
     pub oldest_due_age_seconds: f64,
+    /// Each lane's due runs, one entry per [`Lane`] in [`Lane::ALL`]'s order, also for a
+    /// lane with nothing in it (zeros). `due` is their sum, `oldest_due_age_seconds` their
+    /// largest.
+    pub lanes: Vec<LaneQueue>,
+}
+
+/// One lane's part of the queue: what a claim could take from that lane now.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LaneQueue {
+    /// The lane.
+    pub lane: Lane,
+    /// Its runs due now and not yet claimed: `queued` or `waiting`, not blocked by another
+    /// run of their subject, `wake_at` passed (the claim's own predicate, `db::claim`).
+    pub due: i64,
+    /// Seconds its longest-due unclaimed run has been due (`now() - wake_at`; 0 if none).
+    pub oldest_due_age_seconds: f64,
+}
+
+impl LaneQueue {
+    fn empty(lane: Lane) -> Self {
+        Self {
+            lane,
+            due: 0,
+            oldest_due_age_seconds: 0.0,
+        }
+    }
+}
+
+impl EncodeLabelValue for Lane {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(self.as_str())
+    }
+}
+
+/// The one label of the lane gauges: three values, whatever the fleet's size.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LaneLabels {
+    lane: Lane,
 }
 
 impl QueueGauges {
-    /// Reads the gauges.
+    /// Reads the gauges: one statement, grouped by lane, so the totals and the lanes come
+    /// from the same snapshot (the totals are the lanes' sums, and the oldest age their
+    /// largest).
     ///
     /// # Errors
     /// The database error.
     pub async fn read(pool: &PgPool) -> sqlx::Result<Self> {
-        let row = sqlx::query!(
-            r#"SELECT count(*) FILTER (WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND wake_at <= now()) AS "due!",
+        // "Due" is the claim's predicate (`db::claim::claim`) without its definition filter:
+        // a due run of a definition no live worker serves still waits in its lane.
+        let rows = sqlx::query!(
+            r#"SELECT lane AS "lane!: LaneColumn",
+                    count(*) FILTER (WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND wake_at <= now()) AS "due!",
                     count(*) FILTER (WHERE status = 'waiting' AND wake_at > now()) AS "waiting!",
                     count(*) FILTER (WHERE status = 'running') AS "running!",
                     coalesce(extract(epoch FROM now() - min(wake_at) FILTER (
                         WHERE status IN ('queued', 'waiting') AND blocked_by IS NULL AND wake_at <= now())), 0)::float8
                         AS "oldest!"
-             FROM urumi.runs WHERE status IN ('queued', 'waiting', 'running')"#,
+             FROM urumi.runs WHERE status IN ('queued', 'waiting', 'running')
+             GROUP BY lane"#,
         )
-        .fetch_one(pool)
+        .fetch_all(pool)
         .await?;
-        Ok(Self {
-            due: row.due,
-            waiting: row.waiting,
-            running: row.running,
-            oldest_due_age_seconds: row.oldest,
-        })
+        let mut gauges = Self {
+            due: 0,
+            waiting: 0,
+            running: 0,
+            oldest_due_age_seconds: 0.0,
+            lanes: Lane::ALL.iter().copied().map(LaneQueue::empty).collect(),
+        };
+        for row in rows {
+            gauges.due += row.due;
+            gauges.waiting += row.waiting;
+            gauges.running += row.running;
+            gauges.oldest_due_age_seconds = gauges.oldest_due_age_seconds.max(row.oldest);
+            if let Some(lane) = gauges.lanes.iter_mut().find(|l| l.lane == row.lane.0) {
+                lane.due = row.due;
+                lane.oldest_due_age_seconds = row.oldest;
+            }
+        }
+        Ok(gauges)
     }
 
     /// Registers the gauges, with these values, in `registry` (the API builds its scrape
@@ -313,6 +378,36 @@ impl QueueGauges {
             "Age of the longest-due unclaimed run",
             oldest,
         );
+        let depth = Family::<LaneLabels, Gauge<i64>>::default();
+        let lane_oldest = Family::<LaneLabels, Gauge<f64, AtomicU64>>::default();
+        for l in &self.lanes {
+            let labels = LaneLabels { lane: l.lane };
+            depth.get_or_create(&labels).set(l.due);
+            lane_oldest
+                .get_or_create(&labels)
+                .set(l.oldest_due_age_seconds);
+        }
+        registry.register(
+            "urumi_queue_depth",
+            "Runs due and not yet claimed, by lane (every lane, 0 when empty)",
+            depth,
+        );
+        registry.register(
+            "urumi_queue_oldest_due_seconds",
+            "Age of the longest-due unclaimed run, by lane (0 when none is due)",
+            lane_oldest,
+        );
+    }
+
+    /// These gauges alone in the OpenMetrics text format.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut registry = Registry::default();
+        self.register(&mut registry);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry)
+            .expect("writing to a String cannot fail");
+        out
     }
 }
 

@@ -23,6 +23,18 @@ async fn health_readiness_and_metrics_answer_without_a_token(pool: PgPool) {
     let text = r.text().await.unwrap();
     assert!(text.ends_with("# EOF\n"), "{text}");
     assert!(text.contains("urumi_queue_due_runs 1"), "{text}");
+    // By lane: the store's provisioning run is interactive; every lane has its series.
+    for line in [
+        r#"urumi_queue_depth{lane="interactive"} 1"#,
+        r#"urumi_queue_depth{lane="scheduled"} 0"#,
+        r#"urumi_queue_depth{lane="bulk"} 0"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+    for lane in ["interactive", "scheduled", "bulk"] {
+        let prefix = format!("urumi_queue_oldest_due_seconds{{lane=\"{lane}\"}} ");
+        assert!(text.lines().any(|l| l.starts_with(&prefix)), "{text}");
+    }
     assert!(
         text.contains("urumi_http_requests_total{method=\"POST\",status=\"2xx\"} 1"),
         "{text}"

@@ -5,6 +5,7 @@ mod apalis;
 mod bad_input;
 mod crash;
 mod declared;
+mod gauges;
 mod helpers;
 mod insights;
 mod lanes;
