@@ -35,7 +35,7 @@ function ObjectLine({ o }: { o: PlannedObject }) {
       <span className="font-mono">
         {o.kind}/{o.name}
       </span>
-      {o.fields.length > 0 && <span className="ml-1 break-all font-mono text-slate-700">{o.fields.join(", ")}</span>}
+      {o.fields.length > 0 && <span className="block break-all pl-4 font-mono text-slate-700">{o.fields.join(", ")}</span>}
       {o.note && <span className="ml-1 text-slate-600">({o.note})</span>}
     </li>
   );
