@@ -25,13 +25,19 @@ struct Api {
 }
 
 async fn serve(pool: PgPool) -> Api {
+    serve_with(pool, |_| {}).await
+}
+
+/// [`serve`] with the API's settings changed by `tune` first.
+async fn serve_with(pool: PgPool, tune: impl FnOnce(&mut urumi_api::settings::Settings)) -> Api {
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
         .unwrap();
     let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
     let changed = urumi_api::feed::spawn(pool.clone());
-    let settings = urumi_api::settings::Settings::defaults();
+    let mut settings = urumi_api::settings::Settings::defaults();
+    tune(&mut settings);
     let state = urumi_api::AppState::new(pool.clone(), settings, changed).unwrap();
     tokio::spawn(Server::new_with_acceptor(acceptor).run(urumi_api::app(Arc::new(state))));
     let admin = auth::mint(&pool, "ops-admin", Role::Admin, "test")
@@ -753,6 +759,69 @@ async fn ops_create_dry_run_prints_the_matched_count_and_starts_nothing(pool: Pg
     assert!(
         list.stdout.starts_with("ID") && rows(&list).is_empty(),
         "{list:#?}"
+    );
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_repair_dry_run_without_a_worker_prints_its_cluster_plan_pending_with_the_run(
+    pool: PgPool,
+) {
+    let api = serve_with(pool.clone(), |s| s.api.plan_preview_wait_ms = 200).await;
+    let (url, admin) = (api.url.as_str(), api.admin.as_str());
+    let created = ctl(url, admin, &["stores", "create", "plan-shop"])
+        .await
+        .ok();
+    let store = field(&created, "store");
+    let args = [
+        "ops",
+        "create",
+        "--action",
+        "repair",
+        "--store",
+        &store,
+        "--dry-run",
+    ];
+
+    let dry = ctl(url, admin, &args).await.ok();
+    let plan_run: String =
+        sqlx::query_scalar("SELECT id::text FROM urumi.runs WHERE definition = 'store.preview'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let plan: Vec<&str> = dry
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("cluster plan:"))
+        .collect();
+    assert_eq!(
+        plan,
+        [format!(
+            "cluster plan: pending: no worker finished it in time; run {plan_run} will hold it (urumictl runs show {plan_run})"
+        )],
+        "{dry:#?}"
+    );
+    assert!(
+        dry.stderr.contains("dry run: nothing was started"),
+        "{dry:#?}"
+    );
+    let shown = ctl(url, admin, &["--json", "runs", "show", &plan_run])
+        .await
+        .ok()
+        .json();
+    assert_eq!(shown["kind"], "store.preview", "{shown}");
+
+    // --json prints the API's answer as it is.
+    let json_args: Vec<&str> = std::iter::once("--json").chain(args).collect();
+    let raw = ctl(url, admin, &json_args).await.ok().json();
+    assert_eq!(raw["preview"]["cluster_plan"]["state"], "pending", "{raw}");
+    assert!(
+        raw["preview"]["cluster_plan"]["run_id"].is_string(),
+        "{raw}"
+    );
+    assert!(raw.get("operation").is_none(), "{raw}");
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM urumi.operations").await,
+        0
     );
 }
 

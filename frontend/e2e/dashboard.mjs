@@ -5,6 +5,7 @@
 // fleet overview (empty before the stores, then its charts and steps table against the
 // insights API at 24 h and 7 days, the failed store counted and its failed `setup` step shown
 // with the Job's error); see the first store in the list, delete it and watch it become `deleted`.
+// A repair's dry run on the failed runs page shows its cluster plan (ready, from a worker).
 // A bulk retry from the failed runs page (select everything matching, preview, start): the
 // operation's page until it `succeeded` with its target, the failing store `ready` again; the
 // operations list and the parent run; a rerun of that store's provisioning run from its
@@ -13,7 +14,7 @@
 // store's `store.created` entry, filters, Load more) and the tokens page (mint a viewer token:
 // its secret shown once and accepted by the API; revoke it: marked revoked and refused).
 // axe-core runs on every page visited (sign-in, stores, create, store detail, runs, the bulk
-// form's preview, operation, operations, run detail, rerun dialog, fleet, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
+// form's preview and a repair's cluster plan, operation, operations, run detail, rerun dialog, fleet, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
 // of each page is saved (E2E_SHOTS, else a new temp directory) and its path printed.
 //
 // Env: URUMI_URL (the API, which serves the dashboard at /dashboard/), URUMI_TOKEN (admin),
@@ -332,6 +333,29 @@ try {
   await page.getByRole("button", { name: "Select everything matching this filter" }).click();
   await page.getByTestId("bulk-form").waitFor();
   if ((await page.getByLabel("Action").inputValue()) !== "retry") throw new Error("the bulk form's action is not retry by default");
+  // A repair's dry run first: its cluster plan, which a worker computes with server-side
+  // dry runs against the simulator (nothing written). The failing store's quota drifts first
+  // (changed behind the platform's back), so the plan has an update to show. Then back to
+  // retry (a new preview).
+  const quotaPath = "/api/v1/namespaces/store-e2e-broken-fleet/resourcequotas/store-quota";
+  const drift = await fetch(simUrl + quotaPath, {
+    method: "PATCH",
+    headers: { "Content-Type": "application/merge-patch+json" },
+    body: JSON.stringify({ spec: { hard: { pods: "99" } } }),
+  });
+  if (!drift.ok) throw new Error(`drifting the store's quota in the simulator: ${drift.status}`);
+  await page.getByLabel("Action").selectOption("repair");
+  await page.getByRole("button", { name: "Preview" }).click();
+  await page.locator('[data-testid="cluster-plan"][data-state="ready"]').waitFor({ timeout });
+  const plans = await page.getByTestId("target-plan").evaluateAll((r) => r.map((x) => `${x.getAttribute("aria-label")}: ${x.textContent}`));
+  console.log(`   repair plan: ${plans.join(" | ")}`);
+  if (!plans.some((p) => /^1 to update, \d+ unchanged: .*~ updateResourceQuota\/store-quota.*\/spec\/hard\/pods/.test(p)))
+    throw new Error("the repair preview does not show the drifted quota's update of /spec/hard/pods");
+  const quota = await (await fetch(simUrl + quotaPath)).json();
+  if (quota.spec.hard.pods !== "99") throw new Error(`the preview wrote to the cluster: the quota's pods are ${quota.spec.hard.pods}`);
+  await checkA11y("runs-bulk-repair-plan");
+  await shot("runs-bulk-repair-plan");
+  await page.getByLabel("Action").selectOption("retry");
   await page.getByRole("button", { name: "Preview" }).click();
   const matchedShown = page.getByTestId("preview-matched");
   await expectText(matchedShown, /^\d+ runs? match/, "the preview's matched count");

@@ -279,6 +279,7 @@ pub async fn run(cmd: OpsCmd, ctx: &Ctx) -> Result<(), Failure> {
 async fn create(args: CreateArgs, ctx: &Ctx) -> Result<(), Failure> {
     let watch_after = args.watch;
     let body = args.body()?;
+    let action = body.action.to_string();
     let created = call(ctx.api.client.create_operation().body(body).send()).await?;
     match (created.operation, created.preview) {
         (Some(op), _) if watch_after => {
@@ -300,7 +301,7 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> Result<(), Failure> {
             Ok(())
         }
         (None, Some(preview)) => {
-            print_preview(&preview);
+            print_preview(&preview, &action);
             Ok(())
         }
         (None, None) => Err(Failure::Other(
@@ -309,8 +310,9 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> Result<(), Failure> {
     }
 }
 
-/// A dry run's answer: the matched count, then what would happen to each previewed target.
-fn print_preview(p: &types::OperationPreview) {
+/// A dry run's answer: the matched count, then what would happen to each previewed target,
+/// then (repair and delete) the cluster plan.
+fn print_preview(p: &types::OperationPreview, action: &str) {
     output::print_fields(&[("matched", p.matched.to_string())]);
     if !p.targets.is_empty() {
         println!();
@@ -336,7 +338,76 @@ fn print_preview(p: &types::OperationPreview) {
             p.matched
         );
     }
+    let plan = plan_lines(p, action);
+    if !plan.is_empty() {
+        println!();
+        for line in plan {
+            println!("{line}");
+        }
+    }
     eprintln!("dry run: nothing was started");
+}
+
+/// The cluster plan of a repair or delete dry run, as the lines printed: its state (pending:
+/// the run that will hold it; failed: why), then per target with a plan its store, the
+/// action's failure if it would fail, one line per object created (`+`), updated (`~`, with
+/// the changed fields) or deleted (`-`), and the unchanged ones as a count. None for the
+/// actions without a plan.
+fn plan_lines(p: &types::OperationPreview, action: &str) -> Vec<String> {
+    let Some(plan) = &p.cluster_plan else {
+        return Vec::new();
+    };
+    let run = plan.run_id;
+    let mut lines = vec![match plan.state {
+        types::PlanState::Ready => {
+            format!("cluster plan: ready (run {run}; a server-side dry run, nothing was written)")
+        }
+        types::PlanState::Pending => format!(
+            "cluster plan: pending: no worker finished it in time; run {run} will hold it (urumictl runs show {run})"
+        ),
+        types::PlanState::Failed => format!(
+            "cluster plan: failed (run {run}): {}",
+            plan.error.as_deref().unwrap_or("the preview run failed")
+        ),
+    }];
+    for t in &p.targets {
+        let Some(sp) = &t.plan else { continue };
+        lines.push(format!(
+            "store {}:",
+            t.store_id
+                .map_or_else(|| t.subject.clone(), |s| s.to_string())
+        ));
+        if let Some(e) = &sp.error {
+            lines.push(format!("  the {action} would fail: {e}"));
+        }
+        let mut unchanged = 0;
+        for o in &sp.objects {
+            let mark = match o.change {
+                types::ObjectChange::Create => "+",
+                types::ObjectChange::Update => "~",
+                types::ObjectChange::Delete => "-",
+                types::ObjectChange::Unchanged => {
+                    unchanged += 1;
+                    continue;
+                }
+            };
+            let mut line = format!("  {mark} {}/{}", o.kind, o.name);
+            if !o.fields.is_empty() {
+                line.push_str("  ");
+                line.push_str(&o.fields.join(" "));
+            }
+            if let Some(note) = &o.note {
+                line.push_str(&format!(" ({note})"));
+            }
+            lines.push(line);
+        }
+        if unchanged > 0 {
+            lines.push(format!("  {unchanged} unchanged"));
+        } else if sp.objects.is_empty() && sp.error.is_none() {
+            lines.push("  nothing to write".into());
+        }
+    }
+    lines
 }
 
 async fn targets(
@@ -679,5 +750,114 @@ async fn watch(ctx: &Ctx, id: Uuid) -> Result<(), Failure> {
             view.end(&op, &line);
             return result;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preview(v: serde_json::Value) -> types::OperationPreview {
+        serde_json::from_value(v).expect("an OperationPreview")
+    }
+
+    fn target(store: &str, plan: &serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "run_id": "0190a000-0000-7000-8000-00000000000a",
+            "store_id": store,
+            "subject": format!("store:{store}"),
+            "kind": "store.provision",
+            "version": 1,
+            "status": "succeeded",
+            "would": "start store.repair@1",
+            "plan": plan,
+        })
+    }
+
+    const PLAN_RUN: &str = "0190a000-0000-7000-8000-0000000000ff";
+    const STORE_A: &str = "0190a000-0000-7000-8000-000000000001";
+    const STORE_B: &str = "0190a000-0000-7000-8000-000000000002";
+
+    #[test]
+    fn a_ready_plan_prints_each_change_the_unchanged_count_and_a_targets_failure() {
+        let mut unchanged: Vec<serde_json::Value> = (0..12)
+            .map(|i| serde_json::json!({"kind": "Service", "name": format!("s{i}"), "change": "unchanged", "fields": []}))
+            .collect();
+        let mut objects = vec![
+            serde_json::json!({"kind": "NetworkPolicy", "name": "allow-dns", "change": "create", "fields": []}),
+            serde_json::json!({"kind": "ResourceQuota", "name": "store-quota", "change": "update",
+                               "fields": ["/spec/hard/pods", "/spec/hard/requests.cpu"]}),
+        ];
+        objects.append(&mut unchanged);
+        let p = preview(serde_json::json!({
+            "matched": 2,
+            "targets": [
+                target(STORE_A, &serde_json::json!({"objects": objects})),
+                target(STORE_B, &serde_json::json!({"objects": [],
+                    "error": "the credentials Secret is missing"})),
+            ],
+            "cluster_plan": {"run_id": PLAN_RUN, "state": "ready"},
+        }));
+        assert_eq!(
+            plan_lines(&p, "repair"),
+            [
+                format!(
+                    "cluster plan: ready (run {PLAN_RUN}; a server-side dry run, nothing was written)"
+                ),
+                format!("store {STORE_A}:"),
+                "  + NetworkPolicy/allow-dns".into(),
+                "  ~ ResourceQuota/store-quota  /spec/hard/pods /spec/hard/requests.cpu".into(),
+                "  12 unchanged".into(),
+                format!("store {STORE_B}:"),
+                "  the repair would fail: the credentials Secret is missing".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_delete_plan_prints_the_namespace_with_its_note() {
+        let p = preview(serde_json::json!({
+            "matched": 1,
+            "targets": [target(STORE_A, &serde_json::json!({"objects": [
+                {"kind": "Namespace", "name": "store-x", "change": "delete", "fields": [],
+                 "note": "with every object in it"}
+            ]}))],
+            "cluster_plan": {"run_id": PLAN_RUN, "state": "ready"},
+        }));
+        assert_eq!(
+            plan_lines(&p, "delete")[1..],
+            [
+                format!("store {STORE_A}:"),
+                "  - Namespace/store-x (with every object in it)".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pending_plan_names_its_run_and_a_failed_one_its_error() {
+        let pending = preview(serde_json::json!({
+            "matched": 1,
+            "targets": [],
+            "cluster_plan": {"run_id": PLAN_RUN, "state": "pending"},
+        }));
+        assert_eq!(
+            plan_lines(&pending, "repair"),
+            [format!(
+                "cluster plan: pending: no worker finished it in time; run {PLAN_RUN} will hold it (urumictl runs show {PLAN_RUN})"
+            )]
+        );
+        let failed = preview(serde_json::json!({
+            "matched": 1,
+            "targets": [],
+            "cluster_plan": {"run_id": PLAN_RUN, "state": "failed", "error": "step preview: forbidden"},
+        }));
+        assert_eq!(
+            plan_lines(&failed, "repair"),
+            [format!(
+                "cluster plan: failed (run {PLAN_RUN}): step preview: forbidden"
+            )]
+        );
+        let retry = preview(serde_json::json!({"matched": 0, "targets": []}));
+        assert!(plan_lines(&retry, "retry").is_empty());
     }
 }

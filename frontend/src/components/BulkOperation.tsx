@@ -16,14 +16,16 @@ import {
   type CreateOperation,
   type RunsFilter,
 } from "../lib/operations";
+import { withPlanRun } from "../lib/clusterplan";
 import { toProblem, type ApiProblem } from "../lib/problem";
+import { ClusterPlanState, TargetPlan } from "./ClusterPlan";
 import { btn, Field, input, ProblemBanner, StatusBadge } from "./ui";
 
 const ACTION_HELP: Record<string, string> = {
   retry: "Resume each failed run at its failed step.",
   rerun: "Start a new run of the same definition and input (from a step, when you pick one).",
   cancel: "Cancel each queued, running or waiting run.",
-  repair: "Re-apply each run's store's desired state.",
+  repair: "Re-apply each run's store's desired state. Preview shows what it would change in the cluster.",
 };
 
 /** The bulk form, for the runs page's filter; `sampleRunId` (a run of the filter's kind) names the steps. */
@@ -77,7 +79,17 @@ export function BulkOperation({ filter, sampleRunId, onClose }: { filter: RunsFi
   const problem = start.error ?? preview.error;
   const errors = { ...formErrors(problem?.fieldErrors ?? {}), ...clientErrors };
   const described = (id: string, key: keyof typeof errors, hint: boolean) => (errors[key] ? `${id}-error` : hint ? `${id}-hint` : undefined);
-  const shown = preview.data?.preview;
+  const previewed = preview.data?.preview;
+  // A plan still pending when the dry run answered: follow its run and fill it in when it ends.
+  const planRunId = previewed?.cluster_plan?.state === "pending" ? previewed.cluster_plan.run_id : undefined;
+  const planRun = useQuery({
+    queryKey: ["run", planRunId ?? ""],
+    queryFn: ({ signal }) => call(() => api.GET("/api/v1/runs/{id}", { params: { path: { id: planRunId ?? "" } }, signal })),
+    enabled: !!planRunId,
+    refetchInterval: (q) => (["succeeded", "failed", "cancelled"].includes(q.state.data?.status ?? "") ? false : 2000),
+  });
+  const shown = previewed && withPlanRun(previewed, planRun.data);
+  const action = preview.variables?.action ?? form.action;
   return (
     <section aria-labelledby="bulk-title" className="mt-4 rounded-lg bg-white p-5 shadow" data-testid="bulk-form">
       <div className="flex items-start gap-3">
@@ -218,6 +230,7 @@ export function BulkOperation({ filter, sampleRunId, onClose }: { filter: RunsFi
             </span>
             {shown.matched > shown.targets.length && <span className="text-slate-600"> (the first {shown.targets.length} below)</span>}.
           </p>
+          {shown.cluster_plan && <ClusterPlanState plan={shown.cluster_plan} />}
           {shown.targets.length > 0 && (
             <div className="mt-2 overflow-x-auto rounded-md ring-1 ring-slate-200">
               <table className="min-w-full divide-y divide-slate-200 text-sm">
@@ -228,6 +241,11 @@ export function BulkOperation({ filter, sampleRunId, onClose }: { filter: RunsFi
                     <th scope="col" className="px-3 py-2">Status</th>
                     <th scope="col" className="px-3 py-2">Failed step</th>
                     <th scope="col" className="px-3 py-2">Would</th>
+                    {shown.cluster_plan && (
+                      <th scope="col" className="px-3 py-2">
+                        Cluster plan
+                      </th>
+                    )}
                   </tr>
                 </thead>
                 <tbody className="divide-y divide-slate-100 align-top">
@@ -244,6 +262,11 @@ export function BulkOperation({ filter, sampleRunId, onClose }: { filter: RunsFi
                       </td>
                       <td className="px-3 py-2 font-mono text-xs">{t.failed_step ?? "—"}</td>
                       <td className={`px-3 py-2 text-xs ${t.would.startsWith("skip:") ? "text-amber-800" : "text-slate-800"}`}>{t.would}</td>
+                      {shown.cluster_plan && (
+                        <td className="px-3 py-2 text-xs">
+                          <TargetPlan plan={t.plan} action={action} pending={shown.cluster_plan.state === "pending" && !t.would.startsWith("skip:")} />
+                        </td>
+                      )}
                     </tr>
                   ))}
                 </tbody>
