@@ -102,13 +102,16 @@ pub struct PruneReport {
     pub workers: u64,
     /// Scheduled slots ([`crate::Schedule`]) older than the failed-runs window.
     pub slots: u64,
+    /// Owners of the bulk lane's round robin (`urumi.bulk_owners`) idle for longer than the
+    /// workers' window, with no bulk run queued or running.
+    pub bulk_owners: u64,
 }
 
 impl PruneReport {
     /// Rows deleted in all.
     #[must_use]
     pub fn rows(&self) -> u64 {
-        self.runs + self.steps + self.events + self.workers + self.slots
+        self.runs + self.steps + self.events + self.workers + self.slots + self.bulk_owners
     }
 
     fn add(&mut self, o: PruneReport) {
@@ -117,6 +120,7 @@ impl PruneReport {
         self.events += o.events;
         self.workers += o.workers;
         self.slots += o.slots;
+        self.bulk_owners += o.bulk_owners;
     }
 }
 
@@ -167,6 +171,19 @@ pub(crate) async fn prune(pool: &PgPool, r: &Retention) -> sqlx::Result<PruneRep
     total.workers += sqlx::query!(
         "DELETE FROM urumi.workers
          WHERE coalesce(stopped_at, heartbeat_at) < now() - $1 * interval '1 millisecond'",
+        millis(r.workers),
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    // An owner without a row only loses the round robin's tie-break memory (it counts as
+    // never served, and its next claim writes the row again).
+    total.bulk_owners += sqlx::query!(
+        "DELETE FROM urumi.bulk_owners bo
+         WHERE last_claimed_at < now() - $1 * interval '1 millisecond'
+           AND NOT EXISTS (SELECT 1 FROM urumi.runs r
+                           WHERE r.lane = 'bulk' AND r.owner = bo.owner
+                             AND r.status IN ('queued', 'running', 'waiting'))",
         millis(r.workers),
     )
     .execute(pool)
@@ -230,8 +247,7 @@ async fn prune_runs(
         runs: row.runs as u64,
         steps: row.steps as u64,
         events: row.events as u64,
-        workers: 0,
-        slots: 0,
+        ..PruneReport::default()
     })
 }
 

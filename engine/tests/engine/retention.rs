@@ -171,6 +171,22 @@ async fn finished_runs_past_their_window_go_and_nothing_else(
     .await
     .unwrap();
 
+    // Bulk owners: one idle for 10 days (it goes), one served an hour ago and one idle for
+    // 10 days whose bulk run is still queued (they stay).
+    sqlx::query(
+        "INSERT INTO urumi.bulk_owners (owner, last_claimed_at)
+         VALUES ('idle', now() - interval '10 days'), ('busy', now() - interval '1 hour'),
+                ('queued', now() - interval '10 days')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE urumi.runs SET lane = 'bulk', owner = 'queued' WHERE id = $1")
+        .bind(active)
+        .execute(&pool)
+        .await
+        .unwrap();
+
     let events_before = count(&pool, "SELECT count(*) FROM urumi.events").await;
     let report = engine.prune(&now_policy()).await.unwrap();
     let events_after = count(&pool, "SELECT count(*) FROM urumi.events").await;
@@ -185,6 +201,13 @@ async fn finished_runs_past_their_window_go_and_nothing_else(
     assert_eq!(report.steps, 5 * 2 + 1 + 1, "{report:?}");
     assert_eq!(report.workers, 1, "{report:?}");
     assert_eq!(report.slots, 1, "{report:?}");
+    assert_eq!(report.bulk_owners, 1, "{report:?}");
+    let owners: Vec<String> =
+        sqlx::query_scalar("SELECT owner FROM urumi.bulk_owners ORDER BY owner")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(owners, ["busy", "queued"]);
     assert_eq!(
         count(&pool, "SELECT count(*) FROM urumi.schedule_slots").await,
         1
