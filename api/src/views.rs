@@ -708,10 +708,14 @@ pub struct StepInsightView {
     pub failed: i64,
     /// `failed / count`.
     pub failure_rate: f64,
-    /// From the step's first start to its end, in milliseconds: exact values of the data.
+    /// From the step's first start to its end, in milliseconds: values of the data, exact
+    /// when `exact` (windows of a day or less), else a histogram bucket's middle within
+    /// ±2.5 % (longer windows read hourly rollups).
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
+    /// Whether the percentiles are exact (see `p50_ms`).
+    pub exact: bool,
     /// Attempts beyond the first, summed.
     pub retries: i64,
     /// Readiness checks of waiting steps, summed.

@@ -354,6 +354,15 @@ impl Engine {
         Ok(crate::insights::steps(&self.pool, since, definition).await?)
     }
 
+    /// Rolls the ended hours not rolled yet into the step insights' hourly rollups
+    /// ([`crate::rollup`]); the workers' pruner loop does this on its own.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn roll_insights(&self) -> Result<crate::Rolled> {
+        Ok(crate::rollup::roll(&self.pool).await?)
+    }
+
     /// Runs that ended since `since`, per hour and definition ([`crate::insights`]).
     ///
     /// # Errors

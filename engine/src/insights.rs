@@ -9,7 +9,8 @@
 //! index on `(status, finished_at)`) and reach their steps by primary key, so they cost what
 //! the window holds, not what the tables hold, and add no index to the step writes (an
 //! index on `steps.finished_at` would make every checkpoint a non-HOT update). Steps of
-//! runs still going are not counted until their run ends.
+//! runs still going are not counted until their run ends. Step insights over more than a
+//! day read hourly rollups instead ([`crate::rollup`]).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -25,7 +26,7 @@ pub const RUN_BUCKETS_SECONDS: [f64; 10] = [
 ];
 
 /// How many of a step's most common errors are kept.
-const TOP_ERRORS: usize = 3;
+pub(crate) const TOP_ERRORS: usize = 3;
 
 /// One step of one definition version over the window.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +37,8 @@ pub struct StepInsight {
     /// Steps that ended (succeeded or failed) in runs that finished in the window.
     pub count: i64,
     pub failed: i64,
-    /// From a step's first start to its end, in milliseconds: exact values of the data
-    /// (`percentile_disc`), not interpolations.
+    /// From a step's first start to its end, in milliseconds: values of the data
+    /// (`percentile_disc`), not interpolations — exact, or see [`StepInsight::exact`].
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
@@ -51,6 +52,10 @@ pub struct StepInsight {
     pub working_ms: f64,
     /// The most common last errors (up to three), most frequent first.
     pub errors: Vec<ErrorCount>,
+    /// Whether the percentiles are exact values of the data (windows of a day or less) or
+    /// histogram buckets' middles, within ±2.5 % (longer windows, read from the hourly
+    /// rollups: [`crate::rollup`]).
+    pub exact: bool,
 }
 
 /// How many steps ended with (or retried after) this error.
@@ -113,8 +118,29 @@ pub(crate) async fn run_hours(pool: &PgPool, since: DateTime<Utc>) -> sqlx::Resu
         .collect())
 }
 
-/// Per-step figures of the runs (of `definition`, or of all) that finished since `since`.
+/// Windows up to this long are read from the step rows, exactly; longer ones from the hourly
+/// rollups ([`crate::rollup`]).
+pub const EXACT_WINDOW_HOURS: i64 = 24;
+
+/// Per-step figures of the runs (of `definition`, or of all) that finished since `since`:
+/// exact over a day or less, else from the hourly rollups when they cover the window.
 pub(crate) async fn steps(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+    definition: Option<&str>,
+) -> sqlx::Result<Vec<StepInsight>> {
+    // A minute of slack: a caller's "the last 24 hours" is computed a moment before this.
+    if Utc::now() - since
+        > chrono::Duration::hours(EXACT_WINDOW_HOURS) + chrono::Duration::minutes(1)
+        && let Some(rolled) = crate::rollup::steps(pool, since, definition).await?
+    {
+        return Ok(rolled);
+    }
+    exact_steps(pool, since, definition).await
+}
+
+/// [`steps`] from the step rows: exact percentiles.
+async fn exact_steps(
     pool: &PgPool,
     since: DateTime<Utc>,
     definition: Option<&str>,
@@ -189,6 +215,7 @@ pub(crate) async fn steps(
             waiting_ms: r.waiting,
             working_ms: r.total - r.waiting,
             errors: Vec::new(),
+            exact: true,
         })
         .collect();
     for e in errors {

@@ -31,6 +31,7 @@ mod outcome;
 mod registry;
 mod retention;
 mod retry;
+mod rollup;
 mod schedule;
 mod select;
 pub mod shutdown;
@@ -46,7 +47,8 @@ pub use definition::{
 pub use error::{Error, Result};
 pub use failpoint::{FailAction, FailPoint, FailPoints};
 pub use insights::{
-    ErrorCount, MAX_WINDOW_HOURS, RUN_BUCKETS_SECONDS, RunHour, RunInsight, StepInsight,
+    EXACT_WINDOW_HOURS, ErrorCount, MAX_WINDOW_HOURS, RUN_BUCKETS_SECONDS, RunHour, RunInsight,
+    StepInsight,
 };
 pub use listing::{AuditEntry, EventFilter, RunFilter};
 pub use metrics::{LaneQueue, Metrics, OPENMETRICS_CONTENT_TYPE, QueueGauges};
@@ -55,6 +57,7 @@ pub use outcome::{ResultExt, RetryClass, StepError, StepOutcome};
 pub use registry::Registry;
 pub use retention::{PruneReport, Retention};
 pub use retry::RetryPolicy;
+pub use rollup::Rolled;
 pub use schedule::{Schedule, SlotOutcome};
 pub use select::{Matched, RunSelector};
 pub use stream::{BadCursor, EventStream, StreamCursor, StreamEvent};

@@ -52,7 +52,8 @@ impl InsightsApi {
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Insights")]
 impl InsightsApi {
     /// Per definition, version and step, the steps of the runs that finished in the last
-    /// `hours`: how many ended and failed, exact duration percentiles, retries, polls, time
+    /// `hours`: how many ended and failed, duration percentiles (exact up to 24 hours; over
+    /// longer windows from hourly rollups, within ±2.5 %: see `exact`), retries, polls, time
     /// spent waiting against working, and the most common errors. Steps of runs still going
     /// are counted once their run ends.
     #[oai(
@@ -101,6 +102,7 @@ impl InsightsApi {
                     p50_ms: s.p50_ms,
                     p95_ms: s.p95_ms,
                     p99_ms: s.p99_ms,
+                    exact: s.exact,
                     retries: s.retries,
                     polls: s.polls,
                     waiting_ms: s.waiting_ms,

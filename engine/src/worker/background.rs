@@ -101,7 +101,8 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
 }
 
 /// Prunes finished runs, old events and stopped workers every `retention.interval`
-/// ([`crate::retention`]); every worker does, sharing the work through `SKIP LOCKED`.
+/// ([`crate::retention`]), then rolls the ended hours into the insights' rollups
+/// ([`crate::rollup`]); every worker does, sharing the work through `SKIP LOCKED`.
 pub(super) async fn prune(shared: Arc<Shared>, retention: crate::Retention) {
     let mut tick = tokio::time::interval(retention.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -122,6 +123,13 @@ pub(super) async fn prune(shared: Arc<Shared>, retention: crate::Retention) {
             }
             Ok(_) => debug!("nothing to prune"),
             Err(e) => warn!(error = %e, "pruning failed; tried again next interval"),
+        }
+        // The step insights' hourly rollups ride the same loop: an hour is rolled once, by
+        // whichever worker gets there first.
+        match crate::rollup::roll(&shared.pool).await {
+            Ok(r) if r.hours > 0 => debug!(hours = r.hours, rows = r.rows, "rolled insights"),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "rolling insights failed; tried again next interval"),
         }
     }
 }

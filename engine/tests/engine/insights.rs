@@ -236,3 +236,122 @@ async fn a_polling_step_counts_its_waits_as_waiting_in_insights_and_metrics(
     assert!(s[0].working_ms < s[0].waiting_ms, "{s:#?}");
     assert_eq!(s[0].polls, 2);
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn long_windows_read_hourly_rollups_with_exact_counts_and_close_percentiles(pool: PgPool) {
+    let engine = engine(&pool, vec![]);
+    // 300 runs over the last 60 hours — some inside the 48-hour window's ragged first hour,
+    // some in the last half hour (not rolled yet) — with durations over four decades, every
+    // seventh failed, every fifth retried with one of two errors.
+    for i in 0..300_i32 {
+        let ago_h = match i % 30 {
+            0 => 47.9,
+            1 => 0.2,
+            _ => f64::from(i % 60) + 0.5,
+        };
+        let failed = i % 7 == 0;
+        let retried = i % 5 == 0;
+        let error = match (failed, retried, i % 2) {
+            (true, _, _) => Some("409 conflict"),
+            (false, true, 0) => Some("timeout talking to the API server"),
+            (false, true, _) => Some("connection reset"),
+            _ => None,
+        };
+        let a = (
+            "a",
+            0,
+            if failed { "failed" } else { "succeeded" },
+            3.0 * f64::from(i) * f64::from(i) + 0.4,
+            if retried { 3 } else { 1 },
+            i64::from(i % 4),
+            error,
+        );
+        let b = ("b", 1, "succeeded", 50.0 + f64::from(i % 17), 1, 0, None);
+        finished_run(
+            &pool,
+            1,
+            if failed { "failed" } else { "succeeded" },
+            5.0,
+            ago_h,
+            &[a, b],
+        )
+        .await;
+    }
+    let since = Utc::now() - chrono::Duration::hours(48);
+    let exact = engine.step_insights(since, Some("demo")).await.unwrap();
+    assert!(
+        exact.iter().all(|s| s.exact),
+        "nothing rolled yet: read exactly"
+    );
+
+    let rolled = engine.roll_insights().await.unwrap();
+    assert!(rolled.hours >= 719 && rolled.rows > 0, "{rolled:?}");
+    assert_eq!(
+        engine.roll_insights().await.unwrap().hours,
+        0,
+        "an hour is rolled once"
+    );
+    let done_until: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT done_until FROM urumi.insight_rollup")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(done_until <= Utc::now() - chrono::Duration::minutes(5));
+
+    let read = engine.step_insights(since, Some("demo")).await.unwrap();
+    assert_eq!(read.len(), exact.len());
+    for (r, e) in read.iter().zip(&exact) {
+        assert!(!r.exact, "{}: read from the rollups", r.step);
+        assert_eq!(
+            (
+                &r.definition,
+                r.version,
+                &r.step,
+                r.count,
+                r.failed,
+                r.retries,
+                r.polls
+            ),
+            (
+                &e.definition,
+                e.version,
+                &e.step,
+                e.count,
+                e.failed,
+                e.retries,
+                e.polls
+            )
+        );
+        for (got, want) in [(r.waiting_ms, e.waiting_ms), (r.working_ms, e.working_ms)] {
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
+        }
+        for (got, want) in [
+            (r.p50_ms, e.p50_ms),
+            (r.p95_ms, e.p95_ms),
+            (r.p99_ms, e.p99_ms),
+        ] {
+            assert!(
+                (got / want - 1.0).abs() <= 0.025 + 1e-9 || (want < 1.0 && got < 1.0),
+                "{}: {got} vs exact {want}",
+                r.step
+            );
+        }
+        assert_eq!(r.errors, e.errors, "{}", r.step);
+    }
+    assert!(
+        read[0].count > 200,
+        "the window holds most runs: {}",
+        read[0].count
+    );
+    // Without the definition filter the same steps come back.
+    assert_eq!(engine.step_insights(since, None).await.unwrap(), read);
+    // A day or less stays exact.
+    let day = engine
+        .step_insights(Utc::now() - chrono::Duration::hours(24), None)
+        .await
+        .unwrap();
+    assert!(day.iter().all(|s| s.exact));
+}

@@ -514,7 +514,8 @@ export interface paths {
         };
         /**
          * Per definition, version and step, the steps of the runs that finished in the last
-         *     `hours`: how many ended and failed, exact duration percentiles, retries, polls, time
+         *     `hours`: how many ended and failed, duration percentiles (exact up to 24 hours; over
+         *     longer windows from hourly rollups, within ±2.5 %: see `exact`), retries, polls, time
          *     spent waiting against working, and the most common errors. Steps of runs still going
          *     are counted once their run ends.
          */
@@ -1283,13 +1284,17 @@ export interface components {
             failure_rate: number;
             /**
              * Format: double
-             * @description From the step's first start to its end, in milliseconds: exact values of the data.
+             * @description From the step's first start to its end, in milliseconds: values of the data, exact
+             *     when `exact` (windows of a day or less), else a histogram bucket's middle within
+             *     ±2.5 % (longer windows read hourly rollups).
              */
             p50_ms: number;
             /** Format: double */
             p95_ms: number;
             /** Format: double */
             p99_ms: number;
+            /** @description Whether the percentiles are exact (see `p50_ms`). */
+            exact: boolean;
             /**
              * Format: int64
              * @description Attempts beyond the first, summed.
