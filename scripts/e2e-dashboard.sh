@@ -4,8 +4,9 @@
 # /dashboard/, two workers) in a fresh database and a temp state dir, then runs
 # frontend/e2e/dashboard.mjs in headless Chromium (playwright-core): sign in, create a store,
 # see it `ready` with every step succeeded without reloading, the fleet overview's charts against
-# the insights API, delete it; a bulk retry of the failed runs (preview, start, the operation's
-# page until it succeeded) and a rerun from a step; then the run's timeline,
+# the insights API, resource usage (one observation started with `urumi-worker start`: the store
+# page's bars and the fleet's quota table against the API), delete it; a bulk retry of the
+# failed runs (preview, start, the operation's page until it succeeded) and a rerun from a step; then the run's timeline,
 # the audit log and the tokens page (mint, secret once, revoke), with axe-core on every page.
 # Installs what it needs when missing: Debian's `chromium` (apt-get) and the frontend's npm
 # packages (playwright-core is one), and builds the dashboard when it is stale
@@ -47,7 +48,11 @@ e2e_prepare urumi-e2e-dashboard
 # Pods, Jobs and namespace finalization take a moment (as in a cluster, if far quicker), so the
 # page has something to show live between the request and `ready`.
 echo '{"podReadyMs": 1500, "jobRunMs": 1500, "namespaceFinalizeMs": 1000}' >"$tmp/sim-timings.json"
-e2e_start_platform SIM_TIMINGS="$tmp/sim-timings.json" URUMI__API__DASHBOARD_DIR="$PWD/frontend/dist"
+# The workers' usage schedule is off: the browser test starts the one observation it checks
+# (`urumi-worker start store.usage fleet:usage`), so no scheduled run changes the numbers or
+# the run counts it compares.
+e2e_start_platform SIM_TIMINGS="$tmp/sim-timings.json" URUMI__API__DASHBOARD_DIR="$PWD/frontend/dist" \
+  URUMI__USAGE__CRON=""
 curl -fsS "$url/dashboard/" | grep -q '<div id="root">' || die "the API does not serve the dashboard at $url/dashboard/"
 
 sim=$(awk '$1 == "server:" { print $2 }' "$tmp/kubeconfig")
@@ -56,5 +61,6 @@ sim=$(awk '$1 == "server:" { print $2 }' "$tmp/kubeconfig")
 say "run the browser ($chromium)"
 URUMI_URL="$url" URUMI_TOKEN="$(cat "$tmp/admin-token")" CHROMIUM="$chromium" SIM_URL="$sim" \
   E2E_TIMEOUT="${E2E_TIMEOUT:-120}" E2E_SHOTS="${E2E_SHOTS:-}" \
+  URUMI_WORKER="$bin/urumi-worker" E2E_DATABASE_URL="${base%/*}/$db$query" \
   node frontend/e2e/dashboard.mjs
 say "stop the platform"

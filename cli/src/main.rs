@@ -6,7 +6,7 @@
 //! ```text
 //! urumictl [--url URL] [--token TOKEN] [--json] <command>
 //!   stores list [--status S] [--all] | create NAME [--plan P] [--idempotency-key K]
-//!          | show ID | delete ID | repair ID | runs ID
+//!          | show ID | delete ID | repair ID | runs ID | usage ID
 //!   runs   list [--status S] [--kind K] [--store ID] [--all] | show ID | retry ID
 //!          | rerun ID [--from-step STEP] | cancel ID
 //!   ops    create --action A [selector flags] [--max-concurrency N] [--canary-… ] [--failure-budget-…]

@@ -3,7 +3,8 @@
 //! stores stay `provisioning` until deleted (`store.deleting` comes from a database trigger);
 //! the reruns and bulk-operations tests fail provisioning runs with SQL (`failed_stores`) and
 //! move operations to the states a worker would with SQL, while pause, resume, approve and
-//! cancel go through the API, which changes the state itself.
+//! cancel go through the API, which changes the state itself; `stores usage` reads an
+//! observation recorded with `urumi_store::usage::record`, as a worker's `store.usage` run would.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -542,6 +543,72 @@ async fn plans_are_listed_with_the_default_marked(pool: PgPool) {
     assert_eq!(v["items"][0]["name"], "starter");
     assert_eq!(v["items"][0]["default"], true);
     assert_eq!(v["items"][0]["db_storage"], "5Gi");
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn stores_usage_prints_not_observed_yet_then_the_quota_table(pool: PgPool) {
+    use urumi_store::usage::{ResourceUsage, record};
+    let api = serve(pool.clone()).await;
+    let (url, viewer) = (api.url.as_str(), api.viewer.as_str());
+    let created = ctl(url, api.admin.as_str(), &["stores", "create", "Quota Shop"])
+        .await
+        .ok();
+    let store = field(&created, "store");
+
+    let before = ctl(url, viewer, &["stores", "usage", &store]).await.ok();
+    assert_eq!(
+        before.stdout,
+        "not observed yet (the worker reads quotas on its `[usage] cron`)\n"
+    );
+
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:15:00Z")
+        .unwrap()
+        .to_utc();
+    let id = store.parse().unwrap();
+    let resources = vec![
+        ResourceUsage::new("requests.cpu", "500m", "2"),
+        ResourceUsage::new("requests.memory", "1900Mi", "2Gi"),
+        ResourceUsage::new("pods", "6", "6"),
+        ResourceUsage::new("services.nodeports", "0", "0"),
+    ];
+    record(&pool, &[(id, resources)], at).await.unwrap();
+
+    let after = ctl(url, viewer, &["stores", "usage", &store]).await.ok();
+    assert_eq!(
+        after.stdout.lines().collect::<Vec<_>>(),
+        [
+            "RESOURCE            USED    HARD  %",
+            "requests.cpu        500m    2     25%",
+            "requests.memory     1900Mi  2Gi   93%",
+            "pods                6       6     100%",
+            "services.nodeports  0       0     -",
+            "observed 2026-11-30 10:15:00",
+        ],
+        "{after:#?}"
+    );
+
+    let json = ctl(url, viewer, &["--json", "stores", "usage", &store])
+        .await
+        .ok()
+        .json();
+    assert_eq!(json["store_id"], store.as_str());
+    assert_eq!(json["resources"][0]["name"], "requests.cpu");
+    assert_eq!(json["resources"][0]["used"], "500m");
+    assert_eq!(json["resources"][0]["fraction"], 0.25);
+    assert!(
+        json["observed_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-30T10:15:00")
+    );
+
+    let unknown = ctl(
+        url,
+        viewer,
+        &["stores", "usage", "00000000-0000-4000-8000-000000000000"],
+    )
+    .await;
+    assert_eq!(unknown.code, 1, "{unknown:#?}");
 }
 
 /// Creates a store per name through `urumictl` and fails each one's provisioning run at its

@@ -4,7 +4,11 @@
 // page (no reload); a second store whose setup Jobs the simulator fails (SIM_URL) fails; the
 // fleet overview (empty before the stores, then its charts and steps table against the
 // insights API at 24 h and 7 days, the failed store counted and its failed `setup` step shown
-// with the Job's error); see the first store in the list, delete it and watch it become `deleted`.
+// with the Job's error); resource usage: the store page's "not observed yet", then one
+// `store.usage@1` observation (started here with `urumi-worker start`; the script turns the
+// workers' schedule off so that nothing else observes or adds runs) and the fleet page's quota
+// table and the store page's bars compared number by number with the API; see the first store
+// in the list, delete it and watch it become `deleted`.
 // A repair's dry run on the failed runs page shows its cluster plan (ready, from a worker).
 // A bulk retry from the failed runs page (select everything matching, preview, start): the
 // operation's page until it `succeeded` with its target, the failing store `ready` again; the
@@ -13,13 +17,15 @@
 // provisioning run's page (its timeline: one succeeded bar per step), the audit log (the
 // store's `store.created` entry, filters, Load more) and the tokens page (mint a viewer token:
 // its secret shown once and accepted by the API; revoke it: marked revoked and refused).
-// axe-core runs on every page visited (sign-in, stores, create, store detail, runs, the bulk
+// axe-core runs on every page visited (sign-in, stores, create, store detail and its usage, runs, the bulk
 // form's preview and a repair's cluster plan, operation, operations, run detail, rerun dialog, fleet, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
 // of each page is saved (E2E_SHOTS, else a new temp directory) and its path printed.
 //
 // Env: URUMI_URL (the API, which serves the dashboard at /dashboard/), URUMI_TOKEN (admin),
 // CHROMIUM (the browser binary), SIM_URL (the Kubernetes API simulator), E2E_TIMEOUT (seconds per wait, default 120), E2E_SHOTS (a
-// directory for screenshots; the last page is saved there on failure).
+// directory for screenshots; the last page is saved there on failure), URUMI_WORKER (the
+// urumi-worker binary) and E2E_DATABASE_URL (the platform's database) for the usage observation.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -31,11 +37,13 @@ const token = process.env.URUMI_TOKEN;
 const executablePath = process.env.CHROMIUM;
 const timeout = Number(process.env.E2E_TIMEOUT ?? 120) * 1000;
 const simUrl = process.env.SIM_URL;
+const workerBin = process.env.URUMI_WORKER;
+const databaseUrl = process.env.E2E_DATABASE_URL;
 const shots = process.env.E2E_SHOTS || mkdtempSync(join(tmpdir(), "urumi-dashboard-shots-"));
 mkdirSync(shots, { recursive: true });
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-if (!url || !token || !executablePath || !simUrl) {
-  console.error("dashboard e2e: URUMI_URL, URUMI_TOKEN, CHROMIUM and SIM_URL must be set");
+if (!url || !token || !executablePath || !simUrl || !workerBin || !databaseUrl) {
+  console.error("dashboard e2e: URUMI_URL, URUMI_TOKEN, CHROMIUM, SIM_URL, URUMI_WORKER and E2E_DATABASE_URL must be set");
   process.exit(2);
 }
 const t0 = Date.now();
@@ -126,7 +134,9 @@ async function expectText(locator, pattern, what) {
  * The fleet page (already open, window `hours`) against direct calls to the insights API:
  * every store status's count, the provisioning histogram bucket by bucket (its runs summing
  * to the succeeded store.provision runs), the runs chart's totals, and one table row per
- * step the API reports, the e2e store's provisioning steps among them.
+ * step the API reports, the e2e store's provisioning steps among them; the quota usage table
+ * row by row (name, used, hard, stores; its text in cores / GiB / MiB / counts read back to the
+ * API's base-unit numbers) and the one usage observation's step counted once.
  */
 async function checkFleet(hours, provisionSteps) {
   if (provisionSteps.length === 0) throw new Error("no provisioning steps to look for");
@@ -167,6 +177,61 @@ async function checkFleet(hours, provisionSteps) {
   const missing = provisionSteps.filter((n) => !rows.some((r) => r.startsWith(`store.provision/${n}=`)));
   console.log(`   ${hours} h: steps table ${rows.length} rows; the provisioning run's ${provisionSteps.length} steps ${missing.length ? `missing ${missing}` : "all listed"}`);
   if (missing.length) throw new Error(`the steps table lacks the provisioning run's steps ${missing}`);
+  const observations = steps.filter((s) => s.definition === "store.usage").map((s) => `${s.step}=${s.count}`);
+  if (observations.join() !== "observe=1") throw new Error(`expected the one usage observation started by the test, the API counts ${observations}`);
+
+  if (!fleet.usage.some((r) => r.name === "requests.cpu")) throw new Error(`the fleet insights have no observed requests.cpu: ${JSON.stringify(fleet.usage)}`);
+  const usageRows = await page.getByTestId("fleet-usage-row").evaluateAll((r) =>
+    r.map((x) => ({ key: ["name", "used", "hard", "stores"].map((a) => x.getAttribute(`data-${a}`)).join(" "), text: x.querySelector('[data-testid="usage-amount"]').textContent })),
+  );
+  const wantUsage = fleet.usage.map((r) => `${r.name} ${r.used} ${r.hard} ${r.stores}`);
+  console.log(`   ${hours} h: quota usage ${usageRows.map((r) => `${r.key.split(" ")[0]}=${r.text}`).join(", ")}`);
+  if ([...usageRows.map((r) => r.key)].sort().join() !== [...wantUsage].sort().join()) throw new Error(`the quota usage table has ${usageRows.map((r) => r.key)}, the API ${wantUsage}`);
+  if (usageRows[0].key.split(" ")[0] !== "requests.cpu") throw new Error(`the quota usage table does not start with requests.cpu: ${usageRows[0].key}`);
+  const UNITS = { core: 1, cores: 1, MiB: 2 ** 20, GiB: 2 ** 30, "": 1 };
+  for (const row of usageRows) {
+    const [name, used, hard] = row.key.split(" ");
+    const m = /^([\d.]+) ?(cores?|MiB|GiB|) \/ ([\d.]+) ?(cores?|MiB|GiB|)$/.exec(row.text);
+    const unit = name.endsWith("cpu") ? /^cores?$/ : /memory|storage/.test(name) ? /^(MiB|GiB)$/ : /^$/;
+    if (!m || !unit.test(m[2]) || !unit.test(m[4])) throw new Error(`${name}: ${JSON.stringify(row.text)} is not in its unit`);
+    for (const [shown, u, want] of [[m[1], m[2], Number(used)], [m[3], m[4], Number(hard)]]) {
+      const value = Number(shown) * UNITS[u];
+      if (Math.abs(value - want) > Math.max(0.01, want * 0.05)) throw new Error(`${name}: the table says ${row.text}, the API ${used} / ${hard}`);
+    }
+  }
+}
+
+/**
+ * The store page (open) against GET /api/v1/stores/{id}/usage: one row per resource with the
+ * quota's "used / hard", the percentage and its level in words, the meter's value, and the
+ * observation's time.
+ */
+async function checkStoreUsage(storeId) {
+  await page.getByTestId("usage-row").first().waitFor();
+  const u = await api(`/api/v1/stores/${storeId}/usage`);
+  if (!u.observed_at || u.resources.length === 0) throw new Error(`the API has no usage for the store: ${JSON.stringify(u)}`);
+  const pct = (f) => (f > 0 && f < 0.005 ? "< 1%" : `${Math.round(f * 100)}%`) + (f >= 1 ? " — at or over the limit" : f >= 0.8 ? " — near the limit" : "");
+  const want = u.resources.map((r) => (r.fraction === undefined ? `${r.name}|${r.used} / ${r.hard}|—|-` : `${r.name}|${r.used} / ${r.hard}|${pct(r.fraction)}|${Math.min(100, Math.round(r.fraction * 100))}`));
+  const shown = await page.getByTestId("usage-row").evaluateAll((rows) =>
+    rows.map((x) => {
+      const meter = x.querySelector('[role="meter"]');
+      const percent = x.querySelector('[data-testid="usage-percent"]');
+      return `${x.getAttribute("data-name")}|${x.querySelector('[data-testid="usage-amount"]').textContent}|${percent ? percent.textContent : x.lastElementChild.textContent}|${meter ? meter.getAttribute("aria-valuenow") : "-"}`;
+    }),
+  );
+  console.log(`   usage bars: ${shown.join(", ")}`);
+  if ([...shown].sort().join() !== [...want].sort().join()) throw new Error(`the store page shows ${shown}, the API says ${want}`);
+  if (!shown[0].startsWith("requests.cpu|")) throw new Error(`the usage bars do not start with requests.cpu: ${shown[0]}`);
+  // The tightened quota: requests.cpu near its limit (amber), limits.memory at it (red), in
+  // words as well as colour.
+  for (const [name, words, fill] of [["requests.cpu", "near the limit", "bg-amber-500"], ["limits.memory", "at or over the limit", "bg-rose-600"]]) {
+    const row = page.locator(`[data-testid="usage-row"][data-name="${name}"]`);
+    const text = await row.getByTestId("usage-percent").textContent();
+    const cls = await row.locator('[role="meter"] > span').getAttribute("class");
+    if (!text.endsWith(words) || !cls.includes(fill)) throw new Error(`${name} shows ${JSON.stringify(text)} with ${cls}, not ${words} in ${fill}`);
+  }
+  const at = await page.locator('[data-testid="store-usage"] time').getAttribute("datetime");
+  if (at !== u.observed_at) throw new Error(`the store page's usage is as of ${at}, the API's ${u.observed_at}`);
 }
 
 let failed = false;
@@ -199,12 +264,12 @@ try {
     api("/api/v1/insights/runs?definition=store.provision&hours=24"),
     api("/api/v1/insights/steps?hours=24"),
   ]);
-  if (before[0].stores.some((s) => s.count > 0) || before[0].runs_per_hour.length || before[1].succeeded || before[2].items.length) {
+  if (before[0].stores.some((s) => s.count > 0) || before[0].runs_per_hour.length || before[0].usage.length || before[1].succeeded || before[2].items.length) {
     throw new Error(`the fresh platform already has insight data: ${JSON.stringify(before)}`);
   }
   await page.getByRole("link", { name: "Fleet", exact: true }).click();
   await page.getByRole("heading", { name: "Fleet overview" }).waitFor();
-  for (const id of ["stores-empty", "provision-empty", "runs-empty", "steps-empty"]) await page.getByTestId(id).waitFor();
+  for (const id of ["stores-empty", "usage-empty", "provision-empty", "runs-empty", "steps-empty"]) await page.getByTestId(id).waitFor();
   if ((await page.locator('svg[role="img"]').count()) !== 0) throw new Error("the empty fleet page draws charts");
   await expectText(page.getByTestId("provision-empty"), /No store was provisioned in the last 24 h yet/, "the empty provisioning section");
   await checkA11y("fleet-empty");
@@ -250,6 +315,7 @@ try {
   const same = (await api("/api/v1/stores?limit=200")).items.filter((s) => s.name === name);
   if (same.length !== 1) throw new Error(`the double click created ${same.length} stores named ${name}`);
 
+  await expectText(page.getByTestId("usage-empty"), /^Not observed yet/, "the store's usage before any observation");
   await checkA11y("store-detail");
   await shot("store-detail");
 
@@ -283,6 +349,30 @@ try {
   if (brokenStatus !== "failed") throw new Error(`${broken} is ${brokenStatus}, not failed, after ${timeout / 1000} s`);
   console.log(`   ${broken} failed`);
 
+  say("observe resource usage: one store.usage run, as the worker's schedule would start it");
+  // The store's quota is tightened behind the platform's back first (the simulator recomputes
+  // its status), so that one resource is near its limit and one at it: amber and red bars.
+  const slug = (await api(`/api/v1/stores/${storeId}`)).slug;
+  const tighten = await fetch(`${simUrl}/api/v1/namespaces/store-${slug}/resourcequotas/store-quota`, {
+    method: "PATCH",
+    headers: { "Content-Type": "application/merge-patch+json" },
+    body: JSON.stringify({ spec: { hard: { "requests.cpu": "600m", "limits.memory": "2Gi" } } }),
+  });
+  if (!tighten.ok) throw new Error(`tightening the store's quota in the simulator: ${tighten.status}`);
+  const usageRun = execFileSync(workerBin, ["start", "store.usage", "fleet:usage"], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, URUMI__DATABASE__URL: databaseUrl },
+    encoding: "utf8",
+  }).trim();
+  const observedBy = Date.now() + timeout;
+  let observed = [];
+  while (Date.now() < observedBy) {
+    observed = await Promise.all([storeId, brokenId].map((id) => api(`/api/v1/stores/${id}/usage`)));
+    if (observed.every((u) => u.observed_at && u.resources.length)) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (!observed.every((u) => u.observed_at)) throw new Error(`run ${usageRun} observed no usage within ${timeout / 1000} s`);
+  console.log(`   run ${usageRun}: ${observed[0].resources.map((r) => `${r.name} ${r.used}/${r.hard}`).join(", ")}`);
+
   say("fleet overview: its charts show what the insights API says");
   await page.getByRole("link", { name: "Fleet", exact: true }).click();
   await page.getByRole("heading", { name: "Fleet overview" }).waitFor();
@@ -309,6 +399,10 @@ try {
   await page.getByRole("link", { name: "Stores", exact: true }).click();
   await page.locator(`a[href$="/stores/${storeId}"]`).first().click();
   await page.locator('[data-testid="store-detail-status"][data-status="ready"]').waitFor();
+  say("the store page's resource usage: its bars against the usage API");
+  await checkStoreUsage(storeId);
+  await checkA11y("store-usage");
+  await shot("store-usage");
 
   say("delete it (confirm first) and watch it become deleted");
   await page.getByRole("button", { name: "Delete store" }).click();

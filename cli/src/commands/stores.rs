@@ -1,5 +1,5 @@
 //! `urumictl stores …`: list (following `next_cursor` with `--all`), create, show, delete,
-//! repair, and a store's runs.
+//! repair, a store's runs, and its resource usage against its quota.
 
 use clap::Subcommand;
 use uuid::Uuid;
@@ -50,6 +50,12 @@ pub enum StoresCmd {
     },
     /// Re-apply a store's desired state. Needs operator.
     Repair {
+        /// The store's id.
+        id: Uuid,
+    },
+    /// A store's resource usage against its quota (resource, used, hard, %), as a worker
+    /// last observed it (the worker's `[usage] cron`).
+    Usage {
         /// The store's id.
         id: Uuid,
     },
@@ -121,6 +127,13 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
         }
         StoresCmd::Delete { id } => accepted(ctx, &call(api.delete_store().id(id).send()).await?)?,
         StoresCmd::Repair { id } => accepted(ctx, &call(api.repair_store().id(id).send()).await?)?,
+        StoresCmd::Usage { id } => {
+            let usage = call(api.get_store_usage().id(id).send()).await?;
+            if ctx.json {
+                return output::print_json(&usage);
+            }
+            print!("{}", usage_text(&usage));
+        }
         StoresCmd::Runs { id, all } => {
             let (items, next_cursor) = pages(all, |cursor, limit| async move {
                 let mut req = api.list_store_runs().id(id);
@@ -161,6 +174,23 @@ fn accepted(ctx: &Ctx, a: &types::StoreAccepted) -> Result<(), Failure> {
         ),
     ]);
     Ok(())
+}
+
+/// The usage table and when it was observed, or `not observed yet`.
+fn usage_text(u: &types::StoreUsage) -> String {
+    let Some(at) = &u.observed_at else {
+        return "not observed yet (the worker reads quotas on its `[usage] cron`)\n".to_owned();
+    };
+    let mut t = Table::new(&["RESOURCE", "USED", "HARD", "%"]);
+    for r in &u.resources {
+        t.row(vec![
+            r.name.clone(),
+            r.used.clone(),
+            r.hard.clone(),
+            opt(r.fraction.map(|f| format!("{:.0}%", f * 100.0))),
+        ]);
+    }
+    format!("{}observed {}\n", t.render(), time(Some(at)))
 }
 
 fn store_table(stores: &[types::Store]) -> Table {

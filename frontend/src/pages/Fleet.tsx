@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { DurationHistogram, RunsOverTime, StoresByStatus } from "../components/FleetCharts";
+import { FleetUsage } from "../components/Usage";
 import { btn, PageTitle, ProblemBanner } from "../components/ui";
 import { useAccess } from "../hooks/access";
 import { api, call, type Schemas } from "../lib/api";
@@ -168,6 +169,14 @@ export function FleetPage() {
           <Empty testId="stores-empty">No stores yet: there is nothing to count.</Empty>
         ) : (
           <StoresByStatus stores={fleet.data.stores} />
+        ))}
+
+      <h2 className="mt-6 mb-2 text-lg font-semibold">Quota usage across the fleet</h2>
+      {fleet.data &&
+        (fleet.data.usage.length === 0 ? (
+          <Empty testId="usage-empty">No quota observed yet — the worker reads them every few minutes.</Empty>
+        ) : (
+          <FleetUsage usage={fleet.data.usage} />
         ))}
 
       <h2 className="mt-6 mb-2 text-lg font-semibold">Provisioning time</h2>

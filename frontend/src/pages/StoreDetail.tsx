@@ -2,6 +2,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tansta
 import { Link, useParams } from "react-router";
 import { StepsTable } from "../components/Steps";
 import { TestOrder } from "../components/TestOrder";
+import { StoreUsage } from "../components/Usage";
 import { ConfirmButton, LiveIndicator, LoadMore, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
 import { useAccess } from "../hooks/access";
 import { useEventStream } from "../hooks/events";
@@ -189,6 +190,8 @@ export function StoreDetailPage() {
         )}
         {r && <StepsTable steps={r.steps} caption={`Steps of run ${r.id}`} />}
       </section>
+
+      <StoreUsage id={id} />
 
       <section aria-labelledby="order-title" className="space-y-2 rounded-lg bg-white p-4 shadow">
         <h2 id="order-title" className="text-lg font-semibold">
