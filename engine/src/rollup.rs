@@ -198,6 +198,26 @@ struct Acc {
 }
 
 impl Acc {
+    /// The accumulator of `key`, its position the lowest seen.
+    fn of(accs: &mut BTreeMap<Key, Acc>, key: Key, position: i32) -> &mut Acc {
+        let a = accs.entry(key).or_insert_with(|| Acc {
+            position,
+            ..Acc::default()
+        });
+        a.position = a.position.min(position);
+        a
+    }
+
+    /// Adds counts (steps, failed, retries, polls) and times (waiting, total ms).
+    fn sums(&mut self, [count, failed, retries, polls]: [i64; 4], [waiting, total]: [f64; 2]) {
+        self.count += count;
+        self.failed += failed;
+        self.retries += retries;
+        self.polls += polls;
+        self.waiting += waiting;
+        self.total += total;
+    }
+
     fn add(&mut self, bucket: i32, n: i64) {
         let i = usize::try_from(bucket.max(0)).unwrap_or(0);
         if self.hist.len() <= i {
@@ -266,19 +286,11 @@ pub(crate) async fn steps(
     .fetch_all(&mut *tx)
     .await?;
     for r in rolled {
-        let a = accs
-            .entry((r.definition, r.version, r.step))
-            .or_insert_with(|| Acc {
-                position: r.position,
-                ..Acc::default()
-            });
-        a.position = a.position.min(r.position);
-        a.count += r.count;
-        a.failed += r.failed;
-        a.retries += r.retries;
-        a.polls += r.polls;
-        a.waiting += r.waiting_ms;
-        a.total += r.total_ms;
+        let a = Acc::of(&mut accs, (r.definition, r.version, r.step), r.position);
+        a.sums(
+            [r.count, r.failed, r.retries, r.polls],
+            [r.waiting_ms, r.total_ms],
+        );
         for (b, n) in r.buckets.iter().zip(&r.counts) {
             a.add(*b, *n);
         }
@@ -313,19 +325,11 @@ pub(crate) async fn steps(
     .fetch_all(&mut *tx)
     .await?;
     for r in raw {
-        let a = accs
-            .entry((r.definition, r.version, r.step))
-            .or_insert_with(|| Acc {
-                position: r.position,
-                ..Acc::default()
-            });
-        a.position = a.position.min(r.position);
-        a.count += r.count;
-        a.failed += r.failed;
-        a.retries += r.retries;
-        a.polls += r.polls;
-        a.waiting += r.waiting;
-        a.total += r.total;
+        let a = Acc::of(&mut accs, (r.definition, r.version, r.step), r.position);
+        a.sums(
+            [r.count, r.failed, r.retries, r.polls],
+            [r.waiting, r.total],
+        );
         a.add(r.bucket, r.count);
     }
     let errors = sqlx::query!(

@@ -8,34 +8,16 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::{Api, Client};
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use urumi_engine::{Engine, NewRun, RunDetail, RunStatus};
-use urumi_sim::Simulator;
+use urumi_engine::{Engine, NewRun};
 use urumi_store::preview::{
     Change, PREVIEW, PlannedAction, PreviewInput, PreviewOutput, StorePlan,
 };
 use urumi_workflows::store::service;
-use urumi_workflows::store::settings::StoreSettings;
 use uuid::Uuid;
-
-async fn finished(engine: &Engine, run: Uuid) -> RunDetail {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let d = engine.run(run).await.unwrap();
-        if !d.run.status().is_active() {
-            assert_eq!(d.run.status(), RunStatus::Succeeded, "{d:#?}");
-            return d;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "run never ended: {d:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn preview(engine: &Engine, action: PlannedAction, stores: Vec<Uuid>) -> PreviewOutput {
     let run = engine
@@ -49,7 +31,7 @@ async fn preview(engine: &Engine, action: PlannedAction, stores: Vec<Uuid>) -> P
         ))
         .await
         .unwrap();
-    let d = finished(engine, run.run_id).await;
+    let d = common::succeeded(engine, run.run_id).await;
     serde_json::from_value(d.run.output.unwrap()).unwrap()
 }
 
@@ -67,21 +49,13 @@ async fn a_repair_preview_names_what_the_repair_then_does_and_writes_nothing(
     _: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(connect)
-        .await
-        .unwrap();
-    let sim = Simulator::builder().start().await.unwrap();
-    let client = Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
-    let settings = StoreSettings::default();
-    let (engine, worker) =
-        common::store_worker(&pool, client.clone(), &settings, "preview-test").await;
-    let created = service::create(&engine, &settings, "Plan Shop", "woocommerce", None, "t")
+    let rig = common::sim_rig(connect, "preview-test").await;
+    let (engine, client, settings, sim) = (&rig.engine, &rig.client, &rig.settings, &rig.sim);
+    let created = service::create(engine, settings, "Plan Shop", "woocommerce", None, "t")
         .await
         .unwrap();
     let store = created.store.id;
-    finished(&engine, created.run_id).await;
+    common::succeeded(engine, created.run_id).await;
     let ns = "store-plan-shop";
 
     // Drift: one object deleted, one field changed by someone else.
@@ -102,7 +76,7 @@ async fn a_repair_preview_names_what_the_repair_then_does_and_writes_nothing(
 
     let since = sim.request_log().entries().last().map_or(0, |r| r.seq);
     let missing = Uuid::now_v7();
-    let out = preview(&engine, PlannedAction::Repair, vec![store, missing]).await;
+    let out = preview(engine, PlannedAction::Repair, vec![store, missing]).await;
     assert_eq!(out.stores.len(), 2);
     let plan = &out.stores[0];
     assert_eq!(plan.store_id, store);
@@ -158,14 +132,14 @@ async fn a_repair_preview_names_what_the_repair_then_does_and_writes_nothing(
     assert_eq!(quota.spec.unwrap().hard.unwrap()["pods"].0, "99");
 
     // The repair does what the preview said, and afterwards the preview finds nothing to do.
-    let repair = service::repair(&engine, store, "operator").await.unwrap();
-    let d = finished(&engine, repair.run_id).await;
+    let repair = service::repair(engine, store, "operator").await.unwrap();
+    let d = common::succeeded(engine, repair.run_id).await;
     let report = d.steps[0].output.clone().unwrap();
     assert_eq!(
         report,
         json!({ "missing": ["NetworkPolicy/allow-dns"], "drifted": ["ResourceQuota/store-quota"] })
     );
-    let again = preview(&engine, PlannedAction::Repair, vec![store]).await;
+    let again = preview(engine, PlannedAction::Repair, vec![store]).await;
     assert!(
         again.stores[0]
             .objects
@@ -175,7 +149,7 @@ async fn a_repair_preview_names_what_the_repair_then_does_and_writes_nothing(
     );
 
     // A delete's preview deletes the namespace — under dryRun=All: it is still there.
-    let del = preview(&engine, PlannedAction::Delete, vec![store]).await;
+    let del = preview(engine, PlannedAction::Delete, vec![store]).await;
     assert_eq!(change_of(&del.stores[0], "Namespace", ns).0, Change::Delete);
     assert!(
         Api::<Namespace>::all(client.clone())
@@ -184,8 +158,7 @@ async fn a_repair_preview_names_what_the_repair_then_does_and_writes_nothing(
             .unwrap()
             .is_some()
     );
-    worker.shutdown().await.unwrap();
-    sim.shutdown().await;
+    rig.stop().await;
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
@@ -193,20 +166,12 @@ async fn a_repair_preview_of_a_store_whose_namespace_is_gone_says_the_repair_wou
     _: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(connect)
+    let rig = common::sim_rig(connect, "preview-gone").await;
+    let (engine, client, settings) = (&rig.engine, &rig.client, &rig.settings);
+    let created = service::create(engine, settings, "Gone Shop", "woocommerce", None, "t")
         .await
         .unwrap();
-    let sim = Simulator::builder().start().await.unwrap();
-    let client = Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
-    let settings = StoreSettings::default();
-    let (engine, worker) =
-        common::store_worker(&pool, client.clone(), &settings, "preview-gone").await;
-    let created = service::create(&engine, &settings, "Gone Shop", "woocommerce", None, "t")
-        .await
-        .unwrap();
-    finished(&engine, created.run_id).await;
+    common::succeeded(engine, created.run_id).await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .delete("store-gone-shop", &DeleteParams::default())
@@ -225,7 +190,7 @@ async fn a_repair_preview_of_a_store_whose_namespace_is_gone_says_the_repair_wou
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let out = preview(&engine, PlannedAction::Repair, vec![created.store.id]).await;
+    let out = preview(engine, PlannedAction::Repair, vec![created.store.id]).await;
     let plan = &out.stores[0];
     assert!(plan.objects.is_empty(), "{plan:#?}");
     let error = plan.error.as_deref().unwrap();
@@ -233,9 +198,8 @@ async fn a_repair_preview_of_a_store_whose_namespace_is_gone_says_the_repair_wou
         error.contains("namespace store-gone-shop does not exist"),
         "{error}"
     );
-    let del = preview(&engine, PlannedAction::Delete, vec![created.store.id]).await;
+    let del = preview(engine, PlannedAction::Delete, vec![created.store.id]).await;
     let (change, _) = change_of(&del.stores[0], "Namespace", "store-gone-shop");
     assert_eq!(change, Change::Unchanged, "{del:#?}");
-    worker.shutdown().await.unwrap();
-    sim.shutdown().await;
+    rig.stop().await;
 }

@@ -7,38 +7,23 @@ mod common;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ResourceQuota;
-use kube::{Api, Client};
+use kube::Api;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use urumi_engine::{Engine, NewRun, RunDetail, RunStatus};
-use urumi_sim::Simulator;
+use urumi_engine::{Engine, NewRun};
 use urumi_store::usage::{self, USAGE, USAGE_SUBJECT};
 use urumi_workflows::store::service;
-use urumi_workflows::store::settings::StoreSettings;
-use uuid::Uuid;
-
-async fn succeeded(engine: &Engine, run: Uuid) -> RunDetail {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let d = engine.run(run).await.unwrap();
-        if !d.run.status().is_active() {
-            assert_eq!(d.run.status(), RunStatus::Succeeded, "{d:#?}");
-            return d;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "run never ended: {d:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn observe(engine: &Engine) -> serde_json::Value {
     let run = engine
         .start_run(NewRun::new(USAGE, USAGE_SUBJECT, json!({})))
         .await
         .unwrap();
-    succeeded(engine, run.run_id).await.run.output.unwrap()
+    common::succeeded(engine, run.run_id)
+        .await
+        .run
+        .output
+        .unwrap()
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
@@ -46,27 +31,19 @@ async fn the_usage_run_records_each_stores_quota_status_as_the_quota_says_it(
     _: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(connect)
-        .await
-        .unwrap();
-    let sim = Simulator::builder().start().await.unwrap();
-    let client = Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
-    let settings = StoreSettings::default();
-    let (engine, worker) =
-        common::store_worker(&pool, client.clone(), &settings, "usage-test").await;
+    let rig = common::sim_rig(connect, "usage-test").await;
+    let (pool, engine, client, sim) = (&rig.pool, &rig.engine, &rig.client, &rig.sim);
     let mut stores = Vec::new();
     for name in ["Usage One", "Usage Two"] {
-        let c = service::create(&engine, &settings, name, "woocommerce", None, "t")
+        let c = service::create(engine, &rig.settings, name, "woocommerce", None, "t")
             .await
             .unwrap();
-        succeeded(&engine, c.run_id).await;
+        common::succeeded(engine, c.run_id).await;
         stores.push(c.store.id);
     }
     assert!(sim.wait_idle(Duration::from_secs(10)).await);
     assert_eq!(
-        usage::of_store(&pool, stores[0])
+        usage::of_store(pool, stores[0])
             .await
             .unwrap()
             .map(|u| u.observed_at),
@@ -74,7 +51,7 @@ async fn the_usage_run_records_each_stores_quota_status_as_the_quota_says_it(
         "nothing before the first observation"
     );
 
-    let out = observe(&engine).await;
+    let out = observe(engine).await;
     assert_eq!(out, json!({ "quotas": 2, "stores": 2 }));
     for (id, ns) in stores.iter().zip(["store-usage-one", "store-usage-two"]) {
         let quota: ResourceQuota = Api::namespaced(client.clone(), ns)
@@ -83,7 +60,7 @@ async fn the_usage_run_records_each_stores_quota_status_as_the_quota_says_it(
             .unwrap();
         let status = quota.status.unwrap();
         let (hard, used) = (status.hard.unwrap(), status.used.unwrap());
-        let recorded = usage::of_store(&pool, *id).await.unwrap().unwrap();
+        let recorded = usage::of_store(pool, *id).await.unwrap().unwrap();
         let names: Vec<&str> = recorded.resources.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, hard.keys().map(String::as_str).collect::<Vec<_>>());
         for r in &recorded.resources {
@@ -112,11 +89,11 @@ async fn the_usage_run_records_each_stores_quota_status_as_the_quota_says_it(
             .unwrap();
         assert!(cpu.used_value.unwrap() > 0.0, "{cpu:?}");
     }
-    let fleet = usage::fleet(&pool).await.unwrap();
+    let fleet = usage::fleet(pool).await.unwrap();
     let pods = fleet.iter().find(|r| r.name == "pods").unwrap();
     assert_eq!(pods.stores, 2);
-    let one = usage::of_store(&pool, stores[0]).await.unwrap().unwrap();
-    let two = usage::of_store(&pool, stores[1]).await.unwrap().unwrap();
+    let one = usage::of_store(pool, stores[0]).await.unwrap().unwrap();
+    let two = usage::of_store(pool, stores[1]).await.unwrap().unwrap();
     let per = |u: &usage::StoreUsage| {
         u.resources
             .iter()
@@ -128,10 +105,9 @@ async fn the_usage_run_records_each_stores_quota_status_as_the_quota_says_it(
     assert_eq!(pods.used, per(&one) + per(&two));
 
     // Again: the newest observation replaces the last.
-    observe(&engine).await;
-    let again = usage::of_store(&pool, stores[0]).await.unwrap().unwrap();
+    observe(engine).await;
+    let again = usage::of_store(pool, stores[0]).await.unwrap().unwrap();
     assert!(again.observed_at > one.observed_at);
     assert_eq!(again.resources, one.resources);
-    worker.shutdown().await.unwrap();
-    sim.shutdown().await;
+    rig.stop().await;
 }

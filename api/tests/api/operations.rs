@@ -14,15 +14,20 @@ use crate::helpers::{TestApp, problem, spawn_app};
 /// A worker with the store workflows (no cluster: a provisioning run fails at its first step)
 /// and the operation workflow.
 async fn clusterless_worker(pool: &PgPool) -> urumi_engine::WorkerHandle {
+    worker(pool, None).await
+}
+
+/// A worker with the store and operation workflows whose kube client is `client`.
+async fn worker(pool: &PgPool, client: Option<kube::Client>) -> urumi_engine::WorkerHandle {
     let deps = std::sync::Arc::new(urumi_workflows::StoreDeps {
         settings: Default::default(),
         pool: pool.clone(),
-        client: None,
+        client,
     });
     let registry = urumi_workflows::registry(Some(&deps)).unwrap();
     let registry = urumi_ops::with_code(pool.clone(), &registry).unwrap();
     let options = WorkerOptions {
-        poll_interval: Duration::from_millis(100),
+        poll_interval: Duration::from_millis(50),
         ..WorkerOptions::default()
     };
     Worker::new(pool.clone(), registry, options)
@@ -382,21 +387,7 @@ async fn a_run_is_rerun_from_a_named_step(pool: PgPool) {
 /// A worker with the store and operation workflows whose kube client is the simulator's.
 async fn cluster_worker(pool: &PgPool, sim: &urumi_sim::SimHandle) -> urumi_engine::WorkerHandle {
     let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
-    let deps = std::sync::Arc::new(urumi_workflows::StoreDeps {
-        settings: Default::default(),
-        pool: pool.clone(),
-        client: Some(client),
-    });
-    let registry = urumi_workflows::registry(Some(&deps)).unwrap();
-    let registry = urumi_ops::with_code(pool.clone(), &registry).unwrap();
-    let options = WorkerOptions {
-        poll_interval: Duration::from_millis(50),
-        ..WorkerOptions::default()
-    };
-    Worker::new(pool.clone(), registry, options)
-        .start()
-        .await
-        .unwrap()
+    worker(pool, Some(client)).await
 }
 
 fn repair_dry_run(store: &str) -> Value {
