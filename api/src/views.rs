@@ -709,7 +709,7 @@ pub struct StepInsightView {
     /// `failed / count`.
     pub failure_rate: f64,
     /// From the step's first start to its end, in milliseconds: values of the data, exact
-    /// when `exact` (windows of a day or less), else a histogram bucket's middle within
+    /// when `exact` (windows of 6 hours or less), else a histogram bucket's middle within
     /// ±2.5 % (longer windows read hourly rollups).
     pub p50_ms: f64,
     pub p95_ms: f64,

@@ -9,8 +9,8 @@
 //! index on `(status, finished_at)`) and reach their steps by primary key, so they cost what
 //! the window holds, not what the tables hold, and add no index to the step writes (an
 //! index on `steps.finished_at` would make every checkpoint a non-HOT update). Steps of
-//! runs still going are not counted until their run ends. Step insights over more than a
-//! day read hourly rollups instead ([`crate::rollup`]).
+//! runs still going are not counted until their run ends. Step insights over more than 6
+//! hours read hourly rollups instead ([`crate::rollup`]).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -52,7 +52,7 @@ pub struct StepInsight {
     pub working_ms: f64,
     /// The most common last errors (up to three), most frequent first.
     pub errors: Vec<ErrorCount>,
-    /// Whether the percentiles are exact values of the data (windows of a day or less) or
+    /// Whether the percentiles are exact values of the data (windows of 6 hours or less) or
     /// histogram buckets' middles, within ±2.5 % (longer windows, read from the hourly
     /// rollups: [`crate::rollup`]).
     pub exact: bool,
@@ -120,16 +120,16 @@ pub(crate) async fn run_hours(pool: &PgPool, since: DateTime<Utc>) -> sqlx::Resu
 
 /// Windows up to this long are read from the step rows, exactly; longer ones from the hourly
 /// rollups ([`crate::rollup`]).
-pub const EXACT_WINDOW_HOURS: i64 = 24;
+pub const EXACT_WINDOW_HOURS: i64 = 6;
 
 /// Per-step figures of the runs (of `definition`, or of all) that finished since `since`:
-/// exact over a day or less, else from the hourly rollups when they cover the window.
+/// exact over 6 hours or less, else from the hourly rollups when they cover the window.
 pub(crate) async fn steps(
     pool: &PgPool,
     since: DateTime<Utc>,
     definition: Option<&str>,
 ) -> sqlx::Result<Vec<StepInsight>> {
-    // A minute of slack: a caller's "the last 24 hours" is computed a moment before this.
+    // A minute of slack: a caller's "the last 6 hours" is computed a moment before this.
     if Utc::now() - since
         > chrono::Duration::hours(EXACT_WINDOW_HOURS) + chrono::Duration::minutes(1)
         && let Some(rolled) = crate::rollup::steps(pool, since, definition).await?

@@ -52,7 +52,7 @@ impl InsightsApi {
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Insights")]
 impl InsightsApi {
     /// Per definition, version and step, the steps of the runs that finished in the last
-    /// `hours`: how many ended and failed, duration percentiles (exact up to 24 hours; over
+    /// `hours`: how many ended and failed, duration percentiles (exact up to 6 hours; over
     /// longer windows from hourly rollups, within ±2.5 %: see `exact`), retries, polls, time
     /// spent waiting against working, and the most common errors. Steps of runs still going
     /// are counted once their run ends.

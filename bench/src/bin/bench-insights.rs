@@ -7,7 +7,7 @@
 //! and then, per query and window (24 h, 7 days, 30 days), the latency of `--reps` calls
 //! after a warm-up: p50 and p99 — first before the hourly rollups exist (every window read
 //! from the step rows), then after rolling the month (`Engine::roll_insights`, timed), when
-//! windows over 24 h read the rollups. The last line is `RESULT {json}`
+//! windows over 6 h read the rollups. The last line is `RESULT {json}`
 //! (`worst_query_p99_ms` after, `worst_query_p99_ms_before`, `rollup_seconds`).
 
 use std::time::Instant;
@@ -258,7 +258,7 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
         println!("  {line}");
     }
     // Before: no rollups yet, so every window reads the step rows (what this code did
-    // before the rollups); after: windows over a day read the hourly rollups.
+    // before the rollups); after: windows over 6 hours read the hourly rollups.
     println!("before the rollups (every window read from the step rows):");
     let (before, worst_before, _) = measure(&engine, a.reps).await?;
     let t = Instant::now();
@@ -268,7 +268,7 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
         "rolled {} hours into {} rows in {rollup_seconds:.1} s",
         rolled.hours, rolled.rows
     );
-    println!("after (windows over 24 h from the hourly rollups):");
+    println!("after (windows over 6 h from the hourly rollups):");
     let (figures, worst, worst_default) = measure(&engine, a.reps).await?;
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!(

@@ -514,7 +514,7 @@ export interface paths {
         };
         /**
          * Per definition, version and step, the steps of the runs that finished in the last
-         *     `hours`: how many ended and failed, duration percentiles (exact up to 24 hours; over
+         *     `hours`: how many ended and failed, duration percentiles (exact up to 6 hours; over
          *     longer windows from hourly rollups, within ±2.5 %: see `exact`), retries, polls, time
          *     spent waiting against working, and the most common errors. Steps of runs still going
          *     are counted once their run ends.
@@ -1285,7 +1285,7 @@ export interface components {
             /**
              * Format: double
              * @description From the step's first start to its end, in milliseconds: values of the data, exact
-             *     when `exact` (windows of a day or less), else a histogram bucket's middle within
+             *     when `exact` (windows of 6 hours or less), else a histogram bucket's middle within
              *     ±2.5 % (longer windows read hourly rollups).
              */
             p50_ms: number;
