@@ -158,6 +158,10 @@ pub enum RunKind {
     #[oai(rename = "store.preview")]
     #[serde(rename = "store.preview")]
     Preview,
+    /// The fleet's resource usage observation (`[usage] cron`).
+    #[oai(rename = "store.usage")]
+    #[serde(rename = "store.usage")]
+    Usage,
 }
 
 impl RunKind {
@@ -166,6 +170,7 @@ impl RunKind {
     pub fn definition(self) -> &'static str {
         use urumi_store::definitions::{DELETE, PROVISION, REPAIR};
         use urumi_store::preview::PREVIEW;
+        use urumi_store::usage::USAGE;
         match self {
             Self::Provision => PROVISION,
             Self::Delete => DELETE,
@@ -173,6 +178,7 @@ impl RunKind {
             Self::Demo => "demo",
             Self::Operation => urumi_ops::NAME,
             Self::Preview => PREVIEW,
+            Self::Usage => USAGE,
         }
     }
     /// The kind of a run of definition `d`.
@@ -180,12 +186,14 @@ impl RunKind {
     pub fn from_definition(d: &str) -> Self {
         use urumi_store::definitions::{DELETE, PROVISION, REPAIR};
         use urumi_store::preview::PREVIEW;
+        use urumi_store::usage::USAGE;
         match d {
             PROVISION => Self::Provision,
             DELETE => Self::Delete,
             REPAIR => Self::Repair,
             urumi_ops::NAME => Self::Operation,
             PREVIEW => Self::Preview,
+            USAGE => Self::Usage,
             _ => Self::Demo,
         }
     }

@@ -355,9 +355,26 @@ mod tests {
         let s: Settings = urumi_process::settings::from_toml(&good).unwrap();
         s.validate().unwrap();
         let options = s.worker_options();
-        assert_eq!(options.schedules.len(), 1);
-        assert_eq!(options.schedules[0].name(), "nightly-sweep");
+        let names: Vec<&str> = options.schedules.iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["nightly-sweep", USAGE_SCHEDULE], "the usage observation too");
         assert_eq!(s.schedules[0].input, serde_json::json!({ "fail_on": "" }));
+        // Without a cluster, or with an empty cron, no usage observation.
+        let mut off = s.clone();
+        off.cluster.enabled = false;
+        assert_eq!(off.worker_options().schedules.len(), 1);
+        let mut off = s.clone();
+        off.usage.cron = String::new();
+        off.validate().unwrap();
+        assert_eq!(off.worker_options().schedules.len(), 1);
+        // Its name is taken, and a bad cron is refused by name.
+        let taken = with(
+            "[[schedules]]\nname = \"store-usage\"\ncron = \"0 0 2 * * *\"\ndefinition = \"demo\"\nsubject = \"s\"\n",
+        );
+        let s2: Settings = urumi_process::settings::from_toml(&taken).unwrap();
+        assert!(s2.validate().unwrap_err().contains("store-usage"));
+        let mut bad = s.clone();
+        bad.usage.cron = "every minute".into();
+        assert!(bad.validate().unwrap_err().contains("usage.cron"));
 
         let bad_cron = with(
             "[[schedules]]\nname = \"n\"\ncron = \"at two\"\ndefinition = \"demo\"\nsubject = \"s\"\n",

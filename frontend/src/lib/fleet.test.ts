@@ -97,6 +97,7 @@ const step = (p: Partial<StepInsight> & { step: string }): StepInsight => ({
   p50_ms: 0,
   p95_ms: 0,
   p99_ms: 0,
+  exact: true,
   retries: 0,
   polls: 0,
   waiting_ms: 0,
