@@ -356,7 +356,11 @@ mod tests {
         s.validate().unwrap();
         let options = s.worker_options();
         let names: Vec<&str> = options.schedules.iter().map(|s| s.name()).collect();
-        assert_eq!(names, ["nightly-sweep", USAGE_SCHEDULE], "the usage observation too");
+        assert_eq!(
+            names,
+            ["nightly-sweep", USAGE_SCHEDULE],
+            "the usage observation too"
+        );
         assert_eq!(s.schedules[0].input, serde_json::json!({ "fail_on": "" }));
         // Without a cluster, or with an empty cron, no usage observation.
         let mut off = s.clone();
