@@ -376,7 +376,7 @@ mod tests {
         );
         let s2: Settings = urumi_process::settings::from_toml(&taken).unwrap();
         assert!(s2.validate().unwrap_err().contains("store-usage"));
-        let mut bad = s.clone();
+        let mut bad = s;
         bad.usage.cron = "every minute".into();
         assert!(bad.validate().unwrap_err().contains("usage.cron"));
 
