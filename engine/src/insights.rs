@@ -139,22 +139,30 @@ pub(crate) async fn steps(
     exact_steps(pool, since, definition).await
 }
 
+/// A read-only snapshot for reading a window's steps. The window's runs finished recently, so
+/// their steps' pages are recent and cached: an index probe per run costs about what a
+/// sequential page does, and `random_page_cost = 1.1` says so (with the default cost of 4 the
+/// planner reads every step row of the table through a hash join instead).
+pub(crate) async fn read_steps(
+    pool: &PgPool,
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query!("SET LOCAL random_page_cost = 1.1")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// [`steps`] from the step rows: exact percentiles.
 async fn exact_steps(
     pool: &PgPool,
     since: DateTime<Utc>,
     definition: Option<&str>,
 ) -> sqlx::Result<Vec<StepInsight>> {
-    let mut tx = pool.begin().await?;
-    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    // The window's runs finished recently, so their steps' pages are recent and cached: an
-    // index probe per run costs about what a sequential page does. With the default cost (4)
-    // the planner reads every step row of the table through a hash join instead.
-    sqlx::query!("SET LOCAL random_page_cost = 1.1")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = read_steps(pool).await?;
     let rows = sqlx::query!(
         r#"WITH ended AS (
              SELECT r.definition, r.version, s.name, s.position, s.status, s.attempts, s.polls,

@@ -147,40 +147,21 @@ pub(crate) async fn roll(pool: &PgPool) -> sqlx::Result<Rolled> {
         tx.commit().await?;
         out.hours += (to - from).num_hours();
     }
-    for table in [Table::Hours, Table::Errors] {
-        table.prune(pool).await?;
-    }
+    // Hours no window reaches any more.
+    let keep = f64::from(MAX_WINDOW_HOURS + 1);
+    sqlx::query!(
+        "DELETE FROM urumi.step_hours WHERE hour < now() - $1 * interval '1 hour'",
+        keep
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM urumi.step_hour_errors WHERE hour < now() - $1 * interval '1 hour'",
+        keep
+    )
+    .execute(pool)
+    .await?;
     Ok(out)
-}
-
-#[derive(Clone, Copy)]
-enum Table {
-    Hours,
-    Errors,
-}
-
-impl Table {
-    /// Drops the hours no window reaches any more.
-    async fn prune(self, pool: &PgPool) -> sqlx::Result<u64> {
-        let keep = f64::from(MAX_WINDOW_HOURS + 1);
-        let done = match self {
-            Table::Hours => {
-                sqlx::query!(
-                    "DELETE FROM urumi.step_hours WHERE hour < now() - $1 * interval '1 hour'",
-                    keep
-                )
-                .execute(pool)
-                .await?
-            }
-            Table::Errors => sqlx::query!(
-                "DELETE FROM urumi.step_hour_errors WHERE hour < now() - $1 * interval '1 hour'",
-                keep
-            )
-            .execute(pool)
-            .await?,
-        };
-        Ok(done.rows_affected())
-    }
 }
 
 #[derive(Default)]
@@ -251,13 +232,7 @@ pub(crate) async fn steps(
     since: DateTime<Utc>,
     definition: Option<&str>,
 ) -> sqlx::Result<Option<Vec<StepInsight>>> {
-    let mut tx = pool.begin().await?;
-    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!("SET LOCAL random_page_cost = 1.1")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::insights::read_steps(pool).await?;
     let Some(done_until) = sqlx::query_scalar!("SELECT done_until FROM urumi.insight_rollup")
         .fetch_optional(&mut *tx)
         .await?

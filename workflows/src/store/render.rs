@@ -612,20 +612,10 @@ pub fn all(
     s: &StoreSettings,
     credentials_values: &BTreeMap<String, String>,
 ) -> Vec<serde_json::Value> {
-    let web = engine.web();
-    let mut out = vec![
-        value(&namespace(spec)),
-        value(&resource_quota(spec)),
-        value(&limit_range(spec)),
-    ];
-    out.extend(network_policies(spec, s, web).iter().map(value));
-    out.push(value(&credentials(spec, credentials_values)));
-    out.extend(engine.data_tier(spec, s).objects.iter().map(app_value));
-    out.extend(engine.web_tier(spec, s).objects.iter().map(app_value));
-    out.extend([
-        value(&ingress(spec, s, web)),
-        value(&setup_script(engine, spec)),
-        value(&setup_job(engine, spec, s)),
-    ]);
+    // What a repair applies, plus the Secret (before the tiers that read it) and the Job.
+    let mut out = repaired(engine, spec, s);
+    let before_tiers = 3 + network_policies(spec, s, engine.web()).len();
+    out.insert(before_tiers, value(&credentials(spec, credentials_values)));
+    out.push(value(&setup_job(engine, spec, s)));
     out
 }
