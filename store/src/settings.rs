@@ -31,6 +31,12 @@ pub struct StoreSettings {
     pub plans: BTreeMap<String, Plan>,
     /// The plan of a store that names none.
     pub default_plan: String,
+    /// The shared "this store is suspended" page: a Service of this name in
+    /// [`StoreSettings::platform_namespace`] (the chart's `<release>-suspended`, port 80),
+    /// which a suspended store's Ingress reaches through an `ExternalName` Service in the
+    /// store's namespace. Empty: a suspended store's Ingress keeps pointing at its scaled-down
+    /// web Service, and the ingress controller answers 503 on its own.
+    pub suspended_service: String,
 }
 
 /// Pinned images (Docker official images; Bitnami's free images are frozen since Aug 2025).
@@ -95,11 +101,24 @@ impl Default for StoreSettings {
             },
             plans: BTreeMap::from([("starter".to_owned(), Plan::default())]),
             default_plan: "starter".into(),
+            suspended_service: "urumi-suspended".into(),
         }
     }
 }
 
 impl StoreSettings {
+    /// The cluster DNS name of the suspended page ([`StoreSettings::suspended_service`]), or
+    /// `None` when there is none.
+    #[must_use]
+    pub fn suspended_host(&self) -> Option<String> {
+        (!self.suspended_service.is_empty()).then(|| {
+            format!(
+                "{}.{}.svc.cluster.local",
+                self.suspended_service, self.platform_namespace
+            )
+        })
+    }
+
     /// The plan called `name`, or the default plan for `None`.
     ///
     /// # Errors
