@@ -21,6 +21,9 @@ pub enum StoreStatus {
     Provisioning,
     Ready,
     Failed,
+    /// Workloads at zero replicas, the storefront answered by the suspended page; resume
+    /// brings it back.
+    Suspended,
     Deleting,
     Deleted,
 }
@@ -33,6 +36,7 @@ impl StoreStatus {
             Self::Provisioning => "provisioning",
             Self::Ready => "ready",
             Self::Failed => "failed",
+            Self::Suspended => "suspended",
             Self::Deleting => "deleting",
             Self::Deleted => "deleted",
         }
@@ -45,6 +49,7 @@ impl From<StoreStatus> for urumi_store::status::StoreStatus {
             StoreStatus::Provisioning => Self::Provisioning,
             StoreStatus::Ready => Self::Ready,
             StoreStatus::Failed => Self::Failed,
+            StoreStatus::Suspended => Self::Suspended,
             StoreStatus::Deleting => Self::Deleting,
             StoreStatus::Deleted => Self::Deleted,
         }
@@ -58,6 +63,7 @@ impl From<urumi_store::status::StoreStatus> for StoreStatus {
             S::Provisioning => Self::Provisioning,
             S::Ready => Self::Ready,
             S::Failed => Self::Failed,
+            S::Suspended => Self::Suspended,
             S::Deleting => Self::Deleting,
             S::Deleted => Self::Deleted,
         }
@@ -146,6 +152,14 @@ pub enum RunKind {
     #[oai(rename = "store.repair")]
     #[serde(rename = "store.repair")]
     Repair,
+    /// Suspend a store (workloads to zero, the storefront to the suspended page).
+    #[oai(rename = "store.suspend")]
+    #[serde(rename = "store.suspend")]
+    Suspend,
+    /// Resume a suspended store.
+    #[oai(rename = "store.resume")]
+    #[serde(rename = "store.resume")]
+    Resume,
     /// The engine's demonstration workflow.
     #[oai(rename = "demo")]
     #[serde(rename = "demo")]
@@ -168,13 +182,15 @@ impl RunKind {
     /// The engine's definition name.
     #[must_use]
     pub fn definition(self) -> &'static str {
-        use urumi_store::definitions::{DELETE, PROVISION, REPAIR};
+        use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESUME, SUSPEND};
         use urumi_store::preview::PREVIEW;
         use urumi_store::usage::USAGE;
         match self {
             Self::Provision => PROVISION,
             Self::Delete => DELETE,
             Self::Repair => REPAIR,
+            Self::Suspend => SUSPEND,
+            Self::Resume => RESUME,
             Self::Demo => "demo",
             Self::Operation => urumi_ops::NAME,
             Self::Preview => PREVIEW,
@@ -184,13 +200,15 @@ impl RunKind {
     /// The kind of a run of definition `d`.
     #[must_use]
     pub fn from_definition(d: &str) -> Self {
-        use urumi_store::definitions::{DELETE, PROVISION, REPAIR};
+        use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESUME, SUSPEND};
         use urumi_store::preview::PREVIEW;
         use urumi_store::usage::USAGE;
         match d {
             PROVISION => Self::Provision,
             DELETE => Self::Delete,
             REPAIR => Self::Repair,
+            SUSPEND => Self::Suspend,
+            RESUME => Self::Resume,
             urumi_ops::NAME => Self::Operation,
             PREVIEW => Self::Preview,
             USAGE => Self::Usage,

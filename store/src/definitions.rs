@@ -1,5 +1,6 @@
 //! The store workflows as the engine sees them: `store.provision@1`, `store.delete@1`,
-//! `store.repair@1`, `store.preview@1` and `store.usage@1` — names, versions, input, and steps in order with their retry, timeout
+//! `store.repair@1`, `store.suspend@1`, `store.resume@1`, `store.preview@1` and
+//! `store.usage@1` — names, versions, input, and steps in order with their retry, timeout
 //! and wait options. The steps are *declared* here, without code:
 //!
 //! ```text
@@ -7,6 +8,8 @@
 //!            → wordpress → wordpress_ready → setup → storefront → mark_ready
 //! delete:    mark_deleting → delete_namespace → namespace_gone → mark_deleted
 //! repair:    reapply  (reports missing and drifted objects in its output)
+//! suspend:   route_suspended → scale_down → stopped → mark_suspended
+//! resume:    scale_up → mariadb_ready → wordpress_ready → route → storefront → mark_ready
 //! preview:   preview  (dry run: what a repair or delete would write; see `crate::preview`)
 //! usage:     observe  (every store's quota usage, fleet-wide; see `crate::usage`)
 //! ```
@@ -39,12 +42,21 @@ pub const DELETE: &str = "store.delete";
 /// See [`PROVISION`].
 pub const REPAIR: &str = "store.repair";
 
+/// See [`PROVISION`].
+pub const SUSPEND: &str = "store.suspend";
+/// See [`PROVISION`].
+pub const RESUME: &str = "store.resume";
+
 /// The version of [`PROVISION`] this build declares.
 pub const PROVISION_VERSION: i32 = 1;
 /// The version of [`DELETE`] this build declares.
 pub const DELETE_VERSION: i32 = 1;
 /// The version of [`REPAIR`] this build declares.
 pub const REPAIR_VERSION: i32 = 1;
+/// The version of [`SUSPEND`] this build declares.
+pub const SUSPEND_VERSION: i32 = 1;
+/// The version of [`RESUME`] this build declares.
+pub const RESUME_VERSION: i32 = 1;
 
 /// The input of every store workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +69,26 @@ pub struct StoreInput {
     /// The store's engine ([`engines::DEFAULT`] for runs started before inputs named it).
     #[serde(default = "default_engine")]
     pub engine: String,
+    /// The store's desired state is the suspended one (workloads at zero replicas, the
+    /// Ingress to the suspended page): true in `store.suspend` runs and in repairs of a
+    /// suspended store, so that a repair never wakes a store up.
+    #[serde(default)]
+    pub suspended: bool,
+}
+
+impl StoreInput {
+    /// The input of a run on `store` as it is now (suspended when its status says so).
+    #[must_use]
+    pub fn of(store: &crate::db::Store) -> Self {
+        Self {
+            store_id: store.id,
+            name: store.name.clone(),
+            slug: store.slug.clone(),
+            plan: store.plan.clone(),
+            engine: store.engine.clone(),
+            suspended: store.status == crate::status::StoreStatus::Suspended,
+        }
+    }
 }
 
 fn default_engine() -> String {
@@ -75,12 +107,12 @@ fn cluster_options() -> StepOptions {
         .timeout(Duration::from_secs(60))
 }
 
-/// The store workflows, their steps declared (no code): provision, delete, repair, preview,
-/// usage.
+/// The store workflows, their steps declared (no code): provision, delete, repair, suspend,
+/// resume, preview, usage.
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 5]> {
+pub fn declared() -> Result<[Definition; 7]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -108,6 +140,8 @@ pub fn declared() -> Result<[Definition; 5]> {
         .input::<StoreInput>()
         .supersedes(PROVISION)
         .supersedes(REPAIR)
+        .supersedes(SUSPEND)
+        .supersedes(RESUME)
         .step_defaults(o)
         .declare("mark_deleting")
         .declare("delete_namespace")
@@ -118,6 +152,28 @@ pub fn declared() -> Result<[Definition; 5]> {
         .input::<StoreInput>()
         .step_defaults(o)
         .declare("reapply")
+        .build()?;
+    // Suspend: the storefront goes to the suspended page first, so customers never meet a
+    // scaled-down store's 502; then the workloads go to zero and the store is marked.
+    let suspend = Definition::builder(SUSPEND, SUSPEND_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("route_suspended")
+        .declare("scale_down")
+        .declare_with("stopped", o.wait_deadline(Duration::from_secs(900)))
+        .declare("mark_suspended")
+        .build()?;
+    // Resume: the workloads come back and must be ready before the Ingress leaves the
+    // suspended page; the storefront check passes again before the store is ready.
+    let resume = Definition::builder(RESUME, RESUME_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("scale_up")
+        .declare_with("mariadb_ready", o.wait_deadline(Duration::from_secs(900)))
+        .declare_with("wordpress_ready", o.wait_deadline(Duration::from_secs(900)))
+        .declare("route")
+        .declare_with("storefront", o.wait_deadline(Duration::from_secs(600)))
+        .declare("mark_ready")
         .build()?;
     // A preview answers an operator waiting on a dry run: a few quick attempts, no long
     // backoff (the API stops waiting after a few seconds anyway).
@@ -136,7 +192,7 @@ pub fn declared() -> Result<[Definition; 5]> {
         .step_defaults(o.timeout(Duration::from_secs(600)))
         .declare("observe")
         .build()?;
-    Ok([provision, delete, repair, preview, usage])
+    Ok([provision, delete, repair, suspend, resume, preview, usage])
 }
 
 /// The store workflows, declared: enough for an `Engine` that starts, re-runs and checks
@@ -166,12 +222,15 @@ mod tests {
                 "store.preview@1",
                 "store.provision@1",
                 "store.repair@1",
+                "store.resume@1",
+                "store.suspend@1",
                 "store.usage@1"
             ]
         );
         assert!(registry.iter().all(|d| !d.is_executable()));
         let delete = registry.get(DELETE, None).unwrap();
         assert!(delete.supersedes(PROVISION) && delete.supersedes(REPAIR));
+        assert!(delete.supersedes(SUSPEND) && delete.supersedes(RESUME));
         assert!(!registry.get(PROVISION, None).unwrap().supersedes(DELETE));
     }
 
@@ -183,6 +242,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(input.engine, engines::DEFAULT);
+        assert!(
+            !input.suspended,
+            "a run input from before suspension is not suspended"
+        );
         let provision = registry().unwrap().get(PROVISION, None).unwrap();
         assert!(
             provision

@@ -37,6 +37,11 @@ pub enum PlannedAction {
     Repair,
     /// `store.delete`: delete the namespace and everything in it.
     Delete,
+    /// `store.suspend`: the suspended state applied (replicas 0, the Ingress to the
+    /// suspended page).
+    Suspend,
+    /// `store.resume`: the running state applied, the suspended page's alias deleted.
+    Resume,
 }
 
 /// The input of `store.preview@1`.

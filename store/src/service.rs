@@ -1,4 +1,4 @@
-//! Asking for store changes: create, delete and repair. Each writes the store row, starts its
+//! Asking for store changes: create, delete, repair, suspend and resume. Each writes the store row, starts its
 //! workflow run and records who asked, in one transaction — or refuses with a clear error
 //! and writes nothing.
 
@@ -8,7 +8,7 @@ use urumi_engine::{Engine, NewRun, Who};
 use uuid::Uuid;
 
 use super::db::{self, Store};
-use super::definitions::{DELETE, PROVISION, REPAIR, StoreInput};
+use super::definitions::{DELETE, PROVISION, REPAIR, RESUME, SUSPEND, StoreInput};
 use super::engines;
 use super::names::{self, slugify};
 use super::settings::StoreSettings;
@@ -35,6 +35,14 @@ pub enum Error {
     /// The store was deleted.
     #[error("store {0} is deleted")]
     Deleted(Uuid),
+    /// The action does not apply to a store in this status (e.g. suspending a deleting one).
+    #[error("store {id} is {status}; only a {needs} store can be {done}")]
+    WrongStatus {
+        id: Uuid,
+        status: StoreStatus,
+        needs: StoreStatus,
+        done: &'static str,
+    },
     /// The engine refused (e.g. a conflicting active run).
     #[error(transparent)]
     Engine(#[from] urumi_engine::Error),
@@ -51,13 +59,17 @@ pub struct Requested {
 }
 
 fn input(store: &Store) -> serde_json::Value {
-    json!(StoreInput {
-        store_id: store.id,
-        name: store.name.clone(),
-        slug: store.slug.clone(),
-        plan: store.plan.clone(),
-        engine: store.engine.clone(),
-    })
+    json!(StoreInput::of(store))
+}
+
+/// What a suspend or resume request did.
+#[derive(Debug, Clone)]
+pub enum Lifecycle {
+    /// Its run was started.
+    Started(Requested),
+    /// The store already is where the action would take it (suspending a suspended store,
+    /// resuming a ready one): nothing was started.
+    Unchanged(Store),
 }
 
 /// Creates a store and starts `store.provision`.
@@ -214,4 +226,106 @@ pub async fn repair_in(
         store,
         run_id: started.run_id,
     })
+}
+
+/// [`suspend_in`] in a transaction of its own, in the interactive lane.
+///
+/// # Errors
+/// As [`suspend_in`].
+pub async fn suspend(engine: &Engine, id: Uuid, actor: &str) -> Result<Lifecycle, Error> {
+    let mut tx = engine.pool().begin().await?;
+    let done = suspend_in(&mut tx, engine, id, &Who::interactive(actor)).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// [`resume_in`] in a transaction of its own, in the interactive lane.
+///
+/// # Errors
+/// As [`resume_in`].
+pub async fn resume(engine: &Engine, id: Uuid, actor: &str) -> Result<Lifecycle, Error> {
+    let mut tx = engine.pool().begin().await?;
+    let done = resume_in(&mut tx, engine, id, &Who::interactive(actor)).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Starts `store.suspend` on a ready store; a suspended store is left as it is
+/// ([`Lifecycle::Unchanged`]).
+///
+/// # Errors
+/// [`Error::WrongStatus`] for a store neither ready nor suspended (provisioning, failed,
+/// deleting); [`Error::Engine`] with a conflict while another run of the store is active.
+pub async fn suspend_in(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    id: Uuid,
+    who: &Who<'_>,
+) -> Result<Lifecycle, Error> {
+    lifecycle_in(tx, engine, id, who, Move::Suspend).await
+}
+
+/// Starts `store.resume` on a suspended store; a ready store is left as it is.
+///
+/// # Errors
+/// As [`suspend_in`], for a store neither suspended nor ready.
+pub async fn resume_in(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    id: Uuid,
+    who: &Who<'_>,
+) -> Result<Lifecycle, Error> {
+    lifecycle_in(tx, engine, id, who, Move::Resume).await
+}
+
+#[derive(Clone, Copy)]
+enum Move {
+    Suspend,
+    Resume,
+}
+
+async fn lifecycle_in(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    id: Uuid,
+    who: &Who<'_>,
+    action: Move,
+) -> Result<Lifecycle, Error> {
+    use StoreStatus::{Deleted, Ready, Suspended};
+    let (from, to, definition, done) = match action {
+        Move::Suspend => (Ready, Suspended, SUSPEND, "suspended"),
+        Move::Resume => (Suspended, Ready, RESUME, "resumed"),
+    };
+    let store = db::get_for_update(&mut *tx, id)
+        .await?
+        .ok_or(Error::NotFound(id))?;
+    if store.status == Deleted {
+        return Err(Error::Deleted(id));
+    }
+    if store.status == to {
+        return Ok(Lifecycle::Unchanged(store));
+    }
+    if store.status != from {
+        return Err(Error::WrongStatus {
+            id,
+            status: store.status,
+            needs: from,
+            done,
+        });
+    }
+    let mut input = StoreInput::of(&store);
+    input.suspended = matches!(action, Move::Suspend);
+    let started = engine
+        .start_run_in(
+            &mut *tx,
+            NewRun::new(definition, super::subject::subject(id), json!(input))
+                .actor(who.actor)
+                .lane(who.lane)
+                .owner(who.owner),
+        )
+        .await?;
+    Ok(Lifecycle::Started(Requested {
+        store,
+        run_id: started.run_id,
+    }))
 }

@@ -1,10 +1,13 @@
 //! A store's status and the moves between statuses: the store state machine, in one place.
 //!
 //! ```text
-//!   provisioning ──► ready ──┐            (provisioning ⇄ failed follow the provisioning
-//!        │  ▲                │             run, by trigger: migrations/…_api.sql)
-//!        ▼  │                ▼
-//!       failed ─────────► deleting ──► deleted   (final: a trigger refuses any way out)
+//!   provisioning ──► ready ⇄ suspended     (provisioning ⇄ failed follow the provisioning
+//!        │  ▲           │       │          run, by trigger: migrations/…_api.sql;
+//!        ▼  │           ▼       │          ready → suspended: store.suspend's last step,
+//!       failed ─────► deleting ◄┘          suspended → ready: store.resume's)
+//!                        │
+//!                        ▼
+//!                     deleted   (final: a trigger refuses any way out)
 //! ```
 //!
 //! Every status write names the status it moves to, and the database applies it only from a
@@ -25,6 +28,9 @@ pub enum StoreStatus {
     Ready,
     /// Its provisioning run failed; an operator can retry it.
     Failed,
+    /// Suspended (`store.suspend`): workloads at zero replicas, the storefront answered by
+    /// the suspended page; volumes, Secrets and database kept. `store.resume` brings it back.
+    Suspended,
     /// Its deletion run is under way.
     Deleting,
     /// Gone from the cluster; the row stays for its history. Final.
@@ -33,10 +39,11 @@ pub enum StoreStatus {
 
 impl StoreStatus {
     /// Every status.
-    pub const ALL: [StoreStatus; 5] = [
+    pub const ALL: [StoreStatus; 6] = [
         StoreStatus::Provisioning,
         StoreStatus::Ready,
         StoreStatus::Failed,
+        StoreStatus::Suspended,
         StoreStatus::Deleting,
         StoreStatus::Deleted,
     ];
@@ -48,6 +55,7 @@ impl StoreStatus {
             StoreStatus::Provisioning => "provisioning",
             StoreStatus::Ready => "ready",
             StoreStatus::Failed => "failed",
+            StoreStatus::Suspended => "suspended",
             StoreStatus::Deleting => "deleting",
             StoreStatus::Deleted => "deleted",
         }
@@ -65,11 +73,13 @@ impl StoreStatus {
     /// provisioning/failed moves are the trigger's).
     #[must_use]
     pub fn entered_from(self) -> &'static [StoreStatus] {
-        use StoreStatus::{Deleted, Deleting, Failed, Provisioning, Ready};
+        use StoreStatus::{Deleted, Deleting, Failed, Provisioning, Ready, Suspended};
         match self {
-            // Repair keeps a ready store ready; nothing else becomes ready.
-            Ready => &[Provisioning, Ready],
-            Deleting => &[Provisioning, Ready, Failed, Deleting],
+            // Provisioning ends ready; a resume brings a suspended store back.
+            Ready => &[Provisioning, Ready, Suspended],
+            // Only a ready store is suspended (suspending a suspended one changes nothing).
+            Suspended => &[Ready, Suspended],
+            Deleting => &[Provisioning, Ready, Failed, Suspended, Deleting],
             Deleted => &[Deleting, Deleted],
             Provisioning => &[Failed, Provisioning],
             Failed => &[Provisioning, Failed],
@@ -126,6 +136,16 @@ mod tests {
         }
         assert!(
             !StoreStatus::Ready
+                .entered_from()
+                .contains(&StoreStatus::Deleting)
+        );
+        // Suspension moves between ready and suspended only.
+        assert_eq!(
+            StoreStatus::Suspended.entered_from(),
+            [StoreStatus::Ready, StoreStatus::Suspended]
+        );
+        assert!(
+            !StoreStatus::Suspended
                 .entered_from()
                 .contains(&StoreStatus::Deleting)
         );

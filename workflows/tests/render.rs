@@ -12,6 +12,10 @@ use urumi_workflows::store::render::{self, StoreSpec};
 use urumi_workflows::store::settings::StoreSettings;
 
 fn rendered(settings: &StoreSettings) -> Vec<Value> {
+    rendered_as(settings, false)
+}
+
+fn rendered_as(settings: &StoreSettings, suspended: bool) -> Vec<Value> {
     let slug = slugify("Bob's Bikes", &settings.platform_namespace).unwrap();
     let plan = settings.plan(None).unwrap();
     let spec = StoreSpec {
@@ -19,6 +23,7 @@ fn rendered(settings: &StoreSettings) -> Vec<Value> {
         name: "Bob's Bikes",
         slug: &slug,
         plan,
+        suspended,
     };
     let creds: BTreeMap<String, String> = CREDENTIAL_KEYS
         .iter()
@@ -312,7 +317,13 @@ fn every_rendered_object_passes_kubernetes_schema_validation() {
         tls_issuer: Some("letsencrypt".into()),
         ..StoreSettings::default()
     };
-    for (i, o) in rendered(&settings).iter().enumerate() {
+    // The running store, and the suspended one's extra Service and changed Ingress.
+    let suspended: Vec<Value> = rendered_as(&settings, true)
+        .into_iter()
+        .filter(|o| o["kind"] == "Ingress" || o["metadata"]["name"] == "store-suspended")
+        .collect();
+    assert_eq!(suspended.len(), 2);
+    for (i, o) in rendered(&settings).iter().chain(&suspended).enumerate() {
         let path = dir.join(format!(
             "{i:02}-{}.json",
             o["kind"].as_str().unwrap().to_lowercase()
@@ -344,4 +355,64 @@ fn every_rendered_object_passes_kubernetes_schema_validation() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+fn named<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+}
+
+#[test]
+fn a_suspended_store_has_no_replicas_and_its_ingress_reaches_the_suspended_page() {
+    let settings = StoreSettings::default();
+    let running = rendered(&settings);
+    let suspended = rendered_as(&settings, true);
+    for (kind, name) in [("StatefulSet", "mariadb"), ("Deployment", "wordpress")] {
+        assert_eq!(named(&running, kind, name).unwrap()["spec"]["replicas"], 1);
+        assert_eq!(
+            named(&suspended, kind, name).unwrap()["spec"]["replicas"],
+            0
+        );
+    }
+    let page = named(&suspended, "Service", "store-suspended").expect("the page's alias");
+    assert_eq!(page["spec"]["type"], "ExternalName");
+    assert_eq!(
+        page["spec"]["externalName"],
+        "urumi-suspended.urumi-system.svc.cluster.local"
+    );
+    let backend = |objects: &[Value]| {
+        named(objects, "Ingress", "wordpress").unwrap()
+            ["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+            .clone()
+    };
+    assert_eq!(backend(&running)["name"], "wordpress");
+    assert_eq!(backend(&suspended)["name"], "store-suspended");
+    assert_eq!(backend(&suspended)["port"]["number"], 80);
+    let position = |kind: &str, name: &str| {
+        suspended
+            .iter()
+            .position(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap()
+    };
+    assert!(
+        position("Service", "store-suspended") < position("Ingress", "wordpress"),
+        "the Service exists before the Ingress names it"
+    );
+    // Nothing else differs: same objects, apart from the alias, replicas and the backend.
+    assert_eq!(suspended.len(), running.len() + 1);
+    assert!(named(&running, "Service", "store-suspended").is_none());
+
+    // Without a suspended page the Ingress keeps the (scaled-down) web Service.
+    let no_page = StoreSettings {
+        suspended_service: String::new(),
+        ..StoreSettings::default()
+    };
+    let suspended = rendered_as(&no_page, true);
+    assert!(named(&suspended, "Service", "store-suspended").is_none());
+    assert_eq!(backend(&suspended)["name"], "wordpress");
+    assert_eq!(
+        named(&suspended, "Deployment", "wordpress").unwrap()["spec"]["replicas"],
+        0
+    );
 }

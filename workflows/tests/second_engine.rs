@@ -168,6 +168,7 @@ fn rendered(settings: &StoreSettings) -> Vec<Value> {
         name: "Pixel Parts",
         slug: &slug,
         plan: settings.plan(None).unwrap(),
+        suspended: false,
     };
     let creds: BTreeMap<String, String> = TestShop
         .credential_keys()

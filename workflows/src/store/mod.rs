@@ -14,12 +14,14 @@
 //! - [`proxy`]: HTTP to a store's app through the API server's Service proxy.
 //! - [`preview`]: applying a store's desired state and saying what changed — for real
 //!   (`store.repair`) or under `dryRun=All` (`store.preview`, an operation's plan preview).
+//! - [`lifecycle`]: the code of the `store.suspend` and `store.resume` steps.
 //! - [`steps`]: the code of the `store.provision`, `store.delete`, `store.repair` and
 //!   `store.preview` steps.
 //! - [`usage`]: `store.usage`'s step — every store's quota usage, one paginated LIST.
 
 pub mod cluster;
 pub mod engines;
+pub mod lifecycle;
 pub mod preview;
 pub mod proxy;
 pub mod render;

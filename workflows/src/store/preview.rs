@@ -11,7 +11,7 @@
 
 use std::str::FromStr;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
 use kube::core::GroupVersion;
 use kube::{Api, Client};
@@ -21,7 +21,7 @@ use urumi_store::preview::{Change, MAX_FIELDS, ObjectChange, PlannedAction, Stor
 use uuid::Uuid;
 
 use super::cluster::{FIELD_MANAGER, classify, exists_by_dry_run, get_opt};
-use super::render::{self, CREDENTIALS};
+use super::render::{self, CREDENTIALS, SUSPENDED_SERVICE};
 use super::steps::Ctx;
 
 /// Server-side applies `obj` (JSON with `apiVersion`, `kind` and `metadata.name`, and
@@ -209,6 +209,29 @@ async fn delete(c: &Ctx) -> Result<Vec<ObjectChange>, StepError> {
     }])
 }
 
+/// What a resume deletes besides what it applies: the suspended page's alias Service, when
+/// it is there (a dry-run delete, so admission judges it).
+async fn suspended_page_removal(c: &Ctx) -> Result<Option<ObjectChange>, StepError> {
+    let api: Api<Service> = c.api()?;
+    if get_opt(&api, SUSPENDED_SERVICE).await?.is_none() {
+        return Ok(None);
+    }
+    let params = DeleteParams {
+        dry_run: true,
+        ..DeleteParams::default()
+    };
+    api.delete(SUSPENDED_SERVICE, &params)
+        .await
+        .map_err(|e| classify(&format!("delete Service {SUSPENDED_SERVICE} (dry run)"), &e))?;
+    Ok(Some(ObjectChange {
+        kind: "Service".into(),
+        name: SUSPENDED_SERVICE.into(),
+        change: Change::Delete,
+        fields: Vec::new(),
+        note: Some("the suspended page's alias, no longer routed to".into()),
+    }))
+}
+
 /// One store's plan for `action`. A failure the action itself would meet (fatal: the store
 /// is gone, its namespace is not its own, its Secret is missing, the API server refuses)
 /// becomes the plan's `error`; a passing failure (transient, retryable) is the step's, so
@@ -224,9 +247,15 @@ pub(super) async fn plan(
     let result = async {
         let c = make()?;
         match action {
-            PlannedAction::Repair => {
+            PlannedAction::Repair | PlannedAction::Suspend => {
                 c.own_namespace().await?;
                 repair(&c, true).await
+            }
+            PlannedAction::Resume => {
+                c.own_namespace().await?;
+                let mut objects = repair(&c, true).await?;
+                objects.extend(suspended_page_removal(&c).await?);
+                Ok(objects)
             }
             PlannedAction::Delete => delete(&c).await,
         }

@@ -43,6 +43,9 @@ pub struct StoreSpec<'a> {
     pub slug: &'a Slug,
     /// The store's plan.
     pub plan: &'a Plan,
+    /// Render the suspended state: workloads at zero replicas, the Ingress to the suspended
+    /// page ([`suspended_service`]).
+    pub suspended: bool,
 }
 
 /// The Pod Security Admission level store namespaces enforce.
@@ -50,6 +53,8 @@ pub const PSA_LEVEL: &str = "restricted";
 /// The Secret holding the store's generated credentials (keys: the engine's
 /// [`StoreEngine::credential_keys`]).
 pub const CREDENTIALS: &str = "store-credentials";
+/// The `ExternalName` Service a suspended store's Ingress points at ([`suspended_service`]).
+pub const SUSPENDED_SERVICE: &str = "store-suspended";
 /// The setup Jobs' `app.kubernetes.io/name`; each is named `store-setup-N`.
 pub const SETUP_APP: &str = "store-setup";
 
@@ -98,6 +103,12 @@ impl StoreSpec<'_> {
     #[must_use]
     pub fn host(&self, s: &StoreSettings) -> String {
         format!("{}.{}", self.slug, s.base_domain)
+    }
+
+    /// The replicas of each workload: 1, or 0 when suspended.
+    #[must_use]
+    pub fn replicas(&self) -> i32 {
+        i32::from(!self.suspended)
     }
 
     /// The store's URL.
@@ -471,10 +482,38 @@ pub fn service(spec: &StoreSpec<'_>, app: &str, port: i32) -> Service {
     }
 }
 
-/// The Ingress for `<slug>.<base-domain>` to the web tier's Service, with TLS through
+/// The Service a suspended store's Ingress points at: an `ExternalName` alias of the
+/// platform's shared suspended page ([`StoreSettings::suspended_host`], port 80), which answers
+/// every request 503 "this store is suspended". `None` when the store is not suspended or the
+/// platform has no such page (then the Ingress keeps the scaled-down web Service).
+#[must_use]
+pub fn suspended_service(spec: &StoreSpec<'_>, s: &StoreSettings) -> Option<Service> {
+    let host = s.suspended_host().filter(|_| spec.suspended)?;
+    Some(Service {
+        metadata: spec.app_meta(SUSPENDED_SERVICE, SUSPENDED_SERVICE),
+        spec: Some(ServiceSpec {
+            type_: Some("ExternalName".into()),
+            external_name: Some(host),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: 80,
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    })
+}
+
+/// The Ingress for `<slug>.<base-domain>` to the web tier's Service (to
+/// [`SUSPENDED_SERVICE`] while suspended, when there is a suspended page), with TLS through
 /// cert-manager when an issuer is set.
 #[must_use]
 pub fn ingress(spec: &StoreSpec<'_>, s: &StoreSettings, web: WebTier) -> Ingress {
+    let (backend, port) = match suspended_service(spec, s) {
+        Some(_) => (SUSPENDED_SERVICE, 80),
+        None => (web.app, web.port),
+    };
     let host = spec.host(s);
     let mut meta = spec.app_meta(web.app, web.app);
     let tls = s.tls_issuer.as_ref().map(|issuer| {
@@ -500,9 +539,9 @@ pub fn ingress(spec: &StoreSpec<'_>, s: &StoreSettings, web: WebTier) -> Ingress
                         path_type: "Prefix".into(),
                         backend: IngressBackend {
                             service: Some(IngressServiceBackend {
-                                name: web.app.into(),
+                                name: backend.into(),
                                 port: Some(ServiceBackendPort {
-                                    number: Some(web.port),
+                                    number: Some(port),
                                     name: None,
                                 }),
                             }),
@@ -592,6 +631,7 @@ pub fn repaired(
     out.extend(network_policies(spec, s, web).iter().map(value));
     out.extend(engine.data_tier(spec, s).objects.iter().map(app_value));
     out.extend(engine.web_tier(spec, s).objects.iter().map(app_value));
+    out.extend(suspended_service(spec, s).as_ref().map(value));
     out.extend([
         value(&ingress(spec, s, web)),
         value(&setup_script(engine, spec)),

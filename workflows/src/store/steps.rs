@@ -1,6 +1,7 @@
 //! The code of the store workflows' steps: `store.provision@1`, `store.delete@1`,
-//! `store.repair@1`, `store.preview@1` (the last two through [`super::preview`]) and
-//! `store.usage@1` ([`super::usage`]). Their names, versions, steps in order and options are declared in
+//! `store.repair@1`, `store.preview@1` (the last two through [`super::preview`]),
+//! `store.suspend@1` and `store.resume@1` ([`super::lifecycle`]) and `store.usage@1`
+//! ([`super::usage`]). Their names, versions, steps in order and options are declared in
 //! `urumi_store::definitions` (see the diagram there); [`definitions_for`] gives each
 //! declared step its code here.
 //!
@@ -31,11 +32,12 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
 use urumi_engine::{Definition, ResultExt, StepContext, StepError, StepOutcome};
-use urumi_store::preview::{Change, MAX_PREVIEWED, PreviewInput, PreviewOutput};
+use urumi_store::preview::{Change, MAX_PREVIEWED, PlannedAction, PreviewInput, PreviewOutput};
 use uuid::Uuid;
 
 use super::cluster::{self, apply, create_if_absent, get_opt};
 use super::engines::{AppObject, Engines, StoreEngine, Verdict, Workload};
+use super::lifecycle;
 use super::names::{Slug, slugify};
 use super::proxy::{self, Answer};
 use super::render::{self, SETUP_APP, StoreSpec};
@@ -106,6 +108,10 @@ impl Ctx {
             ))
         })
     }
+    /// The run input.
+    pub(super) fn input(&self) -> &StoreInput {
+        &self.input
+    }
     pub(super) fn client(&self) -> Result<&Client, StepError> {
         self.deps
             .client
@@ -123,6 +129,7 @@ impl Ctx {
             name: &self.input.name,
             slug: &self.slug,
             plan,
+            suspended: self.input.suspended,
         })
     }
     pub(super) fn ns(&self) -> String {
@@ -181,7 +188,7 @@ where
     })
 }
 
-const POLL: Duration = Duration::from_millis(500);
+pub(super) const POLL: Duration = Duration::from_millis(500);
 
 /// The three store workflows ([`urumi_store::definitions::declared`]) with the code of
 /// every step, serving `engines` ([`super::engines::BUILT_IN`] in the binaries; tests add engines of
@@ -194,7 +201,8 @@ pub fn definitions_for(
     deps: &Arc<StoreDeps>,
     engines: Engines,
 ) -> urumi_engine::Result<Vec<Definition>> {
-    let [provision, delete, repair, preview, usage] = urumi_store::definitions::declared()?;
+    let [provision, delete, repair, suspend, resume, preview, usage] =
+        urumi_store::definitions::declared()?;
     let provision = provision
         .implement("namespace", step(deps, engines, namespace))?
         .implement("quota", guarded(deps, engines, quota))?
@@ -213,6 +221,24 @@ pub fn definitions_for(
         .implement("namespace_gone", step(deps, engines, namespace_gone))?
         .implement("mark_deleted", step(deps, engines, mark_deleted))?;
     let repair = repair.implement("reapply", guarded(deps, engines, reapply))?;
+    let suspend = suspend
+        .implement(
+            "route_suspended",
+            guarded(deps, engines, lifecycle::route_suspended),
+        )?
+        .implement("scale_down", guarded(deps, engines, lifecycle::scale))?
+        .implement("stopped", guarded(deps, engines, lifecycle::stopped))?
+        .implement(
+            "mark_suspended",
+            guarded(deps, engines, lifecycle::mark_suspended),
+        )?;
+    let resume = resume
+        .implement("scale_up", guarded(deps, engines, lifecycle::scale))?
+        .implement("mariadb_ready", guarded(deps, engines, data_tier_ready))?
+        .implement("wordpress_ready", guarded(deps, engines, web_tier_ready))?
+        .implement("route", guarded(deps, engines, lifecycle::route))?
+        .implement("storefront", guarded(deps, engines, storefront))?
+        .implement("mark_ready", guarded(deps, engines, mark_ready))?;
     let preview = preview.implement("preview", {
         let deps = deps.clone();
         move |sc: StepContext| previews(deps.clone(), engines, sc)
@@ -221,7 +247,9 @@ pub fn definitions_for(
         let deps = deps.clone();
         move |sc: StepContext| super::usage::observe(deps.clone(), sc)
     })?;
-    Ok(vec![provision, delete, repair, preview, usage])
+    Ok(vec![
+        provision, delete, repair, suspend, resume, preview, usage,
+    ])
 }
 
 fn owned_by(ns: &Namespace, store_id: &Uuid) -> bool {
@@ -341,7 +369,7 @@ async fn credentials(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
 }
 
 /// Server-side applies one of the engine's objects.
-async fn put(c: &Ctx, obj: &AppObject) -> Result<(), StepError> {
+pub(super) async fn put(c: &Ctx, obj: &AppObject) -> Result<(), StepError> {
     match obj {
         AppObject::Service(o) => apply(&c.api()?, o).await.map(drop),
         AppObject::StatefulSet(o) => apply(&c.api()?, o).await.map(drop),
@@ -546,7 +574,7 @@ async fn storefront(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
 
 /// Moves the store to `to`; `Some(status)` when the state machine refused (the store was
 /// already past it).
-async fn move_store(
+pub(super) async fn move_store(
     c: &Ctx,
     to: StoreStatus,
     url: Option<&str>,
@@ -561,7 +589,7 @@ async fn mark_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let url = c.spec()?.url(&c.deps.settings);
     if let Some(now) = move_store(&c, StoreStatus::Ready, Some(&url)).await? {
         return Err(StepError::fatal(format!(
-            "the store is {now}: a provisioning run does not mark it ready"
+            "the store is {now}: this run does not mark it ready"
         )));
     }
     StepOutcome::done(json!({ "url": url }))
@@ -631,6 +659,7 @@ async fn previews(
     sc: StepContext,
 ) -> Result<StepOutcome, StepError> {
     let input: PreviewInput = sc.input_as()?;
+    let input_action = input.action;
     let mut out = PreviewOutput::default();
     for &id in input.store_ids.iter().take(MAX_PREVIEWED) {
         let store = super::db::get(&deps.pool, id).await.retryable()?;
@@ -640,17 +669,14 @@ async fn previews(
             if store.status == StoreStatus::Deleted {
                 return Err(StepError::fatal(format!("store {id} is deleted")));
             }
-            Ctx::from_input(
-                deps.clone(),
-                engines,
-                StoreInput {
-                    store_id: id,
-                    name: store.name,
-                    slug: store.slug,
-                    plan: store.plan,
-                    engine: store.engine,
-                },
-            )
+            let mut input = StoreInput::of(&store);
+            // A suspend is previewed as the suspended state, a resume as the running one.
+            match input_action {
+                PlannedAction::Suspend => input.suspended = true,
+                PlannedAction::Resume => input.suspended = false,
+                PlannedAction::Repair | PlannedAction::Delete => {}
+            }
+            Ctx::from_input(deps.clone(), engines, input)
         };
         out.stores
             .push(super::preview::plan(make, id, input.action).await?);

@@ -76,7 +76,7 @@ pub fn mariadb_statefulset(spec: &StoreSpec<'_>, s: &StoreSettings) -> StatefulS
     StatefulSet {
         metadata: spec.app_meta("mariadb", "mariadb"),
         spec: Some(StatefulSetSpec {
-            replicas: Some(1),
+            replicas: Some(spec.replicas()),
             service_name: Some("mariadb".into()),
             selector: LabelSelector {
                 match_labels: Some(selector("mariadb")),
@@ -187,7 +187,7 @@ pub fn wordpress_deployment(spec: &StoreSpec<'_>, s: &StoreSettings) -> Deployme
     Deployment {
         metadata: spec.app_meta(WEB.app, WEB.app),
         spec: Some(DeploymentSpec {
-            replicas: Some(1),
+            replicas: Some(spec.replicas()),
             selector: LabelSelector {
                 match_labels: Some(selector(WEB.app)),
                 ..Default::default()
