@@ -41,6 +41,7 @@ use routes::audit::AuditApi;
 use routes::events::EventsApi;
 use routes::health::HealthApi;
 use routes::insights::InsightsApi;
+use routes::lifecycle::LifecycleApi;
 use routes::operations::OperationsApi;
 use routes::plans::PlansApi;
 use routes::runs::RunsApi;
@@ -51,6 +52,7 @@ pub use state::AppState;
 type Apis = (
     HealthApi,
     StoresApi,
+    LifecycleApi,
     RunsApi,
     OperationsApi,
     AuditApi,
@@ -67,6 +69,7 @@ pub fn service(state: &Arc<AppState>) -> OpenApiService<Apis, ()> {
         (
             HealthApi(state.clone()),
             StoresApi(state.clone()),
+            LifecycleApi(state.clone()),
             RunsApi(state.clone()),
             OperationsApi(state.clone()),
             AuditApi(state.clone()),

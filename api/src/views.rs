@@ -841,6 +841,7 @@ pub struct RunHourView {
 /// digits as needed), so stored and served views read the same.
 pub mod cluster_plan;
 pub mod operations;
+pub mod store_actions;
 pub mod usage;
 
 mod rfc3339 {

@@ -10,6 +10,7 @@ use sqlx::{PgConnection, PgPool};
 use urumi_engine::{
     AuditEntry, Engine, Lane, ResultExt, RunStatus, StepContext, StepError, StepOutcome, Who,
 };
+use urumi_store::service::Lifecycle;
 use uuid::Uuid;
 
 use crate::db::{self, Open};
@@ -390,6 +391,23 @@ async fn act(
                 urumi_store::service::delete_in(conn, engine, store, &who).await?
             };
             Ok(Acted::Started(requested.run_id))
+        }
+        Action::Suspend | Action::Resume => {
+            let Some(store) = store else {
+                return Err(Skip::Because(format!("{} is not a store", t.subject)));
+            };
+            let done = if op.action == Action::Suspend {
+                urumi_store::service::suspend_in(conn, engine, store, &who).await?
+            } else {
+                urumi_store::service::resume_in(conn, engine, store, &who).await?
+            };
+            match done {
+                Lifecycle::Started(r) => Ok(Acted::Started(r.run_id)),
+                Lifecycle::Unchanged(s) => Err(Skip::Because(format!(
+                    "store {store} is already {}",
+                    s.status
+                ))),
+            }
         }
     }
 }

@@ -20,6 +20,10 @@ urumi_engine::text_enum!(
         Repair = "repair",
         /// Delete the target store and its namespace (`store.delete`); needs `admin`.
         Delete = "delete",
+        /// Suspend the target store (`store.suspend`); a suspended store is skipped.
+        Suspend = "suspend",
+        /// Resume the target store (`store.resume`); a ready store is skipped.
+        Resume = "resume",
     }
 );
 
@@ -32,7 +36,10 @@ impl Action {
     /// True for actions on a store (the target run's subject must be a live store).
     #[must_use]
     pub fn on_store(self) -> bool {
-        matches!(self, Action::Repair | Action::Delete)
+        matches!(
+            self,
+            Action::Repair | Action::Delete | Action::Suspend | Action::Resume
+        )
     }
 }
 

@@ -53,6 +53,8 @@ fn planned(action: Action) -> Option<PlannedAction> {
     match action {
         Action::Repair => Some(PlannedAction::Repair),
         Action::Delete => Some(PlannedAction::Delete),
+        Action::Suspend => Some(PlannedAction::Suspend),
+        Action::Resume => Some(PlannedAction::Resume),
         Action::Retry | Action::Cancel | Action::Rerun => None,
     }
 }
@@ -83,6 +85,31 @@ pub(crate) async fn attach(
     if store_ids.is_empty() {
         return Ok(());
     }
+    let (plan, plans) = compute(engine, planned, store_ids, actor, wait).await?;
+    let mut plans: HashMap<Uuid, StorePlan> = plans.into_iter().map(|p| (p.store_id, p)).collect();
+    for t in &mut preview.targets {
+        if let Some(id) = urumi_store::subject::store_of(&t.subject) {
+            t.plan = plans.remove(&id);
+        }
+    }
+    preview.cluster_plan = Some(plan);
+    Ok(())
+}
+
+/// Starts a `store.preview@1` run of `planned` over `store_ids` (at most [`MAX_PREVIEWED`])
+/// and waits at most `wait` for it: the plan as a whole, and each store's plan when it is
+/// ready. Also what a single store's dry run (suspend, resume, …) answers.
+///
+/// # Errors
+/// [`Error::Engine`] / [`Error::Database`] when the preview run cannot be started or read.
+pub async fn compute(
+    engine: &Engine,
+    planned: PlannedAction,
+    store_ids: Vec<Uuid>,
+    actor: &str,
+    wait: Duration,
+) -> Result<(ClusterPlan, Vec<StorePlan>), Error> {
+    let store_ids: Vec<Uuid> = store_ids.into_iter().take(MAX_PREVIEWED).collect();
     let started = engine
         .start_run(
             NewRun::new(
@@ -118,27 +145,21 @@ pub(crate) async fn attach(
             _ => tokio::time::sleep(POLL).await,
         }
     };
-    let (state, error) = match output.map(serde_json::from_value::<PreviewOutput>) {
-        Some(Ok(out)) => {
-            let mut plans: HashMap<Uuid, StorePlan> =
-                out.stores.into_iter().map(|p| (p.store_id, p)).collect();
-            for t in &mut preview.targets {
-                if let Some(id) = urumi_store::subject::store_of(&t.subject) {
-                    t.plan = plans.remove(&id);
-                }
-            }
-            (state, error)
-        }
+    let (state, error, plans) = match output.map(serde_json::from_value::<PreviewOutput>) {
+        Some(Ok(out)) => (state, error, out.stores),
         Some(Err(e)) => (
             PlanState::Failed,
             Some(format!("the preview run's output is not a plan: {e}")),
+            Vec::new(),
         ),
-        None => (state, error),
+        None => (state, error, Vec::new()),
     };
-    preview.cluster_plan = Some(ClusterPlan {
-        run_id,
-        state,
-        error,
-    });
-    Ok(())
+    Ok((
+        ClusterPlan {
+            run_id,
+            state,
+            error,
+        },
+        plans,
+    ))
 }

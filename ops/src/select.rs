@@ -157,6 +157,14 @@ pub(crate) fn forecast(spec: &Spec, m: &Matched) -> String {
             Some(id) => format!("delete store {id} and its namespace (store.delete)"),
             None => format!("skip: {} is not a store", m.subject),
         },
+        Action::Suspend => match urumi_store::subject::store_of(&m.subject) {
+            Some(id) => format!("suspend store {id} (store.suspend; skipped if not ready)"),
+            None => format!("skip: {} is not a store", m.subject),
+        },
+        Action::Resume => match urumi_store::subject::store_of(&m.subject) {
+            Some(id) => format!("resume store {id} (store.resume; skipped if not suspended)"),
+            None => format!("skip: {} is not a store", m.subject),
+        },
     }
 }
 

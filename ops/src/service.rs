@@ -189,6 +189,22 @@ impl Ops {
         Ok(p)
     }
 
+    /// The cluster plan of `planned` on one store (a single store's dry run), waiting as
+    /// long as an operation's dry run does.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] / [`Error::Database`] when the preview run cannot be started or read.
+    pub async fn plan_store(
+        &self,
+        planned: urumi_store::preview::PlannedAction,
+        store: Uuid,
+        actor: &str,
+    ) -> Result<(crate::ClusterPlan, Option<urumi_store::preview::StorePlan>), Error> {
+        let (plan, plans) =
+            crate::plan::compute(&self.engine, planned, vec![store], actor, self.plan_wait).await?;
+        Ok((plan, plans.into_iter().find(|p| p.store_id == store)))
+    }
+
     /// Creates the operation: its targets (frozen now), its parent run and its audit entry,
     /// in one transaction. `owner` is whose work its children are.
     ///

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod events;
 pub mod health;
 pub mod insights;
+pub mod lifecycle;
 pub mod operations;
 pub mod plans;
 pub mod runs;
@@ -20,7 +21,7 @@ use crate::problem::ApiError;
 /// Groups of operations in the OpenAPI document.
 #[derive(Debug, Tags)]
 pub enum ApiTags {
-    /// Stores: create, list, show, delete, repair.
+    /// Stores: create, list, show, delete, repair, suspend, resume.
     Stores,
     /// Workflow runs: inspect, retry, cancel, rerun.
     Runs,

@@ -1,5 +1,5 @@
-//! `/api/v1/stores`: create (idempotent, capped, rate-limited), list, show, delete, repair,
-//! and a store's runs.
+//! `/api/v1/stores`: create (idempotent, capped, rate-limited), list, show, delete, repair
+//! (both with `dry_run`), and a store's runs. Suspend and resume: [`super::lifecycle`].
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use urumi_store::db::Store as StoreRow;
 use urumi_store::service;
 use uuid::Uuid;
 
+use super::lifecycle::{ActionAnswer, plan_answer};
 use super::{ApiTags, audit_in, parse_uuid_cursor};
 use crate::auth::{Auth, Role};
 use crate::body::JsonBody;
@@ -20,9 +21,10 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::text::Text;
 use crate::views::{
-    RunPage, RunSummary, Store, StoreAccepted, StoreEngine, StorePage, StoreStatus,
+    RunKind, RunPage, RunSummary, Store, StoreAccepted, StoreEngine, StorePage, StoreStatus,
     usage::StoreUsage,
 };
+use urumi_store::preview::PlannedAction;
 
 /// Stores: what users create and delete.
 #[derive(Debug)]
@@ -95,7 +97,7 @@ async fn list_page(
 }
 
 /// One store with its newest run.
-async fn one(state: &AppState, id: Uuid) -> Result<Option<Store>, ApiError> {
+pub(super) async fn one(state: &AppState, id: Uuid) -> Result<Option<Store>, ApiError> {
     let mut tx = snapshot(state).await?;
     let rows: Vec<StoreRow> = urumi_store::db::get(&mut *tx, id)
         .await?
@@ -106,7 +108,7 @@ async fn one(state: &AppState, id: Uuid) -> Result<Option<Store>, ApiError> {
     Ok(stores.pop())
 }
 
-async fn run_summary(conn: &mut PgConnection, id: Uuid) -> Result<RunSummary, ApiError> {
+pub(super) async fn run_summary(conn: &mut PgConnection, id: Uuid) -> Result<RunSummary, ApiError> {
     Ok(RunSummary::from(&urumi_engine::run_in(conn, id).await?))
 }
 
@@ -297,11 +299,19 @@ impl StoresApi {
         Ok(JsonBody(StoreUsage::new(id.0, usage.as_ref())))
     }
 
-    /// Start deleting a store (its namespace and everything in it). A provisioning or repair
-    /// run is cancelled at its next step boundary. Asking again while the deletion runs
-    /// answers the same run. Needs `admin`.
+    /// Start deleting a store (its namespace and everything in it). A provisioning, repair,
+    /// suspend or resume run is cancelled at its next step boundary. Asking again while the
+    /// deletion runs answers the same run. With `dry_run=true`, nothing is started: the answer
+    /// holds what the deletion would delete. Needs `admin`.
     #[oai(path = "/stores/:id", method = "delete", operation_id = "delete_store")]
-    async fn delete_store(&self, auth: Auth, id: Path<Uuid>) -> Result<Accepted, ApiError> {
+    async fn delete_store(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+        /// Check and plan only; start nothing.
+        #[oai(default)]
+        dry_run: Query<bool>,
+    ) -> Result<ActionAnswer, ApiError> {
         auth.0.require(Role::Admin)?;
         let state = &self.0;
         let actor = auth.0.actor();
@@ -315,12 +325,19 @@ impl StoresApi {
         .await
         {
             Ok(r) => r,
-            Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. })) => {
+            Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. }))
+                if !dry_run.0 =>
+            {
                 drop(tx);
-                return self.existing_deletion(id.0, active_run).await;
+                return existing_run(state, id.0, active_run, RunKind::Delete).await;
             }
             Err(e) => return Err(e.into()),
         };
+        if dry_run.0 {
+            // Checked as for real; rolled back, so nothing was started or marked.
+            tx.rollback().await?;
+            return plan_answer(state, PlannedAction::Delete, &requested.store, actor).await;
+        }
         audit_in(
             &mut tx,
             "store.delete_requested",
@@ -332,26 +349,48 @@ impl StoresApi {
         .await?;
         let run = run_summary(&mut tx, requested.run_id).await?;
         tx.commit().await?;
-        Ok(Accepted::Accepted(JsonBody(StoreAccepted {
+        Ok(ActionAnswer::Accepted(JsonBody(StoreAccepted {
             store: Store::from_row(&requested.store, Some(run.clone()))?,
             run,
         })))
     }
 
-    /// Start a repair: re-apply the store's desired state; the run's output lists objects
-    /// that had drifted or were missing. Needs `operator`.
+    /// Start a repair: re-apply the store's desired state (a suspended store stays
+    /// suspended); the run's output lists objects that had drifted or were missing. With
+    /// `dry_run=true`, nothing is started: the answer holds what the repair would change.
+    /// Needs `operator`.
     #[oai(
         path = "/stores/:id/repair",
         method = "post",
         operation_id = "repair_store"
     )]
-    async fn repair_store(&self, auth: Auth, id: Path<Uuid>) -> Result<Accepted, ApiError> {
+    async fn repair_store(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+        /// Check and plan only; start nothing.
+        #[oai(default)]
+        dry_run: Query<bool>,
+    ) -> Result<ActionAnswer, ApiError> {
         auth.0.require(Role::Operator)?;
         let state = &self.0;
-        let requested = service::repair(&state.engine, id.0, auth.0.actor()).await?;
+        let actor = auth.0.actor();
+        if dry_run.0 {
+            let mut tx = state.pool.begin().await?;
+            let requested = service::repair_in(
+                &mut tx,
+                &state.engine,
+                id.0,
+                &urumi_engine::Who::interactive(actor),
+            )
+            .await?;
+            tx.rollback().await?;
+            return plan_answer(state, PlannedAction::Repair, &requested.store, actor).await;
+        }
+        let requested = service::repair(&state.engine, id.0, actor).await?;
         let mut conn = state.pool.acquire().await?;
         let run = run_summary(&mut conn, requested.run_id).await?;
-        Ok(Accepted::Accepted(JsonBody(StoreAccepted {
+        Ok(ActionAnswer::Accepted(JsonBody(StoreAccepted {
             store: Store::from_row(&requested.store, Some(run.clone()))?,
             run,
         })))
@@ -389,22 +428,27 @@ impl StoresApi {
     }
 }
 
-impl StoresApi {
-    async fn existing_deletion(&self, store: Uuid, active: Uuid) -> Result<Accepted, ApiError> {
-        let mut conn = self.0.pool.acquire().await?;
-        let run = run_summary(&mut conn, active).await?;
-        if run.kind != crate::views::RunKind::Delete {
-            return Err(ApiError::conflict(format!(
-                "store {store} has an active {} run {active}",
-                run.kind.definition()
-            )));
-        }
-        let row = urumi_store::db::get(&self.0.pool, store)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("store {store} not found")))?;
-        Ok(Accepted::Accepted(JsonBody(StoreAccepted {
-            store: Store::from_row(&row, Some(run.clone()))?,
-            run,
-        })))
+/// The answer to a request for an action whose run is already under way: that run when it
+/// is one of `kind` (asking twice is answered the same), else 409.
+pub(super) async fn existing_run(
+    state: &AppState,
+    store: Uuid,
+    active: Uuid,
+    kind: RunKind,
+) -> Result<ActionAnswer, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let run = run_summary(&mut conn, active).await?;
+    if run.kind != kind {
+        return Err(ApiError::conflict(format!(
+            "store {store} has an active {} run {active}",
+            run.kind.definition()
+        )));
     }
+    let row = urumi_store::db::get(&state.pool, store)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("store {store} not found")))?;
+    Ok(ActionAnswer::Accepted(JsonBody(StoreAccepted {
+        store: Store::from_row(&row, Some(run.clone()))?,
+        run,
+    })))
 }

@@ -27,6 +27,10 @@ pub enum OperationAction {
     Repair,
     /// Delete the store and its namespace. Needs `admin`.
     Delete,
+    /// Suspend the store (a store not ready is skipped; a suspended one is left as it is).
+    Suspend,
+    /// Resume the suspended store (a store not suspended is skipped).
+    Resume,
 }
 
 impl From<OperationAction> for urumi_ops::Action {
@@ -37,6 +41,8 @@ impl From<OperationAction> for urumi_ops::Action {
             OperationAction::Rerun => Self::Rerun,
             OperationAction::Repair => Self::Repair,
             OperationAction::Delete => Self::Delete,
+            OperationAction::Suspend => Self::Suspend,
+            OperationAction::Resume => Self::Resume,
         }
     }
 }
@@ -49,6 +55,8 @@ impl From<urumi_ops::Action> for OperationAction {
             urumi_ops::Action::Rerun => Self::Rerun,
             urumi_ops::Action::Repair => Self::Repair,
             urumi_ops::Action::Delete => Self::Delete,
+            urumi_ops::Action::Suspend => Self::Suspend,
+            urumi_ops::Action::Resume => Self::Resume,
         }
     }
 }

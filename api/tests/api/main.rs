@@ -13,6 +13,7 @@ mod guardrails;
 mod health;
 mod idempotency;
 mod insights;
+mod lifecycle;
 mod operations;
 mod pagination;
 mod plans;

@@ -18,7 +18,10 @@ async fn clusterless_worker(pool: &PgPool) -> urumi_engine::WorkerHandle {
 }
 
 /// A worker with the store and operation workflows whose kube client is `client`.
-async fn worker(pool: &PgPool, client: Option<kube::Client>) -> urumi_engine::WorkerHandle {
+pub(crate) async fn worker(
+    pool: &PgPool,
+    client: Option<kube::Client>,
+) -> urumi_engine::WorkerHandle {
     let deps = std::sync::Arc::new(urumi_workflows::StoreDeps {
         settings: Default::default(),
         pool: pool.clone(),
@@ -36,7 +39,7 @@ async fn worker(pool: &PgPool, client: Option<kube::Client>) -> urumi_engine::Wo
         .unwrap()
 }
 
-async fn wait_for(app: &TestApp, path: &str, field: &str, want: &str) -> Value {
+pub(crate) async fn wait_for(app: &TestApp, path: &str, field: &str, want: &str) -> Value {
     for _ in 0..200 {
         let v: Value = app.get(path).await.json().await.unwrap();
         if v[field] == want {
@@ -385,7 +388,10 @@ async fn a_run_is_rerun_from_a_named_step(pool: PgPool) {
 }
 
 /// A worker with the store and operation workflows whose kube client is the simulator's.
-async fn cluster_worker(pool: &PgPool, sim: &urumi_sim::SimHandle) -> urumi_engine::WorkerHandle {
+pub(crate) async fn cluster_worker(
+    pool: &PgPool,
+    sim: &urumi_sim::SimHandle,
+) -> urumi_engine::WorkerHandle {
     let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
     worker(pool, Some(client)).await
 }

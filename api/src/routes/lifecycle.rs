@@ -1,0 +1,188 @@
+//! `/api/v1/stores/{id}/suspend` and `/resume`, and the dry run every store action accepts
+//! (`dry_run=true`): the request is checked exactly as for real — the same service call, in a
+//! transaction that is then rolled back — and a worker plans it under `dryRun=All`
+//! (`store.preview@1`, waited for up to `api.plan_preview_wait_ms`).
+
+use std::sync::Arc;
+
+use poem_openapi::param::{Path, Query};
+use poem_openapi::{ApiResponse, OpenApi};
+use urumi_engine::Who;
+use urumi_store::db::Store as StoreRow;
+use urumi_store::preview::PlannedAction;
+use urumi_store::service::{self, Lifecycle};
+use uuid::Uuid;
+
+use super::stores::{existing_run, one, run_summary};
+use super::{ApiTags, audit_in};
+use crate::auth::{Auth, Role};
+use crate::body::JsonBody;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::views::store_actions::{NotStartedReason, StoreNotStarted};
+use crate::views::{RunKind, Store, StoreAccepted};
+
+/// A store's suspension and resumption.
+#[derive(Debug)]
+pub struct LifecycleApi(pub Arc<AppState>);
+
+/// What a store action answers.
+#[derive(Debug, ApiResponse)]
+pub enum ActionAnswer {
+    /// Accepted: the store's run is queued (or was already under way for the same action).
+    #[oai(status = 202)]
+    Accepted(JsonBody<StoreAccepted>),
+    /// Nothing was started: the store already is where the action would take it, or this
+    /// was a dry run (`reason`).
+    #[oai(status = 200)]
+    NotStarted(JsonBody<StoreNotStarted>),
+}
+
+/// The dry run of an action the service accepted for `row` (its transaction rolled back by
+/// the caller): the plan a worker computes.
+pub(super) async fn plan_answer(
+    state: &AppState,
+    planned: PlannedAction,
+    row: &StoreRow,
+    actor: &str,
+) -> Result<ActionAnswer, ApiError> {
+    let (plan, store_plan) = state.ops.plan_store(planned, row.id, actor).await?;
+    let store = one(state, row.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("store {} not found", row.id)))?;
+    Ok(ActionAnswer::NotStarted(JsonBody(StoreNotStarted {
+        store,
+        reason: NotStartedReason::DryRun,
+        cluster_plan: Some((&plan).into()),
+        plan: store_plan.as_ref().map(Into::into),
+    })))
+}
+
+#[derive(Clone, Copy)]
+enum Move {
+    Suspend,
+    Resume,
+}
+
+impl Move {
+    fn kind(self) -> RunKind {
+        match self {
+            Move::Suspend => RunKind::Suspend,
+            Move::Resume => RunKind::Resume,
+        }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Stores")]
+impl LifecycleApi {
+    /// Suspend a ready store: its storefront answers "suspended" (503) from the platform's
+    /// shared page, its workloads go to zero replicas; its volumes, database and Secrets are
+    /// kept. A suspended store is left as it is (200, `reason: already`). Refused (409) for a
+    /// store that is provisioning, failed or deleting. With `dry_run=true`, nothing is
+    /// started: the answer holds the objects the suspension would change. Needs `operator`.
+    #[oai(
+        path = "/stores/:id/suspend",
+        method = "post",
+        operation_id = "suspend_store"
+    )]
+    async fn suspend_store(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+        /// Check and plan only; start nothing.
+        #[oai(default)]
+        dry_run: Query<bool>,
+    ) -> Result<ActionAnswer, ApiError> {
+        self.act(auth, id.0, dry_run.0, Move::Suspend).await
+    }
+
+    /// Resume a suspended store: its workloads come back, and once they are ready its
+    /// storefront leaves the suspended page and must answer before the store is `ready`. A
+    /// ready store is left as it is (200, `reason: already`). With `dry_run=true`, nothing is
+    /// started: the answer holds the objects the resumption would change. Needs `operator`.
+    #[oai(
+        path = "/stores/:id/resume",
+        method = "post",
+        operation_id = "resume_store"
+    )]
+    async fn resume_store(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+        /// Check and plan only; start nothing.
+        #[oai(default)]
+        dry_run: Query<bool>,
+    ) -> Result<ActionAnswer, ApiError> {
+        self.act(auth, id.0, dry_run.0, Move::Resume).await
+    }
+}
+
+impl LifecycleApi {
+    async fn act(
+        &self,
+        auth: Auth,
+        id: Uuid,
+        dry_run: bool,
+        action: Move,
+    ) -> Result<ActionAnswer, ApiError> {
+        auth.0.require(Role::Operator)?;
+        let state = &self.0;
+        let actor = auth.0.actor();
+        let who = Who::interactive(actor);
+        let mut tx = state.pool.begin().await?;
+        let done = match action {
+            Move::Suspend => service::suspend_in(&mut tx, &state.engine, id, &who).await,
+            Move::Resume => service::resume_in(&mut tx, &state.engine, id, &who).await,
+        };
+        let requested = match done {
+            Ok(Lifecycle::Started(r)) => r,
+            Ok(Lifecycle::Unchanged(row)) => {
+                drop(tx);
+                let store = one(state, row.id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(format!("store {id} not found")))?;
+                return Ok(ActionAnswer::NotStarted(JsonBody(StoreNotStarted {
+                    store,
+                    reason: NotStartedReason::Already,
+                    cluster_plan: None,
+                    plan: None,
+                })));
+            }
+            Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. }))
+                if !dry_run =>
+            {
+                drop(tx);
+                return existing_run(state, id, active_run, action.kind()).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if dry_run {
+            // Checked as for real; rolled back, so nothing was started.
+            tx.rollback().await?;
+            let planned = match action {
+                Move::Suspend => PlannedAction::Suspend,
+                Move::Resume => PlannedAction::Resume,
+            };
+            return plan_answer(state, planned, &requested.store, actor).await;
+        }
+        let kind = match action {
+            Move::Suspend => "store.suspend_requested",
+            Move::Resume => "store.resume_requested",
+        };
+        audit_in(
+            &mut tx,
+            kind,
+            actor,
+            Some(id),
+            Some(requested.run_id),
+            serde_json::json!({}),
+        )
+        .await?;
+        let run = run_summary(&mut tx, requested.run_id).await?;
+        tx.commit().await?;
+        Ok(ActionAnswer::Accepted(JsonBody(StoreAccepted {
+            store: Store::from_row(&requested.store, Some(run.clone()))?,
+            run,
+        })))
+    }
+}

@@ -1,0 +1,35 @@
+//! The JSON shape of a store action that started nothing: the store already is where the
+//! action would take it (suspending a suspended store), or the request was a dry run — then
+//! with the cluster plan a worker computed under `dryRun=All`.
+
+use poem_openapi::{Enum, Object};
+
+use super::Store;
+use super::cluster_plan::{ClusterPlan, StorePlan};
+
+/// Why a store action started no run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum NotStartedReason {
+    /// The store already is where the action would take it.
+    Already,
+    /// `dry_run=true`: the action was checked and planned, nothing was written.
+    DryRun,
+}
+
+/// A store action that started no run.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct StoreNotStarted {
+    /// The store as it is.
+    pub store: Store,
+    pub reason: NotStartedReason,
+    /// For a dry run: the `store.preview` run computing the plan, and where it stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_plan: Option<ClusterPlan>,
+    /// For a dry run whose plan is ready: the objects the action would create, change or
+    /// delete, or why it would fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<StorePlan>,
+}
