@@ -19,8 +19,8 @@ use crate::auth::{Auth, Role};
 use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::views::store_actions::{NotStartedReason, StoreNotStarted};
-use crate::views::{RunKind, Store, StoreAccepted};
+use crate::views::store_actions::{NotStartedReason, StoreAction};
+use crate::views::{RunKind, Store};
 
 /// A store's suspension and resumption.
 #[derive(Debug)]
@@ -31,11 +31,11 @@ pub struct LifecycleApi(pub Arc<AppState>);
 pub enum ActionAnswer {
     /// Accepted: the store's run is queued (or was already under way for the same action).
     #[oai(status = 202)]
-    Accepted(JsonBody<StoreAccepted>),
+    Accepted(JsonBody<StoreAction>),
     /// Nothing was started: the store already is where the action would take it, or this
     /// was a dry run (`reason`).
     #[oai(status = 200)]
-    NotStarted(JsonBody<StoreNotStarted>),
+    NotStarted(JsonBody<StoreAction>),
 }
 
 /// The dry run of an action the service accepted for `row` (its transaction rolled back by
@@ -50,9 +50,10 @@ pub(super) async fn plan_answer(
     let store = one(state, row.id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("store {} not found", row.id)))?;
-    Ok(ActionAnswer::NotStarted(JsonBody(StoreNotStarted {
+    Ok(ActionAnswer::NotStarted(JsonBody(StoreAction {
         store,
-        reason: NotStartedReason::DryRun,
+        run: None,
+        not_started: Some(NotStartedReason::DryRun),
         cluster_plan: Some((&plan).into()),
         plan: store_plan.as_ref().map(Into::into),
     })))
@@ -141,9 +142,10 @@ impl LifecycleApi {
                 let store = one(state, row.id)
                     .await?
                     .ok_or_else(|| ApiError::not_found(format!("store {id} not found")))?;
-                return Ok(ActionAnswer::NotStarted(JsonBody(StoreNotStarted {
+                return Ok(ActionAnswer::NotStarted(JsonBody(StoreAction {
                     store,
-                    reason: NotStartedReason::Already,
+                    run: None,
+                    not_started: Some(NotStartedReason::Already),
                     cluster_plan: None,
                     plan: None,
                 })));
@@ -180,9 +182,12 @@ impl LifecycleApi {
         .await?;
         let run = run_summary(&mut tx, requested.run_id).await?;
         tx.commit().await?;
-        Ok(ActionAnswer::Accepted(JsonBody(StoreAccepted {
+        Ok(ActionAnswer::Accepted(JsonBody(StoreAction {
             store: Store::from_row(&requested.store, Some(run.clone()))?,
-            run,
+            run: Some(run),
+            not_started: None,
+            cluster_plan: None,
+            plan: None,
         })))
     }
 }

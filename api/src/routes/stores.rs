@@ -20,6 +20,7 @@ use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::text::Text;
+use crate::views::store_actions::StoreAction;
 use crate::views::{
     RunKind, RunPage, RunSummary, Store, StoreAccepted, StoreEngine, StorePage, StoreStatus,
     usage::StoreUsage,
@@ -349,9 +350,12 @@ impl StoresApi {
         .await?;
         let run = run_summary(&mut tx, requested.run_id).await?;
         tx.commit().await?;
-        Ok(ActionAnswer::Accepted(JsonBody(StoreAccepted {
+        Ok(ActionAnswer::Accepted(JsonBody(StoreAction {
             store: Store::from_row(&requested.store, Some(run.clone()))?,
-            run,
+            run: Some(run),
+            not_started: None,
+            cluster_plan: None,
+            plan: None,
         })))
     }
 
@@ -390,9 +394,12 @@ impl StoresApi {
         let requested = service::repair(&state.engine, id.0, actor).await?;
         let mut conn = state.pool.acquire().await?;
         let run = run_summary(&mut conn, requested.run_id).await?;
-        Ok(ActionAnswer::Accepted(JsonBody(StoreAccepted {
+        Ok(ActionAnswer::Accepted(JsonBody(StoreAction {
             store: Store::from_row(&requested.store, Some(run.clone()))?,
-            run,
+            run: Some(run),
+            not_started: None,
+            cluster_plan: None,
+            plan: None,
         })))
     }
 
@@ -447,8 +454,11 @@ pub(super) async fn existing_run(
     let row = urumi_store::db::get(&state.pool, store)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("store {store} not found")))?;
-    Ok(ActionAnswer::Accepted(JsonBody(StoreAccepted {
+    Ok(ActionAnswer::Accepted(JsonBody(StoreAction {
         store: Store::from_row(&row, Some(run.clone()))?,
-        run,
+        run: Some(run),
+        not_started: None,
+        cluster_plan: None,
+        plan: None,
     })))
 }

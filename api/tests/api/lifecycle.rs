@@ -42,7 +42,7 @@ async fn a_store_is_suspended_and_resumed_one_at_a_time_and_in_bulk(pool: PgPool
     .await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["reason"], "dry_run", "{body:#}");
+    assert_eq!(body["not_started"], "dry_run", "{body:#}");
     assert_eq!(body["cluster_plan"]["state"], "ready", "{body:#}");
     let mut changed: Vec<String> = body["plan"]["objects"]
         .as_array()
@@ -105,7 +105,7 @@ async fn a_store_is_suspended_and_resumed_one_at_a_time_and_in_bulk(pool: PgPool
     let r = post(&app, &path("suspend"), &app.operator).await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["reason"], "already");
+    assert_eq!(body["not_started"], "already");
     assert_eq!(body["store"]["status"], "suspended");
     assert_eq!(runs_of(&app, "store.suspend").await, 1);
 
@@ -198,7 +198,12 @@ async fn bad_suspend_and_resume_requests_are_problems_that_start_nothing(pool: P
         .unwrap();
     // Its provisioning run is still queued: another run of the store is active.
     let p = problem(
-        post(&app, &format!("/api/v1/stores/{store}/suspend"), &app.operator).await,
+        post(
+            &app,
+            &format!("/api/v1/stores/{store}/suspend"),
+            &app.operator,
+        )
+        .await,
         409,
     )
     .await;
@@ -217,7 +222,7 @@ async fn bad_suspend_and_resume_requests_are_problems_that_start_nothing(pool: P
     )
     .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["reason"], "already");
+    assert_eq!(r.json::<Value>().await.unwrap()["not_started"], "already");
     let r = post(
         &app,
         &format!("/api/v1/stores/{store}/suspend?dry_run=true"),

@@ -357,8 +357,22 @@ fn plan_lines(p: &types::OperationPreview, action: &str) -> Vec<String> {
     let Some(plan) = &p.cluster_plan else {
         return Vec::new();
     };
+    let mut lines = vec![plan_state_line(plan)];
+    for t in &p.targets {
+        let Some(sp) = &t.plan else { continue };
+        let store = t
+            .store_id
+            .map_or_else(|| t.subject.clone(), |s| s.to_string());
+        lines.extend(store_plan_lines(&store, sp, action));
+    }
+    lines
+}
+
+/// The first line of a cluster plan: its state (pending: the run that will hold it; failed:
+/// why).
+pub(super) fn plan_state_line(plan: &types::ClusterPlan) -> String {
     let run = plan.run_id;
-    let mut lines = vec![match plan.state {
+    match plan.state {
         types::PlanState::Ready => {
             format!("cluster plan: ready (run {run}; a server-side dry run, nothing was written)")
         }
@@ -369,43 +383,42 @@ fn plan_lines(p: &types::OperationPreview, action: &str) -> Vec<String> {
             "cluster plan: failed (run {run}): {}",
             plan.error.as_deref().unwrap_or("the preview run failed")
         ),
-    }];
-    for t in &p.targets {
-        let Some(sp) = &t.plan else { continue };
-        lines.push(format!(
-            "store {}:",
-            t.store_id
-                .map_or_else(|| t.subject.clone(), |s| s.to_string())
-        ));
-        if let Some(e) = &sp.error {
-            lines.push(format!("  the {action} would fail: {e}"));
-        }
-        let mut unchanged = 0;
-        for o in &sp.objects {
-            let mark = match o.change {
-                types::ObjectChange::Create => "+",
-                types::ObjectChange::Update => "~",
-                types::ObjectChange::Delete => "-",
-                types::ObjectChange::Unchanged => {
-                    unchanged += 1;
-                    continue;
-                }
-            };
-            let mut line = format!("  {mark} {}/{}", o.kind, o.name);
-            if !o.fields.is_empty() {
-                line.push_str("  ");
-                line.push_str(&o.fields.join(" "));
+    }
+}
+
+/// One store's plan: the store, the action's failure if it would fail, one line per object
+/// created (`+`), updated (`~`, with the changed fields) or deleted (`-`), and the unchanged
+/// ones as a count.
+pub(super) fn store_plan_lines(store: &str, sp: &types::StorePlan, action: &str) -> Vec<String> {
+    let mut lines = vec![format!("store {store}:")];
+    if let Some(e) = &sp.error {
+        lines.push(format!("  the {action} would fail: {e}"));
+    }
+    let mut unchanged = 0;
+    for o in &sp.objects {
+        let mark = match o.change {
+            types::ObjectChange::Create => "+",
+            types::ObjectChange::Update => "~",
+            types::ObjectChange::Delete => "-",
+            types::ObjectChange::Unchanged => {
+                unchanged += 1;
+                continue;
             }
-            if let Some(note) = &o.note {
-                line.push_str(&format!(" ({note})"));
-            }
-            lines.push(line);
+        };
+        let mut line = format!("  {mark} {}/{}", o.kind, o.name);
+        if !o.fields.is_empty() {
+            line.push_str("  ");
+            line.push_str(&o.fields.join(" "));
         }
-        if unchanged > 0 {
-            lines.push(format!("  {unchanged} unchanged"));
-        } else if sp.objects.is_empty() && sp.error.is_none() {
-            lines.push("  nothing to write".into());
+        if let Some(note) = &o.note {
+            line.push_str(&format!(" ({note})"));
         }
+        lines.push(line);
+    }
+    if unchanged > 0 {
+        lines.push(format!("  {unchanged} unchanged"));
+    } else if sp.objects.is_empty() && sp.error.is_none() {
+        lines.push("  nothing to write".into());
     }
     lines
 }

@@ -1,5 +1,6 @@
 //! `urumictl stores …`: list (following `next_cursor` with `--all`), create, show, delete,
-//! repair, a store's runs, and its resource usage against its quota.
+//! repair, suspend, resume (each of the last four with `--dry-run`: the cluster plan), a
+//! store's runs, and its resource usage against its quota.
 
 use clap::Subcommand;
 use uuid::Uuid;
@@ -47,11 +48,34 @@ pub enum StoresCmd {
     Delete {
         /// The store's id.
         id: Uuid,
+        /// Check and print what would be deleted; start nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Re-apply a store's desired state. Needs operator.
     Repair {
         /// The store's id.
         id: Uuid,
+        /// Check and print what would change; start nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Suspend a ready store: workloads to zero, the storefront answers "suspended"; volumes,
+    /// database and Secrets kept. Needs operator.
+    Suspend {
+        /// The store's id.
+        id: Uuid,
+        /// Check and print what would change; start nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Resume a suspended store (ready again once its storefront answers). Needs operator.
+    Resume {
+        /// The store's id.
+        id: Uuid,
+        /// Check and print what would change; start nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// A store's resource usage against its quota (resource, used, hard, %), as a worker
     /// last observed it (the worker's `[usage] cron`).
@@ -125,8 +149,22 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
             }
             output::print_fields(&store_fields(&store));
         }
-        StoresCmd::Delete { id } => accepted(ctx, &call(api.delete_store().id(id).send()).await?)?,
-        StoresCmd::Repair { id } => accepted(ctx, &call(api.repair_store().id(id).send()).await?)?,
+        StoresCmd::Delete { id, dry_run } => {
+            let a = call(api.delete_store().id(id).dry_run(dry_run).send()).await?;
+            acted(ctx, &a, "delete")?;
+        }
+        StoresCmd::Repair { id, dry_run } => {
+            let a = call(api.repair_store().id(id).dry_run(dry_run).send()).await?;
+            acted(ctx, &a, "repair")?;
+        }
+        StoresCmd::Suspend { id, dry_run } => {
+            let a = call(api.suspend_store().id(id).dry_run(dry_run).send()).await?;
+            acted(ctx, &a, "suspend")?;
+        }
+        StoresCmd::Resume { id, dry_run } => {
+            let a = call(api.resume_store().id(id).dry_run(dry_run).send()).await?;
+            acted(ctx, &a, "resume")?;
+        }
         StoresCmd::Usage { id } => {
             let usage = call(api.get_store_usage().id(id).send()).await?;
             if ctx.json {
@@ -173,6 +211,53 @@ fn accepted(ctx: &Ctx, a: &types::StoreAccepted) -> Result<(), Failure> {
             format!("{}  ({}, {})", a.run.id, a.run.kind, a.run.status),
         ),
     ]);
+    Ok(())
+}
+
+/// What a store action did, as printed: the store and its run; or, when nothing was
+/// started, why — with a dry run's cluster plan.
+fn action_text(a: &types::StoreAction, action: &str) -> String {
+    let mut out = format!(
+        "store  {}  ({}, {})\n",
+        a.store.id, a.store.name, a.store.status
+    );
+    if let Some(run) = &a.run {
+        out.push_str(&format!(
+            "run    {}  ({}, {})\n",
+            run.id, run.kind, run.status
+        ));
+    }
+    match a.not_started {
+        Some(types::NotStartedReason::Already) => {
+            out.push_str(&format!(
+                "nothing to do: the store already is {}\n",
+                a.store.status
+            ));
+        }
+        Some(types::NotStartedReason::DryRun) => {
+            if let Some(plan) = &a.cluster_plan {
+                out.push_str(&super::ops::plan_state_line(plan));
+                out.push('\n');
+            }
+            if let Some(sp) = &a.plan {
+                let id = a.store.id.to_string();
+                for line in super::ops::store_plan_lines(&id, sp, action) {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
+            out.push_str("dry run: nothing was started\n");
+        }
+        None => {}
+    }
+    out
+}
+
+fn acted(ctx: &Ctx, a: &types::StoreAction, action: &str) -> Result<(), Failure> {
+    if ctx.json {
+        return output::print_json(a);
+    }
+    print!("{}", action_text(a, action));
     Ok(())
 }
 
@@ -241,4 +326,67 @@ fn store_fields(s: &types::Store) -> Vec<(&'static str, String)> {
         None => fields.push(("run", output::NONE.to_owned())),
     }
     fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(v: serde_json::Value) -> types::StoreAction {
+        let mut body = serde_json::json!({
+            "store": {
+                "id": "0190a000-0000-7000-8000-000000000001",
+                "name": "Nap Shop", "slug": "nap-shop", "engine": "woocommerce",
+                "plan": "starter", "status": "ready", "created_by": "t",
+                "timings": { "created_at": "2026-12-01T10:00:00Z" },
+            }
+        });
+        for (k, val) in v.as_object().unwrap() {
+            body[k] = val.clone();
+        }
+        serde_json::from_value(body).expect("a StoreAction")
+    }
+
+    #[test]
+    fn a_suspend_dry_run_prints_its_plan_and_that_nothing_started() {
+        let a = answer(serde_json::json!({
+            "not_started": "dry_run",
+            "cluster_plan": { "run_id": "0190a000-0000-7000-8000-0000000000ff", "state": "ready" },
+            "plan": { "objects": [
+                { "kind": "Deployment", "name": "wordpress", "change": "update", "fields": ["/spec/replicas"] },
+                { "kind": "Service", "name": "store-suspended", "change": "create", "fields": [] },
+                { "kind": "Namespace", "name": "store-nap-shop", "change": "unchanged", "fields": [] },
+            ]},
+        }));
+        assert_eq!(
+            action_text(&a, "suspend"),
+            "store  0190a000-0000-7000-8000-000000000001  (Nap Shop, ready)\n\
+             cluster plan: ready (run 0190a000-0000-7000-8000-0000000000ff; a server-side dry run, nothing was written)\n\
+             store 0190a000-0000-7000-8000-000000000001:\n  \
+             ~ Deployment/wordpress  /spec/replicas\n  \
+             + Service/store-suspended\n  \
+             1 unchanged\n\
+             dry run: nothing was started\n"
+        );
+    }
+
+    #[test]
+    fn a_started_run_and_an_unchanged_store_print_what_happened() {
+        let started = answer(serde_json::json!({
+            "run": {
+                "id": "0190a000-0000-7000-8000-00000000000a", "kind": "store.suspend",
+                "status": "queued", "created_by": "t", "created_at": "2026-12-01T10:00:00Z",
+            },
+        }));
+        assert!(
+            action_text(&started, "suspend").ends_with(
+                "run    0190a000-0000-7000-8000-00000000000a  (store.suspend, queued)\n"
+            )
+        );
+        let already = answer(serde_json::json!({ "not_started": "already" }));
+        assert!(
+            action_text(&already, "resume")
+                .ends_with("nothing to do: the store already is ready\n")
+        );
+    }
 }

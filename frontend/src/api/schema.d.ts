@@ -89,9 +89,10 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Start deleting a store (its namespace and everything in it). A provisioning or repair
-         *     run is cancelled at its next step boundary. Asking again while the deletion runs
-         *     answers the same run. Needs `admin`.
+         * Start deleting a store (its namespace and everything in it). A provisioning, repair,
+         *     suspend or resume run is cancelled at its next step boundary. Asking again while the
+         *     deletion runs answers the same run. With `dry_run=true`, nothing is started: the answer
+         *     holds what the deletion would delete. Needs `admin`.
          */
         delete: operations["delete_store"];
         options?: never;
@@ -130,8 +131,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Start a repair: re-apply the store's desired state; the run's output lists objects
-         *     that had drifted or were missing. Needs `operator`.
+         * Start a repair: re-apply the store's desired state (a suspended store stays
+         *     suspended); the run's output lists objects that had drifted or were missing. With
+         *     `dry_run=true`, nothing is started: the answer holds what the repair would change.
+         *     Needs `operator`.
          */
         post: operations["repair_store"];
         delete?: never;
@@ -151,6 +154,51 @@ export interface paths {
         get: operations["list_store_runs"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stores/{id}/suspend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Suspend a ready store: its storefront answers "suspended" (503) from the platform's
+         *     shared page, its workloads go to zero replicas; its volumes, database and Secrets are
+         *     kept. A suspended store is left as it is (200, `reason: already`). Refused (409) for a
+         *     store that is provisioning, failed or deleting. With `dry_run=true`, nothing is
+         *     started: the answer holds the objects the suspension would change. Needs `operator`.
+         */
+        post: operations["suspend_store"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stores/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a suspended store: its workloads come back, and once they are ready its
+         *     storefront leaves the suspended page and must answer before the store is `ready`. A
+         *     ready store is left as it is (200, `reason: already`). With `dry_run=true`, nothing is
+         *     started: the answer holds the objects the resumption would change. Needs `operator`.
+         */
+        post: operations["resume_store"];
         delete?: never;
         options?: never;
         head?: never;
@@ -800,6 +848,11 @@ export interface components {
             token: string;
         };
         /**
+         * @description Why a store action started no run.
+         * @enum {string}
+         */
+        NotStartedReason: "already" | "dry_run";
+        /**
          * @description What the action would do to one object.
          * @enum {string}
          */
@@ -845,7 +898,7 @@ export interface components {
          * @description What an operation does to each target.
          * @enum {string}
          */
-        OperationAction: "retry" | "cancel" | "rerun" | "repair" | "delete";
+        OperationAction: "retry" | "cancel" | "rerun" | "repair" | "delete" | "suspend" | "resume";
         /**
          * OperationCreated
          * @description What creating an operation answers: exactly one of `operation` (201: it was created) and
@@ -1207,7 +1260,7 @@ export interface components {
          * @description What a run does.
          * @enum {string}
          */
-        RunKind: "store.provision" | "store.delete" | "store.repair" | "demo" | "operation" | "store.preview" | "store.usage";
+        RunKind: "store.provision" | "store.delete" | "store.repair" | "store.suspend" | "store.resume" | "demo" | "operation" | "store.preview" | "store.usage";
         /**
          * RunPage
          * @description One page of runs.
@@ -1413,6 +1466,28 @@ export interface components {
             run: components["schemas"]["RunSummary"] & unknown;
         };
         /**
+         * StoreAction
+         * @description What a store action did.
+         */
+        StoreAction: {
+            /** @description The store as it is. */
+            store: components["schemas"]["Store"] & unknown;
+            /**
+             * @description The run started for the request (or already under way for the same action); absent
+             *     when nothing was started.
+             */
+            run?: components["schemas"]["RunSummary"] & unknown;
+            /** @description Why nothing was started; absent when a run was. */
+            not_started?: components["schemas"]["NotStartedReason"] & unknown;
+            /** @description For a dry run: the `store.preview` run computing the plan, and where it stands. */
+            cluster_plan?: components["schemas"]["ClusterPlan"] & unknown;
+            /**
+             * @description For a dry run whose plan is ready: the objects the action would create, change or
+             *     delete, or why it would fail.
+             */
+            plan?: components["schemas"]["StorePlan"] & unknown;
+        };
+        /**
          * @description The software a store runs.
          * @enum {string}
          */
@@ -1439,7 +1514,7 @@ export interface components {
          * @description Where a store is in its life.
          * @enum {string}
          */
-        StoreStatus: "provisioning" | "ready" | "failed" | "deleting" | "deleted";
+        StoreStatus: "provisioning" | "ready" | "failed" | "suspended" | "deleting" | "deleted";
         /**
          * StoreTimings
          * @description How long a store took.
@@ -2024,7 +2099,10 @@ export interface operations {
     };
     delete_store: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Check and plan only; start nothing. */
+                dry_run?: boolean;
+            };
             header?: never;
             path: {
                 id: string;
@@ -2033,13 +2111,25 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Accepted: the store exists and its run is queued. */
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`reason`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["StoreAccepted"];
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
                 };
             };
             /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
@@ -2275,7 +2365,10 @@ export interface operations {
     };
     repair_store: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Check and plan only; start nothing. */
+                dry_run?: boolean;
+            };
             header?: never;
             path: {
                 id: string;
@@ -2284,13 +2377,25 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Accepted: the store exists and its run is queued. */
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`reason`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["StoreAccepted"];
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
                 };
             };
             /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
@@ -2421,6 +2526,288 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["RunPage"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    suspend_store: {
+        parameters: {
+            query?: {
+                /** @description Check and plan only; start nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`reason`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_store: {
+        parameters: {
+            query?: {
+                /** @description Check and plan only; start nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`reason`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
                 };
             };
             /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */

@@ -26,6 +26,8 @@ const ACTION_HELP: Record<string, string> = {
   rerun: "Start a new run of the same definition and input (from a step, when you pick one).",
   cancel: "Cancel each queued, running or waiting run.",
   repair: "Re-apply each run's store's desired state. Preview shows what it would change in the cluster.",
+  suspend: "Suspend each run's store (ready ones; workloads to zero, data kept). Preview shows what it would change.",
+  resume: "Resume each run's suspended store. Preview shows what it would change.",
 };
 
 /** The bulk form, for the runs page's filter; `sampleRunId` (a run of the filter's kind) names the steps. */

@@ -13,6 +13,7 @@ const TONE: Record<string, string> = {
   pending: "bg-slate-100 text-slate-800 ring-slate-500/30",
   waiting: "bg-amber-100 text-amber-900 ring-amber-600/30",
   deleting: "bg-amber-100 text-amber-900 ring-amber-600/30",
+  suspended: "bg-violet-100 text-violet-900 ring-violet-600/30",
   failed: "bg-rose-100 text-rose-900 ring-rose-600/30",
   cancelled: "bg-slate-200 text-slate-800 ring-slate-500/30",
   deleted: "bg-slate-200 text-slate-700 ring-slate-500/30",

@@ -15,7 +15,7 @@ export type StepStatus = S["StepStatus"];
 export type WaitKind = S["WaitKind"];
 export type StreamEvent = S["StreamEvent"];
 
-export const STORE_STATUSES: readonly StoreStatus[] = ["provisioning", "ready", "failed", "deleting", "deleted"];
+export const STORE_STATUSES: readonly StoreStatus[] = ["provisioning", "ready", "failed", "suspended", "deleting", "deleted"];
 export const RUN_STATUSES: readonly RunStatus[] = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"];
 
 /** `store.ready` → `ready`; other `store.*` kinds (`store.created`, …) are not statuses. */

@@ -22,6 +22,7 @@ export type Action =
   | "create_store"
   | "delete_store"
   | "repair_store"
+  | "suspend_store"
   | "retry_run"
   | "rerun_run"
   | "cancel_run"
@@ -33,6 +34,8 @@ export const NEEDS: Record<Action, Role> = {
   create_store: "admin",
   delete_store: "admin",
   repair_store: "operator",
+  /** Suspend or resume a store. */
+  suspend_store: "operator",
   retry_run: "operator",
   rerun_run: "operator",
   cancel_run: "operator",

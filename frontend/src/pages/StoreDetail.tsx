@@ -48,12 +48,12 @@ export function StoreDetailPage() {
     () => invalidate(["store", id], ["run", runId], ["store-runs", id]),
   );
 
-  const action = useMutation<Schemas["StoreAccepted"], ApiProblem, "delete" | "repair">({
+  const action = useMutation<Schemas["StoreAction"], ApiProblem, "delete" | "repair" | "suspend" | "resume">({
     mutationFn: (what) =>
       call(() =>
         what === "delete"
           ? api.DELETE("/api/v1/stores/{id}", { params: { path: { id } } })
-          : api.POST("/api/v1/stores/{id}/repair", { params: { path: { id } } }),
+          : api.POST(`/api/v1/stores/{id}/${what}`, { params: { path: { id } } }),
       ).catch((e: unknown) => {
         throw toProblem(e);
       }),
@@ -80,6 +80,8 @@ export function StoreDetailPage() {
   const s = store.data;
   const del = can("delete_store");
   const repair = can("repair_store");
+  const suspend = can("suspend_store");
+  const sleeping = s.status === "suspended";
   const gone = s.status === "deleted" || s.status === "deleting";
   const r = run.data;
   return (
@@ -99,6 +101,21 @@ export function StoreDetailPage() {
               reason={repair.enabled ? undefined : repair.reason}
               busy={action.isPending && action.variables === "repair"}
               onConfirm={() => action.mutate("repair")}
+            />
+          )}
+          {suspend.visible && (s.status === "ready" || sleeping) && (
+            <ConfirmButton
+              label={sleeping ? "Resume" : "Suspend"}
+              question={`${sleeping ? "Resume" : "Suspend"} ${s.name}?`}
+              explanation={
+                sleeping
+                  ? "Starts the store's workloads again; it is ready once its storefront answers."
+                  : "Scales the store to zero: shoppers see a 'suspended' page. Its database, files and settings are kept."
+              }
+              confirmLabel={sleeping ? "Resume" : "Suspend"}
+              reason={suspend.enabled ? undefined : suspend.reason}
+              busy={action.isPending && (action.variables === "suspend" || action.variables === "resume")}
+              onConfirm={() => action.mutate(sleeping ? "resume" : "suspend")}
             />
           )}
           {del.visible && (
