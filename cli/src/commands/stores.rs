@@ -332,7 +332,7 @@ fn store_fields(s: &types::Store) -> Vec<(&'static str, String)> {
 mod tests {
     use super::*;
 
-    fn answer(v: serde_json::Value) -> types::StoreAction {
+    fn answer(v: &serde_json::Value) -> types::StoreAction {
         let mut body = serde_json::json!({
             "store": {
                 "id": "0190a000-0000-7000-8000-000000000001",
@@ -349,7 +349,7 @@ mod tests {
 
     #[test]
     fn a_suspend_dry_run_prints_its_plan_and_that_nothing_started() {
-        let a = answer(serde_json::json!({
+        let a = answer(&serde_json::json!({
             "not_started": "dry_run",
             "cluster_plan": { "run_id": "0190a000-0000-7000-8000-0000000000ff", "state": "ready" },
             "plan": { "objects": [
@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn a_started_run_and_an_unchanged_store_print_what_happened() {
-        let started = answer(serde_json::json!({
+        let started = answer(&serde_json::json!({
             "run": {
                 "id": "0190a000-0000-7000-8000-00000000000a", "kind": "store.suspend",
                 "status": "queued", "created_by": "t", "created_at": "2026-12-01T10:00:00Z",
@@ -383,7 +383,7 @@ mod tests {
                 "run    0190a000-0000-7000-8000-00000000000a  (store.suspend, queued)\n"
             )
         );
-        let already = answer(serde_json::json!({ "not_started": "already" }));
+        let already = answer(&serde_json::json!({ "not_started": "already" }));
         assert!(
             action_text(&already, "resume")
                 .ends_with("nothing to do: the store already is ready\n")
