@@ -147,6 +147,7 @@ if not want:
     rendered += [f"Deployment/{x['metadata']['name']}" for x in pages]
     if rendered:
         errors.append(f"the suspended page is off but renders {sorted(set(rendered))}")
+    print("suspended page: off, none of its objects rendered")
 else:
     svc = next((d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == want), None)
     if stores.get("platform_namespace") != namespace:
