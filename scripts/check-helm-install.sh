@@ -4,26 +4,30 @@
 #   1. a pre-install hook that fails (the migrate Job scripted to fail through /_sim/jobs)
 #      fails `helm install` with a message naming the hook Job;
 #   2. `helm install` with the default values (namespace and database Secret created first):
-#      Deployments, Services, ConfigMap, ServiceAccounts, ClusterRole + binding, the
-#      ValidatingAdmissionPolicy + binding and the release Secret exist, the migrate hook Job
-#      ran and was deleted (hook-delete-policy hook-succeeded);
-#   3. the workers run with the chart's identity: the installed worker ServiceAccount's token
+#      Deployments (the API, the workers, the suspended page), Services, ConfigMap,
+#      ServiceAccounts, ClusterRole + binding, the ValidatingAdmissionPolicy + binding and the
+#      release Secret exist, the migrate hook Job ran and was deleted (hook-delete-policy
+#      hook-succeeded);
+#   3. the suspended page runs with the installed Deployment's command and env (its --listen
+#      moved to a free port) and answers 503 with Retry-After, /healthz ok; urumi.toml names
+#      its Service;
+#   4. the workers run with the chart's identity: the installed worker ServiceAccount's token
 #      (`kubectl create token`), the installed ConfigMap's urumi.toml and the Deployments'
 #      literal URUMI__ env, read back from the simulator, drive the real urumi-worker and
 #      urumi-api (a scratch database instead of the Secret's); a store provisioned through
 #      the API gets ready, and the simulator's request log shows the worker's requests made
 #      as system:serviceaccount:urumi-system:urumi-worker;
-#   4. the same with a copy of the chart whose worker ClusterRole lacks `create` on secrets:
+#   5. the same with a copy of the chart whose worker ClusterRole lacks `create` on secrets:
 #      the store fails with the simulator's 403 naming that verb and resource;
-#   5. `helm upgrade -f values-prod.yaml`: the pre-upgrade hook runs (and is deleted) before
+#   6. `helm upgrade -f values-prod.yaml`: the pre-upgrade hook runs (and is deleted) before
 #      any Deployment changes (request log order), the PodDisruptionBudgets, the
 #      HorizontalPodAutoscaler, the NetworkPolicies and the Ingress exist, the new env is set;
-#   6. `helm rollback urumi 1`: revision 1's objects and env are back, the prod-only ones gone;
-#   7. `helm uninstall urumi`: the chart's objects and the release Secrets are gone.
+#   7. `helm rollback urumi 1`: revision 1's objects and env are back, the prod-only ones gone;
+#   8. `helm uninstall urumi`: the chart's objects and the release Secrets are gone.
 # Each step fails the script with a message saying what is wrong.
 #
-# HELM_INSTALL_BREAK=hook or =rbac makes step 2 (or 3) itself use the broken setup of step 1
-# (or 4), to see the failure as an operator would. Builds the binaries with cargo (a no-op
+# HELM_INSTALL_BREAK=hook or =rbac makes step 2 (or 4) itself use the broken setup of step 1
+# (or 5), to see the failure as an operator would. Builds the binaries with cargo (a no-op
 # when fresh; CARGO_TARGET_DIR honoured); installs helm (scripts/install-helm.sh) and kubectl
 # (sim/scripts/install-kubectl.sh) into .tools/bin. Needs psql, curl, python3 and a Postgres
 # in $DATABASE_URL: scripts/with-postgres.sh scripts/check-helm-install.sh (check-helm.sh
@@ -203,7 +207,7 @@ if ! h install urumi "$install_chart" -n "$rns" --create-namespace --wait --time
 fi
 head -n 6 "$tmp/install.out" | show
 expect present "$rns" deployment/urumi-api deployment/urumi-worker service/urumi-api configmap/urumi-config \
-  serviceaccount/urumi-api serviceaccount/urumi-worker secret/sh.helm.release.v1.urumi.v1 \
+  deployment/urumi-suspended service/urumi-suspended serviceaccount/urumi-api serviceaccount/urumi-worker secret/sh.helm.release.v1.urumi.v1 \
   clusterrole/urumi-system-urumi-worker clusterrolebinding/urumi-system-urumi-worker \
   validatingadmissionpolicy/urumi-system-urumi-worker-stores-only \
   validatingadmissionpolicybinding/urumi-system-urumi-worker-stores-only
@@ -348,6 +352,39 @@ PY
   return "$verdict"
 }
 
+say "the suspended page runs as Deployment urumi-suspended says (command and env read back from $rns)"
+toml=$(k -n "$rns" get configmap urumi-config -o json | json 'd["data"]["urumi.toml"]') || die "cannot read back the ConfigMap urumi-config"
+grep -qx '  *suspended_service = "urumi-suspended"' <<<"$toml" || die "urumi.toml does not name Service urumi-suspended: $toml"
+svc_port=$(k -n "$rns" get service urumi-suspended -o json | json '[p["port"] for p in d["spec"]["ports"]]')
+[ "$svc_port" = "[80]" ] || die "Service urumi-suspended serves ports $svc_port, not [80]"
+page_port=$(free_port)
+# The container's command, one word a line, its --listen address moved to a free local port.
+k -n "$rns" get deployment urumi-suspended -o json | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["spec"]["template"]["spec"]["containers"][0]
+cmd = c["command"]
+cmd[cmd.index("--listen") + 1] = "127.0.0.1:" + sys.argv[1]
+print("\n".join(cmd))
+print("\n".join(e["name"] + "=" + e["value"] for e in c.get("env", [])), file=open(sys.argv[2], "w"))
+' "$page_port" "$tmp/suspended.env" >"$tmp/suspended.cmd" || die "cannot read back Deployment urumi-suspended"
+mapfile -t page_cmd <"$tmp/suspended.cmd"
+mapfile -t page_env <"$tmp/suspended.env"
+[ "${page_cmd[0]}" = urumi-api ] || die "Deployment urumi-suspended runs ${page_cmd[*]}, not urumi-api"
+echo "   command: ${page_cmd[*]}; env: ${page_env[*]}"
+# No database URL, no config file: the page needs neither.
+env -i PATH="$PATH" HOME="$HOME" NO_COLOR=1 "${page_env[@]}" "$bin/${page_cmd[0]}" "${page_cmd[@]:1}" >"$tmp/suspended.log" 2>&1 &
+pids+=($!)
+page=http://127.0.0.1:$page_port
+for _ in $(seq 1 100); do curl -fsS "$page/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+[ "$(curl -fsS "$page/healthz")" = ok ] || { tail -n 20 "$tmp/suspended.log" >&2; die "the suspended page's /healthz does not answer ok"; }
+curl -sS -o "$tmp/suspended.html" -D "$tmp/suspended.headers" -H 'Host: helm-shop.stores.localhost' "$page/cart" ||
+  die "the suspended page does not answer"
+head -n 1 "$tmp/suspended.headers" | grep -q ' 503 ' || die "the suspended page answers $(head -n 1 "$tmp/suspended.headers"), not 503"
+grep -qi '^retry-after: 3600' "$tmp/suspended.headers" || die "the suspended page sends no Retry-After: 3600"
+grep -q 'This store is suspended' "$tmp/suspended.html" || die "the suspended page does not say the store is suspended"
+echo "   GET /healthz: ok; GET http://helm-shop.stores.localhost/cart: 503, Retry-After: 3600, the page"
+stop_all
+
 say "the workers run with the chart's identity (token, urumi.toml and env read back from $rns)"
 if ! run_with_chart_identity "$rns" "${db}_ok" "Helm Shop"; then
   die "the store failed with the chart's identity: $(cat "$tmp/run-error")"
@@ -376,7 +413,7 @@ if ! h upgrade urumi "$chart" -n "$rns" -f "$chart/values-prod.yaml" --wait --ti
 fi
 head -n 6 "$tmp/upgrade.out" | show
 prod_only=(poddisruptionbudget/urumi-api poddisruptionbudget/urumi-worker horizontalpodautoscaler/urumi-worker
-  networkpolicy/urumi-api networkpolicy/urumi-worker ingress/urumi-api)
+  networkpolicy/urumi-api networkpolicy/urumi-worker networkpolicy/urumi-suspended ingress/urumi-api)
 expect present "$rns" "${prod_only[@]}" secret/sh.helm.release.v1.urumi.v2
 expect absent "$rns" job/urumi-migrate
 requests "$m_upgrade"
@@ -417,7 +454,7 @@ say "helm uninstall urumi"
 h uninstall urumi -n "$rns" --wait --timeout 60s >"$tmp/uninstall.out" 2>&1 || { show <"$tmp/uninstall.out"; die "helm uninstall failed"; }
 show <"$tmp/uninstall.out"
 expect absent "$rns" deployment/urumi-api deployment/urumi-worker service/urumi-api configmap/urumi-config \
-  serviceaccount/urumi-api serviceaccount/urumi-worker \
+  deployment/urumi-suspended service/urumi-suspended serviceaccount/urumi-api serviceaccount/urumi-worker \
   clusterrole/urumi-system-urumi-worker clusterrolebinding/urumi-system-urumi-worker \
   validatingadmissionpolicy/urumi-system-urumi-worker-stores-only \
   validatingadmissionpolicybinding/urumi-system-urumi-worker-stores-only

@@ -5,9 +5,12 @@
 # scripts/setup-local.sh), each
 # rendering validated with `kubernetes-validate --strict` against Kubernetes 1.33 and
 # checked for what the chart promises: restricted Pod Security and requests + limits on
-# every container, no token for the API, no Secret reads and no wildcards in its roles, and a
+# every container, no token for the API, no Secret reads and no wildcards in its roles, a
 # urumi.toml whose [stores] keys are the
-# ones store/src/settings.rs knows. Exits non-zero on the first failure.
+# ones store/src/settings.rs knows, and the suspended page's Service named by its
+# suspended_service (reaching the `urumi-api suspended-page` pods, which only the ingress
+# controller's namespace may reach) — or, with suspendedPage.enabled=false (rendered too),
+# suspended_service = "" and none of the page's objects. Exits non-zero on the first failure.
 #
 # helm v4 is installed into .tools/bin by scripts/install-helm.sh; kubernetes-validate from
 # PyPI. Then scripts/check-helm-install.sh installs the chart for real into the simulator.
@@ -30,17 +33,24 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 echo "== helm lint --strict"
-"$helm" lint --strict "$chart"
-"$helm" lint --strict "$chart" -f "$chart/ci/all-options-values.yaml"
-"$helm" lint --strict "$chart" -f "$chart/values-prod.yaml"
-"$helm" lint --strict "$chart" -f "$chart/values-local.yaml"
+# In the namespace the renders below use (all-options names it as stores.platform_namespace).
+"$helm" lint --strict "$chart" --namespace urumi-system
+"$helm" lint --strict "$chart" --namespace urumi-system -f "$chart/ci/all-options-values.yaml"
+"$helm" lint --strict "$chart" --namespace urumi-system -f "$chart/values-prod.yaml"
+"$helm" lint --strict "$chart" --namespace urumi-system -f "$chart/values-local.yaml"
 
-for values in default all-options prod local; do
+for values in default all-options prod local no-suspended; do
   args=()
+  suspended=urumi-suspended # the Service urumi.toml must name (stores.suspended_service)
   case $values in
     default) ;;
     prod) args=(-f "$chart/values-prod.yaml") ;;
     local) args=(-f "$chart/values-local.yaml") ;;
+    # The suspended page off, with the NetworkPolicies on: none of its objects renders.
+    no-suspended)
+      args=(-f "$chart/values-prod.yaml" --set suspendedPage.enabled=false)
+      suspended=""
+      ;;
     *) args=(-f "$chart/ci/$values-values.yaml") ;;
   esac
   echo "== helm template ($values values)"
@@ -49,7 +59,7 @@ for values in default all-options prod local; do
   echo "== kubernetes-validate --strict -k $kube_version ($values values)"
   kubernetes-validate --strict --quiet -k "$kube_version" "$out/$values.yaml"
   echo "== chart promises ($values values)"
-  python3 - "$out/$values.yaml" store/src/settings.rs <<'PY'
+  python3 - "$out/$values.yaml" store/src/settings.rs "$suspended" urumi-system <<'PY'
 import re, sys, tomllib, yaml
 
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
@@ -119,6 +129,60 @@ for d in docs:
         named = {p.get("name") for x in found for p in x["spec"]["ports"]}
         if not ports <= named:
             errors.append(f"{what}: endpoints {sorted(ports)} but the selected Services name {sorted(named)}")
+# The suspended page: urumi.toml's stores.suspended_service names a ClusterIP Service on port
+# 80, in the platform namespace, whose pods run `urumi-api suspended-page` listening on the
+# port it targets and probed on /healthz; with NetworkPolicies on, only the ingress
+# controller's namespace reaches them. Off: "" and none of its objects.
+want, namespace = sys.argv[3], sys.argv[4]
+configs = [tomllib.loads(d["data"]["urumi.toml"])["stores"] for d in docs
+           if d["kind"] == "ConfigMap" and "urumi.toml" in d.get("data", {})]
+stores = configs[0] if configs else {}
+if stores.get("suspended_service") != want:
+    errors.append(f"urumi.toml: stores.suspended_service is {stores.get('suspended_service')!r}, not {want!r}")
+pages = [x for x in deployments.values()
+         if any("suspended-page" in c.get("command", []) for c in x["spec"]["template"]["spec"]["containers"])]
+policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+if not want:
+    rendered = [f"{d['kind']}/{d['metadata']['name']}" for d in docs if d["metadata"]["name"].endswith("-suspended")]
+    rendered += [f"Deployment/{x['metadata']['name']}" for x in pages]
+    if rendered:
+        errors.append(f"the suspended page is off but renders {sorted(set(rendered))}")
+    print("suspended page: off, none of its objects rendered")
+else:
+    svc = next((d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == want), None)
+    if stores.get("platform_namespace") != namespace:
+        errors.append(f"stores look for Service {want} in {stores.get('platform_namespace')!r}, the chart installs it in {namespace!r}")
+    if svc is None:
+        errors.append(f"no Service {want} (urumi.toml's stores.suspended_service)")
+    else:
+        port = next((p for p in svc["spec"]["ports"] if p["port"] == 80), None)
+        selected = [x for x in pages if labels_match(svc["spec"]["selector"], x["spec"]["template"]["metadata"]["labels"])]
+        if svc["spec"].get("type", "ClusterIP") != "ClusterIP" or port is None:
+            errors.append(f"Service/{want}: not a ClusterIP Service on port 80: {svc['spec']}")
+        elif len(selected) != 1 or len(selected[0]["spec"]["template"]["spec"]["containers"]) != 1:
+            errors.append(f"Service/{want}: selects {len(selected)} suspended-page Deployments, not one with one container")
+        else:
+            page = selected[0]
+            c = page["spec"]["template"]["spec"]["containers"][0]
+            target = next((p["containerPort"] for p in c.get("ports", [])
+                           if port["targetPort"] in (p.get("name"), p["containerPort"])), None)
+            cmd = c["command"]
+            listen = cmd[cmd.index("--listen") + 1] if "--listen" in cmd else "0.0.0.0:8081"
+            if target is None or listen != f"0.0.0.0:{target}":
+                errors.append(f"Service/{want}: targets {port['targetPort']} (port {target}), the page listens on {listen}")
+            for probe in ("livenessProbe", "readinessProbe"):
+                if c.get(probe, {}).get("httpGet", {}).get("path") != "/healthz":
+                    errors.append(f"Deployment/{page['metadata']['name']}: {probe} is not on /healthz")
+            if policies:
+                labels = page["spec"]["template"]["metadata"]["labels"]
+                mine = [p for p in policies if labels_match(p["spec"]["podSelector"].get("matchLabels", {}), labels)]
+                ingress_ns = stores.get("ingress_namespace", "kube-system")
+                only = [{"ports": [{"port": "http"}],
+                         "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ingress_ns}}}]}]
+                if len(mine) != 1 or mine[0]["spec"].get("ingress") != only:
+                    errors.append(f"the suspended page's pods need one NetworkPolicy letting in only {ingress_ns} on http; "
+                                  f"found {[p['spec'] for p in mine]}")
+    print(f"suspended page: Service {want} on port 80 -> {len(pages)} Deployment(s), {len(policies)} NetworkPolicies checked")
 for e in errors:
     print("FAIL", e)
 print(f"{len(docs)} objects, {pods} pod templates checked")

@@ -10,6 +10,8 @@
 //! - [`feed`]: wakes event-stream readers on `NOTIFY urumi_events`.
 //! - [`metrics`]: HTTP counters for `/metrics`.
 //! - [`trace`]: the `request` span, a child of the caller's W3C `traceparent` when it sent one.
+//! - [`suspended`]: the shared "this store is suspended" page (`urumi-api suspended-page`), a
+//!   separate little server that suspended stores' Ingresses reach.
 //!
 //! With `api.dashboard_dir` set, the built React dashboard (`frontend/dist`) is served at
 //! `/dashboard/` from the same origin (unknown paths below it answer its `index.html`, so the
@@ -26,6 +28,7 @@ pub mod routes;
 pub mod settings;
 pub mod state;
 pub mod streams;
+pub mod suspended;
 pub mod text;
 pub mod trace;
 pub mod views;

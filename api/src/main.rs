@@ -7,6 +7,8 @@
 //! urumi-api token create --name NAME --role ROLE    mint a token; prints it once
 //! urumi-api token list                              list tokens (never their secrets)
 //! urumi-api token revoke ID                         revoke a token
+//! urumi-api suspended-page [--listen ADDR]          serve the "store suspended" page
+//!                                                   (default 0.0.0.0:8081; no database)
 //! ```
 //! Settings: see `settings.rs` (`URUMI__API__LISTEN`, `DATABASE_URL`, …).
 
@@ -74,6 +76,25 @@ async fn token(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `suspended-page [--listen ADDR]`: the shared page suspended stores' Ingresses reach
+/// (`suspended.rs`), until SIGTERM or Ctrl-C. Reads no database.
+async fn suspended_page(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
+    let listen = flag(args, "--listen").unwrap_or(urumi_api::suspended::DEFAULT_LISTEN);
+    let _telemetry =
+        urumi_process::telemetry::init(&settings.log, &settings.traces, "urumi-suspended-page")
+            .map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(%listen, "urumi-api suspended-page listening");
+    urumi_api::suspended::run(listener, async {
+        urumi_engine::shutdown::signal().await;
+        tracing::info!("shutting down the suspended page");
+    })
+    .await
+    .context("serving the suspended page")
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -88,7 +109,10 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Some("token") => return token(&settings, &args[1..]).await,
-        Some(other) => bail!("unknown command {other:?}; commands: serve, openapi, token"),
+        Some("suspended-page") => return suspended_page(&settings, &args[1..]).await,
+        Some(other) => {
+            bail!("unknown command {other:?}; commands: serve, openapi, token, suspended-page")
+        }
     }
     // Kept until `main` returns: dropping it flushes the spans still buffered.
     let _telemetry = urumi_process::telemetry::init(&settings.log, &settings.traces, "urumi-api")

@@ -80,6 +80,8 @@ capabilities:
 {{- if index $v $k }}{{ $_ := set $s $k (index $v $k | toString) }}{{ end -}}
 {{- end -}}
 {{- if not (kindIs "invalid" $v.internet_egress) }}{{ $_ := set $s "internet_egress" $v.internet_egress }}{{ end -}}
+{{- /* The suspended page's Service (templates/suspended.yaml); "" turns suspended pages off. */ -}}
+{{- $_ := set $s "suspended_service" (ternary (printf "%s-suspended" (include "urumi.fullname" .)) "" (.Values.suspendedPage.enabled | default false)) -}}
 {{- if $v.cluster_cidrs }}{{ $_ := set $s "cluster_cidrs" $v.cluster_cidrs }}{{ end -}}
 {{- with $v.images -}}
 {{- $images := dict -}}
