@@ -237,7 +237,9 @@ impl From<service::Error> for ApiError {
             E::UnknownEngine(_) => Self::unprocessable(Some("/engine"), e.to_string()),
             E::SlugTaken(_) => Self::conflict(e.to_string()),
             E::NotFound(_) => Self::not_found(e.to_string()),
-            E::Deleted(_) | E::WrongStatus { .. } => Self::conflict(e.to_string()),
+            E::Deleted(_) | E::WrongStatus { .. } | E::DoesNotFit { .. } => {
+                Self::conflict(e.to_string())
+            }
             E::Engine(inner) => inner.into(),
             E::Database(db) => db.into(),
         }

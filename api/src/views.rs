@@ -160,6 +160,10 @@ pub enum RunKind {
     #[oai(rename = "store.resume")]
     #[serde(rename = "store.resume")]
     Resume,
+    /// Move a store to another plan.
+    #[oai(rename = "store.resize")]
+    #[serde(rename = "store.resize")]
+    Resize,
     /// The engine's demonstration workflow.
     #[oai(rename = "demo")]
     #[serde(rename = "demo")]
@@ -182,7 +186,7 @@ impl RunKind {
     /// The engine's definition name.
     #[must_use]
     pub fn definition(self) -> &'static str {
-        use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESUME, SUSPEND};
+        use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND};
         use urumi_store::preview::PREVIEW;
         use urumi_store::usage::USAGE;
         match self {
@@ -191,6 +195,7 @@ impl RunKind {
             Self::Repair => REPAIR,
             Self::Suspend => SUSPEND,
             Self::Resume => RESUME,
+            Self::Resize => RESIZE,
             Self::Demo => "demo",
             Self::Operation => urumi_ops::NAME,
             Self::Preview => PREVIEW,
@@ -200,7 +205,7 @@ impl RunKind {
     /// The kind of a run of definition `d`.
     #[must_use]
     pub fn from_definition(d: &str) -> Self {
-        use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESUME, SUSPEND};
+        use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND};
         use urumi_store::preview::PREVIEW;
         use urumi_store::usage::USAGE;
         match d {
@@ -209,6 +214,7 @@ impl RunKind {
             REPAIR => Self::Repair,
             SUSPEND => Self::Suspend,
             RESUME => Self::Resume,
+            RESIZE => Self::Resize,
             urumi_ops::NAME => Self::Operation,
             PREVIEW => Self::Preview,
             USAGE => Self::Usage,

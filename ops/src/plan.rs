@@ -85,7 +85,7 @@ pub(crate) async fn attach(
     if store_ids.is_empty() {
         return Ok(());
     }
-    let (plan, plans) = compute(engine, planned, store_ids, actor, wait).await?;
+    let (plan, plans) = compute(engine, planned, store_ids, None, actor, wait).await?;
     let mut plans: HashMap<Uuid, StorePlan> = plans.into_iter().map(|p| (p.store_id, p)).collect();
     for t in &mut preview.targets {
         if let Some(id) = urumi_store::subject::store_of(&t.subject) {
@@ -98,7 +98,8 @@ pub(crate) async fn attach(
 
 /// Starts a `store.preview@1` run of `planned` over `store_ids` (at most [`MAX_PREVIEWED`])
 /// and waits at most `wait` for it: the plan as a whole, and each store's plan when it is
-/// ready. Also what a single store's dry run (suspend, resume, …) answers.
+/// ready (`plan`: a resize's new plan). Also what a single store's dry run (suspend, resume,
+/// resize, …) answers.
 ///
 /// # Errors
 /// [`Error::Engine`] / [`Error::Database`] when the preview run cannot be started or read.
@@ -106,6 +107,7 @@ pub async fn compute(
     engine: &Engine,
     planned: PlannedAction,
     store_ids: Vec<Uuid>,
+    plan: Option<String>,
     actor: &str,
     wait: Duration,
 ) -> Result<(ClusterPlan, Vec<StorePlan>), Error> {
@@ -118,6 +120,7 @@ pub async fn compute(
                 serde_json::json!(PreviewInput {
                     action: planned,
                     store_ids,
+                    plan,
                 }),
             )
             .version(PREVIEW_VERSION)

@@ -189,7 +189,8 @@ impl Ops {
         Ok(p)
     }
 
-    /// The cluster plan of `planned` on one store (a single store's dry run), waiting as
+    /// The cluster plan of `planned` on one store (a single store's dry run; `new_plan`: a
+    /// resize's), waiting as
     /// long as an operation's dry run does.
     ///
     /// # Errors
@@ -198,10 +199,18 @@ impl Ops {
         &self,
         planned: urumi_store::preview::PlannedAction,
         store: Uuid,
+        new_plan: Option<&str>,
         actor: &str,
     ) -> Result<(crate::ClusterPlan, Option<urumi_store::preview::StorePlan>), Error> {
-        let (plan, plans) =
-            crate::plan::compute(&self.engine, planned, vec![store], actor, self.plan_wait).await?;
+        let (plan, plans) = crate::plan::compute(
+            &self.engine,
+            planned,
+            vec![store],
+            new_plan.map(str::to_owned),
+            actor,
+            self.plan_wait,
+        )
+        .await?;
         Ok((plan, plans.into_iter().find(|p| p.store_id == store)))
     }
 

@@ -280,3 +280,18 @@ pub async fn record_namespace_uid(pool: &PgPool, id: Uuid, uid: &str) -> sqlx::R
     .await?;
     Ok(())
 }
+
+/// Records the store's plan (a resize request, in its transaction).
+///
+/// # Errors
+/// The database error.
+pub async fn set_plan(conn: &mut PgConnection, id: Uuid, plan: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE urumi.stores SET plan = $2, updated_at = now() WHERE id = $1",
+        id,
+        plan
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -10,6 +10,7 @@
 //! repair:    reapply  (reports missing and drifted objects in its output)
 //! suspend:   route_suspended → scale_down → stopped → mark_suspended
 //! resume:    scale_up → mariadb_ready → wordpress_ready → route → storefront → mark_ready
+//! resize:    reapply (the new plan's quota, LimitRange, volumes) → mariadb_ready → wordpress_ready
 //! preview:   preview  (dry run: what a repair or delete would write; see `crate::preview`)
 //! usage:     observe  (every store's quota usage, fleet-wide; see `crate::usage`)
 //! ```
@@ -46,6 +47,8 @@ pub const REPAIR: &str = "store.repair";
 pub const SUSPEND: &str = "store.suspend";
 /// See [`PROVISION`].
 pub const RESUME: &str = "store.resume";
+/// See [`PROVISION`].
+pub const RESIZE: &str = "store.resize";
 
 /// The version of [`PROVISION`] this build declares.
 pub const PROVISION_VERSION: i32 = 1;
@@ -57,6 +60,8 @@ pub const REPAIR_VERSION: i32 = 1;
 pub const SUSPEND_VERSION: i32 = 1;
 /// The version of [`RESUME`] this build declares.
 pub const RESUME_VERSION: i32 = 1;
+/// The version of [`RESIZE`] this build declares.
+pub const RESIZE_VERSION: i32 = 1;
 
 /// The input of every store workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,11 +113,11 @@ fn cluster_options() -> StepOptions {
 }
 
 /// The store workflows, their steps declared (no code): provision, delete, repair, suspend,
-/// resume, preview, usage.
+/// resume, resize, preview, usage.
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 7]> {
+pub fn declared() -> Result<[Definition; 8]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -142,6 +147,7 @@ pub fn declared() -> Result<[Definition; 7]> {
         .supersedes(REPAIR)
         .supersedes(SUSPEND)
         .supersedes(RESUME)
+        .supersedes(RESIZE)
         .step_defaults(o)
         .declare("mark_deleting")
         .declare("delete_namespace")
@@ -175,6 +181,15 @@ pub fn declared() -> Result<[Definition; 7]> {
         .declare_with("storefront", o.wait_deadline(Duration::from_secs(600)))
         .declare("mark_ready")
         .build()?;
+    // Resize: the plan is recorded by the request; the run applies it (the repair walk with
+    // the new plan) and waits for the workloads to be back (a suspended store's are skipped).
+    let resize = Definition::builder(RESIZE, RESIZE_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("reapply")
+        .declare_with("mariadb_ready", o.wait_deadline(Duration::from_secs(900)))
+        .declare_with("wordpress_ready", o.wait_deadline(Duration::from_secs(900)))
+        .build()?;
     // A preview answers an operator waiting on a dry run: a few quick attempts, no long
     // backoff (the API stops waiting after a few seconds anyway).
     let preview = Definition::builder(PREVIEW, PREVIEW_VERSION)
@@ -192,7 +207,9 @@ pub fn declared() -> Result<[Definition; 7]> {
         .step_defaults(o.timeout(Duration::from_secs(600)))
         .declare("observe")
         .build()?;
-    Ok([provision, delete, repair, suspend, resume, preview, usage])
+    Ok([
+        provision, delete, repair, suspend, resume, resize, preview, usage,
+    ])
 }
 
 /// The store workflows, declared: enough for an `Engine` that starts, re-runs and checks
@@ -222,6 +239,7 @@ mod tests {
                 "store.preview@1",
                 "store.provision@1",
                 "store.repair@1",
+                "store.resize@1",
                 "store.resume@1",
                 "store.suspend@1",
                 "store.usage@1"
@@ -231,6 +249,7 @@ mod tests {
         let delete = registry.get(DELETE, None).unwrap();
         assert!(delete.supersedes(PROVISION) && delete.supersedes(REPAIR));
         assert!(delete.supersedes(SUSPEND) && delete.supersedes(RESUME));
+        assert!(delete.supersedes(RESIZE));
         assert!(!registry.get(PROVISION, None).unwrap().supersedes(DELETE));
     }
 

@@ -42,6 +42,8 @@ pub enum PlannedAction {
     Suspend,
     /// `store.resume`: the running state applied, the suspended page's alias deleted.
     Resume,
+    /// `store.resize`: the desired state applied with [`PreviewInput::plan`].
+    Resize,
 }
 
 /// The input of `store.preview@1`.
@@ -51,6 +53,9 @@ pub struct PreviewInput {
     pub action: PlannedAction,
     /// At most [`MAX_PREVIEWED`].
     pub store_ids: Vec<Uuid>,
+    /// The plan a resize moves the stores to (`None`: their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// The output of `store.preview@1`: one plan per store, in the input's order.

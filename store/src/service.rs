@@ -8,7 +8,7 @@ use urumi_engine::{Engine, NewRun, Who};
 use uuid::Uuid;
 
 use super::db::{self, Store};
-use super::definitions::{DELETE, PROVISION, REPAIR, RESUME, SUSPEND, StoreInput};
+use super::definitions::{DELETE, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND, StoreInput};
 use super::engines;
 use super::names::{self, slugify};
 use super::settings::StoreSettings;
@@ -40,8 +40,17 @@ pub enum Error {
     WrongStatus {
         id: Uuid,
         status: StoreStatus,
-        needs: StoreStatus,
+        /// The statuses that can, in words ("ready or suspended").
+        needs: &'static str,
         done: &'static str,
+    },
+    /// A plan change the store cannot take: its usage is above the new plan's quota, or its
+    /// volumes would have to shrink.
+    #[error("store {id} does not fit plan {plan}: {}", why.join("; "))]
+    DoesNotFit {
+        id: Uuid,
+        plan: String,
+        why: Vec<String>,
     },
     /// The engine refused (e.g. a conflicting active run).
     #[error(transparent)]
@@ -309,7 +318,7 @@ async fn lifecycle_in(
         return Err(Error::WrongStatus {
             id,
             status: store.status,
-            needs: from,
+            needs: from.as_str(),
             done,
         });
     }
@@ -328,4 +337,117 @@ async fn lifecycle_in(
         store,
         run_id: started.run_id,
     }))
+}
+
+/// Moves a store to another plan: records the plan and starts `store.resize`, which applies
+/// the new quota, LimitRange and volume sizes and waits for the workloads (not for a
+/// suspended store's). The same plan starts nothing ([`Lifecycle::Unchanged`]).
+///
+/// # Errors
+/// [`Error::UnknownPlan`]; [`Error::WrongStatus`] unless the store is ready or suspended;
+/// [`Error::DoesNotFit`] when its last observed usage is above the new plan's quota, when the
+/// new plan lowers a quota and its usage was never observed, or when a volume would shrink;
+/// [`Error::Engine`] with a conflict while another run of the store is active.
+pub async fn resize_in(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    settings: &StoreSettings,
+    id: Uuid,
+    plan_name: &str,
+    who: &Who<'_>,
+) -> Result<Lifecycle, Error> {
+    let plan = settings.plan(Some(plan_name)).map_err(Error::UnknownPlan)?;
+    let store = db::get_for_update(&mut *tx, id)
+        .await?
+        .ok_or(Error::NotFound(id))?;
+    if store.status == StoreStatus::Deleted {
+        return Err(Error::Deleted(id));
+    }
+    if !matches!(store.status, StoreStatus::Ready | StoreStatus::Suspended) {
+        return Err(Error::WrongStatus {
+            id,
+            status: store.status,
+            needs: "ready or suspended",
+            done: "moved to another plan",
+        });
+    }
+    if store.plan == plan_name {
+        return Ok(Lifecycle::Unchanged(store));
+    }
+    let why = misfits(settings, &store, plan_name, plan, &mut *tx).await?;
+    if !why.is_empty() {
+        return Err(Error::DoesNotFit {
+            id,
+            plan: plan_name.to_owned(),
+            why,
+        });
+    }
+    db::set_plan(&mut *tx, id, plan_name).await?;
+    let mut input = StoreInput::of(&store);
+    input.plan = plan_name.to_owned();
+    let started = engine
+        .start_run_in(
+            &mut *tx,
+            NewRun::new(RESIZE, super::subject::subject(id), json!(input))
+                .actor(who.actor)
+                .lane(who.lane)
+                .owner(who.owner),
+        )
+        .await?;
+    Ok(Lifecycle::Started(Requested {
+        store,
+        run_id: started.run_id,
+    }))
+}
+
+/// Why `store` cannot move to `plan`: usage above the new quota, a lowered quota with no
+/// usage observed, a volume that would shrink.
+async fn misfits(
+    settings: &StoreSettings,
+    store: &Store,
+    plan_name: &str,
+    plan: &super::settings::Plan,
+    conn: &mut PgConnection,
+) -> Result<Vec<String>, Error> {
+    use super::usage::parse_quantity;
+    let mut why = Vec::new();
+    let current = settings.plan(Some(&store.plan)).ok();
+    let lower = |new: &str, old: &str| match (parse_quantity(new), parse_quantity(old)) {
+        (Some(n), Some(o)) => n < o,
+        _ => new != old,
+    };
+    if let Some(current) = current {
+        // The database volume comes from the StatefulSet's volumeClaimTemplates, which
+        // Kubernetes never lets change; the uploads volume is a plain PVC: it may grow (where
+        // the storage class allows expansion), never shrink.
+        if parse_quantity(&plan.db_storage) != parse_quantity(&current.db_storage) {
+            why.push(format!(
+                "its database volume's size is fixed when it is made ({} → {}: a StatefulSet's volume claim templates cannot change)",
+                current.db_storage, plan.db_storage
+            ));
+        }
+        if lower(&plan.wp_storage, &current.wp_storage) {
+            why.push(format!(
+                "its uploads volume cannot shrink ({} → {})",
+                current.wp_storage, plan.wp_storage
+            ));
+        }
+    }
+    match super::usage::of_store(&mut *conn, store.id).await? {
+        Some(usage) => why.extend(super::usage::misfits(plan_name, plan, &usage)),
+        None => {
+            let lowered = current.is_none_or(|c| {
+                plan.quota_hard()
+                    .iter()
+                    .zip(c.quota_hard())
+                    .any(|((_, new), (_, old))| lower(new, old))
+            });
+            if lowered {
+                why.push(
+                    "its usage has not been observed yet, and the plan lowers its quota; wait for the next usage observation ([usage] cron)".to_owned(),
+                );
+            }
+        }
+    }
+    Ok(why)
 }

@@ -63,6 +63,23 @@ pub struct Plan {
     pub wp_storage: String,
 }
 
+impl Plan {
+    /// The plan's ResourceQuota `hard` entries that come from the plan, by quota resource
+    /// name (the quota also forbids LoadBalancer and NodePort Services).
+    #[must_use]
+    pub fn quota_hard(&self) -> [(&'static str, &str); 7] {
+        [
+            ("pods", &self.pods),
+            ("requests.cpu", &self.requests_cpu),
+            ("requests.memory", &self.requests_memory),
+            ("limits.cpu", &self.limits_cpu),
+            ("limits.memory", &self.limits_memory),
+            ("persistentvolumeclaims", &self.pvcs),
+            ("requests.storage", &self.requests_storage),
+        ]
+    }
+}
+
 impl Default for Plan {
     fn default() -> Self {
         Self {

@@ -190,6 +190,29 @@ pub async fn fleet<'e>(exec: impl sqlx::PgExecutor<'e>) -> sqlx::Result<Vec<Flee
         .collect())
 }
 
+/// Why a store using `usage` would not fit `plan`: one line per quota resource whose observed
+/// use is above the plan's hard value ("requests.memory: uses 2Gi, plan pro allows 1Gi").
+/// Empty when it fits. Resources the observation lacks, or whose quantities do not parse,
+/// are not judged.
+#[must_use]
+pub fn misfits(plan_name: &str, plan: &crate::settings::Plan, usage: &StoreUsage) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, hard) in plan.quota_hard() {
+        let Some(used) = usage.resources.iter().find(|r| r.name == name) else {
+            continue;
+        };
+        if let (Some(u), Some(h)) = (used.used_value, parse_quantity(hard))
+            && u > h
+        {
+            out.push(format!(
+                "{name}: uses {}, plan {plan_name} allows {hard}",
+                used.used
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -202,6 +202,7 @@ impl Rig {
                 json!(PreviewInput {
                     action,
                     store_ids: vec![id],
+                    plan: None,
                 }),
             ))
             .await

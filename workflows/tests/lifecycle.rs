@@ -27,6 +27,7 @@ async fn preview(engine: &Engine, action: PlannedAction, store: Uuid) -> Vec<(St
             json!(PreviewInput {
                 action,
                 store_ids: vec![store],
+                plan: None,
             }),
         ))
         .await
@@ -295,4 +296,165 @@ async fn suspend_and_resume_refuse_a_store_in_any_other_status(
         Err(service::Error::NotFound(_))
     ));
     assert_eq!(runs().await, before, "nothing was started");
+}
+
+fn plan(pods: &str, cpu: &str, db: &str, wp: &str) -> urumi_workflows::store::settings::Plan {
+    urumi_workflows::store::settings::Plan {
+        pods: pods.into(),
+        requests_cpu: cpu.into(),
+        db_storage: db.into(),
+        wp_storage: wp.into(),
+        ..urumi_workflows::store::settings::Plan::default()
+    }
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_store_moves_to_a_plan_its_usage_fits_and_is_refused_one_it_does_not(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    use urumi_store::usage::{USAGE, USAGE_SUBJECT};
+    use urumi_workflows::store::settings::{Plan, StoreSettings};
+
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(connect)
+        .await
+        .unwrap();
+    let sim = urumi_sim::Simulator::builder().start().await.unwrap();
+    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    let mut settings = StoreSettings::default();
+    let starter = Plan::default();
+    settings.plans.extend([
+        (
+            "pro".to_owned(),
+            plan("20", "2", &starter.db_storage, "10Gi"),
+        ),
+        (
+            "tiny".to_owned(),
+            plan("1", "1", &starter.db_storage, &starter.wp_storage),
+        ),
+        (
+            "small-disk".to_owned(),
+            plan("10", "1", &starter.db_storage, "1Gi"),
+        ),
+        (
+            "big-db".to_owned(),
+            plan("10", "1", "50Gi", &starter.wp_storage),
+        ),
+    ]);
+    let (engine, worker) = common::store_worker(&pool, client.clone(), &settings, "resize").await;
+    let engine = &engine;
+    let created = service::create(engine, &settings, "Grow Shop", "woocommerce", None, "t")
+        .await
+        .unwrap();
+    let id = created.store.id;
+    common::succeeded(engine, created.run_id).await;
+    let resize = |to: &'static str| {
+        let settings = settings.clone();
+        async move {
+            let mut tx = engine.pool().begin().await.unwrap();
+            let who = urumi_engine::Who::interactive("t");
+            let r = service::resize_in(&mut tx, engine, &settings, id, to, &who).await;
+            tx.commit().await.unwrap();
+            r
+        }
+    };
+    let refusal = |r: Result<Lifecycle, service::Error>| match r {
+        Err(e @ service::Error::DoesNotFit { .. }) => e.to_string(),
+        other => panic!("not refused as not fitting: {other:?}"),
+    };
+
+    // Lowering the quota before any usage was observed is refused.
+    let why = refusal(resize("tiny").await);
+    assert!(why.contains("not been observed"), "{why}");
+    let observed = engine
+        .start_run(NewRun::new(USAGE, USAGE_SUBJECT, json!({})))
+        .await
+        .unwrap();
+    common::succeeded(engine, observed.run_id).await;
+    // Two pods run; tiny allows one.
+    let why = refusal(resize("tiny").await);
+    assert!(why.contains("pods: uses 2, plan tiny allows 1"), "{why}");
+    let why = refusal(resize("small-disk").await);
+    assert!(
+        why.contains("uploads volume cannot shrink (5Gi → 1Gi)"),
+        "{why}"
+    );
+    let why = refusal(resize("big-db").await);
+    assert!(why.contains("database volume's size is fixed"), "{why}");
+    assert!(matches!(
+        resize("platinum").await,
+        Err(service::Error::UnknownPlan(_))
+    ));
+    let store = urumi_store::db::get(&pool, id).await.unwrap().unwrap();
+    assert_eq!(store.plan, "starter", "a refusal changes nothing");
+
+    // The preview of a move to pro: the quota changes (the LimitRange's limits are the same),
+    // the uploads volume grows.
+    let run = engine
+        .start_run(NewRun::new(
+            PREVIEW,
+            format!("preview:{}", Uuid::now_v7()),
+            json!(PreviewInput {
+                action: PlannedAction::Resize,
+                store_ids: vec![id],
+                plan: Some("pro".into()),
+            }),
+        ))
+        .await
+        .unwrap();
+    let d = common::succeeded(engine, run.run_id).await;
+    let out: PreviewOutput = serde_json::from_value(d.run.output.unwrap()).unwrap();
+    let mut changed: Vec<(String, Vec<String>)> = out.stores[0]
+        .objects
+        .iter()
+        .filter(|o| o.change != Change::Unchanged)
+        .map(|o| (format!("{}/{}", o.kind, o.name), o.fields.clone()))
+        .collect();
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            (
+                "PersistentVolumeClaim/wordpress-content".to_owned(),
+                vec!["/spec/resources/requests/storage".to_owned()]
+            ),
+            (
+                "ResourceQuota/store-quota".to_owned(),
+                vec![
+                    "/spec/hard/pods".to_owned(),
+                    "/spec/hard/requests.cpu".to_owned()
+                ]
+            ),
+        ],
+        "{out:#?}"
+    );
+
+    let run = match resize("pro").await.unwrap() {
+        Lifecycle::Started(r) => r.run_id,
+        Lifecycle::Unchanged(_) => panic!("nothing started"),
+    };
+    let d = common::succeeded(engine, run).await;
+    let steps: Vec<&str> = d.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(steps, ["reapply", "mariadb_ready", "wordpress_ready"]);
+    assert_eq!(
+        d.steps[0].output.clone().unwrap(),
+        json!({ "missing": [], "drifted": ["ResourceQuota/store-quota", "PersistentVolumeClaim/wordpress-content"] })
+    );
+    let store = urumi_store::db::get(&pool, id).await.unwrap().unwrap();
+    assert_eq!(
+        (store.plan.as_str(), store.status),
+        ("pro", StoreStatus::Ready)
+    );
+    let quota = Api::<ResourceQuota>::namespaced(client.clone(), "store-grow-shop")
+        .get("store-quota")
+        .await
+        .unwrap();
+    let hard = quota.spec.unwrap().hard.unwrap();
+    assert_eq!(hard["pods"].0, "20");
+    assert!(matches!(resize("pro").await, Ok(Lifecycle::Unchanged(_))));
+    worker.shutdown().await.unwrap();
+    sim.shutdown().await;
 }

@@ -27,6 +27,7 @@ async fn preview(engine: &Engine, action: PlannedAction, stores: Vec<Uuid>) -> P
             json!(PreviewInput {
                 action,
                 store_ids: stores,
+                plan: None,
             }),
         ))
         .await

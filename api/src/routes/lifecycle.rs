@@ -1,4 +1,4 @@
-//! `/api/v1/stores/{id}/suspend` and `/resume`, and the dry run every store action accepts
+//! `/api/v1/stores/{id}/suspend`, `/resume` and `/resize`, and the dry run every store action accepts
 //! (`dry_run=true`): the request is checked exactly as for real — the same service call, in a
 //! transaction that is then rolled back — and a worker plans it under `dryRun=All`
 //! (`store.preview@1`, waited for up to `api.plan_preview_wait_ms`).
@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use poem_openapi::param::{Path, Query};
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use urumi_engine::Who;
 use urumi_store::db::Store as StoreRow;
 use urumi_store::preview::PlannedAction;
@@ -19,10 +20,11 @@ use crate::auth::{Auth, Role};
 use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::text::Text;
+use crate::views::RunKind;
 use crate::views::store_actions::{NotStartedReason, StoreAction};
-use crate::views::{RunKind, Store};
 
-/// A store's suspension and resumption.
+/// A store's suspension, resumption and plan changes.
 #[derive(Debug)]
 pub struct LifecycleApi(pub Arc<AppState>);
 
@@ -44,9 +46,13 @@ pub(super) async fn plan_answer(
     state: &AppState,
     planned: PlannedAction,
     row: &StoreRow,
+    new_plan: Option<&str>,
     actor: &str,
 ) -> Result<ActionAnswer, ApiError> {
-    let (plan, store_plan) = state.ops.plan_store(planned, row.id, actor).await?;
+    let (plan, store_plan) = state
+        .ops
+        .plan_store(planned, row.id, new_plan, actor)
+        .await?;
     let store = one(state, row.id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("store {} not found", row.id)))?;
@@ -57,6 +63,15 @@ pub(super) async fn plan_answer(
         cluster_plan: Some((&plan).into()),
         plan: store_plan.as_ref().map(Into::into),
     })))
+}
+
+/// The plan to move a store to.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResizeStore {
+    /// One of `GET /api/v1/plans`.
+    #[oai(validator(min_length = 1, max_length = 50))]
+    pub plan: Text,
 }
 
 #[derive(Clone, Copy)]
@@ -116,6 +131,111 @@ impl LifecycleApi {
     ) -> Result<ActionAnswer, ApiError> {
         self.act(auth, id.0, dry_run.0, Move::Resume).await
     }
+
+    /// Move a ready or suspended store to another plan: its quota, LimitRange and volume
+    /// sizes are re-applied and its workloads waited for (a suspended store's stay at zero).
+    /// Refused (409) when its last observed usage is above the new plan's quota, when the
+    /// plan lowers the quota and its usage was never observed, or when a volume would shrink;
+    /// 422 for an unknown plan. Its current plan answers 200 `already`. With `dry_run=true`,
+    /// nothing is started: the answer holds what would change. Needs `operator`.
+    #[oai(
+        path = "/stores/:id/resize",
+        method = "post",
+        operation_id = "resize_store"
+    )]
+    async fn resize_store(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+        /// Check and plan only; start nothing.
+        #[oai(default)]
+        dry_run: Query<bool>,
+        body: Json<ResizeStore>,
+    ) -> Result<ActionAnswer, ApiError> {
+        auth.0.require(Role::Operator)?;
+        let state = &self.0;
+        let actor = auth.0.actor();
+        let plan: &str = &body.0.plan;
+        let mut tx = state.pool.begin().await?;
+        let done = service::resize_in(
+            &mut tx,
+            &state.engine,
+            &state.settings.stores,
+            id.0,
+            plan,
+            &Who::interactive(actor),
+        )
+        .await;
+        let requested = match done {
+            Ok(Lifecycle::Started(r)) => r,
+            Ok(Lifecycle::Unchanged(row)) => {
+                drop(tx);
+                return already(state, row.id).await;
+            }
+            Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. }))
+                if !dry_run.0 =>
+            {
+                drop(tx);
+                return existing_run(state, id.0, active_run, RunKind::Resize).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if dry_run.0 {
+            tx.rollback().await?;
+            return plan_answer(
+                state,
+                PlannedAction::Resize,
+                &requested.store,
+                Some(plan),
+                actor,
+            )
+            .await;
+        }
+        audit_in(
+            &mut tx,
+            "store.resize_requested",
+            actor,
+            Some(id.0),
+            Some(requested.run_id),
+            serde_json::json!({ "from": requested.store.plan, "to": plan }),
+        )
+        .await?;
+        started(state, tx, &requested).await
+    }
+}
+
+/// The answer for a store already where an action would take it.
+async fn already(state: &AppState, id: Uuid) -> Result<ActionAnswer, ApiError> {
+    let store = one(state, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("store {id} not found")))?;
+    Ok(ActionAnswer::NotStarted(JsonBody(StoreAction {
+        store,
+        run: None,
+        not_started: Some(NotStartedReason::Already),
+        cluster_plan: None,
+        plan: None,
+    })))
+}
+
+/// Commits `tx` (the run and its audit entry) and answers the started run.
+async fn started(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    requested: &service::Requested,
+) -> Result<ActionAnswer, ApiError> {
+    let run = run_summary(&mut tx, requested.run_id).await?;
+    tx.commit().await?;
+    let store = one(state, requested.store.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("store {} not found", requested.store.id)))?;
+    Ok(ActionAnswer::Accepted(JsonBody(StoreAction {
+        store,
+        run: Some(run),
+        not_started: None,
+        cluster_plan: None,
+        plan: None,
+    })))
 }
 
 impl LifecycleApi {
@@ -139,16 +259,7 @@ impl LifecycleApi {
             Ok(Lifecycle::Started(r)) => r,
             Ok(Lifecycle::Unchanged(row)) => {
                 drop(tx);
-                let store = one(state, row.id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found(format!("store {id} not found")))?;
-                return Ok(ActionAnswer::NotStarted(JsonBody(StoreAction {
-                    store,
-                    run: None,
-                    not_started: Some(NotStartedReason::Already),
-                    cluster_plan: None,
-                    plan: None,
-                })));
+                return already(state, row.id).await;
             }
             Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. }))
                 if !dry_run =>
@@ -165,7 +276,7 @@ impl LifecycleApi {
                 Move::Suspend => PlannedAction::Suspend,
                 Move::Resume => PlannedAction::Resume,
             };
-            return plan_answer(state, planned, &requested.store, actor).await;
+            return plan_answer(state, planned, &requested.store, None, actor).await;
         }
         let kind = match action {
             Move::Suspend => "store.suspend_requested",
@@ -180,14 +291,6 @@ impl LifecycleApi {
             serde_json::json!({}),
         )
         .await?;
-        let run = run_summary(&mut tx, requested.run_id).await?;
-        tx.commit().await?;
-        Ok(ActionAnswer::Accepted(JsonBody(StoreAction {
-            store: Store::from_row(&requested.store, Some(run.clone()))?,
-            run: Some(run),
-            not_started: None,
-            cluster_plan: None,
-            plan: None,
-        })))
+        started(state, tx, &requested).await
     }
 }

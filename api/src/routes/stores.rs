@@ -337,7 +337,7 @@ impl StoresApi {
         if dry_run.0 {
             // Checked as for real; rolled back, so nothing was started or marked.
             tx.rollback().await?;
-            return plan_answer(state, PlannedAction::Delete, &requested.store, actor).await;
+            return plan_answer(state, PlannedAction::Delete, &requested.store, None, actor).await;
         }
         audit_in(
             &mut tx,
@@ -389,7 +389,7 @@ impl StoresApi {
             )
             .await?;
             tx.rollback().await?;
-            return plan_answer(state, PlannedAction::Repair, &requested.store, actor).await;
+            return plan_answer(state, PlannedAction::Repair, &requested.store, None, actor).await;
         }
         let requested = service::repair(&state.engine, id.0, actor).await?;
         let mut conn = state.pool.acquire().await?;

@@ -247,7 +247,7 @@ pub(super) async fn plan(
     let result = async {
         let c = make()?;
         match action {
-            PlannedAction::Repair | PlannedAction::Suspend => {
+            PlannedAction::Repair | PlannedAction::Suspend | PlannedAction::Resize => {
                 c.own_namespace().await?;
                 repair(&c, true).await
             }

@@ -269,18 +269,14 @@ pub fn namespace(spec: &StoreSpec<'_>) -> Namespace {
 /// The plan's ResourceQuota: compute, storage, object counts, and no LoadBalancer/NodePort.
 #[must_use]
 pub fn resource_quota(spec: &StoreSpec<'_>) -> ResourceQuota {
-    let p = spec.plan;
-    let hard = BTreeMap::from([
-        ("pods".into(), q(&p.pods)),
-        ("requests.cpu".into(), q(&p.requests_cpu)),
-        ("requests.memory".into(), q(&p.requests_memory)),
-        ("limits.cpu".into(), q(&p.limits_cpu)),
-        ("limits.memory".into(), q(&p.limits_memory)),
-        ("persistentvolumeclaims".into(), q(&p.pvcs)),
-        ("requests.storage".into(), q(&p.requests_storage)),
-        ("services.loadbalancers".into(), q("0")),
-        ("services.nodeports".into(), q("0")),
-    ]);
+    let mut hard: BTreeMap<String, Quantity> = spec
+        .plan
+        .quota_hard()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), q(value)))
+        .collect();
+    hard.insert("services.loadbalancers".into(), q("0"));
+    hard.insert("services.nodeports".into(), q("0"));
     ResourceQuota {
         metadata: spec.meta("store-quota"),
         spec: Some(ResourceQuotaSpec {

@@ -201,8 +201,16 @@ pub fn definitions_for(
     deps: &Arc<StoreDeps>,
     engines: Engines,
 ) -> urumi_engine::Result<Vec<Definition>> {
-    let [provision, delete, repair, suspend, resume, preview, usage] =
-        urumi_store::definitions::declared()?;
+    let [
+        provision,
+        delete,
+        repair,
+        suspend,
+        resume,
+        resize,
+        preview,
+        usage,
+    ] = urumi_store::definitions::declared()?;
     let provision = provision
         .implement("namespace", step(deps, engines, namespace))?
         .implement("quota", guarded(deps, engines, quota))?
@@ -239,6 +247,10 @@ pub fn definitions_for(
         .implement("route", guarded(deps, engines, lifecycle::route))?
         .implement("storefront", guarded(deps, engines, storefront))?
         .implement("mark_ready", guarded(deps, engines, mark_ready))?;
+    let resize = resize
+        .implement("reapply", guarded(deps, engines, reapply))?
+        .implement("mariadb_ready", guarded(deps, engines, data_tier_ready))?
+        .implement("wordpress_ready", guarded(deps, engines, web_tier_ready))?;
     let preview = preview.implement("preview", {
         let deps = deps.clone();
         move |sc: StepContext| previews(deps.clone(), engines, sc)
@@ -248,7 +260,7 @@ pub fn definitions_for(
         move |sc: StepContext| super::usage::observe(deps.clone(), sc)
     })?;
     Ok(vec![
-        provision, delete, repair, suspend, resume, preview, usage,
+        provision, delete, repair, suspend, resume, resize, preview, usage,
     ])
 }
 
@@ -389,8 +401,13 @@ async fn data_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     StepOutcome::done(json!({ "applied": applied }))
 }
 
-/// Done when `workload` has a ready (StatefulSet) or available (Deployment) replica.
+/// Done when `workload` has a ready (StatefulSet) or available (Deployment) replica — at
+/// once for a suspended store (its workloads have none, as they should: a resize of a
+/// suspended store waits for nothing).
 async fn ready(c: &Ctx, workload: Workload) -> Result<StepOutcome, StepError> {
+    if c.input.suspended {
+        return StepOutcome::done(json!({ "skipped": "the store is suspended" }));
+    }
     let (count, key, title, state) = match workload {
         Workload::StatefulSet { name, title } => {
             let sts = get_opt(&c.api::<StatefulSet>()?, name)
@@ -660,6 +677,7 @@ async fn previews(
 ) -> Result<StepOutcome, StepError> {
     let input: PreviewInput = sc.input_as()?;
     let input_action = input.action;
+    let plan = input.plan.clone();
     let mut out = PreviewOutput::default();
     for &id in input.store_ids.iter().take(MAX_PREVIEWED) {
         let store = super::db::get(&deps.pool, id).await.retryable()?;
@@ -670,11 +688,14 @@ async fn previews(
                 return Err(StepError::fatal(format!("store {id} is deleted")));
             }
             let mut input = StoreInput::of(&store);
+            if let Some(plan) = &plan {
+                input.plan.clone_from(plan);
+            }
             // A suspend is previewed as the suspended state, a resume as the running one.
             match input_action {
                 PlannedAction::Suspend => input.suspended = true,
                 PlannedAction::Resume => input.suspended = false,
-                PlannedAction::Repair | PlannedAction::Delete => {}
+                PlannedAction::Repair | PlannedAction::Delete | PlannedAction::Resize => {}
             }
             Ctx::from_input(deps.clone(), engines, input)
         };
