@@ -1,6 +1,6 @@
 //! The code of the store workflows' steps: `store.provision@1`, `store.delete@1`,
-//! `store.repair@1`, `store.preview@1` (the last two through [`super::preview`]) and
-//! `store.usage@1` ([`super::usage`]). Their names, versions, steps in order and options are declared in
+//! `store.repair@1`, `store.preview@1` (the last two through [`super::preview`]),
+//! `store.usage@1` ([`super::usage`]) and `store.sweep@1` ([`super::sweep`]). Their names, versions, steps in order and options are declared in
 //! `urumi_store::definitions` (see the diagram there); [`definitions_for`] gives each
 //! declared step its code here.
 //!
@@ -74,7 +74,7 @@ impl Ctx {
     fn new(deps: Arc<StoreDeps>, engines: Engines, ctx: &StepContext) -> Result<Self, StepError> {
         Self::from_input(deps, engines, ctx.input_as()?)
     }
-    fn from_input(
+    pub(super) fn from_input(
         deps: Arc<StoreDeps>,
         engines: Engines,
         input: StoreInput,
@@ -194,7 +194,7 @@ pub fn definitions_for(
     deps: &Arc<StoreDeps>,
     engines: Engines,
 ) -> urumi_engine::Result<Vec<Definition>> {
-    let [provision, delete, repair, preview, usage] = urumi_store::definitions::declared()?;
+    let [provision, delete, repair, preview, usage, sweep] = urumi_store::definitions::declared()?;
     let provision = provision
         .implement("namespace", step(deps, engines, namespace))?
         .implement("quota", guarded(deps, engines, quota))?
@@ -221,7 +221,13 @@ pub fn definitions_for(
         let deps = deps.clone();
         move |sc: StepContext| super::usage::observe(deps.clone(), sc)
     })?;
-    Ok(vec![provision, delete, repair, preview, usage])
+    // The sweep starts repair runs: an engine over the declarations is all that needs.
+    let starter = urumi_engine::Engine::new(deps.pool.clone(), urumi_store::registry()?);
+    let sweep = sweep.implement("sweep", {
+        let deps = deps.clone();
+        move |sc: StepContext| super::sweep::sweep(deps.clone(), engines, starter.clone(), sc)
+    })?;
+    Ok(vec![provision, delete, repair, preview, usage, sweep])
 }
 
 fn owned_by(ns: &Namespace, store_id: &Uuid) -> bool {
