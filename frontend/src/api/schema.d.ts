@@ -1207,7 +1207,7 @@ export interface components {
          * @description What a run does.
          * @enum {string}
          */
-        RunKind: "store.provision" | "store.delete" | "store.repair" | "demo" | "operation" | "store.preview" | "store.usage";
+        RunKind: "store.provision" | "store.delete" | "store.repair" | "demo" | "operation" | "store.preview" | "store.usage" | "store.sweep";
         /**
          * RunPage
          * @description One page of runs.
