@@ -1,4 +1,5 @@
-//! `store.sweep@1` against the simulator: of two ready stores, the sweep lists exactly the
+//! `store.sweep@1` against the simulator: of two ready stores (a third, still provisioning,
+//! is not swept), the sweep lists exactly the
 //! drifted one with exactly its drifted objects and writes nothing (the drift is still
 //! there, no repair started); told to repair, it starts one bulk-lane `store.repair` run for
 //! that store only, which removes the drift; the next sweep finds nothing. A drifted store
@@ -20,6 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use urumi_engine::{
     Engine, Lane, NewRun, Registry, RunFilter, Worker, WorkerHandle, WorkerOptions,
 };
+use urumi_sim::JobScript;
 use urumi_store::definitions::REPAIR;
 use urumi_store::sweep::{SWEEP, SWEEP_ACTOR, SWEEP_SUBJECT, SweepInput, SweepOutput};
 use urumi_workflows::StoreDeps;
@@ -63,8 +65,32 @@ async fn the_sweep_lists_only_the_drifted_store_and_repairs_it_only_when_told(
         stores.push(c.store.id);
     }
     let ns = "store-sweep-one";
+    // A third store never gets ready (its setup Job fails on every attempt): not swept.
+    sim.script_job(
+        Some("store-sweep-stuck"),
+        "store-setup-1",
+        JobScript {
+            fail_times: u32::MAX,
+            log: "setup refused\n".into(),
+        },
+    );
+    let stuck = service::create(engine, settings, "Sweep Stuck", "woocommerce", None, "t")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !engine
+        .run(stuck.run_id)
+        .await
+        .unwrap()
+        .steps
+        .iter()
+        .any(|s| s.name == "setup" && s.last_error.is_some())
+    {
+        assert!(tokio::time::Instant::now() < deadline, "setup never failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
-    // Before any drift: nothing to list.
+    // Before any drift: nothing to list (and only the two ready stores are checked).
     let clean = sweep(engine, false).await;
     assert_eq!(
         (clean.checked, clean.drifted.len(), clean.failed.len()),
