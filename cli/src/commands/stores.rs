@@ -156,7 +156,7 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
                 return Ok(());
             };
             let detail = call(api.get_run().id(run.id).send()).await?;
-            let found = detail.output.clone().unwrap_or_default();
+            let found = detail.output.unwrap_or_default();
             if ctx.json {
                 return output::print_json(&found);
             }
