@@ -42,7 +42,7 @@ pub struct SweepOutput {
     pub repair: bool,
     /// How many ready stores were previewed.
     pub checked: usize,
-    /// The stores whose objects drifted, in the order they were found (by id).
+    /// The stores whose objects drifted, newest store first (the order the sweep pages them).
     pub drifted: Vec<DriftedStore>,
     /// The stores whose preview could not be computed (or whose repair could not start).
     pub failed: Vec<FailedStore>,
