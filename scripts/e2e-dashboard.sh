@@ -50,9 +50,9 @@ e2e_prepare urumi-e2e-dashboard
 echo '{"podReadyMs": 1500, "jobRunMs": 1500, "namespaceFinalizeMs": 1000}' >"$tmp/sim-timings.json"
 # The workers' usage schedule is off: the browser test starts the one observation it checks
 # (`urumi-worker start store.usage fleet:usage`), so no scheduled run changes the numbers or
-# the run counts it compares.
+# the run counts it compares. The hourly drift sweep is off for the same reason.
 e2e_start_platform SIM_TIMINGS="$tmp/sim-timings.json" URUMI__API__DASHBOARD_DIR="$PWD/frontend/dist" \
-  URUMI__USAGE__CRON=""
+  URUMI__USAGE__CRON="" URUMI__SWEEP__CRON=""
 curl -fsS "$url/dashboard/" | grep -q '<div id="root">' || die "the API does not serve the dashboard at $url/dashboard/"
 
 sim=$(awk '$1 == "server:" { print $2 }' "$tmp/kubeconfig")

@@ -180,6 +180,11 @@ pub enum RunKind {
     #[oai(rename = "store.usage")]
     #[serde(rename = "store.usage")]
     Usage,
+    /// The fleet drift sweep (`[sweep] cron`): each ready store's repair preview, drifted
+    /// stores listed (and repaired when the worker's `[sweep] repair` says so).
+    #[oai(rename = "store.sweep")]
+    #[serde(rename = "store.sweep")]
+    Sweep,
 }
 
 impl RunKind {
@@ -188,6 +193,7 @@ impl RunKind {
     pub fn definition(self) -> &'static str {
         use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND};
         use urumi_store::preview::PREVIEW;
+        use urumi_store::sweep::SWEEP;
         use urumi_store::usage::USAGE;
         match self {
             Self::Provision => PROVISION,
@@ -200,6 +206,7 @@ impl RunKind {
             Self::Operation => urumi_ops::NAME,
             Self::Preview => PREVIEW,
             Self::Usage => USAGE,
+            Self::Sweep => SWEEP,
         }
     }
     /// The kind of a run of definition `d`.
@@ -207,6 +214,7 @@ impl RunKind {
     pub fn from_definition(d: &str) -> Self {
         use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND};
         use urumi_store::preview::PREVIEW;
+        use urumi_store::sweep::SWEEP;
         use urumi_store::usage::USAGE;
         match d {
             PROVISION => Self::Provision,
@@ -218,6 +226,7 @@ impl RunKind {
             urumi_ops::NAME => Self::Operation,
             PREVIEW => Self::Preview,
             USAGE => Self::Usage,
+            SWEEP => Self::Sweep,
             _ => Self::Demo,
         }
     }

@@ -4,7 +4,8 @@
 //! the reruns and bulk-operations tests fail provisioning runs with SQL (`failed_stores`) and
 //! move operations to the states a worker would with SQL, while pause, resume, approve and
 //! cancel go through the API, which changes the state itself; `stores usage` reads an
-//! observation recorded with `urumi_store::usage::record`, as a worker's `store.usage` run would.
+//! observation recorded with `urumi_store::usage::record`, as a worker's `store.usage` run would;
+//! `stores drift` reads a `store.sweep` run started with the engine and finished with SQL.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -609,6 +610,81 @@ async fn stores_usage_prints_not_observed_yet_then_the_quota_table(pool: PgPool)
     )
     .await;
     assert_eq!(unknown.code, 1, "{unknown:#?}");
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn stores_drift_prints_the_newest_finished_sweeps_drifted_stores(pool: PgPool) {
+    use urumi_store::sweep::{DriftedStore, SWEEP, SWEEP_SUBJECT, SweepOutput};
+    let api = serve(pool.clone()).await;
+    let (url, viewer) = (api.url.as_str(), api.viewer.as_str());
+    let before = ctl(url, viewer, &["stores", "drift"]).await.ok();
+    assert_eq!(
+        before.stdout,
+        "no drift sweep has finished yet (the worker sweeps on its `[sweep] cron`)\n"
+    );
+
+    let engine = urumi_engine::Engine::new(pool.clone(), urumi_store::registry().unwrap());
+    let (store, repair) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let mut ran = Vec::new();
+    for checked in [5, 7] {
+        let run = engine
+            .start_run(urumi_engine::NewRun::new(
+                SWEEP,
+                SWEEP_SUBJECT,
+                serde_json::json!({ "repair": true }),
+            ))
+            .await
+            .unwrap();
+        let output = SweepOutput {
+            repair: true,
+            checked,
+            drifted: vec![DriftedStore {
+                store_id: store,
+                slug: "drift-shop".into(),
+                objects: vec!["NetworkPolicy/allow-dns".into()],
+                repair_run_id: Some(repair),
+                note: None,
+            }],
+            failed: vec![],
+        };
+        sqlx::query(
+            "UPDATE urumi.runs SET status = 'succeeded', finished_at = '2026-12-01T10:00:00Z',
+                 output = $2
+             WHERE id = $1",
+        )
+        .bind(run.run_id)
+        .bind(serde_json::to_value(&output).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+        ran.push(run.run_id);
+    }
+
+    let after = ctl(url, viewer, &["stores", "drift"]).await.ok();
+    assert_eq!(
+        after.stdout.lines().map(str::trim_end).collect::<Vec<_>>(),
+        [
+            format!(
+                "sweep {}  (finished 2026-12-01 10:00:00, repair on)",
+                ran[1]
+            ),
+            "7 ready stores checked: 1 drifted, 0 failed".into(),
+            String::new(),
+            format!(
+                "STORE{}SLUG        REPAIR RUN{}OBJECTS",
+                " ".repeat(33),
+                " ".repeat(28)
+            ),
+            format!("{store}  drift-shop  {repair}  NetworkPolicy/allow-dns"),
+        ],
+        "the newest sweep: {after:#?}"
+    );
+    let json = ctl(url, viewer, &["--json", "stores", "drift"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(json["checked"], 7);
+    assert_eq!(json["drifted"][0]["repair_run_id"], repair.to_string());
 }
 
 /// Creates a store per name through `urumictl` and fails each one's provisioning run at its

@@ -1,6 +1,6 @@
 //! The store workflows as the engine sees them: `store.provision@1`, `store.delete@1`,
-//! `store.repair@1`, `store.suspend@1`, `store.resume@1`, `store.preview@1` and
-//! `store.usage@1` — names, versions, input, and steps in order with their retry, timeout
+//! `store.repair@1`, `store.suspend@1`, `store.resume@1`, `store.resize@1`, `store.preview@1`,
+//! `store.usage@1` and `store.sweep@1` — names, versions, input, and steps in order with their retry, timeout
 //! and wait options. The steps are *declared* here, without code:
 //!
 //! ```text
@@ -13,6 +13,7 @@
 //! resize:    reapply (the new plan's quota, LimitRange, volumes) → mariadb_ready → wordpress_ready
 //! preview:   preview  (dry run: what a repair or delete would write; see `crate::preview`)
 //! usage:     observe  (every store's quota usage, fleet-wide; see `crate::usage`)
+//! sweep:     sweep    (every ready store's repair preview: the drifted ones; see `crate::sweep`)
 //! ```
 //!
 //! A declared definition is all `urumi_engine::Engine` needs to start, re-run and check runs
@@ -29,6 +30,7 @@ use uuid::Uuid;
 
 use super::engines;
 use super::preview::{PREVIEW, PREVIEW_VERSION, PreviewInput};
+use super::sweep::{SWEEP, SWEEP_VERSION, SweepInput};
 use super::usage::{USAGE, USAGE_VERSION};
 
 /// The input of `store.usage@1`: nothing (it observes every store).
@@ -113,11 +115,11 @@ fn cluster_options() -> StepOptions {
 }
 
 /// The store workflows, their steps declared (no code): provision, delete, repair, suspend,
-/// resume, resize, preview, usage.
+/// resume, resize, preview, usage, sweep.
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 8]> {
+pub fn declared() -> Result<[Definition; 9]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -207,8 +209,14 @@ pub fn declared() -> Result<[Definition; 8]> {
         .step_defaults(o.timeout(Duration::from_secs(600)))
         .declare("observe")
         .build()?;
+    // A preview of every ready store (and a repair started per drifted one): long.
+    let sweep = Definition::builder(SWEEP, SWEEP_VERSION)
+        .input::<SweepInput>()
+        .step_defaults(o.timeout(Duration::from_secs(1800)))
+        .declare("sweep")
+        .build()?;
     Ok([
-        provision, delete, repair, suspend, resume, resize, preview, usage,
+        provision, delete, repair, suspend, resume, resize, preview, usage, sweep,
     ])
 }
 
@@ -242,6 +250,7 @@ mod tests {
                 "store.resize@1",
                 "store.resume@1",
                 "store.suspend@1",
+                "store.sweep@1",
                 "store.usage@1"
             ]
         );

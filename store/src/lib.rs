@@ -12,6 +12,8 @@
 //! - [`service`]: create / delete / repair requests (store row + run in one transaction).
 //! - [`status`]: a store's status and the moves between statuses (the state machine).
 //! - [`subject`]: the run subject of a store, `store:<id>`.
+//! - [`sweep`]: the input and output of `store.sweep@1`, the fleet drift sweep (each ready
+//!   store's repair preview; drifted stores listed, and repaired when told).
 //! - [`usage`]: each store's resource usage against its quota (`urumi.store_usage`), what
 //!   `store.usage@1` observes and the API shows.
 //! - [`db`]: the `urumi.stores` rows.
@@ -29,6 +31,7 @@ pub mod service;
 pub mod settings;
 pub mod status;
 pub mod subject;
+pub mod sweep;
 pub mod usage;
 
 pub use definitions::registry;

@@ -25,6 +25,9 @@ pub struct Settings {
     pub schedules: Vec<ScheduleSettings>,
     /// How often the fleet's resource usage is read (`store.usage@1`).
     pub usage: UsageSettings,
+    /// How often the fleet is swept for drift (`store.sweep@1`), and whether drifted stores
+    /// are repaired.
+    pub sweep: SweepSettings,
     /// How stores are built (images, domains, quotas per plan, …); see `StoreSettings`.
     #[serde(default)]
     pub stores: urumi_workflows::store::settings::StoreSettings,
@@ -95,6 +98,52 @@ impl UsageSettings {
         )
         .map(Some)
         .map_err(|e| format!("usage.cron: {e}"))
+    }
+}
+
+/// The fleet drift sweep: a `store.sweep@1` run on this schedule (schedule name
+/// [`SWEEP_SCHEDULE`]) previews a repair of every ready store (dry run) and lists the drifted
+/// ones; with `repair`, it also starts a bulk-lane `store.repair` run for each. Only when the
+/// worker serves the store workflows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSettings {
+    /// A cron expression (seconds first, UTC); empty: never swept.
+    pub cron: String,
+    /// Repair drifted stores (else only list them). Goes into each run's input, so a run's
+    /// record says what it was told.
+    pub repair: bool,
+}
+
+/// The schedule name of the drift sweep (taken: no `[[schedules]]` entry may use it).
+pub const SWEEP_SCHEDULE: &str = "store-sweep";
+
+impl SweepSettings {
+    /// The schedule, `None` when off.
+    ///
+    /// # Errors
+    /// A bad cron expression.
+    pub fn schedule(&self) -> Result<Option<urumi_engine::Schedule>, String> {
+        if self.cron.is_empty() {
+            return Ok(None);
+        }
+        urumi_engine::Schedule::new(
+            SWEEP_SCHEDULE,
+            &self.cron,
+            urumi_store::sweep::SWEEP,
+            urumi_store::sweep::SWEEP_SUBJECT,
+            self.input(),
+        )
+        .map(Some)
+        .map_err(|e| format!("sweep.cron: {e}"))
+    }
+
+    /// The input of the runs the schedule starts.
+    #[must_use]
+    pub fn input(&self) -> serde_json::Value {
+        serde_json::json!(urumi_store::sweep::SweepInput {
+            repair: self.repair
+        })
     }
 }
 
@@ -206,6 +255,10 @@ interval_ms = 60000
 [usage]
 cron = "0 */5 * * * *"
 
+[sweep]
+cron = "0 0 * * * *"
+repair = false
+
 [log]
 format = "pretty"
 filter = "info"
@@ -248,7 +301,8 @@ impl Settings {
             r.validate()?;
         }
         self.usage.schedule()?;
-        let mut names = std::collections::HashSet::from([USAGE_SCHEDULE]);
+        self.sweep.schedule()?;
+        let mut names = std::collections::HashSet::from([USAGE_SCHEDULE, SWEEP_SCHEDULE]);
         for s in &self.schedules {
             s.schedule()?;
             if !names.insert(s.name.as_str()) {
@@ -280,10 +334,9 @@ impl Settings {
                 .iter()
                 .filter_map(|s| s.schedule().ok()) // validated at load
                 .chain(
-                    self.usage
-                        .schedule()
-                        .ok() // validated at load
-                        .flatten()
+                    [self.usage.schedule(), self.sweep.schedule()]
+                        .into_iter()
+                        .filter_map(|s| s.ok().flatten()) // validated at load
                         .filter(|_| self.cluster.enabled),
                 )
                 .collect(),
@@ -346,6 +399,50 @@ mod tests {
     }
 
     #[test]
+    fn the_drift_sweep_is_hourly_and_dry_by_default_and_its_repair_setting_is_the_runs_input() {
+        let s: Settings = urumi_process::settings::from_toml(DEFAULTS).unwrap();
+        let sweep = |s: &Settings| {
+            s.worker_options()
+                .schedules
+                .into_iter()
+                .find(|x| x.name() == SWEEP_SCHEDULE)
+        };
+        let dry = format!("{:?}", sweep(&s).expect("on by default with a cluster"));
+        assert!(
+            dry.contains("definition: \"store.sweep\"") && dry.contains("subject: \"fleet:sweep\""),
+            "{dry}"
+        );
+        assert_eq!(s.sweep.input(), serde_json::json!({ "repair": false }));
+        assert_eq!(s.sweep.cron, "0 0 * * * *");
+        // `[sweep] repair = true` (URUMI__SWEEP__REPAIR) is what the runs are told.
+        let wet: Settings = urumi_process::settings::from_toml(
+            &DEFAULTS.replace("repair = false", "repair = true"),
+        )
+        .unwrap();
+        wet.validate().unwrap();
+        assert_eq!(wet.sweep.input(), serde_json::json!({ "repair": true }));
+        assert!(format!("{:?}", sweep(&wet).unwrap()).contains("\"repair\": Bool(true)"));
+        // Off: an empty cron, or no cluster.
+        let mut off = s.clone();
+        off.sweep.cron = String::new();
+        off.validate().unwrap();
+        assert!(sweep(&off).is_none());
+        let mut off = s.clone();
+        off.cluster.enabled = false;
+        assert!(sweep(&off).is_none());
+        // A bad cron is refused by name, and the schedule's name is taken.
+        let mut bad = s;
+        bad.sweep.cron = "hourly".into();
+        assert!(bad.validate().unwrap_err().contains("sweep.cron"));
+        let taken = format!(
+            "{DEFAULTS}\n[[schedules]]\nname = \"store-sweep\"\ncron = \"0 0 2 * * *\"\n\
+             definition = \"demo\"\nsubject = \"s\"\n"
+        );
+        let s: Settings = urumi_process::settings::from_toml(&taken).unwrap();
+        assert!(s.validate().unwrap_err().contains("store-sweep"));
+    }
+
+    #[test]
     fn schedules_parse_from_the_file_and_bad_ones_are_refused_by_name() {
         let with = |extra: &str| format!("{DEFAULTS}\n{extra}");
         let good = with(
@@ -358,8 +455,8 @@ mod tests {
         let names: Vec<&str> = options.schedules.iter().map(|s| s.name()).collect();
         assert_eq!(
             names,
-            ["nightly-sweep", USAGE_SCHEDULE],
-            "the usage observation too"
+            ["nightly-sweep", USAGE_SCHEDULE, SWEEP_SCHEDULE],
+            "the usage observation and the drift sweep too"
         );
         assert_eq!(s.schedules[0].input, serde_json::json!({ "fail_on": "" }));
         // Without a cluster, or with an empty cron, no usage observation.
@@ -369,7 +466,7 @@ mod tests {
         let mut off = s.clone();
         off.usage.cron = String::new();
         off.validate().unwrap();
-        assert_eq!(off.worker_options().schedules.len(), 1);
+        assert_eq!(off.worker_options().schedules.len(), 2);
         // Its name is taken, and a bad cron is refused by name.
         let taken = with(
             "[[schedules]]\nname = \"store-usage\"\ncron = \"0 0 2 * * *\"\ndefinition = \"demo\"\nsubject = \"s\"\n",

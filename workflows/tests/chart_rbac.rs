@@ -1,8 +1,8 @@
 //! The chart's worker identity is exactly enough: the store workflows run as the
 //! ServiceAccount that `helm template` renders (helm/urumi/templates/rbac.yaml and
 //! worker-policy.yaml), with a token from the simulator, which enforces RBAC for bearer
-//! tokens. With every rule they provision, repair, preview (dry-run), observe the usage of
-//! and delete a store (and read a failed setup Job's log); without any one rule, the step that needs it fails with the API
+//! tokens. With every rule they provision, repair, preview (dry-run), observe the usage of,
+//! sweep for drift (dry-run) and delete a store (and read a failed setup Job's log); without any one rule, the step that needs it fails with the API
 //! server's Forbidden message naming that rule's resource. The chart's admission policy is
 //! enforced too: outside store namespaces the same ServiceAccount can change nothing.
 //!
@@ -224,8 +224,31 @@ impl Rig {
         }
     }
 
-    /// Provisions, repairs, previews a repair and a delete, and deletes a store; the first
-    /// failed run's error (or a preview's plan error).
+    /// Sweeps the fleet for drift (`store.sweep@1`, dry); the first store's error if the
+    /// sweep could not judge one.
+    async fn sweep(&self) -> Result<(), String> {
+        use urumi_store::sweep::{SWEEP, SWEEP_SUBJECT, SweepInput, SweepOutput};
+        let run = self
+            .engine
+            .start_run(NewRun::new(
+                SWEEP,
+                SWEEP_SUBJECT,
+                json!(SweepInput { repair: false }),
+            ))
+            .await
+            .unwrap();
+        self.ended(run.run_id).await?;
+        let d = self.engine.run(run.run_id).await.unwrap();
+        let out: SweepOutput = serde_json::from_value(d.run.output.unwrap()).unwrap();
+        assert!(out.checked >= 1, "{out:#?}");
+        match out.failed.first() {
+            Some(f) => Err(f.error.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Provisions, repairs, previews a repair and a delete, sweeps for drift, and deletes a
+    /// store; the first failed run's error (or a preview's or the sweep's store error).
     async fn lifecycle(&self, name: &str) -> Result<(), String> {
         let created = service::create(&self.engine, &self.settings, name, "woocommerce", None, "t")
             .await
@@ -246,6 +269,7 @@ impl Rig {
             .await
             .unwrap();
         self.ended(usage.run_id).await?;
+        self.sweep().await?;
         let delete = service::delete(&self.engine, id, "t").await.unwrap();
         self.ended(delete.run_id).await
     }

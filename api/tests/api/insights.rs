@@ -127,7 +127,8 @@ async fn insights_read_finished_runs_per_step_and_as_a_distribution(pool: PgPool
         fleet["stores"],
         serde_json::json!([
             { "status": "provisioning", "count": 3 }, { "status": "ready", "count": 0 },
-            { "status": "failed", "count": 0 }, { "status": "deleting", "count": 0 },
+            { "status": "failed", "count": 0 }, { "status": "suspended", "count": 0 },
+            { "status": "deleting", "count": 0 },
             { "status": "deleted", "count": 0 },
         ])
     );

@@ -2,6 +2,7 @@
 //! that take enum values straight from the OpenAPI document.
 
 pub mod audit;
+mod drift;
 pub mod events;
 pub mod ops;
 pub mod plans;
@@ -20,7 +21,7 @@ use crate::problem::Failure;
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Stores: list, create, show, delete, repair, and a store's runs.
+    /// Stores: list, create, show, delete, repair, a store's runs and usage, the fleet's drift.
     #[command(subcommand)]
     Stores(stores::StoresCmd),
     /// Workflow runs: list, show every step, retry a failed run, rerun (from a step), cancel.

@@ -1,6 +1,7 @@
 //! `urumictl stores …`: list (following `next_cursor` with `--all`), create, show, delete,
-//! repair, suspend, resume (each of the last four with `--dry-run`: the cluster plan), a
-//! store's runs, and its resource usage against its quota.
+//! repair, suspend, resume, resize (each of the last five with `--dry-run`: the cluster plan),
+//! a store's runs, its resource usage against its quota, and the fleet's drift (the newest
+//! drift sweep's findings).
 
 use clap::Subcommand;
 use uuid::Uuid;
@@ -83,6 +84,10 @@ pub enum StoresCmd {
         /// The store's id.
         id: Uuid,
     },
+    /// The drifted stores, as the newest finished drift sweep found them (the worker's
+    /// `[sweep] cron`): each with the objects a repair would re-create or change, and the
+    /// repair run started for it when the sweep repairs.
+    Drift,
     /// A store's runs, newest first (a page; `--all` for every one).
     Runs {
         /// The store's id.
@@ -172,6 +177,36 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
             }
             print!("{}", usage_text(&usage));
         }
+        StoresCmd::Drift => {
+            let newest = call(
+                api.list_runs()
+                    .kind(types::RunKind::StoreSweep)
+                    .status(types::RunStatus::Succeeded)
+                    .limit(1_u64)
+                    .send(),
+            )
+            .await?;
+            let Some(run) = newest.items.first() else {
+                if ctx.json {
+                    return output::print_json(&serde_json::Value::Null);
+                }
+                print!("{NO_SWEEP}");
+                return Ok(());
+            };
+            let detail = call(api.get_run().id(run.id).send()).await?;
+            let found = detail.output.unwrap_or_default();
+            if ctx.json {
+                return output::print_json(&found);
+            }
+            let found: super::drift::Sweep = serde_json::from_value(
+                serde_json::to_value(&found).unwrap_or_default(),
+            )
+            .map_err(|e| Failure::Other(format!("the sweep's output is not understood: {e}")))?;
+            print!(
+                "{}",
+                super::drift::text(&run.id.to_string(), run.finished_at.as_ref(), &found)
+            );
+        }
         StoresCmd::Runs { id, all } => {
             let (items, next_cursor) = pages(all, |cursor, limit| async move {
                 let mut req = api.list_store_runs().id(id);
@@ -194,6 +229,10 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// What `stores drift` says before any sweep has finished.
+const NO_SWEEP: &str =
+    "no drift sweep has finished yet (the worker sweeps on its `[sweep] cron`)\n";
 
 /// `store <id>  (name, status)` and `run <id>  (kind, status)`: what a create, delete or
 /// repair started.

@@ -205,6 +205,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stores/{id}/resize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a ready or suspended store to another plan: its quota, LimitRange and volume
+         *     sizes are re-applied and its workloads waited for (a suspended store's stay at zero).
+         *     Refused (409) when its last observed usage is above the new plan's quota, when the
+         *     plan lowers the quota and its usage was never observed, or when a volume would shrink;
+         *     422 for an unknown plan. Its current plan answers 200 `already`. With `dry_run=true`,
+         *     nothing is started: the answer holds what would change. Needs `operator`.
+         */
+        post: operations["resize_store"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs": {
         parameters: {
             query?: never;
@@ -1140,6 +1164,14 @@ export interface components {
             from_step?: string;
         };
         /**
+         * ResizeStore
+         * @description The plan to move a store to.
+         */
+        ResizeStore: {
+            /** @description One of `GET /api/v1/plans`. */
+            plan: string;
+        };
+        /**
          * ResourceUsage
          * @description One quota resource of a store.
          */
@@ -1260,7 +1292,7 @@ export interface components {
          * @description What a run does.
          * @enum {string}
          */
-        RunKind: "store.provision" | "store.delete" | "store.repair" | "store.suspend" | "store.resume" | "demo" | "operation" | "store.preview" | "store.usage";
+        RunKind: "store.provision" | "store.delete" | "store.repair" | "store.suspend" | "store.resume" | "store.resize" | "demo" | "operation" | "store.preview" | "store.usage" | "store.sweep";
         /**
          * RunPage
          * @description One page of runs.
@@ -2788,6 +2820,151 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`reason`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resize_store: {
+        parameters: {
+            query?: {
+                /** @description Check and plan only; start nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ResizeStore"];
+            };
+        };
         responses: {
             /**
              * @description Nothing was started: the store already is where the action would take it, or this

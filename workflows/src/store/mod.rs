@@ -18,6 +18,8 @@
 //! - [`steps`]: the code of the `store.provision`, `store.delete`, `store.repair` and
 //!   `store.preview` steps.
 //! - [`usage`]: `store.usage`'s step — every store's quota usage, one paginated LIST.
+//! - [`sweep`]: `store.sweep`'s step — the fleet drift sweep: every ready store's repair
+//!   preview, drifted stores listed (and repaired in the bulk lane when told).
 
 pub mod cluster;
 pub mod engines;
@@ -26,6 +28,7 @@ pub mod preview;
 pub mod proxy;
 pub mod render;
 pub mod steps;
+pub mod sweep;
 pub mod usage;
 
 pub use urumi_store::{db, definitions, names, service, settings, status, subject};

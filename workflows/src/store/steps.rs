@@ -1,7 +1,8 @@
 //! The code of the store workflows' steps: `store.provision@1`, `store.delete@1`,
 //! `store.repair@1`, `store.preview@1` (the last two through [`super::preview`]),
-//! `store.suspend@1` and `store.resume@1` ([`super::lifecycle`]) and `store.usage@1`
-//! ([`super::usage`]). Their names, versions, steps in order and options are declared in
+//! `store.suspend@1` and `store.resume@1` ([`super::lifecycle`]), `store.resize@1`,
+//! `store.usage@1` ([`super::usage`]) and `store.sweep@1` ([`super::sweep`]). Their names,
+//! versions, steps in order and options are declared in
 //! `urumi_store::definitions` (see the diagram there); [`definitions_for`] gives each
 //! declared step its code here.
 //!
@@ -76,7 +77,7 @@ impl Ctx {
     fn new(deps: Arc<StoreDeps>, engines: Engines, ctx: &StepContext) -> Result<Self, StepError> {
         Self::from_input(deps, engines, ctx.input_as()?)
     }
-    fn from_input(
+    pub(super) fn from_input(
         deps: Arc<StoreDeps>,
         engines: Engines,
         input: StoreInput,
@@ -210,6 +211,7 @@ pub fn definitions_for(
         resize,
         preview,
         usage,
+        sweep,
     ] = urumi_store::definitions::declared()?;
     let provision = provision
         .implement("namespace", step(deps, engines, namespace))?
@@ -259,8 +261,14 @@ pub fn definitions_for(
         let deps = deps.clone();
         move |sc: StepContext| super::usage::observe(deps.clone(), sc)
     })?;
+    // The sweep starts repair runs: an engine over the declarations is all that needs.
+    let starter = urumi_engine::Engine::new(deps.pool.clone(), urumi_store::registry()?);
+    let sweep = sweep.implement("sweep", {
+        let deps = deps.clone();
+        move |sc: StepContext| super::sweep::sweep(deps.clone(), engines, starter.clone(), sc)
+    })?;
     Ok(vec![
-        provision, delete, repair, suspend, resume, resize, preview, usage,
+        provision, delete, repair, suspend, resume, resize, preview, usage, sweep,
     ])
 }
 
