@@ -32,13 +32,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube::api::{DynamicObject, ListParams};
-use kube::discovery::{Discovery, Scope, verbs};
-use kube::{Api, Client};
+use kube::Client;
+use kube::api::DynamicObject;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -49,7 +47,8 @@ use urumi_workflows::store::service;
 use urumi_workflows::store::settings::StoreSettings;
 use uuid::Uuid;
 
-use common::{WorkerProcess, url_for, wait_until};
+use common::cluster::{namespace_state, objects_by_namespace, store_worker};
+use common::{url_for, wait_until};
 
 /// The steps of `store.provision`, in order.
 const STEPS: [&str; 11] = [
@@ -116,20 +115,6 @@ impl Case {
     }
 }
 
-/// A worker process serving the store workflows on the simulator.
-fn store_worker(
-    url: &str,
-    kubeconfig: &Path,
-    failpoint: Option<&str>,
-    lease_ms: u64,
-) -> WorkerProcess {
-    let mut cmd = WorkerProcess::command(url, failpoint, lease_ms);
-    cmd.env("URUMI__CLUSTER__ENABLED", "true")
-        .env("URUMI__CLUSTER__KUBECONFIG", kubeconfig)
-        .env("URUMI__WORKER__CONCURRENCY", "12");
-    WorkerProcess::start(cmd)
-}
-
 async fn create_store(
     engine: &Engine,
     settings: &StoreSettings,
@@ -173,101 +158,6 @@ fn assert_crashed_where_armed(d: &RunDetail, point: &str, i: usize) {
         RunStatus::Running
     };
     assert_eq!(d.run.status(), run_status, "{point}:{}", STEPS[i]);
-}
-
-/// Every object of the cluster, as `(kind, object)`, grouped by namespace (a Namespace
-/// counts as an object of itself). Every listable resource the simulator serves is listed,
-/// so a stray object of any kind shows up.
-async fn objects_by_namespace(client: &Client) -> BTreeMap<String, Vec<(String, DynamicObject)>> {
-    let discovery = Discovery::new(client.clone()).run().await.unwrap();
-    let mut by_ns: BTreeMap<String, Vec<(String, DynamicObject)>> = BTreeMap::new();
-    for group in discovery.groups() {
-        for (ar, caps) in group.recommended_resources() {
-            if !caps.supports_operation(verbs::LIST) {
-                continue;
-            }
-            let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-            for obj in api.list(&ListParams::default()).await.unwrap() {
-                let ns = match caps.scope {
-                    Scope::Namespaced => obj.metadata.namespace.clone(),
-                    Scope::Cluster if ar.kind == "Namespace" => obj.metadata.name.clone(),
-                    Scope::Cluster => None,
-                };
-                if let Some(ns) = ns {
-                    by_ns.entry(ns).or_default().push((ar.kind.clone(), obj));
-                }
-            }
-        }
-    }
-    by_ns
-}
-
-/// An object as the comparison sees it: what the store's workflow and the controllers
-/// decided, without what differs between any two stores or clusters: uid, resourceVersion,
-/// timestamps and status; generated pod name suffixes and template hashes; random Secret
-/// values, allocated cluster IPs and bound volume names; and the `replace` pairs (uids, the
-/// store's id and slug) wherever they appear.
-fn normalized(kind: &str, obj: &DynamicObject, replace: &[(String, &str)]) -> String {
-    let md = &obj.metadata;
-    let owners: Vec<String> = md
-        .owner_references
-        .iter()
-        .flatten()
-        .map(|o| format!("{}/{}", o.kind, o.name))
-        .collect();
-    let mut name = md.name.clone().unwrap_or_default();
-    if kind == "Pod" {
-        let generated = match md.owner_references.iter().flatten().next() {
-            Some(o) if o.kind == "Deployment" => 2, // <name>-<template hash>-<random>
-            Some(o) if o.kind == "Job" => 1,        // <job>-<random>
-            _ => 0,
-        };
-        for _ in 0..generated {
-            name.truncate(name.rfind('-').unwrap_or(name.len()));
-        }
-        name.push_str(&"-<generated>".repeat(generated));
-    }
-    let mut labels = md.labels.clone().unwrap_or_default();
-    for key in ["pod-template-hash", "controller-revision-hash"] {
-        if let Some(hash) = labels.get_mut(key) {
-            *hash = "<hash>".into();
-        }
-    }
-    let mut body = obj.data.clone();
-    if let Some(b) = body.as_object_mut() {
-        b.remove("status");
-        if kind == "Secret"
-            && let Some(data) = b.get_mut("data").and_then(Value::as_object_mut)
-        {
-            for v in data.values_mut() {
-                *v = json!("<random>");
-            }
-        }
-        if kind == "Service"
-            && let Some(spec) = b.get_mut("spec").and_then(Value::as_object_mut)
-        {
-            spec.remove("clusterIP");
-            spec.remove("clusterIPs");
-        }
-        if kind == "PersistentVolumeClaim"
-            && let Some(spec) = b.get_mut("spec").and_then(Value::as_object_mut)
-        {
-            spec.remove("volumeName"); // pvc-<uid> of the bound volume
-        }
-    }
-    let v = json!({
-        "kind": kind,
-        "name": name,
-        "labels": labels,
-        "annotations": md.annotations,
-        "finalizers": md.finalizers,
-        "owners": owners,
-        "generation": md.generation,
-        "body": body,
-    });
-    replace
-        .iter()
-        .fold(v.to_string(), |text, (from, to)| text.replace(from, to))
 }
 
 /// The objects created in each namespace according to the request log, as
@@ -473,26 +363,8 @@ async fn killing_the_worker_at_every_provision_step_boundary_and_mid_step_ends_i
     // The cluster: every store's namespace holds what the reference's holds.
     let client = Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
     let objects = objects_by_namespace(&client).await;
-    let state = |c: &Case| -> Vec<String> {
-        let in_ns = objects
-            .get(&c.namespace())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        // The objects' uids appear in their dependents (a Job's in its selector and pods).
-        let mut replace: Vec<(String, &str)> = in_ns
-            .iter()
-            .filter_map(|(_, o)| o.metadata.uid.clone())
-            .map(|uid| (uid, "<uid>"))
-            .collect();
-        replace.push((c.store.to_string(), "<store-id>"));
-        replace.push((c.slug.clone(), "<slug>"));
-        let mut v: Vec<String> = in_ns
-            .iter()
-            .map(|(kind, o)| normalized(kind, o, &replace))
-            .collect();
-        v.sort();
-        v
-    };
+    let state =
+        |c: &Case| -> Vec<String> { namespace_state(&objects, &c.namespace(), c.store, &c.slug) };
     let reference = cases.last().unwrap();
     let want = state(reference);
     let kinds: Vec<String> = objects[&reference.namespace()]

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test crate uses a subset of these helpers")]
 
+pub mod cluster;
+
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 

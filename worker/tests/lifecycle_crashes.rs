@@ -1,0 +1,557 @@
+//! Crash recovery of `store.suspend@1` and `store.resume@1` with real `urumi-worker`
+//! processes against the Kubernetes API simulator: killing the worker at every step boundary
+//! and mid-step still ends in the same cluster state as an uncrashed suspend or resume, and
+//! the simulator's request log shows nothing done twice and no volume or Secret written.
+//!
+//! All 20 cases run: each of the 4 suspend steps and the 6 resume steps with the worker
+//! aborted (by `URUMI_FAILPOINT`) at `after_checkpoint_commit` — the boundary after the step
+//! — and at `mid_step` — its side effects made, its result not yet checkpointed. One
+//! simulator and one database serve every case, one store per case, in the phases of
+//! `store_crashes.rs`:
+//!
+//! 0. Setup, with a clean worker: every store is provisioned, and the stores of the resume
+//!    cases (and the resume reference) are suspended. The worker then stops, and the
+//!    request log's last entry marks where the lifecycle runs under test begin.
+//! 1. Crash phase, one case at a time: a worker process armed with `point:step` starts, the
+//!    case's suspend or resume is requested, the process claims the run and aborts at the
+//!    failure point. Failure points name a step only (`mariadb_ready`, `wordpress_ready`,
+//!    `storefront` and `mark_ready` are provisioning steps too), so it matters that the
+//!    armed process is the only live worker and the case's run the only one it can claim:
+//!    every provisioning run has ended, and the earlier cases' runs stay leased by their
+//!    dead processes (10 min leases; the sweeper sees no expired lease).
+//! 2. Recovery phase: the dead processes' leases are aged to the past in SQL, a reference
+//!    suspend and a reference resume are requested, and one clean worker takes every run
+//!    over (`run.lease_expired`) and finishes it.
+//!
+//! Then, for every store: its run succeeded and the store is `suspended` (suspend cases) or
+//! `ready` (resume cases); the steps checkpointed before the crash show one attempt; the run
+//! was taken over once, from the dead process; its namespace holds exactly the reference's
+//! objects (kind, name, labels, annotations, owners, generation and spec, abstracted as in
+//! `store_crashes.rs`) — the workloads' replicas, the Ingress backend and the presence of the
+//! `store-suspended` Service checked by name as well; and in the request log since setup,
+//! the writes that changed an object in its namespace are exactly the reference's, each
+//! once (`store-suspended` created once by a suspend, deleted once by a resume), and no
+//! request wrote a PersistentVolumeClaim or a Secret at all. The `after_checkpoint_commit`
+//! cases of the last steps die after their run succeeded: nothing to recover, checked all
+//! the same.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube::api::DynamicObject;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use urumi_engine::{Engine, RunDetail, RunStatus, StepStatus};
+use urumi_sim::{SimHandle, Simulator};
+use urumi_workflows::StoreDeps;
+use urumi_workflows::store::service::{self, Lifecycle};
+use urumi_workflows::store::settings::StoreSettings;
+use uuid::Uuid;
+
+use common::cluster::{namespace_state, objects_by_namespace, store_worker};
+use common::{url_for, wait_until};
+
+/// The failure points exercised, with the short form used in store names.
+const POINTS: [(&str, &str); 2] = [("after_checkpoint_commit", "cp"), ("mid_step", "mid")];
+
+/// A doomed worker's lease: longer than the whole crash phase.
+const DOOMED_LEASE_MS: u64 = 600_000;
+
+/// The clean workers' lease: production-like, so a heartbeat delayed by a loaded machine
+/// does not hand their own live runs back to the queue (which would rerun a step).
+const CLEAN_LEASE_MS: u64 = 15_000;
+
+/// The two workflows under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Suspend,
+    Resume,
+}
+
+impl Flow {
+    const ALL: [Flow; 2] = [Flow::Suspend, Flow::Resume];
+
+    /// The workflow's steps, in order.
+    fn steps(self) -> &'static [&'static str] {
+        match self {
+            Flow::Suspend => &["route_suspended", "scale_down", "stopped", "mark_suspended"],
+            Flow::Resume => &[
+                "scale_up",
+                "mariadb_ready",
+                "wordpress_ready",
+                "route",
+                "storefront",
+                "mark_ready",
+            ],
+        }
+    }
+
+    /// The store name prefix.
+    fn short(self) -> &'static str {
+        match self {
+            Flow::Suspend => "sus",
+            Flow::Resume => "res",
+        }
+    }
+
+    /// The store's status after the run.
+    fn status_after(self) -> &'static str {
+        match self {
+            Flow::Suspend => "suspended",
+            Flow::Resume => "ready",
+        }
+    }
+
+    /// The workloads' replicas after the run.
+    fn replicas_after(self) -> i64 {
+        match self {
+            Flow::Suspend => 0,
+            Flow::Resume => 1,
+        }
+    }
+
+    /// The Ingress's backend Service after the run.
+    fn backend_after(self) -> &'static str {
+        match self {
+            Flow::Suspend => "store-suspended",
+            Flow::Resume => "wordpress",
+        }
+    }
+
+    /// Requests the workflow's run on `store`.
+    async fn request(self, engine: &Engine, store: Uuid) -> Uuid {
+        let done = match self {
+            Flow::Suspend => service::suspend(engine, store, "tester").await,
+            Flow::Resume => service::resume(engine, store, "tester").await,
+        };
+        match done.unwrap() {
+            Lifecycle::Started(r) => r.run_id,
+            Lifecycle::Unchanged(s) => panic!("{self:?}: nothing started for {}", s.slug),
+        }
+    }
+}
+
+/// One store, suspended or resumed through a crash (or not, for a reference).
+struct Case {
+    flow: Flow,
+    /// `Some((point, step index))`; `None` for the flow's reference store.
+    crash: Option<(&'static str, usize)>,
+    store: Uuid,
+    slug: String,
+    /// The case's suspend or resume run, once requested.
+    run: Option<Uuid>,
+    /// The dead process's worker id, when it left the run leased.
+    dead_owner: Option<String>,
+}
+
+impl Case {
+    fn label(&self) -> String {
+        match self.crash {
+            Some((point, i)) => format!("{:?} {point}:{}", self.flow, self.flow.steps()[i]),
+            None => format!("{:?} reference (no crash)", self.flow),
+        }
+    }
+
+    fn namespace(&self) -> String {
+        format!("store-{}", self.slug)
+    }
+
+    fn run(&self) -> Uuid {
+        self.run.expect("the run was requested")
+    }
+
+    /// The attempts every step must show after recovery: 1, except the step the crash
+    /// interrupted (`mid_step`: it ran again) or the step the dead process had already
+    /// marked started after its checkpoint (`after_checkpoint_commit`: started again).
+    fn expected_attempts(&self) -> Vec<(String, i32)> {
+        let steps = self.flow.steps();
+        let again = match self.crash {
+            Some(("mid_step", i)) => Some(i),
+            Some((_, i)) if i + 1 < steps.len() => Some(i + 1),
+            _ => None,
+        };
+        steps
+            .iter()
+            .enumerate()
+            .map(|(j, s)| ((*s).to_owned(), if Some(j) == again { 2 } else { 1 }))
+            .collect()
+    }
+}
+
+fn statuses(d: &RunDetail) -> Vec<(String, StepStatus, i32)> {
+    d.steps
+        .iter()
+        .map(|s| (s.name.clone(), s.status(), s.attempts))
+        .collect()
+}
+
+/// Checks that the dead process left the run exactly at its failure point.
+fn assert_crashed_where_armed(c: &Case, d: &RunDetail) {
+    let (point, i) = c.crash.unwrap();
+    let steps = c.flow.steps();
+    let got = statuses(d);
+    let names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, steps, "{}: the run's steps", c.label());
+    let done = if point == "mid_step" { i } else { i + 1 };
+    for (j, (name, status, attempts)) in got.iter().enumerate() {
+        let want = if j < done {
+            (StepStatus::Succeeded, 1)
+        } else if j == done && done < steps.len() {
+            (StepStatus::Running, 1)
+        } else {
+            (StepStatus::Pending, 0)
+        };
+        assert_eq!(
+            (*status, *attempts),
+            want,
+            "{}: step {name} after the crash; all: {got:?}",
+            c.label()
+        );
+    }
+    let run_status = if done == steps.len() {
+        RunStatus::Succeeded
+    } else {
+        RunStatus::Running
+    };
+    assert_eq!(d.run.status(), run_status, "{}", c.label());
+}
+
+/// Waits until no run is queued, running or waiting.
+async fn all_runs_ended(pool: &PgPool, what: &str, within: Duration) {
+    wait_until(what, within, async || {
+        let active: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM urumi.runs WHERE status IN ('queued', 'running', 'waiting')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        active == 0
+    })
+    .await;
+}
+
+async fn assert_succeeded(engine: &Engine, run: Uuid, what: &str) {
+    let d = engine.run(run).await.unwrap();
+    assert_eq!(
+        d.run.status(),
+        RunStatus::Succeeded,
+        "{what}: {:?}",
+        d.run.error
+    );
+}
+
+/// The writes since request `after` that changed an object in each namespace, as
+/// `"verb resource/name"` → how many times (`create` for a 201, also from a server-side
+/// apply). Panics at any request after `after` that wrote a
+/// PersistentVolumeClaim or a Secret (changed or not): suspending and resuming keep data.
+fn writes_by_namespace(sim: &SimHandle, after: u64) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let log = sim.request_log().entries();
+    assert!(
+        log.first().is_some_and(|r| r.seq <= after + 1),
+        "the request log kept every request since setup"
+    );
+    let mut by_ns: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for r in log.into_iter().filter(|r| r.seq > after) {
+        let write = matches!(
+            r.verb.as_str(),
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        );
+        let resource = r.resource.split('/').next().unwrap_or_default();
+        assert!(
+            !(write && matches!(resource, "persistentvolumeclaims" | "secrets")),
+            "a suspend or resume wrote a volume claim or Secret: {r:?}"
+        );
+        if !r.changed {
+            continue;
+        }
+        let name = r.name.clone().or(r.created.clone()).unwrap_or_default();
+        // A server-side apply that made its object is a creation too.
+        let verb = if r.status == 201 { "create" } else { &r.verb };
+        let ns = if r.resource == "namespaces" {
+            Some(name.clone())
+        } else {
+            r.namespace.clone()
+        };
+        let ns = ns.unwrap_or_else(|| panic!("a change outside any namespace: {r:?}"));
+        *by_ns
+            .entry(ns)
+            .or_default()
+            .entry(format!("{verb} {}/{name}", r.resource))
+            .or_insert(0) += 1;
+    }
+    by_ns
+}
+
+/// The backend Service of an Ingress's first path.
+fn backend(ingress: &DynamicObject) -> Value {
+    ingress.data["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"].clone()
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn killing_the_worker_at_every_suspend_and_resume_step_boundary_and_mid_step_ends_in_the_reference_cluster_state_with_nothing_done_twice(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let t0 = Instant::now();
+    let url = url_for(&connect);
+    let pool: PgPool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(connect)
+        .await
+        .unwrap();
+    let settings = StoreSettings::default();
+    // This process only starts runs: the store definitions without a cluster client.
+    let deps = Arc::new(StoreDeps {
+        settings: settings.clone(),
+        pool: pool.clone(),
+        client: None,
+    });
+    let engine = Engine::new(
+        pool.clone(),
+        urumi_workflows::registry(Some(&deps)).unwrap(),
+    );
+    let sim = Simulator::builder().start().await.unwrap();
+    let kubeconfig = sim.kubeconfig_path().to_owned();
+
+    // 0. Setup: every store provisioned, the resume cases' stores suspended, cleanly.
+    let mut cases = Vec::new();
+    let mut provisions = Vec::new();
+    for flow in Flow::ALL {
+        let crashes = (0..flow.steps().len())
+            .flat_map(|i| POINTS.iter().map(move |(point, short)| (i, *point, *short)));
+        let named: Vec<(Option<(&'static str, usize)>, String)> = crashes
+            .map(|(i, point, short)| {
+                let step = flow.steps()[i].replace('_', "-");
+                (Some((point, i)), format!("{}-{short}-{step}", flow.short()))
+            })
+            .chain([(None, format!("{}-none", flow.short()))])
+            .collect();
+        for (crash, name) in named {
+            let r = service::create(&engine, &settings, &name, "woocommerce", None, "tester")
+                .await
+                .unwrap();
+            provisions.push(r.run_id);
+            cases.push(Case {
+                flow,
+                crash,
+                store: r.store.id,
+                slug: r.store.slug,
+                run: None,
+                dead_owner: None,
+            });
+        }
+    }
+    assert_eq!(cases.len(), 2 * (4 + 6) + 2);
+    let clean = store_worker(&url, &kubeconfig, None, CLEAN_LEASE_MS);
+    all_runs_ended(&pool, "every store provisioned", Duration::from_secs(120)).await;
+    for (run, c) in provisions.iter().zip(&cases) {
+        assert_succeeded(&engine, *run, &format!("{}: provisioning", c.label())).await;
+    }
+    let mut suspends = Vec::new();
+    for c in cases.iter().filter(|c| c.flow == Flow::Resume) {
+        suspends.push((Flow::Suspend.request(&engine, c.store).await, c.label()));
+    }
+    all_runs_ended(
+        &pool,
+        "the resume stores suspended",
+        Duration::from_secs(60),
+    )
+    .await;
+    for (run, label) in &suspends {
+        assert_succeeded(&engine, *run, &format!("{label}: the suspend before")).await;
+    }
+    clean.terminate();
+    assert!(
+        sim.wait_idle(Duration::from_secs(10)).await,
+        "the controllers caught up"
+    );
+    let setup_done = sim.request_log().entries().last().map_or(0, |r| r.seq);
+    let set_up = t0.elapsed();
+
+    // 1. Crash phase: one armed worker process per case, one at a time, and no other worker.
+    for c in cases.iter_mut().filter(|c| c.crash.is_some()) {
+        let (point, i) = c.crash.unwrap();
+        let failpoint = format!("{point}:{}", c.flow.steps()[i]);
+        let mut doomed = store_worker(&url, &kubeconfig, Some(&failpoint), DOOMED_LEASE_MS);
+        c.run = Some(c.flow.request(&engine, c.store).await);
+        let status = doomed.exit_status(Duration::from_secs(60)).await;
+        assert!(
+            !status.success(),
+            "{}: the process aborted: {status}",
+            c.label()
+        );
+        let d = engine.run(c.run()).await.unwrap();
+        assert_crashed_where_armed(c, &d);
+        c.dead_owner = d.run.lease_owner.clone();
+    }
+    let crashed = t0.elapsed();
+
+    // 2. Recovery phase: the dead leases expire; one clean worker finishes every run, and
+    //    the references' runs beside them.
+    let aged = sqlx::query(
+        "UPDATE urumi.runs SET lease_expires_at = now() - interval '1 millisecond'
+         WHERE status = 'running'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    let in_flight = cases.iter().filter(|c| c.dead_owner.is_some()).count();
+    assert_eq!(
+        aged as usize, in_flight,
+        "every crash but the ones after the last checkpoint left its run leased"
+    );
+    assert_eq!(in_flight, 2 * (4 + 6) - 2);
+    for c in cases.iter_mut().filter(|c| c.crash.is_none()) {
+        c.run = Some(c.flow.request(&engine, c.store).await);
+    }
+    let rescuer = store_worker(&url, &kubeconfig, None, CLEAN_LEASE_MS);
+    all_runs_ended(&pool, "every run to end", Duration::from_secs(90)).await;
+    let recovered = t0.elapsed();
+    assert!(
+        sim.wait_idle(Duration::from_secs(10)).await,
+        "the controllers caught up"
+    );
+
+    // The runs: succeeded, checkpoints kept, taken over once from the dead process.
+    for c in &cases {
+        let d = engine.run(c.run()).await.unwrap();
+        assert_eq!(
+            d.run.status(),
+            RunStatus::Succeeded,
+            "{}: {:?}",
+            c.label(),
+            d.run.error
+        );
+        let attempts: Vec<(String, i32)> = d
+            .steps
+            .iter()
+            .map(|s| (s.name.clone(), s.attempts))
+            .collect();
+        assert_eq!(
+            attempts,
+            c.expected_attempts(),
+            "{}: the steps checkpointed before the crash ran once",
+            c.label()
+        );
+        let store = urumi_workflows::store::db::get(&pool, c.store)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store.status.as_str(),
+            c.flow.status_after(),
+            "{}",
+            c.label()
+        );
+        let events = engine.events_for_run(c.run()).await.unwrap();
+        let expired: Vec<&Value> = events
+            .iter()
+            .filter(|e| e.kind == "run.lease_expired")
+            .map(|e| &e.detail["previous_owner"])
+            .collect();
+        let want: Vec<Value> = c.dead_owner.iter().map(|o| json!(o)).collect();
+        assert_eq!(
+            expired,
+            want.iter().collect::<Vec<_>>(),
+            "{}: taken over once, from the dead process",
+            c.label()
+        );
+    }
+
+    // The cluster: every store's namespace holds what its flow's reference's holds.
+    let client = Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    let objects = objects_by_namespace(&client).await;
+    let state = |c: &Case| namespace_state(&objects, &c.namespace(), c.store, &c.slug);
+    let object = |c: &Case, kind: &str, name: &str| -> Option<DynamicObject> {
+        objects
+            .get(&c.namespace())?
+            .iter()
+            .find(|(k, o)| k == kind && o.metadata.name.as_deref() == Some(name))
+            .map(|(_, o)| o.clone())
+    };
+    let writes = writes_by_namespace(&sim, setup_done);
+    for flow in Flow::ALL {
+        let reference = cases
+            .iter()
+            .find(|c| c.flow == flow && c.crash.is_none())
+            .unwrap();
+        let want = state(reference);
+        let no_writes = BTreeMap::new();
+        let want_writes = writes.get(&reference.namespace()).unwrap_or(&no_writes);
+        // What the reference itself did, so that agreeing with it means something.
+        let suspended_page = match flow {
+            Flow::Suspend => "create services/store-suspended",
+            Flow::Resume => "delete services/store-suspended",
+        };
+        assert_eq!(
+            want_writes.get(suspended_page),
+            Some(&1),
+            "{}: {suspended_page}; all writes: {want_writes:#?}",
+            reference.label()
+        );
+        for workload in ["statefulsets/mariadb", "deployments/wordpress"] {
+            assert_eq!(
+                want_writes.get(&format!("patch {workload}")),
+                Some(&1),
+                "{}: {workload} scaled once; all writes: {want_writes:#?}",
+                reference.label()
+            );
+        }
+        for c in cases.iter().filter(|c| c.flow == flow) {
+            for (kind, name) in [("Deployment", "wordpress"), ("StatefulSet", "mariadb")] {
+                let o = object(c, kind, name).unwrap_or_else(|| panic!("{}: {kind}", c.label()));
+                assert_eq!(
+                    o.data["spec"]["replicas"],
+                    json!(flow.replicas_after()),
+                    "{}: {kind}/{name} replicas",
+                    c.label()
+                );
+            }
+            let ingress = object(c, "Ingress", "wordpress").expect("the Ingress");
+            assert_eq!(
+                backend(&ingress),
+                json!(flow.backend_after()),
+                "{}: the Ingress backend",
+                c.label()
+            );
+            assert_eq!(
+                object(c, "Service", "store-suspended").is_some(),
+                flow == Flow::Suspend,
+                "{}: the suspended page's Service",
+                c.label()
+            );
+            let got = state(c);
+            let missing: Vec<&String> = want.iter().filter(|o| !got.contains(o)).collect();
+            let extra: Vec<&String> = got.iter().filter(|o| !want.contains(o)).collect();
+            assert!(
+                got == want,
+                "{}: not the reference's cluster state;\nmissing: {missing:#?}\nextra: {extra:#?}",
+                c.label()
+            );
+            // The request log: the same changes as the reference's, each made once.
+            let got_writes = writes.get(&c.namespace()).unwrap_or(&no_writes);
+            assert_eq!(
+                got_writes,
+                want_writes,
+                "{}: the writes that changed an object, with how many times",
+                c.label()
+            );
+        }
+    }
+
+    rescuer.terminate();
+    sim.shutdown().await;
+    eprintln!(
+        "set up by {:.1}s, 20 crashes by {:.1}s, recovered by {:.1}s, checked by {:.1}s",
+        set_up.as_secs_f64(),
+        crashed.as_secs_f64(),
+        recovered.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+}
