@@ -240,3 +240,60 @@ async fn bad_suspend_and_resume_requests_are_problems_that_start_nothing(pool: P
         "only the preview run was started"
     );
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn bad_resize_requests_are_problems_that_start_nothing(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let body = app.created("Sized Shop").await;
+    let store = body["store"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/stores/{store}/resize");
+    let resize = |plan: Value| {
+        app.req(Method::POST, &path, &app.operator)
+            .json(&json!({ "plan": plan }))
+            .send()
+    };
+    let runs = app.count("runs").await;
+    // A provisioning store cannot be resized.
+    let p = problem(resize(json!("starter")).await.unwrap(), 409).await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("is provisioning"),
+        "{p}"
+    );
+    sqlx::query("UPDATE urumi.stores SET status = 'ready' WHERE id = $1::uuid")
+        .bind(&store)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // An unknown plan names the known ones; a body without a plan, an empty one, an
+    // unknown field are 400/422.
+    let p = problem(resize(json!("platinum")).await.unwrap(), 422).await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("known plans: starter"),
+        "{p}"
+    );
+    problem(resize(json!("")).await.unwrap(), 400).await;
+    let r = app
+        .req(Method::POST, &path, &app.operator)
+        .json(&json!({ "plan": "starter", "size": 3 }))
+        .send()
+        .await
+        .unwrap();
+    problem(r, 400).await;
+    problem(
+        app.req(Method::POST, &path, &app.viewer)
+            .json(&json!({ "plan": "starter" }))
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    // Its own plan: nothing to do.
+    let r = resize(json!("starter")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["not_started"], "already");
+    assert_eq!(app.count("runs").await, runs, "nothing was started");
+}

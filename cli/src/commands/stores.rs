@@ -78,6 +78,18 @@ pub enum StoresCmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Move a ready or suspended store to another plan (`urumictl plans` lists them);
+    /// refused when its usage would not fit. Needs operator.
+    Resize {
+        /// The store's id.
+        id: Uuid,
+        /// The plan to move to.
+        #[arg(long)]
+        plan: String,
+        /// Check and print what would change; start nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// A store's resource usage against its quota (resource, used, hard, %), as a worker
     /// last observed it (the worker's `[usage] cron`).
     Usage {
@@ -169,6 +181,13 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
         StoresCmd::Resume { id, dry_run } => {
             let a = call(api.resume_store().id(id).dry_run(dry_run).send()).await?;
             acted(ctx, &a, "resume")?;
+        }
+        StoresCmd::Resize { id, plan, dry_run } => {
+            let body = types::ResizeStore {
+                plan: checked("plan", plan)?,
+            };
+            let req = api.resize_store().id(id).dry_run(dry_run).body(body);
+            acted(ctx, &call(req.send()).await?, "resize")?;
         }
         StoresCmd::Usage { id } => {
             let usage = call(api.get_store_usage().id(id).send()).await?;
