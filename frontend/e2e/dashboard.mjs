@@ -404,6 +404,22 @@ try {
   await checkA11y("store-usage");
   await shot("store-usage");
 
+  say("suspend it (confirm first): the page shows it suspended, with the API agreeing; then resume it");
+  await page.getByRole("button", { name: "Suspend", exact: true }).click();
+  const suspendDialog = page.getByRole("dialog", { name: `Suspend ${name}?` });
+  await suspendDialog.waitFor();
+  await suspendDialog.getByRole("button", { name: "Suspend" }).click();
+  await page.locator('[data-testid="store-detail-status"][data-status="suspended"]').waitFor({ timeout });
+  if ((await api(`/api/v1/stores/${storeId}`)).status !== "suspended") throw new Error("the API does not say suspended");
+  await checkA11y("store-suspended");
+  await shot("store-suspended");
+  await page.getByRole("button", { name: "Resume", exact: true }).click();
+  const resumeDialog = page.getByRole("dialog", { name: `Resume ${name}?` });
+  await resumeDialog.waitFor();
+  await resumeDialog.getByRole("button", { name: "Resume" }).click();
+  await page.locator('[data-testid="store-detail-status"][data-status="ready"]').waitFor({ timeout });
+  if ((await api(`/api/v1/stores/${storeId}`)).status !== "ready") throw new Error("the API does not say ready after the resume");
+
   say("delete it (confirm first) and watch it become deleted");
   await page.getByRole("button", { name: "Delete store" }).click();
   const dialog = page.getByRole("dialog", { name: `Delete ${name}?` });

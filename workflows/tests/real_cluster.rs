@@ -161,6 +161,56 @@ async fn a_real_store_takes_a_cash_on_delivery_order_and_is_deleted() {
     assert!(order["order_id"].as_i64().unwrap_or(0) > 0, "{order}");
     assert_eq!(order["payment_method"], "cod");
 
+    // Suspended: the storefront no longer serves the shop (the suspended page's 503 where
+    // the chart's page and Traefik's ExternalName support are installed; the controller's own
+    // answer for a backend without pods otherwise); resumed: the same shop, its data kept.
+    let finished = |run: uuid::Uuid, what: &'static str| {
+        let engine = engine.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
+            loop {
+                let d = engine.run(run).await.unwrap();
+                match d.run.status() {
+                    RunStatus::Succeeded => break,
+                    s if !s.is_active() => panic!("{what} ended as {s}: {:?}", d.run.error),
+                    _ => {}
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{what} took 15 minutes"
+                );
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    };
+    let product_path = "/?rest_route=/wc/store/v1/products&sku=URUMI-TSHIRT";
+    match service::suspend(&engine, created.store.id, "e2e")
+        .await
+        .unwrap()
+    {
+        service::Lifecycle::Started(r) => finished(r.run_id, "the suspension").await,
+        service::Lifecycle::Unchanged(_) => panic!("a ready store was not suspended"),
+    }
+    let (status, _, body) = http("GET", &host, product_path, &[], None);
+    assert_ne!(
+        status, 200,
+        "a suspended store still serves its shop: {body}"
+    );
+    match service::resume(&engine, created.store.id, "e2e")
+        .await
+        .unwrap()
+    {
+        service::Lifecycle::Started(r) => finished(r.run_id, "the resumption").await,
+        service::Lifecycle::Unchanged(_) => panic!("a suspended store was not resumed"),
+    }
+    let (status, _, body) = http("GET", &host, product_path, &[], None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json_body(&body)[0]["id"].as_i64(),
+        Some(product_id),
+        "the same shop"
+    );
+
     let deleted = service::delete(&engine, created.store.id, "e2e")
         .await
         .unwrap();
