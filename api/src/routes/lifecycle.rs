@@ -74,19 +74,119 @@ pub struct ResizeStore {
     pub plan: Text,
 }
 
-#[derive(Clone, Copy)]
-enum Move {
+/// A store action as the API asks the store service for it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Request<'a> {
+    Delete,
+    Repair,
     Suspend,
     Resume,
+    Resize(&'a str),
 }
 
-impl Move {
+impl Request<'_> {
+    /// The kind of the run it starts (a request while one is under way answers that run).
     fn kind(self) -> RunKind {
         match self {
-            Move::Suspend => RunKind::Suspend,
-            Move::Resume => RunKind::Resume,
+            Request::Delete => RunKind::Delete,
+            Request::Repair => RunKind::Repair,
+            Request::Suspend => RunKind::Suspend,
+            Request::Resume => RunKind::Resume,
+            Request::Resize(_) => RunKind::Resize,
         }
     }
+    fn planned(self) -> PlannedAction {
+        match self {
+            Request::Delete => PlannedAction::Delete,
+            Request::Repair => PlannedAction::Repair,
+            Request::Suspend => PlannedAction::Suspend,
+            Request::Resume => PlannedAction::Resume,
+            Request::Resize(_) => PlannedAction::Resize,
+        }
+    }
+    /// The audit entry's kind and detail.
+    fn audit(self, store: &StoreRow) -> (&'static str, serde_json::Value) {
+        match self {
+            Request::Delete => ("store.delete_requested", serde_json::json!({})),
+            Request::Repair => ("store.repair_requested", serde_json::json!({})),
+            Request::Suspend => ("store.suspend_requested", serde_json::json!({})),
+            Request::Resume => ("store.resume_requested", serde_json::json!({})),
+            Request::Resize(to) => (
+                "store.resize_requested",
+                serde_json::json!({ "from": store.plan, "to": to }),
+            ),
+        }
+    }
+    async fn start_in(
+        self,
+        tx: &mut sqlx::PgConnection,
+        state: &AppState,
+        id: Uuid,
+        who: &Who<'_>,
+    ) -> Result<Lifecycle, service::Error> {
+        let engine = &state.engine;
+        Ok(match self {
+            Request::Delete => Lifecycle::Started(service::delete_in(tx, engine, id, who).await?),
+            Request::Repair => Lifecycle::Started(service::repair_in(tx, engine, id, who).await?),
+            Request::Suspend => service::suspend_in(tx, engine, id, who).await?,
+            Request::Resume => service::resume_in(tx, engine, id, who).await?,
+            Request::Resize(plan) => {
+                service::resize_in(tx, engine, &state.settings.stores, id, plan, who).await?
+            }
+        })
+    }
+}
+
+/// Carries out a store action for `auth` (who must hold `role`): the service's checks and
+/// the run, its audit entry, in one transaction — or, for a dry run, the same checks rolled
+/// back and the worker's cluster plan; a store already where the action leads answers
+/// `already`, a request while the same action runs answers that run.
+pub(super) async fn act(
+    state: &AppState,
+    auth: &Auth,
+    role: Role,
+    id: Uuid,
+    dry_run: bool,
+    request: Request<'_>,
+) -> Result<ActionAnswer, ApiError> {
+    auth.0.require(role)?;
+    let actor = auth.0.actor();
+    let who = Who::interactive(actor);
+    let mut tx = state.pool.begin().await?;
+    let requested = match request.start_in(&mut tx, state, id, &who).await {
+        Ok(Lifecycle::Started(r)) => r,
+        Ok(Lifecycle::Unchanged(row)) => {
+            drop(tx);
+            return already(state, row.id).await;
+        }
+        Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. }))
+            if !dry_run =>
+        {
+            drop(tx);
+            return existing_run(state, id, active_run, request.kind()).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if dry_run {
+        // Checked as for real; rolled back, so nothing was started or marked.
+        tx.rollback().await?;
+        let new_plan = match request {
+            Request::Resize(plan) => Some(plan),
+            _ => None,
+        };
+        return plan_answer(state, request.planned(), &requested.store, new_plan, actor).await;
+    }
+    let (kind, detail) = request.audit(&requested.store);
+    audit_in(
+        &mut tx,
+        kind,
+        actor,
+        Some(id),
+        Some(requested.run_id),
+        detail,
+    )
+    .await?;
+    started(state, tx, &requested).await
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Stores")]
@@ -109,7 +209,15 @@ impl LifecycleApi {
         #[oai(default)]
         dry_run: Query<bool>,
     ) -> Result<ActionAnswer, ApiError> {
-        self.act(auth, id.0, dry_run.0, Move::Suspend).await
+        act(
+            &self.0,
+            &auth,
+            Role::Operator,
+            id.0,
+            dry_run.0,
+            Request::Suspend,
+        )
+        .await
     }
 
     /// Resume a suspended store: its workloads come back, and once they are ready its
@@ -129,7 +237,15 @@ impl LifecycleApi {
         #[oai(default)]
         dry_run: Query<bool>,
     ) -> Result<ActionAnswer, ApiError> {
-        self.act(auth, id.0, dry_run.0, Move::Resume).await
+        act(
+            &self.0,
+            &auth,
+            Role::Operator,
+            id.0,
+            dry_run.0,
+            Request::Resume,
+        )
+        .await
     }
 
     /// Move a ready or suspended store to another plan: its quota, LimitRange and volume
@@ -152,55 +268,16 @@ impl LifecycleApi {
         dry_run: Query<bool>,
         body: Json<ResizeStore>,
     ) -> Result<ActionAnswer, ApiError> {
-        auth.0.require(Role::Operator)?;
-        let state = &self.0;
-        let actor = auth.0.actor();
         let plan: &str = &body.0.plan;
-        let mut tx = state.pool.begin().await?;
-        let done = service::resize_in(
-            &mut tx,
-            &state.engine,
-            &state.settings.stores,
+        act(
+            &self.0,
+            &auth,
+            Role::Operator,
             id.0,
-            plan,
-            &Who::interactive(actor),
+            dry_run.0,
+            Request::Resize(plan),
         )
-        .await;
-        let requested = match done {
-            Ok(Lifecycle::Started(r)) => r,
-            Ok(Lifecycle::Unchanged(row)) => {
-                drop(tx);
-                return already(state, row.id).await;
-            }
-            Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. }))
-                if !dry_run.0 =>
-            {
-                drop(tx);
-                return existing_run(state, id.0, active_run, RunKind::Resize).await;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if dry_run.0 {
-            tx.rollback().await?;
-            return plan_answer(
-                state,
-                PlannedAction::Resize,
-                &requested.store,
-                Some(plan),
-                actor,
-            )
-            .await;
-        }
-        audit_in(
-            &mut tx,
-            "store.resize_requested",
-            actor,
-            Some(id.0),
-            Some(requested.run_id),
-            serde_json::json!({ "from": requested.store.plan, "to": plan }),
-        )
-        .await?;
-        started(state, tx, &requested).await
+        .await
     }
 }
 
@@ -236,61 +313,4 @@ async fn started(
         cluster_plan: None,
         plan: None,
     })))
-}
-
-impl LifecycleApi {
-    async fn act(
-        &self,
-        auth: Auth,
-        id: Uuid,
-        dry_run: bool,
-        action: Move,
-    ) -> Result<ActionAnswer, ApiError> {
-        auth.0.require(Role::Operator)?;
-        let state = &self.0;
-        let actor = auth.0.actor();
-        let who = Who::interactive(actor);
-        let mut tx = state.pool.begin().await?;
-        let done = match action {
-            Move::Suspend => service::suspend_in(&mut tx, &state.engine, id, &who).await,
-            Move::Resume => service::resume_in(&mut tx, &state.engine, id, &who).await,
-        };
-        let requested = match done {
-            Ok(Lifecycle::Started(r)) => r,
-            Ok(Lifecycle::Unchanged(row)) => {
-                drop(tx);
-                return already(state, row.id).await;
-            }
-            Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. }))
-                if !dry_run =>
-            {
-                drop(tx);
-                return existing_run(state, id, active_run, action.kind()).await;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if dry_run {
-            // Checked as for real; rolled back, so nothing was started.
-            tx.rollback().await?;
-            let planned = match action {
-                Move::Suspend => PlannedAction::Suspend,
-                Move::Resume => PlannedAction::Resume,
-            };
-            return plan_answer(state, planned, &requested.store, None, actor).await;
-        }
-        let kind = match action {
-            Move::Suspend => "store.suspend_requested",
-            Move::Resume => "store.resume_requested",
-        };
-        audit_in(
-            &mut tx,
-            kind,
-            actor,
-            Some(id),
-            Some(requested.run_id),
-            serde_json::json!({}),
-        )
-        .await?;
-        started(state, tx, &requested).await
-    }
 }

@@ -13,7 +13,7 @@ use urumi_store::db::Store as StoreRow;
 use urumi_store::service;
 use uuid::Uuid;
 
-use super::lifecycle::{ActionAnswer, plan_answer};
+use super::lifecycle::{ActionAnswer, Request, act};
 use super::{ApiTags, audit_in, parse_uuid_cursor};
 use crate::auth::{Auth, Role};
 use crate::body::JsonBody;
@@ -25,7 +25,6 @@ use crate::views::{
     RunKind, RunPage, RunSummary, Store, StoreAccepted, StoreEngine, StorePage, StoreStatus,
     usage::StoreUsage,
 };
-use urumi_store::preview::PlannedAction;
 
 /// Stores: what users create and delete.
 #[derive(Debug)]
@@ -313,50 +312,15 @@ impl StoresApi {
         #[oai(default)]
         dry_run: Query<bool>,
     ) -> Result<ActionAnswer, ApiError> {
-        auth.0.require(Role::Admin)?;
-        let state = &self.0;
-        let actor = auth.0.actor();
-        let mut tx = state.pool.begin().await?;
-        let requested = match service::delete_in(
-            &mut tx,
-            &state.engine,
+        act(
+            &self.0,
+            &auth,
+            Role::Admin,
             id.0,
-            &urumi_engine::Who::interactive(actor),
+            dry_run.0,
+            Request::Delete,
         )
         .await
-        {
-            Ok(r) => r,
-            Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. }))
-                if !dry_run.0 =>
-            {
-                drop(tx);
-                return existing_run(state, id.0, active_run, RunKind::Delete).await;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if dry_run.0 {
-            // Checked as for real; rolled back, so nothing was started or marked.
-            tx.rollback().await?;
-            return plan_answer(state, PlannedAction::Delete, &requested.store, None, actor).await;
-        }
-        audit_in(
-            &mut tx,
-            "store.delete_requested",
-            actor,
-            Some(id.0),
-            Some(requested.run_id),
-            serde_json::json!({}),
-        )
-        .await?;
-        let run = run_summary(&mut tx, requested.run_id).await?;
-        tx.commit().await?;
-        Ok(ActionAnswer::Accepted(JsonBody(StoreAction {
-            store: Store::from_row(&requested.store, Some(run.clone()))?,
-            run: Some(run),
-            not_started: None,
-            cluster_plan: None,
-            plan: None,
-        })))
     }
 
     /// Start a repair: re-apply the store's desired state (a suspended store stays
@@ -376,31 +340,15 @@ impl StoresApi {
         #[oai(default)]
         dry_run: Query<bool>,
     ) -> Result<ActionAnswer, ApiError> {
-        auth.0.require(Role::Operator)?;
-        let state = &self.0;
-        let actor = auth.0.actor();
-        if dry_run.0 {
-            let mut tx = state.pool.begin().await?;
-            let requested = service::repair_in(
-                &mut tx,
-                &state.engine,
-                id.0,
-                &urumi_engine::Who::interactive(actor),
-            )
-            .await?;
-            tx.rollback().await?;
-            return plan_answer(state, PlannedAction::Repair, &requested.store, None, actor).await;
-        }
-        let requested = service::repair(&state.engine, id.0, actor).await?;
-        let mut conn = state.pool.acquire().await?;
-        let run = run_summary(&mut conn, requested.run_id).await?;
-        Ok(ActionAnswer::Accepted(JsonBody(StoreAction {
-            store: Store::from_row(&requested.store, Some(run.clone()))?,
-            run: Some(run),
-            not_started: None,
-            cluster_plan: None,
-            plan: None,
-        })))
+        act(
+            &self.0,
+            &auth,
+            Role::Operator,
+            id.0,
+            dry_run.0,
+            Request::Repair,
+        )
+        .await
     }
 
     /// A store's runs, newest first, a page at a time.
