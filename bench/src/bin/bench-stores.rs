@@ -2,7 +2,17 @@
 //! (controller timings zero) with W real `urumi-worker` processes; prints stores/s and
 //! p50/p99 time-to-ready. Each repetition uses fresh store names on the same database and
 //! simulator; the database is created and dropped by the program. Last line `RESULT {json}`.
+//!
+//! Then, in each repetition, the lifecycle phase (`--no-lifecycle` skips it): the N ready
+//! stores are suspended by one bulk operation (`urumi_ops`, action `suspend`, selector the
+//! repetition's store ids, `--concurrency` targets at once, default 200) and timed until
+//! every one is `suspended` (`suspend_seconds`), then resumed by a second one until every one
+//! is `ready` again (`resume_seconds`). The workers run the operation workflow
+//! (`operation@1`) beside the store workflows. A failed or skipped target, or a store that
+//! does not reach the status, fails the program. The issue's `backup_seconds` is absent:
+//! store backups are not built yet, so there is nothing to time.
 
+use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +23,11 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use urumi_bench::{median_min_max, quantile};
 use urumi_engine::Engine;
+use urumi_ops::{Action, Ops, Selector, Spec};
+use urumi_store::status::StoreStatus;
 use urumi_workflows::store::{service, settings::StoreSettings};
 use urumi_workflows::{StoreDeps, registry};
+use uuid::Uuid;
 
 fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
     let args: Vec<String> = std::env::args().collect();
@@ -34,8 +47,11 @@ async fn main() -> anyhow::Result<()> {
         arg("--workers", 2)?,
         arg("--reps", 3)?,
     );
+    let lifecycle = (!std::env::args().any(|a| a == "--no-lifecycle"))
+        .then(|| arg("--concurrency", 200))
+        .transpose()?;
     let db = urumi_bench::ScratchDb::create("urumi_bench_stores").await?;
-    let result = run(&db.url, stores, workers, reps).await;
+    let result = run(&db.url, stores, workers, reps, lifecycle).await;
     db.drop_now().await?;
     println!("RESULT {}", result?);
     Ok(())
@@ -46,6 +62,7 @@ async fn run(
     stores: usize,
     workers: usize,
     reps: usize,
+    lifecycle: Option<usize>,
 ) -> anyhow::Result<serde_json::Value> {
     let pool = PgPoolOptions::new()
         .max_connections(16)
@@ -90,7 +107,7 @@ async fn run(
                 .spawn()
         })
         .collect::<Result<_, _>>()?;
-    let outcome = measure(&pool, stores, reps).await;
+    let outcome = measure(&pool, stores, reps, lifecycle).await;
     for c in &mut children {
         let _ = Command::new("kill")
             .arg("-TERM")
@@ -111,16 +128,29 @@ async fn run(
     Ok(v)
 }
 
-async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<serde_json::Value> {
+async fn measure(
+    pool: &PgPool,
+    stores: usize,
+    reps: usize,
+    lifecycle: Option<usize>,
+) -> anyhow::Result<serde_json::Value> {
     let settings = StoreSettings::default();
     let deps = Arc::new(StoreDeps {
         settings: settings.clone(),
         pool: pool.clone(),
         client: None,
     });
-    let engine = Engine::new(pool.clone(), registry(Some(&deps))?);
+    // The operation workflow declared beside the store workflows, so the bench can create
+    // operations; the workers (the real `urumi-worker`) run its code.
+    let engine = Engine::new(
+        pool.clone(),
+        urumi_ops::with_declared(&registry(Some(&deps))?)?,
+    );
+    let ops = Ops::new(engine.clone());
     println!("bench-stores: {stores} stores x {reps} reps against the simulator (timings zero)");
     let (mut totals, mut p50s, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut suspends, mut resumes) = (Vec::new(), Vec::new());
+    let mut earlier: HashSet<Uuid> = HashSet::new();
     for rep in 1..=reps {
         let mut tasks = tokio::task::JoinSet::new();
         let per = stores.div_ceil(8);
@@ -207,6 +237,31 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
         totals.push(total);
         p50s.push(p50);
         p99s.push(p99);
+        // This repetition's stores: every store but those of the earlier repetitions.
+        let ids: Vec<Uuid> = urumi_store::db::matching_ids(pool, None, None, None)
+            .await?
+            .into_iter()
+            .filter(|id| !earlier.contains(id))
+            .collect();
+        earlier.extend(ids.iter().copied());
+        anyhow::ensure!(
+            ids.len() == stores,
+            "found {} stores of rep {rep}",
+            ids.len()
+        );
+        if let Some(concurrency) = lifecycle {
+            for (action, to, times) in [
+                (Action::Suspend, StoreStatus::Suspended, &mut suspends),
+                (Action::Resume, StoreStatus::Ready, &mut resumes),
+            ] {
+                let s = bulk(pool, &ops, &ids, action, to, concurrency).await?;
+                println!(
+                    "rep {rep}: {stores} stores {to} by one {action} operation in {s:.1} s ({:.1} stores/s)",
+                    stores as f64 / s
+                );
+                times.push(s);
+            }
+        }
     }
     let (t, tmin, tmax) = median_min_max(&totals);
     let (p50, _, _) = median_min_max(&p50s);
@@ -214,7 +269,7 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
     println!(
         "all ready: median {t:.1} s (min {tmin:.1}, max {tmax:.1}); p50 {p50:.2} s, p99 {p99:.2} s"
     );
-    Ok(json!({
+    let mut v = json!({
         "bench": "stores", "stores": stores, "reps": reps,
         "seconds_to_all_ready": (t * 10.0).round() / 10.0,
         "seconds_to_all_ready_min": (tmin * 10.0).round() / 10.0,
@@ -222,5 +277,109 @@ async fn measure(pool: &PgPool, stores: usize, reps: usize) -> anyhow::Result<se
         "stores_per_sec": ((stores as f64 / t) * 10.0).round() / 10.0,
         "ready_p50_s": (p50 * 100.0).round() / 100.0,
         "ready_p99_s": (p99 * 100.0).round() / 100.0,
-    }))
+    });
+    if let Some(concurrency) = lifecycle {
+        v["lifecycle_max_concurrency"] = json!(concurrency);
+        for (name, times) in [("suspend", &suspends), ("resume", &resumes)] {
+            let (t, tmin, tmax) = median_min_max(times);
+            println!(
+                "all {}: median {t:.1} s (min {tmin:.1}, max {tmax:.1}); {:.1} stores/s",
+                if name == "suspend" {
+                    "suspended"
+                } else {
+                    "resumed"
+                },
+                stores as f64 / t
+            );
+            v[format!("{name}_seconds")] = json!((t * 10.0).round() / 10.0);
+            v[format!("{name}_seconds_min")] = json!((tmin * 10.0).round() / 10.0);
+            v[format!("{name}_seconds_max")] = json!((tmax * 10.0).round() / 10.0);
+            v[format!("{name}_stores_per_sec")] =
+                json!(((stores as f64 / t) * 10.0).round() / 10.0);
+        }
+    }
+    Ok(v)
+}
+
+/// Acts on the stores `ids` (all in status `ready` or `suspended`) with one bulk operation
+/// of `action`, `concurrency` targets at once; returns the seconds from its creation until
+/// every one of them is in status `to`.
+///
+/// # Errors
+/// When the operation cannot be created, a target failed or was skipped, or the stores do
+/// not all reach `to` within 10 minutes.
+async fn bulk(
+    pool: &PgPool,
+    ops: &Ops,
+    ids: &[Uuid],
+    action: Action,
+    to: StoreStatus,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let count = |counts: &[(StoreStatus, i64)]| {
+        counts.iter().find(|(s, _)| *s == to).map_or(0, |(_, n)| *n)
+    };
+    // Stores of earlier repetitions are `ready` too: the target is `ids` more than now.
+    let expected = count(&urumi_store::db::count_by_status(pool).await?) + ids.len() as i64;
+    let spec = Spec {
+        action,
+        from_step: None,
+        selector: Selector {
+            store_ids: Some(ids.to_vec()),
+            ..Selector::default()
+        },
+        max_concurrency: u32::try_from(concurrency)?,
+        canary: None,
+        failure_budget: None,
+    };
+    let started = tokio::time::Instant::now();
+    let op = ops
+        .create(&spec, "bench", "bench")
+        .await
+        .with_context(|| format!("creating the {action} operation"))?;
+    anyhow::ensure!(
+        op.progress.matched == ids.len() as i64,
+        "the {action} operation matched {} of {} stores",
+        op.progress.matched,
+        ids.len()
+    );
+    let mut reached: Option<f64> = None;
+    loop {
+        // The operation first: once it is final its targets' statuses are written, so the
+        // count read after it sees them.
+        let op = ops.get(op.id).await?;
+        let p = op.progress;
+        let n = count(&urumi_store::db::count_by_status(pool).await?);
+        if reached.is_none() && n == expected {
+            reached = Some(started.elapsed().as_secs_f64());
+        }
+        if p.failed > 0 || p.skipped > 0 || (op.state.is_final() && reached.is_none()) {
+            anyhow::bail!(
+                "{action} operation {} is {} ({}): {} succeeded, {} failed, {} skipped of {}; {n}/{expected} stores {to}",
+                op.id,
+                op.state,
+                op.reason.as_deref().unwrap_or("-"),
+                p.succeeded,
+                p.failed,
+                p.skipped,
+                p.matched,
+            );
+        }
+        if let Some(s) = reached
+            && op.state.is_final()
+        {
+            println!(
+                "  {action} operation {}: {} of {} targets succeeded, 0 failed, 0 skipped",
+                op.id, p.succeeded, p.matched
+            );
+            return Ok(s);
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "{action}: only {n}/{expected} stores {to} after 10 minutes ({} of {} targets done)",
+            p.succeeded,
+            p.matched
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
