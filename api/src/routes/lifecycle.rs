@@ -35,7 +35,7 @@ pub enum ActionAnswer {
     #[oai(status = 202)]
     Accepted(JsonBody<StoreAction>),
     /// Nothing was started: the store already is where the action would take it, or this
-    /// was a dry run (`reason`).
+    /// was a dry run (`not_started`).
     #[oai(status = 200)]
     NotStarted(JsonBody<StoreAction>),
 }
@@ -193,7 +193,7 @@ pub(super) async fn act(
 impl LifecycleApi {
     /// Suspend a ready store: its storefront answers "suspended" (503) from the platform's
     /// shared page, its workloads go to zero replicas; its volumes, database and Secrets are
-    /// kept. A suspended store is left as it is (200, `reason: already`). Refused (409) for a
+    /// kept. A suspended store is left as it is (200, `not_started: already`). Refused (409) for a
     /// store that is provisioning, failed or deleting. With `dry_run=true`, nothing is
     /// started: the answer holds the objects the suspension would change. Needs `operator`.
     #[oai(
@@ -222,7 +222,7 @@ impl LifecycleApi {
 
     /// Resume a suspended store: its workloads come back, and once they are ready its
     /// storefront leaves the suspended page and must answer before the store is `ready`. A
-    /// ready store is left as it is (200, `reason: already`). With `dry_run=true`, nothing is
+    /// ready store is left as it is (200, `not_started: already`). With `dry_run=true`, nothing is
     /// started: the answer holds the objects the resumption would change. Needs `operator`.
     #[oai(
         path = "/stores/:id/resume",
