@@ -237,8 +237,13 @@ impl From<service::Error> for ApiError {
             E::UnknownEngine(_) => Self::unprocessable(Some("/engine"), e.to_string()),
             E::SlugTaken(_) => Self::conflict(e.to_string()),
             E::NotFound(_) => Self::not_found(e.to_string()),
-            E::Deleted(_) | E::WrongStatus { .. } | E::DoesNotFit { .. } => {
-                Self::conflict(e.to_string())
+            E::Deleted(_)
+            | E::WrongStatus { .. }
+            | E::DoesNotFit { .. }
+            | E::BackupNotRestorable { .. } => Self::conflict(e.to_string()),
+            E::BackupNotFound { .. } => Self::not_found(e.to_string()),
+            E::BackupOfAnotherStore { .. } => {
+                Self::unprocessable(Some("/backup_id"), e.to_string())
             }
             E::Engine(inner) => inner.into(),
             E::Database(db) => db.into(),

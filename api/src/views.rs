@@ -164,6 +164,14 @@ pub enum RunKind {
     #[oai(rename = "store.resize")]
     #[serde(rename = "store.resize")]
     Resize,
+    /// Back a store up (a dump Job; archive size and checksum recorded).
+    #[oai(rename = "store.backup")]
+    #[serde(rename = "store.backup")]
+    Backup,
+    /// Restore a store from one of its backups.
+    #[oai(rename = "store.restore")]
+    #[serde(rename = "store.restore")]
+    Restore,
     /// The engine's demonstration workflow.
     #[oai(rename = "demo")]
     #[serde(rename = "demo")]
@@ -191,7 +199,9 @@ impl RunKind {
     /// The engine's definition name.
     #[must_use]
     pub fn definition(self) -> &'static str {
-        use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND};
+        use urumi_store::definitions::{
+            BACKUP, DELETE, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND,
+        };
         use urumi_store::preview::PREVIEW;
         use urumi_store::sweep::SWEEP;
         use urumi_store::usage::USAGE;
@@ -202,6 +212,8 @@ impl RunKind {
             Self::Suspend => SUSPEND,
             Self::Resume => RESUME,
             Self::Resize => RESIZE,
+            Self::Backup => BACKUP,
+            Self::Restore => RESTORE,
             Self::Demo => "demo",
             Self::Operation => urumi_ops::NAME,
             Self::Preview => PREVIEW,
@@ -212,7 +224,9 @@ impl RunKind {
     /// The kind of a run of definition `d`.
     #[must_use]
     pub fn from_definition(d: &str) -> Self {
-        use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND};
+        use urumi_store::definitions::{
+            BACKUP, DELETE, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND,
+        };
         use urumi_store::preview::PREVIEW;
         use urumi_store::sweep::SWEEP;
         use urumi_store::usage::USAGE;
@@ -223,6 +237,8 @@ impl RunKind {
             SUSPEND => Self::Suspend,
             RESUME => Self::Resume,
             RESIZE => Self::Resize,
+            BACKUP => Self::Backup,
+            RESTORE => Self::Restore,
             urumi_ops::NAME => Self::Operation,
             PREVIEW => Self::Preview,
             USAGE => Self::Usage,
@@ -711,6 +727,22 @@ pub struct PlanView {
     pub db_storage: String,
     /// WordPress's volume (uploads, plugins).
     pub wp_storage: String,
+    /// How the plan's stores are backed up.
+    pub backups: PlanBackups,
+}
+
+/// A plan's backup policy.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct PlanBackups {
+    /// Complete backups kept per store; older ones are pruned when a new one completes.
+    pub retention: u32,
+    /// The cron expression (seconds first) on which the plan's ready stores are backed up;
+    /// absent: only on request.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The size of a store's backup volume (when backups are kept in the cluster).
+    pub volume: String,
 }
 
 impl PlanView {
@@ -728,6 +760,11 @@ impl PlanView {
             requests_storage: plan.requests_storage.clone(),
             db_storage: plan.db_storage.clone(),
             wp_storage: plan.wp_storage.clone(),
+            backups: PlanBackups {
+                retention: plan.backups.retention,
+                schedule: plan.backups.schedule.clone(),
+                volume: plan.backups.volume.clone(),
+            },
         }
     }
 }
@@ -854,6 +891,7 @@ pub struct RunHourView {
 
 /// Timestamps as poem-openapi's `ToJSON` writes them (`to_rfc3339`: `+00:00`, sub-second
 /// digits as needed), so stored and served views read the same.
+pub mod backups;
 pub mod cluster_plan;
 pub mod operations;
 pub mod store_actions;

@@ -392,6 +392,20 @@ async fn act(
             };
             Ok(Acted::Started(requested.run_id))
         }
+        Action::Backup => {
+            let Some(store) = store else {
+                return Err(Skip::Because(format!("{} is not a store", t.subject)));
+            };
+            let requested = urumi_store::service::backup_in(
+                conn,
+                engine,
+                store,
+                urumi_store::backups::BackupReason::Manual,
+                &who,
+            )
+            .await?;
+            Ok(Acted::Started(requested.requested.run_id))
+        }
         Action::Suspend | Action::Resume => {
             let Some(store) = store else {
                 return Err(Skip::Because(format!("{} is not a store", t.subject)));

@@ -24,6 +24,8 @@ urumi_engine::text_enum!(
         Suspend = "suspend",
         /// Resume the target store (`store.resume`); a ready store is skipped.
         Resume = "resume",
+        /// Back the target store up (`store.backup`); a store that is not ready is skipped.
+        Backup = "backup",
     }
 );
 
@@ -38,7 +40,7 @@ impl Action {
     pub fn on_store(self) -> bool {
         matches!(
             self,
-            Action::Repair | Action::Delete | Action::Suspend | Action::Resume
+            Action::Repair | Action::Delete | Action::Suspend | Action::Resume | Action::Backup
         )
     }
 }

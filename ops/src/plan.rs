@@ -55,6 +55,7 @@ fn planned(action: Action) -> Option<PlannedAction> {
         Action::Delete => Some(PlannedAction::Delete),
         Action::Suspend => Some(PlannedAction::Suspend),
         Action::Resume => Some(PlannedAction::Resume),
+        Action::Backup => Some(PlannedAction::Backup),
         Action::Retry | Action::Cancel | Action::Rerun => None,
     }
 }
@@ -85,7 +86,7 @@ pub(crate) async fn attach(
     if store_ids.is_empty() {
         return Ok(());
     }
-    let (plan, plans) = compute(engine, planned, store_ids, None, actor, wait).await?;
+    let (plan, plans) = compute(engine, planned, store_ids, None, None, actor, wait).await?;
     let mut plans: HashMap<Uuid, StorePlan> = plans.into_iter().map(|p| (p.store_id, p)).collect();
     for t in &mut preview.targets {
         if let Some(id) = urumi_store::subject::store_of(&t.subject) {
@@ -108,6 +109,7 @@ pub async fn compute(
     planned: PlannedAction,
     store_ids: Vec<Uuid>,
     plan: Option<String>,
+    backup_id: Option<Uuid>,
     actor: &str,
     wait: Duration,
 ) -> Result<(ClusterPlan, Vec<StorePlan>), Error> {
@@ -121,6 +123,7 @@ pub async fn compute(
                     action: planned,
                     store_ids,
                     plan,
+                    backup_id,
                 }),
             )
             .version(PREVIEW_VERSION)

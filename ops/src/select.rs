@@ -161,6 +161,10 @@ pub(crate) fn forecast(spec: &Spec, m: &Matched) -> String {
             Some(id) => format!("suspend store {id} (store.suspend; skipped if not ready)"),
             None => format!("skip: {} is not a store", m.subject),
         },
+        Action::Backup => match urumi_store::subject::store_of(&m.subject) {
+            Some(id) => format!("back store {id} up (store.backup; skipped if not ready)"),
+            None => format!("skip: {} is not a store", m.subject),
+        },
         Action::Resume => match urumi_store::subject::store_of(&m.subject) {
             Some(id) => format!("resume store {id} (store.resume; skipped if not suspended)"),
             None => format!("skip: {} is not a store", m.subject),

@@ -200,6 +200,7 @@ impl Ops {
         planned: urumi_store::preview::PlannedAction,
         store: Uuid,
         new_plan: Option<&str>,
+        backup_id: Option<Uuid>,
         actor: &str,
     ) -> Result<(crate::ClusterPlan, Option<urumi_store::preview::StorePlan>), Error> {
         let (plan, plans) = crate::plan::compute(
@@ -207,6 +208,7 @@ impl Ops {
             planned,
             vec![store],
             new_plan.map(str::to_owned),
+            backup_id,
             actor,
             self.plan_wait,
         )

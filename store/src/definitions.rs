@@ -1,6 +1,6 @@
 //! The store workflows as the engine sees them: `store.provision@1`, `store.delete@1`,
 //! `store.repair@1`, `store.suspend@1`, `store.resume@1`, `store.resize@1`, `store.preview@1`,
-//! `store.usage@1` and `store.sweep@1` — names, versions, input, and steps in order with their retry, timeout
+//! `store.usage@1`, `store.sweep@1`, `store.backup@1` and `store.restore@1` — names, versions, input, and steps in order with their retry, timeout
 //! and wait options. The steps are *declared* here, without code:
 //!
 //! ```text
@@ -14,6 +14,9 @@
 //! preview:   preview  (dry run: what a repair or delete would write; see `crate::preview`)
 //! usage:     observe  (every store's quota usage, fleet-wide; see `crate::usage`)
 //! sweep:     sweep    (every ready store's repair preview: the drifted ones; see `crate::sweep`)
+//! backup:    target (backup PVC or bucket credentials) → dump (Job) → record (size, checksum)
+//! restore:   target → web_down → web_stopped → import (Job) → web_up → wordpress_ready
+//!            → storefront → mark_restored
 //! ```
 //!
 //! A declared definition is all `urumi_engine::Engine` needs to start, re-run and check runs
@@ -51,6 +54,10 @@ pub const SUSPEND: &str = "store.suspend";
 pub const RESUME: &str = "store.resume";
 /// See [`PROVISION`].
 pub const RESIZE: &str = "store.resize";
+/// See [`PROVISION`].
+pub const BACKUP: &str = "store.backup";
+/// See [`PROVISION`].
+pub const RESTORE: &str = "store.restore";
 
 /// The version of [`PROVISION`] this build declares.
 pub const PROVISION_VERSION: i32 = 1;
@@ -64,6 +71,10 @@ pub const SUSPEND_VERSION: i32 = 1;
 pub const RESUME_VERSION: i32 = 1;
 /// The version of [`RESIZE`] this build declares.
 pub const RESIZE_VERSION: i32 = 1;
+/// The version of [`BACKUP`] this build declares.
+pub const BACKUP_VERSION: i32 = 1;
+/// The version of [`RESTORE`] this build declares.
+pub const RESTORE_VERSION: i32 = 1;
 
 /// The input of every store workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +92,10 @@ pub struct StoreInput {
     /// suspended store, so that a repair never wakes a store up.
     #[serde(default)]
     pub suspended: bool,
+    /// The backup a `store.backup` run makes, or a `store.restore` run restores (its row in
+    /// `urumi.store_backups`, written with the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<Uuid>,
 }
 
 impl StoreInput {
@@ -94,6 +109,7 @@ impl StoreInput {
             plan: store.plan.clone(),
             engine: store.engine.clone(),
             suspended: store.status == crate::status::StoreStatus::Suspended,
+            backup_id: None,
         }
     }
 }
@@ -119,7 +135,7 @@ fn cluster_options() -> StepOptions {
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 9]> {
+pub fn declared() -> Result<[Definition; 11]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -150,6 +166,8 @@ pub fn declared() -> Result<[Definition; 9]> {
         .supersedes(SUSPEND)
         .supersedes(RESUME)
         .supersedes(RESIZE)
+        .supersedes(BACKUP)
+        .supersedes(RESTORE)
         .step_defaults(o)
         .declare("mark_deleting")
         .declare("delete_namespace")
@@ -192,6 +210,44 @@ pub fn declared() -> Result<[Definition; 9]> {
         .declare_with("mariadb_ready", o.wait_deadline(Duration::from_secs(900)))
         .declare_with("wordpress_ready", o.wait_deadline(Duration::from_secs(900)))
         .build()?;
+    // Backup: the archive's home (the backup PVC, or the bucket's credentials), the dump
+    // Job (which also prunes what retention drops), then the archive's size and checksum
+    // recorded from the Job's log.
+    let backup = Definition::builder(BACKUP, BACKUP_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("target")
+        .declare_with(
+            "dump",
+            o.retry(RetryPolicy {
+                max_attempts: 4,
+                ..o.retry
+            })
+            .wait_deadline(Duration::from_secs(3600)),
+        )
+        .declare("record")
+        .build()?;
+    // Restore: shoppers are kept off while the database is replaced (the web tier at zero),
+    // the import Job, then the web tier back, ready, and the storefront check.
+    let restore = Definition::builder(RESTORE, RESTORE_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("target")
+        .declare("web_down")
+        .declare_with("web_stopped", o.wait_deadline(Duration::from_secs(900)))
+        .declare_with(
+            "import",
+            o.retry(RetryPolicy {
+                max_attempts: 4,
+                ..o.retry
+            })
+            .wait_deadline(Duration::from_secs(3600)),
+        )
+        .declare("web_up")
+        .declare_with("wordpress_ready", o.wait_deadline(Duration::from_secs(900)))
+        .declare_with("storefront", o.wait_deadline(Duration::from_secs(600)))
+        .declare("mark_restored")
+        .build()?;
     // A preview answers an operator waiting on a dry run: a few quick attempts, no long
     // backoff (the API stops waiting after a few seconds anyway).
     let preview = Definition::builder(PREVIEW, PREVIEW_VERSION)
@@ -216,7 +272,7 @@ pub fn declared() -> Result<[Definition; 9]> {
         .declare("sweep")
         .build()?;
     Ok([
-        provision, delete, repair, suspend, resume, resize, preview, usage, sweep,
+        provision, delete, repair, suspend, resume, resize, preview, usage, sweep, backup, restore,
     ])
 }
 
@@ -243,11 +299,13 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "store.backup@1",
                 "store.delete@1",
                 "store.preview@1",
                 "store.provision@1",
                 "store.repair@1",
                 "store.resize@1",
+                "store.restore@1",
                 "store.resume@1",
                 "store.suspend@1",
                 "store.sweep@1",

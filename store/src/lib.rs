@@ -22,6 +22,7 @@
 //! `api/tests/dependencies.rs` fails if the API's tree gains either). The steps' code, which
 //! talks to the cluster, is `urumi-workflows`: it gives the declared steps their code.
 
+pub mod backups;
 pub mod db;
 pub mod definitions;
 pub mod engines;

@@ -44,6 +44,11 @@ pub enum PlannedAction {
     Resume,
     /// `store.resize`: the desired state applied with [`PreviewInput::plan`].
     Resize,
+    /// `store.backup`: the archive's target and the dump Job ([`PreviewInput::backup_id`]).
+    Backup,
+    /// `store.restore`: the web tier at zero and the import Job of
+    /// [`PreviewInput::backup_id`].
+    Restore,
 }
 
 /// The input of `store.preview@1`.
@@ -56,6 +61,9 @@ pub struct PreviewInput {
     /// The plan a resize moves the stores to (`None`: their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// The backup a backup makes or a restore restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<Uuid>,
 }
 
 /// The output of `store.preview@1`: one plan per store, in the input's order.

@@ -1,4 +1,4 @@
-//! Asking for store changes: create, delete, repair, suspend and resume. Each writes the store row, starts its
+//! Asking for store changes: create, delete, repair, suspend, resume, resize, back up and restore. Each writes the store row, starts its
 //! workflow run and records who asked, in one transaction — or refuses with a clear error
 //! and writes nothing.
 
@@ -7,8 +7,11 @@ use sqlx::PgConnection;
 use urumi_engine::{Engine, NewRun, Who};
 use uuid::Uuid;
 
+use super::backups::{self, BackupReason, BackupStatus};
 use super::db::{self, Store};
-use super::definitions::{DELETE, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND, StoreInput};
+use super::definitions::{
+    BACKUP, DELETE, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND, StoreInput,
+};
 use super::engines;
 use super::names::{self, slugify};
 use super::settings::StoreSettings;
@@ -52,6 +55,17 @@ pub enum Error {
         plan: String,
         why: Vec<String>,
     },
+    /// No such backup of this store.
+    #[error("backup {backup} of store {store} not found")]
+    BackupNotFound { store: Uuid, backup: Uuid },
+    /// The backup is another store's: a store is only ever restored from its own.
+    #[error(
+        "backup {backup} belongs to another store, not to store {store}; a store can only be restored from its own backups"
+    )]
+    BackupOfAnotherStore { store: Uuid, backup: Uuid },
+    /// The backup has no archive to restore (pending, failed or pruned).
+    #[error("backup {backup} is {status}; only a complete backup can be restored")]
+    BackupNotRestorable { backup: Uuid, status: &'static str },
     /// The engine refused (e.g. a conflicting active run).
     #[error(transparent)]
     Engine(#[from] urumi_engine::Error),
@@ -450,4 +464,126 @@ async fn misfits(
         }
     }
     Ok(why)
+}
+
+/// A store and the run that backs it up or restores it, and the backup concerned.
+#[derive(Debug, Clone)]
+pub struct BackupRequested {
+    pub requested: Requested,
+    pub backup_id: Uuid,
+}
+
+/// Starts `store.backup` of a ready store, recording a `pending` backup with the run (one
+/// request, one backup: the row is keyed by the run).
+///
+/// # Errors
+/// [`Error::WrongStatus`] unless the store is ready (a suspended store's database is not
+/// running); [`Error::Engine`] with a conflict while another run of the store is active.
+pub async fn backup_in(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    id: Uuid,
+    reason: BackupReason,
+    who: &Who<'_>,
+) -> Result<BackupRequested, Error> {
+    let store = db::get_for_update(&mut *tx, id)
+        .await?
+        .ok_or(Error::NotFound(id))?;
+    if store.status == StoreStatus::Deleted {
+        return Err(Error::Deleted(id));
+    }
+    if store.status != StoreStatus::Ready {
+        return Err(Error::WrongStatus {
+            id,
+            status: store.status,
+            needs: "ready",
+            done: "backed up (a suspended store's database is not running: resume it first)",
+        });
+    }
+    let backup_id = Uuid::now_v7();
+    let mut input = StoreInput::of(&store);
+    input.backup_id = Some(backup_id);
+    let started = engine
+        .start_run_in(
+            &mut *tx,
+            NewRun::new(BACKUP, super::subject::subject(id), json!(input))
+                .actor(who.actor)
+                .lane(who.lane)
+                .owner(who.owner),
+        )
+        .await?;
+    backups::insert(&mut *tx, backup_id, id, started.run_id, reason, who.actor).await?;
+    Ok(BackupRequested {
+        requested: Requested {
+            store,
+            run_id: started.run_id,
+        },
+        backup_id,
+    })
+}
+
+/// Starts `store.restore` of a ready store from one of its own complete backups.
+///
+/// # Errors
+/// [`Error::BackupNotFound`]; [`Error::BackupOfAnotherStore`];
+/// [`Error::BackupNotRestorable`] for a backup that is not complete; [`Error::WrongStatus`]
+/// unless the store is ready; [`Error::Engine`] with a conflict while another run of the
+/// store is active.
+pub async fn restore_in(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    id: Uuid,
+    backup_id: Uuid,
+    who: &Who<'_>,
+) -> Result<BackupRequested, Error> {
+    let store = db::get_for_update(&mut *tx, id)
+        .await?
+        .ok_or(Error::NotFound(id))?;
+    if store.status == StoreStatus::Deleted {
+        return Err(Error::Deleted(id));
+    }
+    let backup = backups::get(&mut *tx, backup_id)
+        .await?
+        .ok_or(Error::BackupNotFound {
+            store: id,
+            backup: backup_id,
+        })?;
+    if backup.store_id != id {
+        return Err(Error::BackupOfAnotherStore {
+            store: id,
+            backup: backup_id,
+        });
+    }
+    if backup.status != BackupStatus::Complete {
+        return Err(Error::BackupNotRestorable {
+            backup: backup_id,
+            status: backup.status.as_str(),
+        });
+    }
+    if store.status != StoreStatus::Ready {
+        return Err(Error::WrongStatus {
+            id,
+            status: store.status,
+            needs: "ready",
+            done: "restored",
+        });
+    }
+    let mut input = StoreInput::of(&store);
+    input.backup_id = Some(backup_id);
+    let started = engine
+        .start_run_in(
+            &mut *tx,
+            NewRun::new(RESTORE, super::subject::subject(id), json!(input))
+                .actor(who.actor)
+                .lane(who.lane)
+                .owner(who.owner),
+        )
+        .await?;
+    Ok(BackupRequested {
+        requested: Requested {
+            store,
+            run_id: started.run_id,
+        },
+        backup_id,
+    })
 }

@@ -37,6 +37,94 @@ pub struct StoreSettings {
     /// store's namespace. Empty: a suspended store's Ingress keeps pointing at its scaled-down
     /// web Service, and the ingress controller answers 503 on its own.
     pub suspended_service: String,
+    /// Where backups are kept (`[stores.backups]`).
+    pub backups: BackupSettings,
+}
+
+/// Where store backups are written: a per-store PVC `store-backups` (the default), or an
+/// S3-compatible bucket.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSettings {
+    /// `pvc` (default) or `s3` (then [`BackupSettings::s3`] is required).
+    pub storage: BackupStorage,
+    /// The bucket, when [`BackupStorage::S3`].
+    pub s3: Option<S3Settings>,
+}
+
+/// Where backup archives live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupStorage {
+    /// A PVC `store-backups` in the store's namespace, sized by the plan's `backups.volume`.
+    #[default]
+    Pvc,
+    /// Objects `<prefix>/<store id>/<backup id>.tar` in an S3-compatible bucket.
+    S3,
+}
+
+impl BackupStorage {
+    /// The stored name (`pvc`, `s3`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pvc => "pvc",
+            Self::S3 => "s3",
+        }
+    }
+}
+
+/// An S3-compatible bucket. The credentials are copied into a Secret `backup-s3` in each
+/// store's namespace, which the backup and restore Jobs read; set them from the
+/// environment (`URUMI__STORES__BACKUPS__S3__SECRET_ACCESS_KEY`), not a file.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// e.g. `https://s3.eu-west-1.amazonaws.com` or `http://minio.storage:9000` (path-style
+    /// addressing: `<endpoint>/<bucket>/<key>`).
+    pub endpoint: String,
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Key prefix; objects are `<prefix>/<store id>/<backup id>.tar`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("prefix", &self.prefix)
+            .field("access_key_id", &"<redacted>")
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_prefix() -> String {
+    "stores".into()
+}
+
+impl S3Settings {
+    /// The URL under which a store's archives live (`<endpoint>/<bucket>/<prefix>/<store>`).
+    #[must_use]
+    pub fn store_url(&self, store: uuid::Uuid) -> String {
+        format!(
+            "{}/{}/{}/{store}",
+            self.endpoint.trim_end_matches('/'),
+            self.bucket,
+            self.prefix.trim_matches('/')
+        )
+    }
 }
 
 /// Pinned images (Docker official images; Bitnami's free images are frozen since Aug 2025).
@@ -46,6 +134,13 @@ pub struct Images {
     pub mariadb: String,
     pub wordpress: String,
     pub wp_cli: String,
+    /// curl, for the backup and restore Jobs' S3 transfers.
+    #[serde(default = "default_curl_image")]
+    pub curl: String,
+}
+
+fn default_curl_image() -> String {
+    "curlimages/curl:8.17.0".into()
 }
 
 /// One plan's limits.
@@ -61,6 +156,34 @@ pub struct Plan {
     pub requests_storage: String,
     pub db_storage: String,
     pub wp_storage: String,
+    /// How the plan's stores are backed up.
+    #[serde(default)]
+    pub backups: BackupPolicy,
+}
+
+/// A plan's backups: how many complete ones are kept, on what schedule, and the size of the
+/// backup volume (PVC storage).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupPolicy {
+    /// Complete backups kept per store (at least 1); older ones are pruned when a new one
+    /// completes.
+    pub retention: u32,
+    /// A cron expression (seconds first, as in `[[schedules]]`) on which every ready store of
+    /// the plan is backed up; `None`: only on request.
+    pub schedule: Option<String>,
+    /// The size of the `store-backups` PVC (PVC storage only).
+    pub volume: String,
+}
+
+impl Default for BackupPolicy {
+    fn default() -> Self {
+        Self {
+            retention: 7,
+            schedule: None,
+            volume: "5Gi".into(),
+        }
+    }
 }
 
 impl Plan {
@@ -92,6 +215,7 @@ impl Default for Plan {
             requests_storage: "20Gi".into(),
             db_storage: "5Gi".into(),
             wp_storage: "5Gi".into(),
+            backups: BackupPolicy::default(),
         }
     }
 }
@@ -115,10 +239,12 @@ impl Default for StoreSettings {
                 mariadb: "mariadb:11.4.8".into(),
                 wordpress: "wordpress:6.8.3-php8.3-apache".into(),
                 wp_cli: "wordpress:cli-2.12.0-php8.3".into(),
+                curl: default_curl_image(),
             },
             plans: BTreeMap::from([("starter".to_owned(), Plan::default())]),
             default_plan: "starter".into(),
             suspended_service: "urumi-suspended".into(),
+            backups: BackupSettings::default(),
         }
     }
 }

@@ -21,7 +21,7 @@ use urumi_engine::{Engine, NewRun, RunStatus, Worker, WorkerOptions};
 use urumi_sim::Simulator;
 use urumi_workflows::store::engines::woocommerce::WooCommerce;
 use urumi_workflows::store::engines::{
-    AppObject, Engines, SETUP_CONFIGMAP, StoreEngine, Tier, Verdict, WebTier, Workload,
+    AppObject, ArchiveJob, Engines, SETUP_CONFIGMAP, StoreEngine, Tier, Verdict, WebTier, Workload,
 };
 use urumi_workflows::store::names::slugify;
 use urumi_workflows::store::render::{
@@ -144,6 +144,18 @@ impl StoreEngine for TestShop {
             }),
             ..Volume::default()
         }]);
+        pod
+    }
+    fn archive_pod(&self, spec: &StoreSpec<'_>, _: &StoreSettings, job: &ArchiveJob) -> PodSpec {
+        // The shop's own dump tool, given the backup to make or restore.
+        let mut pod = pod(spec, "archive", "example/shop:1", 1000).spec.unwrap();
+        let c = &mut pod.containers[0];
+        c.command = Some(vec![
+            "shop".into(),
+            job.kind.as_str().into(),
+            job.backup_id.to_string(),
+        ]);
+        pod.restart_policy = Some("Never".into());
         pod
     }
     fn storefront_path(&self) -> &'static str {

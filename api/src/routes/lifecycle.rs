@@ -9,6 +9,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use urumi_engine::Who;
+use urumi_store::backups::BackupReason;
 use urumi_store::db::Store as StoreRow;
 use urumi_store::preview::PlannedAction;
 use urumi_store::service::{self, Lifecycle};
@@ -47,11 +48,12 @@ pub(super) async fn plan_answer(
     planned: PlannedAction,
     row: &StoreRow,
     new_plan: Option<&str>,
+    backup: Option<Uuid>,
     actor: &str,
 ) -> Result<ActionAnswer, ApiError> {
     let (plan, store_plan) = state
         .ops
-        .plan_store(planned, row.id, new_plan, actor)
+        .plan_store(planned, row.id, new_plan, backup, actor)
         .await?;
     let store = one(state, row.id)
         .await?
@@ -82,6 +84,8 @@ pub(super) enum Request<'a> {
     Suspend,
     Resume,
     Resize(&'a str),
+    Backup,
+    Restore(Uuid),
 }
 
 impl Request<'_> {
@@ -93,6 +97,8 @@ impl Request<'_> {
             Request::Suspend => RunKind::Suspend,
             Request::Resume => RunKind::Resume,
             Request::Resize(_) => RunKind::Resize,
+            Request::Backup => RunKind::Backup,
+            Request::Restore(_) => RunKind::Restore,
         }
     }
     fn planned(self) -> PlannedAction {
@@ -102,6 +108,8 @@ impl Request<'_> {
             Request::Suspend => PlannedAction::Suspend,
             Request::Resume => PlannedAction::Resume,
             Request::Resize(_) => PlannedAction::Resize,
+            Request::Backup => PlannedAction::Backup,
+            Request::Restore(_) => PlannedAction::Restore,
         }
     }
     /// The audit entry's kind and detail.
@@ -114,6 +122,11 @@ impl Request<'_> {
             Request::Resize(to) => (
                 "store.resize_requested",
                 serde_json::json!({ "from": store.plan, "to": to }),
+            ),
+            Request::Backup => ("store.backup_requested", serde_json::json!({})),
+            Request::Restore(backup) => (
+                "store.restore_requested",
+                serde_json::json!({ "backup": backup }),
             ),
         }
     }
@@ -133,6 +146,16 @@ impl Request<'_> {
             Request::Resize(plan) => {
                 service::resize_in(tx, engine, &state.settings.stores, id, plan, who).await?
             }
+            Request::Backup => Lifecycle::Started(
+                service::backup_in(tx, engine, id, BackupReason::Manual, who)
+                    .await?
+                    .requested,
+            ),
+            Request::Restore(backup) => Lifecycle::Started(
+                service::restore_in(tx, engine, id, backup, who)
+                    .await?
+                    .requested,
+            ),
         })
     }
 }
@@ -174,7 +197,19 @@ pub(super) async fn act(
             Request::Resize(plan) => Some(plan),
             _ => None,
         };
-        return plan_answer(state, request.planned(), &requested.store, new_plan, actor).await;
+        let backup = match request {
+            Request::Restore(backup) => Some(backup),
+            _ => None,
+        };
+        return plan_answer(
+            state,
+            request.planned(),
+            &requested.store,
+            new_plan,
+            backup,
+            actor,
+        )
+        .await;
     }
     let (kind, detail) = request.audit(&requested.store);
     audit_in(

@@ -31,6 +31,8 @@ pub enum OperationAction {
     Suspend,
     /// Resume the suspended store (a store not suspended is skipped).
     Resume,
+    /// Back the store up (a store that is not ready is skipped).
+    Backup,
 }
 
 impl From<OperationAction> for urumi_ops::Action {
@@ -43,6 +45,7 @@ impl From<OperationAction> for urumi_ops::Action {
             OperationAction::Delete => Self::Delete,
             OperationAction::Suspend => Self::Suspend,
             OperationAction::Resume => Self::Resume,
+            OperationAction::Backup => Self::Backup,
         }
     }
 }
@@ -57,6 +60,7 @@ impl From<urumi_ops::Action> for OperationAction {
             urumi_ops::Action::Delete => Self::Delete,
             urumi_ops::Action::Suspend => Self::Suspend,
             urumi_ops::Action::Resume => Self::Resume,
+            urumi_ops::Action::Backup => Self::Backup,
         }
     }
 }

@@ -23,6 +23,11 @@ async fn plans_are_listed_by_name_with_their_quota_and_the_default_marked(pool: 
                 requests_storage: "60Gi".into(),
                 db_storage: "20Gi".into(),
                 wp_storage: "30Gi".into(),
+                backups: urumi_store::settings::BackupPolicy {
+                    retention: 14,
+                    schedule: Some("0 0 3 * * *".into()),
+                    volume: "40Gi".into(),
+                },
             },
         );
         s.stores.default_plan = "business".into();
@@ -43,12 +48,14 @@ async fn plans_are_listed_by_name_with_their_quota_and_the_default_marked(pool: 
                 { "name": "business", "default": true, "pods": "20", "requests_cpu": "2",
                   "requests_memory": "4Gi", "limits_cpu": "4", "limits_memory": "8Gi",
                   "pvcs": "6", "requests_storage": "60Gi", "db_storage": "20Gi",
-                  "wp_storage": "30Gi" },
+                  "wp_storage": "30Gi",
+                  "backups": { "retention": 14, "schedule": "0 0 3 * * *", "volume": "40Gi" } },
                 { "name": "starter", "default": false, "pods": starter.pods,
                   "requests_cpu": starter.requests_cpu, "requests_memory": starter.requests_memory,
                   "limits_cpu": starter.limits_cpu, "limits_memory": starter.limits_memory,
                   "pvcs": starter.pvcs, "requests_storage": starter.requests_storage,
-                  "db_storage": starter.db_storage, "wp_storage": starter.wp_storage },
+                  "db_storage": starter.db_storage, "wp_storage": starter.wp_storage,
+                  "backups": { "retention": 7, "volume": "5Gi" } },
             ]})
         );
     }

@@ -15,12 +15,14 @@
 //! - [`preview`]: applying a store's desired state and saying what changed — for real
 //!   (`store.repair`) or under `dryRun=All` (`store.preview`, an operation's plan preview).
 //! - [`lifecycle`]: the code of the `store.suspend` and `store.resume` steps.
+//! - [`backup`]: the code of the `store.backup` and `store.restore` steps (archive Jobs).
 //! - [`steps`]: the code of the `store.provision`, `store.delete`, `store.repair` and
 //!   `store.preview` steps.
 //! - [`usage`]: `store.usage`'s step — every store's quota usage, one paginated LIST.
 //! - [`sweep`]: `store.sweep`'s step — the fleet drift sweep: every ready store's repair
 //!   preview, drifted stores listed (and repaired in the bulk lane when told).
 
+pub mod backup;
 pub mod cluster;
 pub mod engines;
 pub mod lifecycle;

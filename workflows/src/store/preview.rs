@@ -21,6 +21,7 @@ use urumi_store::preview::{Change, MAX_FIELDS, ObjectChange, PlannedAction, Stor
 use uuid::Uuid;
 
 use super::cluster::{FIELD_MANAGER, classify, exists_by_dry_run, get_opt};
+use super::engines::ArchiveKind;
 use super::render::{self, CREDENTIALS, SUSPENDED_SERVICE};
 use super::steps::Ctx;
 
@@ -258,6 +259,19 @@ pub(super) async fn plan(
                 Ok(objects)
             }
             PlannedAction::Delete => delete(&c).await,
+            PlannedAction::Backup | PlannedAction::Restore => {
+                c.own_namespace().await?;
+                let kind = if action == PlannedAction::Backup {
+                    ArchiveKind::Backup
+                } else {
+                    ArchiveKind::Restore
+                };
+                let mut changes = Vec::new();
+                for obj in super::backup::planned(&c, kind).await? {
+                    changes.push(reconcile(c.client()?, &obj, true).await?);
+                }
+                Ok(changes)
+            }
         }
     }
     .await;

@@ -589,7 +589,7 @@ pub fn setup_job(engine: &dyn StoreEngine, spec: &StoreSpec<'_>, s: &StoreSettin
 }
 
 /// An object as JSON with its `apiVersion` and `kind`.
-fn value<T: k8s_openapi::Resource + serde::Serialize>(obj: &T) -> serde_json::Value {
+pub(crate) fn value<T: k8s_openapi::Resource + serde::Serialize>(obj: &T) -> serde_json::Value {
     let mut value = serde_json::to_value(obj).expect("typed objects serialize");
     value["apiVersion"] = T::API_VERSION.into();
     value["kind"] = T::KIND.into();

@@ -36,6 +36,7 @@ use urumi_engine::{Definition, ResultExt, StepContext, StepError, StepOutcome};
 use urumi_store::preview::{Change, MAX_PREVIEWED, PlannedAction, PreviewInput, PreviewOutput};
 use uuid::Uuid;
 
+use super::backup as backups;
 use super::cluster::{self, apply, create_if_absent, get_opt};
 use super::engines::{AppObject, Engines, StoreEngine, Verdict, Workload};
 use super::lifecycle;
@@ -212,6 +213,8 @@ pub fn definitions_for(
         preview,
         usage,
         sweep,
+        backup,
+        restore,
     ] = urumi_store::definitions::declared()?;
     let provision = provision
         .implement("namespace", step(deps, engines, namespace))?
@@ -267,8 +270,24 @@ pub fn definitions_for(
         let deps = deps.clone();
         move |sc: StepContext| super::sweep::sweep(deps.clone(), engines, starter.clone(), sc)
     })?;
+    let backup = backup
+        .implement("target", guarded(deps, engines, backups::backup_target))?
+        .implement("dump", guarded(deps, engines, backups::dump))?
+        .implement("record", guarded(deps, engines, backups::record))?;
+    let restore = restore
+        .implement("target", guarded(deps, engines, backups::restore_target))?
+        .implement("web_down", guarded(deps, engines, backups::web))?
+        .implement("web_stopped", guarded(deps, engines, backups::web_stopped))?
+        .implement("import", guarded(deps, engines, backups::import))?
+        .implement("web_up", guarded(deps, engines, backups::web))?
+        .implement("wordpress_ready", guarded(deps, engines, web_tier_ready))?
+        .implement("storefront", guarded(deps, engines, storefront))?
+        .implement(
+            "mark_restored",
+            guarded(deps, engines, backups::mark_restored),
+        )?;
     Ok(vec![
-        provision, delete, repair, suspend, resume, resize, preview, usage, sweep,
+        provision, delete, repair, suspend, resume, resize, preview, usage, sweep, backup, restore,
     ])
 }
 
@@ -466,7 +485,7 @@ async fn web_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
 }
 
 /// The `wordpress_ready` step: the web tier's workload is available.
-async fn web_tier_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+pub(super) async fn web_tier_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let workload = c.engine()?.web_tier(&c.spec()?, &c.deps.settings).ready;
     ready(&c, workload).await
 }
@@ -563,7 +582,7 @@ async fn setup(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
 ///
 /// # Guarantees
 /// Read-only: it changes nothing in the cluster.
-async fn storefront(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+pub(super) async fn storefront(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let (engine, web) = (c.engine()?, c.engine()?.web());
     let ing = get_opt(&c.api::<Ingress>()?, web.app)
         .await?
@@ -686,6 +705,7 @@ async fn previews(
     let input: PreviewInput = sc.input_as()?;
     let input_action = input.action;
     let plan = input.plan.clone();
+    let backup_id = input.backup_id;
     let mut out = PreviewOutput::default();
     for &id in input.store_ids.iter().take(MAX_PREVIEWED) {
         let store = super::db::get(&deps.pool, id).await.retryable()?;
@@ -703,6 +723,9 @@ async fn previews(
             match input_action {
                 PlannedAction::Suspend => input.suspended = true,
                 PlannedAction::Resume => input.suspended = false,
+                PlannedAction::Backup | PlannedAction::Restore => {
+                    input.backup_id = Some(backup_id.unwrap_or_else(Uuid::nil));
+                }
                 PlannedAction::Repair | PlannedAction::Delete | PlannedAction::Resize => {}
             }
             Ctx::from_input(deps.clone(), engines, input)

@@ -33,6 +33,56 @@ pub const SETUP_CONFIGMAP: &str = "store-setup";
 /// See [`SETUP_CONFIGMAP`].
 pub const SETUP_SCRIPT_KEY: &str = "setup.sh";
 
+/// The ConfigMap holding the backup and restore scripts, under [`BACKUP_SCRIPT_KEY`] and
+/// [`RESTORE_SCRIPT_KEY`].
+pub const ARCHIVE_CONFIGMAP: &str = "store-archive";
+/// See [`ARCHIVE_CONFIGMAP`].
+pub const BACKUP_SCRIPT_KEY: &str = "backup.sh";
+/// See [`ARCHIVE_CONFIGMAP`].
+pub const RESTORE_SCRIPT_KEY: &str = "restore.sh";
+/// The PVC backups are written to when they are kept in the cluster.
+pub const BACKUP_PVC: &str = "store-backups";
+/// The Secret with the bucket's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`),
+/// when backups go to S3.
+pub const BACKUP_S3_SECRET: &str = "backup-s3";
+/// The scripts (`workflows/scripts/`): `store-backup.sh dump|upload`,
+/// `store-restore.sh fetch|import`.
+pub const BACKUP_SCRIPT: &str = include_str!("../../../scripts/store-backup.sh");
+/// See [`BACKUP_SCRIPT`].
+pub const RESTORE_SCRIPT: &str = include_str!("../../../scripts/store-restore.sh");
+
+/// A backup or restore Job's parameters.
+#[derive(Debug, Clone)]
+pub struct ArchiveJob {
+    pub kind: ArchiveKind,
+    pub backup_id: uuid::Uuid,
+    /// Restore: the checksum recorded when the backup completed.
+    pub expect_sha256: Option<String>,
+    /// Backup: the archives retention drops.
+    pub prune: Vec<uuid::Uuid>,
+    /// The bucket prefix URL and region, when backups go to S3 (credentials from
+    /// [`BACKUP_S3_SECRET`]); `None`: the [`BACKUP_PVC`].
+    pub s3: Option<(String, String)>,
+}
+
+/// What an [`ArchiveJob`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveKind {
+    Backup,
+    Restore,
+}
+
+impl ArchiveKind {
+    /// The `urumi.io/job` label value, and the Job name's middle (`store-backup-…`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Backup => "backup",
+            Self::Restore => "restore",
+        }
+    }
+}
+
 /// What is engine-specific about a store. Implementations are pure: they render objects
 /// and judge answers; every cluster call is the core's.
 pub trait StoreEngine: Send + Sync {
@@ -52,6 +102,10 @@ pub trait StoreEngine: Send + Sync {
     /// The setup Job's pod; the core wraps it in Job `store-setup-N` (no retries inside the
     /// Job, `restartPolicy: Never`: each attempt of the step is a fresh Job).
     fn setup_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings) -> PodSpec;
+    /// The pod of a backup or restore Job ([`ArchiveJob`]): the core wraps it in a Job
+    /// labelled `urumi.io/job=backup|restore`, publishes the scripts as [`ARCHIVE_CONFIGMAP`]
+    /// and reads the result line the main container prints last.
+    fn archive_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, job: &ArchiveJob) -> PodSpec;
     /// Path and query requested from the web Service to prove the store serves customers.
     fn storefront_path(&self) -> &'static str;
     /// Judges the storefront's answer to [`StoreEngine::storefront_path`].
@@ -216,6 +270,9 @@ mod tests {
             ""
         }
         fn setup_pod(&self, _: &StoreSpec<'_>, _: &StoreSettings) -> PodSpec {
+            PodSpec::default()
+        }
+        fn archive_pod(&self, _: &StoreSpec<'_>, _: &StoreSettings, _: &ArchiveJob) -> PodSpec {
             PodSpec::default()
         }
         fn storefront_path(&self) -> &'static str {

@@ -10,6 +10,7 @@
 //! redirected to the canonical host, so the answer is the same through the API server's
 //! Service proxy as through the Ingress.
 
+mod archive;
 mod objects;
 
 use k8s_openapi::api::core::v1::PodSpec;
@@ -20,7 +21,7 @@ pub use objects::{
     wordpress_service,
 };
 
-use super::{AppObject, StoreEngine, Tier, Verdict, WebTier, Workload, excerpt};
+use super::{AppObject, ArchiveJob, StoreEngine, Tier, Verdict, WebTier, Workload, excerpt};
 use crate::store::render::StoreSpec;
 use crate::store::settings::StoreSettings;
 
@@ -102,6 +103,10 @@ impl StoreEngine for WooCommerce {
 
     fn setup_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings) -> PodSpec {
         setup_pod(spec, s)
+    }
+
+    fn archive_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, job: &ArchiveJob) -> PodSpec {
+        archive::archive_pod(spec, s, job)
     }
 
     fn storefront_path(&self) -> &'static str {

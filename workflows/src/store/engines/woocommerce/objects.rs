@@ -27,9 +27,9 @@ use crate::store::render::{
 use crate::store::settings::StoreSettings;
 
 const MARIADB_UID: i64 = 999;
-const WWW_DATA_UID: i64 = 33;
+pub(super) const WWW_DATA_UID: i64 = 33;
 /// WordPress's content volume, shared by the Apache pod and the setup pod.
-const CONTENT_PVC: &str = "wordpress-content";
+pub(super) const CONTENT_PVC: &str = "wordpress-content";
 
 /// MariaDB: a one-replica StatefulSet with its PVC template, non-root, no capabilities.
 #[must_use]
