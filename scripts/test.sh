@@ -31,6 +31,10 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   hash -r
 fi
 
+# busybox: workflows/tests/lifecycle_scripts.rs runs the curl image's phases under its sh.
+if ! command -v busybox >/dev/null 2>&1; then
+  apt-get install -y -qq busybox >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq busybox >/dev/null; }
+fi
 if ! command -v unzip >/dev/null 2>&1; then
   apt-get install -y -qq unzip >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq unzip >/dev/null; }
 fi

@@ -42,6 +42,7 @@ archive="$BACKUP_DIR/$BACKUP_ID.tar"
 sumfile="$BACKUP_DIR/$BACKUP_ID.sha256"
 
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+config_quote() { printf '%s' "$1" | sed 's/[\\"]/\\&/g'; }
 size_of() { wc -c <"$1" | tr -d ' '; }
 
 # The archive exists and its .sha256 names its checksum.
@@ -79,7 +80,9 @@ dump() {
     uploads=null
     if [ -n "${UPLOADS_DIR:-}" ] && [ -d "${UPLOADS_DIR:-}" ]; then
       echo "archiving uploads from $UPLOADS_DIR"
-      tar -C "$UPLOADS_DIR" -czf "$work/uploads.tar.gz" .
+      # The directory's entries, not "." itself: restoring "." would chmod and utime the
+      # target directory, which a restore running as another user may not own.
+      (cd "$UPLOADS_DIR" && find . -mindepth 1 -maxdepth 1 -print | tar -czf "$work/uploads.tar.gz" -T -)
       files="$files uploads.tar.gz"
       uploads="{\"file\":\"uploads.tar.gz\",\"sha256\":\"$(sha_of "$work/uploads.tar.gz")\"}"
     else
@@ -111,9 +114,10 @@ dump() {
   report
 }
 
-# curl with SigV4; the credentials go in a config on stdin, not on the command line.
+# curl with SigV4 (curl >= 7.87 signs S3 uploads as UNSIGNED-PAYLOAD); the credentials go
+# in a config on stdin (quoted for curl's config syntax), not on the command line.
 s3() {
-  printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
+  printf 'user = "%s:%s"\n' "$(config_quote "$AWS_ACCESS_KEY_ID")" "$(config_quote "$AWS_SECRET_ACCESS_KEY")" |
     curl --config - --silent --show-error --aws-sigv4 "aws:amz:$S3_REGION:s3" "$@"
 }
 

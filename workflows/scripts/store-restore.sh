@@ -33,6 +33,7 @@ esac
 
 archive="$BACKUP_DIR/$BACKUP_ID.tar"
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+config_quote() { printf '%s' "$1" | sed 's/[\\"]/\\&/g'; }
 
 report() {
   echo "URUMI-RESTORE {\"id\":\"$BACKUP_ID\",\"sha256\":\"$EXPECT_SHA256\"}"
@@ -52,8 +53,9 @@ fetch() {
   url="${S3_URL%/}/$BACKUP_ID.tar"
   echo "downloading $url"
   rm -f "$archive.partial"
-  # The credentials go in a config on stdin, not on the command line.
-  printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
+  # The credentials go in a config on stdin (quoted for curl's config syntax), not on the
+  # command line.
+  printf 'user = "%s:%s"\n' "$(config_quote "$AWS_ACCESS_KEY_ID")" "$(config_quote "$AWS_SECRET_ACCESS_KEY")" |
     curl --config - --fail --silent --show-error --aws-sigv4 "aws:amz:$S3_REGION:s3" \
       -o "$archive.partial" "$url" ||
     die "backup $BACKUP_ID: download of $url failed"
