@@ -3,7 +3,8 @@
 //!
 //! A Job labelled `urumi.io/job` gets, in place of a plain success, the last line its script
 //! prints. The values come from the `env` of the pod template's containers and init
-//! containers (the first container that sets a variable wins):
+//! containers (the first container that sets a variable wins; literal `value`s only, a
+//! `valueFrom` is not resolved):
 //!
 //! | `urumi.io/job` | reads | success log's last line | fails when |
 //! |---|---|---|---|

@@ -450,15 +450,19 @@ impl Drop for Moto {
     }
 }
 
-fn start_moto(log: &Path) -> Moto {
-    let tool = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+/// `$MOTO_SERVER`, else `moto_server` from the PATH.
+fn moto_tool() -> String {
+    std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into())
+}
+
+fn start_moto(tool: &str, log: &Path) -> Moto {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let log = std::fs::File::create(log).unwrap();
-    let child = Command::new(&tool)
+    let child = Command::new(tool)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -523,9 +527,15 @@ fn content_length(headers: &str) -> Option<u64> {
 }
 
 #[test]
+#[should_panic(expected = "is required (python3 -m pip install 'moto[server]'")]
+fn a_missing_moto_server_fails_the_s3_test_with_an_install_hint() {
+    start_moto("/nonexistent/moto_server", Path::new("/dev/null"));
+}
+
+#[test]
 fn an_s3_backup_uploads_once_prunes_and_restores_into_a_fresh_directory() {
     let f = Fixture::new("s3");
-    let moto = start_moto(&f.path("moto.log"));
+    let moto = start_moto(&moto_tool(), &f.path("moto.log"));
     let (code, _) = s3(&["-X", "PUT", &format!("{}/urumi-backups", moto.url)]);
     assert_eq!(code, 200, "bucket created");
     let prefix = format!("{}/urumi-backups/stores/store-1", moto.url);
