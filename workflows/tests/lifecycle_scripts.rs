@@ -708,6 +708,12 @@ fn the_upgrade_installs_the_wanted_woocommerce_once_and_a_rerun_changes_nothing(
         changes()
     );
 
+    // At the wanted version but deactivated: activated, nothing installed.
+    std::fs::remove_file(f.path("wp-state/plugin-active")).unwrap();
+    let out = f.ok("store-upgrade.sh", &[], &env);
+    assert_eq!(last_line(&out, "URUMI-UPGRADE"), want);
+    assert_eq!(changes()[3..], ["plugin activate woocommerce"]);
+
     let err = f.fails(
         "store-upgrade.sh",
         &[],
