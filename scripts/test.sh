@@ -19,12 +19,22 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
   hash -r
 fi
+# moto's S3 server: workflows/tests/lifecycle_scripts.rs backs up to and restores from it.
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "== installing moto[server]"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+  hash -r
+fi
 if ! command -v schemathesis >/dev/null 2>&1; then
   echo "== installing schemathesis"
   python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
   hash -r
 fi
 
+# busybox: workflows/tests/lifecycle_scripts.rs runs the curl image's phases under its sh.
+if ! command -v busybox >/dev/null 2>&1; then
+  apt-get install -y -qq busybox >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq busybox >/dev/null; }
+fi
 if ! command -v unzip >/dev/null 2>&1; then
   apt-get install -y -qq unzip >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq unzip >/dev/null; }
 fi
@@ -40,7 +50,9 @@ export HELM="$PWD/.tools/bin/helm"
 scripts/install-sqlx-cli.sh
 
 echo "== shellcheck"
-shellcheck -s sh workflows/scripts/store-setup.sh workflows/tests/fake-wp.sh
+shellcheck -s sh workflows/scripts/store-setup.sh workflows/scripts/store-backup.sh \
+  workflows/scripts/store-restore.sh workflows/scripts/store-upgrade.sh workflows/tests/fake-wp.sh \
+  workflows/tests/fake-mariadb-dump.sh workflows/tests/fake-mariadb.sh
 shellcheck -x scripts/*.sh scripts/lib/*.sh sim/scripts/*.sh .ci/run
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

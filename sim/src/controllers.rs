@@ -1,5 +1,6 @@
 //! Simulated controllers: Deployments and StatefulSets run pods that become Ready, Jobs
-//! run a pod that succeeds or fails as scripted (with a log), PVCs bind, LoadBalancer
+//! run a pod that succeeds or fails as scripted (with a log; Urumi's backup, restore and
+//! upgrade Jobs are emulated by [`crate::lifecycle`]), PVCs bind, LoadBalancer
 //! Services and Ingresses get an address, ResourceQuotas report usage, and namespace
 //! deletion removes the namespace's contents. Each reacts to committed changes; the
 //! delays come from [`Timings`] (all zero by default).
@@ -16,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::Cluster;
 use crate::admission;
+use crate::lifecycle;
 use crate::resources::{self, RESOURCES};
 use crate::store::{EventType, State, WatchEvent, WriteOpts, now};
 
@@ -465,12 +467,23 @@ fn reconcile_statefulset(st: &mut State, ns: &str, name: &str) {
     st.set_status(resources::STATEFULSETS, ns, name, status);
 }
 
-fn job_script(cluster: &Cluster, job: &Value) -> JobScript {
+/// How the next pod of a Job ends (`true`: it succeeds) and what it logs, given how many of
+/// its pods failed so far. A registered script ([`crate::SimHandle::script_job`]) decides
+/// alone; then the `sim.urumi.io/fail-times` / `outcome: fail` annotations fail the first
+/// pods; a pod that gets past them logs the `sim.urumi.io/log` annotation, followed, for a
+/// Job labelled `urumi.io/job` = `backup` | `restore` | `upgrade`, by that script's emulated
+/// result (which can itself fail: a restore of an unknown backup).
+fn next_attempt(cluster: &Cluster, st: &State, job: &Value, failed: i64) -> Attempt {
     let ns = s(job, "/metadata/namespace");
     let name = s(job, "/metadata/name");
+    let attempt = |script: &JobScript| Attempt {
+        ok: (failed as u64) >= u64::from(script.fail_times),
+        log: script.log.clone(),
+        backup: None,
+    };
     for (sns, prefix, script) in cluster.job_scripts.lock().expect("scripts lock").iter() {
         if sns.as_deref().is_none_or(|n| n == ns) && name.starts_with(prefix.as_str()) {
-            return script.clone();
+            return attempt(script);
         }
     }
     let ann = |k: &str| {
@@ -485,7 +498,22 @@ fn job_script(cluster: &Cluster, job: &Value) -> JobScript {
         (None, Some("fail")) => u32::MAX,
         _ => 0,
     };
-    JobScript { fail_times, log }
+    let mut next = attempt(&JobScript { fail_times, log });
+    if next.ok
+        && let Some(run) = lifecycle::emulate(st, &ns, job)
+    {
+        next.ok = run.ok;
+        next.log.push_str(&run.log);
+        next.backup = run.backup;
+    }
+    next
+}
+
+/// The next pod of a Job: whether it succeeds, its log, and the backup it makes.
+struct Attempt {
+    ok: bool,
+    log: String,
+    backup: Option<lifecycle::Backup>,
 }
 
 fn reconcile_job(cluster: &Cluster, st: &mut State, ns: &str, name: &str) {
@@ -563,12 +591,12 @@ fn reconcile_job(cluster: &Cluster, st: &mut State, ns: &str, name: &str) {
             false,
         ));
     } else if active == 0 && !suspended {
-        let script = job_script(cluster, &job);
-        let outcome = if (failed as u64) < u64::from(script.fail_times) {
-            "fail"
-        } else {
-            "succeed"
-        };
+        let Attempt {
+            ok,
+            mut log,
+            backup,
+        } = next_attempt(cluster, st, &job, failed);
+        let outcome = if ok { "succeed" } else { "fail" };
         let pod_name = format!(
             "{name}-{}",
             &short_hash(&json!([uid, failed, succeeded, t]))[..5]
@@ -581,11 +609,13 @@ fn reconcile_job(cluster: &Cluster, st: &mut State, ns: &str, name: &str) {
         };
         match st.create(resources::PODS, ns, pod, &opts) {
             Ok(_) => {
-                let mut log = script.log;
                 if outcome == "fail" && log.is_empty() {
                     log = "simulated failure\n".into();
                 }
                 st.logs.insert((ns.to_string(), pod_name), log);
+                if let Some(b) = backup {
+                    b.remember(st);
+                }
                 active += 1;
             }
             Err(e) => warn_event(

@@ -28,6 +28,10 @@
 //!     watch streams           controllers (pods Ready, Jobs, PVCs, namespaces)
 //! ```
 //!
+//! Urumi's store backup, restore and upgrade Jobs (label `urumi.io/job`) are emulated: their
+//! pods log the line the real script would print, and a restore only finds a backup made in
+//! its own namespace ([`lifecycle`]).
+//!
 //! `services/{name}:{port}/proxy/…` reaches a simulated app when a Ready pod backs the
 //! Service ([`proxy`]).
 //!
@@ -42,6 +46,7 @@ pub mod cel_eval;
 pub mod controllers;
 pub mod error;
 pub mod faults;
+pub mod lifecycle;
 pub mod patch;
 pub mod policy;
 pub mod policy_match;

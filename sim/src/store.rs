@@ -134,6 +134,9 @@ pub struct State {
     pub compacted_rv: u64,
     /// Pod logs by (namespace, pod).
     pub logs: HashMap<Key, String>,
+    /// Emulated store backups by (namespace, backup id): their sha256 ([`crate::lifecycle`]).
+    /// In memory only (not in the snapshot); a namespace's are forgotten when it is deleted.
+    pub backups: HashMap<Key, String>,
     next_ip: u32,
     tx: broadcast::Sender<Arc<WatchEvent>>,
     dicts: Vec<Option<Arc<[u8]>>>,
@@ -272,6 +275,7 @@ impl State {
             history: VecDeque::new(),
             compacted_rv: 0,
             logs: HashMap::new(),
+            backups: HashMap::new(),
             next_ip: 10,
             tx,
             dicts: RESOURCES.iter().map(|_| None).collect(),
@@ -1337,6 +1341,7 @@ impl State {
 
     /// Removes a namespace's contents; `true` when nothing is left and the namespace is gone.
     pub fn finalize_namespace(&mut self, ns: &str) -> bool {
+        self.backups.retain(|(n, _), _| n != ns);
         let mut left = 0;
         for (res, rt) in RESOURCES.iter().enumerate() {
             if !rt.namespaced {
