@@ -113,7 +113,7 @@ pub fn archive_pod(spec: &StoreSpec<'_>, s: &StoreSettings, job: &ArchiveJob) ->
                 phase.into(),
             ]),
             env: Some(env),
-            resources: Some(resources("100m", "256Mi", "1", "1Gi")),
+            resources: Some(resources("100m", "256Mi", "500m", "512Mi")),
             security_context: Some(restricted_container()),
             volume_mounts: Some(mounts),
             ..Container::default()
