@@ -1,5 +1,6 @@
 //! `urumictl stores …`: list (following `next_cursor` with `--all`), create, show, delete,
-//! repair, suspend, resume, resize (each of the last five with `--dry-run`: the cluster plan),
+//! repair, suspend, resume, resize, backup, restore (each with `--dry-run`: the cluster plan),
+//! a store's backups,
 //! a store's runs, its resource usage against its quota, and the fleet's drift (the newest
 //! drift sweep's findings).
 
@@ -87,6 +88,33 @@ pub enum StoresCmd {
         #[arg(long)]
         plan: String,
         /// Check and print what would change; start nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Back a ready store up (database dump and uploads; size and SHA-256 recorded; backups
+    /// beyond the plan's retention pruned). Needs operator.
+    Backup {
+        /// The store's id.
+        id: Uuid,
+        /// Check and print what would be written; start nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A store's backups, newest first: status, reason, size, checksum, when.
+    Backups {
+        /// The store's id.
+        id: Uuid,
+    },
+    /// Restore a ready store from one of its own complete backups (`urumictl stores backups
+    /// ID` lists them): web tier down, checksum verified, database and uploads replaced,
+    /// storefront checked. Needs operator.
+    Restore {
+        /// The store's id.
+        id: Uuid,
+        /// The backup to restore from.
+        #[arg(long)]
+        backup: Uuid,
+        /// Check and print what would be written; start nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -188,6 +216,26 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
             };
             let req = api.resize_store().id(id).dry_run(dry_run).body(body);
             acted(ctx, &call(req.send()).await?, "resize")?;
+        }
+        StoresCmd::Backup { id, dry_run } => {
+            let a = call(api.backup_store().id(id).dry_run(dry_run).send()).await?;
+            acted(ctx, &a, "backup")?;
+        }
+        StoresCmd::Backups { id } => {
+            let list = call(api.list_store_backups().id(id).send()).await?;
+            if ctx.json {
+                return output::print_json(&list);
+            }
+            print!("{}", backups_text(&list.items));
+        }
+        StoresCmd::Restore {
+            id,
+            backup,
+            dry_run,
+        } => {
+            let body = types::RestoreStore { backup_id: backup };
+            let req = api.restore_store().id(id).dry_run(dry_run).body(body);
+            acted(ctx, &call(req.send()).await?, "restore")?;
         }
         StoresCmd::Usage { id } => {
             let usage = call(api.get_store_usage().id(id).send()).await?;
@@ -319,6 +367,54 @@ fn acted(ctx: &Ctx, a: &types::StoreAction, action: &str) -> Result<(), Failure>
     Ok(())
 }
 
+/// The backups table, or `no backups yet`.
+fn backups_text(items: &[types::Backup]) -> String {
+    if items.is_empty() {
+        return "no backups yet (`urumictl stores backup ID` makes one)\n".to_owned();
+    }
+    let mut t = Table::new(&[
+        "ID",
+        "STATUS",
+        "REASON",
+        "SIZE",
+        "SHA256",
+        "CREATED",
+        "COMPLETED",
+    ]);
+    for b in items {
+        t.row(vec![
+            b.id.to_string(),
+            b.status.to_string(),
+            b.reason.to_string(),
+            opt(b.size_bytes.map(size)),
+            opt(b
+                .sha256
+                .as_ref()
+                .map(|s| format!("{}…", &s[..s.len().min(12)]))),
+            time(Some(&b.created_at)),
+            time(b.completed_at.as_ref()),
+        ]);
+    }
+    t.render()
+}
+
+/// Bytes in binary units (`1.5 MiB`).
+fn size(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[allow(clippy::cast_precision_loss, reason = "a display value")]
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
 /// The usage table and when it was observed, or `not observed yet`.
 fn usage_text(u: &types::StoreUsage) -> String {
     let Some(at) = &u.observed_at else {
@@ -426,6 +522,38 @@ mod tests {
              1 unchanged\n\
              dry run: nothing was started\n"
         );
+    }
+
+    #[test]
+    fn backups_print_as_a_table_with_sizes_and_short_checksums() {
+        let items: Vec<types::Backup> = serde_json::from_value(serde_json::json!([
+            { "id": "0190a000-0000-7000-8000-0000000000b2", "store_id": "0190a000-0000-7000-8000-000000000001",
+              "run_id": "0190a000-0000-7000-8000-0000000000c2", "status": "complete", "reason": "manual",
+              "storage": "pvc", "size_bytes": 5_452_595, "sha256": "ab".repeat(32), "requested_by": "t",
+              "created_at": "2026-12-01T10:00:00Z", "completed_at": "2026-12-01T10:01:00Z" },
+            { "id": "0190a000-0000-7000-8000-0000000000b1", "store_id": "0190a000-0000-7000-8000-000000000001",
+              "run_id": "0190a000-0000-7000-8000-0000000000c1", "status": "failed", "reason": "scheduled",
+              "requested_by": "t", "created_at": "2026-12-01T09:00:00Z" },
+        ]))
+        .unwrap();
+        let text = backups_text(&items);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[1].contains("complete") && lines[1].contains("5.2 MiB"),
+            "{text}"
+        );
+        assert!(lines[1].contains("abababababab…"), "{text}");
+        assert!(
+            lines[2].contains("failed") && lines[2].contains("scheduled"),
+            "{text}"
+        );
+        assert_eq!(
+            backups_text(&[]),
+            "no backups yet (`urumictl stores backup ID` makes one)\n"
+        );
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(1536), "1.5 KiB");
     }
 
     #[test]
