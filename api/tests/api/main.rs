@@ -5,6 +5,7 @@ mod helpers;
 mod own_postgres;
 
 mod auth;
+mod backups;
 mod bad_input;
 mod dashboard;
 mod database_tls;
