@@ -67,6 +67,22 @@ pub fn namespace_state(
     store: Uuid,
     slug: &str,
 ) -> Vec<String> {
+    namespace_state_with(objects, ns, store, slug, &[])
+}
+
+/// [`namespace_state`] with more `(value, placeholder)` pairs abstracted (e.g. a backup's
+/// id and checksum, which differ between two stores' otherwise equal backups).
+#[allow(
+    dead_code,
+    reason = "shared by several test binaries; each uses a part"
+)]
+pub fn namespace_state_with(
+    objects: &BTreeMap<String, Vec<(String, DynamicObject)>>,
+    ns: &str,
+    store: Uuid,
+    slug: &str,
+    more: &[(String, &'static str)],
+) -> Vec<String> {
     let in_ns = objects.get(ns).map(Vec::as_slice).unwrap_or_default();
     // The objects' uids appear in their dependents (a Job's in its selector and pods).
     let mut replace: Vec<(String, &str)> = in_ns
@@ -76,6 +92,7 @@ pub fn namespace_state(
         .collect();
     replace.push((store.to_string(), "<store-id>"));
     replace.push((slug.to_owned(), "<slug>"));
+    replace.extend(more.iter().cloned());
     let mut v: Vec<String> = in_ns
         .iter()
         .map(|(kind, o)| normalized(kind, o, &replace))

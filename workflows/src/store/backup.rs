@@ -83,8 +83,8 @@ pub(super) async fn backup_target(c: Ctx, sc: StepContext) -> Result<StepOutcome
 /// Where a store's archives are kept: its backup PVC, or the bucket (whose credentials the
 /// Jobs read from a Secret in the store's namespace).
 enum Home {
-    Pvc(PersistentVolumeClaim),
-    S3 { secret: Secret, url: String },
+    Pvc(Box<PersistentVolumeClaim>),
+    S3 { secret: Box<Secret>, url: String },
 }
 
 /// The scripts' ConfigMap and the archives' [`Home`] of the store of `c`.
@@ -107,9 +107,9 @@ fn archive_objects(c: &Ctx) -> Result<(ConfigMap, Home), StepError> {
         ..ConfigMap::default()
     };
     let home = match (s.backups.storage, &s.backups.s3) {
-        (BackupStorage::Pvc, _) => Home::Pvc(backup_pvc(&spec, s)),
+        (BackupStorage::Pvc, _) => Home::Pvc(Box::new(backup_pvc(&spec, s))),
         (BackupStorage::S3, Some(s3)) => Home::S3 {
-            secret: Secret {
+            secret: Box::new(Secret {
                 metadata: spec.meta(BACKUP_S3_SECRET),
                 string_data: Some(
                     [
@@ -123,7 +123,7 @@ fn archive_objects(c: &Ctx) -> Result<(ConfigMap, Home), StepError> {
                 ),
                 type_: Some("Opaque".into()),
                 ..Secret::default()
-            },
+            }),
             url: s3.store_url(c.input().store_id),
         },
         (BackupStorage::S3, None) => {
@@ -143,11 +143,11 @@ pub(super) async fn restore_target(c: Ctx, _: StepContext) -> Result<StepOutcome
     put(&c, &AppObject::ConfigMap(scripts)).await?;
     match home {
         Home::Pvc(pvc) => {
-            apply(&c.api::<PersistentVolumeClaim>()?, &pvc).await?;
+            apply(&c.api::<PersistentVolumeClaim>()?, pvc.as_ref()).await?;
             StepOutcome::done(json!({ "storage": "pvc", "pvc": BACKUP_PVC }))
         }
         Home::S3 { secret, url } => {
-            apply(&c.api::<Secret>()?, &secret).await?;
+            apply(&c.api::<Secret>()?, secret.as_ref()).await?;
             StepOutcome::done(json!({ "storage": "s3", "url": url }))
         }
     }
@@ -164,8 +164,8 @@ pub(super) async fn planned(
     let (scripts, home) = archive_objects(c)?;
     let mut out = vec![render::value(&scripts)];
     out.push(match &home {
-        Home::Pvc(pvc) => render::value(pvc),
-        Home::S3 { secret, .. } => render::value(secret),
+        Home::Pvc(pvc) => render::value(pvc.as_ref()),
+        Home::S3 { secret, .. } => render::value(secret.as_ref()),
     });
     let id = backup_id(c)?;
     let mut expect = None;
