@@ -172,6 +172,10 @@ pub enum RunKind {
     #[oai(rename = "store.restore")]
     #[serde(rename = "store.restore")]
     Restore,
+    /// A plan's scheduled backups (its `backups.schedule`): a backup run per ready store.
+    #[oai(rename = "store.scheduled_backups")]
+    #[serde(rename = "store.scheduled_backups")]
+    ScheduledBackups,
     /// The engine's demonstration workflow.
     #[oai(rename = "demo")]
     #[serde(rename = "demo")]
@@ -214,6 +218,7 @@ impl RunKind {
             Self::Resize => RESIZE,
             Self::Backup => BACKUP,
             Self::Restore => RESTORE,
+            Self::ScheduledBackups => urumi_store::scheduled_backups::SCHEDULED_BACKUPS,
             Self::Demo => "demo",
             Self::Operation => urumi_ops::NAME,
             Self::Preview => PREVIEW,
@@ -239,6 +244,7 @@ impl RunKind {
             RESIZE => Self::Resize,
             BACKUP => Self::Backup,
             RESTORE => Self::Restore,
+            urumi_store::scheduled_backups::SCHEDULED_BACKUPS => Self::ScheduledBackups,
             urumi_ops::NAME => Self::Operation,
             PREVIEW => Self::Preview,
             USAGE => Self::Usage,

@@ -420,6 +420,33 @@ try {
   await page.locator('[data-testid="store-detail-status"][data-status="ready"]').waitFor({ timeout });
   if ((await api(`/api/v1/stores/${storeId}`)).status !== "ready") throw new Error("the API does not say ready after the resume");
 
+  say("back it up (confirm first): the backup is listed complete with its checksum; then restore from it");
+  await page.getByRole("button", { name: "Back up now", exact: true }).click();
+  const backupDialog = page.getByRole("dialog", { name: `Back up ${name}?` });
+  await backupDialog.waitFor();
+  await backupDialog.getByRole("button", { name: "Back up" }).click();
+  const completeRow = page.locator('[data-testid="backup-row"][data-status="complete"]').first();
+  await completeRow.waitFor({ timeout });
+  const backups = (await api(`/api/v1/stores/${storeId}/backups`)).items;
+  if (backups.length !== 1 || backups[0].status !== "complete" || backups[0].sha256.length !== 64) {
+    throw new Error(`the API does not list one complete backup: ${JSON.stringify(backups)}`);
+  }
+  if (!(await completeRow.textContent()).includes(backups[0].sha256.slice(0, 12))) throw new Error("the row does not show the checksum");
+  await checkA11y("store-backups");
+  await shot("store-backups");
+  await completeRow.getByRole("button", { name: "Restore", exact: true }).click();
+  const restoreDialog = page.getByRole("dialog", { name: `Restore ${name} from this backup?` });
+  await restoreDialog.waitFor();
+  await restoreDialog.getByRole("button", { name: "Restore" }).click();
+  const restored = Date.now() + timeout;
+  for (;;) {
+    const runs = (await api(`/api/v1/stores/${storeId}/runs`)).items;
+    if (runs.some((r) => r.kind === "store.restore" && r.status === "succeeded")) break;
+    if (Date.now() > restored) throw new Error(`no succeeded restore run: ${JSON.stringify(runs.map((r) => [r.kind, r.status]))}`);
+    await page.waitForTimeout(500);
+  }
+  await page.locator('[data-testid="store-detail-status"][data-status="ready"]').waitFor({ timeout });
+
   say("delete it (confirm first) and watch it become deleted");
   await page.getByRole("button", { name: "Delete store" }).click();
   const dialog = page.getByRole("dialog", { name: `Delete ${name}?` });

@@ -249,3 +249,38 @@ pub async fn record_restored<'e>(
     .await?;
     Ok(())
 }
+
+/// The ready stores on `plan`, oldest first.
+///
+/// # Errors
+/// The database error.
+pub async fn ready_on_plan<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    plan: &str,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM urumi.stores WHERE status = 'ready' AND plan = $1 ORDER BY id",
+        plan
+    )
+    .fetch_all(exec)
+    .await
+}
+
+/// The backups requested by `actor`, as `(store, backup, run)`.
+///
+/// # Errors
+/// The database error.
+pub async fn requested_by<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    actor: &str,
+) -> sqlx::Result<Vec<(Uuid, Uuid, Uuid)>> {
+    Ok(sqlx::query!(
+        "SELECT store_id, id, run_id FROM urumi.store_backups WHERE requested_by = $1 ORDER BY id",
+        actor
+    )
+    .fetch_all(exec)
+    .await?
+    .into_iter()
+    .map(|r| (r.store_id, r.id, r.run_id))
+    .collect())
+}

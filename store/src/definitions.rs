@@ -15,6 +15,7 @@
 //! usage:     observe  (every store's quota usage, fleet-wide; see `crate::usage`)
 //! sweep:     sweep    (every ready store's repair preview: the drifted ones; see `crate::sweep`)
 //! backup:    target (backup PVC or bucket credentials) → dump (Job) → record (size, checksum)
+//! scheduled_backups: start (a backup run per ready store of the plan; see `crate::scheduled_backups`)
 //! restore:   target → web_down → web_stopped → import (Job) → web_up → wordpress_ready
 //!            → storefront → mark_restored
 //! ```
@@ -33,6 +34,9 @@ use uuid::Uuid;
 
 use super::engines;
 use super::preview::{PREVIEW, PREVIEW_VERSION, PreviewInput};
+use super::scheduled_backups::{
+    SCHEDULED_BACKUPS, SCHEDULED_BACKUPS_VERSION, ScheduledBackupsInput,
+};
 use super::sweep::{SWEEP, SWEEP_VERSION, SweepInput};
 use super::usage::{USAGE, USAGE_VERSION};
 
@@ -135,7 +139,7 @@ fn cluster_options() -> StepOptions {
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 11]> {
+pub fn declared() -> Result<[Definition; 12]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -248,6 +252,12 @@ pub fn declared() -> Result<[Definition; 11]> {
         .declare_with("storefront", o.wait_deadline(Duration::from_secs(600)))
         .declare("mark_restored")
         .build()?;
+    // Scheduled backups: one step that starts a backup run per ready store of the plan.
+    let scheduled_backups = Definition::builder(SCHEDULED_BACKUPS, SCHEDULED_BACKUPS_VERSION)
+        .input::<ScheduledBackupsInput>()
+        .step_defaults(o.timeout(Duration::from_secs(1800)))
+        .declare("start")
+        .build()?;
     // A preview answers an operator waiting on a dry run: a few quick attempts, no long
     // backoff (the API stops waiting after a few seconds anyway).
     let preview = Definition::builder(PREVIEW, PREVIEW_VERSION)
@@ -272,7 +282,18 @@ pub fn declared() -> Result<[Definition; 11]> {
         .declare("sweep")
         .build()?;
     Ok([
-        provision, delete, repair, suspend, resume, resize, preview, usage, sweep, backup, restore,
+        provision,
+        delete,
+        repair,
+        suspend,
+        resume,
+        resize,
+        preview,
+        usage,
+        sweep,
+        backup,
+        restore,
+        scheduled_backups,
     ])
 }
 
@@ -307,6 +328,7 @@ mod tests {
                 "store.resize@1",
                 "store.restore@1",
                 "store.resume@1",
+                "store.scheduled_backups@1",
                 "store.suspend@1",
                 "store.sweep@1",
                 "store.usage@1"

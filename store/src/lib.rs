@@ -28,6 +28,7 @@ pub mod definitions;
 pub mod engines;
 pub mod names;
 pub mod preview;
+pub mod scheduled_backups;
 pub mod service;
 pub mod settings;
 pub mod status;

@@ -302,15 +302,53 @@ impl Settings {
         }
         self.usage.schedule()?;
         self.sweep.schedule()?;
+        let backups = self.backup_schedules()?;
         let mut names = std::collections::HashSet::from([USAGE_SCHEDULE, SWEEP_SCHEDULE]);
+        names.extend(backups.iter().map(urumi_engine::Schedule::name));
         for s in &self.schedules {
             s.schedule()?;
             if !names.insert(s.name.as_str()) {
                 return Err(format!("schedules: the name {:?} is used twice", s.name));
             }
         }
+        if self.stores.backups.storage == urumi_workflows::store::settings::BackupStorage::S3
+            && self.stores.backups.s3.is_none()
+        {
+            return Err("stores.backups.storage is s3: stores.backups.s3 (endpoint, bucket, access_key_id, secret_access_key) is required".into());
+        }
+        for (name, plan) in &self.stores.plans {
+            if plan.backups.retention == 0 {
+                return Err(format!(
+                    "stores.plans.{name}.backups.retention must be at least 1"
+                ));
+            }
+        }
         self.traces.validate()?;
         self.database.validate()
+    }
+
+    /// One schedule per plan with a `backups.schedule`: `store-backups-<plan>`, starting a
+    /// `store.scheduled_backups@1` run that backs up the plan's ready stores.
+    ///
+    /// # Errors
+    /// A bad cron expression, naming the plan.
+    pub fn backup_schedules(&self) -> Result<Vec<urumi_engine::Schedule>, String> {
+        use urumi_store::scheduled_backups as sb;
+        self.stores
+            .plans
+            .iter()
+            .filter_map(|(name, plan)| plan.backups.schedule.as_ref().map(|cron| (name, cron)))
+            .map(|(name, cron)| {
+                urumi_engine::Schedule::new(
+                    &sb::schedule_name(name),
+                    cron,
+                    sb::SCHEDULED_BACKUPS,
+                    &sb::subject(name),
+                    serde_json::json!(sb::ScheduledBackupsInput { plan: name.clone() }),
+                )
+                .map_err(|e| format!("stores.plans.{name}.backups.schedule: {e}"))
+            })
+            .collect()
     }
 
     /// The engine's worker options.
@@ -337,6 +375,7 @@ impl Settings {
                     [self.usage.schedule(), self.sweep.schedule()]
                         .into_iter()
                         .filter_map(|s| s.ok().flatten()) // validated at load
+                        .chain(self.backup_schedules().unwrap_or_default())
                         .filter(|_| self.cluster.enabled),
                 )
                 .collect(),
@@ -396,6 +435,54 @@ mod tests {
                 .unwrap_err()
                 .contains("xml")
         );
+    }
+
+    #[test]
+    fn a_plan_with_a_backup_schedule_gets_a_schedule_and_bad_backup_settings_are_refused() {
+        let mut s: Settings = urumi_process::settings::from_toml(DEFAULTS).unwrap();
+        let backups = |s: &Settings| {
+            s.worker_options()
+                .schedules
+                .into_iter()
+                .filter(|x| x.name().starts_with("store-backups-"))
+                .map(|x| format!("{x:?}"))
+                .collect::<Vec<_>>()
+        };
+        assert!(backups(&s).is_empty(), "no plan has a schedule by default");
+        let starter = s.stores.plans.get_mut("starter").unwrap();
+        starter.backups.schedule = Some("0 30 2 * * *".into());
+        s.validate().unwrap();
+        let got = backups(&s);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].contains("definition: \"store.scheduled_backups\"")
+                && got[0].contains("subject: \"fleet:backups:starter\"")
+                && got[0].contains("\"plan\": String(\"starter\")"),
+            "{got:?}"
+        );
+        let mut bad = s.clone();
+        bad.stores
+            .plans
+            .get_mut("starter")
+            .unwrap()
+            .backups
+            .schedule = Some("nightly".into());
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .contains("stores.plans.starter.backups.schedule")
+        );
+        let mut bad = s.clone();
+        bad.stores
+            .plans
+            .get_mut("starter")
+            .unwrap()
+            .backups
+            .retention = 0;
+        assert!(bad.validate().unwrap_err().contains("retention"));
+        let mut bad = s;
+        bad.stores.backups.storage = urumi_workflows::store::settings::BackupStorage::S3;
+        assert!(bad.validate().unwrap_err().contains("stores.backups.s3"));
     }
 
     #[test]

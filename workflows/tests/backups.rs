@@ -301,3 +301,70 @@ async fn a_backup_whose_dump_always_fails_fails_its_run_and_is_marked_failed(
     assert!(err.to_string().contains("resume it first"), "{err}");
     rig.stop().await;
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_scheduled_run_backs_up_every_ready_store_of_its_plan_and_skips_a_busy_one(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    use urumi_engine::NewRun;
+    use urumi_store::scheduled_backups::{
+        SCHEDULED_BACKUPS, ScheduledBackupsInput, ScheduledBackupsOutput, actor, subject,
+    };
+    let (rig, _client) = rig(connect, StoreSettings::default(), "backups-scheduled").await;
+    let (engine, settings) = (&rig.engine, &rig.settings);
+    let mut ids = Vec::new();
+    for name in ["Night One", "Night Two", "Night Busy"] {
+        let c = service::create(engine, settings, name, "woocommerce", None, "t")
+            .await
+            .unwrap();
+        common::succeeded(engine, c.run_id).await;
+        ids.push(c.store.id);
+    }
+    // The third store is busy: a backup of its own is under way (its dump never ends).
+    rig.sim.script_job(
+        Some("store-night-busy"),
+        "store-backup-",
+        JobScript::fail("mariadb-dump: interrupted\n"),
+    );
+    let busy = backup(engine, ids[2]).await;
+    let run = engine
+        .start_run(NewRun::new(
+            SCHEDULED_BACKUPS,
+            subject("starter"),
+            serde_json::json!(ScheduledBackupsInput {
+                plan: "starter".into()
+            }),
+        ))
+        .await
+        .unwrap();
+    let d = common::succeeded(engine, run.run_id).await;
+    let out: ScheduledBackupsOutput = serde_json::from_value(d.run.output.unwrap()).unwrap();
+    let mut started: Vec<Uuid> = out.started.iter().map(|s| s.store_id).collect();
+    started.sort();
+    assert_eq!(started, ids[..2], "{out:#?}");
+    assert_eq!(out.skipped.len(), 1, "{out:#?}");
+    assert_eq!(out.skipped[0].store_id, ids[2]);
+    assert!(out.skipped[0].why.contains("active run"), "{out:#?}");
+    for s in &out.started {
+        common::succeeded(engine, s.run_id).await;
+        let b = backups::get(engine.pool(), s.backup_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.status, BackupStatus::Complete, "{b:?}");
+        assert_eq!(b.reason, BackupReason::Scheduled);
+        assert_eq!(b.requested_by, actor(run.run_id));
+        let lane: String = sqlx::query_scalar("SELECT lane FROM urumi.runs WHERE id = $1")
+            .bind(s.run_id)
+            .fetch_one(engine.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            lane, "bulk",
+            "scheduled backups leave customers their share"
+        );
+    }
+    assert_ne!(busy.backup_id, Uuid::nil());
+    rig.stop().await;
+}

@@ -191,7 +191,9 @@ async fn a_store_is_backed_up_and_restored_and_bad_restores_change_nothing(pool:
         .unwrap();
     assert_eq!(r.status(), 201);
     let op: Value = r.json().await.unwrap();
-    let op_id = op["operation"]["id"].as_str().unwrap_or_else(|| panic!("{op:#}"));
+    let op_id = op["operation"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{op:#}"));
     wait_for(
         &app,
         &format!("/api/v1/operations/{op_id}"),

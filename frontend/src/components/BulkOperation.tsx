@@ -28,6 +28,7 @@ const ACTION_HELP: Record<string, string> = {
   repair: "Re-apply each run's store's desired state. Preview shows what it would change in the cluster.",
   suspend: "Suspend each run's store (ready ones; workloads to zero, data kept). Preview shows what it would change.",
   resume: "Resume each run's suspended store. Preview shows what it would change.",
+  backup: "Back each run's store up (ready ones; database dump and uploads). Preview shows what it would write.",
 };
 
 /** The bulk form, for the runs page's filter; `sampleRunId` (a run of the filter's kind) names the steps. */

@@ -18,6 +18,8 @@ const TONE: Record<string, string> = {
   cancelled: "bg-slate-200 text-slate-800 ring-slate-500/30",
   deleted: "bg-slate-200 text-slate-700 ring-slate-500/30",
   skipped: "bg-slate-200 text-slate-700 ring-slate-500/30",
+  complete: "bg-emerald-100 text-emerald-900 ring-emerald-600/30",
+  pruned: "bg-slate-200 text-slate-700 ring-slate-500/30",
   paused: "bg-amber-100 text-amber-900 ring-amber-600/30",
   awaiting_approval: "bg-amber-100 text-amber-900 ring-amber-600/30",
   stopped: "bg-rose-100 text-rose-900 ring-rose-600/30",

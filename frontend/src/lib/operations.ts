@@ -18,7 +18,7 @@ export const OPERATION_STATES: readonly OperationState[] = ["running", "paused",
 export const TARGET_STATES: readonly TargetState[] = ["pending", "running", "succeeded", "failed", "skipped"];
 
 /** The actions the runs page offers (delete, admin-only, is left to the API and CLI). */
-export const BULK_ACTIONS: readonly OperationAction[] = ["retry", "rerun", "cancel", "repair", "suspend", "resume"];
+export const BULK_ACTIONS: readonly OperationAction[] = ["retry", "rerun", "cancel", "repair", "suspend", "resume", "backup"];
 
 /** An operation in one of these states changes no more. */
 export function isFinal(state: OperationState): boolean {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAmount, kind, level, orderResources, usagePercent } from "./usage";
+import { formatAmount, formatBytes, kind, level, orderResources, usagePercent } from "./usage";
 
 describe("kind", () => {
   it("tells cpu, memory, storage and pods from the quota's names, anything else is a count", () => {
@@ -59,5 +59,14 @@ describe("level and percentage", () => {
   });
   it("rounds to a whole percentage, with small non-zero use as < 1%", () => {
     expect([0, 0.001, 0.25, 0.805, 1, 1.2].map(usagePercent)).toEqual(["0%", "< 1%", "25%", "81%", "100%", "120%"]);
+  });
+});
+
+describe("formatBytes", () => {
+  it("says bytes below a KiB and binary units above", () => {
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(1536)).toBe("1.5 KiB");
+    expect(formatBytes(5_452_595)).toBe("5.2 MiB");
+    expect(formatBytes(3 * 2 ** 30)).toBe("3.0 GiB");
   });
 });

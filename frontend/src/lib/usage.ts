@@ -29,6 +29,18 @@ export function formatAmount(name: string, value: number): string {
   return round(value, 1);
 }
 
+/** A size in bytes as text in binary units: "512 B", "1.5 KiB", "5.2 MiB". */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u += 1;
+  }
+  return u === 0 ? `${bytes} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
 export type Level = "ok" | "high" | "over";
 
 /** ok below 80 %, high from 80 %, over from 100 %. */

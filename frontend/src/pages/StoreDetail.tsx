@@ -1,5 +1,6 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams } from "react-router";
+import { Backups } from "../components/Backups";
 import { StepsTable } from "../components/Steps";
 import { TestOrder } from "../components/TestOrder";
 import { StoreUsage } from "../components/Usage";
@@ -209,6 +210,8 @@ export function StoreDetailPage() {
       </section>
 
       <StoreUsage id={id} />
+
+      {!gone && <Backups store={s} />}
 
       <section aria-labelledby="order-title" className="space-y-2 rounded-lg bg-white p-4 shadow">
         <h2 id="order-title" className="text-lg font-semibold">

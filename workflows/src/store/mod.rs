@@ -19,6 +19,8 @@
 //! - [`steps`]: the code of the `store.provision`, `store.delete`, `store.repair` and
 //!   `store.preview` steps.
 //! - [`usage`]: `store.usage`'s step — every store's quota usage, one paginated LIST.
+//! - [`scheduled_backups`]: `store.scheduled_backups`'s step — a backup run for every ready
+//!   store of a plan, on the plan's `backups.schedule`.
 //! - [`sweep`]: `store.sweep`'s step — the fleet drift sweep: every ready store's repair
 //!   preview, drifted stores listed (and repaired in the bulk lane when told).
 
@@ -29,6 +31,7 @@ pub mod lifecycle;
 pub mod preview;
 pub mod proxy;
 pub mod render;
+pub mod scheduled_backups;
 pub mod steps;
 pub mod sweep;
 pub mod usage;

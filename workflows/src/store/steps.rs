@@ -215,6 +215,7 @@ pub fn definitions_for(
         sweep,
         backup,
         restore,
+        scheduled_backups,
     ] = urumi_store::definitions::declared()?;
     let provision = provision
         .implement("namespace", step(deps, engines, namespace))?
@@ -286,8 +287,24 @@ pub fn definitions_for(
             "mark_restored",
             guarded(deps, engines, backups::mark_restored),
         )?;
+    let scheduled_backups = scheduled_backups.implement("start", {
+        let deps = deps.clone();
+        let starter = urumi_engine::Engine::new(deps.pool.clone(), urumi_store::registry()?);
+        move |sc: StepContext| super::scheduled_backups::start(deps.clone(), starter.clone(), sc)
+    })?;
     Ok(vec![
-        provision, delete, repair, suspend, resume, resize, preview, usage, sweep, backup, restore,
+        provision,
+        delete,
+        repair,
+        suspend,
+        resume,
+        resize,
+        preview,
+        usage,
+        sweep,
+        backup,
+        restore,
+        scheduled_backups,
     ])
 }
 
