@@ -78,8 +78,16 @@ for d in docs:
         errors += [f"{what}: stores.images.{k} is not an Images field"
                    for k in set(stores.get("images", {})) - fields("Images")]
         for name, plan in stores.get("plans", {}).items():
-            if set(plan) != fields("Plan"):
+            # `backups` is optional (serde default); every other Plan field is required.
+            if not (fields("Plan") - {"backups"} <= set(plan) <= fields("Plan")):
                 errors.append(f"{what}: plan {name} has {sorted(plan)}, Plan has {sorted(fields('Plan'))}")
+            errors += [f"{what}: plan {name}: backups.{k} is not a BackupPolicy field"
+                       for k in set(plan.get("backups", {})) - fields("BackupPolicy")]
+        backups = stores.get("backups", {})
+        errors += [f"{what}: stores.backups.{k} is not a BackupSettings field"
+                   for k in set(backups) - fields("BackupSettings")]
+        errors += [f"{what}: stores.backups.s3.{k} is not an S3Settings field"
+                   for k in set(backups.get("s3", {})) - fields("S3Settings")]
     if d["kind"] in ("ClusterRole", "Role"):
         for rule in d.get("rules", []):
             if {"secrets", "*"} & set(rule.get("resources", [])) and {"get", "list", "watch", "*"} & set(rule.get("verbs", [])):

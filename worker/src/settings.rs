@@ -316,6 +316,12 @@ impl Settings {
         {
             return Err("stores.backups.storage is s3: stores.backups.s3 (endpoint, bucket, access_key_id, secret_access_key) is required".into());
         }
+        if let Some(s3) = &self.stores.backups.s3
+            && self.stores.backups.storage == urumi_workflows::store::settings::BackupStorage::S3
+            && (s3.access_key_id.is_empty() || s3.secret_access_key.is_empty())
+        {
+            return Err("stores.backups.s3: access_key_id and secret_access_key are empty; set URUMI__STORES__BACKUPS__S3__ACCESS_KEY_ID and URUMI__STORES__BACKUPS__S3__SECRET_ACCESS_KEY".into());
+        }
         for (name, plan) in &self.stores.plans {
             if plan.backups.retention == 0 {
                 return Err(format!(

@@ -32,6 +32,131 @@ fn rendered_as(settings: &StoreSettings, suspended: bool) -> Vec<Value> {
     render::all(&WooCommerce, &spec, settings, &creds)
 }
 
+/// The backup volume, and a backup and a restore Job with backups on the PVC and in S3.
+fn archive_objects() -> Vec<Value> {
+    use urumi_workflows::store::backup::{archive_job, backup_pvc};
+    use urumi_workflows::store::engines::{ArchiveJob, ArchiveKind};
+    let settings = StoreSettings::default();
+    let slug = slugify("Bob's Bikes", &settings.platform_namespace).unwrap();
+    let spec = StoreSpec {
+        id: "0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6b",
+        name: "Bob's Bikes",
+        slug: &slug,
+        plan: settings.plan(None).unwrap(),
+        suspended: false,
+    };
+    let id = uuid::Uuid::parse_str("0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6c").unwrap();
+    let value = |o: serde_json::Value, kind: &str, api: &str| {
+        let mut o = o;
+        o["kind"] = kind.into();
+        o["apiVersion"] = api.into();
+        o
+    };
+    let mut out = vec![value(
+        serde_json::to_value(backup_pvc(&spec, &settings)).unwrap(),
+        "PersistentVolumeClaim",
+        "v1",
+    )];
+    for (kind, s3) in [
+        (ArchiveKind::Backup, false),
+        (ArchiveKind::Backup, true),
+        (ArchiveKind::Restore, false),
+        (ArchiveKind::Restore, true),
+    ] {
+        let job = ArchiveJob {
+            kind,
+            backup_id: id,
+            expect_sha256: (kind == ArchiveKind::Restore).then(|| "ab".repeat(32)),
+            prune: vec![uuid::Uuid::nil()],
+            s3: s3.then(|| {
+                (
+                    "http://s3.example:9000/b/stores/x".into(),
+                    "us-east-1".into(),
+                )
+            }),
+        };
+        let name = format!("store-{}-{}-1", kind.as_str(), id.simple());
+        out.push(value(
+            serde_json::to_value(archive_job(&WooCommerce, &spec, &settings, &job, &name)).unwrap(),
+            "Job",
+            "batch/v1",
+        ));
+    }
+    out
+}
+
+#[test]
+fn archive_jobs_mount_the_backup_volume_or_stage_for_s3_and_carry_what_the_scripts_read() {
+    let objects = archive_objects();
+    let env = |job: &Value, container: &str, name: &str| -> Option<String> {
+        let pod = &job["spec"]["template"]["spec"];
+        pod["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(pod["initContainers"].as_array().into_iter().flatten())
+            .find(|c| c["name"] == container)?["env"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == name)?["value"]
+            .as_str()
+            .map(String::from)
+    };
+    let (pvc_backup, s3_backup, pvc_restore, s3_restore) =
+        (&objects[1], &objects[2], &objects[3], &objects[4]);
+    // PVC mode: one container; it prunes locally.
+    let pod = &pvc_backup["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"].as_array().unwrap().len(), 1);
+    assert!(pod.get("initContainers").is_none());
+    assert_eq!(
+        pod["volumes"][1]["persistentVolumeClaim"]["claimName"],
+        "store-backups"
+    );
+    assert_eq!(
+        env(pvc_backup, "dump", "PRUNE").unwrap(),
+        uuid::Uuid::nil().to_string()
+    );
+    assert_eq!(pvc_backup["metadata"]["labels"]["urumi.io/job"], "backup");
+    // S3 mode: dump first (no local pruning), then the upload prunes the bucket's objects.
+    let pod = &s3_backup["spec"]["template"]["spec"];
+    assert_eq!(pod["initContainers"][0]["name"], "dump");
+    assert_eq!(pod["containers"][0]["name"], "upload");
+    assert!(pod["volumes"][1]["emptyDir"].is_object());
+    assert_eq!(env(s3_backup, "dump", "PRUNE").as_deref(), Some(""));
+    assert_eq!(
+        env(s3_backup, "upload", "PRUNE").unwrap(),
+        uuid::Uuid::nil().to_string()
+    );
+    assert!(
+        env(s3_backup, "upload", "S3_URL")
+            .unwrap()
+            .starts_with("http://s3.example:9000/")
+    );
+    // A restore verifies the recorded checksum; with S3 it fetches first.
+    assert_eq!(
+        env(pvc_restore, "import", "EXPECT_SHA256").unwrap(),
+        "ab".repeat(32)
+    );
+    assert_eq!(
+        s3_restore["spec"]["template"]["spec"]["initContainers"][0]["name"],
+        "fetch"
+    );
+    assert_eq!(
+        s3_restore["spec"]["template"]["spec"]["containers"][0]["name"],
+        "import"
+    );
+    // Every archive pod runs restricted, never retried inside the Job.
+    for job in &objects[1..] {
+        let spec = &job["spec"];
+        assert_eq!(spec["backoffLimit"], 0);
+        assert_eq!(spec["template"]["spec"]["restartPolicy"], "Never");
+        assert_eq!(
+            spec["template"]["spec"]["securityContext"]["runAsNonRoot"],
+            true
+        );
+    }
+}
+
 fn pod_specs(objects: &[Value]) -> Vec<(&str, &Value)> {
     objects
         .iter()
@@ -323,7 +448,14 @@ fn every_rendered_object_passes_kubernetes_schema_validation() {
         .filter(|o| o["kind"] == "Ingress" || o["metadata"]["name"] == "store-suspended")
         .collect();
     assert_eq!(suspended.len(), 2);
-    for (i, o) in rendered(&settings).iter().chain(&suspended).enumerate() {
+    // The backup and restore Jobs, in both storage modes, and the backup volume.
+    let archives = archive_objects();
+    for (i, o) in rendered(&settings)
+        .iter()
+        .chain(&suspended)
+        .chain(&archives)
+        .enumerate()
+    {
         let path = dir.join(format!(
             "{i:02}-{}.json",
             o["kind"].as_str().unwrap().to_lowercase()

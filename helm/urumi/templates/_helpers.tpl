@@ -88,7 +88,28 @@ capabilities:
 {{- range $k := list "mariadb" "wordpress" "wp_cli" -}}
 {{- $_ := set $images $k (required (printf "stores.images.%s: set all three images or none" $k) (index $v.images $k)) -}}
 {{- end -}}
+{{- if $v.images.curl }}{{ $_ := set $images "curl" $v.images.curl }}{{ end -}}
 {{- $_ := set $s "images" $images -}}
+{{- end -}}
+{{- with $v.backups -}}
+{{- $b := dict "storage" (.storage | default "pvc") -}}
+{{- if eq $b.storage "s3" -}}
+{{- $s3 := dict -}}
+{{- range $k := list "endpoint" "bucket" -}}
+{{- $_ := set $s3 $k (required (printf "stores.backups.s3.%s is required when stores.backups.storage is s3" $k) (index $v.backups.s3 $k)) -}}
+{{- end -}}
+{{- range $k := list "region" "prefix" -}}
+{{- if index $v.backups.s3 $k }}{{ $_ := set $s3 $k (index $v.backups.s3 $k) }}{{ end -}}
+{{- end -}}
+{{- $_ := required "stores.backups.s3.credentialsSecret is required when stores.backups.storage is s3" $v.backups.s3.credentialsSecret -}}
+{{- /* The keys come from the credentials Secret, through the worker's environment. */ -}}
+{{- $_ := set $s3 "access_key_id" "" -}}
+{{- $_ := set $s3 "secret_access_key" "" -}}
+{{- $_ := set $b "s3" $s3 -}}
+{{- else if ne $b.storage "pvc" -}}
+{{- fail (printf "stores.backups.storage must be pvc or s3, not %q" $b.storage) -}}
+{{- end -}}
+{{- $_ := set $s "backups" $b -}}
 {{- end -}}
 {{- with $v.plans -}}
 {{- $plans := dict -}}
@@ -96,6 +117,13 @@ capabilities:
 {{- $p := dict -}}
 {{- range $k := list "pods" "requests_cpu" "requests_memory" "limits_cpu" "limits_memory" "pvcs" "requests_storage" "db_storage" "wp_storage" -}}
 {{- $_ := set $p $k (required (printf "stores.plans.%s.%s is required" $name $k) (index $plan $k) | toString) -}}
+{{- end -}}
+{{- with $plan.backups -}}
+{{- $bp := dict -}}
+{{- if .retention }}{{ $_ := set $bp "retention" (int .retention) }}{{ end -}}
+{{- if .schedule }}{{ $_ := set $bp "schedule" .schedule }}{{ end -}}
+{{- if .volume }}{{ $_ := set $bp "volume" (.volume | toString) }}{{ end -}}
+{{- $_ := set $p "backups" $bp -}}
 {{- end -}}
 {{- $_ := set $plans $name $p -}}
 {{- end -}}
