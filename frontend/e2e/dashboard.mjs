@@ -421,6 +421,14 @@ try {
   if ((await api(`/api/v1/stores/${storeId}`)).status !== "ready") throw new Error("the API does not say ready after the resume");
 
   say("back it up (confirm first): the backup is listed complete with its checksum; then restore from it");
+  // The quota tightened for the usage bars leaves no room for the backup Job's pod: give the
+  // plan's values back first (as a repair would).
+  const loosen = await fetch(`${simUrl}/api/v1/namespaces/store-${slug}/resourcequotas/store-quota`, {
+    method: "PATCH",
+    headers: { "Content-Type": "application/merge-patch+json" },
+    body: JSON.stringify({ spec: { hard: { "requests.cpu": "1", "limits.memory": "3Gi" } } }),
+  });
+  if (!loosen.ok) throw new Error(`restoring the store's quota in the simulator: ${loosen.status}`);
   await page.getByRole("button", { name: "Back up now", exact: true }).click();
   const backupDialog = page.getByRole("dialog", { name: `Back up ${name}?` });
   await backupDialog.waitFor();

@@ -1,7 +1,7 @@
 //! The chart's worker identity is exactly enough: the store workflows run as the
 //! ServiceAccount that `helm template` renders (helm/urumi/templates/rbac.yaml and
 //! worker-policy.yaml), with a token from the simulator, which enforces RBAC for bearer
-//! tokens. With every rule they provision, repair, preview (dry-run), observe the usage of,
+//! tokens. With every rule they provision, repair, back up and restore, preview (dry-run), observe the usage of,
 //! sweep for drift (dry-run) and delete a store (and read a failed setup Job's log); without any one rule, the step that needs it fails with the API
 //! server's Forbidden message naming that rule's resource. The chart's admission policy is
 //! enforced too: outside store namespaces the same ServiceAccount can change nothing.
@@ -258,6 +258,26 @@ impl Rig {
         let id = created.store.id;
         let repair = service::repair(&self.engine, id, "t").await.unwrap();
         self.ended(repair.run_id).await?;
+        // A backup (to the store's backup volume) and a restore from it.
+        let who = urumi_engine::Who::interactive("t");
+        let mut tx = self.engine.pool().begin().await.unwrap();
+        let backup = service::backup_in(
+            &mut tx,
+            &self.engine,
+            id,
+            urumi_store::backups::BackupReason::Manual,
+            &who,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        self.ended(backup.requested.run_id).await?;
+        let mut tx = self.engine.pool().begin().await.unwrap();
+        let restore = service::restore_in(&mut tx, &self.engine, id, backup.backup_id, &who)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        self.ended(restore.requested.run_id).await?;
         self.preview(id, PlannedAction::Repair).await?;
         self.preview(id, PlannedAction::Delete).await?;
         let usage = self
