@@ -41,6 +41,7 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
 use routes::audit::AuditApi;
+use routes::domains::DomainsApi;
 use routes::events::EventsApi;
 use routes::health::HealthApi;
 use routes::insights::InsightsApi;
@@ -56,6 +57,7 @@ type Apis = (
     HealthApi,
     StoresApi,
     LifecycleApi,
+    DomainsApi,
     RunsApi,
     OperationsApi,
     AuditApi,
@@ -73,6 +75,7 @@ pub fn service(state: &Arc<AppState>) -> OpenApiService<Apis, ()> {
             HealthApi(state.clone()),
             StoresApi(state.clone()),
             LifecycleApi(state.clone()),
+            DomainsApi(state.clone()),
             RunsApi(state.clone()),
             OperationsApi(state.clone()),
             AuditApi(state.clone()),

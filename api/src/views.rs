@@ -164,6 +164,11 @@ pub enum RunKind {
     #[oai(rename = "store.resize")]
     #[serde(rename = "store.resize")]
     Resize,
+    /// Apply a store's custom domains (one added or removed): Ingress hosts and TLS, the
+    /// app's site URL.
+    #[oai(rename = "store.domains")]
+    #[serde(rename = "store.domains")]
+    Domains,
     /// The engine's demonstration workflow.
     #[oai(rename = "demo")]
     #[serde(rename = "demo")]
@@ -191,7 +196,9 @@ impl RunKind {
     /// The engine's definition name.
     #[must_use]
     pub fn definition(self) -> &'static str {
-        use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND};
+        use urumi_store::definitions::{
+            DELETE, DOMAINS, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND,
+        };
         use urumi_store::preview::PREVIEW;
         use urumi_store::sweep::SWEEP;
         use urumi_store::usage::USAGE;
@@ -202,6 +209,7 @@ impl RunKind {
             Self::Suspend => SUSPEND,
             Self::Resume => RESUME,
             Self::Resize => RESIZE,
+            Self::Domains => DOMAINS,
             Self::Demo => "demo",
             Self::Operation => urumi_ops::NAME,
             Self::Preview => PREVIEW,
@@ -212,7 +220,9 @@ impl RunKind {
     /// The kind of a run of definition `d`.
     #[must_use]
     pub fn from_definition(d: &str) -> Self {
-        use urumi_store::definitions::{DELETE, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND};
+        use urumi_store::definitions::{
+            DELETE, DOMAINS, PROVISION, REPAIR, RESIZE, RESUME, SUSPEND,
+        };
         use urumi_store::preview::PREVIEW;
         use urumi_store::sweep::SWEEP;
         use urumi_store::usage::USAGE;
@@ -223,6 +233,7 @@ impl RunKind {
             SUSPEND => Self::Suspend,
             RESUME => Self::Resume,
             RESIZE => Self::Resize,
+            DOMAINS => Self::Domains,
             urumi_ops::NAME => Self::Operation,
             PREVIEW => Self::Preview,
             USAGE => Self::Usage,
@@ -487,9 +498,16 @@ pub struct Store {
     pub engine: StoreEngine,
     pub plan: String,
     pub status: StoreStatus,
-    /// The storefront, once ready.
+    /// The storefront, once ready: always the platform's own host `<slug>.<base domain>`,
+    /// which keeps answering beside any custom domain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The store's custom domains, oldest first. The first is its primary domain, the
+    /// address the store's app is told it lives at (WordPress's site URL) once the
+    /// `store.domains` run that added it has finished. (Defaults to none when read back
+    /// from an answer recorded before stores had domains: an idempotent replay.)
+    #[oai(default)]
+    pub domains: Vec<String>,
     pub created_by: String,
     pub timings: StoreTimings,
     /// The newest run working on (or that last worked on) the store.
@@ -520,15 +538,23 @@ impl Store {
     ///
     /// # Errors
     /// [`UnknownEngine`].
-    pub fn from_row(s: &StoreRow, current_run: Option<RunSummary>) -> Result<Self, UnknownEngine> {
-        Self::from_owned(s.clone(), current_run)
+    pub fn from_row(
+        s: &StoreRow,
+        current_run: Option<RunSummary>,
+        domains: Vec<String>,
+    ) -> Result<Self, UnknownEngine> {
+        Self::from_owned(s.clone(), current_run, domains)
     }
 
     /// [`Store::from_row`] taking the row (no string copies: list pages build 50 of these).
     ///
     /// # Errors
     /// [`UnknownEngine`].
-    pub fn from_owned(s: StoreRow, current_run: Option<RunSummary>) -> Result<Self, UnknownEngine> {
+    pub fn from_owned(
+        s: StoreRow,
+        current_run: Option<RunSummary>,
+        domains: Vec<String>,
+    ) -> Result<Self, UnknownEngine> {
         let Some(engine) = StoreEngine::from_stored(&s.engine) else {
             return Err(UnknownEngine {
                 store: s.id,
@@ -551,6 +577,7 @@ impl Store {
             engine,
             plan: s.plan,
             url: s.url,
+            domains,
             created_by: s.created_by,
             current_run,
         })
@@ -925,6 +952,11 @@ mod tests {
             plan: "small".into(),
             status,
             url: full.then(|| "https://cafe-one.stores.example".into()),
+            domains: if full {
+                vec!["shop.cafe-one.example".into()]
+            } else {
+                Vec::new()
+            },
             created_by: "admin".into(),
             timings: StoreTimings {
                 created_at: at(1_000),
@@ -990,6 +1022,7 @@ mod tests {
             RunKind::Provision,
             RunKind::Delete,
             RunKind::Repair,
+            RunKind::Domains,
             RunKind::Demo,
         ];
         let statuses = [

@@ -1,6 +1,6 @@
 //! The store workflows as the engine sees them: `store.provision@1`, `store.delete@1`,
-//! `store.repair@1`, `store.suspend@1`, `store.resume@1`, `store.resize@1`, `store.preview@1`,
-//! `store.usage@1` and `store.sweep@1` — names, versions, input, and steps in order with their retry, timeout
+//! `store.repair@1`, `store.suspend@1`, `store.resume@1`, `store.resize@1`, `store.domains@1`,
+//! `store.preview@1`, `store.usage@1` and `store.sweep@1` — names, versions, input, and steps in order with their retry, timeout
 //! and wait options. The steps are *declared* here, without code:
 //!
 //! ```text
@@ -11,6 +11,8 @@
 //! suspend:   route_suspended → scale_down → stopped → mark_suspended
 //! resume:    scale_up → mariadb_ready → wordpress_ready → route → storefront → mark_ready
 //! resize:    reapply (the new plan's quota, LimitRange, volumes) → mariadb_ready → wordpress_ready
+//! domains:   route (the Ingress with every custom domain) → site_url (WordPress's home and
+//!            siteurl set to the primary domain by a Job) → storefront
 //! preview:   preview  (dry run: what a repair or delete would write; see `crate::preview`)
 //! usage:     observe  (every store's quota usage, fleet-wide; see `crate::usage`)
 //! sweep:     sweep    (every ready store's repair preview: the drifted ones; see `crate::sweep`)
@@ -51,6 +53,9 @@ pub const SUSPEND: &str = "store.suspend";
 pub const RESUME: &str = "store.resume";
 /// See [`PROVISION`].
 pub const RESIZE: &str = "store.resize";
+/// See [`PROVISION`]: a store's custom domains applied (one workflow for adding and
+/// removing: its input carries the whole desired list).
+pub const DOMAINS: &str = "store.domains";
 
 /// The version of [`PROVISION`] this build declares.
 pub const PROVISION_VERSION: i32 = 1;
@@ -64,6 +69,8 @@ pub const SUSPEND_VERSION: i32 = 1;
 pub const RESUME_VERSION: i32 = 1;
 /// The version of [`RESIZE`] this build declares.
 pub const RESIZE_VERSION: i32 = 1;
+/// The version of [`DOMAINS`] this build declares.
+pub const DOMAINS_VERSION: i32 = 1;
 
 /// The input of every store workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,12 +88,19 @@ pub struct StoreInput {
     /// suspended store, so that a repair never wakes a store up.
     #[serde(default)]
     pub suspended: bool,
+    /// The store's custom domains, oldest first (the first is its primary domain,
+    /// `crate::domains::primary`): every run renders its Ingress with them, so a repair, a
+    /// suspend or a resume keeps them. Written by the request that starts the run, from
+    /// `urumi.store_domains` in the same transaction; absent in inputs from before domains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
 }
 
 impl StoreInput {
-    /// The input of a run on `store` as it is now (suspended when its status says so).
+    /// The input of a run on `store` as it is now (suspended when its status says so), with
+    /// its custom domains (`crate::db::domains`, oldest first).
     #[must_use]
-    pub fn of(store: &crate::db::Store) -> Self {
+    pub fn of(store: &crate::db::Store, domains: Vec<String>) -> Self {
         Self {
             store_id: store.id,
             name: store.name.clone(),
@@ -94,6 +108,7 @@ impl StoreInput {
             plan: store.plan.clone(),
             engine: store.engine.clone(),
             suspended: store.status == crate::status::StoreStatus::Suspended,
+            domains,
         }
     }
 }
@@ -115,11 +130,11 @@ fn cluster_options() -> StepOptions {
 }
 
 /// The store workflows, their steps declared (no code): provision, delete, repair, suspend,
-/// resume, resize, preview, usage, sweep.
+/// resume, resize, domains, preview, usage, sweep.
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 9]> {
+pub fn declared() -> Result<[Definition; 10]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -150,6 +165,7 @@ pub fn declared() -> Result<[Definition; 9]> {
         .supersedes(SUSPEND)
         .supersedes(RESUME)
         .supersedes(RESIZE)
+        .supersedes(DOMAINS)
         .step_defaults(o)
         .declare("mark_deleting")
         .declare("delete_namespace")
@@ -192,6 +208,23 @@ pub fn declared() -> Result<[Definition; 9]> {
         .declare_with("mariadb_ready", o.wait_deadline(Duration::from_secs(900)))
         .declare_with("wordpress_ready", o.wait_deadline(Duration::from_secs(900)))
         .build()?;
+    // Domains: the Ingress first (cert-manager starts issuing as soon as it sees the TLS
+    // entries), then WordPress is told its primary URL (a Job, like setup: retried with a
+    // fresh Job), then the storefront must still answer.
+    let domains = Definition::builder(DOMAINS, DOMAINS_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("route")
+        .declare_with(
+            "site_url",
+            o.retry(RetryPolicy {
+                max_attempts: 4,
+                ..o.retry
+            })
+            .wait_deadline(Duration::from_secs(600)),
+        )
+        .declare_with("storefront", o.wait_deadline(Duration::from_secs(600)))
+        .build()?;
     // A preview answers an operator waiting on a dry run: a few quick attempts, no long
     // backoff (the API stops waiting after a few seconds anyway).
     let preview = Definition::builder(PREVIEW, PREVIEW_VERSION)
@@ -216,7 +249,7 @@ pub fn declared() -> Result<[Definition; 9]> {
         .declare("sweep")
         .build()?;
     Ok([
-        provision, delete, repair, suspend, resume, resize, preview, usage, sweep,
+        provision, delete, repair, suspend, resume, resize, domains, preview, usage, sweep,
     ])
 }
 
@@ -244,6 +277,7 @@ mod tests {
             keys,
             [
                 "store.delete@1",
+                "store.domains@1",
                 "store.preview@1",
                 "store.provision@1",
                 "store.repair@1",
@@ -258,7 +292,7 @@ mod tests {
         let delete = registry.get(DELETE, None).unwrap();
         assert!(delete.supersedes(PROVISION) && delete.supersedes(REPAIR));
         assert!(delete.supersedes(SUSPEND) && delete.supersedes(RESUME));
-        assert!(delete.supersedes(RESIZE));
+        assert!(delete.supersedes(RESIZE) && delete.supersedes(DOMAINS));
         assert!(!registry.get(PROVISION, None).unwrap().supersedes(DELETE));
     }
 
@@ -270,6 +304,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(input.engine, engines::DEFAULT);
+        assert!(
+            input.domains.is_empty(),
+            "an input from before domains has none"
+        );
         assert!(
             !input.suspended,
             "a run input from before suspension is not suspended"

@@ -1,7 +1,9 @@
 //! `/api/v1/stores/{id}/suspend`, `/resume` and `/resize`, and the dry run every store action accepts
 //! (`dry_run=true`): the request is checked exactly as for real — the same service call, in a
 //! transaction that is then rolled back — and a worker plans it under `dryRun=All`
-//! (`store.preview@1`, waited for up to `api.plan_preview_wait_ms`).
+//! (`store.preview@1`, waited for up to `api.plan_preview_wait_ms`). A custom-domain change
+//! ([`super::domains`]) goes through the same path; its dry run is the checks only (no
+//! cluster plan: `store.preview` renders a store's stored domains, not a requested list).
 
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use urumi_engine::Who;
 use urumi_store::db::Store as StoreRow;
 use urumi_store::preview::PlannedAction;
-use urumi_store::service::{self, Lifecycle};
+use urumi_store::service::{self, DomainChange, Lifecycle};
 use uuid::Uuid;
 
 use super::stores::{existing_run, one, run_summary};
@@ -82,6 +84,10 @@ pub(super) enum Request<'a> {
     Suspend,
     Resume,
     Resize(&'a str),
+    /// Attach a custom domain (as typed).
+    AddDomain(&'a str),
+    /// Detach a custom domain.
+    RemoveDomain(&'a str),
 }
 
 impl Request<'_> {
@@ -93,15 +99,23 @@ impl Request<'_> {
             Request::Suspend => RunKind::Suspend,
             Request::Resume => RunKind::Resume,
             Request::Resize(_) => RunKind::Resize,
+            Request::AddDomain(_) | Request::RemoveDomain(_) => RunKind::Domains,
         }
     }
-    fn planned(self) -> PlannedAction {
+    /// Whether a request while a run of its kind is under way is answered with that run. Not
+    /// for domain changes: an active domains run applies another change than this one.
+    fn joins_active_run(self) -> bool {
+        !matches!(self, Request::AddDomain(_) | Request::RemoveDomain(_))
+    }
+    /// The action a dry run previews; `None`: the dry run is the checks only.
+    fn planned(self) -> Option<PlannedAction> {
         match self {
-            Request::Delete => PlannedAction::Delete,
-            Request::Repair => PlannedAction::Repair,
-            Request::Suspend => PlannedAction::Suspend,
-            Request::Resume => PlannedAction::Resume,
-            Request::Resize(_) => PlannedAction::Resize,
+            Request::Delete => Some(PlannedAction::Delete),
+            Request::Repair => Some(PlannedAction::Repair),
+            Request::Suspend => Some(PlannedAction::Suspend),
+            Request::Resume => Some(PlannedAction::Resume),
+            Request::Resize(_) => Some(PlannedAction::Resize),
+            Request::AddDomain(_) | Request::RemoveDomain(_) => None,
         }
     }
     /// The audit entry's kind and detail.
@@ -114,6 +128,14 @@ impl Request<'_> {
             Request::Resize(to) => (
                 "store.resize_requested",
                 serde_json::json!({ "from": store.plan, "to": to }),
+            ),
+            Request::AddDomain(domain) => (
+                "store.domain_add_requested",
+                serde_json::json!({ "domain": urumi_store::domains::normalize(domain) }),
+            ),
+            Request::RemoveDomain(domain) => (
+                "store.domain_remove_requested",
+                serde_json::json!({ "domain": urumi_store::domains::normalize(domain) }),
             ),
         }
     }
@@ -132,6 +154,14 @@ impl Request<'_> {
             Request::Resume => service::resume_in(tx, engine, id, who).await?,
             Request::Resize(plan) => {
                 service::resize_in(tx, engine, &state.settings.stores, id, plan, who).await?
+            }
+            Request::AddDomain(domain) => {
+                let change = DomainChange::Add(domain);
+                service::domains_in(tx, engine, &state.settings.stores, id, change, who).await?
+            }
+            Request::RemoveDomain(domain) => {
+                let change = DomainChange::Remove(domain);
+                service::domains_in(tx, engine, &state.settings.stores, id, change, who).await?
             }
         })
     }
@@ -160,7 +190,7 @@ pub(super) async fn act(
             return already(state, row.id).await;
         }
         Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. }))
-            if !dry_run =>
+            if !dry_run && request.joins_active_run() =>
         {
             drop(tx);
             return existing_run(state, id, active_run, request.kind()).await;
@@ -174,7 +204,10 @@ pub(super) async fn act(
             Request::Resize(plan) => Some(plan),
             _ => None,
         };
-        return plan_answer(state, request.planned(), &requested.store, new_plan, actor).await;
+        return match request.planned() {
+            Some(planned) => plan_answer(state, planned, &requested.store, new_plan, actor).await,
+            None => checked_answer(state, requested.store.id).await,
+        };
     }
     let (kind, detail) = request.audit(&requested.store);
     audit_in(
@@ -279,6 +312,20 @@ impl LifecycleApi {
         )
         .await
     }
+}
+
+/// The answer to a dry run that is the checks only: they passed, nothing was written.
+async fn checked_answer(state: &AppState, id: Uuid) -> Result<ActionAnswer, ApiError> {
+    let store = one(state, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("store {id} not found")))?;
+    Ok(ActionAnswer::NotStarted(JsonBody(StoreAction {
+        store,
+        run: None,
+        not_started: Some(NotStartedReason::DryRun),
+        cluster_plan: None,
+        plan: None,
+    })))
 }
 
 /// The answer for a store already where an action would take it.

@@ -2,6 +2,7 @@
 //! cursors and the audit-entry writer.
 
 pub mod audit;
+pub mod domains;
 pub mod events;
 pub mod health;
 pub mod insights;
@@ -21,7 +22,7 @@ use crate::problem::ApiError;
 /// Groups of operations in the OpenAPI document.
 #[derive(Debug, Tags)]
 pub enum ApiTags {
-    /// Stores: create, list, show, delete, repair, suspend, resume.
+    /// Stores: create, list, show, delete, repair, suspend, resume, resize, custom domains.
     Stores,
     /// Workflow runs: inspect, retry, cancel, rerun.
     Runs,

@@ -15,6 +15,8 @@
 //! - [`preview`]: applying a store's desired state and saying what changed — for real
 //!   (`store.repair`) or under `dryRun=All` (`store.preview`, an operation's plan preview).
 //! - [`lifecycle`]: the code of the `store.suspend` and `store.resume` steps.
+//! - [`domains`]: the code of the `store.domains` steps (the Ingress with every custom
+//!   domain, WordPress's site URL by a Job).
 //! - [`steps`]: the code of the `store.provision`, `store.delete`, `store.repair` and
 //!   `store.preview` steps.
 //! - [`usage`]: `store.usage`'s step — every store's quota usage, one paginated LIST.
@@ -22,6 +24,7 @@
 //!   preview, drifted stores listed (and repaired in the bulk lane when told).
 
 pub mod cluster;
+pub mod domains;
 pub mod engines;
 pub mod lifecycle;
 pub mod preview;

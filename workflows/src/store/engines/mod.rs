@@ -52,6 +52,14 @@ pub trait StoreEngine: Send + Sync {
     /// The setup Job's pod; the core wraps it in Job `store-setup-N` (no retries inside the
     /// Job, `restartPolicy: Never`: each attempt of the step is a fresh Job).
     fn setup_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings) -> PodSpec;
+    /// The pod that tells the app it lives at `url` (the store's primary URL, after a custom
+    /// domain is added or removed), re-runnable; the core wraps it in Job `store-siteurl-N`.
+    /// `None` (the default): the app does not store its own URL, so the `site_url` step has
+    /// nothing to do and says so in its output.
+    fn site_url_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, url: &str) -> Option<PodSpec> {
+        let _ = (spec, s, url);
+        None
+    }
     /// Path and query requested from the web Service to prove the store serves customers.
     fn storefront_path(&self) -> &'static str;
     /// Judges the storefront's answer to [`StoreEngine::storefront_path`].

@@ -16,8 +16,8 @@ use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::{Value, json};
 
 pub use objects::{
-    mariadb_service, mariadb_statefulset, setup_pod, wordpress_deployment, wordpress_pvc,
-    wordpress_service,
+    SITE_URL_SCRIPT, mariadb_service, mariadb_statefulset, setup_pod, site_url_pod,
+    wordpress_deployment, wordpress_pvc, wordpress_service,
 };
 
 use super::{AppObject, StoreEngine, Tier, Verdict, WebTier, Workload, excerpt};
@@ -102,6 +102,10 @@ impl StoreEngine for WooCommerce {
 
     fn setup_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings) -> PodSpec {
         setup_pod(spec, s)
+    }
+
+    fn site_url_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, url: &str) -> Option<PodSpec> {
+        Some(site_url_pod(spec, s, url))
     }
 
     fn storefront_path(&self) -> &'static str {
