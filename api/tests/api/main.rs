@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod dashboard;
 mod database_tls;
+mod domains;
 mod events;
 mod guardrails;
 mod health;

@@ -1,6 +1,7 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams } from "react-router";
 import { StepsTable } from "../components/Steps";
+import { StoreDomains } from "../components/StoreDomains";
 import { TestOrder } from "../components/TestOrder";
 import { StoreUsage } from "../components/Usage";
 import { ConfirmButton, LiveIndicator, LoadMore, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
@@ -207,6 +208,8 @@ export function StoreDetailPage() {
         )}
         {r && <StepsTable steps={r.steps} caption={`Steps of run ${r.id}`} />}
       </section>
+
+      <StoreDomains store={s} />
 
       <StoreUsage id={id} />
 

@@ -16,7 +16,8 @@
 //! `route` is a server-side apply of the desired Ingress. `site_url` numbers its Jobs like
 //! the setup step: a poll follows the newest Job; a fresh attempt adopts the newest when it
 //! sets this URL and has not failed (the Job a crashed attempt started), else starts the next
-//! number; the pod's commands leave an option that already holds the URL unchanged.
+//! number (so a run whose primary URL the newest Job already set starts none); the pod's
+//! commands leave an option that already holds the URL unchanged.
 //! `storefront` only reads.
 
 use k8s_openapi::api::batch::v1::Job;
