@@ -33,7 +33,8 @@ pub struct LifecycleApi(pub Arc<AppState>);
 /// What a store action answers.
 #[derive(Debug, ApiResponse)]
 pub enum ActionAnswer {
-    /// Accepted: the store's run is queued (or was already under way for the same action).
+    /// Accepted: the store's run is queued (or was already under way for the same action;
+    /// not for a domain change, which always starts its own run).
     #[oai(status = 202)]
     Accepted(JsonBody<StoreAction>),
     /// Nothing was started: the store already is where the action would take it, or this

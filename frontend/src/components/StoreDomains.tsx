@@ -33,7 +33,7 @@ export function StoreDomains({ store }: { store: Schemas["Store"] }) {
     },
     onError: learn,
   });
-  const domains = store.domains ?? [];
+  const domains = store.domains;
   const primary = primaryHost(store);
   const ready = store.status === "ready";
   const why = manage.enabled ? (ready ? undefined : "Domains change only on a ready store.") : manage.reason;

@@ -10,7 +10,7 @@ export function typedDomain(value: string): string {
 
 /** The primary host: the oldest custom domain, else the host of the store's own URL. */
 export function primaryHost(store: Pick<Schemas["Store"], "domains" | "url">): string | undefined {
-  const first = store.domains?.[0];
+  const first = store.domains[0];
   if (first) return first;
   if (!store.url) return undefined;
   try {
