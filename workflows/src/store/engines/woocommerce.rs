@@ -1,5 +1,7 @@
 //! The WooCommerce engine: WordPress + WooCommerce on Apache, MariaDB, a WP-CLI setup Job
-//! (`workflows/scripts/store-setup.sh`), and a storefront check through the Store API.
+//! (`workflows/scripts/store-setup.sh`), a WP-CLI site-URL Job (`home` and `siteurl` set to
+//! the store's primary domain, [`SITE_URL_SCRIPT`]), and a storefront check through the Store
+//! API.
 //!
 //! # The storefront check
 //! `GET /?rest_route=/wc/store/v1/products&per_page=1` on the `wordpress` Service must answer
