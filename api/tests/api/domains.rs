@@ -1,8 +1,8 @@
 //! Custom domains over HTTP: with a simulator-backed worker a domain is added (202, a
 //! `store.domains` run, the store view lists it) and removed; every bad request — an invalid
 //! name, one under the platform's domain, one another store holds, a store at its limit, an
-//! unknown store, a store not ready, a store with another active run, removing a domain it
-//! does not have — is a problem naming the rule, and changes nothing: no run, no row.
+//! unknown store, a store not ready, a store with another active run (a domains run too),
+//! removing a domain it does not have — is a problem naming the rule, and changes nothing: no run, no row.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -203,8 +203,33 @@ async fn bad_domain_requests_are_problems_that_change_nothing(pool: PgPool) {
         .unwrap();
     assert!(r.status().is_success());
 
-    // At its limit of 10 domains: 422.
-    for n in 0..10 {
+    // A domains run under way: another domain change is 409 naming that run (it is not
+    // answered with it, as a repeated suspend would be: it applies another change).
+    let r = add(&app, &store, "first.example.com", "").await;
+    assert_eq!(r.status(), 202);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["run"]["kind"], "store.domains");
+    let first_run = first["run"]["id"].as_str().unwrap().to_owned();
+    let (rows_now, runs_now) = (rows(&pool).await, app.count("runs").await);
+    let p = problem(add(&app, &store, "second.example.com", "").await, 409).await;
+    assert!(p["detail"].as_str().unwrap().contains(&first_run), "{p}");
+    let p = problem(remove(&app, &store, "first.example.com").await, 409).await;
+    assert!(p["detail"].as_str().unwrap().contains(&first_run), "{p}");
+    assert_eq!(app.count("runs").await, runs_now);
+    assert_eq!(rows(&pool).await, rows_now);
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/runs/{first_run}/cancel"),
+            &app.operator,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    // At its limit of 10 domains (first.example.com and 9 more): 422.
+    for n in 0..9 {
         sqlx::query("INSERT INTO urumi.store_domains (store_id, domain) VALUES ($1::uuid, $2)")
             .bind(&store)
             .bind(format!("d{n}.example.com"))
