@@ -85,7 +85,7 @@ pub(crate) async fn attach(
     if store_ids.is_empty() {
         return Ok(());
     }
-    let (plan, plans) = compute(engine, planned, store_ids, None, actor, wait).await?;
+    let (plan, plans) = compute(engine, planned, store_ids, None, None, actor, wait).await?;
     let mut plans: HashMap<Uuid, StorePlan> = plans.into_iter().map(|p| (p.store_id, p)).collect();
     for t in &mut preview.targets {
         if let Some(id) = urumi_store::subject::store_of(&t.subject) {
@@ -108,6 +108,7 @@ pub async fn compute(
     planned: PlannedAction,
     store_ids: Vec<Uuid>,
     plan: Option<String>,
+    domains: Option<Vec<String>>,
     actor: &str,
     wait: Duration,
 ) -> Result<(ClusterPlan, Vec<StorePlan>), Error> {
@@ -121,6 +122,7 @@ pub async fn compute(
                     action: planned,
                     store_ids,
                     plan,
+                    domains,
                 }),
             )
             .version(PREVIEW_VERSION)

@@ -203,6 +203,7 @@ impl Rig {
                     action,
                     store_ids: vec![id],
                     plan: None,
+                    domains: None,
                 }),
             ))
             .await

@@ -1,4 +1,5 @@
-//! `store.domains@1` against the simulator: a custom domain added to a ready store becomes an
+//! `store.domains@1` against the simulator: its preview (`store.preview`, a dry run's plan)
+//! names the Ingress and writes nothing; a custom domain added to a ready store becomes an
 //! Ingress rule with its own cert-manager TLS entry, WordPress's site URL is set to the
 //! primary domain by a numbered Job (a failed Job retried with a fresh one, its log tail
 //! recorded), a repair keeps the domains, removing one routes it away and moves the site URL
@@ -13,8 +14,9 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::{Api, Client};
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use urumi_engine::Engine;
+use urumi_engine::{Engine, NewRun};
 use urumi_sim::JobScript;
+use urumi_store::preview::{Change, PREVIEW, PlannedAction, PreviewInput, PreviewOutput};
 use urumi_workflows::store::service::{self, DomainChange, Error, Lifecycle};
 use urumi_workflows::store::settings::StoreSettings;
 use urumi_workflows::store::status::StoreStatus;
@@ -107,6 +109,37 @@ async fn custom_domains_are_routed_with_tls_and_set_as_the_site_url_then_removed
         Some(ns),
         "store-siteurl-1",
         JobScript::fail("Error: Error establishing a database connection."),
+    );
+
+    // The preview of a domain change (a dry run's plan): the Ingress would change; nothing is
+    // written.
+    let preview = engine
+        .start_run(NewRun::new(
+            PREVIEW,
+            format!("preview:{}", Uuid::now_v7()),
+            json!(PreviewInput {
+                action: PlannedAction::Domains,
+                store_ids: vec![id],
+                plan: None,
+                domains: Some(vec!["shop.example.com".into()]),
+            }),
+        ))
+        .await
+        .unwrap();
+    let d = common::succeeded(&engine, preview.run_id).await;
+    let out: PreviewOutput = serde_json::from_value(d.run.output.unwrap()).unwrap();
+    let changed: Vec<(String, Change)> = out.stores[0]
+        .objects
+        .iter()
+        .filter(|o| o.change != Change::Unchanged)
+        .map(|o| (format!("{}/{}", o.kind, o.name), o.change))
+        .collect();
+    assert_eq!(changed, [("Ingress/wordpress".to_owned(), Change::Update)]);
+    let (hosts, _) = routes(&ingresses.get("wordpress").await.unwrap());
+    assert_eq!(
+        hosts,
+        ["domain-shop.stores.localhost"],
+        "the preview wrote nothing"
     );
 
     let add = |d: &'static str| {

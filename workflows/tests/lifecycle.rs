@@ -28,6 +28,7 @@ async fn preview(engine: &Engine, action: PlannedAction, store: Uuid) -> Vec<(St
                 action,
                 store_ids: vec![store],
                 plan: None,
+                domains: None,
             }),
         ))
         .await
@@ -401,6 +402,7 @@ async fn a_store_moves_to_a_plan_its_usage_fits_and_is_refused_one_it_does_not(
                 action: PlannedAction::Resize,
                 store_ids: vec![id],
                 plan: Some("pro".into()),
+                domains: None,
             }),
         ))
         .await

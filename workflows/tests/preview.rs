@@ -28,6 +28,7 @@ async fn preview(engine: &Engine, action: PlannedAction, stores: Vec<Uuid>) -> P
                 action,
                 store_ids: stores,
                 plan: None,
+                domains: None,
             }),
         ))
         .await

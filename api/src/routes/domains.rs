@@ -1,6 +1,7 @@
 //! `/api/v1/stores/{id}/domains`: a store's custom domains, added and removed through the
 //! shared store-action path ([`super::lifecycle::act`]: checks, the row change and the
-//! `store.domains` run, the audit entry, in one transaction; `dry_run=true` checks only).
+//! `store.domains` run, the audit entry, in one transaction; `dry_run=true`: the same checks
+//! rolled back, and a worker's cluster plan of the domain list the change would leave).
 
 use std::sync::Arc;
 
@@ -42,7 +43,8 @@ impl DomainsApi {
     /// already`). 422 for a name that breaks a rule (the problem names it) or for a store at
     /// its limit of 10 domains; 409 when another store has the domain, when the store is not
     /// ready, or while another run of the store is active; 404 for an unknown store. With
-    /// `dry_run=true` the request is checked and nothing is written (no cluster plan).
+    /// `dry_run=true` the request is checked and nothing is written: the answer holds the
+    /// objects the change would write (the Ingress; the site-URL Job is not previewed).
     /// Needs `operator`.
     #[oai(
         path = "/stores/:id/domains",
@@ -53,7 +55,7 @@ impl DomainsApi {
         &self,
         auth: Auth,
         id: Path<Uuid>,
-        /// Check only; write and start nothing.
+        /// Check and plan only; write and start nothing.
         #[oai(default)]
         dry_run: Query<bool>,
         body: Json<AddDomain>,
@@ -75,7 +77,8 @@ impl DomainsApi {
     /// again (the oldest domain left, else the platform's own host) by a Job
     /// (`store.domains` run, 202). 404 when the store has no such domain (or does not exist);
     /// 409 when the store is not ready or another run of it is active. With `dry_run=true`
-    /// the request is checked and nothing is written. Needs `operator`.
+    /// the request is checked and nothing is written: the answer holds the objects the
+    /// change would write. Needs `operator`.
     #[oai(
         path = "/stores/:id/domains/:domain",
         method = "delete",
@@ -87,7 +90,7 @@ impl DomainsApi {
         id: Path<Uuid>,
         /// The domain to remove (case does not matter).
         domain: Path<String>,
-        /// Check only; write and start nothing.
+        /// Check and plan only; write and start nothing.
         #[oai(default)]
         dry_run: Query<bool>,
     ) -> Result<ActionAnswer, ApiError> {

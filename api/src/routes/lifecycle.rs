@@ -2,8 +2,8 @@
 //! (`dry_run=true`): the request is checked exactly as for real — the same service call, in a
 //! transaction that is then rolled back — and a worker plans it under `dryRun=All`
 //! (`store.preview@1`, waited for up to `api.plan_preview_wait_ms`). A custom-domain change
-//! ([`super::domains`]) goes through the same path; its dry run is the checks only (no
-//! cluster plan: `store.preview` renders a store's stored domains, not a requested list).
+//! ([`super::domains`]) goes through the same path; its preview renders the domain list the
+//! request would leave (read in the transaction before the rollback).
 
 use std::sync::Arc;
 
@@ -50,11 +50,12 @@ pub(super) async fn plan_answer(
     planned: PlannedAction,
     row: &StoreRow,
     new_plan: Option<&str>,
+    domains: Option<Vec<String>>,
     actor: &str,
 ) -> Result<ActionAnswer, ApiError> {
     let (plan, store_plan) = state
         .ops
-        .plan_store(planned, row.id, new_plan, actor)
+        .plan_store(planned, row.id, new_plan, domains, actor)
         .await?;
     let store = one(state, row.id)
         .await?
@@ -108,15 +109,15 @@ impl Request<'_> {
     fn joins_active_run(self) -> bool {
         !matches!(self, Request::AddDomain(_) | Request::RemoveDomain(_))
     }
-    /// The action a dry run previews; `None`: the dry run is the checks only.
-    fn planned(self) -> Option<PlannedAction> {
+    /// The action a dry run previews.
+    fn planned(self) -> PlannedAction {
         match self {
-            Request::Delete => Some(PlannedAction::Delete),
-            Request::Repair => Some(PlannedAction::Repair),
-            Request::Suspend => Some(PlannedAction::Suspend),
-            Request::Resume => Some(PlannedAction::Resume),
-            Request::Resize(_) => Some(PlannedAction::Resize),
-            Request::AddDomain(_) | Request::RemoveDomain(_) => None,
+            Request::Delete => PlannedAction::Delete,
+            Request::Repair => PlannedAction::Repair,
+            Request::Suspend => PlannedAction::Suspend,
+            Request::Resume => PlannedAction::Resume,
+            Request::Resize(_) => PlannedAction::Resize,
+            Request::AddDomain(_) | Request::RemoveDomain(_) => PlannedAction::Domains,
         }
     }
     /// The audit entry's kind and detail.
@@ -199,16 +200,22 @@ pub(super) async fn act(
         Err(e) => return Err(e.into()),
     };
     if dry_run {
+        // A domain change's list as the request leaves it (read before the rollback): what
+        // the preview renders.
+        let domains = match request {
+            Request::AddDomain(_) | Request::RemoveDomain(_) => {
+                Some(urumi_store::db::domains(&mut *tx, id).await?)
+            }
+            _ => None,
+        };
         // Checked as for real; rolled back, so nothing was started or marked.
         tx.rollback().await?;
         let new_plan = match request {
             Request::Resize(plan) => Some(plan),
             _ => None,
         };
-        return match request.planned() {
-            Some(planned) => plan_answer(state, planned, &requested.store, new_plan, actor).await,
-            None => checked_answer(state, requested.store.id).await,
-        };
+        let planned = request.planned();
+        return plan_answer(state, planned, &requested.store, new_plan, domains, actor).await;
     }
     let (kind, detail) = request.audit(&requested.store);
     audit_in(
@@ -313,20 +320,6 @@ impl LifecycleApi {
         )
         .await
     }
-}
-
-/// The answer to a dry run that is the checks only: they passed, nothing was written.
-async fn checked_answer(state: &AppState, id: Uuid) -> Result<ActionAnswer, ApiError> {
-    let store = one(state, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("store {id} not found")))?;
-    Ok(ActionAnswer::NotStarted(JsonBody(StoreAction {
-        store,
-        run: None,
-        not_started: Some(NotStartedReason::DryRun),
-        cluster_plan: None,
-        plan: None,
-    })))
 }
 
 /// The answer for a store already where an action would take it.

@@ -1,5 +1,6 @@
-//! Custom domains over HTTP: with a simulator-backed worker a domain is added (202, a
-//! `store.domains` run, the store view lists it) and removed; every bad request — an invalid
+//! Custom domains over HTTP: with a simulator-backed worker a domain's dry run plans the
+//! Ingress change, the domain is added (202, a `store.domains` run, the store view lists it)
+//! and removed; every bad request — an invalid
 //! name, one under the platform's domain, one another store holds, a store at its limit, an
 //! unknown store, a store not ready, a store with another active run (a domains run too),
 //! removing a domain it does not have — is a problem naming the rule, and changes nothing: no run, no row.
@@ -8,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, problem, spawn_app};
+use crate::helpers::{TestApp, problem, spawn_app, spawn_app_with};
 use crate::operations::{cluster_worker, wait_for};
 
 async fn add(app: &TestApp, store: &str, domain: &str, query: &str) -> reqwest::Response {
@@ -68,7 +69,7 @@ async fn ready_store(app: &TestApp, name: &str) -> (String, String) {
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
 async fn bad_domain_requests_are_problems_that_change_nothing(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = spawn_app_with(pool.clone(), |s| s.api.plan_preview_wait_ms = 200).await;
     let (store, slug) = ready_store(&app, "Named Shop").await;
     let (other, _) = ready_store(&app, "Holding Shop").await;
     sqlx::query(
@@ -154,13 +155,7 @@ async fn bad_domain_requests_are_problems_that_change_nothing(pool: PgPool) {
     let r = add(&app, &store, &format!("{slug}.stores.localhost"), "").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["not_started"], "already");
-    // A valid dry run: checked, nothing written.
-    let r = add(&app, &store, "shop.example.com", "?dry_run=true").await;
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["not_started"], "dry_run", "{body:#}");
-    assert_eq!(body["store"]["domains"], json!([]));
-    unchanged("the own host and a dry run").await;
+    unchanged("the own host").await;
 
     // A store that is not ready: 409 naming its status.
     let young = app.created("Young Shop").await;
@@ -246,6 +241,23 @@ async fn bad_domain_requests_are_problems_that_change_nothing(pool: PgPool) {
     );
     assert_eq!(app.count("runs").await, runs_now);
     assert_eq!(rows(&pool).await, full);
+
+    // A valid dry run (a store with room): checked, no row written, only the preview run
+    // started (no worker here: its plan is pending).
+    let (roomy, _) = ready_store(&app, "Roomy Shop").await;
+    let runs_now = app.count("runs").await;
+    let r = add(&app, &roomy, "roomy.example.com", "?dry_run=true").await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["not_started"], "dry_run", "{body:#}");
+    assert_eq!(body["cluster_plan"]["state"], "pending", "{body:#}");
+    assert_eq!(body["store"]["domains"], json!([]));
+    assert_eq!(
+        app.count("runs").await,
+        runs_now + 1,
+        "only the preview run"
+    );
+    assert_eq!(rows(&pool).await, full);
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
@@ -257,6 +269,29 @@ async fn a_domain_is_added_and_removed_by_store_domains_runs(pool: PgPool) {
     let store = body["store"]["id"].as_str().unwrap().to_owned();
     let run = body["run"]["id"].as_str().unwrap();
     wait_for(&app, &format!("/api/v1/runs/{run}"), "status", "succeeded").await;
+
+    // The dry run: a worker's plan renders the Ingress with the domain; nothing written.
+    let r = add(&app, &store, "shop.branded.example", "?dry_run=true").await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["not_started"], "dry_run", "{body:#}");
+    assert_eq!(body["cluster_plan"]["state"], "ready", "{body:#}");
+    let changed: Vec<String> = body["plan"]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["change"] != "unchanged")
+        .map(|o| {
+            format!(
+                "{} {}/{}",
+                o["change"].as_str().unwrap(),
+                o["kind"].as_str().unwrap(),
+                o["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(changed, ["update Ingress/wordpress"], "{body:#}");
+    assert!(rows(&pool).await.is_empty());
 
     let r = add(&app, &store, "Shop.Branded.example", "").await;
     assert_eq!(r.status(), 202);

@@ -1,6 +1,6 @@
 //! `urumictl stores …`: list (following `next_cursor` with `--all`), create, show, delete,
 //! repair, suspend, resume, resize (each of the last five with `--dry-run`: the cluster plan),
-//! a store's custom domains (`domains add|remove`, also with `--dry-run`: the checks only),
+//! a store's custom domains (`domains add|remove`, also with `--dry-run`: the cluster plan),
 //! a store's runs, its resource usage against its quota, and the fleet's drift (the newest
 //! drift sweep's findings).
 
@@ -128,7 +128,7 @@ pub enum DomainsCmd {
         id: Uuid,
         /// The domain, e.g. shop.example.com.
         domain: String,
-        /// Check only; write and start nothing.
+        /// Check and print what would change; start nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -139,7 +139,7 @@ pub enum DomainsCmd {
         id: Uuid,
         /// The domain to remove.
         domain: String,
-        /// Check only; write and start nothing.
+        /// Check and print what would change; start nothing.
         #[arg(long)]
         dry_run: bool,
     },

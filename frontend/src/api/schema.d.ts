@@ -247,7 +247,8 @@ export interface paths {
          *     already`). 422 for a name that breaks a rule (the problem names it) or for a store at
          *     its limit of 10 domains; 409 when another store has the domain, when the store is not
          *     ready, or while another run of the store is active; 404 for an unknown store. With
-         *     `dry_run=true` the request is checked and nothing is written (no cluster plan).
+         *     `dry_run=true` the request is checked and nothing is written: the answer holds the
+         *     objects the change would write (the Ingress; the site-URL Job is not previewed).
          *     Needs `operator`.
          */
         post: operations["add_store_domain"];
@@ -273,7 +274,8 @@ export interface paths {
          *     again (the oldest domain left, else the platform's own host) by a Job
          *     (`store.domains` run, 202). 404 when the store has no such domain (or does not exist);
          *     409 when the store is not ready or another run of it is active. With `dry_run=true`
-         *     the request is checked and nothing is written. Needs `operator`.
+         *     the request is checked and nothing is written: the answer holds the objects the
+         *     change would write. Needs `operator`.
          */
         delete: operations["remove_store_domain"];
         options?: never;
@@ -3187,7 +3189,7 @@ export interface operations {
     add_store_domain: {
         parameters: {
             query?: {
-                /** @description Check only; write and start nothing. */
+                /** @description Check and plan only; write and start nothing. */
                 dry_run?: boolean;
             };
             header?: never;
@@ -3335,7 +3337,7 @@ export interface operations {
     remove_store_domain: {
         parameters: {
             query?: {
-                /** @description Check only; write and start nothing. */
+                /** @description Check and plan only; write and start nothing. */
                 dry_run?: boolean;
             };
             header?: never;

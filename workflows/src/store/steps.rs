@@ -698,6 +698,7 @@ async fn previews(
     let input: PreviewInput = sc.input_as()?;
     let input_action = input.action;
     let plan = input.plan.clone();
+    let wanted_domains = input.domains.clone();
     let mut out = PreviewOutput::default();
     for &id in input.store_ids.iter().take(MAX_PREVIEWED) {
         let store = super::db::get(&deps.pool, id).await.retryable()?;
@@ -712,11 +713,17 @@ async fn previews(
             if let Some(plan) = &plan {
                 input.plan.clone_from(plan);
             }
+            if let Some(domains) = &wanted_domains {
+                input.domains.clone_from(domains);
+            }
             // A suspend is previewed as the suspended state, a resume as the running one.
             match input_action {
                 PlannedAction::Suspend => input.suspended = true,
                 PlannedAction::Resume => input.suspended = false,
-                PlannedAction::Repair | PlannedAction::Delete | PlannedAction::Resize => {}
+                PlannedAction::Repair
+                | PlannedAction::Delete
+                | PlannedAction::Resize
+                | PlannedAction::Domains => {}
             }
             Ctx::from_input(deps.clone(), engines, input)
         };
