@@ -42,6 +42,7 @@ use poem_openapi::OpenApiService;
 
 use routes::audit::AuditApi;
 use routes::backups::BackupsApi;
+use routes::domains::DomainsApi;
 use routes::events::EventsApi;
 use routes::health::HealthApi;
 use routes::insights::InsightsApi;
@@ -58,6 +59,7 @@ type Apis = (
     StoresApi,
     LifecycleApi,
     BackupsApi,
+    DomainsApi,
     RunsApi,
     OperationsApi,
     AuditApi,
@@ -76,6 +78,7 @@ pub fn service(state: &Arc<AppState>) -> OpenApiService<Apis, ()> {
             StoresApi(state.clone()),
             LifecycleApi(state.clone()),
             BackupsApi(state.clone()),
+            DomainsApi(state.clone()),
             RunsApi(state.clone()),
             OperationsApi(state.clone()),
             AuditApi(state.clone()),

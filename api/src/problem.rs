@@ -235,8 +235,11 @@ impl From<service::Error> for ApiError {
             E::InvalidName(_) => Self::unprocessable(Some("/name"), e.to_string()),
             E::UnknownPlan(_) => Self::unprocessable(Some("/plan"), e.to_string()),
             E::UnknownEngine(_) => Self::unprocessable(Some("/engine"), e.to_string()),
-            E::SlugTaken(_) => Self::conflict(e.to_string()),
-            E::NotFound(_) => Self::not_found(e.to_string()),
+            E::SlugTaken(_) | E::DomainTaken(_) => Self::conflict(e.to_string()),
+            E::InvalidDomain(_) | E::TooManyDomains { .. } => {
+                Self::unprocessable(Some("/domain"), e.to_string())
+            }
+            E::NotFound(_) | E::DomainNotAttached { .. } => Self::not_found(e.to_string()),
             E::Deleted(_)
             | E::WrongStatus { .. }
             | E::DoesNotFit { .. }

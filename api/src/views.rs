@@ -176,6 +176,11 @@ pub enum RunKind {
     #[oai(rename = "store.scheduled_backups")]
     #[serde(rename = "store.scheduled_backups")]
     ScheduledBackups,
+    /// Apply a store's custom domains (one added or removed): Ingress hosts and TLS, the
+    /// app's site URL.
+    #[oai(rename = "store.domains")]
+    #[serde(rename = "store.domains")]
+    Domains,
     /// The engine's demonstration workflow.
     #[oai(rename = "demo")]
     #[serde(rename = "demo")]
@@ -204,7 +209,7 @@ impl RunKind {
     #[must_use]
     pub fn definition(self) -> &'static str {
         use urumi_store::definitions::{
-            BACKUP, DELETE, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND,
+            BACKUP, DELETE, DOMAINS, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND,
         };
         use urumi_store::preview::PREVIEW;
         use urumi_store::sweep::SWEEP;
@@ -219,6 +224,7 @@ impl RunKind {
             Self::Backup => BACKUP,
             Self::Restore => RESTORE,
             Self::ScheduledBackups => urumi_store::scheduled_backups::SCHEDULED_BACKUPS,
+            Self::Domains => DOMAINS,
             Self::Demo => "demo",
             Self::Operation => urumi_ops::NAME,
             Self::Preview => PREVIEW,
@@ -230,7 +236,7 @@ impl RunKind {
     #[must_use]
     pub fn from_definition(d: &str) -> Self {
         use urumi_store::definitions::{
-            BACKUP, DELETE, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND,
+            BACKUP, DELETE, DOMAINS, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND,
         };
         use urumi_store::preview::PREVIEW;
         use urumi_store::sweep::SWEEP;
@@ -245,6 +251,7 @@ impl RunKind {
             BACKUP => Self::Backup,
             RESTORE => Self::Restore,
             urumi_store::scheduled_backups::SCHEDULED_BACKUPS => Self::ScheduledBackups,
+            DOMAINS => Self::Domains,
             urumi_ops::NAME => Self::Operation,
             PREVIEW => Self::Preview,
             USAGE => Self::Usage,
@@ -509,9 +516,16 @@ pub struct Store {
     pub engine: StoreEngine,
     pub plan: String,
     pub status: StoreStatus,
-    /// The storefront, once ready.
+    /// The storefront, once ready: always the platform's own host `<slug>.<base domain>`,
+    /// which keeps answering beside any custom domain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The store's custom domains, oldest first. The first is its primary domain, the
+    /// address the store's app is told it lives at (WordPress's site URL) once the
+    /// `store.domains` run that added it has finished. (Defaults to none when read back
+    /// from an answer recorded before stores had domains: an idempotent replay.)
+    #[oai(default)]
+    pub domains: Vec<String>,
     pub created_by: String,
     pub timings: StoreTimings,
     /// The newest run working on (or that last worked on) the store.
@@ -542,15 +556,23 @@ impl Store {
     ///
     /// # Errors
     /// [`UnknownEngine`].
-    pub fn from_row(s: &StoreRow, current_run: Option<RunSummary>) -> Result<Self, UnknownEngine> {
-        Self::from_owned(s.clone(), current_run)
+    pub fn from_row(
+        s: &StoreRow,
+        current_run: Option<RunSummary>,
+        domains: Vec<String>,
+    ) -> Result<Self, UnknownEngine> {
+        Self::from_owned(s.clone(), current_run, domains)
     }
 
     /// [`Store::from_row`] taking the row (no string copies: list pages build 50 of these).
     ///
     /// # Errors
     /// [`UnknownEngine`].
-    pub fn from_owned(s: StoreRow, current_run: Option<RunSummary>) -> Result<Self, UnknownEngine> {
+    pub fn from_owned(
+        s: StoreRow,
+        current_run: Option<RunSummary>,
+        domains: Vec<String>,
+    ) -> Result<Self, UnknownEngine> {
         let Some(engine) = StoreEngine::from_stored(&s.engine) else {
             return Err(UnknownEngine {
                 store: s.id,
@@ -573,6 +595,7 @@ impl Store {
             engine,
             plan: s.plan,
             url: s.url,
+            domains,
             created_by: s.created_by,
             current_run,
         })
@@ -969,6 +992,11 @@ mod tests {
             plan: "small".into(),
             status,
             url: full.then(|| "https://cafe-one.stores.example".into()),
+            domains: if full {
+                vec!["shop.cafe-one.example".into()]
+            } else {
+                Vec::new()
+            },
             created_by: "admin".into(),
             timings: StoreTimings {
                 created_at: at(1_000),
@@ -1034,6 +1062,7 @@ mod tests {
             RunKind::Provision,
             RunKind::Delete,
             RunKind::Repair,
+            RunKind::Domains,
             RunKind::Demo,
         ];
         let statuses = [

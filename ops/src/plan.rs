@@ -86,7 +86,7 @@ pub(crate) async fn attach(
     if store_ids.is_empty() {
         return Ok(());
     }
-    let (plan, plans) = compute(engine, planned, store_ids, None, None, actor, wait).await?;
+    let (plan, plans) = compute(engine, planned, store_ids, None, None, None, actor, wait).await?;
     let mut plans: HashMap<Uuid, StorePlan> = plans.into_iter().map(|p| (p.store_id, p)).collect();
     for t in &mut preview.targets {
         if let Some(id) = urumi_store::subject::store_of(&t.subject) {
@@ -110,6 +110,7 @@ pub async fn compute(
     store_ids: Vec<Uuid>,
     plan: Option<String>,
     backup_id: Option<Uuid>,
+    domains: Option<Vec<String>>,
     actor: &str,
     wait: Duration,
 ) -> Result<(ClusterPlan, Vec<StorePlan>), Error> {
@@ -124,6 +125,7 @@ pub async fn compute(
                     store_ids,
                     plan,
                     backup_id,
+                    domains,
                 }),
             )
             .version(PREVIEW_VERSION)

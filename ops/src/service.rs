@@ -190,8 +190,8 @@ impl Ops {
     }
 
     /// The cluster plan of `planned` on one store (a single store's dry run; `new_plan`: a
-    /// resize's), waiting as
-    /// long as an operation's dry run does.
+    /// resize's; `domains`: the domain list a domain change would leave), waiting as long as
+    /// an operation's dry run does.
     ///
     /// # Errors
     /// [`Error::Engine`] / [`Error::Database`] when the preview run cannot be started or read.
@@ -201,6 +201,7 @@ impl Ops {
         store: Uuid,
         new_plan: Option<&str>,
         backup_id: Option<Uuid>,
+        domains: Option<Vec<String>>,
         actor: &str,
     ) -> Result<(crate::ClusterPlan, Option<urumi_store::preview::StorePlan>), Error> {
         let (plan, plans) = crate::plan::compute(
@@ -209,6 +210,7 @@ impl Ops {
             vec![store],
             new_plan.map(str::to_owned),
             backup_id,
+            domains,
             actor,
             self.plan_wait,
         )

@@ -295,3 +295,89 @@ pub async fn set_plan(conn: &mut PgConnection, id: Uuid, plan: &str) -> sqlx::Re
     .await?;
     Ok(())
 }
+
+/// The custom domains of store `id` (`urumi.store_domains`), oldest first: the first is its
+/// primary domain (`crate::domains::primary`).
+///
+/// # Errors
+/// The database error.
+pub async fn domains<'e>(exec: impl sqlx::PgExecutor<'e>, id: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "SELECT domain FROM urumi.store_domains WHERE store_id = $1 ORDER BY created_at, domain",
+        id,
+    )
+    .fetch_all(exec)
+    .await
+}
+
+/// The custom domains of each of the stores `ids` (a page of stores) in one statement, each
+/// store's oldest first; stores without any are absent.
+///
+/// # Errors
+/// The database error.
+pub async fn domains_of<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    ids: &[Uuid],
+) -> sqlx::Result<std::collections::HashMap<Uuid, Vec<String>>> {
+    let rows = sqlx::query!(
+        "SELECT store_id, domain FROM urumi.store_domains WHERE store_id = ANY($1)
+         ORDER BY store_id, created_at, domain",
+        ids,
+    )
+    .fetch_all(exec)
+    .await?;
+    let mut by_store = std::collections::HashMap::<Uuid, Vec<String>>::new();
+    for r in rows {
+        by_store.entry(r.store_id).or_default().push(r.domain);
+    }
+    Ok(by_store)
+}
+
+/// The store holding `domain`, if any (deleted stores hold none: their rows go when they are
+/// marked deleted, by trigger).
+pub(crate) async fn domain_holder(
+    conn: &mut PgConnection,
+    domain: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT store_id FROM urumi.store_domains WHERE domain = $1",
+        domain
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Attaches `domain` to store `id`; false when a store already holds it (the unique index
+/// decides between two requests racing for it), in which case nothing is written.
+pub(crate) async fn attach_domain(
+    conn: &mut PgConnection,
+    id: Uuid,
+    domain: &str,
+) -> sqlx::Result<bool> {
+    let n = sqlx::query!(
+        "INSERT INTO urumi.store_domains (store_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        id,
+        domain,
+    )
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Detaches `domain` from store `id`; false when the store did not hold it.
+pub(crate) async fn detach_domain(
+    conn: &mut PgConnection,
+    id: Uuid,
+    domain: &str,
+) -> sqlx::Result<bool> {
+    let n = sqlx::query!(
+        "DELETE FROM urumi.store_domains WHERE store_id = $1 AND domain = $2",
+        id,
+        domain,
+    )
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}

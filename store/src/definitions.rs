@@ -1,6 +1,7 @@
 //! The store workflows as the engine sees them: `store.provision@1`, `store.delete@1`,
-//! `store.repair@1`, `store.suspend@1`, `store.resume@1`, `store.resize@1`, `store.preview@1`,
-//! `store.usage@1`, `store.sweep@1`, `store.backup@1` and `store.restore@1` — names, versions, input, and steps in order with their retry, timeout
+//! `store.repair@1`, `store.suspend@1`, `store.resume@1`, `store.resize@1`, `store.domains@1`,
+//! `store.preview@1`, `store.usage@1`, `store.sweep@1`, `store.backup@1`, `store.restore@1` and
+//! `store.scheduled_backups@1` — names, versions, input, and steps in order with their retry, timeout
 //! and wait options. The steps are *declared* here, without code:
 //!
 //! ```text
@@ -11,6 +12,8 @@
 //! suspend:   route_suspended → scale_down → stopped → mark_suspended
 //! resume:    scale_up → mariadb_ready → wordpress_ready → route → storefront → mark_ready
 //! resize:    reapply (the new plan's quota, LimitRange, volumes) → mariadb_ready → wordpress_ready
+//! domains:   route (the Ingress with every custom domain) → site_url (WordPress's home and
+//!            siteurl set to the primary domain by a Job) → storefront
 //! preview:   preview  (dry run: what a repair or delete would write; see `crate::preview`)
 //! usage:     observe  (every store's quota usage, fleet-wide; see `crate::usage`)
 //! sweep:     sweep    (every ready store's repair preview: the drifted ones; see `crate::sweep`)
@@ -62,6 +65,9 @@ pub const RESIZE: &str = "store.resize";
 pub const BACKUP: &str = "store.backup";
 /// See [`PROVISION`].
 pub const RESTORE: &str = "store.restore";
+/// See [`PROVISION`]: a store's custom domains applied (one workflow for adding and
+/// removing: its input carries the whole desired list).
+pub const DOMAINS: &str = "store.domains";
 
 /// The version of [`PROVISION`] this build declares.
 pub const PROVISION_VERSION: i32 = 1;
@@ -79,6 +85,8 @@ pub const RESIZE_VERSION: i32 = 1;
 pub const BACKUP_VERSION: i32 = 1;
 /// The version of [`RESTORE`] this build declares.
 pub const RESTORE_VERSION: i32 = 1;
+/// The version of [`DOMAINS`] this build declares.
+pub const DOMAINS_VERSION: i32 = 1;
 
 /// The input of every store workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,12 +108,19 @@ pub struct StoreInput {
     /// `urumi.store_backups`, written with the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_id: Option<Uuid>,
+    /// The store's custom domains, oldest first (the first is its primary domain,
+    /// `crate::domains::primary`): every run renders its Ingress with them, so a repair, a
+    /// suspend or a resume keeps them. Written by the request that starts the run, from
+    /// `urumi.store_domains` in the same transaction; absent in inputs from before domains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
 }
 
 impl StoreInput {
-    /// The input of a run on `store` as it is now (suspended when its status says so).
+    /// The input of a run on `store` as it is now (suspended when its status says so), with
+    /// its custom domains (`crate::db::domains`, oldest first).
     #[must_use]
-    pub fn of(store: &crate::db::Store) -> Self {
+    pub fn of(store: &crate::db::Store, domains: Vec<String>) -> Self {
         Self {
             store_id: store.id,
             name: store.name.clone(),
@@ -114,6 +129,7 @@ impl StoreInput {
             engine: store.engine.clone(),
             suspended: store.status == crate::status::StoreStatus::Suspended,
             backup_id: None,
+            domains,
         }
     }
 }
@@ -135,11 +151,11 @@ fn cluster_options() -> StepOptions {
 }
 
 /// The store workflows, their steps declared (no code): provision, delete, repair, suspend,
-/// resume, resize, preview, usage, sweep.
+/// resume, resize, domains, preview, usage, sweep.
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 12]> {
+pub fn declared() -> Result<[Definition; 13]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -172,6 +188,7 @@ pub fn declared() -> Result<[Definition; 12]> {
         .supersedes(RESIZE)
         .supersedes(BACKUP)
         .supersedes(RESTORE)
+        .supersedes(DOMAINS)
         .step_defaults(o)
         .declare("mark_deleting")
         .declare("delete_namespace")
@@ -258,6 +275,23 @@ pub fn declared() -> Result<[Definition; 12]> {
         .step_defaults(o.timeout(Duration::from_secs(1800)))
         .declare("start")
         .build()?;
+    // Domains: the Ingress first (cert-manager starts issuing as soon as it sees the TLS
+    // entries), then WordPress is told its primary URL (a Job, like setup: retried with a
+    // fresh Job), then the storefront must still answer.
+    let domains = Definition::builder(DOMAINS, DOMAINS_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("route")
+        .declare_with(
+            "site_url",
+            o.retry(RetryPolicy {
+                max_attempts: 4,
+                ..o.retry
+            })
+            .wait_deadline(Duration::from_secs(600)),
+        )
+        .declare_with("storefront", o.wait_deadline(Duration::from_secs(600)))
+        .build()?;
     // A preview answers an operator waiting on a dry run: a few quick attempts, no long
     // backoff (the API stops waiting after a few seconds anyway).
     let preview = Definition::builder(PREVIEW, PREVIEW_VERSION)
@@ -288,6 +322,7 @@ pub fn declared() -> Result<[Definition; 12]> {
         suspend,
         resume,
         resize,
+        domains,
         preview,
         usage,
         sweep,
@@ -322,6 +357,7 @@ mod tests {
             [
                 "store.backup@1",
                 "store.delete@1",
+                "store.domains@1",
                 "store.preview@1",
                 "store.provision@1",
                 "store.repair@1",
@@ -338,7 +374,7 @@ mod tests {
         let delete = registry.get(DELETE, None).unwrap();
         assert!(delete.supersedes(PROVISION) && delete.supersedes(REPAIR));
         assert!(delete.supersedes(SUSPEND) && delete.supersedes(RESUME));
-        assert!(delete.supersedes(RESIZE));
+        assert!(delete.supersedes(RESIZE) && delete.supersedes(DOMAINS));
         assert!(!registry.get(PROVISION, None).unwrap().supersedes(DELETE));
     }
 
@@ -350,6 +386,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(input.engine, engines::DEFAULT);
+        assert!(
+            input.domains.is_empty(),
+            "an input from before domains has none"
+        );
         assert!(
             !input.suspended,
             "a run input from before suspension is not suspended"

@@ -1,6 +1,7 @@
-//! Asking for store changes: create, delete, repair, suspend, resume, resize, back up and restore. Each writes the store row, starts its
-//! workflow run and records who asked, in one transaction — or refuses with a clear error
-//! and writes nothing.
+//! Asking for store changes: create, delete, repair, suspend, resume, resize, custom domains,
+//! back up and restore. Each writes the store row (and its domains or backup), starts its
+//! workflow run and records who asked, in one transaction — or refuses with a clear error and
+//! writes nothing.
 
 use serde_json::json;
 use sqlx::PgConnection;
@@ -10,8 +11,9 @@ use uuid::Uuid;
 use super::backups::{self, BackupReason, BackupStatus};
 use super::db::{self, Store};
 use super::definitions::{
-    BACKUP, DELETE, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND, StoreInput,
+    BACKUP, DELETE, DOMAINS, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND, StoreInput,
 };
+use super::domains::{self, Checked, MAX_PER_STORE};
 use super::engines;
 use super::names::{self, slugify};
 use super::settings::StoreSettings;
@@ -66,6 +68,18 @@ pub enum Error {
     /// The backup has no archive to restore (pending, failed or pruned).
     #[error("backup {backup} is {status}; only a complete backup can be restored")]
     BackupNotRestorable { backup: Uuid, status: &'static str },
+    /// The domain breaks a rule of [`domains::check`].
+    #[error(transparent)]
+    InvalidDomain(#[from] domains::Error),
+    /// Another store holds the domain.
+    #[error("the domain {0:?} is taken by another store")]
+    DomainTaken(String),
+    /// The store already holds [`MAX_PER_STORE`] domains.
+    #[error("store {id} already has {max} custom domains, the most a store may have")]
+    TooManyDomains { id: Uuid, max: usize },
+    /// Removing a domain the store does not hold.
+    #[error("store {id} has no custom domain {domain:?}")]
+    DomainNotAttached { id: Uuid, domain: String },
     /// The engine refused (e.g. a conflicting active run).
     #[error(transparent)]
     Engine(#[from] urumi_engine::Error),
@@ -81,8 +95,10 @@ pub struct Requested {
     pub run_id: Uuid,
 }
 
-fn input(store: &Store) -> serde_json::Value {
-    json!(StoreInput::of(store))
+/// The input of a run on `store` as it is now, its domains read in the caller's transaction.
+async fn input(conn: &mut PgConnection, store: &Store) -> Result<serde_json::Value, Error> {
+    let domains = db::domains(&mut *conn, store.id).await?;
+    Ok(json!(StoreInput::of(store, domains)))
 }
 
 /// What a suspend or resume request did.
@@ -147,7 +163,9 @@ pub async fn create_in(
     )
     .await?
     .ok_or_else(|| Error::SlugTaken(slug.to_string()))?;
-    let run = NewRun::new(PROVISION, super::subject::subject(id), input(&store)).actor(actor);
+    // A new store has no custom domains.
+    let input = json!(StoreInput::of(&store, Vec::new()));
+    let run = NewRun::new(PROVISION, super::subject::subject(id), input).actor(actor);
     let started = engine.start_run_in(&mut *tx, run).await?;
     Ok(Requested {
         store,
@@ -191,10 +209,11 @@ pub async fn delete_in(
     if store.status == StoreStatus::Deleted {
         return Err(Error::Deleted(id));
     }
+    let input = input(&mut *tx, &store).await?;
     let started = engine
         .start_run_in(
             &mut *tx,
-            NewRun::new(DELETE, super::subject::subject(id), input(&store))
+            NewRun::new(DELETE, super::subject::subject(id), input)
                 .actor(who.actor)
                 .lane(who.lane)
                 .owner(who.owner),
@@ -236,10 +255,11 @@ pub async fn repair_in(
     who: &Who<'_>,
 ) -> Result<Requested, Error> {
     let store = live(&mut *tx, id).await?;
+    let input = input(&mut *tx, &store).await?;
     let started = engine
         .start_run_in(
             &mut *tx,
-            NewRun::new(REPAIR, super::subject::subject(id), input(&store))
+            NewRun::new(REPAIR, super::subject::subject(id), input)
                 .actor(who.actor)
                 .lane(who.lane)
                 .owner(who.owner),
@@ -336,7 +356,7 @@ async fn lifecycle_in(
             done,
         });
     }
-    let mut input = StoreInput::of(&store);
+    let mut input = StoreInput::of(&store, db::domains(&mut *tx, id).await?);
     input.suspended = matches!(action, Move::Suspend);
     let started = engine
         .start_run_in(
@@ -397,12 +417,138 @@ pub async fn resize_in(
         });
     }
     db::set_plan(&mut *tx, id, plan_name).await?;
-    let mut input = StoreInput::of(&store);
+    let mut input = StoreInput::of(&store, db::domains(&mut *tx, id).await?);
     input.plan = plan_name.to_owned();
     let started = engine
         .start_run_in(
             &mut *tx,
             NewRun::new(RESIZE, super::subject::subject(id), json!(input))
+                .actor(who.actor)
+                .lane(who.lane)
+                .owner(who.owner),
+        )
+        .await?;
+    Ok(Lifecycle::Started(Requested {
+        store,
+        run_id: started.run_id,
+    }))
+}
+
+/// A change to a store's custom domains.
+#[derive(Debug, Clone, Copy)]
+pub enum DomainChange<'a> {
+    /// Attach the domain (as typed; checked and lowercased here).
+    Add(&'a str),
+    /// Detach the domain (looked up lowercased).
+    Remove(&'a str),
+}
+
+/// [`domains_in`] in a transaction of its own, in the interactive lane.
+///
+/// # Errors
+/// As [`domains_in`].
+pub async fn domains(
+    engine: &Engine,
+    settings: &StoreSettings,
+    id: Uuid,
+    change: DomainChange<'_>,
+    actor: &str,
+) -> Result<Lifecycle, Error> {
+    let mut tx = engine.pool().begin().await?;
+    let done = domains_in(
+        &mut tx,
+        engine,
+        settings,
+        id,
+        change,
+        &Who::interactive(actor),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// A [`DomainChange`] once checked.
+enum Wanted {
+    Add(String),
+    OwnHost,
+    Remove(String),
+}
+
+/// Adds or removes a custom domain of a ready store: the row is written and `store.domains`
+/// started with the store's whole domain list (after the change), in the caller's
+/// transaction. Adding a domain the store already holds, or its own host, starts nothing
+/// ([`Lifecycle::Unchanged`]).
+///
+/// # Errors
+/// [`Error::NotFound`], [`Error::Deleted`]; [`Error::InvalidDomain`] (before any status
+/// check: a bad name is bad for any store); [`Error::WrongStatus`] unless the store is ready
+/// (a suspended store's site URL cannot be written: its database is scaled down);
+/// [`Error::DomainTaken`] when another store holds it; [`Error::TooManyDomains`];
+/// [`Error::DomainNotAttached`] removing one it does not hold; [`Error::Engine`] with a
+/// conflict while another run of the store is active (the row written is rolled back with
+/// the caller's transaction).
+pub async fn domains_in(
+    tx: &mut PgConnection,
+    engine: &Engine,
+    settings: &StoreSettings,
+    id: Uuid,
+    change: DomainChange<'_>,
+    who: &Who<'_>,
+) -> Result<Lifecycle, Error> {
+    let store = db::get_for_update(&mut *tx, id)
+        .await?
+        .ok_or(Error::NotFound(id))?;
+    if store.status == StoreStatus::Deleted {
+        return Err(Error::Deleted(id));
+    }
+    let own_host = format!("{}.{}", store.slug, settings.base_domain);
+    let wanted = match change {
+        DomainChange::Add(domain) => {
+            match domains::check(domain, &settings.base_domain, &own_host)? {
+                Checked::Custom(domain) => Wanted::Add(domain),
+                Checked::OwnHost => Wanted::OwnHost,
+            }
+        }
+        DomainChange::Remove(domain) => Wanted::Remove(domains::normalize(domain)),
+    };
+    if store.status != StoreStatus::Ready {
+        return Err(Error::WrongStatus {
+            id,
+            status: store.status,
+            needs: "ready",
+            done: "given or relieved of a custom domain",
+        });
+    }
+    match wanted {
+        Wanted::OwnHost => return Ok(Lifecycle::Unchanged(store)),
+        Wanted::Add(domain) => {
+            match db::domain_holder(&mut *tx, &domain).await? {
+                Some(holder) if holder == id => return Ok(Lifecycle::Unchanged(store)),
+                Some(_) => return Err(Error::DomainTaken(domain)),
+                None => {}
+            }
+            if db::domains(&mut *tx, id).await?.len() >= MAX_PER_STORE {
+                return Err(Error::TooManyDomains {
+                    id,
+                    max: MAX_PER_STORE,
+                });
+            }
+            if !db::attach_domain(&mut *tx, id, &domain).await? {
+                return Err(Error::DomainTaken(domain));
+            }
+        }
+        Wanted::Remove(domain) => {
+            if !db::detach_domain(&mut *tx, id, &domain).await? {
+                return Err(Error::DomainNotAttached { id, domain });
+            }
+        }
+    }
+    let input = input(&mut *tx, &store).await?;
+    let started = engine
+        .start_run_in(
+            &mut *tx,
+            NewRun::new(DOMAINS, super::subject::subject(id), input)
                 .actor(who.actor)
                 .lane(who.lane)
                 .owner(who.owner),
@@ -501,7 +647,7 @@ pub async fn backup_in(
         });
     }
     let backup_id = Uuid::now_v7();
-    let mut input = StoreInput::of(&store);
+    let mut input = StoreInput::of(&store, db::domains(&mut *tx, id).await?);
     input.backup_id = Some(backup_id);
     let started = engine
         .start_run_in(
@@ -568,7 +714,7 @@ pub async fn restore_in(
             done: "restored",
         });
     }
-    let mut input = StoreInput::of(&store);
+    let mut input = StoreInput::of(&store, db::domains(&mut *tx, id).await?);
     input.backup_id = Some(backup_id);
     let started = engine
         .start_run_in(

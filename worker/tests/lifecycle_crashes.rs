@@ -1,9 +1,11 @@
-//! Crash recovery of `store.suspend@1` and `store.resume@1` with real `urumi-worker`
-//! processes against the Kubernetes API simulator: killing the worker at every step boundary
-//! and mid-step still ends in the same cluster state as an uncrashed suspend or resume, and
-//! the simulator's request log shows nothing done twice and no volume or Secret written.
+//! Crash recovery of `store.suspend@1`, `store.resume@1` and `store.domains@1` with real
+//! `urumi-worker` processes against the Kubernetes API simulator: killing the worker at every
+//! step boundary and mid-step still ends in the same cluster state as an uncrashed suspend,
+//! resume or domain addition, and the simulator's request log shows nothing done twice and no
+//! volume or Secret written.
 //!
-//! All 20 cases run: each of the 4 suspend steps and the 6 resume steps with the worker
+//! All 26 cases run: each of the 4 suspend steps, the 6 resume steps and the 3 domains steps
+//! (a custom domain `<slug>.example.com` added to a ready store) with the worker
 //! aborted (by `URUMI_FAILPOINT`) at `after_checkpoint_commit` — the boundary after the step
 //! — and at `mid_step` — its side effects made, its result not yet checkpointed. One
 //! simulator and one database serve every case, one store per case, in the phases of
@@ -49,7 +51,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use urumi_engine::{Engine, RunDetail, RunStatus, StepStatus};
 use urumi_sim::{SimHandle, Simulator};
 use urumi_workflows::StoreDeps;
-use urumi_workflows::store::service::{self, Lifecycle};
+use urumi_workflows::store::service::{self, DomainChange, Lifecycle};
 use urumi_workflows::store::settings::StoreSettings;
 use uuid::Uuid;
 
@@ -66,15 +68,17 @@ const DOOMED_LEASE_MS: u64 = 600_000;
 /// does not hand their own live runs back to the queue (which would rerun a step).
 const CLEAN_LEASE_MS: u64 = 15_000;
 
-/// The two workflows under test.
+/// The workflows under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
     Suspend,
     Resume,
+    /// `store.domains`: a custom domain added to a ready store.
+    Domains,
 }
 
 impl Flow {
-    const ALL: [Flow; 2] = [Flow::Suspend, Flow::Resume];
+    const ALL: [Flow; 3] = [Flow::Suspend, Flow::Resume, Flow::Domains];
 
     /// The workflow's steps, in order.
     fn steps(self) -> &'static [&'static str] {
@@ -88,6 +92,7 @@ impl Flow {
                 "storefront",
                 "mark_ready",
             ],
+            Flow::Domains => &["route", "site_url", "storefront"],
         }
     }
 
@@ -96,6 +101,7 @@ impl Flow {
         match self {
             Flow::Suspend => "sus",
             Flow::Resume => "res",
+            Flow::Domains => "dom",
         }
     }
 
@@ -103,7 +109,7 @@ impl Flow {
     fn status_after(self) -> &'static str {
         match self {
             Flow::Suspend => "suspended",
-            Flow::Resume => "ready",
+            Flow::Resume | Flow::Domains => "ready",
         }
     }
 
@@ -111,7 +117,7 @@ impl Flow {
     fn replicas_after(self) -> i64 {
         match self {
             Flow::Suspend => 0,
-            Flow::Resume => 1,
+            Flow::Resume | Flow::Domains => 1,
         }
     }
 
@@ -119,15 +125,26 @@ impl Flow {
     fn backend_after(self) -> &'static str {
         match self {
             Flow::Suspend => "store-suspended",
-            Flow::Resume => "wordpress",
+            Flow::Resume | Flow::Domains => "wordpress",
         }
     }
 
-    /// Requests the workflow's run on `store`.
-    async fn request(self, engine: &Engine, store: Uuid) -> Uuid {
+    /// Requests the workflow's run on `store` (a domains run adds `<slug>.example.com`).
+    async fn request(
+        self,
+        engine: &Engine,
+        settings: &StoreSettings,
+        store: Uuid,
+        slug: &str,
+    ) -> Uuid {
         let done = match self {
             Flow::Suspend => service::suspend(engine, store, "tester").await,
             Flow::Resume => service::resume(engine, store, "tester").await,
+            Flow::Domains => {
+                let domain = format!("{slug}.example.com");
+                let add = DomainChange::Add(&domain);
+                service::domains(engine, settings, store, add, "tester").await
+            }
         };
         match done.unwrap() {
             Lifecycle::Started(r) => r.run_id,
@@ -293,7 +310,7 @@ fn backend(ingress: &DynamicObject) -> Value {
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-async fn killing_the_worker_at_every_suspend_and_resume_step_boundary_and_mid_step_ends_in_the_reference_cluster_state_with_nothing_done_twice(
+async fn killing_the_worker_at_every_suspend_resume_and_domains_step_boundary_and_mid_step_ends_in_the_reference_cluster_state_with_nothing_done_twice(
     _: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
@@ -346,7 +363,9 @@ async fn killing_the_worker_at_every_suspend_and_resume_step_boundary_and_mid_st
             });
         }
     }
-    assert_eq!(cases.len(), 2 * (4 + 6) + 2);
+    let crash_cases: usize = Flow::ALL.iter().map(|f| 2 * f.steps().len()).sum();
+    assert_eq!(crash_cases, 2 * (4 + 6 + 3));
+    assert_eq!(cases.len(), crash_cases + Flow::ALL.len());
     let clean = store_worker(&url, &kubeconfig, None, CLEAN_LEASE_MS);
     all_runs_ended(&pool, "every store provisioned", Duration::from_secs(120)).await;
     for (run, c) in provisions.iter().zip(&cases) {
@@ -354,7 +373,10 @@ async fn killing_the_worker_at_every_suspend_and_resume_step_boundary_and_mid_st
     }
     let mut suspends = Vec::new();
     for c in cases.iter().filter(|c| c.flow == Flow::Resume) {
-        suspends.push((Flow::Suspend.request(&engine, c.store).await, c.label()));
+        let run = Flow::Suspend
+            .request(&engine, &settings, c.store, &c.slug)
+            .await;
+        suspends.push((run, c.label()));
     }
     all_runs_ended(
         &pool,
@@ -378,7 +400,7 @@ async fn killing_the_worker_at_every_suspend_and_resume_step_boundary_and_mid_st
         let (point, i) = c.crash.unwrap();
         let failpoint = format!("{point}:{}", c.flow.steps()[i]);
         let mut doomed = store_worker(&url, &kubeconfig, Some(&failpoint), DOOMED_LEASE_MS);
-        c.run = Some(c.flow.request(&engine, c.store).await);
+        c.run = Some(c.flow.request(&engine, &settings, c.store, &c.slug).await);
         let status = doomed.exit_status(Duration::from_secs(60)).await;
         assert!(
             !status.success(),
@@ -406,9 +428,9 @@ async fn killing_the_worker_at_every_suspend_and_resume_step_boundary_and_mid_st
         aged as usize, in_flight,
         "every crash but the ones after the last checkpoint left its run leased"
     );
-    assert_eq!(in_flight, 2 * (4 + 6) - 2);
+    assert_eq!(in_flight, crash_cases - Flow::ALL.len());
     for c in cases.iter_mut().filter(|c| c.crash.is_none()) {
-        c.run = Some(c.flow.request(&engine, c.store).await);
+        c.run = Some(c.flow.request(&engine, &settings, c.store, &c.slug).await);
     }
     let rescuer = store_worker(&url, &kubeconfig, None, CLEAN_LEASE_MS);
     all_runs_ended(&pool, "every run to end", Duration::from_secs(90)).await;
@@ -485,22 +507,33 @@ async fn killing_the_worker_at_every_suspend_and_resume_step_boundary_and_mid_st
         let no_writes = BTreeMap::new();
         let want_writes = writes.get(&reference.namespace()).unwrap_or(&no_writes);
         // What the reference itself did, so that agreeing with it means something.
-        let suspended_page = match flow {
-            Flow::Suspend => "create services/store-suspended",
-            Flow::Resume => "delete services/store-suspended",
+        let once: Vec<String> = match flow {
+            Flow::Suspend => vec!["create services/store-suspended".into()],
+            Flow::Resume => vec!["delete services/store-suspended".into()],
+            // The Ingress gained the domain; one site-URL Job set it.
+            Flow::Domains => vec![
+                "patch ingresses/wordpress".into(),
+                "create jobs/store-siteurl-1".into(),
+            ],
         };
-        assert_eq!(
-            want_writes.get(suspended_page),
-            Some(&1),
-            "{}: {suspended_page}; all writes: {want_writes:#?}",
-            reference.label()
-        );
-        for workload in ["statefulsets/mariadb", "deployments/wordpress"] {
+        let scaled = ["statefulsets/mariadb", "deployments/wordpress"]
+            .into_iter()
+            .filter(|_| flow != Flow::Domains)
+            .map(|w| format!("patch {w}"));
+        for write in once.into_iter().chain(scaled) {
             assert_eq!(
-                want_writes.get(&format!("patch {workload}")),
+                want_writes.get(&write),
                 Some(&1),
-                "{}: {workload} scaled once; all writes: {want_writes:#?}",
+                "{}: {write} once; all writes: {want_writes:#?}",
                 reference.label()
+            );
+        }
+        if flow == Flow::Domains {
+            let ingress = object(reference, "Ingress", "wordpress").expect("the Ingress");
+            assert_eq!(
+                ingress.data["spec"]["rules"][1]["host"],
+                json!(format!("{}.example.com", reference.slug)),
+                "the reference's Ingress answers its domain"
             );
         }
         for c in cases.iter().filter(|c| c.flow == flow) {
@@ -548,7 +581,7 @@ async fn killing_the_worker_at_every_suspend_and_resume_step_boundary_and_mid_st
     rescuer.terminate();
     sim.shutdown().await;
     eprintln!(
-        "set up by {:.1}s, 20 crashes by {:.1}s, recovered by {:.1}s, checked by {:.1}s",
+        "set up by {:.1}s, 26 crashes by {:.1}s, recovered by {:.1}s, checked by {:.1}s",
         set_up.as_secs_f64(),
         crashed.as_secs_f64(),
         recovered.as_secs_f64(),

@@ -16,20 +16,38 @@ fn rendered(settings: &StoreSettings) -> Vec<Value> {
 }
 
 fn rendered_as(settings: &StoreSettings, suspended: bool) -> Vec<Value> {
+    rendered_with(settings, suspended, &[])
+}
+
+const DOMAINS: [&str; 2] = ["shop.bobs-bikes.example", "www.bobs-bikes.example"];
+
+/// The objects of the store with custom `domains`, and its site-URL Job (last).
+fn rendered_with(settings: &StoreSettings, suspended: bool, domains: &[&str]) -> Vec<Value> {
     let slug = slugify("Bob's Bikes", &settings.platform_namespace).unwrap();
     let plan = settings.plan(None).unwrap();
+    let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
     let spec = StoreSpec {
         id: "0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6b",
         name: "Bob's Bikes",
         slug: &slug,
         plan,
         suspended,
+        domains: &domains,
     };
     let creds: BTreeMap<String, String> = CREDENTIAL_KEYS
         .iter()
         .map(|k| ((*k).to_owned(), "x".repeat(32)))
         .collect();
-    render::all(&WooCommerce, &spec, settings, &creds)
+    let mut out = render::all(&WooCommerce, &spec, settings, &creds);
+    if !domains.is_empty() {
+        let job =
+            render::site_url_job(&WooCommerce, &spec, settings).expect("WordPress stores its URL");
+        let mut job = serde_json::to_value(job).unwrap();
+        job["apiVersion"] = "batch/v1".into();
+        job["kind"] = "Job".into();
+        out.push(job);
+    }
+    out
 }
 
 /// The backup volume, and a backup and a restore Job with backups on the PVC and in S3.
@@ -44,6 +62,7 @@ fn archive_objects() -> Vec<Value> {
         slug: &slug,
         plan: settings.plan(None).unwrap(),
         suspended: false,
+        domains: &[],
     };
     let id = uuid::Uuid::parse_str("0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6c").unwrap();
     let value = |o: serde_json::Value, kind: &str, api: &str| {
@@ -427,6 +446,107 @@ fn the_ingress_serves_the_store_host_with_tls_only_when_an_issuer_is_set() {
 }
 
 #[test]
+fn custom_domains_are_ingress_rules_each_with_its_own_certificate() {
+    let settings = StoreSettings {
+        tls_issuer: Some("letsencrypt".into()),
+        ..StoreSettings::default()
+    };
+    let objects = rendered_with(&settings, false, &DOMAINS);
+    let ing = named(&objects, "Ingress", "wordpress").unwrap();
+    let hosts: Vec<&str> = ing["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts,
+        ["bob-s-bikes.stores.localhost", DOMAINS[0], DOMAINS[1]]
+    );
+    for rule in ing["spec"]["rules"].as_array().unwrap() {
+        assert_eq!(
+            rule["http"]["paths"][0]["backend"]["service"]["name"], "wordpress",
+            "every host reaches the store"
+        );
+    }
+    let tls: Vec<(String, String)> = ing["spec"]["tls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            assert_eq!(
+                t["hosts"].as_array().unwrap().len(),
+                1,
+                "one host per certificate"
+            );
+            (
+                t["hosts"][0].as_str().unwrap().to_owned(),
+                t["secretName"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tls,
+        [
+            ("bob-s-bikes.stores.localhost".into(), "store-tls".into()),
+            (DOMAINS[0].into(), DOMAINS[0].into()),
+            (DOMAINS[1].into(), DOMAINS[1].into()),
+        ]
+    );
+    // Suspended, every host reaches the suspended page.
+    let suspended = rendered_with(&settings, true, &DOMAINS);
+    let ing = named(&suspended, "Ingress", "wordpress").unwrap();
+    for rule in ing["spec"]["rules"].as_array().unwrap() {
+        assert_eq!(
+            rule["http"]["paths"][0]["backend"]["service"]["name"],
+            "store-suspended"
+        );
+    }
+    assert_eq!(ing["spec"]["rules"].as_array().unwrap().len(), 3);
+    // Without an issuer: the rules, no TLS.
+    let plain = rendered_with(&StoreSettings::default(), false, &DOMAINS);
+    let ing = named(&plain, "Ingress", "wordpress").unwrap();
+    assert_eq!(ing["spec"]["rules"].as_array().unwrap().len(), 3);
+    assert!(ing["spec"]["tls"].is_null());
+}
+
+#[test]
+fn the_site_url_job_sets_the_oldest_domain_as_a_restricted_wp_cli_pod() {
+    let settings = StoreSettings {
+        tls_issuer: Some("letsencrypt".into()),
+        ..StoreSettings::default()
+    };
+    let objects = rendered_with(&settings, false, &DOMAINS);
+    let job = objects.last().unwrap();
+    assert_eq!(job["kind"], "Job");
+    assert_eq!(job["metadata"]["name"], "store-siteurl");
+    assert_eq!(
+        job["metadata"]["annotations"]["urumi.io/site-url"],
+        "https://shop.bobs-bikes.example"
+    );
+    assert_eq!(job["spec"]["backoffLimit"], 0);
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(restricted_violations(pod), Vec::<String>::new());
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], settings.images.wp_cli.as_str());
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    let url = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "STORE_URL")
+        .unwrap();
+    assert_eq!(url["value"], "https://shop.bobs-bikes.example");
+    let script = c["command"][2].as_str().unwrap();
+    assert!(
+        script.contains("option update home \"$STORE_URL\"")
+            && script.contains("option update siteurl \"$STORE_URL\""),
+        "{script}"
+    );
+}
+
+#[test]
 fn an_unknown_plan_is_refused_with_the_known_ones() {
     let err = StoreSettings::default().plan(Some("platinum")).unwrap_err();
     assert_eq!(err, "unknown plan \"platinum\"; known plans: starter");
@@ -450,9 +570,17 @@ fn every_rendered_object_passes_kubernetes_schema_validation() {
     assert_eq!(suspended.len(), 2);
     // The backup and restore Jobs, in both storage modes, and the backup volume.
     let archives = archive_objects();
+    // A store with custom domains: its Ingress (a rule and a TLS entry per host) and its
+    // site-URL Job.
+    let with_domains: Vec<Value> = rendered_with(&settings, false, &DOMAINS)
+        .into_iter()
+        .filter(|o| o["kind"] == "Ingress" || o["metadata"]["name"] == "store-siteurl")
+        .collect();
+    assert_eq!(with_domains.len(), 2);
     for (i, o) in rendered(&settings)
         .iter()
         .chain(&suspended)
+        .chain(&with_domains)
         .chain(&archives)
         .enumerate()
     {

@@ -181,6 +181,7 @@ fn rendered(settings: &StoreSettings) -> Vec<Value> {
         slug: &slug,
         plan: settings.plan(None).unwrap(),
         suspended: false,
+        domains: &[],
     };
     let creds: BTreeMap<String, String> = TestShop
         .credential_keys()

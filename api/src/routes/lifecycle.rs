@@ -1,7 +1,9 @@
 //! `/api/v1/stores/{id}/suspend`, `/resume` and `/resize`, and the dry run every store action accepts
 //! (`dry_run=true`): the request is checked exactly as for real — the same service call, in a
 //! transaction that is then rolled back — and a worker plans it under `dryRun=All`
-//! (`store.preview@1`, waited for up to `api.plan_preview_wait_ms`).
+//! (`store.preview@1`, waited for up to `api.plan_preview_wait_ms`). A custom-domain change
+//! ([`super::domains`]) goes through the same path; its preview renders the domain list the
+//! request would leave (read in the transaction before the rollback).
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use urumi_engine::Who;
 use urumi_store::backups::BackupReason;
 use urumi_store::db::Store as StoreRow;
 use urumi_store::preview::PlannedAction;
-use urumi_store::service::{self, Lifecycle};
+use urumi_store::service::{self, DomainChange, Lifecycle};
 use uuid::Uuid;
 
 use super::stores::{existing_run, one, run_summary};
@@ -32,7 +34,8 @@ pub struct LifecycleApi(pub Arc<AppState>);
 /// What a store action answers.
 #[derive(Debug, ApiResponse)]
 pub enum ActionAnswer {
-    /// Accepted: the store's run is queued (or was already under way for the same action).
+    /// Accepted: the store's run is queued (or was already under way for the same action;
+    /// not for a domain change, which always starts its own run).
     #[oai(status = 202)]
     Accepted(JsonBody<StoreAction>),
     /// Nothing was started: the store already is where the action would take it, or this
@@ -49,11 +52,12 @@ pub(super) async fn plan_answer(
     row: &StoreRow,
     new_plan: Option<&str>,
     backup: Option<Uuid>,
+    domains: Option<Vec<String>>,
     actor: &str,
 ) -> Result<ActionAnswer, ApiError> {
     let (plan, store_plan) = state
         .ops
-        .plan_store(planned, row.id, new_plan, backup, actor)
+        .plan_store(planned, row.id, new_plan, backup, domains, actor)
         .await?;
     let store = one(state, row.id)
         .await?
@@ -86,6 +90,10 @@ pub(super) enum Request<'a> {
     Resize(&'a str),
     Backup,
     Restore(Uuid),
+    /// Attach a custom domain (as typed).
+    AddDomain(&'a str),
+    /// Detach a custom domain.
+    RemoveDomain(&'a str),
 }
 
 impl Request<'_> {
@@ -99,8 +107,15 @@ impl Request<'_> {
             Request::Resize(_) => RunKind::Resize,
             Request::Backup => RunKind::Backup,
             Request::Restore(_) => RunKind::Restore,
+            Request::AddDomain(_) | Request::RemoveDomain(_) => RunKind::Domains,
         }
     }
+    /// Whether a request while a run of its kind is under way is answered with that run. Not
+    /// for domain changes: an active domains run applies another change than this one.
+    fn joins_active_run(self) -> bool {
+        !matches!(self, Request::AddDomain(_) | Request::RemoveDomain(_))
+    }
+    /// The action a dry run previews.
     fn planned(self) -> PlannedAction {
         match self {
             Request::Delete => PlannedAction::Delete,
@@ -110,6 +125,7 @@ impl Request<'_> {
             Request::Resize(_) => PlannedAction::Resize,
             Request::Backup => PlannedAction::Backup,
             Request::Restore(_) => PlannedAction::Restore,
+            Request::AddDomain(_) | Request::RemoveDomain(_) => PlannedAction::Domains,
         }
     }
     /// The audit entry's kind and detail.
@@ -127,6 +143,14 @@ impl Request<'_> {
             Request::Restore(backup) => (
                 "store.restore_requested",
                 serde_json::json!({ "backup": backup }),
+            ),
+            Request::AddDomain(domain) => (
+                "store.domain_add_requested",
+                serde_json::json!({ "domain": urumi_store::domains::normalize(domain) }),
+            ),
+            Request::RemoveDomain(domain) => (
+                "store.domain_remove_requested",
+                serde_json::json!({ "domain": urumi_store::domains::normalize(domain) }),
             ),
         }
     }
@@ -156,6 +180,14 @@ impl Request<'_> {
                     .await?
                     .requested,
             ),
+            Request::AddDomain(domain) => {
+                let change = DomainChange::Add(domain);
+                service::domains_in(tx, engine, &state.settings.stores, id, change, who).await?
+            }
+            Request::RemoveDomain(domain) => {
+                let change = DomainChange::Remove(domain);
+                service::domains_in(tx, engine, &state.settings.stores, id, change, who).await?
+            }
         })
     }
 }
@@ -183,7 +215,7 @@ pub(super) async fn act(
             return already(state, row.id).await;
         }
         Err(service::Error::Engine(urumi_engine::Error::Conflict { active_run, .. }))
-            if !dry_run =>
+            if !dry_run && request.joins_active_run() =>
         {
             drop(tx);
             return existing_run(state, id, active_run, request.kind()).await;
@@ -191,6 +223,14 @@ pub(super) async fn act(
         Err(e) => return Err(e.into()),
     };
     if dry_run {
+        // A domain change's list as the request leaves it (read before the rollback): what
+        // the preview renders.
+        let domains = match request {
+            Request::AddDomain(_) | Request::RemoveDomain(_) => {
+                Some(urumi_store::db::domains(&mut *tx, id).await?)
+            }
+            _ => None,
+        };
         // Checked as for real; rolled back, so nothing was started or marked.
         tx.rollback().await?;
         let new_plan = match request {
@@ -207,6 +247,7 @@ pub(super) async fn act(
             &requested.store,
             new_plan,
             backup,
+            domains,
             actor,
         )
         .await;

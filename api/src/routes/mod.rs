@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod backups;
+pub mod domains;
 pub mod events;
 pub mod health;
 pub mod insights;
@@ -22,7 +23,8 @@ use crate::problem::ApiError;
 /// Groups of operations in the OpenAPI document.
 #[derive(Debug, Tags)]
 pub enum ApiTags {
-    /// Stores: create, list, show, delete, repair, suspend, resume, resize, back up, restore.
+    /// Stores: create, list, show, delete, repair, suspend, resume, resize, back up, restore,
+    /// custom domains.
     Stores,
     /// Workflow runs: inspect, retry, cancel, rerun.
     Runs,

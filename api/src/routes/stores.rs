@@ -63,7 +63,7 @@ async fn snapshot(
 }
 
 /// The views of `rows`, each with its store's newest run, read through the engine (which owns
-/// `urumi.runs`) in one statement for the whole page.
+/// `urumi.runs`) in one statement for the whole page, and its custom domains (one more).
 async fn with_newest_runs(
     conn: &mut PgConnection,
     rows: Vec<StoreRow>,
@@ -72,12 +72,15 @@ async fn with_newest_runs(
         .iter()
         .map(|s| urumi_store::subject::subject(s.id))
         .collect();
-    let mut runs = urumi_engine::newest_runs_in(conn, &subjects).await?;
+    let mut runs = urumi_engine::newest_runs_in(&mut *conn, &subjects).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|s| s.id).collect();
+    let mut domains = urumi_store::db::domains_of(&mut *conn, &ids).await?;
     rows.into_iter()
         .zip(&subjects)
         .map(|(store, subject)| {
             let run = runs.remove(subject).map(|r| RunSummary::from(&r));
-            Ok(Store::from_owned(store, run)?)
+            let domains = domains.remove(&store.id).unwrap_or_default();
+            Ok(Store::from_owned(store, run, domains)?)
         })
         .collect()
 }
@@ -224,7 +227,8 @@ impl StoresApi {
         .await?;
         let run = run_summary(&mut tx, requested.run_id).await?;
         let accepted = StoreAccepted {
-            store: Store::from_row(&requested.store, Some(run.clone()))?,
+            // A new store has no custom domains.
+            store: Store::from_row(&requested.store, Some(run.clone()), Vec::new())?,
             run,
         };
         if let Some(key) = &idempotency_key.0 {
@@ -403,7 +407,11 @@ pub(super) async fn existing_run(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("store {store} not found")))?;
     Ok(ActionAnswer::Accepted(JsonBody(StoreAction {
-        store: Store::from_row(&row, Some(run.clone()))?,
+        store: Store::from_row(
+            &row,
+            Some(run.clone()),
+            urumi_store::db::domains(&state.pool, store).await?,
+        )?,
         run: Some(run),
         not_started: None,
         cluster_plan: None,

@@ -17,6 +17,11 @@ fn every_path() -> Vec<(Method, String)> {
         (Method::DELETE, format!("/api/v1/stores/{ID}")),
         (Method::POST, format!("/api/v1/stores/{ID}/repair")),
         (Method::GET, format!("/api/v1/stores/{ID}/runs")),
+        (Method::POST, format!("/api/v1/stores/{ID}/domains")),
+        (
+            Method::DELETE,
+            format!("/api/v1/stores/{ID}/domains/shop.example.com"),
+        ),
         (Method::GET, "/api/v1/runs".into()),
         (Method::GET, format!("/api/v1/runs/{ID}")),
         (Method::POST, format!("/api/v1/runs/{ID}/retry")),
@@ -69,6 +74,10 @@ async fn roles_below_the_operation_get_403_and_nothing_changes(pool: PgPool) {
         (Method::POST, format!("/api/v1/runs/{run_id}/retry")),
         (Method::POST, format!("/api/v1/runs/{run_id}/cancel")),
         (Method::POST, format!("/api/v1/stores/{store_id}/repair")),
+        (
+            Method::DELETE,
+            format!("/api/v1/stores/{store_id}/domains/shop.example.com"),
+        ),
     ];
     let bodies = |path: &str| {
         if path.ends_with("/tokens") {

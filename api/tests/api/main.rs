@@ -9,6 +9,7 @@ mod backups;
 mod bad_input;
 mod dashboard;
 mod database_tls;
+mod domains;
 mod events;
 mod guardrails;
 mod health;

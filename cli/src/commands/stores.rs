@@ -1,6 +1,6 @@
 //! `urumictl stores …`: list (following `next_cursor` with `--all`), create, show, delete,
 //! repair, suspend, resume, resize, backup, restore (each with `--dry-run`: the cluster plan),
-//! a store's backups,
+//! a store's backups, a store's custom domains (`domains add|remove`, also with `--dry-run`),
 //! a store's runs, its resource usage against its quota, and the fleet's drift (the newest
 //! drift sweep's findings).
 
@@ -118,6 +118,11 @@ pub enum StoresCmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// A ready store's custom domains: add or remove one (`stores show` lists them).
+    Domains {
+        #[command(subcommand)]
+        cmd: DomainsCmd,
+    },
     /// A store's resource usage against its quota (resource, used, hard, %), as a worker
     /// last observed it (the worker's `[usage] cron`).
     Usage {
@@ -135,6 +140,35 @@ pub enum StoresCmd {
         /// Follow `next_cursor` to the last page.
         #[arg(long)]
         all: bool,
+    },
+}
+
+/// `urumictl stores domains …`.
+#[derive(Debug, Subcommand)]
+pub enum DomainsCmd {
+    /// Add a custom domain: the store's Ingress answers it (TLS from cert-manager when the
+    /// platform issues certificates) and WordPress's site URL becomes the store's primary
+    /// domain (its oldest). Point the domain's DNS at the platform's ingress first. Needs
+    /// operator.
+    Add {
+        /// The store's id.
+        id: Uuid,
+        /// The domain, e.g. shop.example.com.
+        domain: String,
+        /// Check and print what would change; start nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove a custom domain (the site URL moves to the next oldest, else the platform's
+    /// host). Needs operator.
+    Remove {
+        /// The store's id.
+        id: Uuid,
+        /// The domain to remove.
+        domain: String,
+        /// Check and print what would change; start nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -237,6 +271,35 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
             let req = api.restore_store().id(id).dry_run(dry_run).body(body);
             acted(ctx, &call(req.send()).await?, "restore")?;
         }
+        StoresCmd::Domains {
+            cmd:
+                DomainsCmd::Add {
+                    id,
+                    domain,
+                    dry_run,
+                },
+        } => {
+            let body = types::AddDomain {
+                domain: checked("domain", domain)?,
+            };
+            let req = api.add_store_domain().id(id).dry_run(dry_run).body(body);
+            acted(ctx, &call(req.send()).await?, DOMAIN_ADD)?;
+        }
+        StoresCmd::Domains {
+            cmd:
+                DomainsCmd::Remove {
+                    id,
+                    domain,
+                    dry_run,
+                },
+        } => {
+            let req = api
+                .remove_store_domain()
+                .id(id)
+                .domain(domain)
+                .dry_run(dry_run);
+            acted(ctx, &call(req.send()).await?, "domain remove")?;
+        }
         StoresCmd::Usage { id } => {
             let usage = call(api.get_store_usage().id(id).send()).await?;
             if ctx.json {
@@ -320,6 +383,9 @@ fn accepted(ctx: &Ctx, a: &types::StoreAccepted) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The action name of `stores domains add` (its `already` reads differently).
+const DOMAIN_ADD: &str = "domain add";
+
 /// What a store action did, as printed: the store and its run; or, when nothing was
 /// started, why — with a dry run's cluster plan.
 fn action_text(a: &types::StoreAction, action: &str) -> String {
@@ -334,6 +400,9 @@ fn action_text(a: &types::StoreAction, action: &str) -> String {
         ));
     }
     match a.not_started {
+        Some(types::NotStartedReason::Already) if action == DOMAIN_ADD => {
+            out.push_str("nothing to do: the store already answers at that domain\n");
+        }
         Some(types::NotStartedReason::Already) => {
             out.push_str(&format!(
                 "nothing to do: the store already is {}\n",
@@ -461,6 +530,14 @@ fn store_fields(s: &types::Store) -> Vec<(&'static str, String)> {
         ("plan", s.plan.clone()),
         ("status", s.status.to_string()),
         ("url", opt(s.url.as_ref())),
+        (
+            "domains",
+            if s.domains.is_empty() {
+                output::NONE.to_owned()
+            } else {
+                s.domains.join(", ")
+            },
+        ),
         ("created_by", s.created_by.clone()),
         ("created", time(Some(&s.timings.created_at))),
         ("ready", time(s.timings.ready_at.as_ref())),
@@ -484,7 +561,56 @@ fn store_fields(s: &types::Store) -> Vec<(&'static str, String)> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: StoresCmd,
+    }
+
+    #[test]
+    fn domains_add_and_remove_parse_their_store_domain_and_dry_run() {
+        let id = "0190a000-0000-7000-8000-000000000001";
+        let cli =
+            Cli::try_parse_from(["stores", "domains", "add", id, "shop.example.com"]).unwrap();
+        assert!(matches!(
+            cli.cmd,
+            StoresCmd::Domains { cmd: DomainsCmd::Add { domain, dry_run: false, .. } }
+                if domain == "shop.example.com"
+        ));
+        let cli = Cli::try_parse_from([
+            "stores",
+            "domains",
+            "remove",
+            id,
+            "shop.example.com",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.cmd,
+            StoresCmd::Domains {
+                cmd: DomainsCmd::Remove { dry_run: true, .. }
+            }
+        ));
+        assert!(Cli::try_parse_from(["stores", "domains", "add", id]).is_err());
+    }
+
+    #[test]
+    fn show_lists_the_custom_domains() {
+        let a = answer(&serde_json::json!({}));
+        let fields = store_fields(&a.store);
+        assert!(fields.contains(&("domains", output::NONE.to_owned())));
+        let mut store = a.store;
+        store.domains = vec!["shop.example.com".into(), "www.example.org".into()];
+        assert!(
+            store_fields(&store)
+                .contains(&("domains", "shop.example.com, www.example.org".to_owned()))
+        );
+    }
 
     fn answer(v: &serde_json::Value) -> types::StoreAction {
         let mut body = serde_json::json!({
@@ -569,7 +695,22 @@ mod tests {
                 "run    0190a000-0000-7000-8000-00000000000a  (store.suspend, queued)\n"
             )
         );
+        let domains = answer(&serde_json::json!({
+            "run": {
+                "id": "0190a000-0000-7000-8000-00000000000b", "kind": "store.domains",
+                "status": "queued", "created_by": "t", "created_at": "2026-12-01T10:00:00Z",
+            },
+        }));
+        assert!(
+            action_text(&domains, DOMAIN_ADD).ends_with(
+                "run    0190a000-0000-7000-8000-00000000000b  (store.domains, queued)\n"
+            )
+        );
         let already = answer(&serde_json::json!({ "not_started": "already" }));
+        assert!(
+            action_text(&already, DOMAIN_ADD)
+                .ends_with("nothing to do: the store already answers at that domain\n")
+        );
         assert!(
             action_text(&already, "resume")
                 .ends_with("nothing to do: the store already is ready\n")

@@ -282,6 +282,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stores/{id}/domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a custom domain to a ready store: its Ingress answers the domain too (with a TLS
+         *     certificate from cert-manager when the platform issues them), and the store's app is
+         *     told its primary URL — the oldest custom domain — by a Job (`store.domains` run, 202).
+         *     Point the domain's DNS (a CNAME, or an A record) at the platform's ingress first.
+         *     A domain the store already has, or its own host, starts nothing (200, `not_started:
+         *     already`). 422 for a name that breaks a rule (the problem names it) or for a store at
+         *     its limit of 10 domains; 409 when another store has the domain, when the store is not
+         *     ready, or while another run of the store is active; 404 for an unknown store. With
+         *     `dry_run=true` the request is checked and nothing is written: the answer holds the
+         *     objects the change would write (the Ingress; the site-URL Job is not previewed).
+         *     Needs `operator`.
+         */
+        post: operations["add_store_domain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stores/{id}/domains/{domain}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a custom domain from a ready store: its Ingress stops answering it (and its
+         *     certificate is no longer requested), and the store's app is told its primary URL
+         *     again (the oldest domain left, else the platform's own host) by a Job
+         *     (`store.domains` run, 202). 404 when the store has no such domain (or does not exist);
+         *     409 when the store is not ready or another run of it is active. With `dry_run=true`
+         *     the request is checked and nothing is written: the answer holds the objects the
+         *     change would write. Needs `operator`.
+         */
+        delete: operations["remove_store_domain"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs": {
         parameters: {
             query?: never;
@@ -698,6 +752,19 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AddDomain
+         * @description A custom domain to add.
+         */
+        AddDomain: {
+            /**
+             * @description A DNS name (e.g. `shop.example.com`), lowercased when stored: RFC 1123 labels of
+             *     a-z, 0-9 and inner dashes (internationalised names in punycode), at least two labels,
+             *     at most 253 characters, no trailing dot, no wildcard, not an IP address, not under the
+             *     platform's base domain (except the store's own host).
+             */
+            domain: string;
+        };
         /**
          * AuditEntry
          * @description An entry of the audit log: an operator's action or a run, step or store transition.
@@ -1426,7 +1493,7 @@ export interface components {
          * @description What a run does.
          * @enum {string}
          */
-        RunKind: "store.provision" | "store.delete" | "store.repair" | "store.suspend" | "store.resume" | "store.resize" | "store.backup" | "store.restore" | "store.scheduled_backups" | "demo" | "operation" | "store.preview" | "store.usage" | "store.sweep";
+        RunKind: "store.provision" | "store.delete" | "store.repair" | "store.suspend" | "store.resume" | "store.resize" | "store.backup" | "store.restore" | "store.scheduled_backups" | "store.domains" | "demo" | "operation" | "store.preview" | "store.usage" | "store.sweep";
         /**
          * RunPage
          * @description One page of runs.
@@ -1614,8 +1681,19 @@ export interface components {
             engine: components["schemas"]["StoreEngine"];
             plan: string;
             status: components["schemas"]["StoreStatus"];
-            /** @description The storefront, once ready. */
+            /**
+             * @description The storefront, once ready: always the platform's own host `<slug>.<base domain>`,
+             *     which keeps answering beside any custom domain.
+             */
             url?: string;
+            /**
+             * @description The store's custom domains, oldest first. The first is its primary domain, the
+             *     address the store's app is told it lives at (WordPress's site URL) once the
+             *     `store.domains` run that added it has finished. (Defaults to none when read back
+             *     from an answer recorded before stores had domains: an idempotent replay.)
+             * @default []
+             */
+            domains: string[];
             created_by: string;
             timings: components["schemas"]["StoreTimings"];
             /** @description The newest run working on (or that last worked on) the store. */
@@ -2289,7 +2367,10 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["StoreAction"];
                 };
             };
-            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            /**
+             * @description Accepted: the store's run is queued (or was already under way for the same action;
+             *     not for a domain change, which always starts its own run).
+             */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -2555,7 +2636,10 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["StoreAction"];
                 };
             };
-            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            /**
+             * @description Accepted: the store's run is queued (or was already under way for the same action;
+             *     not for a domain change, which always starts its own run).
+             */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -2826,7 +2910,10 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["StoreAction"];
                 };
             };
-            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            /**
+             * @description Accepted: the store's run is queued (or was already under way for the same action;
+             *     not for a domain change, which always starts its own run).
+             */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -2967,7 +3054,10 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["StoreAction"];
                 };
             };
-            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            /**
+             * @description Accepted: the store's run is queued (or was already under way for the same action;
+             *     not for a domain change, which always starts its own run).
+             */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -3112,7 +3202,10 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["StoreAction"];
                 };
             };
-            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            /**
+             * @description Accepted: the store's run is queued (or was already under way for the same action;
+             *     not for a domain change, which always starts its own run).
+             */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -3378,7 +3471,10 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["StoreAction"];
                 };
             };
-            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            /**
+             * @description Accepted: the store's run is queued (or was already under way for the same action;
+             *     not for a domain change, which always starts its own run).
+             */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -3523,7 +3619,304 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["StoreAction"];
                 };
             };
-            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            /**
+             * @description Accepted: the store's run is queued (or was already under way for the same action;
+             *     not for a domain change, which always starts its own run).
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    add_store_domain: {
+        parameters: {
+            query?: {
+                /** @description Check and plan only; write and start nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["AddDomain"];
+            };
+        };
+        responses: {
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`not_started`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /**
+             * @description Accepted: the store's run is queued (or was already under way for the same action;
+             *     not for a domain change, which always starts its own run).
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    remove_store_domain: {
+        parameters: {
+            query?: {
+                /** @description Check and plan only; write and start nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+                /** @description The domain to remove (case does not matter). */
+                domain: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`not_started`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /**
+             * @description Accepted: the store's run is queued (or was already under way for the same action;
+             *     not for a domain change, which always starts its own run).
+             */
             202: {
                 headers: {
                     [name: string]: unknown;

@@ -35,6 +35,7 @@ const store: Store = {
   engine: "woocommerce",
   plan: "starter",
   status: "provisioning",
+  domains: [],
   created_by: "admin",
   timings: { created_at: "2026-01-01T00:00:00Z" },
 };

@@ -24,6 +24,7 @@ export type Action =
   | "repair_store"
   | "suspend_store"
   | "backup_store"
+  | "manage_domains"
   | "retry_run"
   | "rerun_run"
   | "cancel_run"
@@ -39,6 +40,8 @@ export const NEEDS: Record<Action, Role> = {
   suspend_store: "operator",
   /** Back a store up, or restore it from one of its backups. */
   backup_store: "operator",
+  /** Add or remove a store's custom domain. */
+  manage_domains: "operator",
   retry_run: "operator",
   rerun_run: "operator",
   cancel_run: "operator",

@@ -2,6 +2,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tansta
 import { Link, useParams } from "react-router";
 import { Backups } from "../components/Backups";
 import { StepsTable } from "../components/Steps";
+import { StoreDomains } from "../components/StoreDomains";
 import { TestOrder } from "../components/TestOrder";
 import { StoreUsage } from "../components/Usage";
 import { ConfirmButton, LiveIndicator, LoadMore, PageTitle, ProblemBanner, StatusBadge, Time } from "../components/ui";
@@ -208,6 +209,8 @@ export function StoreDetailPage() {
         )}
         {r && <StepsTable steps={r.steps} caption={`Steps of run ${r.id}`} />}
       </section>
+
+      <StoreDomains store={s} />
 
       <StoreUsage id={id} />
 

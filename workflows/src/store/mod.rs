@@ -16,6 +16,8 @@
 //!   (`store.repair`) or under `dryRun=All` (`store.preview`, an operation's plan preview).
 //! - [`lifecycle`]: the code of the `store.suspend` and `store.resume` steps.
 //! - [`backup`]: the code of the `store.backup` and `store.restore` steps (archive Jobs).
+//! - [`domains`]: the code of the `store.domains` steps (the Ingress with every custom
+//!   domain, WordPress's site URL by a Job).
 //! - [`steps`]: the code of the `store.provision`, `store.delete`, `store.repair` and
 //!   `store.preview` steps.
 //! - [`usage`]: `store.usage`'s step — every store's quota usage, one paginated LIST.
@@ -26,6 +28,7 @@
 
 pub mod backup;
 pub mod cluster;
+pub mod domains;
 pub mod engines;
 pub mod lifecycle;
 pub mod preview;

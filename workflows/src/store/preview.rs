@@ -248,7 +248,10 @@ pub(super) async fn plan(
     let result = async {
         let c = make()?;
         match action {
-            PlannedAction::Repair | PlannedAction::Suspend | PlannedAction::Resize => {
+            PlannedAction::Repair
+            | PlannedAction::Suspend
+            | PlannedAction::Resize
+            | PlannedAction::Domains => {
                 c.own_namespace().await?;
                 repair(&c, true).await
             }

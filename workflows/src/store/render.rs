@@ -46,6 +46,9 @@ pub struct StoreSpec<'a> {
     /// Render the suspended state: workloads at zero replicas, the Ingress to the suspended
     /// page ([`suspended_service`]).
     pub suspended: bool,
+    /// The store's custom domains, oldest first (the run input's): the Ingress answers them
+    /// besides [`StoreSpec::host`], and the first is the primary ([`StoreSpec::primary_url`]).
+    pub domains: &'a [String],
 }
 
 /// The Pod Security Admission level store namespaces enforce.
@@ -57,6 +60,14 @@ pub const CREDENTIALS: &str = "store-credentials";
 pub const SUSPENDED_SERVICE: &str = "store-suspended";
 /// The setup Jobs' `app.kubernetes.io/name`; each is named `store-setup-N`.
 pub const SETUP_APP: &str = "store-setup";
+/// The site-URL Jobs' `app.kubernetes.io/name` (`store.domains`' `site_url` step); each is
+/// named `store-siteurl-N`.
+pub const SITE_URL_APP: &str = "store-siteurl";
+/// The annotation on a site-URL Job naming the URL it sets (so a fresh attempt adopts only a
+/// Job that sets the URL it wants).
+pub const SITE_URL_ANNOTATION: &str = "urumi.io/site-url";
+/// The Secret holding the TLS certificate of the store's own host.
+pub const OWN_TLS_SECRET: &str = "store-tls";
 
 impl StoreSpec<'_> {
     /// The store's namespace.
@@ -120,6 +131,21 @@ impl StoreSpec<'_> {
             "http"
         };
         format!("{scheme}://{}", self.host(s))
+    }
+
+    /// The URL the store's app is told it lives at: its primary host
+    /// (`urumi_store::domains::primary`: the oldest custom domain, else [`StoreSpec::host`]),
+    /// `https` when TLS is issued.
+    #[must_use]
+    pub fn primary_url(&self, s: &StoreSettings) -> String {
+        let own = self.host(s);
+        let host = urumi_store::domains::primary(self.domains, &own);
+        let scheme = if s.tls_issuer.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{host}")
     }
 
     /// Pod-template metadata: [`StoreSpec::app_meta`] without name and namespace.
@@ -501,51 +527,68 @@ pub fn suspended_service(spec: &StoreSpec<'_>, s: &StoreSettings) -> Option<Serv
     })
 }
 
-/// The Ingress for `<slug>.<base-domain>` to the web tier's Service (to
-/// [`SUSPENDED_SERVICE`] while suspended, when there is a suspended page), with TLS through
-/// cert-manager when an issuer is set.
+/// The Ingress for `<slug>.<base-domain>` and each custom domain ([`StoreSpec::domains`]),
+/// one rule per host, to the web tier's Service (to [`SUSPENDED_SERVICE`] while suspended,
+/// when there is a suspended page), with TLS through cert-manager when an issuer is set.
+///
+/// TLS: the `cert-manager.io/cluster-issuer` annotation makes cert-manager's ingress-shim
+/// issue a Certificate for each `tls` entry — cert-manager's supported way for Ingresses,
+/// and no CRD of cert-manager's to apply (which the simulator does not serve). Each host has
+/// an entry of its own, so one domain whose DNS is not pointed yet never holds up another's
+/// certificate: the own host's Secret is [`OWN_TLS_SECRET`], a custom domain's is named as
+/// the domain (a valid Secret name; its dot keeps it apart from the store's own Secrets).
 #[must_use]
 pub fn ingress(spec: &StoreSpec<'_>, s: &StoreSettings, web: WebTier) -> Ingress {
     let (backend, port) = match suspended_service(spec, s) {
         Some(_) => (SUSPENDED_SERVICE, 80),
         None => (web.app, web.port),
     };
-    let host = spec.host(s);
+    let own = spec.host(s);
     let mut meta = spec.app_meta(web.app, web.app);
     let tls = s.tls_issuer.as_ref().map(|issuer| {
         meta.annotations = Some(BTreeMap::from([(
             "cert-manager.io/cluster-issuer".to_owned(),
             issuer.clone(),
         )]));
-        vec![IngressTLS {
-            hosts: Some(vec![host.clone()]),
-            secret_name: Some("store-tls".into()),
-        }]
+        std::iter::once(IngressTLS {
+            hosts: Some(vec![own.clone()]),
+            secret_name: Some(OWN_TLS_SECRET.into()),
+        })
+        .chain(spec.domains.iter().map(|d| IngressTLS {
+            hosts: Some(vec![d.clone()]),
+            secret_name: Some(d.clone()),
+        }))
+        .collect()
     });
+    let rule = |host: String| IngressRule {
+        host: Some(host),
+        http: Some(HTTPIngressRuleValue {
+            paths: vec![HTTPIngressPath {
+                path: Some("/".into()),
+                path_type: "Prefix".into(),
+                backend: IngressBackend {
+                    service: Some(IngressServiceBackend {
+                        name: backend.into(),
+                        port: Some(ServiceBackendPort {
+                            number: Some(port),
+                            name: None,
+                        }),
+                    }),
+                    resource: None,
+                },
+            }],
+        }),
+    };
+    let rules = std::iter::once(own)
+        .chain(spec.domains.iter().cloned())
+        .map(rule)
+        .collect();
     Ingress {
         metadata: meta,
         spec: Some(IngressSpec {
             ingress_class_name: Some(s.ingress_class.clone()),
             tls,
-            rules: Some(vec![IngressRule {
-                host: Some(host),
-                http: Some(HTTPIngressRuleValue {
-                    paths: vec![HTTPIngressPath {
-                        path: Some("/".into()),
-                        path_type: "Prefix".into(),
-                        backend: IngressBackend {
-                            service: Some(IngressServiceBackend {
-                                name: backend.into(),
-                                port: Some(ServiceBackendPort {
-                                    number: Some(port),
-                                    name: None,
-                                }),
-                            }),
-                            resource: None,
-                        },
-                    }],
-                }),
-            }]),
+            rules: Some(rules),
             ..IngressSpec::default()
         }),
         ..Ingress::default()
@@ -586,6 +629,36 @@ pub fn setup_job(engine: &dyn StoreEngine, spec: &StoreSpec<'_>, s: &StoreSettin
         }),
         ..Job::default()
     }
+}
+
+/// The site-URL Job around the engine's pod ([`StoreEngine::site_url_pod`], `None` for an
+/// engine whose app does not store its own URL): like the setup Job, no retries inside it
+/// and `restartPolicy: Never`; annotated [`SITE_URL_ANNOTATION`] with the URL it sets. Named
+/// [`SITE_URL_APP`] here; the step numbers it `store-siteurl-N`.
+#[must_use]
+pub fn site_url_job(
+    engine: &dyn StoreEngine,
+    spec: &StoreSpec<'_>,
+    s: &StoreSettings,
+) -> Option<Job> {
+    let url = spec.primary_url(s);
+    let mut pod = engine.site_url_pod(spec, s, &url)?;
+    pod.restart_policy = Some("Never".into());
+    let mut metadata = spec.app_meta(SITE_URL_APP, SITE_URL_APP);
+    metadata.annotations = Some(BTreeMap::from([(SITE_URL_ANNOTATION.to_owned(), url)]));
+    Some(Job {
+        metadata,
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            ttl_seconds_after_finished: None,
+            template: PodTemplateSpec {
+                metadata: Some(spec.template_meta(SITE_URL_APP)),
+                spec: Some(pod),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    })
 }
 
 /// An object as JSON with its `apiVersion` and `kind`.

@@ -1,6 +1,7 @@
 //! The code of the store workflows' steps: `store.provision@1`, `store.delete@1`,
 //! `store.repair@1`, `store.preview@1` (the last two through [`super::preview`]),
 //! `store.suspend@1` and `store.resume@1` ([`super::lifecycle`]), `store.resize@1`,
+//! `store.domains@1` ([`super::domains`]),
 //! `store.usage@1` ([`super::usage`]) and `store.sweep@1` ([`super::sweep`]). Their names,
 //! versions, steps in order and options are declared in
 //! `urumi_store::definitions` (see the diagram there); [`definitions_for`] gives each
@@ -132,6 +133,7 @@ impl Ctx {
             slug: &self.slug,
             plan,
             suspended: self.input.suspended,
+            domains: &self.input.domains,
         })
     }
     pub(super) fn ns(&self) -> String {
@@ -210,6 +212,7 @@ pub fn definitions_for(
         suspend,
         resume,
         resize,
+        domains,
         preview,
         usage,
         sweep,
@@ -257,6 +260,10 @@ pub fn definitions_for(
         .implement("reapply", guarded(deps, engines, reapply))?
         .implement("mariadb_ready", guarded(deps, engines, data_tier_ready))?
         .implement("wordpress_ready", guarded(deps, engines, web_tier_ready))?;
+    let domains = domains
+        .implement("route", guarded(deps, engines, super::domains::route))?
+        .implement("site_url", guarded(deps, engines, super::domains::site_url))?
+        .implement("storefront", guarded(deps, engines, storefront))?;
     let preview = preview.implement("preview", {
         let deps = deps.clone();
         move |sc: StepContext| previews(deps.clone(), engines, sc)
@@ -299,6 +306,7 @@ pub fn definitions_for(
         suspend,
         resume,
         resize,
+        domains,
         preview,
         usage,
         sweep,
@@ -507,13 +515,13 @@ pub(super) async fn web_tier_ready(c: Ctx, _: StepContext) -> Result<StepOutcome
     ready(&c, workload).await
 }
 
-/// The last lines of the logs of `job`'s pods.
-async fn log_tail(c: &Ctx, job: &str) -> String {
+/// The last lines of the logs of `job`'s pods (labelled `app.kubernetes.io/name: <app>`).
+pub(super) async fn log_tail(c: &Ctx, app: &str, job: &str) -> String {
     let Ok(pods) = c.api::<Pod>() else {
         return String::new();
     };
     let list = match pods
-        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={SETUP_APP}")))
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={app}")))
         .await
     {
         Ok(l) => l,
@@ -546,11 +554,12 @@ async fn log_tail(c: &Ctx, job: &str) -> String {
         .collect()
 }
 
-fn job_number(job: &Job) -> u32 {
+/// N of a Job named `<app>-N` (0 for any other name).
+pub(super) fn job_number(app: &str, job: &Job) -> u32 {
     job.metadata
         .name
         .as_deref()
-        .and_then(|n| n.strip_prefix(SETUP_APP))
+        .and_then(|n| n.strip_prefix(app))
         .and_then(|n| n.strip_prefix('-'))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
@@ -566,13 +575,17 @@ async fn setup(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
         .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={SETUP_APP}")))
         .await
         .map_err(|e| cluster::classify("list setup Jobs", &e))?;
-    let newest = listed.items.into_iter().max_by_key(job_number);
+    let newest = listed
+        .items
+        .into_iter()
+        .max_by_key(|j| job_number(SETUP_APP, j));
     let failed = |j: &Job| j.status.as_ref().and_then(|s| s.failed).unwrap_or(0) >= 1;
     let job = match newest {
         // Polling our Job, or adopting one a crashed attempt started: follow it.
         Some(j) if sc.poll || !failed(&j) => j,
         other => {
-            let name = format!("{SETUP_APP}-{}", other.as_ref().map_or(0, job_number) + 1);
+            let number = other.as_ref().map_or(0, |j| job_number(SETUP_APP, j));
+            let name = format!("{SETUP_APP}-{}", number + 1);
             let mut job = render::setup_job(engine, &spec, &c.deps.settings);
             job.metadata.name = Some(name.clone());
             create_if_absent(&jobs, &job).await?;
@@ -585,7 +598,7 @@ async fn setup(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
         return StepOutcome::done(json!({ "job": name }));
     }
     if failed(&job) {
-        let tail = log_tail(&c, &name).await;
+        let tail = log_tail(&c, SETUP_APP, &name).await;
         return Err(StepError::retryable(format!(
             "setup Job {name} failed; log tail:\n{tail}"
         )));
@@ -723,18 +736,23 @@ async fn previews(
     let input_action = input.action;
     let plan = input.plan.clone();
     let backup_id = input.backup_id;
+    let wanted_domains = input.domains.clone();
     let mut out = PreviewOutput::default();
     for &id in input.store_ids.iter().take(MAX_PREVIEWED) {
         let store = super::db::get(&deps.pool, id).await.retryable()?;
+        let domains = super::db::domains(&deps.pool, id).await.retryable()?;
         let make = || {
             let store =
                 store.ok_or_else(|| StepError::fatal(format!("store {id} does not exist")))?;
             if store.status == StoreStatus::Deleted {
                 return Err(StepError::fatal(format!("store {id} is deleted")));
             }
-            let mut input = StoreInput::of(&store);
+            let mut input = StoreInput::of(&store, domains);
             if let Some(plan) = &plan {
                 input.plan.clone_from(plan);
+            }
+            if let Some(domains) = &wanted_domains {
+                input.domains.clone_from(domains);
             }
             // A suspend is previewed as the suspended state, a resume as the running one.
             match input_action {
@@ -743,7 +761,10 @@ async fn previews(
                 PlannedAction::Backup | PlannedAction::Restore => {
                     input.backup_id = Some(backup_id.unwrap_or_else(Uuid::nil));
                 }
-                PlannedAction::Repair | PlannedAction::Delete | PlannedAction::Resize => {}
+                PlannedAction::Repair
+                | PlannedAction::Delete
+                | PlannedAction::Resize
+                | PlannedAction::Domains => {}
             }
             Ctx::from_input(deps.clone(), engines, input)
         };

@@ -110,7 +110,22 @@ pub(super) async fn sweep(
 /// update), clean, or failed (why).
 async fn check(deps: &Arc<StoreDeps>, engines: Engines, store: Store) -> Found {
     let (id, slug) = (store.id, store.slug.clone());
-    let make = || Ctx::from_input(deps.clone(), engines, StoreInput::of(&store));
+    let domains = match super::db::domains(&deps.pool, id).await {
+        Ok(d) => d,
+        Err(e) => {
+            return Found::Failed(FailedStore {
+                store_id: id,
+                error: format!("its domains could not be read: {e}"),
+            });
+        }
+    };
+    let make = || {
+        Ctx::from_input(
+            deps.clone(),
+            engines,
+            StoreInput::of(&store, domains.clone()),
+        )
+    };
     let plan = match super::preview::plan(make, id, PlannedAction::Repair).await {
         Ok(p) => p,
         Err(e) => {

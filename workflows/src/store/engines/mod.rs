@@ -106,6 +106,14 @@ pub trait StoreEngine: Send + Sync {
     /// labelled `urumi.io/job=backup|restore`, publishes the scripts as [`ARCHIVE_CONFIGMAP`]
     /// and reads the result line the main container prints last.
     fn archive_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, job: &ArchiveJob) -> PodSpec;
+    /// The pod that tells the app it lives at `url` (the store's primary URL, after a custom
+    /// domain is added or removed), re-runnable; the core wraps it in Job `store-siteurl-N`.
+    /// `None` (the default): the app does not store its own URL, so the `site_url` step has
+    /// nothing to do and says so in its output.
+    fn site_url_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, url: &str) -> Option<PodSpec> {
+        let _ = (spec, s, url);
+        None
+    }
     /// Path and query requested from the web Service to prove the store serves customers.
     fn storefront_path(&self) -> &'static str;
     /// Judges the storefront's answer to [`StoreEngine::storefront_path`].

@@ -1,5 +1,7 @@
 //! The WooCommerce engine: WordPress + WooCommerce on Apache, MariaDB, a WP-CLI setup Job
-//! (`workflows/scripts/store-setup.sh`), and a storefront check through the Store API.
+//! (`workflows/scripts/store-setup.sh`), a WP-CLI site-URL Job (`home` and `siteurl` set to
+//! the store's primary domain, [`SITE_URL_SCRIPT`]), and a storefront check through the Store
+//! API.
 //!
 //! # The storefront check
 //! `GET /?rest_route=/wc/store/v1/products&per_page=1` on the `wordpress` Service must answer
@@ -17,8 +19,8 @@ use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::{Value, json};
 
 pub use objects::{
-    mariadb_service, mariadb_statefulset, setup_pod, wordpress_deployment, wordpress_pvc,
-    wordpress_service,
+    SITE_URL_SCRIPT, mariadb_service, mariadb_statefulset, setup_pod, site_url_pod,
+    wordpress_deployment, wordpress_pvc, wordpress_service,
 };
 
 use super::{AppObject, ArchiveJob, StoreEngine, Tier, Verdict, WebTier, Workload, excerpt};
@@ -107,6 +109,10 @@ impl StoreEngine for WooCommerce {
 
     fn archive_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, job: &ArchiveJob) -> PodSpec {
         archive::archive_pod(spec, s, job)
+    }
+
+    fn site_url_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, url: &str) -> Option<PodSpec> {
+        Some(site_url_pod(spec, s, url))
     }
 
     fn storefront_path(&self) -> &'static str {

@@ -270,3 +270,37 @@ pub fn setup_pod(spec: &StoreSpec<'_>, s: &StoreSettings) -> PodSpec {
         ..PodSpec::default()
     }
 }
+
+/// The site-URL pod (`store.domains`' `site_url` step): WP-CLI as `www-data` sets WordPress's
+/// `home` and `siteurl` to `url` (the store's primary URL). Re-runnable: an option updated to
+/// the value it has is left as it is, and WP-CLI exits 0. The URL travels as an environment
+/// variable, never spliced into the script.
+#[must_use]
+pub fn site_url_pod(_spec: &StoreSpec<'_>, s: &StoreSettings, url: &str) -> PodSpec {
+    let mut env_vars = wordpress_env();
+    env_vars.extend([env("HOME", "/tmp"), env("STORE_URL", url)]);
+    let container = Container {
+        name: "site-url".into(),
+        image: Some(s.images.wp_cli.clone()),
+        command: Some(vec!["/bin/sh".into(), "-c".into(), SITE_URL_SCRIPT.into()]),
+        env: Some(env_vars),
+        resources: Some(resources("100m", "128Mi", "500m", "256Mi")),
+        security_context: Some(restricted_container()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "content".into(),
+            mount_path: "/var/www/html".into(),
+            ..Default::default()
+        }]),
+        ..Container::default()
+    };
+    PodSpec {
+        containers: vec![container],
+        security_context: Some(restricted_pod(WWW_DATA_UID, None)),
+        automount_service_account_token: Some(false),
+        volumes: Some(vec![content_volume()]),
+        ..PodSpec::default()
+    }
+}
+
+/// What the site-URL pod runs.
+pub const SITE_URL_SCRIPT: &str = "set -eu; wp --path=/var/www/html option update home \"$STORE_URL\" && wp --path=/var/www/html option update siteurl \"$STORE_URL\"";
