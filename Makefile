@@ -35,7 +35,7 @@ bench-ops: ## 10,000 failed runs replayed (a retry loop vs one operation) while 
 	cargo build --release -p urumi-bench
 	scripts/with-postgres.sh ./target/release/bench-ops $(ARGS)
 
-bench-stores: ## provision 1,000 stores against the simulator with 2 worker processes, then suspend and resume them in bulk (one operation each); last line RESULT {json}
+bench-stores: ## provision 1,000 stores against the simulator with 2 worker processes, then suspend, resume and back them up in bulk (one operation each); last line RESULT {json}
 	cargo build --release -p urumi-bench -p urumi-worker
 	scripts/with-postgres.sh ./target/release/bench-stores $(ARGS)
 

@@ -284,3 +284,20 @@ pub async fn requested_by<'e>(
     .map(|r| (r.store_id, r.id, r.run_id))
     .collect())
 }
+
+/// How many complete backups the stores `ids` have (a bulk backup's progress).
+///
+/// # Errors
+/// The database error.
+pub async fn count_complete<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    ids: &[Uuid],
+) -> sqlx::Result<i64> {
+    Ok(sqlx::query_scalar!(
+        "SELECT count(*) FROM urumi.store_backups WHERE status = 'complete' AND store_id = ANY($1)",
+        ids
+    )
+    .fetch_one(exec)
+    .await?
+    .unwrap_or(0))
+}

@@ -9,8 +9,10 @@
 //! every one is `suspended` (`suspend_seconds`), then resumed by a second one until every one
 //! is `ready` again (`resume_seconds`). The workers run the operation workflow
 //! (`operation@1`) beside the store workflows. A failed or skipped target, or a store that
-//! does not reach the status, fails the program. The issue's `backup_seconds` is absent:
-//! store backups are not built yet, so there is nothing to time.
+//! does not reach the status, fails the program. Last, a third operation (action `backup`)
+//! backs every one up, timed until each has one more complete backup (`backup_seconds`: the
+//! simulator emulates the dump Job, so this is the engine's and the workers' share of a
+//! backup, not mariadb-dump's).
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -149,7 +151,7 @@ async fn measure(
     let ops = Ops::new(engine.clone());
     println!("bench-stores: {stores} stores x {reps} reps against the simulator (timings zero)");
     let (mut totals, mut p50s, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut suspends, mut resumes) = (Vec::new(), Vec::new());
+    let (mut suspends, mut resumes, mut backups) = (Vec::new(), Vec::new(), Vec::new());
     let mut earlier: HashSet<Uuid> = HashSet::new();
     for rep in 1..=reps {
         let mut tasks = tokio::task::JoinSet::new();
@@ -251,8 +253,17 @@ async fn measure(
         );
         if let Some(concurrency) = lifecycle {
             for (action, to, times) in [
-                (Action::Suspend, StoreStatus::Suspended, &mut suspends),
-                (Action::Resume, StoreStatus::Ready, &mut resumes),
+                (
+                    Action::Suspend,
+                    Goal::Status(StoreStatus::Suspended),
+                    &mut suspends,
+                ),
+                (
+                    Action::Resume,
+                    Goal::Status(StoreStatus::Ready),
+                    &mut resumes,
+                ),
+                (Action::Backup, Goal::Backups, &mut backups),
             ] {
                 let s = bulk(pool, &ops, &ids, action, to, concurrency).await?;
                 println!(
@@ -280,15 +291,14 @@ async fn measure(
     });
     if let Some(concurrency) = lifecycle {
         v["lifecycle_max_concurrency"] = json!(concurrency);
-        for (name, times) in [("suspend", &suspends), ("resume", &resumes)] {
+        for (name, times, done) in [
+            ("suspend", &suspends, "suspended"),
+            ("resume", &resumes, "resumed"),
+            ("backup", &backups, "backed up"),
+        ] {
             let (t, tmin, tmax) = median_min_max(times);
             println!(
-                "all {}: median {t:.1} s (min {tmin:.1}, max {tmax:.1}); {:.1} stores/s",
-                if name == "suspend" {
-                    "suspended"
-                } else {
-                    "resumed"
-                },
+                "all {done}: median {t:.1} s (min {tmin:.1}, max {tmax:.1}); {:.1} stores/s",
                 stores as f64 / t
             );
             v[format!("{name}_seconds")] = json!((t * 10.0).round() / 10.0);
@@ -301,9 +311,27 @@ async fn measure(
     Ok(v)
 }
 
+/// What a bulk operation of the lifecycle phase is waited for.
+#[derive(Debug, Clone, Copy)]
+enum Goal {
+    /// Every store in this status.
+    Status(StoreStatus),
+    /// Every store with one more complete backup.
+    Backups,
+}
+
+impl std::fmt::Display for Goal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Goal::Status(s) => write!(f, "{s}"),
+            Goal::Backups => f.write_str("backed up"),
+        }
+    }
+}
+
 /// Acts on the stores `ids` (all in status `ready` or `suspended`) with one bulk operation
 /// of `action`, `concurrency` targets at once; returns the seconds from its creation until
-/// every one of them is in status `to`.
+/// every one of them reached `to`.
 ///
 /// # Errors
 /// When the operation cannot be created, a target failed or was skipped, or the stores do
@@ -313,14 +341,22 @@ async fn bulk(
     ops: &Ops,
     ids: &[Uuid],
     action: Action,
-    to: StoreStatus,
+    to: Goal,
     concurrency: usize,
 ) -> anyhow::Result<f64> {
-    let count = |counts: &[(StoreStatus, i64)]| {
-        counts.iter().find(|(s, _)| *s == to).map_or(0, |(_, n)| *n)
+    let count = async || -> anyhow::Result<i64> {
+        Ok(match to {
+            Goal::Status(to) => urumi_store::db::count_by_status(pool)
+                .await?
+                .iter()
+                .find(|(s, _)| *s == to)
+                .map_or(0, |(_, n)| *n),
+            Goal::Backups => urumi_store::backups::count_complete(pool, ids).await?,
+        })
     };
-    // Stores of earlier repetitions are `ready` too: the target is `ids` more than now.
-    let expected = count(&urumi_store::db::count_by_status(pool).await?) + ids.len() as i64;
+    // Stores of earlier repetitions are `ready` too (and backed up before): the target is
+    // `ids` more than now.
+    let expected = count().await? + ids.len() as i64;
     let spec = Spec {
         action,
         from_step: None,
@@ -349,7 +385,7 @@ async fn bulk(
         // count read after it sees them.
         let op = ops.get(op.id).await?;
         let p = op.progress;
-        let n = count(&urumi_store::db::count_by_status(pool).await?);
+        let n = count().await?;
         if reached.is_none() && n == expected {
             reached = Some(started.elapsed().as_secs_f64());
         }
