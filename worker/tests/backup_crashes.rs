@@ -38,17 +38,11 @@ use urumi_workflows::store::settings::StoreSettings;
 use uuid::Uuid;
 
 use common::cluster::{namespace_state_with, objects_by_namespace, store_worker};
-use common::{url_for, wait_until};
-
-/// The failure points exercised, with the short form used in store names.
-const POINTS: [(&str, &str); 2] = [("after_checkpoint_commit", "cp"), ("mid_step", "mid")];
-
-/// A doomed worker's lease: longer than the whole crash phase.
-const DOOMED_LEASE_MS: u64 = 600_000;
-
-/// The clean workers' lease: production-like, so a heartbeat delayed by a loaded machine
-/// does not hand their own live runs back to the queue (which would rerun a step).
-const CLEAN_LEASE_MS: u64 = 15_000;
+use common::crash::{
+    CLEAN_LEASE_MS, DOOMED_LEASE_MS, POINTS, all_runs_ended, assert_crashed_where_armed,
+    assert_succeeded, expected_attempts,
+};
+use common::url_for;
 
 /// The two workflows under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,84 +138,10 @@ impl Case {
         self.run.expect("the run was requested")
     }
 
-    /// The attempts every step must show after recovery: 1, except the step the crash
-    /// interrupted (`mid_step`: it ran again) or the step the dead process had already
-    /// marked started after its checkpoint (`after_checkpoint_commit`: started again).
+    /// The attempts every step must show after recovery ([`expected_attempts`]).
     fn expected_attempts(&self) -> Vec<(String, i32)> {
-        let steps = self.flow.steps();
-        let again = match self.crash {
-            Some(("mid_step", i)) => Some(i),
-            Some((_, i)) if i + 1 < steps.len() => Some(i + 1),
-            _ => None,
-        };
-        steps
-            .iter()
-            .enumerate()
-            .map(|(j, s)| ((*s).to_owned(), if Some(j) == again { 2 } else { 1 }))
-            .collect()
+        expected_attempts(self.flow.steps(), self.crash)
     }
-}
-
-fn statuses(d: &RunDetail) -> Vec<(String, StepStatus, i32)> {
-    d.steps
-        .iter()
-        .map(|s| (s.name.clone(), s.status(), s.attempts))
-        .collect()
-}
-
-/// Checks that the dead process left the run exactly at its failure point.
-fn assert_crashed_where_armed(c: &Case, d: &RunDetail) {
-    let (point, i) = c.crash.unwrap();
-    let steps = c.flow.steps();
-    let got = statuses(d);
-    let names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(names, steps, "{}: the run's steps", c.label());
-    let done = if point == "mid_step" { i } else { i + 1 };
-    for (j, (name, status, attempts)) in got.iter().enumerate() {
-        let want = if j < done {
-            (StepStatus::Succeeded, 1)
-        } else if j == done && done < steps.len() {
-            (StepStatus::Running, 1)
-        } else {
-            (StepStatus::Pending, 0)
-        };
-        assert_eq!(
-            (*status, *attempts),
-            want,
-            "{}: step {name} after the crash; all: {got:?}",
-            c.label()
-        );
-    }
-    let run_status = if done == steps.len() {
-        RunStatus::Succeeded
-    } else {
-        RunStatus::Running
-    };
-    assert_eq!(d.run.status(), run_status, "{}", c.label());
-}
-
-/// Waits until no run is queued, running or waiting.
-async fn all_runs_ended(pool: &PgPool, what: &str, within: Duration) {
-    wait_until(what, within, async || {
-        let active: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM urumi.runs WHERE status IN ('queued', 'running', 'waiting')",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        active == 0
-    })
-    .await;
-}
-
-async fn assert_succeeded(engine: &Engine, run: Uuid, what: &str) {
-    let d = engine.run(run).await.unwrap();
-    assert_eq!(
-        d.run.status(),
-        RunStatus::Succeeded,
-        "{what}: {:?}",
-        d.run.error
-    );
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
@@ -322,7 +242,7 @@ async fn killing_the_worker_at_every_backup_and_restore_step_boundary_and_mid_st
             c.label()
         );
         let d = engine.run(c.run()).await.unwrap();
-        assert_crashed_where_armed(c, &d);
+        assert_crashed_where_armed(&c.label(), c.flow.steps(), c.crash.unwrap(), &d);
         c.dead_owner = d.run.lease_owner.clone();
     }
     let crashed = t0.elapsed();

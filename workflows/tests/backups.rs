@@ -368,3 +368,65 @@ async fn a_scheduled_run_backs_up_every_ready_store_of_its_plan_and_skips_a_busy
     assert_ne!(busy.backup_id, Uuid::nil());
     rig.stop().await;
 }
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn with_s3_storage_the_keys_go_to_a_secret_and_the_jobs_stage_the_archive_for_the_bucket(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    use k8s_openapi::api::core::v1::Secret;
+    use urumi_workflows::store::settings::{BackupStorage, S3Settings};
+    let mut settings = StoreSettings::default();
+    settings.backups.storage = BackupStorage::S3;
+    settings.backups.s3 = Some(S3Settings {
+        endpoint: "http://s3.example:9000".into(),
+        bucket: "shops".into(),
+        region: "eu-west-1".into(),
+        prefix: "stores".into(),
+        access_key_id: "AKIAEXAMPLE".into(),
+        secret_access_key: "secret".into(),
+    });
+    let (rig, client) = rig(connect, settings, "backups-s3").await;
+    let (engine, settings) = (&rig.engine, &rig.settings);
+    let created = service::create(engine, settings, "Cloud Shop", "woocommerce", None, "t")
+        .await
+        .unwrap();
+    let id = created.store.id;
+    common::succeeded(engine, created.run_id).await;
+    let ns = "store-cloud-shop";
+    let r = backup(engine, id).await;
+    common::succeeded(engine, r.requested.run_id).await;
+    let b = backups::get(engine.pool(), r.backup_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (b.status, b.storage.as_deref()),
+        (BackupStatus::Complete, Some("s3"))
+    );
+    let secret = Api::<Secret>::namespaced(client.clone(), ns)
+        .get("backup-s3")
+        .await
+        .unwrap();
+    let keys: Vec<&String> = secret.data.as_ref().unwrap().keys().collect();
+    assert_eq!(keys, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]);
+    assert!(
+        Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
+            .get_opt("store-backups")
+            .await
+            .unwrap()
+            .is_none(),
+        "no backup volume with S3 storage"
+    );
+    let job = Api::<Job>::namespaced(client.clone(), ns)
+        .get(&format!("store-backup-{}-1", r.backup_id.simple()))
+        .await
+        .unwrap();
+    assert_eq!(
+        env_of(&job, "S3_URL"),
+        Some(format!("http://s3.example:9000/shops/stores/{id}"))
+    );
+    let restore = restore(engine, id, r.backup_id).await.unwrap();
+    common::succeeded(engine, restore.requested.run_id).await;
+    rig.stop().await;
+}

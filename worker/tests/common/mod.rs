@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test crate uses a subset of these helpers")]
 
 pub mod cluster;
+pub mod crash;
 
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
