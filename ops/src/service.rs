@@ -190,7 +190,7 @@ impl Ops {
     }
 
     /// The cluster plan of `planned` on one store (a single store's dry run; `new_plan`: a
-    /// resize's), waiting as
+    /// resize's; `channel`: an upgrade's), waiting as
     /// long as an operation's dry run does.
     ///
     /// # Errors
@@ -201,6 +201,7 @@ impl Ops {
         store: Uuid,
         new_plan: Option<&str>,
         backup_id: Option<Uuid>,
+        channel: Option<&str>,
         actor: &str,
     ) -> Result<(crate::ClusterPlan, Option<urumi_store::preview::StorePlan>), Error> {
         let (plan, plans) = crate::plan::compute(
@@ -209,6 +210,7 @@ impl Ops {
             vec![store],
             new_plan.map(str::to_owned),
             backup_id,
+            channel.map(str::to_owned),
             actor,
             self.plan_wait,
         )

@@ -1,6 +1,6 @@
 //! The store workflows as the engine sees them: `store.provision@1`, `store.delete@1`,
 //! `store.repair@1`, `store.suspend@1`, `store.resume@1`, `store.resize@1`, `store.preview@1`,
-//! `store.usage@1`, `store.sweep@1`, `store.backup@1` and `store.restore@1` — names, versions, input, and steps in order with their retry, timeout
+//! `store.usage@1`, `store.sweep@1`, `store.backup@1`, `store.restore@1` and `store.upgrade@1` — names, versions, input, and steps in order with their retry, timeout
 //! and wait options. The steps are *declared* here, without code:
 //!
 //! ```text
@@ -17,6 +17,9 @@
 //! backup:    target (backup PVC or bucket credentials) → dump (Job) → record (size, checksum)
 //! restore:   target → web_down → web_stopped → import (Job) → web_up → wordpress_ready
 //!            → storefront → mark_restored
+//! upgrade:   backup_target → backup (Job) → backup_record → apply_pins → mariadb_ready
+//!            → wordpress_ready → update_db (Job) → storefront → rollback_pins → rollback_db
+//!            → rollback_ready → rollback_storefront → finish   (see `urumi_workflows::store::upgrade`)
 //! ```
 //!
 //! A declared definition is all `urumi_engine::Engine` needs to start, re-run and check runs
@@ -33,6 +36,7 @@ use uuid::Uuid;
 
 use super::engines;
 use super::preview::{PREVIEW, PREVIEW_VERSION, PreviewInput};
+use super::settings::Pins;
 use super::sweep::{SWEEP, SWEEP_VERSION, SweepInput};
 use super::usage::{USAGE, USAGE_VERSION};
 
@@ -58,6 +62,8 @@ pub const RESIZE: &str = "store.resize";
 pub const BACKUP: &str = "store.backup";
 /// See [`PROVISION`].
 pub const RESTORE: &str = "store.restore";
+/// See [`PROVISION`].
+pub const UPGRADE: &str = "store.upgrade";
 
 /// The version of [`PROVISION`] this build declares.
 pub const PROVISION_VERSION: i32 = 1;
@@ -75,6 +81,19 @@ pub const RESIZE_VERSION: i32 = 1;
 pub const BACKUP_VERSION: i32 = 1;
 /// The version of [`RESTORE`] this build declares.
 pub const RESTORE_VERSION: i32 = 1;
+/// The version of [`UPGRADE`] this build declares.
+pub const UPGRADE_VERSION: i32 = 1;
+
+/// Where a `store.upgrade` run takes the store: a channel's release and its pins (read from
+/// the settings when the upgrade was asked for, so the run does not change its mind when the
+/// channel moves on meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeTarget {
+    pub channel: String,
+    pub version: String,
+    pub pins: Pins,
+}
 
 /// The input of every store workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +115,13 @@ pub struct StoreInput {
     /// `urumi.store_backups`, written with the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_id: Option<Uuid>,
+    /// What the store runs, as recorded on it; `None` for a store from before channels,
+    /// which is rendered from `[stores.images]` (`StoreSettings::image_pins`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pins: Option<Pins>,
+    /// A `store.upgrade` run's target (`pins` stays what the store runs before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeTarget>,
 }
 
 impl StoreInput {
@@ -110,6 +136,8 @@ impl StoreInput {
             engine: store.engine.clone(),
             suspended: store.status == crate::status::StoreStatus::Suspended,
             backup_id: None,
+            pins: store.pins.as_ref().map(|p| p.0.clone()),
+            upgrade: None,
         }
     }
 }
@@ -135,7 +163,7 @@ fn cluster_options() -> StepOptions {
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 11]> {
+pub fn declared() -> Result<[Definition; 12]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -168,6 +196,7 @@ pub fn declared() -> Result<[Definition; 11]> {
         .supersedes(RESIZE)
         .supersedes(BACKUP)
         .supersedes(RESTORE)
+        .supersedes(UPGRADE)
         .step_defaults(o)
         .declare("mark_deleting")
         .declare("delete_namespace")
@@ -248,6 +277,39 @@ pub fn declared() -> Result<[Definition; 11]> {
         .declare_with("storefront", o.wait_deadline(Duration::from_secs(600)))
         .declare("mark_restored")
         .build()?;
+    // Upgrade: every step visible, rollback included. The forward steps after the backup
+    // turn their own terminal failure into an output `{"failed": why}` (see
+    // `urumi_workflows::store::upgrade`), the later forward steps then skip and the rollback
+    // steps act; `finish` records the new release, or fails the run saying why it was rolled
+    // back. Wait deadlines are twice the steps' own give-up budgets, so the step's own
+    // verdict (and the rollback) comes first.
+    let job = o.retry(RetryPolicy {
+        max_attempts: 4,
+        ..o.retry
+    });
+    let upgrade = Definition::builder(UPGRADE, UPGRADE_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("backup_target")
+        .declare_with("backup", job.wait_deadline(Duration::from_secs(3600)))
+        .declare("backup_record")
+        .declare("apply_pins")
+        .declare_with("mariadb_ready", o.wait_deadline(Duration::from_secs(1800)))
+        .declare_with(
+            "wordpress_ready",
+            o.wait_deadline(Duration::from_secs(1800)),
+        )
+        .declare_with("update_db", job.wait_deadline(Duration::from_secs(3600)))
+        .declare_with("storefront", o.wait_deadline(Duration::from_secs(1200)))
+        .declare("rollback_pins")
+        .declare_with("rollback_db", job.wait_deadline(Duration::from_secs(3600)))
+        .declare_with("rollback_ready", o.wait_deadline(Duration::from_secs(1800)))
+        .declare_with(
+            "rollback_storefront",
+            o.wait_deadline(Duration::from_secs(1200)),
+        )
+        .declare("finish")
+        .build()?;
     // A preview answers an operator waiting on a dry run: a few quick attempts, no long
     // backoff (the API stops waiting after a few seconds anyway).
     let preview = Definition::builder(PREVIEW, PREVIEW_VERSION)
@@ -273,6 +335,7 @@ pub fn declared() -> Result<[Definition; 11]> {
         .build()?;
     Ok([
         provision, delete, repair, suspend, resume, resize, preview, usage, sweep, backup, restore,
+        upgrade,
     ])
 }
 
@@ -309,6 +372,7 @@ mod tests {
                 "store.resume@1",
                 "store.suspend@1",
                 "store.sweep@1",
+                "store.upgrade@1",
                 "store.usage@1"
             ]
         );
@@ -316,7 +380,7 @@ mod tests {
         let delete = registry.get(DELETE, None).unwrap();
         assert!(delete.supersedes(PROVISION) && delete.supersedes(REPAIR));
         assert!(delete.supersedes(SUSPEND) && delete.supersedes(RESUME));
-        assert!(delete.supersedes(RESIZE));
+        assert!(delete.supersedes(RESIZE) && delete.supersedes(UPGRADE));
         assert!(!registry.get(PROVISION, None).unwrap().supersedes(DELETE));
     }
 

@@ -1,4 +1,5 @@
-//! The cluster plan preview of a repair or a delete: per store, the objects the action would
+//! The cluster plan preview of a repair, a delete or another store action (suspend, resume,
+//! resize, backup, restore, upgrade): per store, the objects the action would
 //! create, change or delete — computed by a worker (`store.preview@1`, which holds the
 //! cluster credentials) with server-side apply `dryRun=All`, and shown by an operation's dry
 //! run. These are the run's input and output, shared by the worker that writes them and the
@@ -49,6 +50,9 @@ pub enum PlannedAction {
     /// `store.restore`: the web tier at zero and the import Job of
     /// [`PreviewInput::backup_id`].
     Restore,
+    /// `store.upgrade`: the workloads whose images change on [`PreviewInput::channel`]'s
+    /// release, and the update Job (the pre-upgrade backup's Job is a backup's).
+    Upgrade,
 }
 
 /// The input of `store.preview@1`.
@@ -64,6 +68,9 @@ pub struct PreviewInput {
     /// The backup a backup makes or a restore restores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_id: Option<Uuid>,
+    /// The channel an upgrade takes the stores to (`None`: their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// The output of `store.preview@1`: one plan per store, in the input's order.

@@ -1,5 +1,5 @@
-//! Store settings: images, domains, ingress, storage, egress and per-plan quotas.
-//! Loaded with the worker's settings (section `stores`); never hard-coded in logic.
+//! Store settings: images, release channels, domains, ingress, storage, egress and per-plan
+//! quotas. Loaded with the worker's settings (section `stores`); never hard-coded in logic.
 
 use std::collections::BTreeMap;
 
@@ -25,8 +25,17 @@ pub struct StoreSettings {
     pub internet_egress: bool,
     /// Cluster CIDRs excluded from internet egress (pods, services, nodes).
     pub cluster_cidrs: Vec<String>,
-    /// Pinned images.
+    /// Pinned images. `mariadb`, `wordpress` and `wp_cli` are the `stable` channel's pins
+    /// when [`StoreSettings::channels`] is empty (see [`StoreSettings::channels`]); `curl` is
+    /// the backup Jobs' image whatever the channel.
     pub images: Images,
+    /// Release channels by name (`[stores.channels.<name>]`): each pins the workload images
+    /// and the WooCommerce version, under a release label. Empty (the default): one channel
+    /// `stable`, pinned to [`StoreSettings::images`] and [`DEFAULT_WOOCOMMERCE`] at
+    /// [`DEFAULT_RELEASE`].
+    pub channels: BTreeMap<String, Channel>,
+    /// The channel of a new store, and of the fleet's upgrades that name none.
+    pub default_channel: String,
     /// Quotas and volume sizes by plan name.
     pub plans: BTreeMap<String, Plan>,
     /// The plan of a store that names none.
@@ -143,6 +152,63 @@ fn default_curl_image() -> String {
     "curlimages/curl:8.17.0".into()
 }
 
+/// The release label of the `stable` channel derived from `images` (no `channels` set).
+pub const DEFAULT_RELEASE: &str = "2026.11";
+/// The WooCommerce version of the derived `stable` channel.
+pub const DEFAULT_WOOCOMMERCE: &str = "10.3.5";
+/// The channel of the derived default (no `channels` set).
+pub const DEFAULT_CHANNEL: &str = "stable";
+
+/// A release channel: a release label and what a store on it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// The release label (e.g. `2026.11`): a store records the label it runs.
+    pub version: String,
+    /// What the release pins.
+    #[serde(flatten)]
+    pub pins: Pins,
+}
+
+/// What a store runs: the workload images and the WooCommerce plugin version. Recorded on
+/// the store (provisioning, a successful upgrade) and rendered from that record, so that a
+/// change to a channel never reaches a store except through `store.upgrade`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Pins {
+    pub wordpress: String,
+    pub mariadb: String,
+    pub wp_cli: String,
+    /// The WooCommerce plugin version (`10.3.5`).
+    pub woocommerce: String,
+}
+
+impl Pins {
+    /// The WordPress version in the WordPress image's tag (`wordpress:6.8.3-php8.3-apache`
+    /// → `6.8.3`); `None` for a tag that does not start with a version (`latest`, a digest).
+    #[must_use]
+    pub fn wordpress_version(&self) -> Option<&str> {
+        let tag = self.wordpress.rsplit_once(':')?.1;
+        let v = tag.split('-').next()?;
+        (v.chars().next()?.is_ascii_digit() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+            .then_some(v)
+    }
+
+    /// `(what, from, to)` for each pin that differs between `self` and `to`.
+    #[must_use]
+    pub fn changes(&self, to: &Self) -> Vec<(&'static str, String, String)> {
+        [
+            ("wordpress", &self.wordpress, &to.wordpress),
+            ("mariadb", &self.mariadb, &to.mariadb),
+            ("wp_cli", &self.wp_cli, &to.wp_cli),
+            ("woocommerce", &self.woocommerce, &to.woocommerce),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(w, a, b)| (w, a.clone(), b.clone()))
+        .collect()
+    }
+}
+
 /// One plan's limits.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -243,6 +309,8 @@ impl Default for StoreSettings {
             },
             plans: BTreeMap::from([("starter".to_owned(), Plan::default())]),
             default_plan: "starter".into(),
+            channels: BTreeMap::new(),
+            default_channel: DEFAULT_CHANNEL.into(),
             suspended_service: "urumi-suspended".into(),
             backups: BackupSettings::default(),
         }
@@ -260,6 +328,53 @@ impl StoreSettings {
                 self.suspended_service, self.platform_namespace
             )
         })
+    }
+
+    /// The release channels: [`StoreSettings::channels`] as configured, or, when none is,
+    /// `stable` at [`DEFAULT_RELEASE`] pinned to `images` and [`DEFAULT_WOOCOMMERCE`].
+    #[must_use]
+    pub fn channels(&self) -> BTreeMap<String, Channel> {
+        if !self.channels.is_empty() {
+            return self.channels.clone();
+        }
+        BTreeMap::from([(
+            DEFAULT_CHANNEL.to_owned(),
+            Channel {
+                version: DEFAULT_RELEASE.into(),
+                pins: self.image_pins(),
+            },
+        )])
+    }
+
+    /// The pins `images` gives (with [`DEFAULT_WOOCOMMERCE`]): what a store provisioned
+    /// before channels existed runs, as long as it has no recorded pins.
+    #[must_use]
+    pub fn image_pins(&self) -> Pins {
+        Pins {
+            wordpress: self.images.wordpress.clone(),
+            mariadb: self.images.mariadb.clone(),
+            wp_cli: self.images.wp_cli.clone(),
+            woocommerce: DEFAULT_WOOCOMMERCE.into(),
+        }
+    }
+
+    /// The channel called `name` (the default channel for `None`), with its name.
+    ///
+    /// # Errors
+    /// A message listing the known channels.
+    pub fn channel(&self, name: Option<&str>) -> Result<(String, Channel), String> {
+        let name = name.unwrap_or(&self.default_channel);
+        let all = self.channels();
+        all.get(name)
+            .cloned()
+            .map(|c| (name.to_owned(), c))
+            .ok_or_else(|| {
+                let known: Vec<&str> = all.keys().map(String::as_str).collect();
+                format!(
+                    "unknown channel {name:?}; known channels: {}",
+                    known.join(", ")
+                )
+            })
     }
 
     /// The plan called `name`, or the default plan for `None`.

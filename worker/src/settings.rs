@@ -284,6 +284,9 @@ impl Settings {
     /// # Errors
     /// The first problem found.
     pub fn validate(&self) -> Result<(), String> {
+        self.stores
+            .channel(None)
+            .map_err(|e| format!("stores.default_channel: {e}"))?;
         let w = &self.worker;
         if w.concurrency == 0 {
             return Err("worker.concurrency must be at least 1".into());

@@ -204,6 +204,7 @@ impl Rig {
                     store_ids: vec![id],
                     plan: None,
                     backup_id: None,
+                    channel: None,
                 }),
             ))
             .await

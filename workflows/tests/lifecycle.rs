@@ -29,6 +29,7 @@ async fn preview(engine: &Engine, action: PlannedAction, store: Uuid) -> Vec<(St
                 store_ids: vec![store],
                 plan: None,
                 backup_id: None,
+                channel: None,
             }),
         ))
         .await
@@ -403,6 +404,7 @@ async fn a_store_moves_to_a_plan_its_usage_fits_and_is_refused_one_it_does_not(
                 store_ids: vec![id],
                 plan: Some("pro".into()),
                 backup_id: None,
+                channel: None,
             }),
         ))
         .await

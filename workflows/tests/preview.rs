@@ -29,6 +29,7 @@ async fn preview(engine: &Engine, action: PlannedAction, stores: Vec<Uuid>) -> P
                 store_ids: stores,
                 plan: None,
                 backup_id: None,
+                channel: None,
             }),
         ))
         .await

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use urumi_workflows::store::engines::woocommerce::{CREDENTIAL_KEYS, WooCommerce};
 use urumi_workflows::store::names::slugify;
 use urumi_workflows::store::render::{self, StoreSpec};
 use urumi_workflows::store::settings::StoreSettings;
+use urumi_workflows::store::upgrade::upgrade_job;
 
 fn rendered(settings: &StoreSettings) -> Vec<Value> {
     rendered_as(settings, false)
@@ -18,18 +19,38 @@ fn rendered(settings: &StoreSettings) -> Vec<Value> {
 fn rendered_as(settings: &StoreSettings, suspended: bool) -> Vec<Value> {
     let slug = slugify("Bob's Bikes", &settings.platform_namespace).unwrap();
     let plan = settings.plan(None).unwrap();
+    let pins = settings.image_pins();
     let spec = StoreSpec {
         id: "0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6b",
         name: "Bob's Bikes",
         slug: &slug,
         plan,
         suspended,
+        pins: &pins,
     };
     let creds: BTreeMap<String, String> = CREDENTIAL_KEYS
         .iter()
         .map(|k| ((*k).to_owned(), "x".repeat(32)))
         .collect();
     render::all(&WooCommerce, &spec, settings, &creds)
+}
+
+/// The upgrade's update script ConfigMap and Job `store-upgrade-1` of the store [`rendered`]
+/// renders (pins: the default channel's).
+fn upgrade_objects(settings: &StoreSettings) -> Vec<Value> {
+    let slug = slugify("Bob's Bikes", &settings.platform_namespace).unwrap();
+    let (_, channel) = settings.channel(None).unwrap();
+    let spec = StoreSpec {
+        id: "0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6b",
+        name: "Bob's Bikes",
+        slug: &slug,
+        plan: settings.plan(None).unwrap(),
+        suspended: false,
+        pins: &channel.pins,
+    };
+    let (script, job) = upgrade_job(&WooCommerce, &spec, uuid::Uuid::nil(), "store-upgrade-1")
+        .expect("WooCommerce has a database update");
+    vec![render::value(&script), render::value(&job)]
 }
 
 fn pod_specs(objects: &[Value]) -> Vec<(&str, &Value)> {
@@ -323,7 +344,13 @@ fn every_rendered_object_passes_kubernetes_schema_validation() {
         .filter(|o| o["kind"] == "Ingress" || o["metadata"]["name"] == "store-suspended")
         .collect();
     assert_eq!(suspended.len(), 2);
-    for (i, o) in rendered(&settings).iter().chain(&suspended).enumerate() {
+    let upgrade = upgrade_objects(&settings);
+    for (i, o) in rendered(&settings)
+        .iter()
+        .chain(&suspended)
+        .chain(&upgrade)
+        .enumerate()
+    {
         let path = dir.join(format!(
             "{i:02}-{}.json",
             o["kind"].as_str().unwrap().to_lowercase()
@@ -414,5 +441,63 @@ fn a_suspended_store_has_no_replicas_and_its_ingress_reaches_the_suspended_page(
     assert_eq!(
         named(&suspended, "Deployment", "wordpress").unwrap()["spec"]["replicas"],
         0
+    );
+}
+
+#[test]
+fn the_upgrade_job_runs_the_new_wp_cli_with_the_versions_to_reach_as_literal_env() {
+    let settings = StoreSettings::default();
+    let objects = upgrade_objects(&settings);
+    let job = named(&objects, "Job", "store-upgrade-1").expect("the update Job is rendered");
+    assert_eq!(job["metadata"]["labels"]["urumi.io/job"], "upgrade");
+    let pod = &job["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], StoreSettings::default().images.wp_cli);
+    let env = |name: &str| {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(env("WORDPRESS_VERSION"), Some(json!("6.8.3")));
+    assert_eq!(
+        env("WOOCOMMERCE_VERSION"),
+        Some(json!(urumi_workflows::store::settings::DEFAULT_WOOCOMMERCE))
+    );
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(job["spec"]["backoffLimit"], 0);
+    assert_eq!(restricted_violations(pod), Vec::<String>::new());
+    assert_eq!(job["metadata"]["namespace"], "store-bob-s-bikes");
+    // It runs beside the store's workloads instead of the setup Job (never with it): the
+    // same resources keep the plan's quota check above true.
+    let setup = named(&rendered(&settings), "Job", "store-setup")
+        .map(|j| j["spec"]["template"]["spec"]["containers"][0]["resources"].clone());
+    assert_eq!(setup, Some(c["resources"].clone()));
+    let script = named(&objects, "ConfigMap", "store-upgrade").expect("the script ConfigMap");
+    assert!(
+        script["data"]["upgrade.sh"]
+            .as_str()
+            .unwrap()
+            .contains("URUMI-UPGRADE")
+    );
+}
+
+#[test]
+fn the_web_tier_syncs_core_from_its_image_before_apache_starts() {
+    let objects = rendered(&StoreSettings::default());
+    let web = named(&objects, "Deployment", "wordpress").unwrap();
+    let init = &web["spec"]["template"]["spec"]["initContainers"][0];
+    assert_eq!(init["name"], "core");
+    assert_eq!(
+        init["image"],
+        web["spec"]["template"]["spec"]["containers"][0]["image"]
+    );
+    let script = init["command"][2].as_str().unwrap();
+    assert!(script.contains("--exclude=./wp-content"), "{script}");
+    assert!(
+        script.starts_with("if [ -e /var/www/html/wp-includes/version.php ]"),
+        "a fresh volume is left to the image's entrypoint: {script}"
     );
 }

@@ -1,4 +1,4 @@
-//! `/api/v1/stores/{id}/suspend`, `/resume` and `/resize`, and the dry run every store action accepts
+//! `/api/v1/stores/{id}/suspend`, `/resume`, `/resize` and `/upgrade`, and the dry run every store action accepts
 //! (`dry_run=true`): the request is checked exactly as for real — the same service call, in a
 //! transaction that is then rolled back — and a worker plans it under `dryRun=All`
 //! (`store.preview@1`, waited for up to `api.plan_preview_wait_ms`).
@@ -13,6 +13,7 @@ use urumi_store::backups::BackupReason;
 use urumi_store::db::Store as StoreRow;
 use urumi_store::preview::PlannedAction;
 use urumi_store::service::{self, Lifecycle};
+use urumi_store::upgrades::{self, Upgrade};
 use uuid::Uuid;
 
 use super::stores::{existing_run, one, run_summary};
@@ -49,11 +50,12 @@ pub(super) async fn plan_answer(
     row: &StoreRow,
     new_plan: Option<&str>,
     backup: Option<Uuid>,
+    channel: Option<&str>,
     actor: &str,
 ) -> Result<ActionAnswer, ApiError> {
     let (plan, store_plan) = state
         .ops
-        .plan_store(planned, row.id, new_plan, backup, actor)
+        .plan_store(planned, row.id, new_plan, backup, channel, actor)
         .await?;
     let store = one(state, row.id)
         .await?
@@ -76,6 +78,15 @@ pub struct ResizeStore {
     pub plan: Text,
 }
 
+/// The channel to upgrade a store onto.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpgradeStore {
+    /// One of `GET /api/v1/channels`; absent: the store's own channel.
+    #[oai(validator(min_length = 1, max_length = 50))]
+    pub channel: Option<Text>,
+}
+
 /// A store action as the API asks the store service for it.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Request<'a> {
@@ -86,6 +97,8 @@ pub(super) enum Request<'a> {
     Resize(&'a str),
     Backup,
     Restore(Uuid),
+    /// Onto a channel's current release (`None`: the store's own channel).
+    Upgrade(Option<&'a str>),
 }
 
 impl Request<'_> {
@@ -99,6 +112,7 @@ impl Request<'_> {
             Request::Resize(_) => RunKind::Resize,
             Request::Backup => RunKind::Backup,
             Request::Restore(_) => RunKind::Restore,
+            Request::Upgrade(_) => RunKind::Upgrade,
         }
     }
     fn planned(self) -> PlannedAction {
@@ -110,6 +124,7 @@ impl Request<'_> {
             Request::Resize(_) => PlannedAction::Resize,
             Request::Backup => PlannedAction::Backup,
             Request::Restore(_) => PlannedAction::Restore,
+            Request::Upgrade(_) => PlannedAction::Upgrade,
         }
     }
     /// The audit entry's kind and detail.
@@ -127,6 +142,13 @@ impl Request<'_> {
             Request::Restore(backup) => (
                 "store.restore_requested",
                 serde_json::json!({ "backup": backup }),
+            ),
+            Request::Upgrade(channel) => (
+                "store.upgrade_requested",
+                serde_json::json!({
+                    "from": { "channel": store.channel, "version": store.version },
+                    "channel": channel.unwrap_or(&store.channel),
+                }),
             ),
         }
     }
@@ -156,6 +178,14 @@ impl Request<'_> {
                     .await?
                     .requested,
             ),
+            Request::Upgrade(channel) => {
+                match upgrades::upgrade_in(tx, engine, &state.settings.stores, id, channel, who)
+                    .await?
+                {
+                    Upgrade::Started { requested, .. } => Lifecycle::Started(requested),
+                    Upgrade::Already(store) => Lifecycle::Unchanged(store),
+                }
+            }
         })
     }
 }
@@ -201,12 +231,17 @@ pub(super) async fn act(
             Request::Restore(backup) => Some(backup),
             _ => None,
         };
+        let channel = match request {
+            Request::Upgrade(channel) => channel,
+            _ => None,
+        };
         return plan_answer(
             state,
             request.planned(),
             &requested.store,
             new_plan,
             backup,
+            channel,
             actor,
         )
         .await;
@@ -315,6 +350,48 @@ impl LifecycleApi {
         .await
     }
 }
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Stores")]
+impl UpgradeApi {
+    /// Upgrade a ready store to a release channel's current release (body `{"channel": …}`;
+    /// `{}`: the store's own channel). The run backs the store up (`pre_upgrade`), applies
+    /// the release's images, waits for them, runs the database update Job and checks the
+    /// storefront; when any of that fails it restores the old images and, if the database
+    /// was touched, the pre-upgrade backup — the run then fails saying why, and the store
+    /// stays `ready` on its old release. A store already on the release answers 200
+    /// `already`; 422 for an unknown channel; 409 for a store that is not ready or has a
+    /// run under way. With `dry_run=true`, nothing is started: the answer holds the objects
+    /// whose images change and the update Job. Needs `operator`.
+    #[oai(
+        path = "/stores/:id/upgrade",
+        method = "post",
+        operation_id = "upgrade_store"
+    )]
+    async fn upgrade_store(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+        /// Check and plan only; start nothing.
+        #[oai(default)]
+        dry_run: Query<bool>,
+        body: Json<UpgradeStore>,
+    ) -> Result<ActionAnswer, ApiError> {
+        let channel: Option<&str> = body.0.channel.as_deref();
+        act(
+            &self.0,
+            &auth,
+            Role::Operator,
+            id.0,
+            dry_run.0,
+            Request::Upgrade(channel),
+        )
+        .await
+    }
+}
+
+/// Store upgrades (`POST /api/v1/stores/{id}/upgrade`).
+#[derive(Debug)]
+pub struct UpgradeApi(pub Arc<AppState>);
 
 /// The answer for a store already where an action would take it.
 async fn already(state: &AppState, id: Uuid) -> Result<ActionAnswer, ApiError> {

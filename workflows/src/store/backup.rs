@@ -54,7 +54,7 @@ pub struct Restored {
 }
 
 /// The JSON after `marker` on the last line of `log` that has it.
-fn result_line<T: for<'de> Deserialize<'de>>(log: &str, marker: &str) -> Option<T> {
+pub(super) fn result_line<T: for<'de> Deserialize<'de>>(log: &str, marker: &str) -> Option<T> {
     log.lines()
         .rev()
         .find_map(|l| l.trim().strip_prefix(marker))
@@ -83,8 +83,8 @@ pub(super) async fn backup_target(c: Ctx, sc: StepContext) -> Result<StepOutcome
 /// Where a store's archives are kept: its backup PVC, or the bucket (whose credentials the
 /// Jobs read from a Secret in the store's namespace).
 enum Home {
-    Pvc(PersistentVolumeClaim),
-    S3 { secret: Secret, url: String },
+    Pvc(Box<PersistentVolumeClaim>),
+    S3 { secret: Box<Secret>, url: String },
 }
 
 /// The scripts' ConfigMap and the archives' [`Home`] of the store of `c`.
@@ -107,9 +107,9 @@ fn archive_objects(c: &Ctx) -> Result<(ConfigMap, Home), StepError> {
         ..ConfigMap::default()
     };
     let home = match (s.backups.storage, &s.backups.s3) {
-        (BackupStorage::Pvc, _) => Home::Pvc(backup_pvc(&spec, s)),
+        (BackupStorage::Pvc, _) => Home::Pvc(Box::new(backup_pvc(&spec, s))),
         (BackupStorage::S3, Some(s3)) => Home::S3 {
-            secret: Secret {
+            secret: Box::new(Secret {
                 metadata: spec.meta(BACKUP_S3_SECRET),
                 string_data: Some(
                     [
@@ -123,7 +123,7 @@ fn archive_objects(c: &Ctx) -> Result<(ConfigMap, Home), StepError> {
                 ),
                 type_: Some("Opaque".into()),
                 ..Secret::default()
-            },
+            }),
             url: s3.store_url(c.input().store_id),
         },
         (BackupStorage::S3, None) => {
@@ -164,8 +164,8 @@ pub(super) async fn planned(
     let (scripts, home) = archive_objects(c)?;
     let mut out = vec![render::value(&scripts)];
     out.push(match &home {
-        Home::Pvc(pvc) => render::value(pvc),
-        Home::S3 { secret, .. } => render::value(secret),
+        Home::Pvc(pvc) => render::value(pvc.as_ref()),
+        Home::S3 { secret, .. } => render::value(secret.as_ref()),
     });
     let id = backup_id(c)?;
     let mut expect = None;
@@ -331,7 +331,7 @@ async fn run_job(c: &Ctx, sc: &StepContext, job: &ArchiveJob) -> Result<JobState
 }
 
 /// The log of the main container of `job`'s pod (the last 50 lines).
-async fn job_log(c: &Ctx, job: &str) -> Result<String, StepError> {
+pub(super) async fn job_log(c: &Ctx, job: &str) -> Result<String, StepError> {
     let pods = c.api::<Pod>()?;
     let list = pods
         .list(&ListParams::default().labels(&format!("job-name={job}")))
@@ -435,8 +435,18 @@ struct Dumped {
 
 /// `record`: the backup complete with its size and checksum; the pruned ones marked.
 pub(super) async fn record(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
+    record_of(c, sc, "dump").await
+}
+
+/// [`record`] from the output of the [`dump`] that ran as step `dumped_by` (`dump` in
+/// `store.backup`, `backup` in `store.upgrade`).
+pub(super) async fn record_of(
+    c: Ctx,
+    sc: StepContext,
+    dumped_by: &'static str,
+) -> Result<StepOutcome, StepError> {
     let id = backup_id(&c)?;
-    let dumped: Dumped = sc.output_of("dump")?;
+    let dumped: Dumped = sc.output_of(dumped_by)?;
     if dumped.sha256.len() != 64 || !dumped.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(StepError::fatal(format!(
             "the backup Job reported a malformed sha256 {:?}",

@@ -18,6 +18,8 @@
 //! - [`backup`]: the code of the `store.backup` and `store.restore` steps (archive Jobs).
 //! - [`steps`]: the code of the `store.provision`, `store.delete`, `store.repair` and
 //!   `store.preview` steps.
+//! - [`upgrade`]: the code of the `store.upgrade` steps (pre-upgrade backup, new pins,
+//!   update Job, storefront check, and the rollback steps).
 //! - [`usage`]: `store.usage`'s step — every store's quota usage, one paginated LIST.
 //! - [`sweep`]: `store.sweep`'s step — the fleet drift sweep: every ready store's repair
 //!   preview, drifted stores listed (and repaired in the bulk lane when told).
@@ -31,6 +33,7 @@ pub mod proxy;
 pub mod render;
 pub mod steps;
 pub mod sweep;
+pub mod upgrade;
 pub mod usage;
 
 pub use urumi_store::{db, definitions, names, service, settings, status, subject};

@@ -46,6 +46,10 @@ pub struct StoreSpec<'a> {
     /// Render the suspended state: workloads at zero replicas, the Ingress to the suspended
     /// page ([`suspended_service`]).
     pub suspended: bool,
+    /// What the store runs (its recorded pins; see `urumi_store::settings::Pins`): the
+    /// workloads' images come from here, never from the settings, so a channel moving on
+    /// reaches a store only through `store.upgrade`.
+    pub pins: &'a urumi_store::settings::Pins,
 }
 
 /// The Pod Security Admission level store namespaces enforce.
@@ -589,7 +593,8 @@ pub fn setup_job(engine: &dyn StoreEngine, spec: &StoreSpec<'_>, s: &StoreSettin
 }
 
 /// An object as JSON with its `apiVersion` and `kind`.
-pub(crate) fn value<T: k8s_openapi::Resource + serde::Serialize>(obj: &T) -> serde_json::Value {
+#[must_use]
+pub fn value<T: k8s_openapi::Resource + serde::Serialize>(obj: &T) -> serde_json::Value {
     let mut value = serde_json::to_value(obj).expect("typed objects serialize");
     value["apiVersion"] = T::API_VERSION.into();
     value["kind"] = T::KIND.into();

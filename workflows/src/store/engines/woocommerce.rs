@@ -17,8 +17,8 @@ use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::{Value, json};
 
 pub use objects::{
-    mariadb_service, mariadb_statefulset, setup_pod, wordpress_deployment, wordpress_pvc,
-    wordpress_service,
+    CORE_SYNC, mariadb_service, mariadb_statefulset, setup_pod, upgrade_pod, wordpress_deployment,
+    wordpress_pvc, wordpress_service,
 };
 
 use super::{AppObject, ArchiveJob, StoreEngine, Tier, Verdict, WebTier, Workload, excerpt};
@@ -53,6 +53,10 @@ pub const WEB: WebTier = WebTier {
 
 /// The re-runnable WP-CLI setup script.
 pub const SETUP_SCRIPT: &str = include_str!("../../../scripts/store-setup.sh");
+
+/// The upgrade script: WooCommerce at its pinned version, then the WordPress and
+/// WooCommerce database updates.
+pub const UPGRADE_SCRIPT: &str = include_str!("../../../scripts/store-upgrade.sh");
 
 /// See the module documentation.
 pub const STOREFRONT_PATH: &str = "/?rest_route=/wc/store/v1/products&per_page=1";
@@ -107,6 +111,10 @@ impl StoreEngine for WooCommerce {
 
     fn archive_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, job: &ArchiveJob) -> PodSpec {
         archive::archive_pod(spec, s, job)
+    }
+
+    fn upgrade(&self, spec: &StoreSpec<'_>) -> Option<(&'static str, PodSpec)> {
+        Some((UPGRADE_SCRIPT, upgrade_pod(spec)))
     }
 
     fn storefront_path(&self) -> &'static str {

@@ -113,14 +113,16 @@ pub fn archive_pod(spec: &StoreSpec<'_>, s: &StoreSettings, job: &ArchiveJob) ->
                 phase.into(),
             ]),
             env: Some(env),
-            resources: Some(resources("100m", "256Mi", "1", "1Gi")),
+            // 500m: beside MariaDB's and WordPress's limits (750m each) it fits the default
+            // plan's `limits.cpu` of 2 — at 1 CPU the quota refused the Job's pod.
+            resources: Some(resources("100m", "256Mi", "500m", "1Gi")),
             security_context: Some(restricted_container()),
             volume_mounts: Some(mounts),
             ..Container::default()
         }
     };
     let db_container =
-        |phase: &str| container(phase, &s.images.mariadb, phase, db_env.clone(), true);
+        |phase: &str| container(phase, &spec.pins.mariadb, phase, db_env.clone(), true);
     let s3_container = |phase: &str| container(phase, &s.images.curl, phase, s3_env.clone(), false);
     let (init, main) = match (job.kind, job.s3.is_some()) {
         (ArchiveKind::Backup, false) => (None, db_container("dump")),
