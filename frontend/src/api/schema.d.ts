@@ -172,7 +172,7 @@ export interface paths {
         /**
          * Suspend a ready store: its storefront answers "suspended" (503) from the platform's
          *     shared page, its workloads go to zero replicas; its volumes, database and Secrets are
-         *     kept. A suspended store is left as it is (200, `reason: already`). Refused (409) for a
+         *     kept. A suspended store is left as it is (200, `not_started: already`). Refused (409) for a
          *     store that is provisioning, failed or deleting. With `dry_run=true`, nothing is
          *     started: the answer holds the objects the suspension would change. Needs `operator`.
          */
@@ -195,7 +195,7 @@ export interface paths {
         /**
          * Resume a suspended store: its workloads come back, and once they are ready its
          *     storefront leaves the suspended page and must answer before the store is `ready`. A
-         *     ready store is left as it is (200, `reason: already`). With `dry_run=true`, nothing is
+         *     ready store is left as it is (200, `not_started: already`). With `dry_run=true`, nothing is
          *     started: the answer holds the objects the resumption would change. Needs `operator`.
          */
         post: operations["resume_store"];
@@ -223,6 +223,86 @@ export interface paths {
          *     nothing is started: the answer holds what would change. Needs `operator`.
          */
         post: operations["resize_store"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stores/{id}/upgrade": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upgrade a ready store to a release channel's current release (body `{"channel": …}`;
+         *     `{}`: the store's own channel). The run backs the store up (`pre_upgrade`), applies
+         *     the release's images, waits for them, runs the database update Job and checks the
+         *     storefront; when any of that fails it restores the old images and, if the database
+         *     was touched, the pre-upgrade backup — the run then fails saying why, and the store
+         *     stays `ready` on its old release. A store already on the release answers 200
+         *     `already`; 422 for an unknown channel; 409 for a store that is not ready or has a
+         *     run under way. With `dry_run=true`, nothing is started: the answer holds the objects
+         *     whose images change and the update Job. Needs `operator`.
+         */
+        post: operations["upgrade_store"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stores/{id}/backups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A store's backups, newest first (at most 100): status, reason, where the archive is,
+         *     its size and SHA-256 once complete. Pruned and failed backups stay listed as history.
+         */
+        get: operations["list_store_backups"];
+        put?: never;
+        /**
+         * Back a ready store up: a `mariadb-dump --single-transaction` of its database and an
+         *     archive of its uploads, written to its backup volume or the configured bucket; the
+         *     archive's size and SHA-256 are recorded, and backups beyond the plan's retention are
+         *     pruned. Refused (409) unless the store is ready (a suspended store's database is not
+         *     running). With `dry_run=true`, nothing is started: the answer holds the objects the
+         *     backup would write. Needs `operator`.
+         */
+        post: operations["backup_store"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stores/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a ready store from one of its own complete backups: its web tier goes to zero
+         *     (shoppers get the ingress controller's 503, not a half-restored shop), the archive's
+         *     checksum is verified, the database and uploads are replaced, the web tier comes back
+         *     and the storefront check must pass. 404 for an unknown backup, 422 for another
+         *     store's, 409 for one that is not complete or a store that is not ready. With
+         *     `dry_run=true`, nothing is started: the answer holds what the restore would write.
+         *     Needs `operator`.
+         */
+        post: operations["restore_store"];
         delete?: never;
         options?: never;
         head?: never;
@@ -577,6 +657,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The release channels, by name (`default` marks a new store's), and the fleet's version
+         *     spread: how many live stores run each release of each channel. A store moves to its
+         *     channel's current release with `POST /api/v1/stores/{id}/upgrade`.
+         */
+        get: operations["list_channels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/insights/steps": {
         parameters: {
             query?: never;
@@ -675,6 +776,56 @@ export interface components {
             next_cursor?: string;
         };
         /**
+         * Backup
+         * @description One backup of a store.
+         */
+        Backup: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            store_id: string;
+            /**
+             * Format: uuid
+             * @description The `store.backup` run that makes it.
+             */
+            run_id: string;
+            status: components["schemas"]["BackupStatus"];
+            reason: components["schemas"]["BackupReason"];
+            /** @description `pvc` (the store's backup volume) or `s3`; absent until its run starts working. */
+            storage?: string;
+            /**
+             * Format: int64
+             * @description The archive's size in bytes, once complete.
+             */
+            size_bytes?: number;
+            /** @description The archive's SHA-256 (hex), once complete; a restore verifies it. */
+            sha256?: string;
+            requested_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            completed_at?: string;
+            /** Format: date-time */
+            pruned_at?: string;
+        };
+        /**
+         * BackupList
+         * @description A store's backups, newest first.
+         */
+        BackupList: {
+            items: components["schemas"]["Backup"][];
+        };
+        /**
+         * @description Why a backup was made.
+         * @enum {string}
+         */
+        BackupReason: "manual" | "scheduled" | "pre_upgrade";
+        /**
+         * @description Where a backup is in its life.
+         * @enum {string}
+         */
+        BackupStatus: "pending" | "complete" | "failed" | "pruned";
+        /**
          * CanarySpec
          * @description The first targets, acted on before the rest; any failure among them stops the operation.
          */
@@ -704,6 +855,31 @@ export interface components {
             then: components["schemas"]["CanaryThen"];
             /** @description It succeeded and the operation went on (approved, or by itself). */
             passed: boolean;
+        };
+        /**
+         * ChannelList
+         * @description The channels, and the fleet's version spread.
+         */
+        ChannelList: {
+            items: components["schemas"]["ChannelView"][];
+            /** @description Live (not deleted) stores by channel and release: what is left to roll out. */
+            versions: components["schemas"]["VersionCountView"][];
+        };
+        /**
+         * ChannelView
+         * @description A release channel: its current release and what the release pins.
+         */
+        ChannelView: {
+            name: string;
+            /** @description The channel of a new store. */
+            default: boolean;
+            /** @description The current release's label (what an upgrade onto the channel reaches). */
+            version: string;
+            /** @description Images (WordPress, MariaDB, WP-CLI) and the WooCommerce plugin version. */
+            wordpress: string;
+            mariadb: string;
+            wp_cli: string;
+            woocommerce: string;
         };
         /**
          * ClusterPlan
@@ -922,7 +1098,7 @@ export interface components {
          * @description What an operation does to each target.
          * @enum {string}
          */
-        OperationAction: "retry" | "cancel" | "rerun" | "repair" | "delete" | "suspend" | "resume";
+        OperationAction: "retry" | "cancel" | "rerun" | "repair" | "delete" | "suspend" | "resume" | "backup";
         /**
          * OperationCreated
          * @description What creating an operation answers: exactly one of `operation` (201: it was created) and
@@ -1053,6 +1229,24 @@ export interface components {
             next_cursor?: string;
         };
         /**
+         * PlanBackups
+         * @description A plan's backup policy.
+         */
+        PlanBackups: {
+            /**
+             * Format: uint32
+             * @description Complete backups kept per store; older ones are pruned when a new one completes.
+             */
+            retention: number;
+            /**
+             * @description The cron expression (seconds first) on which the plan's ready stores are backed up;
+             *     absent: only on request.
+             */
+            schedule?: string;
+            /** @description The size of a store's backup volume (when backups are kept in the cluster). */
+            volume: string;
+        };
+        /**
          * PlanList
          * @description The plans, by name.
          */
@@ -1087,6 +1281,8 @@ export interface components {
             db_storage: string;
             /** @description WordPress's volume (uploads, plugins). */
             wp_storage: string;
+            /** @description How the plan's stores are backed up. */
+            backups: components["schemas"]["PlanBackups"] & unknown;
         };
         /**
          * PlannedObject
@@ -1186,6 +1382,17 @@ export interface components {
              * @description `used / hard` (0 to 1, above 1 when over), when both parse and `hard` is above zero.
              */
             fraction?: number;
+        };
+        /**
+         * RestoreStore
+         * @description The backup to restore a store from.
+         */
+        RestoreStore: {
+            /**
+             * Format: uuid
+             * @description One of the store's own complete backups (`GET /api/v1/stores/{id}/backups`).
+             */
+            backup_id: string;
         };
         /**
          * @description What a token may do. Each role includes the ones before it.
@@ -1292,7 +1499,7 @@ export interface components {
          * @description What a run does.
          * @enum {string}
          */
-        RunKind: "store.provision" | "store.delete" | "store.repair" | "store.suspend" | "store.resume" | "store.resize" | "demo" | "operation" | "store.preview" | "store.usage" | "store.sweep";
+        RunKind: "store.provision" | "store.delete" | "store.repair" | "store.suspend" | "store.resume" | "store.resize" | "store.backup" | "store.restore" | "store.upgrade" | "demo" | "operation" | "store.preview" | "store.usage" | "store.sweep";
         /**
          * RunPage
          * @description One page of runs.
@@ -1479,6 +1686,13 @@ export interface components {
             slug: string;
             engine: components["schemas"]["StoreEngine"];
             plan: string;
+            /** @description The release channel the store follows (`GET /api/v1/channels`). */
+            channel: string;
+            /**
+             * @description The channel release it runs; absent for a store from before channels until its
+             *     first upgrade.
+             */
+            version?: string;
             status: components["schemas"]["StoreStatus"];
             /** @description The storefront, once ready. */
             url?: string;
@@ -1648,6 +1862,33 @@ export interface components {
          */
         TokenList: {
             items: components["schemas"]["Token"][];
+        };
+        /**
+         * UpgradeStore
+         * @description The channel to upgrade a store onto.
+         */
+        UpgradeStore: {
+            /** @description One of `GET /api/v1/channels`; absent: the store's own channel. */
+            channel?: string;
+        };
+        /**
+         * VersionCountView
+         * @description How many live stores run one release of one channel.
+         */
+        VersionCountView: {
+            channel: string;
+            /**
+             * @description Absent: stores from before channels, not upgraded since (their release is not
+             *     recorded).
+             */
+            version?: string;
+            /** Format: int64 */
+            stores: number;
+            /**
+             * @description Whether this is the channel's current release (false also for a channel no longer
+             *     configured).
+             */
+            current: boolean;
         };
         /**
          * @description Why a waiting step waits.
@@ -2145,7 +2386,7 @@ export interface operations {
         responses: {
             /**
              * @description Nothing was started: the store already is where the action would take it, or this
-             *     was a dry run (`reason`).
+             *     was a dry run (`not_started`).
              */
             200: {
                 headers: {
@@ -2411,7 +2652,7 @@ export interface operations {
         responses: {
             /**
              * @description Nothing was started: the store already is where the action would take it, or this
-             *     was a dry run (`reason`).
+             *     was a dry run (`not_started`).
              */
             200: {
                 headers: {
@@ -2682,7 +2923,7 @@ export interface operations {
         responses: {
             /**
              * @description Nothing was started: the store already is where the action would take it, or this
-             *     was a dry run (`reason`).
+             *     was a dry run (`not_started`).
              */
             200: {
                 headers: {
@@ -2823,7 +3064,7 @@ export interface operations {
         responses: {
             /**
              * @description Nothing was started: the store already is where the action would take it, or this
-             *     was a dry run (`reason`).
+             *     was a dry run (`not_started`).
              */
             200: {
                 headers: {
@@ -2968,7 +3209,563 @@ export interface operations {
         responses: {
             /**
              * @description Nothing was started: the store already is where the action would take it, or this
-             *     was a dry run (`reason`).
+             *     was a dry run (`not_started`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    upgrade_store: {
+        parameters: {
+            query?: {
+                /** @description Check and plan only; start nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["UpgradeStore"];
+            };
+        };
+        responses: {
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`not_started`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_store_backups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["BackupList"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    backup_store: {
+        parameters: {
+            query?: {
+                /** @description Check and plan only; start nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`not_started`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description Accepted: the store's run is queued (or was already under way for the same action). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restore_store: {
+        parameters: {
+            query?: {
+                /** @description Check and plan only; start nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["RestoreStore"];
+            };
+        };
+        responses: {
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`not_started`).
              */
             200: {
                 headers: {
@@ -5538,6 +6335,129 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["PlanList"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_channels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ChannelList"];
                 };
             };
             /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */

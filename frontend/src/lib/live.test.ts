@@ -34,6 +34,7 @@ const store: Store = {
   slug: "shop",
   engine: "woocommerce",
   plan: "starter",
+  channel: "stable",
   status: "provisioning",
   created_by: "admin",
   timings: { created_at: "2026-01-01T00:00:00Z" },

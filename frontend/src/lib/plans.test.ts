@@ -13,6 +13,7 @@ const business: Plan = {
   requests_storage: "60Gi",
   db_storage: "20Gi",
   wp_storage: "30Gi",
+  backups: { retention: 7, volume: "5Gi" },
 };
 
 describe("plans", () => {

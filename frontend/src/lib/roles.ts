@@ -23,6 +23,7 @@ export type Action =
   | "delete_store"
   | "repair_store"
   | "suspend_store"
+  | "upgrade_store"
   | "retry_run"
   | "rerun_run"
   | "cancel_run"
@@ -36,6 +37,8 @@ export const NEEDS: Record<Action, Role> = {
   repair_store: "operator",
   /** Suspend or resume a store. */
   suspend_store: "operator",
+  /** Upgrade a store to its channel's current release. */
+  upgrade_store: "operator",
   retry_run: "operator",
   rerun_run: "operator",
   cancel_run: "operator",
