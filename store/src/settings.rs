@@ -159,15 +159,42 @@ pub const DEFAULT_WOOCOMMERCE: &str = "10.3.5";
 /// The channel of the derived default (no `channels` set).
 pub const DEFAULT_CHANNEL: &str = "stable";
 
-/// A release channel: a release label and what a store on it runs.
+/// A release channel: a release label and what a store on it runs. In the settings its five
+/// keys are flat (`version`, `wordpress`, `mariadb`, `wp_cli`, `woocommerce`), and a key
+/// outside them is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "ChannelKeys")]
 pub struct Channel {
     /// The release label (e.g. `2026.11`): a store records the label it runs.
     pub version: String,
     /// What the release pins.
     #[serde(flatten)]
     pub pins: Pins,
+}
+
+/// [`Channel`] as written in the settings (serde's `flatten` cannot refuse unknown keys).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelKeys {
+    version: String,
+    wordpress: String,
+    mariadb: String,
+    wp_cli: String,
+    woocommerce: String,
+}
+
+impl From<ChannelKeys> for Channel {
+    fn from(k: ChannelKeys) -> Self {
+        Self {
+            version: k.version,
+            pins: Pins {
+                wordpress: k.wordpress,
+                mariadb: k.mariadb,
+                wp_cli: k.wp_cli,
+                woocommerce: k.woocommerce,
+            },
+        }
+    }
 }
 
 /// What a store runs: the workload images and the WooCommerce plugin version. Recorded on
@@ -387,5 +414,82 @@ impl StoreSettings {
             let known: Vec<&str> = self.plans.keys().map(String::as_str).collect();
             format!("unknown plan {name:?}; known plans: {}", known.join(", "))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_channels_stable_is_pinned_to_the_images() {
+        let s = StoreSettings::default();
+        let (name, stable) = s.channel(None).unwrap();
+        assert_eq!(
+            (name.as_str(), stable.version.as_str()),
+            ("stable", DEFAULT_RELEASE)
+        );
+        assert_eq!(stable.pins, s.image_pins());
+        assert_eq!(stable.pins.wordpress, s.images.wordpress);
+        assert_eq!(stable.pins.woocommerce, DEFAULT_WOOCOMMERCE);
+    }
+
+    #[test]
+    fn configured_channels_replace_the_derived_one_and_an_unknown_one_names_the_known() {
+        let channel: Channel = serde_json::from_value(serde_json::json!({
+            "version": "2026.12", "wordpress": "wordpress:6.9.0-php8.3-apache",
+            "mariadb": "mariadb:11.4.8", "wp_cli": "wordpress:cli-2.12.0-php8.3",
+            "woocommerce": "10.4.0"
+        }))
+        .unwrap();
+        let s = StoreSettings {
+            channels: BTreeMap::from([("edge".to_owned(), channel.clone())]),
+            default_channel: "edge".into(),
+            ..StoreSettings::default()
+        };
+        assert_eq!(s.channel(None).unwrap(), ("edge".to_owned(), channel));
+        let e = s.channel(Some("stable")).unwrap_err();
+        assert_eq!(e, r#"unknown channel "stable"; known channels: edge"#);
+        let typo = serde_json::from_value::<Channel>(serde_json::json!({
+            "version": "2026.12", "wordpress": "w", "mariadb": "m", "wp_cli": "c",
+            "woocommerce": "10.4.0", "woocomerce": "10.4.1"
+        }));
+        assert!(typo.unwrap_err().to_string().contains("woocomerce"));
+    }
+
+    #[test]
+    fn a_wordpress_version_is_read_from_a_versioned_tag_only() {
+        let pins = |wordpress: &str| Pins {
+            wordpress: wordpress.into(),
+            mariadb: String::new(),
+            wp_cli: String::new(),
+            woocommerce: String::new(),
+        };
+        assert_eq!(
+            pins("wordpress:6.8.3-php8.3-apache").wordpress_version(),
+            Some("6.8.3")
+        );
+        assert_eq!(
+            pins("registry:5000/wordpress:6.9").wordpress_version(),
+            Some("6.9")
+        );
+        assert_eq!(pins("wordpress:latest").wordpress_version(), None);
+        assert_eq!(pins("wordpress").wordpress_version(), None);
+    }
+
+    #[test]
+    fn pin_changes_name_each_pin_that_differs() {
+        let a = StoreSettings::default().image_pins();
+        let mut b = a.clone();
+        b.woocommerce = "10.4.0".into();
+        assert_eq!(
+            a.changes(&b),
+            [(
+                "woocommerce",
+                DEFAULT_WOOCOMMERCE.to_owned(),
+                "10.4.0".to_owned()
+            )]
+        );
+        assert!(a.changes(&a).is_empty());
     }
 }
