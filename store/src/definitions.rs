@@ -281,8 +281,9 @@ pub fn declared() -> Result<[Definition; 12]> {
     // turn their own terminal failure into an output `{"failed": why}` (see
     // `urumi_workflows::store::upgrade`), the later forward steps then skip and the rollback
     // steps act; `finish` records the new release, or fails the run saying why it was rolled
-    // back. Wait deadlines are twice the steps' own give-up budgets, so the step's own
-    // verdict (and the rollback) comes first.
+    // back. The forward waits' deadlines (at least 1800 s) are four times the steps' own
+    // give-up budget (900 polls, at least 450 s), so the step's own verdict (and the
+    // rollback) comes first.
     let job = o.retry(RetryPolicy {
         max_attempts: 4,
         ..o.retry
@@ -299,8 +300,8 @@ pub fn declared() -> Result<[Definition; 12]> {
             "wordpress_ready",
             o.wait_deadline(Duration::from_secs(1800)),
         )
-        .declare_with("update_db", job.wait_deadline(Duration::from_secs(3600)))
-        .declare_with("storefront", o.wait_deadline(Duration::from_secs(1200)))
+        .declare_with("update_db", job.wait_deadline(Duration::from_secs(7200)))
+        .declare_with("storefront", o.wait_deadline(Duration::from_secs(1800)))
         .declare("rollback_pins")
         .declare_with("rollback_db", job.wait_deadline(Duration::from_secs(3600)))
         .declare_with("rollback_ready", o.wait_deadline(Duration::from_secs(1800)))

@@ -24,10 +24,13 @@
 //! input's `backup_id`, whose row the request wrote (`urumi_store::upgrades::upgrade_in`).
 //!
 //! # Giving up
-//! A forward step turns a failure into `{"failed": why}` when it is fatal, when its last
-//! attempt fails (`sc.attempt` reaches [`ATTEMPTS`], the declared `max_attempts`), or when it
-//! has waited [`GIVE_UP_POLLS`] polls (at least a quarter of its declared wait deadline, which
-//! therefore never comes first unless polls take over twice their interval). A failed update
+//! A forward step turns a failure into `{"failed": why}` when it is fatal, when a retryable
+//! failure happens on its [`ATTEMPTS`]th attempt (no forward step declares fewer: the Job
+//! steps declare 4, the others 8, so a forward step gives up before the engine would), or when it
+//! has waited [`GIVE_UP_POLLS`] polls (at least 450 s at the 500 ms poll interval; every
+//! forward step's declared wait deadline is at least 1800 s, so the engine's deadline — which
+//! would fail the run without a rollback — comes first only if a poll takes over 2 s;
+//! `update_db`: [`UPDATE_GIVE_UP_POLLS`], at least 20 min, against 7200 s). A failed update
 //! Job is a verdict at once: another Job would run the same migration on the same database.
 //! Transient errors keep being retried by the engine.
 //!
@@ -61,10 +64,14 @@ pub const FORWARD: [&str; 5] = [
     "storefront",
 ];
 
-/// The declared `max_attempts` of the forward steps (`cluster_options`, 8; the Job steps 4).
+/// The attempt on which a forward step's retryable failure becomes its verdict (at most the
+/// declared `max_attempts`: 4 for the Job steps, 8 for the others).
 const ATTEMPTS: u32 = 4;
 /// Polls after which a waiting forward step gives up (see the module docs).
 pub const GIVE_UP_POLLS: u32 = 900;
+/// [`GIVE_UP_POLLS`] of `update_db`: a large store's database update may take a while
+/// (at least 20 min at the poll interval; its declared deadline is 7200 s).
+pub const UPDATE_GIVE_UP_POLLS: u32 = 2400;
 /// The update Jobs' `app.kubernetes.io/name`, and their names' prefix (`store-upgrade-N`).
 pub const UPGRADE_APP: &str = "store-upgrade";
 const RUN_LABEL: &str = "urumi.io/run-id";
@@ -97,7 +104,7 @@ pub fn failure(
 
 /// Runs forward step `f` unless an earlier one failed, and turns its terminal failure into
 /// `{"failed": why}` (see the module docs).
-async fn forward<Fut>(sc: &StepContext, f: Fut) -> Result<StepOutcome, StepError>
+async fn forward<Fut>(sc: &StepContext, budget: u32, f: Fut) -> Result<StepOutcome, StepError>
 where
     Fut: Future<Output = Result<StepOutcome, StepError>>,
 {
@@ -105,11 +112,9 @@ where
         return StepOutcome::done(json!({ "skipped": format!("{step} failed") }));
     }
     match f.await {
-        Ok(StepOutcome::Wait { reason, .. }) if sc.polls >= GIVE_UP_POLLS => {
-            StepOutcome::done(json!({
-                "failed": format!("gave up after {} polls: {reason}", sc.polls)
-            }))
-        }
+        Ok(StepOutcome::Wait { reason, .. }) if sc.polls >= budget => StepOutcome::done(json!({
+            "failed": format!("gave up after {} polls: {reason}", sc.polls)
+        })),
         Err(e)
             if e.class == RetryClass::Fatal
                 || (e.class == RetryClass::Retryable && sc.attempt >= ATTEMPTS) =>
@@ -122,7 +127,7 @@ where
 
 /// `apply_pins`: the data and web tiers (and the Ingress) applied with the target's pins.
 pub(super) async fn apply_pins(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
-    forward(&sc, async {
+    forward(&sc, GIVE_UP_POLLS, async {
         let to = target(&c)?;
         let new = upgraded(&c)?;
         let data = steps::data_tier(new.clone(), sc.clone()).await?;
@@ -186,7 +191,7 @@ async fn rolled_out(c: &Ctx, workload: Workload) -> Result<StepOutcome, StepErro
 
 /// `mariadb_ready` and `wordpress_ready` of an upgrade: the tier rolled out on the new pins.
 pub(super) async fn tier_ready(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
-    forward(&sc, async {
+    forward(&sc, GIVE_UP_POLLS, async {
         let (engine, spec) = (c.engine()?, upgraded(&c)?);
         let s = &c.deps.settings;
         let workload = if sc.step == "mariadb_ready" {
@@ -291,6 +296,7 @@ pub(super) fn target_view(c: &Ctx) -> Result<Ctx, StepError> {
 pub(super) async fn update_db(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
     forward(
         &sc,
+        UPDATE_GIVE_UP_POLLS,
         Box::pin(async {
             let to = target(&c)?;
             let Some((scripts, template)) = update_job(&c, sc.run_id, UPGRADE_APP)? else {
@@ -373,7 +379,7 @@ pub(super) async fn update_db(c: Ctx, sc: StepContext) -> Result<StepOutcome, St
 
 /// `storefront` of an upgrade: the storefront check on the upgraded store.
 pub(super) async fn storefront(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
-    forward(&sc, steps::storefront(c, sc.clone())).await
+    forward(&sc, GIVE_UP_POLLS, steps::storefront(c, sc.clone())).await
 }
 
 /// The rollback steps' guard: `Some(skip output)` when there is nothing to roll back.
