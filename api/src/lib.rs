@@ -46,7 +46,7 @@ use routes::domains::DomainsApi;
 use routes::events::EventsApi;
 use routes::health::HealthApi;
 use routes::insights::InsightsApi;
-use routes::lifecycle::LifecycleApi;
+use routes::lifecycle::{LifecycleApi, UpgradeApi};
 use routes::operations::OperationsApi;
 use routes::plans::PlansApi;
 use routes::runs::RunsApi;
@@ -58,6 +58,7 @@ type Apis = (
     HealthApi,
     StoresApi,
     LifecycleApi,
+    UpgradeApi,
     BackupsApi,
     DomainsApi,
     RunsApi,
@@ -77,6 +78,7 @@ pub fn service(state: &Arc<AppState>) -> OpenApiService<Apis, ()> {
             HealthApi(state.clone()),
             StoresApi(state.clone()),
             LifecycleApi(state.clone()),
+            UpgradeApi(state.clone()),
             BackupsApi(state.clone()),
             DomainsApi(state.clone()),
             RunsApi(state.clone()),
@@ -92,7 +94,7 @@ pub fn service(state: &Arc<AppState>) -> OpenApiService<Apis, ()> {
     )
     .description(
         "Urumi's control plane: create and delete WooCommerce stores, watch their workflow \
-         runs live, retry, cancel or rerun runs one at a time or in bulk (operations), read the audit log, the plans a store can be created on and where time goes (insights). Errors are \
+         runs live, retry, cancel or rerun runs one at a time or in bulk (operations), read the audit log, the plans a store can be created on, the release channels and the fleet's version spread, upgrade stores, and where time goes (insights). Errors are \
          application/problem+json. Authenticate with `Authorization: Bearer <token>`.",
     )
 }

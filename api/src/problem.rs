@@ -234,6 +234,7 @@ impl From<service::Error> for ApiError {
         match e {
             E::InvalidName(_) => Self::unprocessable(Some("/name"), e.to_string()),
             E::UnknownPlan(_) => Self::unprocessable(Some("/plan"), e.to_string()),
+            E::UnknownChannel(_) => Self::unprocessable(Some("/channel"), e.to_string()),
             E::UnknownEngine(_) => Self::unprocessable(Some("/engine"), e.to_string()),
             E::SlugTaken(_) | E::DomainTaken(_) => Self::conflict(e.to_string()),
             E::InvalidDomain(_) | E::TooManyDomains { .. } => {

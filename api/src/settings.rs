@@ -121,6 +121,9 @@ impl Settings {
     /// # Errors
     /// The first problem found.
     pub fn validate(&self) -> Result<(), String> {
+        self.stores
+            .channel(None)
+            .map_err(|e| format!("stores.default_channel: {e}"))?;
         let a = &self.api;
         if a.max_body_bytes < 1024 {
             return Err("api.max_body_bytes must be at least 1024".into());

@@ -181,6 +181,11 @@ pub enum RunKind {
     #[oai(rename = "store.domains")]
     #[serde(rename = "store.domains")]
     Domains,
+    /// Upgrade a store to a channel's release (pre-upgrade backup, new pins, database
+    /// update Job, storefront check; rolled back automatically on failure).
+    #[oai(rename = "store.upgrade")]
+    #[serde(rename = "store.upgrade")]
+    Upgrade,
     /// The engine's demonstration workflow.
     #[oai(rename = "demo")]
     #[serde(rename = "demo")]
@@ -209,7 +214,7 @@ impl RunKind {
     #[must_use]
     pub fn definition(self) -> &'static str {
         use urumi_store::definitions::{
-            BACKUP, DELETE, DOMAINS, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND,
+            BACKUP, DELETE, DOMAINS, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND, UPGRADE,
         };
         use urumi_store::preview::PREVIEW;
         use urumi_store::sweep::SWEEP;
@@ -225,6 +230,7 @@ impl RunKind {
             Self::Restore => RESTORE,
             Self::ScheduledBackups => urumi_store::scheduled_backups::SCHEDULED_BACKUPS,
             Self::Domains => DOMAINS,
+            Self::Upgrade => UPGRADE,
             Self::Demo => "demo",
             Self::Operation => urumi_ops::NAME,
             Self::Preview => PREVIEW,
@@ -236,7 +242,7 @@ impl RunKind {
     #[must_use]
     pub fn from_definition(d: &str) -> Self {
         use urumi_store::definitions::{
-            BACKUP, DELETE, DOMAINS, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND,
+            BACKUP, DELETE, DOMAINS, PROVISION, REPAIR, RESIZE, RESTORE, RESUME, SUSPEND, UPGRADE,
         };
         use urumi_store::preview::PREVIEW;
         use urumi_store::sweep::SWEEP;
@@ -252,6 +258,7 @@ impl RunKind {
             RESTORE => Self::Restore,
             urumi_store::scheduled_backups::SCHEDULED_BACKUPS => Self::ScheduledBackups,
             DOMAINS => Self::Domains,
+            UPGRADE => Self::Upgrade,
             urumi_ops::NAME => Self::Operation,
             PREVIEW => Self::Preview,
             USAGE => Self::Usage,
@@ -515,6 +522,12 @@ pub struct Store {
     pub slug: String,
     pub engine: StoreEngine,
     pub plan: String,
+    /// The release channel the store follows (`GET /api/v1/channels`).
+    pub channel: String,
+    /// The channel release it runs; absent for a store from before channels until its
+    /// first upgrade.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     pub status: StoreStatus,
     /// The storefront, once ready: always the platform's own host `<slug>.<base domain>`,
     /// which keeps answering beside any custom domain.
@@ -594,6 +607,8 @@ impl Store {
             slug: s.slug,
             engine,
             plan: s.plan,
+            channel: s.channel,
+            version: s.version,
             url: s.url,
             domains,
             created_by: s.created_by,
@@ -733,6 +748,60 @@ pub struct MintedToken {
 #[oai(skip_serializing_if_is_none)]
 pub struct TokenList {
     pub items: Vec<Token>,
+}
+
+/// A release channel: its current release and what the release pins.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct ChannelView {
+    pub name: String,
+    /// The channel of a new store.
+    pub default: bool,
+    /// The current release's label (what an upgrade onto the channel reaches).
+    pub version: String,
+    /// Images (WordPress, MariaDB, WP-CLI) and the WooCommerce plugin version.
+    pub wordpress: String,
+    pub mariadb: String,
+    pub wp_cli: String,
+    pub woocommerce: String,
+}
+
+impl ChannelView {
+    /// The view of channel `name`.
+    #[must_use]
+    pub fn new(name: &str, c: &urumi_store::settings::Channel, default: bool) -> Self {
+        Self {
+            name: name.to_owned(),
+            default,
+            version: c.version.clone(),
+            wordpress: c.pins.wordpress.clone(),
+            mariadb: c.pins.mariadb.clone(),
+            wp_cli: c.pins.wp_cli.clone(),
+            woocommerce: c.pins.woocommerce.clone(),
+        }
+    }
+}
+
+/// How many live stores run one release of one channel.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct VersionCountView {
+    pub channel: String,
+    /// Absent: stores from before channels, not upgraded since (their release is not
+    /// recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub stores: i64,
+    /// Whether this is the channel's current release (false also for a channel no longer
+    /// configured).
+    pub current: bool,
+}
+
+/// The channels, and the fleet's version spread.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct ChannelList {
+    pub items: Vec<ChannelView>,
+    /// Live (not deleted) stores by channel and release: what is left to roll out.
+    pub versions: Vec<VersionCountView>,
 }
 
 /// A plan a store can be created on: what its namespace's ResourceQuota allows and the
@@ -990,6 +1059,8 @@ mod tests {
             slug: "cafe-one".into(),
             engine: StoreEngine::Woocommerce,
             plan: "small".into(),
+            channel: "stable".into(),
+            version: full.then(|| "2026.11".into()),
             status,
             url: full.then(|| "https://cafe-one.stores.example".into()),
             domains: if full {

@@ -86,7 +86,10 @@ pub(crate) async fn attach(
     if store_ids.is_empty() {
         return Ok(());
     }
-    let (plan, plans) = compute(engine, planned, store_ids, None, None, None, actor, wait).await?;
+    let (plan, plans) = compute(
+        engine, planned, store_ids, None, None, None, None, actor, wait,
+    )
+    .await?;
     let mut plans: HashMap<Uuid, StorePlan> = plans.into_iter().map(|p| (p.store_id, p)).collect();
     for t in &mut preview.targets {
         if let Some(id) = urumi_store::subject::store_of(&t.subject) {
@@ -99,7 +102,7 @@ pub(crate) async fn attach(
 
 /// Starts a `store.preview@1` run of `planned` over `store_ids` (at most [`MAX_PREVIEWED`])
 /// and waits at most `wait` for it: the plan as a whole, and each store's plan when it is
-/// ready (`plan`: a resize's new plan). Also what a single store's dry run (suspend, resume,
+/// ready (`plan`: a resize's new plan; `channel`: an upgrade's channel). Also what a single store's dry run (suspend, resume,
 /// resize, …) answers.
 ///
 /// # Errors
@@ -111,6 +114,7 @@ pub async fn compute(
     plan: Option<String>,
     backup_id: Option<Uuid>,
     domains: Option<Vec<String>>,
+    channel: Option<String>,
     actor: &str,
     wait: Duration,
 ) -> Result<(ClusterPlan, Vec<StorePlan>), Error> {
@@ -126,6 +130,7 @@ pub async fn compute(
                     plan,
                     backup_id,
                     domains,
+                    channel,
                 }),
             )
             .version(PREVIEW_VERSION)

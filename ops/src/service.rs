@@ -190,8 +190,8 @@ impl Ops {
     }
 
     /// The cluster plan of `planned` on one store (a single store's dry run; `new_plan`: a
-    /// resize's; `domains`: the domain list a domain change would leave), waiting as long as
-    /// an operation's dry run does.
+    /// resize's; `domains`: the domain list a domain change would leave; `channel`: an
+    /// upgrade's), waiting as long as an operation's dry run does.
     ///
     /// # Errors
     /// [`Error::Engine`] / [`Error::Database`] when the preview run cannot be started or read.
@@ -202,6 +202,7 @@ impl Ops {
         new_plan: Option<&str>,
         backup_id: Option<Uuid>,
         domains: Option<Vec<String>>,
+        channel: Option<&str>,
         actor: &str,
     ) -> Result<(crate::ClusterPlan, Option<urumi_store::preview::StorePlan>), Error> {
         let (plan, plans) = crate::plan::compute(
@@ -211,6 +212,7 @@ impl Ops {
             new_plan.map(str::to_owned),
             backup_id,
             domains,
+            channel.map(str::to_owned),
             actor,
             self.plan_wait,
         )

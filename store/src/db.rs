@@ -2,9 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::settings::Pins;
 use super::status::StoreStatus;
 
 /// A store as stored.
@@ -24,6 +26,13 @@ pub struct Store {
     pub updated_at: DateTime<Utc>,
     /// The UID of the store's namespace, recorded when a run of this store created it.
     pub namespace_uid: Option<String>,
+    /// The release channel the store follows.
+    pub channel: String,
+    /// The channel release it runs; `None` for a store from before channels, until its
+    /// first upgrade.
+    pub version: Option<String>,
+    /// What it runs (see [`Pins`]); `None` with `version`.
+    pub pins: Option<Json<Pins>>,
 }
 
 /// Inserts a new store in `provisioning` and returns it; `None` when a live store already
@@ -36,19 +45,26 @@ pub(crate) async fn insert(
     engine: &str,
     plan: &str,
     actor: &str,
+    release: (&str, &str, &Pins),
 ) -> sqlx::Result<Option<Store>> {
+    let (channel, version, pins) = release;
     sqlx::query_as!(
         Store,
-        r#"INSERT INTO urumi.stores (id, name, slug, engine, plan, created_by) VALUES ($1, $2, $3, $4, $5, $6)
+        r#"INSERT INTO urumi.stores (id, name, slug, engine, plan, created_by, channel, version, pins)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (slug) WHERE status <> 'deleted' DO NOTHING
          RETURNING id, name, slug, engine, plan, status AS "status: StoreStatus", url, created_by,
-             created_at, ready_at, deleted_at, updated_at, namespace_uid"#,
+             created_at, ready_at, deleted_at, updated_at, namespace_uid, channel, version,
+               pins AS "pins: Json<Pins>""#,
         id,
         name,
         slug,
         engine,
         plan,
         actor,
+        channel,
+        version,
+        Json(pins) as _,
     )
     .fetch_optional(conn)
     .await
@@ -86,7 +102,8 @@ pub async fn get<'e>(exec: impl sqlx::PgExecutor<'e>, id: Uuid) -> sqlx::Result<
     sqlx::query_as!(
         Store,
         r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url, created_by,
-               created_at, ready_at, deleted_at, updated_at, namespace_uid
+               created_at, ready_at, deleted_at, updated_at, namespace_uid, channel, version,
+               pins AS "pins: Json<Pins>"
            FROM urumi.stores WHERE id = $1"#,
         id,
     )
@@ -105,7 +122,8 @@ pub(crate) async fn get_for_update(
     sqlx::query_as!(
         Store,
         r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url, created_by,
-               created_at, ready_at, deleted_at, updated_at, namespace_uid
+               created_at, ready_at, deleted_at, updated_at, namespace_uid, channel, version,
+               pins AS "pins: Json<Pins>"
            FROM urumi.stores WHERE id = $1 FOR UPDATE"#,
         id,
     )
@@ -132,7 +150,8 @@ pub async fn page<'e>(
             sqlx::query_as!(
                 Store,
                 r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url,
-                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid
+                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid, channel, version,
+               pins AS "pins: Json<Pins>"
                    FROM urumi.stores ORDER BY id DESC LIMIT $1"#,
                 limit,
             )
@@ -143,7 +162,8 @@ pub async fn page<'e>(
             sqlx::query_as!(
                 Store,
                 r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url,
-                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid
+                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid, channel, version,
+               pins AS "pins: Json<Pins>"
                    FROM urumi.stores WHERE id < $2 ORDER BY id DESC LIMIT $1"#,
                 limit,
                 before,
@@ -155,7 +175,8 @@ pub async fn page<'e>(
             sqlx::query_as!(
                 Store,
                 r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url,
-                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid
+                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid, channel, version,
+               pins AS "pins: Json<Pins>"
                    FROM urumi.stores WHERE status = $2 ORDER BY id DESC LIMIT $1"#,
                 limit,
                 status,
@@ -167,7 +188,8 @@ pub async fn page<'e>(
             sqlx::query_as!(
                 Store,
                 r#"SELECT id, name, slug, engine, plan, status AS "status: StoreStatus", url,
-                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid
+                       created_by, created_at, ready_at, deleted_at, updated_at, namespace_uid, channel, version,
+               pins AS "pins: Json<Pins>"
                    FROM urumi.stores WHERE id < $2 AND status = $3 ORDER BY id DESC LIMIT $1"#,
                 limit,
                 before,
@@ -380,4 +402,55 @@ pub(crate) async fn detach_domain(
     .await?
     .rows_affected();
     Ok(n == 1)
+}
+
+/// Records what a store runs after a successful upgrade: its channel, release and pins.
+///
+/// # Errors
+/// The database error.
+pub async fn set_release<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    id: Uuid,
+    channel: &str,
+    version: &str,
+    pins: &Pins,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE urumi.stores SET channel = $2, version = $3, pins = $4, updated_at = now()
+         WHERE id = $1",
+        id,
+        channel,
+        version,
+        Json(pins) as _,
+    )
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// One line of the fleet's version spread: how many live stores run `version` of `channel`
+/// (`None`: unrecorded, a store from before channels).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionCount {
+    pub channel: String,
+    pub version: Option<String>,
+    pub stores: i64,
+}
+
+/// The fleet's version spread: live (not deleted) stores by channel and release, channel
+/// then release order, unrecorded last within a channel.
+///
+/// # Errors
+/// The database error.
+pub async fn version_spread<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+) -> sqlx::Result<Vec<VersionCount>> {
+    sqlx::query_as!(
+        VersionCount,
+        r#"SELECT channel, version, count(*) AS "stores!"
+           FROM urumi.stores WHERE status <> 'deleted'
+           GROUP BY channel, version ORDER BY channel, version NULLS LAST"#
+    )
+    .fetch_all(exec)
+    .await
 }

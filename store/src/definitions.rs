@@ -1,7 +1,7 @@
 //! The store workflows as the engine sees them: `store.provision@1`, `store.delete@1`,
 //! `store.repair@1`, `store.suspend@1`, `store.resume@1`, `store.resize@1`, `store.domains@1`,
-//! `store.preview@1`, `store.usage@1`, `store.sweep@1`, `store.backup@1`, `store.restore@1` and
-//! `store.scheduled_backups@1` — names, versions, input, and steps in order with their retry, timeout
+//! `store.preview@1`, `store.usage@1`, `store.sweep@1`, `store.backup@1`, `store.restore@1`,
+//! `store.scheduled_backups@1` and `store.upgrade@1` — names, versions, input, and steps in order with their retry, timeout
 //! and wait options. The steps are *declared* here, without code:
 //!
 //! ```text
@@ -21,6 +21,9 @@
 //! scheduled_backups: start (a backup run per ready store of the plan; see `crate::scheduled_backups`)
 //! restore:   target → web_down → web_stopped → import (Job) → web_up → wordpress_ready
 //!            → storefront → mark_restored
+//! upgrade:   backup_target → backup (Job) → backup_record → apply_pins → mariadb_ready
+//!            → wordpress_ready → update_db (Job) → storefront → rollback_pins → rollback_db
+//!            → rollback_ready → rollback_storefront → finish   (see `urumi_workflows::store::upgrade`)
 //! ```
 //!
 //! A declared definition is all `urumi_engine::Engine` needs to start, re-run and check runs
@@ -40,6 +43,7 @@ use super::preview::{PREVIEW, PREVIEW_VERSION, PreviewInput};
 use super::scheduled_backups::{
     SCHEDULED_BACKUPS, SCHEDULED_BACKUPS_VERSION, ScheduledBackupsInput,
 };
+use super::settings::Pins;
 use super::sweep::{SWEEP, SWEEP_VERSION, SweepInput};
 use super::usage::{USAGE, USAGE_VERSION};
 
@@ -68,6 +72,8 @@ pub const RESTORE: &str = "store.restore";
 /// See [`PROVISION`]: a store's custom domains applied (one workflow for adding and
 /// removing: its input carries the whole desired list).
 pub const DOMAINS: &str = "store.domains";
+/// See [`PROVISION`].
+pub const UPGRADE: &str = "store.upgrade";
 
 /// The version of [`PROVISION`] this build declares.
 pub const PROVISION_VERSION: i32 = 1;
@@ -87,6 +93,19 @@ pub const BACKUP_VERSION: i32 = 1;
 pub const RESTORE_VERSION: i32 = 1;
 /// The version of [`DOMAINS`] this build declares.
 pub const DOMAINS_VERSION: i32 = 1;
+/// The version of [`UPGRADE`] this build declares.
+pub const UPGRADE_VERSION: i32 = 1;
+
+/// Where a `store.upgrade` run takes the store: a channel's release and its pins (read from
+/// the settings when the upgrade was asked for, so the run does not change its mind when the
+/// channel moves on meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeTarget {
+    pub channel: String,
+    pub version: String,
+    pub pins: Pins,
+}
 
 /// The input of every store workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,6 +133,13 @@ pub struct StoreInput {
     /// `urumi.store_domains` in the same transaction; absent in inputs from before domains.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<String>,
+    /// What the store runs, as recorded on it; `None` for a store from before channels,
+    /// which is rendered from `[stores.images]` (`StoreSettings::image_pins`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pins: Option<Pins>,
+    /// A `store.upgrade` run's target (`pins` stays what the store runs before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeTarget>,
 }
 
 impl StoreInput {
@@ -130,6 +156,8 @@ impl StoreInput {
             suspended: store.status == crate::status::StoreStatus::Suspended,
             backup_id: None,
             domains,
+            pins: store.pins.as_ref().map(|p| p.0.clone()),
+            upgrade: None,
         }
     }
 }
@@ -155,7 +183,7 @@ fn cluster_options() -> StepOptions {
 ///
 /// # Errors
 /// Never in practice; the builder's checks.
-pub fn declared() -> Result<[Definition; 13]> {
+pub fn declared() -> Result<[Definition; 14]> {
     let o = cluster_options();
     let provision = Definition::builder(PROVISION, PROVISION_VERSION)
         .input::<StoreInput>()
@@ -189,6 +217,7 @@ pub fn declared() -> Result<[Definition; 13]> {
         .supersedes(BACKUP)
         .supersedes(RESTORE)
         .supersedes(DOMAINS)
+        .supersedes(UPGRADE)
         .step_defaults(o)
         .declare("mark_deleting")
         .declare("delete_namespace")
@@ -292,6 +321,40 @@ pub fn declared() -> Result<[Definition; 13]> {
         )
         .declare_with("storefront", o.wait_deadline(Duration::from_secs(600)))
         .build()?;
+    // Upgrade: every step visible, rollback included. The forward steps after the backup
+    // turn their own terminal failure into an output `{"failed": why}` (see
+    // `urumi_workflows::store::upgrade`), the later forward steps then skip and the rollback
+    // steps act; `finish` records the new release, or fails the run saying why it was rolled
+    // back. The forward waits' deadlines (at least 1800 s) are four times the steps' own
+    // give-up budget (900 polls, at least 450 s), so the step's own verdict (and the
+    // rollback) comes first.
+    let job = o.retry(RetryPolicy {
+        max_attempts: 4,
+        ..o.retry
+    });
+    let upgrade = Definition::builder(UPGRADE, UPGRADE_VERSION)
+        .input::<StoreInput>()
+        .step_defaults(o)
+        .declare("backup_target")
+        .declare_with("backup", job.wait_deadline(Duration::from_secs(3600)))
+        .declare("backup_record")
+        .declare("apply_pins")
+        .declare_with("mariadb_ready", o.wait_deadline(Duration::from_secs(1800)))
+        .declare_with(
+            "wordpress_ready",
+            o.wait_deadline(Duration::from_secs(1800)),
+        )
+        .declare_with("update_db", job.wait_deadline(Duration::from_secs(7200)))
+        .declare_with("storefront", o.wait_deadline(Duration::from_secs(1800)))
+        .declare("rollback_pins")
+        .declare_with("rollback_db", job.wait_deadline(Duration::from_secs(3600)))
+        .declare_with("rollback_ready", o.wait_deadline(Duration::from_secs(1800)))
+        .declare_with(
+            "rollback_storefront",
+            o.wait_deadline(Duration::from_secs(1200)),
+        )
+        .declare("finish")
+        .build()?;
     // A preview answers an operator waiting on a dry run: a few quick attempts, no long
     // backoff (the API stops waiting after a few seconds anyway).
     let preview = Definition::builder(PREVIEW, PREVIEW_VERSION)
@@ -329,6 +392,7 @@ pub fn declared() -> Result<[Definition; 13]> {
         backup,
         restore,
         scheduled_backups,
+        upgrade,
     ])
 }
 
@@ -367,6 +431,7 @@ mod tests {
                 "store.scheduled_backups@1",
                 "store.suspend@1",
                 "store.sweep@1",
+                "store.upgrade@1",
                 "store.usage@1"
             ]
         );
@@ -375,6 +440,7 @@ mod tests {
         assert!(delete.supersedes(PROVISION) && delete.supersedes(REPAIR));
         assert!(delete.supersedes(SUSPEND) && delete.supersedes(RESUME));
         assert!(delete.supersedes(RESIZE) && delete.supersedes(DOMAINS));
+        assert!(delete.supersedes(UPGRADE));
         assert!(!registry.get(PROVISION, None).unwrap().supersedes(DELETE));
     }
 

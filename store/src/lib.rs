@@ -19,7 +19,10 @@
 //!   store's repair preview; drifted stores listed, and repaired when told).
 //! - [`usage`]: each store's resource usage against its quota (`urumi.store_usage`), what
 //!   `store.usage@1` observes and the API shows.
-//! - [`db`]: the `urumi.stores` rows and their `urumi.store_domains`.
+//! - [`upgrades`]: upgrade requests (`store.upgrade@1` with its pre-upgrade backup row) and
+//!   the release a store is on.
+//! - [`db`]: the `urumi.stores` rows (with each store's channel, release and pins, and the
+//!   fleet's version spread) and their `urumi.store_domains`.
 //!
 //! This crate must not depend on `kube` or `k8s-openapi` (the API links it;
 //! `api/tests/dependencies.rs` fails if the API's tree gains either). The steps' code, which
@@ -38,6 +41,7 @@ pub mod settings;
 pub mod status;
 pub mod subject;
 pub mod sweep;
+pub mod upgrades;
 pub mod usage;
 
 pub use definitions::registry;

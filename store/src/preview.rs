@@ -1,5 +1,5 @@
-//! The cluster plan preview of a repair, a delete, a suspend, a resume, a resize or a domain
-//! change: per store, the objects the action would
+//! The cluster plan preview of a repair, a delete or another store action (suspend, resume,
+//! resize, a domain change, backup, restore, upgrade): per store, the objects the action would
 //! create, change or delete — computed by a worker (`store.preview@1`, which holds the
 //! cluster credentials) with server-side apply `dryRun=All`, and shown by an operation's dry
 //! run. These are the run's input and output, shared by the worker that writes them and the
@@ -53,6 +53,9 @@ pub enum PlannedAction {
     /// `store.domains`: the desired state applied with [`PreviewInput::domains`] (the
     /// Ingress's hosts and TLS entries; the site-URL Job it would run is not previewed).
     Domains,
+    /// `store.upgrade`: the workloads whose images change on [`PreviewInput::channel`]'s
+    /// release, and the update Job (the pre-upgrade backup's Job is a backup's).
+    Upgrade,
 }
 
 /// The input of `store.preview@1`.
@@ -71,6 +74,9 @@ pub struct PreviewInput {
     /// The custom domains a domain change gives the stores (`None`: their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domains: Option<Vec<String>>,
+    /// The channel an upgrade takes the stores to (`None`: their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// The output of `store.preview@1`: one plan per store, in the input's order.

@@ -28,6 +28,9 @@ pub enum Error {
     /// No such plan.
     #[error("{0}")]
     UnknownPlan(String),
+    /// No such release channel (the message names the known ones).
+    #[error("{0}")]
+    UnknownChannel(String),
     /// No such engine (in [`engines::NAMES`]).
     #[error("unknown engine {0:?}; known engines: {known}", known = engines::NAMES.join(", "))]
     UnknownEngine(String),
@@ -151,6 +154,7 @@ pub async fn create_in(
     settings
         .plan(Some(&plan_name))
         .map_err(Error::UnknownPlan)?;
+    let (channel, release) = settings.channel(None).map_err(Error::UnknownChannel)?;
     let id = Uuid::now_v7();
     let store = db::insert(
         &mut *tx,
@@ -160,6 +164,7 @@ pub async fn create_in(
         engine_name,
         &plan_name,
         actor,
+        (&channel, &release.version, &release.pins),
     )
     .await?
     .ok_or_else(|| Error::SlugTaken(slug.to_string()))?;

@@ -1,5 +1,5 @@
-//! Store settings: images, domains, ingress, storage, egress and per-plan quotas.
-//! Loaded with the worker's settings (section `stores`); never hard-coded in logic.
+//! Store settings: images, release channels, domains, ingress, storage, egress and per-plan
+//! quotas. Loaded with the worker's settings (section `stores`); never hard-coded in logic.
 
 use std::collections::BTreeMap;
 
@@ -25,8 +25,17 @@ pub struct StoreSettings {
     pub internet_egress: bool,
     /// Cluster CIDRs excluded from internet egress (pods, services, nodes).
     pub cluster_cidrs: Vec<String>,
-    /// Pinned images.
+    /// Pinned images. `mariadb`, `wordpress` and `wp_cli` are the `stable` channel's pins
+    /// when [`StoreSettings::channels`] is empty (see [`StoreSettings::channels`]); `curl` is
+    /// the backup Jobs' image whatever the channel.
     pub images: Images,
+    /// Release channels by name (`[stores.channels.<name>]`): each pins the workload images
+    /// and the WooCommerce version, under a release label. Empty (the default): one channel
+    /// `stable`, pinned to [`StoreSettings::images`] and [`DEFAULT_WOOCOMMERCE`] at
+    /// [`DEFAULT_RELEASE`].
+    pub channels: BTreeMap<String, Channel>,
+    /// The channel of a new store, and of the fleet's upgrades that name none.
+    pub default_channel: String,
     /// Quotas and volume sizes by plan name.
     pub plans: BTreeMap<String, Plan>,
     /// The plan of a store that names none.
@@ -143,6 +152,90 @@ fn default_curl_image() -> String {
     "curlimages/curl:8.17.0".into()
 }
 
+/// The release label of the `stable` channel derived from `images` (no `channels` set).
+pub const DEFAULT_RELEASE: &str = "2026.11";
+/// The WooCommerce version of the derived `stable` channel.
+pub const DEFAULT_WOOCOMMERCE: &str = "10.3.5";
+/// The channel of the derived default (no `channels` set).
+pub const DEFAULT_CHANNEL: &str = "stable";
+
+/// A release channel: a release label and what a store on it runs. In the settings its five
+/// keys are flat (`version`, `wordpress`, `mariadb`, `wp_cli`, `woocommerce`), and a key
+/// outside them is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(from = "ChannelKeys")]
+pub struct Channel {
+    /// The release label (e.g. `2026.11`): a store records the label it runs.
+    pub version: String,
+    /// What the release pins.
+    #[serde(flatten)]
+    pub pins: Pins,
+}
+
+/// [`Channel`] as written in the settings (serde's `flatten` cannot refuse unknown keys).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelKeys {
+    version: String,
+    wordpress: String,
+    mariadb: String,
+    wp_cli: String,
+    woocommerce: String,
+}
+
+impl From<ChannelKeys> for Channel {
+    fn from(k: ChannelKeys) -> Self {
+        Self {
+            version: k.version,
+            pins: Pins {
+                wordpress: k.wordpress,
+                mariadb: k.mariadb,
+                wp_cli: k.wp_cli,
+                woocommerce: k.woocommerce,
+            },
+        }
+    }
+}
+
+/// What a store runs: the workload images and the WooCommerce plugin version. Recorded on
+/// the store (provisioning, a successful upgrade) and rendered from that record, so that a
+/// change to a channel never reaches a store except through `store.upgrade`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Pins {
+    pub wordpress: String,
+    pub mariadb: String,
+    pub wp_cli: String,
+    /// The WooCommerce plugin version (`10.3.5`).
+    pub woocommerce: String,
+}
+
+impl Pins {
+    /// The WordPress version in the WordPress image's tag (`wordpress:6.8.3-php8.3-apache`
+    /// → `6.8.3`); `None` for a tag that does not start with a version (`latest`, a digest).
+    #[must_use]
+    pub fn wordpress_version(&self) -> Option<&str> {
+        let tag = self.wordpress.rsplit_once(':')?.1;
+        let v = tag.split('-').next()?;
+        (v.chars().next()?.is_ascii_digit() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+            .then_some(v)
+    }
+
+    /// `(what, from, to)` for each pin that differs between `self` and `to`.
+    #[must_use]
+    pub fn changes(&self, to: &Self) -> Vec<(&'static str, String, String)> {
+        [
+            ("wordpress", &self.wordpress, &to.wordpress),
+            ("mariadb", &self.mariadb, &to.mariadb),
+            ("wp_cli", &self.wp_cli, &to.wp_cli),
+            ("woocommerce", &self.woocommerce, &to.woocommerce),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(w, a, b)| (w, a.clone(), b.clone()))
+        .collect()
+    }
+}
+
 /// One plan's limits.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -243,6 +336,8 @@ impl Default for StoreSettings {
             },
             plans: BTreeMap::from([("starter".to_owned(), Plan::default())]),
             default_plan: "starter".into(),
+            channels: BTreeMap::new(),
+            default_channel: DEFAULT_CHANNEL.into(),
             suspended_service: "urumi-suspended".into(),
             backups: BackupSettings::default(),
         }
@@ -262,6 +357,53 @@ impl StoreSettings {
         })
     }
 
+    /// The release channels: [`StoreSettings::channels`] as configured, or, when none is,
+    /// `stable` at [`DEFAULT_RELEASE`] pinned to `images` and [`DEFAULT_WOOCOMMERCE`].
+    #[must_use]
+    pub fn channels(&self) -> BTreeMap<String, Channel> {
+        if !self.channels.is_empty() {
+            return self.channels.clone();
+        }
+        BTreeMap::from([(
+            DEFAULT_CHANNEL.to_owned(),
+            Channel {
+                version: DEFAULT_RELEASE.into(),
+                pins: self.image_pins(),
+            },
+        )])
+    }
+
+    /// The pins `images` gives (with [`DEFAULT_WOOCOMMERCE`]): what a store provisioned
+    /// before channels existed runs, as long as it has no recorded pins.
+    #[must_use]
+    pub fn image_pins(&self) -> Pins {
+        Pins {
+            wordpress: self.images.wordpress.clone(),
+            mariadb: self.images.mariadb.clone(),
+            wp_cli: self.images.wp_cli.clone(),
+            woocommerce: DEFAULT_WOOCOMMERCE.into(),
+        }
+    }
+
+    /// The channel called `name` (the default channel for `None`), with its name.
+    ///
+    /// # Errors
+    /// A message listing the known channels.
+    pub fn channel(&self, name: Option<&str>) -> Result<(String, Channel), String> {
+        let name = name.unwrap_or(&self.default_channel);
+        let all = self.channels();
+        all.get(name)
+            .cloned()
+            .map(|c| (name.to_owned(), c))
+            .ok_or_else(|| {
+                let known: Vec<&str> = all.keys().map(String::as_str).collect();
+                format!(
+                    "unknown channel {name:?}; known channels: {}",
+                    known.join(", ")
+                )
+            })
+    }
+
     /// The plan called `name`, or the default plan for `None`.
     ///
     /// # Errors
@@ -272,5 +414,82 @@ impl StoreSettings {
             let known: Vec<&str> = self.plans.keys().map(String::as_str).collect();
             format!("unknown plan {name:?}; known plans: {}", known.join(", "))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_channels_stable_is_pinned_to_the_images() {
+        let s = StoreSettings::default();
+        let (name, stable) = s.channel(None).unwrap();
+        assert_eq!(
+            (name.as_str(), stable.version.as_str()),
+            ("stable", DEFAULT_RELEASE)
+        );
+        assert_eq!(stable.pins, s.image_pins());
+        assert_eq!(stable.pins.wordpress, s.images.wordpress);
+        assert_eq!(stable.pins.woocommerce, DEFAULT_WOOCOMMERCE);
+    }
+
+    #[test]
+    fn configured_channels_replace_the_derived_one_and_an_unknown_one_names_the_known() {
+        let channel: Channel = serde_json::from_value(serde_json::json!({
+            "version": "2026.12", "wordpress": "wordpress:6.9.0-php8.3-apache",
+            "mariadb": "mariadb:11.4.8", "wp_cli": "wordpress:cli-2.12.0-php8.3",
+            "woocommerce": "10.4.0"
+        }))
+        .unwrap();
+        let s = StoreSettings {
+            channels: BTreeMap::from([("edge".to_owned(), channel.clone())]),
+            default_channel: "edge".into(),
+            ..StoreSettings::default()
+        };
+        assert_eq!(s.channel(None).unwrap(), ("edge".to_owned(), channel));
+        let e = s.channel(Some("stable")).unwrap_err();
+        assert_eq!(e, r#"unknown channel "stable"; known channels: edge"#);
+        let typo = serde_json::from_value::<Channel>(serde_json::json!({
+            "version": "2026.12", "wordpress": "w", "mariadb": "m", "wp_cli": "c",
+            "woocommerce": "10.4.0", "woocomerce": "10.4.1"
+        }));
+        assert!(typo.unwrap_err().to_string().contains("woocomerce"));
+    }
+
+    #[test]
+    fn a_wordpress_version_is_read_from_a_versioned_tag_only() {
+        let pins = |wordpress: &str| Pins {
+            wordpress: wordpress.into(),
+            mariadb: String::new(),
+            wp_cli: String::new(),
+            woocommerce: String::new(),
+        };
+        assert_eq!(
+            pins("wordpress:6.8.3-php8.3-apache").wordpress_version(),
+            Some("6.8.3")
+        );
+        assert_eq!(
+            pins("registry:5000/wordpress:6.9").wordpress_version(),
+            Some("6.9")
+        );
+        assert_eq!(pins("wordpress:latest").wordpress_version(), None);
+        assert_eq!(pins("wordpress").wordpress_version(), None);
+    }
+
+    #[test]
+    fn pin_changes_name_each_pin_that_differs() {
+        let a = StoreSettings::default().image_pins();
+        let mut b = a.clone();
+        b.woocommerce = "10.4.0".into();
+        assert_eq!(
+            a.changes(&b),
+            [(
+                "woocommerce",
+                DEFAULT_WOOCOMMERCE.to_owned(),
+                "10.4.0".to_owned()
+            )]
+        );
+        assert!(a.changes(&a).is_empty());
     }
 }

@@ -284,6 +284,9 @@ impl Settings {
     /// # Errors
     /// The first problem found.
     pub fn validate(&self) -> Result<(), String> {
+        self.stores
+            .channel(None)
+            .map_err(|e| format!("stores.default_channel: {e}"))?;
         let w = &self.worker;
         if w.concurrency == 0 {
             return Err("worker.concurrency must be at least 1".into());
@@ -346,10 +349,10 @@ impl Settings {
             .filter_map(|(name, plan)| plan.backups.schedule.as_ref().map(|cron| (name, cron)))
             .map(|(name, cron)| {
                 urumi_engine::Schedule::new(
-                    &sb::schedule_name(name),
+                    sb::schedule_name(name),
                     cron,
                     sb::SCHEDULED_BACKUPS,
-                    &sb::subject(name),
+                    sb::subject(name),
                     serde_json::json!(sb::ScheduledBackupsInput { plan: name.clone() }),
                 )
                 .map_err(|e| format!("stores.plans.{name}.backups.schedule: {e}"))

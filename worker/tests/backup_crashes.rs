@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use urumi_engine::Who;
-use urumi_engine::{Engine, RunDetail, RunStatus, StepStatus};
+use urumi_engine::{Engine, RunStatus};
 use urumi_sim::Simulator;
 use urumi_store::backups::{self, BackupReason, BackupStatus};
 use urumi_workflows::StoreDeps;

@@ -48,7 +48,7 @@ use kube::api::DynamicObject;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use urumi_engine::{Engine, RunDetail, RunStatus, StepStatus};
+use urumi_engine::{Engine, RunStatus};
 use urumi_sim::{SimHandle, Simulator};
 use urumi_workflows::StoreDeps;
 use urumi_workflows::store::service::{self, DomainChange, Lifecycle};

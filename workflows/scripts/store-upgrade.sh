@@ -1,9 +1,11 @@
 #!/bin/sh
 # Urumi store upgrade: puts WooCommerce at exactly $WOOCOMMERCE_VERSION and runs the
 # database updates of WordPress and WooCommerce. WordPress core itself comes from the image
-# the store's Deployment runs; this script only updates its database.
+# the store's Deployment runs (its `core` init container copies the image's core into the
+# volume); this script only updates its database, after checking, when WORDPRESS_VERSION is
+# set, that the core it finds is that version.
 # Runs in the official wordpress:cli image. Env: WP_PATH (default /var/www/html),
-# WOOCOMMERCE_VERSION. Safe to re-run: WooCommerce is installed only when its version
+# WOOCOMMERCE_VERSION, WORDPRESS_VERSION (optional). Safe to re-run: WooCommerce is installed only when its version
 # differs, and both database updates do nothing when the database is current.
 # The last line of output is
 #   URUMI-UPGRADE {"wordpress":"<core version>","woocommerce":"<plugin version>"}
@@ -21,6 +23,14 @@ esac
 wpc() {
   wp --path="$WP_PATH" "$@"
 }
+
+if [ -n "${WORDPRESS_VERSION:-}" ]; then
+  core=$(wpc core version)
+  if [ "$core" != "$WORDPRESS_VERSION" ]; then
+    echo "store-upgrade: WordPress core is $core, expected $WORDPRESS_VERSION (did the web tier roll out the new image?)" >&2
+    exit 1
+  fi
+fi
 
 current=$(wpc plugin get woocommerce --field=version 2>/dev/null || true)
 if [ "$current" != "$WOOCOMMERCE_VERSION" ]; then

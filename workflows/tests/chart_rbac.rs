@@ -205,6 +205,7 @@ impl Rig {
                     plan: None,
                     backup_id: None,
                     domains: None,
+                    channel: None,
                 }),
             ))
             .await

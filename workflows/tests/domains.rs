@@ -123,6 +123,7 @@ async fn custom_domains_are_routed_with_tls_and_set_as_the_site_url_then_removed
                 plan: None,
                 backup_id: None,
                 domains: Some(vec!["shop.example.com".into()]),
+                channel: None,
             }),
         ))
         .await

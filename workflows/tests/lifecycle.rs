@@ -30,6 +30,7 @@ async fn preview(engine: &Engine, action: PlannedAction, store: Uuid) -> Vec<(St
                 plan: None,
                 backup_id: None,
                 domains: None,
+                channel: None,
             }),
         ))
         .await
@@ -405,6 +406,7 @@ async fn a_store_moves_to_a_plan_its_usage_fits_and_is_refused_one_it_does_not(
                 plan: Some("pro".into()),
                 backup_id: None,
                 domains: None,
+                channel: None,
             }),
         ))
         .await

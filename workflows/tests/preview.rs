@@ -30,6 +30,7 @@ async fn preview(engine: &Engine, action: PlannedAction, stores: Vec<Uuid>) -> P
                 plan: None,
                 backup_id: None,
                 domains: None,
+                channel: None,
             }),
         ))
         .await

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use urumi_workflows::store::engines::woocommerce::{CREDENTIAL_KEYS, WooCommerce};
 use urumi_workflows::store::names::slugify;
 use urumi_workflows::store::render::{self, StoreSpec};
 use urumi_workflows::store::settings::StoreSettings;
+use urumi_workflows::store::upgrade::upgrade_job;
 
 fn rendered(settings: &StoreSettings) -> Vec<Value> {
     rendered_as(settings, false)
@@ -26,6 +27,7 @@ fn rendered_with(settings: &StoreSettings, suspended: bool, domains: &[&str]) ->
     let slug = slugify("Bob's Bikes", &settings.platform_namespace).unwrap();
     let plan = settings.plan(None).unwrap();
     let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
+    let pins = settings.image_pins();
     let spec = StoreSpec {
         id: "0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6b",
         name: "Bob's Bikes",
@@ -33,6 +35,7 @@ fn rendered_with(settings: &StoreSettings, suspended: bool, domains: &[&str]) ->
         plan,
         suspended,
         domains: &domains,
+        pins: &pins,
     };
     let creds: BTreeMap<String, String> = CREDENTIAL_KEYS
         .iter()
@@ -56,6 +59,7 @@ fn archive_objects() -> Vec<Value> {
     use urumi_workflows::store::engines::{ArchiveJob, ArchiveKind};
     let settings = StoreSettings::default();
     let slug = slugify("Bob's Bikes", &settings.platform_namespace).unwrap();
+    let pins = settings.image_pins();
     let spec = StoreSpec {
         id: "0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6b",
         name: "Bob's Bikes",
@@ -63,6 +67,7 @@ fn archive_objects() -> Vec<Value> {
         plan: settings.plan(None).unwrap(),
         suspended: false,
         domains: &[],
+        pins: &pins,
     };
     let id = uuid::Uuid::parse_str("0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6c").unwrap();
     let value = |o: serde_json::Value, kind: &str, api: &str| {
@@ -174,6 +179,25 @@ fn archive_jobs_mount_the_backup_volume_or_stage_for_s3_and_carry_what_the_scrip
             true
         );
     }
+}
+
+/// The upgrade's update script ConfigMap and Job `store-upgrade-1` of the store [`rendered`]
+/// renders (pins: the default channel's).
+fn upgrade_objects(settings: &StoreSettings) -> Vec<Value> {
+    let slug = slugify("Bob's Bikes", &settings.platform_namespace).unwrap();
+    let (_, channel) = settings.channel(None).unwrap();
+    let spec = StoreSpec {
+        id: "0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6b",
+        name: "Bob's Bikes",
+        slug: &slug,
+        plan: settings.plan(None).unwrap(),
+        suspended: false,
+        domains: &[],
+        pins: &channel.pins,
+    };
+    let (script, job) = upgrade_job(&WooCommerce, &spec, uuid::Uuid::nil(), "store-upgrade-1")
+        .expect("WooCommerce has a database update");
+    vec![render::value(&script), render::value(&job)]
 }
 
 fn pod_specs(objects: &[Value]) -> Vec<(&str, &Value)> {
@@ -577,11 +601,13 @@ fn every_rendered_object_passes_kubernetes_schema_validation() {
         .filter(|o| o["kind"] == "Ingress" || o["metadata"]["name"] == "store-siteurl")
         .collect();
     assert_eq!(with_domains.len(), 2);
+    let upgrade = upgrade_objects(&settings);
     for (i, o) in rendered(&settings)
         .iter()
         .chain(&suspended)
         .chain(&with_domains)
         .chain(&archives)
+        .chain(&upgrade)
         .enumerate()
     {
         let path = dir.join(format!(
@@ -674,5 +700,63 @@ fn a_suspended_store_has_no_replicas_and_its_ingress_reaches_the_suspended_page(
     assert_eq!(
         named(&suspended, "Deployment", "wordpress").unwrap()["spec"]["replicas"],
         0
+    );
+}
+
+#[test]
+fn the_upgrade_job_runs_the_new_wp_cli_with_the_versions_to_reach_as_literal_env() {
+    let settings = StoreSettings::default();
+    let objects = upgrade_objects(&settings);
+    let job = named(&objects, "Job", "store-upgrade-1").expect("the update Job is rendered");
+    assert_eq!(job["metadata"]["labels"]["urumi.io/job"], "upgrade");
+    let pod = &job["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], StoreSettings::default().images.wp_cli);
+    let env = |name: &str| {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(env("WORDPRESS_VERSION"), Some(json!("6.8.3")));
+    assert_eq!(
+        env("WOOCOMMERCE_VERSION"),
+        Some(json!(urumi_workflows::store::settings::DEFAULT_WOOCOMMERCE))
+    );
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(job["spec"]["backoffLimit"], 0);
+    assert_eq!(restricted_violations(pod), Vec::<String>::new());
+    assert_eq!(job["metadata"]["namespace"], "store-bob-s-bikes");
+    // It runs beside the store's workloads instead of the setup Job (never with it): the
+    // same resources keep the plan's quota check above true.
+    let setup = named(&rendered(&settings), "Job", "store-setup")
+        .map(|j| j["spec"]["template"]["spec"]["containers"][0]["resources"].clone());
+    assert_eq!(setup, Some(c["resources"].clone()));
+    let script = named(&objects, "ConfigMap", "store-upgrade").expect("the script ConfigMap");
+    assert!(
+        script["data"]["upgrade.sh"]
+            .as_str()
+            .unwrap()
+            .contains("URUMI-UPGRADE")
+    );
+}
+
+#[test]
+fn the_web_tier_syncs_core_from_its_image_before_apache_starts() {
+    let objects = rendered(&StoreSettings::default());
+    let web = named(&objects, "Deployment", "wordpress").unwrap();
+    let init = &web["spec"]["template"]["spec"]["initContainers"][0];
+    assert_eq!(init["name"], "core");
+    assert_eq!(
+        init["image"],
+        web["spec"]["template"]["spec"]["containers"][0]["image"]
+    );
+    let script = init["command"][2].as_str().unwrap();
+    assert!(script.contains("--exclude=./wp-content"), "{script}");
+    assert!(
+        script.starts_with("if [ -e /var/www/html/wp-includes/version.php ]"),
+        "a fresh volume is left to the image's entrypoint: {script}"
     );
 }

@@ -175,6 +175,7 @@ const WITH_TEST_SHOP: Engines = Engines::new(&[&WooCommerce, &TestShop]);
 
 fn rendered(settings: &StoreSettings) -> Vec<Value> {
     let slug = slugify("Pixel Parts", &settings.platform_namespace).unwrap();
+    let pins = settings.image_pins();
     let spec = StoreSpec {
         id: "0195f0c4-7d1e-7aa0-8b7e-3c1d2e4f5a6b",
         name: "Pixel Parts",
@@ -182,6 +183,7 @@ fn rendered(settings: &StoreSettings) -> Vec<Value> {
         plan: settings.plan(None).unwrap(),
         suspended: false,
         domains: &[],
+        pins: &pins,
     };
     let creds: BTreeMap<String, String> = TestShop
         .credential_keys()

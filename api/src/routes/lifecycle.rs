@@ -1,4 +1,4 @@
-//! `/api/v1/stores/{id}/suspend`, `/resume` and `/resize`, and the dry run every store action accepts
+//! `/api/v1/stores/{id}/suspend`, `/resume`, `/resize` and `/upgrade`, and the dry run every store action accepts
 //! (`dry_run=true`): the request is checked exactly as for real — the same service call, in a
 //! transaction that is then rolled back — and a worker plans it under `dryRun=All`
 //! (`store.preview@1`, waited for up to `api.plan_preview_wait_ms`). A custom-domain change
@@ -15,6 +15,7 @@ use urumi_store::backups::BackupReason;
 use urumi_store::db::Store as StoreRow;
 use urumi_store::preview::PlannedAction;
 use urumi_store::service::{self, DomainChange, Lifecycle};
+use urumi_store::upgrades::{self, Upgrade};
 use uuid::Uuid;
 
 use super::stores::{existing_run, one, run_summary};
@@ -53,11 +54,12 @@ pub(super) async fn plan_answer(
     new_plan: Option<&str>,
     backup: Option<Uuid>,
     domains: Option<Vec<String>>,
+    channel: Option<&str>,
     actor: &str,
 ) -> Result<ActionAnswer, ApiError> {
     let (plan, store_plan) = state
         .ops
-        .plan_store(planned, row.id, new_plan, backup, domains, actor)
+        .plan_store(planned, row.id, new_plan, backup, domains, channel, actor)
         .await?;
     let store = one(state, row.id)
         .await?
@@ -80,6 +82,15 @@ pub struct ResizeStore {
     pub plan: Text,
 }
 
+/// The channel to upgrade a store onto.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpgradeStore {
+    /// One of `GET /api/v1/channels`; absent: the store's own channel.
+    #[oai(validator(min_length = 1, max_length = 50))]
+    pub channel: Option<Text>,
+}
+
 /// A store action as the API asks the store service for it.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Request<'a> {
@@ -94,6 +105,8 @@ pub(super) enum Request<'a> {
     AddDomain(&'a str),
     /// Detach a custom domain.
     RemoveDomain(&'a str),
+    /// Onto a channel's current release (`None`: the store's own channel).
+    Upgrade(Option<&'a str>),
 }
 
 impl Request<'_> {
@@ -108,6 +121,7 @@ impl Request<'_> {
             Request::Backup => RunKind::Backup,
             Request::Restore(_) => RunKind::Restore,
             Request::AddDomain(_) | Request::RemoveDomain(_) => RunKind::Domains,
+            Request::Upgrade(_) => RunKind::Upgrade,
         }
     }
     /// Whether a request while a run of its kind is under way is answered with that run. Not
@@ -126,6 +140,7 @@ impl Request<'_> {
             Request::Backup => PlannedAction::Backup,
             Request::Restore(_) => PlannedAction::Restore,
             Request::AddDomain(_) | Request::RemoveDomain(_) => PlannedAction::Domains,
+            Request::Upgrade(_) => PlannedAction::Upgrade,
         }
     }
     /// The audit entry's kind and detail.
@@ -151,6 +166,13 @@ impl Request<'_> {
             Request::RemoveDomain(domain) => (
                 "store.domain_remove_requested",
                 serde_json::json!({ "domain": urumi_store::domains::normalize(domain) }),
+            ),
+            Request::Upgrade(channel) => (
+                "store.upgrade_requested",
+                serde_json::json!({
+                    "from": { "channel": store.channel, "version": store.version },
+                    "channel": channel.unwrap_or(&store.channel),
+                }),
             ),
         }
     }
@@ -187,6 +209,14 @@ impl Request<'_> {
             Request::RemoveDomain(domain) => {
                 let change = DomainChange::Remove(domain);
                 service::domains_in(tx, engine, &state.settings.stores, id, change, who).await?
+            }
+            Request::Upgrade(channel) => {
+                match upgrades::upgrade_in(tx, engine, &state.settings.stores, id, channel, who)
+                    .await?
+                {
+                    Upgrade::Started { requested, .. } => Lifecycle::Started(requested),
+                    Upgrade::Already(store) => Lifecycle::Unchanged(store),
+                }
             }
         })
     }
@@ -241,6 +271,10 @@ pub(super) async fn act(
             Request::Restore(backup) => Some(backup),
             _ => None,
         };
+        let channel = match request {
+            Request::Upgrade(channel) => channel,
+            _ => None,
+        };
         return plan_answer(
             state,
             request.planned(),
@@ -248,6 +282,7 @@ pub(super) async fn act(
             new_plan,
             backup,
             domains,
+            channel,
             actor,
         )
         .await;
@@ -356,6 +391,48 @@ impl LifecycleApi {
         .await
     }
 }
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Stores")]
+impl UpgradeApi {
+    /// Upgrade a ready store to a release channel's current release (body `{"channel": …}`;
+    /// `{}`: the store's own channel). The run backs the store up (`pre_upgrade`), applies
+    /// the release's images, waits for them, runs the database update Job and checks the
+    /// storefront; when any of that fails it restores the old images and, if the database
+    /// was touched, the pre-upgrade backup — the run then fails saying why, and the store
+    /// stays `ready` on its old release. A store already on the release answers 200
+    /// `already`; 422 for an unknown channel; 409 for a store that is not ready or has a
+    /// run under way. With `dry_run=true`, nothing is started: the answer holds the objects
+    /// whose images change and the update Job. Needs `operator`.
+    #[oai(
+        path = "/stores/:id/upgrade",
+        method = "post",
+        operation_id = "upgrade_store"
+    )]
+    async fn upgrade_store(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+        /// Check and plan only; start nothing.
+        #[oai(default)]
+        dry_run: Query<bool>,
+        body: Json<UpgradeStore>,
+    ) -> Result<ActionAnswer, ApiError> {
+        let channel: Option<&str> = body.0.channel.as_deref();
+        act(
+            &self.0,
+            &auth,
+            Role::Operator,
+            id.0,
+            dry_run.0,
+            Request::Upgrade(channel),
+        )
+        .await
+    }
+}
+
+/// Store upgrades (`POST /api/v1/stores/{id}/upgrade`).
+#[derive(Debug)]
+pub struct UpgradeApi(pub Arc<AppState>);
 
 /// The answer for a store already where an action would take it.
 async fn already(state: &AppState, id: Uuid) -> Result<ActionAnswer, ApiError> {

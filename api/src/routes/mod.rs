@@ -24,7 +24,7 @@ use crate::problem::ApiError;
 #[derive(Debug, Tags)]
 pub enum ApiTags {
     /// Stores: create, list, show, delete, repair, suspend, resume, resize, back up, restore,
-    /// custom domains.
+    /// upgrade, custom domains.
     Stores,
     /// Workflow runs: inspect, retry, cancel, rerun.
     Runs,
@@ -34,7 +34,7 @@ pub enum ApiTags {
     Audit,
     /// API tokens and their roles.
     Tokens,
-    /// The plans a store can be created on.
+    /// The plans a store can be created on, the release channels and the version spread.
     Plans,
     /// Where time goes: step and run durations, failures, retries, waits.
     Insights,

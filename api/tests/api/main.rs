@@ -23,4 +23,5 @@ mod runs;
 mod spec;
 mod stores;
 mod stream_limits;
+mod upgrades;
 mod usage;

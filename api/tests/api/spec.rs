@@ -42,5 +42,5 @@ async fn every_operation_has_an_id_and_every_error_is_a_problem(pool: PgPool) {
             }
         }
     }
-    assert_eq!(ops, 41);
+    assert_eq!(ops, 43);
 }

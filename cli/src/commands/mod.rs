@@ -2,6 +2,7 @@
 //! that take enum values straight from the OpenAPI document.
 
 pub mod audit;
+pub mod channels;
 mod drift;
 pub mod events;
 pub mod ops;
@@ -40,6 +41,9 @@ pub enum Command {
     Tokens(tokens::TokensCmd),
     /// The plans a store can be created on, with their quota; the default one is marked.
     Plans,
+    /// The release channels (current release and pins; the default one is marked) and the
+    /// fleet's version spread: how many stores run each release.
+    Channels,
 }
 
 /// What every command gets.
@@ -64,6 +68,7 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<(), Failure> {
         Command::Events(args) => events::run(args, ctx).await,
         Command::Tokens(cmd) => tokens::run(cmd, ctx).await,
         Command::Plans => plans::run(ctx).await,
+        Command::Channels => channels::run(ctx).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `urumictl stores …`: list (following `next_cursor` with `--all`), create, show, delete,
-//! repair, suspend, resume, resize, backup, restore (each with `--dry-run`: the cluster plan),
-//! a store's backups, a store's custom domains (`domains add|remove`, also with `--dry-run`),
+//! repair, suspend, resume, resize, backup, restore, upgrade (each with `--dry-run`: the
+//! cluster plan), a store's backups, a store's custom domains (`domains add|remove`, also with
+//! `--dry-run`),
 //! a store's runs, its resource usage against its quota, and the fleet's drift (the newest
 //! drift sweep's findings).
 
@@ -122,6 +123,19 @@ pub enum StoresCmd {
     Domains {
         #[command(subcommand)]
         cmd: DomainsCmd,
+    },
+    /// Upgrade a ready store to a release channel's current release (`urumictl channels`
+    /// lists them): pre-upgrade backup, new images, database update, storefront check —
+    /// rolled back automatically on failure. Needs operator.
+    Upgrade {
+        /// The store's id.
+        id: Uuid,
+        /// The channel to move to (default: the store's own).
+        #[arg(long)]
+        channel: Option<String>,
+        /// Check and print what would change; start nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// A store's resource usage against its quota (resource, used, hard, %), as a worker
     /// last observed it (the worker's `[usage] cron`).
@@ -299,6 +313,17 @@ pub async fn run(cmd: StoresCmd, ctx: &Ctx) -> Result<(), Failure> {
                 .domain(domain)
                 .dry_run(dry_run);
             acted(ctx, &call(req.send()).await?, "domain remove")?;
+        }
+        StoresCmd::Upgrade {
+            id,
+            channel,
+            dry_run,
+        } => {
+            let body = types::UpgradeStore {
+                channel: channel.map(|c| checked("channel", c)).transpose()?,
+            };
+            let req = api.upgrade_store().id(id).dry_run(dry_run).body(body);
+            acted(ctx, &call(req.send()).await?, "upgrade")?;
         }
         StoresCmd::Usage { id } => {
             let usage = call(api.get_store_usage().id(id).send()).await?;
@@ -528,6 +553,14 @@ fn store_fields(s: &types::Store) -> Vec<(&'static str, String)> {
         ("slug", s.slug.clone()),
         ("engine", s.engine.to_string()),
         ("plan", s.plan.clone()),
+        (
+            "release",
+            format!(
+                "{} {}",
+                s.channel,
+                s.version.as_deref().unwrap_or("(unrecorded)")
+            ),
+        ),
         ("status", s.status.to_string()),
         ("url", opt(s.url.as_ref())),
         (
@@ -617,7 +650,7 @@ mod tests {
             "store": {
                 "id": "0190a000-0000-7000-8000-000000000001",
                 "name": "Nap Shop", "slug": "nap-shop", "engine": "woocommerce",
-                "plan": "starter", "status": "ready", "created_by": "t",
+                "plan": "starter", "channel": "stable", "status": "ready", "created_by": "t",
                 "timings": { "created_at": "2026-12-01T10:00:00Z" },
             }
         });

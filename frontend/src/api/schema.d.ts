@@ -229,6 +229,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stores/{id}/upgrade": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upgrade a ready store to a release channel's current release (body `{"channel": …}`;
+         *     `{}`: the store's own channel). The run backs the store up (`pre_upgrade`), applies
+         *     the release's images, waits for them, runs the database update Job and checks the
+         *     storefront; when any of that fails it restores the old images and, if the database
+         *     was touched, the pre-upgrade backup — the run then fails saying why, and the store
+         *     stays `ready` on its old release. A store already on the release answers 200
+         *     `already`; 422 for an unknown channel; 409 for a store that is not ready or has a
+         *     run under way. With `dry_run=true`, nothing is started: the answer holds the objects
+         *     whose images change and the update Job. Needs `operator`.
+         */
+        post: operations["upgrade_store"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/stores/{id}/backups": {
         parameters: {
             query?: never;
@@ -684,6 +711,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The release channels, by name (`default` marks a new store's), and the fleet's version
+         *     spread: how many live stores run each release of each channel. A store moves to its
+         *     channel's current release with `POST /api/v1/stores/{id}/upgrade`.
+         */
+        get: operations["list_channels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/insights/steps": {
         parameters: {
             query?: never;
@@ -874,6 +922,31 @@ export interface components {
             then: components["schemas"]["CanaryThen"];
             /** @description It succeeded and the operation went on (approved, or by itself). */
             passed: boolean;
+        };
+        /**
+         * ChannelList
+         * @description The channels, and the fleet's version spread.
+         */
+        ChannelList: {
+            items: components["schemas"]["ChannelView"][];
+            /** @description Live (not deleted) stores by channel and release: what is left to roll out. */
+            versions: components["schemas"]["VersionCountView"][];
+        };
+        /**
+         * ChannelView
+         * @description A release channel: its current release and what the release pins.
+         */
+        ChannelView: {
+            name: string;
+            /** @description The channel of a new store. */
+            default: boolean;
+            /** @description The current release's label (what an upgrade onto the channel reaches). */
+            version: string;
+            /** @description Images (WordPress, MariaDB, WP-CLI) and the WooCommerce plugin version. */
+            wordpress: string;
+            mariadb: string;
+            wp_cli: string;
+            woocommerce: string;
         };
         /**
          * ClusterPlan
@@ -1493,7 +1566,7 @@ export interface components {
          * @description What a run does.
          * @enum {string}
          */
-        RunKind: "store.provision" | "store.delete" | "store.repair" | "store.suspend" | "store.resume" | "store.resize" | "store.backup" | "store.restore" | "store.scheduled_backups" | "store.domains" | "demo" | "operation" | "store.preview" | "store.usage" | "store.sweep";
+        RunKind: "store.provision" | "store.delete" | "store.repair" | "store.suspend" | "store.resume" | "store.resize" | "store.backup" | "store.restore" | "store.scheduled_backups" | "store.domains" | "store.upgrade" | "demo" | "operation" | "store.preview" | "store.usage" | "store.sweep";
         /**
          * RunPage
          * @description One page of runs.
@@ -1680,6 +1753,13 @@ export interface components {
             slug: string;
             engine: components["schemas"]["StoreEngine"];
             plan: string;
+            /** @description The release channel the store follows (`GET /api/v1/channels`). */
+            channel: string;
+            /**
+             * @description The channel release it runs; absent for a store from before channels until its
+             *     first upgrade.
+             */
+            version?: string;
             status: components["schemas"]["StoreStatus"];
             /**
              * @description The storefront, once ready: always the platform's own host `<slug>.<base domain>`,
@@ -1860,6 +1940,33 @@ export interface components {
          */
         TokenList: {
             items: components["schemas"]["Token"][];
+        };
+        /**
+         * UpgradeStore
+         * @description The channel to upgrade a store onto.
+         */
+        UpgradeStore: {
+            /** @description One of `GET /api/v1/channels`; absent: the store's own channel. */
+            channel?: string;
+        };
+        /**
+         * VersionCountView
+         * @description How many live stores run one release of one channel.
+         */
+        VersionCountView: {
+            channel: string;
+            /**
+             * @description Absent: stores from before channels, not upgraded since (their release is not
+             *     recorded).
+             */
+            version?: string;
+            /** Format: int64 */
+            stores: number;
+            /**
+             * @description Whether this is the channel's current release (false also for a channel no longer
+             *     configured).
+             */
+            current: boolean;
         };
         /**
          * @description Why a waiting step waits.
@@ -3187,6 +3294,154 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json; charset=utf-8": components["schemas"]["ResizeStore"];
+            };
+        };
+        responses: {
+            /**
+             * @description Nothing was started: the store already is where the action would take it, or this
+             *     was a dry run (`not_started`).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /**
+             * @description Accepted: the store's run is queued (or was already under way for the same action;
+             *     not for a domain change, which always starts its own run).
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StoreAction"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    upgrade_store: {
+        parameters: {
+            query?: {
+                /** @description Check and plan only; start nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["UpgradeStore"];
             };
         };
         responses: {
@@ -6476,6 +6731,129 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["PlanList"];
+                };
+            };
+            /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an unknown bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, an active run). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but cannot be carried out (invalid name, unknown plan, an
+             *     idempotency key reused with another body).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rate limit or a cap on active stores; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug or an outage; details are in the server's log, never in the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_channels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ChannelList"];
                 };
             };
             /** @description The request is malformed: bad JSON, unknown fields, a malformed id or parameter. */

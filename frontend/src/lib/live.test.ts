@@ -34,6 +34,7 @@ const store: Store = {
   slug: "shop",
   engine: "woocommerce",
   plan: "starter",
+  channel: "stable",
   status: "provisioning",
   domains: [],
   created_by: "admin",

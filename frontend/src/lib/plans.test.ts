@@ -10,10 +10,10 @@ const business: Plan = {
   limits_cpu: "4",
   limits_memory: "8Gi",
   pvcs: "6",
-  backups: { retention: 7, volume: "5Gi" },
   requests_storage: "60Gi",
   db_storage: "20Gi",
   wp_storage: "30Gi",
+  backups: { retention: 7, volume: "5Gi" },
 };
 
 describe("plans", () => {

@@ -25,6 +25,7 @@ export type Action =
   | "suspend_store"
   | "backup_store"
   | "manage_domains"
+  | "upgrade_store"
   | "retry_run"
   | "rerun_run"
   | "cancel_run"
@@ -42,6 +43,8 @@ export const NEEDS: Record<Action, Role> = {
   backup_store: "operator",
   /** Add or remove a store's custom domain. */
   manage_domains: "operator",
+  /** Upgrade a store to its channel's current release. */
+  upgrade_store: "operator",
   retry_run: "operator",
   rerun_run: "operator",
   cancel_run: "operator",

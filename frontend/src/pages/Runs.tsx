@@ -8,7 +8,7 @@ import { api, call, type Schemas } from "../lib/api";
 import { RUN_STATUSES, type RunStatus } from "../lib/live";
 import { toProblem } from "../lib/problem";
 
-const KINDS: Schemas["RunKind"][] = ["store.provision", "store.delete", "store.repair", "store.suspend", "store.resume", "store.resize", "store.backup", "store.restore", "store.scheduled_backups", "store.domains", "store.preview", "store.usage", "store.sweep", "demo", "operation"];
+const KINDS: Schemas["RunKind"][] = ["store.provision", "store.delete", "store.repair", "store.suspend", "store.resume", "store.resize", "store.backup", "store.restore", "store.scheduled_backups", "store.domains", "store.upgrade", "store.preview", "store.usage", "store.sweep", "demo", "operation"];
 
 /** Runs, failed ones by default: the operator's work queue. */
 export function RunsPage() {

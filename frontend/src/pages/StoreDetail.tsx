@@ -50,12 +50,14 @@ export function StoreDetailPage() {
     () => invalidate(["store", id], ["run", runId], ["store-runs", id]),
   );
 
-  const action = useMutation<Schemas["StoreAction"], ApiProblem, "delete" | "repair" | "suspend" | "resume">({
+  const action = useMutation<Schemas["StoreAction"], ApiProblem, "delete" | "repair" | "suspend" | "resume" | "upgrade">({
     mutationFn: (what) =>
       call(() =>
         what === "delete"
           ? api.DELETE("/api/v1/stores/{id}", { params: { path: { id } } })
-          : api.POST(`/api/v1/stores/{id}/${what}`, { params: { path: { id } } }),
+          : what === "upgrade"
+            ? api.POST("/api/v1/stores/{id}/upgrade", { params: { path: { id } }, body: {} })
+            : api.POST(`/api/v1/stores/{id}/${what}`, { params: { path: { id } } }),
       ).catch((e: unknown) => {
         throw toProblem(e);
       }),
@@ -83,6 +85,7 @@ export function StoreDetailPage() {
   const del = can("delete_store");
   const repair = can("repair_store");
   const suspend = can("suspend_store");
+  const upgrade = can("upgrade_store");
   const sleeping = s.status === "suspended";
   const gone = s.status === "deleted" || s.status === "deleting";
   const r = run.data;
@@ -118,6 +121,17 @@ export function StoreDetailPage() {
               reason={suspend.enabled ? undefined : suspend.reason}
               busy={action.isPending && (action.variables === "suspend" || action.variables === "resume")}
               onConfirm={() => action.mutate(sleeping ? "resume" : "suspend")}
+            />
+          )}
+          {upgrade.visible && s.status === "ready" && (
+            <ConfirmButton
+              label="Upgrade"
+              question={`Upgrade ${s.name} to the ${s.channel} channel's current release?`}
+              explanation="Backs the store up, then moves it to the channel's images and WooCommerce version and updates its database. If anything fails, the old images and the backup are restored automatically and the run says why."
+              confirmLabel="Upgrade"
+              reason={upgrade.enabled ? undefined : upgrade.reason}
+              busy={action.isPending && action.variables === "upgrade"}
+              onConfirm={() => action.mutate("upgrade")}
             />
           )}
           {del.visible && (
@@ -162,6 +176,12 @@ export function StoreDetailPage() {
           <dt className="text-slate-500">Engine · plan</dt>
           <dd>
             {s.engine} · {s.plan}
+          </dd>
+        </div>
+        <div>
+          <dt className="text-slate-500">Channel · release</dt>
+          <dd data-testid="store-release">
+            {s.channel} · {s.version ?? "unrecorded"}
           </dd>
         </div>
         <div>

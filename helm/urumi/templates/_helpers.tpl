@@ -76,7 +76,7 @@ capabilities:
 {{- define "urumi.storesToml" -}}
 {{- $v := .Values.stores -}}
 {{- $s := dict "platform_namespace" ($v.platform_namespace | default .Release.Namespace) -}}
-{{- range $k := list "base_domain" "ingress_class" "ingress_namespace" "storage_class" "tls_issuer" "default_plan" -}}
+{{- range $k := list "base_domain" "ingress_class" "ingress_namespace" "storage_class" "tls_issuer" "default_plan" "default_channel" -}}
 {{- if index $v $k }}{{ $_ := set $s $k (index $v $k | toString) }}{{ end -}}
 {{- end -}}
 {{- if not (kindIs "invalid" $v.internet_egress) }}{{ $_ := set $s "internet_egress" $v.internet_egress }}{{ end -}}
@@ -128,6 +128,21 @@ capabilities:
 {{- $_ := set $plans $name $p -}}
 {{- end -}}
 {{- $_ := set $s "plans" $plans -}}
+{{- end -}}
+{{- with $v.channels -}}
+{{- $channels := dict -}}
+{{- range $name, $c := $v.channels -}}
+{{- $ch := dict -}}
+{{- range $k := list "version" "wordpress" "mariadb" "wp_cli" "woocommerce" -}}
+{{- $_ := set $ch $k (required (printf "stores.channels.%s.%s is required" $name $k) (index $c $k) | toString) -}}
+{{- end -}}
+{{- $_ := set $channels $name $ch -}}
+{{- end -}}
+{{- $_ := set $s "channels" $channels -}}
+{{- end -}}
+{{- $defaultChannel := $v.default_channel | default "stable" -}}
+{{- if not (has $defaultChannel (keys ($v.channels | default (dict "stable" true)))) -}}
+{{- fail (printf "stores.default_channel %q is not one of the channels" $defaultChannel) -}}
 {{- end -}}
 {{- $default := $v.default_plan | default "starter" -}}
 {{- if not (has $default (keys ($v.plans | default (dict "starter" true)))) -}}

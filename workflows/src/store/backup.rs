@@ -54,7 +54,7 @@ pub struct Restored {
 }
 
 /// The JSON after `marker` on the last line of `log` that has it.
-fn result_line<T: for<'de> Deserialize<'de>>(log: &str, marker: &str) -> Option<T> {
+pub(super) fn result_line<T: for<'de> Deserialize<'de>>(log: &str, marker: &str) -> Option<T> {
     log.lines()
         .rev()
         .find_map(|l| l.trim().strip_prefix(marker))
@@ -331,7 +331,7 @@ async fn run_job(c: &Ctx, sc: &StepContext, job: &ArchiveJob) -> Result<JobState
 }
 
 /// The log of the main container of `job`'s pod (the last 50 lines).
-async fn job_log(c: &Ctx, job: &str) -> Result<String, StepError> {
+pub(super) async fn job_log(c: &Ctx, job: &str) -> Result<String, StepError> {
     let pods = c.api::<Pod>()?;
     let list = pods
         .list(&ListParams::default().labels(&format!("job-name={job}")))
@@ -435,8 +435,18 @@ struct Dumped {
 
 /// `record`: the backup complete with its size and checksum; the pruned ones marked.
 pub(super) async fn record(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
+    record_of(c, sc, "dump").await
+}
+
+/// [`record`] from the output of the [`dump`] that ran as step `dumped_by` (`dump` in
+/// `store.backup`, `backup` in `store.upgrade`).
+pub(super) async fn record_of(
+    c: Ctx,
+    sc: StepContext,
+    dumped_by: &'static str,
+) -> Result<StepOutcome, StepError> {
     let id = backup_id(&c)?;
-    let dumped: Dumped = sc.output_of("dump")?;
+    let dumped: Dumped = sc.output_of(dumped_by)?;
     if dumped.sha256.len() != 64 || !dumped.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(StepError::fatal(format!(
             "the backup Job reported a malformed sha256 {:?}",

@@ -20,6 +20,8 @@
 //!   domain, WordPress's site URL by a Job).
 //! - [`steps`]: the code of the `store.provision`, `store.delete`, `store.repair` and
 //!   `store.preview` steps.
+//! - [`upgrade`]: the code of the `store.upgrade` steps (pre-upgrade backup, new pins,
+//!   update Job, storefront check, and the rollback steps).
 //! - [`usage`]: `store.usage`'s step — every store's quota usage, one paginated LIST.
 //! - [`scheduled_backups`]: `store.scheduled_backups`'s step — a backup run for every ready
 //!   store of a plan, on the plan's `backups.schedule`.
@@ -37,6 +39,7 @@ pub mod render;
 pub mod scheduled_backups;
 pub mod steps;
 pub mod sweep;
+pub mod upgrade;
 pub mod usage;
 
 pub use urumi_store::{db, definitions, names, service, settings, status, subject};

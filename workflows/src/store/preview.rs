@@ -262,6 +262,19 @@ pub(super) async fn plan(
                 Ok(objects)
             }
             PlannedAction::Delete => delete(&c).await,
+            PlannedAction::Upgrade => {
+                c.own_namespace().await?;
+                let new = super::upgrade::target_view(&c)?;
+                let mut changes: Vec<_> = repair(&new, true)
+                    .await?
+                    .into_iter()
+                    .filter(|o| o.change != Change::Unchanged)
+                    .collect();
+                for obj in super::upgrade::planned(&c)? {
+                    changes.push(reconcile(c.client()?, &obj, true).await?);
+                }
+                Ok(changes)
+            }
             PlannedAction::Backup | PlannedAction::Restore => {
                 c.own_namespace().await?;
                 let kind = if action == PlannedAction::Backup {

@@ -49,6 +49,10 @@ pub struct StoreSpec<'a> {
     /// The store's custom domains, oldest first (the run input's): the Ingress answers them
     /// besides [`StoreSpec::host`], and the first is the primary ([`StoreSpec::primary_url`]).
     pub domains: &'a [String],
+    /// What the store runs (its recorded pins; see `urumi_store::settings::Pins`): the
+    /// workloads' images come from here, never from the settings, so a channel moving on
+    /// reaches a store only through `store.upgrade`.
+    pub pins: &'a urumi_store::settings::Pins,
 }
 
 /// The Pod Security Admission level store namespaces enforce.
@@ -662,7 +666,8 @@ pub fn site_url_job(
 }
 
 /// An object as JSON with its `apiVersion` and `kind`.
-pub(crate) fn value<T: k8s_openapi::Resource + serde::Serialize>(obj: &T) -> serde_json::Value {
+#[must_use]
+pub fn value<T: k8s_openapi::Resource + serde::Serialize>(obj: &T) -> serde_json::Value {
     let mut value = serde_json::to_value(obj).expect("typed objects serialize");
     value["apiVersion"] = T::API_VERSION.into();
     value["kind"] = T::KIND.into();

@@ -46,6 +46,7 @@ use super::proxy::{self, Answer};
 use super::render::{self, SETUP_APP, StoreSpec};
 use super::settings::StoreSettings;
 use super::status::StoreStatus;
+use super::upgrade as upgrades;
 
 pub use urumi_store::definitions::{DELETE, PROVISION, REPAIR, StoreInput};
 
@@ -67,12 +68,15 @@ impl std::fmt::Debug for StoreDeps {
 }
 
 /// What a step of one store works with: its run input, validated, and the worker's deps.
+#[derive(Clone)]
 pub(super) struct Ctx {
     pub(super) deps: Arc<StoreDeps>,
     engines: Engines,
     input: StoreInput,
     slug: Slug,
     id: String,
+    /// The store's pins: the input's, or `[stores.images]` for a store without recorded ones.
+    pins: urumi_store::settings::Pins,
 }
 
 impl Ctx {
@@ -92,12 +96,17 @@ impl Ctx {
             )));
         }
         let id = input.store_id.to_string();
+        let pins = input
+            .pins
+            .clone()
+            .unwrap_or_else(|| deps.settings.image_pins());
         Ok(Self {
             deps,
             engines,
             input,
             slug,
             id,
+            pins,
         })
     }
     /// The store's engine. Looked up when a step needs it, so that deletion, which needs
@@ -121,6 +130,16 @@ impl Ctx {
             .as_ref()
             .ok_or_else(|| StepError::fatal("this process has no cluster configured"))
     }
+    /// This context rendering `pins` instead of the store's own (an upgrade's new release).
+    pub(super) fn with_pins(mut self, pins: urumi_store::settings::Pins) -> Self {
+        self.pins = pins;
+        self
+    }
+    /// This context rendering the suspended state (workloads at zero replicas).
+    pub(super) fn suspended_view(mut self) -> Self {
+        self.input.suspended = true;
+        self
+    }
     pub(super) fn spec(&self) -> Result<StoreSpec<'_>, StepError> {
         let plan = self
             .deps
@@ -134,6 +153,7 @@ impl Ctx {
             plan,
             suspended: self.input.suspended,
             domains: &self.input.domains,
+            pins: &self.pins,
         })
     }
     pub(super) fn ns(&self) -> String {
@@ -219,6 +239,7 @@ pub fn definitions_for(
         backup,
         restore,
         scheduled_backups,
+        upgrade,
     ] = urumi_store::definitions::declared()?;
     let provision = provision
         .implement("namespace", step(deps, engines, namespace))?
@@ -299,6 +320,41 @@ pub fn definitions_for(
         let starter = urumi_engine::Engine::new(deps.pool.clone(), urumi_store::registry()?);
         move |sc: StepContext| super::scheduled_backups::start(deps.clone(), starter.clone(), sc)
     })?;
+    let upgrade = upgrade
+        .implement(
+            "backup_target",
+            guarded(deps, engines, backups::backup_target),
+        )?
+        .implement("backup", guarded(deps, engines, backups::dump))?
+        .implement(
+            "backup_record",
+            guarded(deps, engines, |c, sc| backups::record_of(c, sc, "backup")),
+        )?
+        .implement("apply_pins", guarded(deps, engines, upgrades::apply_pins))?
+        .implement(
+            "mariadb_ready",
+            guarded(deps, engines, upgrades::tier_ready),
+        )?
+        .implement(
+            "wordpress_ready",
+            guarded(deps, engines, upgrades::tier_ready),
+        )?
+        .implement("update_db", guarded(deps, engines, upgrades::update_db))?
+        .implement("storefront", guarded(deps, engines, upgrades::storefront))?
+        .implement(
+            "rollback_pins",
+            guarded(deps, engines, upgrades::rollback_pins),
+        )?
+        .implement("rollback_db", guarded(deps, engines, upgrades::rollback_db))?
+        .implement(
+            "rollback_ready",
+            guarded(deps, engines, upgrades::rollback_ready),
+        )?
+        .implement(
+            "rollback_storefront",
+            guarded(deps, engines, upgrades::rollback_storefront),
+        )?
+        .implement("finish", guarded(deps, engines, upgrades::finish))?;
     Ok(vec![
         provision,
         delete,
@@ -313,6 +369,7 @@ pub fn definitions_for(
         backup,
         restore,
         scheduled_backups,
+        upgrade,
     ])
 }
 
@@ -444,7 +501,7 @@ pub(super) async fn put(c: &Ctx, obj: &AppObject) -> Result<(), StepError> {
 }
 
 /// The `mariadb` step: the engine's data tier.
-async fn data_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+pub(super) async fn data_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let tier = c.engine()?.data_tier(&c.spec()?, &c.deps.settings);
     for obj in &tier.objects {
         put(&c, obj).await?;
@@ -456,7 +513,7 @@ async fn data_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
 /// Done when `workload` has a ready (StatefulSet) or available (Deployment) replica — at
 /// once for a suspended store (its workloads have none, as they should: a resize of a
 /// suspended store waits for nothing).
-async fn ready(c: &Ctx, workload: Workload) -> Result<StepOutcome, StepError> {
+pub(super) async fn ready(c: &Ctx, workload: Workload) -> Result<StepOutcome, StepError> {
     if c.input.suspended {
         return StepOutcome::done(json!({ "skipped": "the store is suspended" }));
     }
@@ -487,13 +544,13 @@ async fn ready(c: &Ctx, workload: Workload) -> Result<StepOutcome, StepError> {
 }
 
 /// The `mariadb_ready` step: the data tier's workload is ready.
-async fn data_tier_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+pub(super) async fn data_tier_ready(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let workload = c.engine()?.data_tier(&c.spec()?, &c.deps.settings).ready;
     ready(&c, workload).await
 }
 
 /// The `wordpress` step: the engine's web tier and the Ingress to it.
-async fn web_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
+pub(super) async fn web_tier(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
     let (engine, spec, s) = (c.engine()?, c.spec()?, &c.deps.settings);
     let tier = engine.web_tier(&spec, s);
     for obj in &tier.objects {
@@ -737,6 +794,7 @@ async fn previews(
     let plan = input.plan.clone();
     let backup_id = input.backup_id;
     let wanted_domains = input.domains.clone();
+    let channel = input.channel.clone();
     let mut out = PreviewOutput::default();
     for &id in input.store_ids.iter().take(MAX_PREVIEWED) {
         let store = super::db::get(&deps.pool, id).await.retryable()?;
@@ -759,6 +817,16 @@ async fn previews(
                 PlannedAction::Suspend => input.suspended = true,
                 PlannedAction::Resume => input.suspended = false,
                 PlannedAction::Backup | PlannedAction::Restore => {
+                    input.backup_id = Some(backup_id.unwrap_or_else(Uuid::nil));
+                }
+                PlannedAction::Upgrade => {
+                    let target = urumi_store::upgrades::target_of(
+                        &deps.settings,
+                        &store,
+                        channel.as_deref(),
+                    )
+                    .map_err(|e| StepError::fatal(e.to_string()))?;
+                    input.upgrade = Some(target);
                     input.backup_id = Some(backup_id.unwrap_or_else(Uuid::nil));
                 }
                 PlannedAction::Repair

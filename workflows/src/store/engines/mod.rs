@@ -51,6 +51,12 @@ pub const BACKUP_SCRIPT: &str = include_str!("../../../scripts/store-backup.sh")
 /// See [`BACKUP_SCRIPT`].
 pub const RESTORE_SCRIPT: &str = include_str!("../../../scripts/store-restore.sh");
 
+/// The ConfigMap an engine's upgrade script ([`StoreEngine::upgrade`]) is published in, under
+/// [`UPGRADE_SCRIPT_KEY`].
+pub const UPGRADE_CONFIGMAP: &str = "store-upgrade";
+/// See [`UPGRADE_CONFIGMAP`].
+pub const UPGRADE_SCRIPT_KEY: &str = "upgrade.sh";
+
 /// A backup or restore Job's parameters.
 #[derive(Debug, Clone)]
 pub struct ArchiveJob {
@@ -112,6 +118,15 @@ pub trait StoreEngine: Send + Sync {
     /// nothing to do and says so in its output.
     fn site_url_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, url: &str) -> Option<PodSpec> {
         let _ = (spec, s, url);
+        None
+    }
+    /// The database update of `store.upgrade`'s `update_db` step for a store rendered with
+    /// its new pins (`spec.pins`): the script (published as [`UPGRADE_CONFIGMAP`]) and the
+    /// pod of Job `store-upgrade-N`, whose main container prints
+    /// `URUMI-UPGRADE {"wordpress":…,"woocommerce":…}` last. `None` (the default): the engine
+    /// has no database update, the step is skipped.
+    fn upgrade(&self, spec: &StoreSpec<'_>) -> Option<(&'static str, PodSpec)> {
+        let _ = spec;
         None
     }
     /// Path and query requested from the web Service to prove the store serves customers.

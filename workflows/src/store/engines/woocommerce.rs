@@ -19,8 +19,8 @@ use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::{Value, json};
 
 pub use objects::{
-    SITE_URL_SCRIPT, mariadb_service, mariadb_statefulset, setup_pod, site_url_pod,
-    wordpress_deployment, wordpress_pvc, wordpress_service,
+    CORE_SYNC, SITE_URL_SCRIPT, mariadb_service, mariadb_statefulset, setup_pod, site_url_pod,
+    upgrade_pod, wordpress_deployment, wordpress_pvc, wordpress_service,
 };
 
 use super::{AppObject, ArchiveJob, StoreEngine, Tier, Verdict, WebTier, Workload, excerpt};
@@ -55,6 +55,10 @@ pub const WEB: WebTier = WebTier {
 
 /// The re-runnable WP-CLI setup script.
 pub const SETUP_SCRIPT: &str = include_str!("../../../scripts/store-setup.sh");
+
+/// The upgrade script: WooCommerce at its pinned version, then the WordPress and
+/// WooCommerce database updates.
+pub const UPGRADE_SCRIPT: &str = include_str!("../../../scripts/store-upgrade.sh");
 
 /// See the module documentation.
 pub const STOREFRONT_PATH: &str = "/?rest_route=/wc/store/v1/products&per_page=1";
@@ -113,6 +117,10 @@ impl StoreEngine for WooCommerce {
 
     fn site_url_pod(&self, spec: &StoreSpec<'_>, s: &StoreSettings, url: &str) -> Option<PodSpec> {
         Some(site_url_pod(spec, s, url))
+    }
+
+    fn upgrade(&self, spec: &StoreSpec<'_>) -> Option<(&'static str, PodSpec)> {
+        Some((UPGRADE_SCRIPT, upgrade_pod(spec)))
     }
 
     fn storefront_path(&self) -> &'static str {

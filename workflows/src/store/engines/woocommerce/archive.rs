@@ -113,6 +113,8 @@ pub fn archive_pod(spec: &StoreSpec<'_>, s: &StoreSettings, job: &ArchiveJob) ->
                 phase.into(),
             ]),
             env: Some(env),
+            // 500m / 512Mi: beside MariaDB's and WordPress's limits (750m / 1Gi each) it fits
+            // the default plan's `limits.cpu` of 2 and `limits.memory` of 3Gi.
             resources: Some(resources("100m", "256Mi", "500m", "512Mi")),
             security_context: Some(restricted_container()),
             volume_mounts: Some(mounts),
@@ -120,7 +122,7 @@ pub fn archive_pod(spec: &StoreSpec<'_>, s: &StoreSettings, job: &ArchiveJob) ->
         }
     };
     let db_container =
-        |phase: &str| container(phase, &s.images.mariadb, phase, db_env.clone(), true);
+        |phase: &str| container(phase, &spec.pins.mariadb, phase, db_env.clone(), true);
     let s3_container = |phase: &str| container(phase, &s.images.curl, phase, s3_env.clone(), false);
     let (init, main) = match (job.kind, job.s3.is_some()) {
         (ArchiveKind::Backup, false) => (None, db_container("dump")),

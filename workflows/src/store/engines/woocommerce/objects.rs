@@ -1,5 +1,5 @@
 //! WooCommerce's objects: MariaDB (StatefulSet + Service), WordPress (PVC, Service,
-//! Deployment) and the WP-CLI setup pod.
+//! Deployment, with its core-sync init container) and the WP-CLI setup and upgrade pods.
 //!
 //! MariaDB runs as `mysql` (999); WordPress as `www-data` (33) with the safe sysctl
 //! `net.ipv4.ip_unprivileged_port_start=80` so Apache binds port 80 without root — which is
@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::super::{SETUP_CONFIGMAP, SETUP_SCRIPT_KEY};
+use super::super::{SETUP_CONFIGMAP, SETUP_SCRIPT_KEY, UPGRADE_CONFIGMAP, UPGRADE_SCRIPT_KEY};
 use super::{CREDENTIAL_KEYS, WEB};
 use crate::store::render::{
     StoreSpec, env, pvc_spec, resources, restricted_container, restricted_pod, secret_env,
@@ -43,7 +43,7 @@ pub fn mariadb_statefulset(spec: &StoreSpec<'_>, s: &StoreSettings) -> StatefulS
     };
     let container = Container {
         name: "mariadb".into(),
-        image: Some(s.images.mariadb.clone()),
+        image: Some(spec.pins.mariadb.clone()),
         env: Some(vec![
             secret_env("MARIADB_ROOT_PASSWORD", "db-root-password"),
             secret_env("MARIADB_PASSWORD", "db-password"),
@@ -150,12 +150,37 @@ fn content_volume() -> Volume {
     }
 }
 
-/// WordPress (Apache) as `www-data`, on port 80 via the safe unprivileged-port sysctl.
+/// What the `core` init container runs: WordPress's core files from the image
+/// (`/usr/src/wordpress`, `wp-content` excluded) copied over an existing install. The
+/// official image copies core only into an empty volume, so without this a new image would
+/// keep serving the old core; with it, the image pin decides the core version — an upgrade
+/// brings the new core with the new image, and a rollback the old one with the old image.
+/// A fresh volume is left to the image's own entrypoint (which also copies `wp-content`).
+pub const CORE_SYNC: &str = "if [ -e /var/www/html/wp-includes/version.php ]; then \
+tar -C /usr/src/wordpress --exclude=./wp-content -cf - . | tar -C /var/www/html -xf -; \
+echo \"core synced from $(grep -o \"wp_version = '[^']*'\" /usr/src/wordpress/wp-includes/version.php)\"; \
+else echo 'fresh volume: the entrypoint installs core'; fi";
+
+/// WordPress (Apache) as `www-data`, on port 80 via the safe unprivileged-port sysctl, after
+/// the `core` init container ([`CORE_SYNC`]).
 #[must_use]
-pub fn wordpress_deployment(spec: &StoreSpec<'_>, s: &StoreSettings) -> Deployment {
+pub fn wordpress_deployment(spec: &StoreSpec<'_>, _s: &StoreSettings) -> Deployment {
+    let core = Container {
+        name: "core".into(),
+        image: Some(spec.pins.wordpress.clone()),
+        command: Some(vec!["/bin/sh".into(), "-c".into(), CORE_SYNC.into()]),
+        resources: Some(resources("50m", "64Mi", "250m", "256Mi")),
+        security_context: Some(restricted_container()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "content".into(),
+            mount_path: "/var/www/html".into(),
+            ..Default::default()
+        }]),
+        ..Container::default()
+    };
     let container = Container {
         name: "wordpress".into(),
-        image: Some(s.images.wordpress.clone()),
+        image: Some(spec.pins.wordpress.clone()),
         env: Some(wordpress_env()),
         ports: Some(vec![ContainerPort {
             container_port: WEB.port,
@@ -199,6 +224,7 @@ pub fn wordpress_deployment(spec: &StoreSpec<'_>, s: &StoreSettings) -> Deployme
             template: PodTemplateSpec {
                 metadata: Some(spec.template_meta(WEB.app)),
                 spec: Some(PodSpec {
+                    init_containers: Some(vec![core]),
                     containers: vec![container],
                     security_context: Some(restricted_pod(WWW_DATA_UID, Some(vec![sysctl]))),
                     automount_service_account_token: Some(false),
@@ -232,7 +258,7 @@ pub fn setup_pod(spec: &StoreSpec<'_>, s: &StoreSettings) -> PodSpec {
     ]);
     let container = Container {
         name: "setup".into(),
-        image: Some(s.images.wp_cli.clone()),
+        image: Some(spec.pins.wp_cli.clone()),
         command: Some(vec!["/bin/sh".into(), format!("/setup/{SETUP_SCRIPT_KEY}")]),
         env: Some(env_vars),
         resources: Some(resources("100m", "256Mi", "500m", "512Mi")),
@@ -276,12 +302,12 @@ pub fn setup_pod(spec: &StoreSpec<'_>, s: &StoreSettings) -> PodSpec {
 /// the value it has is left as it is, and WP-CLI exits 0. The URL travels as an environment
 /// variable, never spliced into the script.
 #[must_use]
-pub fn site_url_pod(_spec: &StoreSpec<'_>, s: &StoreSettings, url: &str) -> PodSpec {
+pub fn site_url_pod(spec: &StoreSpec<'_>, _s: &StoreSettings, url: &str) -> PodSpec {
     let mut env_vars = wordpress_env();
     env_vars.extend([env("HOME", "/tmp"), env("STORE_URL", url)]);
     let container = Container {
         name: "site-url".into(),
-        image: Some(s.images.wp_cli.clone()),
+        image: Some(spec.pins.wp_cli.clone()),
         command: Some(vec!["/bin/sh".into(), "-c".into(), SITE_URL_SCRIPT.into()]),
         env: Some(env_vars),
         resources: Some(resources("100m", "128Mi", "500m", "256Mi")),
@@ -304,3 +330,63 @@ pub fn site_url_pod(_spec: &StoreSpec<'_>, s: &StoreSettings, url: &str) -> PodS
 
 /// What the site-URL pod runs.
 pub const SITE_URL_SCRIPT: &str = "set -eu; wp --path=/var/www/html option update home \"$STORE_URL\" && wp --path=/var/www/html option update siteurl \"$STORE_URL\"";
+
+/// The pod of an upgrade Job (`store-upgrade-N`): `store-upgrade.sh` (from ConfigMap
+/// [`UPGRADE_CONFIGMAP`]) in the WP-CLI image of the store's *new* pins, with the versions
+/// it must reach as literal env values (`WORDPRESS_VERSION` from the WordPress image's tag,
+/// when it has one; `WOOCOMMERCE_VERSION`).
+#[must_use]
+pub fn upgrade_pod(spec: &StoreSpec<'_>) -> PodSpec {
+    let mut env_vars = wordpress_env();
+    env_vars.extend([
+        env("HOME", "/tmp"),
+        env("WP_PATH", "/var/www/html"),
+        env("WOOCOMMERCE_VERSION", &spec.pins.woocommerce),
+    ]);
+    if let Some(v) = spec.pins.wordpress_version() {
+        env_vars.push(env("WORDPRESS_VERSION", v));
+    }
+    let container = Container {
+        name: "upgrade".into(),
+        image: Some(spec.pins.wp_cli.clone()),
+        command: Some(vec![
+            "/bin/sh".into(),
+            format!("/upgrade/{UPGRADE_SCRIPT_KEY}"),
+        ]),
+        env: Some(env_vars),
+        resources: Some(resources("100m", "256Mi", "500m", "512Mi")),
+        security_context: Some(restricted_container()),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "content".into(),
+                mount_path: "/var/www/html".into(),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "upgrade".into(),
+                mount_path: "/upgrade".into(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+        ]),
+        ..Container::default()
+    };
+    PodSpec {
+        containers: vec![container],
+        restart_policy: Some("Never".into()),
+        security_context: Some(restricted_pod(WWW_DATA_UID, None)),
+        automount_service_account_token: Some(false),
+        volumes: Some(vec![
+            content_volume(),
+            Volume {
+                name: "upgrade".into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: UPGRADE_CONFIGMAP.into(),
+                    ..Default::default()
+                }),
+                ..Volume::default()
+            },
+        ]),
+        ..PodSpec::default()
+    }
+}

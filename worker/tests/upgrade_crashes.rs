@@ -1,0 +1,511 @@
+//! Crash recovery of `store.upgrade@1` with real `urumi-worker` processes against the
+//! Kubernetes API simulator, in the harness of `lifecycle_crashes.rs`: the worker killed at
+//! every step boundary (`after_checkpoint_commit`) and mid-step (`mid_step`) of the upgrade's
+//! success path — 13 steps, 26 cases — still ends like an uncrashed reference upgrade: the
+//! run succeeded, the steps checkpointed before the crash ran once, the run was taken over
+//! once from the dead process, the store records the new release, its pre-upgrade backup is
+//! complete, its namespace holds exactly the reference's objects (the backup's and the run's
+//! ids, which differ per store, normalized away), and the request log shows the same changes
+//! as the reference's, each once (one backup Job, one update Job), with no volume claim or
+//! Secret written.
+//!
+//! Phases: 0. every store provisioned by a clean worker on `stable` 2026.11 (the settings'
+//! default); 1. one armed worker per case, alone, claims the case's upgrade to `stable`
+//! 2026.12 (the target travels in the run input, so the workers need no channel settings)
+//! and aborts at its failure point; 2. the dead leases aged, a reference upgrade requested,
+//! one clean worker finishes every run.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube::api::DynamicObject;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use urumi_engine::{Engine, RunDetail, RunStatus, StepStatus, Who};
+use urumi_sim::{SimHandle, Simulator};
+use urumi_store::backups::{self, BackupStatus};
+use urumi_store::settings::{Channel, Pins};
+use urumi_store::upgrades::{self, Upgrade};
+use urumi_workflows::StoreDeps;
+use urumi_workflows::store::service;
+use urumi_workflows::store::settings::StoreSettings;
+use uuid::Uuid;
+
+use common::cluster::{normalized, objects_by_namespace, store_worker};
+use common::{url_for, wait_until};
+
+const POINTS: [(&str, &str); 2] = [("after_checkpoint_commit", "cp"), ("mid_step", "mid")];
+const DOOMED_LEASE_MS: u64 = 600_000;
+const CLEAN_LEASE_MS: u64 = 15_000;
+
+/// `store.upgrade@1`'s steps, in order.
+const STEPS: &[&str] = &[
+    "backup_target",
+    "backup",
+    "backup_record",
+    "apply_pins",
+    "mariadb_ready",
+    "wordpress_ready",
+    "update_db",
+    "storefront",
+    "rollback_pins",
+    "rollback_db",
+    "rollback_ready",
+    "rollback_storefront",
+    "finish",
+];
+
+/// One store, upgraded through a crash (or not, for the reference).
+struct Case {
+    crash: Option<(&'static str, usize)>,
+    store: Uuid,
+    slug: String,
+    run: Option<Uuid>,
+    backup: Option<Uuid>,
+    dead_owner: Option<String>,
+}
+
+impl Case {
+    fn label(&self) -> String {
+        match self.crash {
+            Some((point, i)) => format!("upgrade {point}:{}", STEPS[i]),
+            None => "upgrade reference (no crash)".into(),
+        }
+    }
+    fn namespace(&self) -> String {
+        format!("store-{}", self.slug)
+    }
+    fn run(&self) -> Uuid {
+        self.run.expect("the run was requested")
+    }
+    fn expected_attempts(&self) -> Vec<(String, i32)> {
+        let again = match self.crash {
+            Some(("mid_step", i)) => Some(i),
+            Some((_, i)) if i + 1 < STEPS.len() => Some(i + 1),
+            _ => None,
+        };
+        STEPS
+            .iter()
+            .enumerate()
+            .map(|(j, s)| ((*s).to_owned(), if Some(j) == again { 2 } else { 1 }))
+            .collect()
+    }
+    /// What differs between two stores' upgrades whatever happened: the store's id and slug,
+    /// its pre-upgrade backup's id (Job names, labels, env) and its run's id (a label).
+    fn replacements(&self) -> Vec<(String, &'static str)> {
+        let backup = self.backup.expect("the upgrade's backup");
+        vec![
+            (self.store.to_string(), "<store-id>"),
+            (self.slug.clone(), "<slug>"),
+            (backup.to_string(), "<backup-id>"),
+            (backup.simple().to_string(), "<backup-id>"),
+            (self.run().to_string(), "<run-id>"),
+        ]
+    }
+}
+
+/// `settings` with `stable` moved on to 2026.12.
+fn moved_on(settings: &StoreSettings) -> StoreSettings {
+    let mut s = settings.clone();
+    let old = settings.image_pins();
+    s.channels = BTreeMap::from([(
+        "stable".to_owned(),
+        Channel {
+            version: "2026.12".into(),
+            pins: Pins {
+                wordpress: "wordpress:6.9.0-php8.3-apache".into(),
+                wp_cli: "wordpress:cli-2.12.0-php8.4".into(),
+                woocommerce: "10.4.0".into(),
+                mariadb: old.mariadb,
+            },
+        },
+    )]);
+    s
+}
+
+async fn request(engine: &Engine, settings: &StoreSettings, store: Uuid) -> (Uuid, Uuid) {
+    let mut tx = engine.pool().begin().await.unwrap();
+    let done = upgrades::upgrade_in(
+        &mut tx,
+        engine,
+        settings,
+        store,
+        None,
+        &Who::interactive("tester"),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    match done {
+        Upgrade::Started {
+            requested,
+            backup_id,
+            ..
+        } => (requested.run_id, backup_id),
+        Upgrade::Already(s) => panic!("nothing started for {}", s.slug),
+    }
+}
+
+/// The objects of one case's namespace, normalized with [`Case::replacements`], sorted.
+fn state(objects: &BTreeMap<String, Vec<(String, DynamicObject)>>, c: &Case) -> Vec<String> {
+    let in_ns = objects
+        .get(&c.namespace())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut replace: Vec<(String, &str)> = in_ns
+        .iter()
+        .filter_map(|(_, o)| o.metadata.uid.clone())
+        .map(|uid| (uid, "<uid>"))
+        .collect();
+    replace.extend(c.replacements());
+    let mut v: Vec<String> = in_ns
+        .iter()
+        .map(|(kind, o)| normalized(kind, o, &replace))
+        .collect();
+    v.sort();
+    v
+}
+
+fn statuses(d: &RunDetail) -> Vec<(String, StepStatus, i32)> {
+    d.steps
+        .iter()
+        .map(|s| (s.name.clone(), s.status(), s.attempts))
+        .collect()
+}
+
+/// Checks that the dead process left the run exactly at its failure point.
+fn assert_crashed_where_armed(c: &Case, d: &RunDetail) {
+    let (point, i) = c.crash.unwrap();
+    let steps = STEPS;
+    let got = statuses(d);
+    let names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, steps, "{}: the run's steps", c.label());
+    let done = if point == "mid_step" { i } else { i + 1 };
+    for (j, (name, status, attempts)) in got.iter().enumerate() {
+        let want = if j < done {
+            (StepStatus::Succeeded, 1)
+        } else if j == done && done < steps.len() {
+            (StepStatus::Running, 1)
+        } else {
+            (StepStatus::Pending, 0)
+        };
+        assert_eq!(
+            (*status, *attempts),
+            want,
+            "{}: step {name} after the crash; all: {got:?}",
+            c.label()
+        );
+    }
+    let run_status = if done == steps.len() {
+        RunStatus::Succeeded
+    } else {
+        RunStatus::Running
+    };
+    assert_eq!(d.run.status(), run_status, "{}", c.label());
+}
+
+/// Waits until no run is queued, running or waiting.
+async fn all_runs_ended(pool: &PgPool, what: &str, within: Duration) {
+    wait_until(what, within, async || {
+        let active: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM urumi.runs WHERE status IN ('queued', 'running', 'waiting')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        active == 0
+    })
+    .await;
+}
+
+async fn assert_succeeded(engine: &Engine, run: Uuid, what: &str) {
+    let d = engine.run(run).await.unwrap();
+    assert_eq!(
+        d.run.status(),
+        RunStatus::Succeeded,
+        "{what}: {:?}",
+        d.run.error
+    );
+}
+
+/// The writes since request `after` that changed an object in each namespace, as
+/// `"verb resource/name"` → how many times (`create` for a 201, also from a server-side
+/// apply). Panics at any request after `after` that changed a PersistentVolumeClaim other
+/// than the backups' `store-backups`, or a Secret: an upgrade keeps data.
+fn writes_by_namespace(sim: &SimHandle, after: u64) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let log = sim.request_log().entries();
+    assert!(
+        log.first().is_some_and(|r| r.seq <= after + 1),
+        "the request log kept every request since setup"
+    );
+    let mut by_ns: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for r in log.into_iter().filter(|r| r.seq > after) {
+        let write = matches!(
+            r.verb.as_str(),
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        );
+        let resource = r.resource.split('/').next().unwrap_or_default();
+        // The pre-upgrade backup's home (`store-backups`, PVC storage) is the one claim an
+        // upgrade may change (create); the data volumes are re-applied unchanged with the
+        // web tier, and the Secrets never change.
+        let backup_home = resource == "persistentvolumeclaims"
+            && r.name.as_deref().or(r.created.as_deref()) == Some("store-backups");
+        assert!(
+            !(write
+                && r.changed
+                && matches!(resource, "persistentvolumeclaims" | "secrets")
+                && !backup_home),
+            "an upgrade wrote a volume claim or Secret: {r:?}"
+        );
+        if !r.changed {
+            continue;
+        }
+        let name = r.name.clone().or(r.created.clone()).unwrap_or_default();
+        // A server-side apply that made its object is a creation too.
+        let verb = if r.status == 201 { "create" } else { &r.verb };
+        let ns = if r.resource == "namespaces" {
+            Some(name.clone())
+        } else {
+            r.namespace.clone()
+        };
+        let ns = ns.unwrap_or_else(|| panic!("a change outside any namespace: {r:?}"));
+        *by_ns
+            .entry(ns)
+            .or_default()
+            .entry(format!("{verb} {}/{name}", r.resource))
+            .or_insert(0) += 1;
+    }
+    by_ns
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_like_an_uncrashed_upgrade(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let t0 = Instant::now();
+    let url = url_for(&connect);
+    let pool: PgPool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(connect)
+        .await
+        .unwrap();
+    let settings = StoreSettings::default();
+    let target = moved_on(&settings);
+    let deps = Arc::new(StoreDeps {
+        settings: settings.clone(),
+        pool: pool.clone(),
+        client: None,
+    });
+    let engine = Engine::new(
+        pool.clone(),
+        urumi_workflows::registry(Some(&deps)).unwrap(),
+    );
+    let sim = Simulator::builder().start().await.unwrap();
+    let kubeconfig = sim.kubeconfig_path().to_owned();
+
+    // 0. Setup: every store provisioned on stable 2026.11.
+    let mut cases = Vec::new();
+    let mut provisions = Vec::new();
+    let named: Vec<(Option<(&'static str, usize)>, String)> = (0..STEPS.len())
+        .flat_map(|i| POINTS.iter().map(move |(point, short)| (i, *point, *short)))
+        .map(|(i, point, short)| {
+            let step = STEPS[i].replace('_', "-");
+            (Some((point, i)), format!("up-{short}-{step}"))
+        })
+        .chain([(None, "up-none".to_owned())])
+        .collect();
+    for (crash, name) in named {
+        let r = service::create(&engine, &settings, &name, "woocommerce", None, "tester")
+            .await
+            .unwrap();
+        provisions.push(r.run_id);
+        cases.push(Case {
+            crash,
+            store: r.store.id,
+            slug: r.store.slug,
+            run: None,
+            backup: None,
+            dead_owner: None,
+        });
+    }
+    assert_eq!(cases.len(), 2 * STEPS.len() + 1);
+    let clean = store_worker(&url, &kubeconfig, None, CLEAN_LEASE_MS);
+    all_runs_ended(&pool, "every store provisioned", Duration::from_secs(180)).await;
+    for (run, c) in provisions.iter().zip(&cases) {
+        assert_succeeded(&engine, *run, &format!("{}: provisioning", c.label())).await;
+    }
+    clean.terminate();
+    assert!(
+        sim.wait_idle(Duration::from_secs(10)).await,
+        "the controllers caught up"
+    );
+    let setup_done = sim.request_log().entries().last().map_or(0, |r| r.seq);
+    let set_up = t0.elapsed();
+
+    // 1. Crash phase: one armed worker process per case, alone.
+    for c in cases.iter_mut().filter(|c| c.crash.is_some()) {
+        let (point, i) = c.crash.unwrap();
+        let failpoint = format!("{point}:{}", STEPS[i]);
+        let mut doomed = store_worker(&url, &kubeconfig, Some(&failpoint), DOOMED_LEASE_MS);
+        let (run, backup) = request(&engine, &target, c.store).await;
+        (c.run, c.backup) = (Some(run), Some(backup));
+        let status = doomed.exit_status(Duration::from_secs(90)).await;
+        assert!(
+            !status.success(),
+            "{}: the process aborted: {status}",
+            c.label()
+        );
+        let d = engine.run(c.run()).await.unwrap();
+        assert_crashed_where_armed(c, &d);
+        c.dead_owner = d.run.lease_owner.clone();
+    }
+    let crashed = t0.elapsed();
+
+    // 2. Recovery phase.
+    let aged = sqlx::query(
+        "UPDATE urumi.runs SET lease_expires_at = now() - interval '1 millisecond'
+         WHERE status = 'running'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    let in_flight = cases.iter().filter(|c| c.dead_owner.is_some()).count();
+    assert_eq!(
+        aged as usize, in_flight,
+        "every crash but the last checkpoint's left its run leased"
+    );
+    assert_eq!(in_flight, 2 * STEPS.len() - 1);
+    for c in cases.iter_mut().filter(|c| c.crash.is_none()) {
+        let (run, backup) = request(&engine, &target, c.store).await;
+        (c.run, c.backup) = (Some(run), Some(backup));
+    }
+    let rescuer = store_worker(&url, &kubeconfig, None, CLEAN_LEASE_MS);
+    all_runs_ended(&pool, "every run to end", Duration::from_secs(180)).await;
+    let recovered = t0.elapsed();
+    assert!(
+        sim.wait_idle(Duration::from_secs(10)).await,
+        "the controllers caught up"
+    );
+
+    let (_, release) = target.channel(None).unwrap();
+    for c in &cases {
+        let d = engine.run(c.run()).await.unwrap();
+        assert_eq!(
+            d.run.status(),
+            RunStatus::Succeeded,
+            "{}: {:?}",
+            c.label(),
+            d.run.error
+        );
+        let attempts: Vec<(String, i32)> = d
+            .steps
+            .iter()
+            .map(|s| (s.name.clone(), s.attempts))
+            .collect();
+        assert_eq!(
+            attempts,
+            c.expected_attempts(),
+            "{}: checkpointed steps ran once",
+            c.label()
+        );
+        let store = urumi_workflows::store::db::get(&pool, c.store)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.status.as_str(), "ready", "{}", c.label());
+        assert_eq!(store.version.as_deref(), Some("2026.12"), "{}", c.label());
+        assert_eq!(
+            store.pins.map(|p| p.0).as_ref(),
+            Some(&release.pins),
+            "{}",
+            c.label()
+        );
+        let backup = backups::get(&pool, c.backup.unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(backup.status, BackupStatus::Complete, "{}", c.label());
+        let events = engine.events_for_run(c.run()).await.unwrap();
+        let expired: Vec<&Value> = events
+            .iter()
+            .filter(|e| e.kind == "run.lease_expired")
+            .map(|e| &e.detail["previous_owner"])
+            .collect();
+        let want: Vec<Value> = c.dead_owner.iter().map(|o| json!(o)).collect();
+        assert_eq!(
+            expired,
+            want.iter().collect::<Vec<_>>(),
+            "{}: taken over once",
+            c.label()
+        );
+    }
+
+    let client = Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    let objects = objects_by_namespace(&client).await;
+    let writes = writes_by_namespace(&sim, setup_done);
+    let normalized_writes = |c: &Case| -> BTreeMap<String, usize> {
+        let no_writes = BTreeMap::new();
+        writes
+            .get(&c.namespace())
+            .unwrap_or(&no_writes)
+            .iter()
+            .map(|(k, n)| {
+                let k = c
+                    .replacements()
+                    .iter()
+                    .fold(k.clone(), |k, (from, to)| k.replace(from, to));
+                (k, *n)
+            })
+            .collect()
+    };
+    let reference = cases.iter().find(|c| c.crash.is_none()).unwrap();
+    let want = state(&objects, reference);
+    let want_writes = normalized_writes(reference);
+    // What the reference itself did, so that agreeing with it means something.
+    for job in [
+        "create jobs/store-backup-<backup-id>-1",
+        "create jobs/store-upgrade-1",
+        "patch deployments/wordpress",
+    ] {
+        assert_eq!(
+            want_writes.get(job),
+            Some(&1),
+            "{}: {job}; all writes: {want_writes:#?}",
+            reference.label()
+        );
+    }
+    for c in cases.iter().filter(|c| c.crash.is_some()) {
+        let got = state(&objects, c);
+        let missing: Vec<&String> = want.iter().filter(|o| !got.contains(o)).collect();
+        let extra: Vec<&String> = got.iter().filter(|o| !want.contains(o)).collect();
+        assert!(
+            got == want,
+            "{}: not the reference's cluster state;\nmissing: {missing:#?}\nextra: {extra:#?}",
+            c.label()
+        );
+        assert_eq!(
+            normalized_writes(c),
+            want_writes,
+            "{}: the writes that changed an object, with how many times",
+            c.label()
+        );
+    }
+
+    rescuer.terminate();
+    sim.shutdown().await;
+    eprintln!(
+        "set up by {:.1}s, {} crashes by {:.1}s, recovered by {:.1}s, checked by {:.1}s",
+        set_up.as_secs_f64(),
+        2 * STEPS.len(),
+        crashed.as_secs_f64(),
+        recovered.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+}
