@@ -66,6 +66,38 @@ fn header(head: &str, name: &str) -> Option<String> {
 }
 
 /// Store API bodies may come chunked; take the JSON between the first `{`/`[` and the last `}`/`]`.
+/// Places a Cash-on-Delivery order of one `product_id` through the Store API; its order id.
+fn place_order(host: &str, product_id: i64) -> i64 {
+    let (status, head, _) = http("GET", host, "/?rest_route=/wc/store/v1/cart", &[], None);
+    assert_eq!(status, 200);
+    let nonce = header(&head, "Nonce").expect("a Nonce header");
+    let token = header(&head, "Cart-Token").expect("a Cart-Token header");
+    let auth = [("Nonce", nonce.as_str()), ("Cart-Token", token.as_str())];
+    let (status, _, body) = http(
+        "POST",
+        host,
+        "/?rest_route=/wc/store/v1/cart/add-item",
+        &auth,
+        Some(&json!({ "id": product_id, "quantity": 1 })),
+    );
+    assert!(status == 200 || status == 201, "{body}");
+    let address = json!({
+        "first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Analytical St", "city": "London",
+        "state": "", "postcode": "N1 1AA", "country": "GB", "email": "ada@example.com", "phone": "0123456789"
+    });
+    let checkout =
+        json!({ "billing_address": address, "shipping_address": address, "payment_method": "cod" });
+    let (status, _, body) = http(
+        "POST",
+        host,
+        "/?rest_route=/wc/store/v1/checkout",
+        &auth,
+        Some(&checkout),
+    );
+    assert_eq!(status, 200, "{body}");
+    json_body(&body)["order_id"].as_i64().expect("an order id")
+}
+
 fn json_body(body: &str) -> Value {
     let start = body.find(['{', '[']).unwrap_or(0);
     let end = body.rfind(['}', ']']).map_or(body.len(), |i| i + 1);
@@ -83,7 +115,14 @@ async fn a_real_store_takes_a_cash_on_delivery_order_and_is_deleted() {
     let client = kube::Client::try_default()
         .await
         .expect("a kubeconfig for the k3d cluster");
-    let settings = StoreSettings::default();
+    // Two channels: `stable` as the defaults pin it, and `broken`, whose WooCommerce version
+    // does not exist, so an upgrade to it fails in its update Job and is rolled back.
+    let mut settings = StoreSettings::default();
+    let stable = settings.channels()["stable"].clone();
+    let mut broken = stable.clone();
+    broken.version = "9999.1".into();
+    broken.pins.woocommerce = "0.0.1".into();
+    settings.channels = [("stable".to_owned(), stable), ("broken".to_owned(), broken)].into();
     let deps = Arc::new(StoreDeps {
         settings: settings.clone(),
         pool: pool.clone(),
@@ -210,6 +249,81 @@ async fn a_real_store_takes_a_cash_on_delivery_order_and_is_deleted() {
         Some(product_id),
         "the same shop"
     );
+
+    // Backup → restore: an order placed after the backup is undone by the restore — the next
+    // order gets the id the undone one had (the orders table's AUTO_INCREMENT comes back
+    // with the dump).
+    let who = urumi_engine::Who::interactive("e2e");
+    let mut tx = pool.begin().await.unwrap();
+    let backup = service::backup_in(
+        &mut tx,
+        &engine,
+        created.store.id,
+        urumi_store::backups::BackupReason::Manual,
+        &who,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    finished(backup.requested.run_id, "the backup").await;
+    let after_backup = place_order(&host, product_id);
+    let mut tx = pool.begin().await.unwrap();
+    let restore = service::restore_in(&mut tx, &engine, created.store.id, backup.backup_id, &who)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    finished(restore.requested.run_id, "the restore").await;
+    assert_eq!(
+        place_order(&host, product_id),
+        after_backup,
+        "the order placed after the backup was undone by the restore"
+    );
+
+    // Upgrade → rollback: the `broken` channel's update Job fails; the run fails saying why,
+    // after restoring the old pins and the pre-upgrade backup; the store is ready on its old
+    // release and serves the same shop.
+    let mut tx = pool.begin().await.unwrap();
+    let upgrade = urumi_store::upgrades::upgrade_in(
+        &mut tx,
+        &engine,
+        &settings,
+        created.store.id,
+        Some("broken"),
+        &who,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let urumi_store::upgrades::Upgrade::Started { requested, .. } = upgrade else {
+        panic!("the upgrade did not start");
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2400);
+    let failed = loop {
+        let d = engine.run(requested.run_id).await.unwrap();
+        if !d.run.status().is_active() {
+            break d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upgrade took 40 minutes"
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    assert_eq!(failed.run.status(), RunStatus::Failed, "{failed:#?}");
+    let why = failed.run.error.clone().unwrap_or_default();
+    assert!(why.contains("rolled back"), "{why}");
+    let store = urumi_store::db::get(&pool, created.store.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.status.as_str(), "ready");
+    assert_ne!(
+        store.version.as_deref(),
+        Some("9999.1"),
+        "still on the old release"
+    );
+    let (status, _, body) = http("GET", &host, product_path, &[], None);
+    assert_eq!(status, 200, "{body}");
 
     let deleted = service::delete(&engine, created.store.id, "e2e")
         .await
