@@ -293,8 +293,11 @@ async fn pause_resume_and_cancel_hold_across_a_killed_worker(
     let done = w.wait_state(op.id, OperationState::Succeeded).await;
     assert_eq!(done.progress.succeeded, 4);
 
-    // Cancel: a second operation cancelled before its first poll skips every target.
+    // Cancel: a second operation cancelled before its first poll skips every target. No
+    // worker runs until it is cancelled: a live one may poll it at once and act on targets
+    // first (seen under load: 0 skipped).
     let more = w.failed_runs_after(2).await;
+    survivor.shutdown().await.unwrap();
     let op2 = w
         .ops
         .create(&on_failed_jobs(Action::Retry), "alice", "alice")
@@ -311,8 +314,9 @@ async fn pause_resume_and_cancel_hold_across_a_killed_worker(
         (OperationState::Cancelled, 2)
     );
     let parent = op2.run_id;
+    let finisher = w.worker().await;
     w.wait_run(parent, RunStatus::Succeeded).await;
-    survivor.shutdown().await.unwrap();
+    finisher.shutdown().await.unwrap();
     for (state, reason) in target_states(&w, op2.id).await {
         assert_eq!(state, TargetState::Skipped);
         assert_eq!(reason.as_deref(), Some("operation cancelled by dave"));
