@@ -5,7 +5,8 @@
 # frontend/e2e/dashboard.mjs in headless Chromium (playwright-core): sign in, create a store,
 # see it `ready` with every step succeeded without reloading, the fleet overview's charts against
 # the insights API, resource usage (one observation started with `urumi-worker start`: the store
-# page's bars and the fleet's quota table against the API), delete it; a bulk retry of the
+# page's bars and the fleet's quota table against the API), move it to another plan with the
+# store page's resize form (preview, then move: two plans in a urumi.toml), delete it; a bulk retry of the
 # failed runs (preview, start, the operation's page until it succeeded) and a rerun from a step; then the run's timeline,
 # the audit log and the tokens page (mint, secret once, revoke), with axe-core on every page.
 # Installs what it needs when missing: Debian's `chromium` (apt-get) and the frontend's npm
@@ -44,6 +45,33 @@ scripts/build-dashboard.sh >/dev/null || die "the dashboard did not build (scrip
 
 e2e_prepare urumi-e2e-dashboard
 
+# Two plans, read by the API and the workers through URUMI_CONFIG (as the Helm chart's
+# urumi.toml is): the built-in `starter` (the same values), which the stores are created on,
+# and a larger `pro` that the browser test moves the first store to through the store page's
+# resize form (more pods and CPU, a larger uploads volume; the database volume's size stays).
+cat >"$tmp/urumi.toml" <<'TOML'
+[stores.plans.starter]
+pods = "10"
+requests_cpu = "1"
+requests_memory = "1536Mi"
+limits_cpu = "2"
+limits_memory = "3Gi"
+pvcs = "4"
+requests_storage = "20Gi"
+db_storage = "5Gi"
+wp_storage = "5Gi"
+
+[stores.plans.pro]
+pods = "20"
+requests_cpu = "2"
+requests_memory = "1536Mi"
+limits_cpu = "2"
+limits_memory = "3Gi"
+pvcs = "4"
+requests_storage = "40Gi"
+db_storage = "5Gi"
+wp_storage = "10Gi"
+TOML
 
 # Pods, Jobs and namespace finalization take a moment (as in a cluster, if far quicker), so the
 # page has something to show live between the request and `ready`.
@@ -52,7 +80,7 @@ echo '{"podReadyMs": 1500, "jobRunMs": 1500, "namespaceFinalizeMs": 1000}' >"$tm
 # (`urumi-worker start store.usage fleet:usage`), so no scheduled run changes the numbers or
 # the run counts it compares. The hourly drift sweep is off for the same reason.
 e2e_start_platform SIM_TIMINGS="$tmp/sim-timings.json" URUMI__API__DASHBOARD_DIR="$PWD/frontend/dist" \
-  URUMI__USAGE__CRON="" URUMI__SWEEP__CRON=""
+  URUMI__USAGE__CRON="" URUMI__SWEEP__CRON="" URUMI_CONFIG="$tmp/urumi.toml"
 curl -fsS "$url/dashboard/" | grep -q '<div id="root">' || die "the API does not serve the dashboard at $url/dashboard/"
 
 sim=$(awk '$1 == "server:" { print $2 }' "$tmp/kubeconfig")
@@ -61,6 +89,6 @@ sim=$(awk '$1 == "server:" { print $2 }' "$tmp/kubeconfig")
 say "run the browser ($chromium)"
 URUMI_URL="$url" URUMI_TOKEN="$(cat "$tmp/admin-token")" CHROMIUM="$chromium" SIM_URL="$sim" \
   E2E_TIMEOUT="${E2E_TIMEOUT:-120}" E2E_SHOTS="${E2E_SHOTS:-}" \
-  URUMI_WORKER="$bin/urumi-worker" E2E_DATABASE_URL="${base%/*}/$db$query" \
+  URUMI_WORKER="$bin/urumi-worker" E2E_DATABASE_URL="${base%/*}/$db$query" URUMI_CONFIG="$tmp/urumi.toml" \
   node frontend/e2e/dashboard.mjs
 say "stop the platform"

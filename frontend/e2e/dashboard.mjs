@@ -8,7 +8,9 @@
 // `store.usage@1` observation (started here with `urumi-worker start`; the script turns the
 // workers' schedule off so that nothing else observes or adds runs) and the fleet page's quota
 // table and the store page's bars compared number by number with the API; see the first store
-// in the list, delete it and watch it become `deleted`.
+// in the list; move it from plan starter to pro with the store page's resize form (its preview's
+// quota and volume updates, then the move: the page, the API and the simulator's quota say pro),
+// delete it and watch it become `deleted`.
 // A repair's dry run on the failed runs page shows its cluster plan (ready, from a worker).
 // A bulk retry from the failed runs page (select everything matching, preview, start): the
 // operation's page until it `succeeded` with its target, the failing store `ready` again; the
@@ -17,7 +19,7 @@
 // provisioning run's page (its timeline: one succeeded bar per step), the audit log (the
 // store's `store.created` entry, filters, Load more) and the tokens page (mint a viewer token:
 // its secret shown once and accepted by the API; revoke it: marked revoked and refused).
-// axe-core runs on every page visited (sign-in, stores, create, store detail and its usage, runs, the bulk
+// axe-core runs on every page visited (sign-in, stores, create, store detail and its usage and resize form, runs, the bulk
 // form's preview and a repair's cluster plan, operation, operations, run detail, rerun dialog, fleet, audit, tokens); any "serious" or "critical" violation fails the test. A screenshot
 // of each page is saved (E2E_SHOTS, else a new temp directory) and its path printed.
 //
@@ -454,6 +456,48 @@ try {
     await page.waitForTimeout(500);
   }
   await page.locator('[data-testid="store-detail-status"][data-status="ready"]').waitFor({ timeout });
+
+  say("move it to plan pro with the resize form: preview (the quota and the uploads volume would change, nothing does), then move (confirm first)");
+  // scripts/e2e-dashboard.sh configures two plans: starter (the store's) and pro.
+  const resize = page.getByTestId("store-resize");
+  await expectText(resize.getByTestId("current-plan"), /^starter$/, "the current plan");
+  const newPlan = resize.getByLabel("New plan");
+  const offered = await newPlan.evaluate((s) => [...s.options].map((o) => `${o.value}=${o.textContent}`));
+  console.log(`   offered: ${offered.join(" | ")}`);
+  if (offered.length !== 1 || !offered[0].startsWith("pro=pro: 20 pods, 2 CPU")) throw new Error(`the resize form offers ${offered}, not pro alone with its quota`);
+  await newPlan.selectOption("pro");
+  await resize.getByRole("button", { name: "Preview", exact: true }).click();
+  await resize.locator('[data-testid="cluster-plan"][data-state="ready"]').waitFor({ timeout });
+  const resizePlan = await resize.getByTestId("target-plan").evaluate((x) => `${x.getAttribute("aria-label")}: ${x.textContent}`);
+  console.log(`   resize plan: ${resizePlan}`);
+  if (!/~ updateResourceQuota\/store-quota.*\/spec\/hard\/pods/.test(resizePlan) || !/~ updatePersistentVolumeClaim\/wordpress-content/.test(resizePlan)) {
+    throw new Error("the resize preview does not show the quota's and the uploads volume's updates");
+  }
+  if ((await api(`/api/v1/stores/${storeId}`)).plan !== "starter") throw new Error("the preview changed the store's plan");
+  await checkA11y("store-resize-preview");
+  await shot("store-resize-preview");
+  await resize.getByRole("button", { name: "Move to plan", exact: true }).click();
+  const resizeDialog = page.getByRole("dialog", { name: `Move ${name} to plan pro?` });
+  await resizeDialog.waitFor();
+  await resizeDialog.getByRole("button", { name: "Move", exact: true }).click();
+  await expectText(resize.getByTestId("current-plan"), /^pro$/, "the plan after the move");
+  const resized = Date.now() + timeout;
+  for (;;) {
+    const runs = (await api(`/api/v1/stores/${storeId}/runs`)).items;
+    if (runs.some((r) => r.kind === "store.resize" && r.status === "succeeded")) break;
+    if (runs.some((r) => r.kind === "store.resize" && (r.status === "failed" || r.status === "cancelled")) || Date.now() > resized) {
+      throw new Error(`no succeeded resize run: ${JSON.stringify(runs.map((r) => [r.kind, r.status]))}`);
+    }
+    await page.waitForTimeout(500);
+  }
+  await page.locator('[data-testid="store-detail-status"][data-status="ready"]').waitFor({ timeout });
+  const movedTo = await api(`/api/v1/stores/${storeId}`);
+  if (movedTo.plan !== "pro") throw new Error(`the API says the store is on ${movedTo.plan}, not pro`);
+  const hard = (await (await fetch(`${simUrl}/api/v1/namespaces/store-${slug}/resourcequotas/store-quota`)).json()).spec.hard;
+  if (hard.pods !== "20") throw new Error(`the store's quota allows ${hard.pods} pods after the move, not pro's 20`);
+  await expectText(page.getByTestId("store-plan"), /· pro$/, "the plan in the store's details");
+  await checkA11y("store-resized");
+  await shot("store-resized");
 
   say("delete it (confirm first) and watch it become deleted");
   await page.getByRole("button", { name: "Delete store" }).click();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { clusterPlanText, planFailure, summarisePlan, withPlanRun, type OperationPreview, type PlannedObject } from "./clusterplan";
+import type { Schemas } from "./api";
+import { clusterPlanText, planFailure, summarisePlan, withPlanRun, withStorePlanRun, type OperationPreview, type PlannedObject } from "./clusterplan";
 
 const obj = (kind: string, name: string, change: PlannedObject["change"], fields: string[] = []): PlannedObject => ({ kind, name, change, fields });
 
@@ -94,5 +95,25 @@ describe("withPlanRun", () => {
     expect(withPlanRun(ready, run("failed"))).toBe(ready);
     const none: OperationPreview = { matched: 0, targets: [] };
     expect(withPlanRun(none, run("succeeded", { stores: [] }))).toBe(none);
+  });
+});
+
+describe("withStorePlanRun", () => {
+  const store = { id: STORE } as Schemas["Store"];
+  const answer: Schemas["StoreAction"] = { store, not_started: "dry_run", cluster_plan: { run_id: PLAN_RUN, state: "pending" } };
+  it("fills a single store's pending dry run in from its run: the store's plan, the plan ready", () => {
+    const out = withStorePlanRun(answer, {
+      id: PLAN_RUN,
+      status: "succeeded",
+      output: { stores: [{ store_id: STORE, objects: [{ kind: "ResourceQuota", name: "store-quota", change: "update", fields: ["/spec/hard/pods"] }] }] },
+    });
+    expect(out.cluster_plan).toEqual({ run_id: PLAN_RUN, state: "ready" });
+    expect(out.plan).toEqual({ objects: [obj("ResourceQuota", "store-quota", "update", ["/spec/hard/pods"])] });
+    expect(out.store).toBe(store);
+  });
+  it("fails it with the run's error, and leaves it while the run is under way", () => {
+    expect(withStorePlanRun(answer, { id: PLAN_RUN, status: "failed", error: "boom" }).cluster_plan).toEqual({ run_id: PLAN_RUN, state: "failed", error: "boom" });
+    expect(withStorePlanRun(answer, { id: PLAN_RUN, status: "running" })).toBe(answer);
+    expect(withStorePlanRun(answer, undefined)).toBe(answer);
   });
 });

@@ -1,8 +1,9 @@
-// The cluster plan of a repair or delete dry run, as the bulk form shows it: per target, the
+// The cluster plan of a repair or delete dry run, as the bulk form shows it (and of a single
+// store's dry run, as the store page's resize form shows it): per target, the
 // objects that would be created, updated (which fields) or deleted, the unchanged ones as a
 // count, the action's failure; for the plan as a whole its state (ready, pending with the
 // store.preview run that will hold it, failed). A pending plan is filled in from that run's
-// output once it ends (`withPlanRun`), as the API would have (ops/src/plan.rs, `attach`).
+// output once it ends (`withPlanRun`, `withStorePlanRun`), as the API would have (ops/src/plan.rs, `attach`).
 import type { Schemas } from "./api";
 
 export type ClusterPlan = Schemas["ClusterPlan"];
@@ -64,24 +65,23 @@ interface RunStorePlan {
   error?: string | null;
 }
 
+type PlanRun = Pick<Schemas["RunDetail"], "id" | "status" | "output" | "error">;
+
 /**
- * A pending preview with its store.preview run's result: once the run succeeded, each target
- * gets its store's plan and the plan is ready; once it failed or was cancelled, the plan
- * failed with the run's error. Otherwise (still under way, no plan pending) `preview` as it is.
+ * A pending plan's store.preview run, once it ended: the plan's new state and, if it
+ * succeeded, each store's plan by store id. `undefined` while it is under way, for another
+ * run, or with no plan pending.
  */
-export function withPlanRun(preview: OperationPreview, run: Pick<Schemas["RunDetail"], "id" | "status" | "output" | "error"> | undefined): OperationPreview {
-  const plan = preview.cluster_plan;
-  if (!plan || plan.state !== "pending" || !run || run.id !== plan.run_id) return preview;
+function endedPlan(plan: ClusterPlan | undefined, run: PlanRun | undefined): { plan: ClusterPlan; stores?: Map<string, StorePlan> } | undefined {
+  if (!plan || plan.state !== "pending" || !run || run.id !== plan.run_id) return undefined;
   if (run.status === "failed" || run.status === "cancelled") {
-    return { ...preview, cluster_plan: { ...plan, state: "failed", error: run.error ?? `the preview run is ${run.status}` } };
+    return { plan: { ...plan, state: "failed", error: run.error ?? `the preview run is ${run.status}` } };
   }
-  if (run.status !== "succeeded") return preview;
+  if (run.status !== "succeeded") return undefined;
   const stores = (run.output as { stores?: RunStorePlan[] } | null | undefined)?.stores;
-  if (!Array.isArray(stores)) return { ...preview, cluster_plan: { ...plan, state: "failed", error: "the preview run's output is not a plan" } };
-  const byStore = new Map(stores.map((s) => [s.store_id, s]));
-  const targets = preview.targets.map((t) => {
-    const s = byStore.get(storeOf(t) ?? "");
-    if (!s) return t;
+  if (!Array.isArray(stores)) return { plan: { ...plan, state: "failed", error: "the preview run's output is not a plan" } };
+  const byStore = new Map<string, StorePlan>();
+  for (const s of stores) {
     const objects: PlannedObject[] = s.objects.map((o) => ({
       kind: o.kind,
       name: o.name,
@@ -89,7 +89,32 @@ export function withPlanRun(preview: OperationPreview, run: Pick<Schemas["RunDet
       fields: o.fields ?? [],
       ...(o.note ? { note: o.note } : {}),
     }));
-    return { ...t, plan: { objects, ...(s.error ? { error: s.error } : {}) } };
+    byStore.set(s.store_id, { objects, ...(s.error ? { error: s.error } : {}) });
+  }
+  return { plan: { ...plan, state: "ready" }, stores: byStore };
+}
+
+/**
+ * A pending preview with its store.preview run's result: once the run succeeded, each target
+ * gets its store's plan and the plan is ready; once it failed or was cancelled, the plan
+ * failed with the run's error. Otherwise (still under way, no plan pending) `preview` as it is.
+ */
+export function withPlanRun(preview: OperationPreview, run: PlanRun | undefined): OperationPreview {
+  const ended = endedPlan(preview.cluster_plan, run);
+  if (!ended) return preview;
+  const { plan, stores } = ended;
+  if (!stores) return { ...preview, cluster_plan: plan };
+  const targets = preview.targets.map((t) => {
+    const s = stores.get(storeOf(t) ?? "");
+    return s ? { ...t, plan: s } : t;
   });
-  return { ...preview, targets, cluster_plan: { ...plan, state: "ready" } };
+  return { ...preview, targets, cluster_plan: plan };
+}
+
+/** The same for a single store's dry run (resize, suspend, …): its answer with the run's plan. */
+export function withStorePlanRun(answer: Schemas["StoreAction"], run: PlanRun | undefined): Schemas["StoreAction"] {
+  const ended = endedPlan(answer.cluster_plan, run);
+  if (!ended) return answer;
+  const s = ended.stores?.get(answer.store.id);
+  return { ...answer, cluster_plan: ended.plan, ...(s ? { plan: s } : {}) };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defaultChoiceLabel, planLabel, type Plan } from "./plans";
+import { defaultChoiceLabel, otherPlans, planLabel, type Plan } from "./plans";
 
 const business: Plan = {
   name: "business",
@@ -24,5 +24,13 @@ describe("plans", () => {
     expect(defaultChoiceLabel([business, { ...business, name: "starter", default: true }])).toBe("Platform default (starter)");
     expect(defaultChoiceLabel([business])).toBe("Platform default");
     expect(defaultChoiceLabel(undefined)).toBe("Platform default");
+  });
+  it("offers a store every plan but its own, in the list's order", () => {
+    const starter = { ...business, name: "starter", default: true };
+    const pro = { ...business, name: "pro" };
+    expect(otherPlans([business, pro, starter], "starter").map((p) => p.name)).toEqual(["business", "pro"]);
+    expect(otherPlans([starter], "starter")).toEqual([]);
+    expect(otherPlans([business], "gone")).toEqual([business]);
+    expect(otherPlans(undefined, "starter")).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 // How the create form names a plan: its name and what its quota allows, and the choice
-// that leaves the plan to the platform (the default plan, named).
+// that leaves the plan to the platform (the default plan, named); the plans the store page's
+// resize form offers (every one but the store's own).
 import type { Schemas } from "./api";
 
 export type Plan = Schemas["PlanView"];
@@ -13,4 +14,9 @@ export function planLabel(p: Plan): string {
 export function defaultChoiceLabel(plans: Plan[] | undefined): string {
   const d = plans?.find((p) => p.default);
   return d ? `Platform default (${d.name})` : "Platform default";
+}
+
+/** The plans a store on `current` may move to: all the others, in the list's order. */
+export function otherPlans(plans: Plan[] | undefined, current: string): Plan[] {
+  return plans?.filter((p) => p.name !== current) ?? [];
 }

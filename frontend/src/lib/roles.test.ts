@@ -22,6 +22,8 @@ describe("permission", () => {
     expect(permission(operator, "rerun_run").enabled).toBe(true);
     expect(permission(operator, "run_operation").enabled).toBe(true);
     expect(permission(viewer, "run_operation")).toMatchObject({ visible: true, enabled: false });
+    expect(permission(viewer, "resize_store")).toMatchObject({ visible: true, enabled: false });
+    expect(permission(operator, "resize_store")).toEqual({ visible: true, enabled: true });
     expect(permission(operator, "delete_store").visible).toBe(false);
     const admin = { role: "admin" as const, name: "a" };
     for (const a of ["create_store", "delete_store", "repair_store", "retry_run", "rerun_run", "cancel_run", "run_operation"] as const) {

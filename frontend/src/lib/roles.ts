@@ -26,6 +26,7 @@ export type Action =
   | "backup_store"
   | "manage_domains"
   | "upgrade_store"
+  | "resize_store"
   | "retry_run"
   | "rerun_run"
   | "cancel_run"
@@ -45,6 +46,8 @@ export const NEEDS: Record<Action, Role> = {
   manage_domains: "operator",
   /** Upgrade a store to its channel's current release. */
   upgrade_store: "operator",
+  /** Move a store to another plan. */
+  resize_store: "operator",
   retry_run: "operator",
   rerun_run: "operator",
   cancel_run: "operator",

@@ -1,6 +1,7 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams } from "react-router";
 import { Backups } from "../components/Backups";
+import { ResizeStore } from "../components/ResizeStore";
 import { StepsTable } from "../components/Steps";
 import { StoreDomains } from "../components/StoreDomains";
 import { TestOrder } from "../components/TestOrder";
@@ -174,7 +175,7 @@ export function StoreDetailPage() {
         </div>
         <div>
           <dt className="text-slate-500">Engine · plan</dt>
-          <dd>
+          <dd data-testid="store-plan">
             {s.engine} · {s.plan}
           </dd>
         </div>
@@ -233,6 +234,8 @@ export function StoreDetailPage() {
       <StoreDomains store={s} />
 
       <StoreUsage id={id} />
+
+      {(s.status === "ready" || sleeping) && <ResizeStore store={s} />}
 
       {!gone && <Backups store={s} />}
 
