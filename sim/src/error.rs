@@ -145,20 +145,35 @@ impl ApiError {
         name: &str,
         causes: &[(String, String, &'static str)],
     ) -> Self {
+        Self::invalid_kind(rt.kind, rt.group, name, causes)
+    }
+
+    /// [`ApiError::invalid`] for any kind, stored or not (`Scale`): names it `Kind.group`
+    /// (`Deployment.apps`, `Scale.autoscaling`), or `Kind` for core.
+    pub fn invalid_kind(
+        kind: &str,
+        group: &str,
+        name: &str,
+        causes: &[(String, String, &'static str)],
+    ) -> Self {
         let parts: Vec<String> = causes.iter().map(|(f, m, _)| format!("{f}: {m}")).collect();
-        let kind = rt.qualified_kind();
-        let message = if parts.len() == 1 {
-            format!("{kind} \"{name}\" is invalid: {}", parts[0])
+        let qualified = if group.is_empty() {
+            kind.to_string()
         } else {
-            format!("{kind} \"{name}\" is invalid: [{}]", parts.join(", "))
+            format!("{kind}.{group}")
+        };
+        let message = if parts.len() == 1 {
+            format!("{qualified} \"{name}\" is invalid: {}", parts[0])
+        } else {
+            format!("{qualified} \"{name}\" is invalid: [{}]", parts.join(", "))
         };
         let causes: Vec<Value> = causes
             .iter()
             .map(|(f, m, r)| json!({ "reason": r, "message": m, "field": f }))
             .collect();
-        let mut d = json!({ "name": name, "kind": rt.kind, "causes": causes });
-        if !rt.group.is_empty() {
-            d["group"] = json!(rt.group);
+        let mut d = json!({ "name": name, "kind": kind, "causes": causes });
+        if !group.is_empty() {
+            d["group"] = json!(group);
         }
         Self::new(422, "Invalid", message).with_details(d)
     }

@@ -35,6 +35,9 @@
 //! `services/{name}:{port}/proxy/…` reaches a simulated app when a Ready pod backs the
 //! Service ([`proxy`]).
 //!
+//! `…/{deployments,statefulsets}/{name}/scale` reads and writes a workload's replicas as an
+//! `autoscaling/v1` `Scale` ([`scale`]).
+//!
 //! A test can run a process as a ServiceAccount: create the account and its RoleBindings
 //! or ClusterRoleBindings as admin, then
 //! [`SimHandle::service_account_token`] and [`SimHandle::kubeconfig_with_token`] ([`auth`],
@@ -54,6 +57,7 @@ pub mod protobuf;
 pub mod proxy;
 pub mod rbac;
 pub mod resources;
+pub mod scale;
 pub mod selectors;
 mod server;
 pub mod store;

@@ -60,15 +60,6 @@ impl ResourceType {
             format!("{}.{}", self.plural, self.group)
         }
     }
-
-    /// `Deployment.apps`, or `Pod` for core: how `Invalid` messages name the kind.
-    pub fn qualified_kind(&self) -> String {
-        if self.group.is_empty() {
-            self.kind.to_string()
-        } else {
-            format!("{}.{}", self.kind, self.group)
-        }
-    }
 }
 
 macro_rules! rt {

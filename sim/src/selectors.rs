@@ -157,6 +157,47 @@ impl LabelSelector {
     }
 }
 
+impl Req {
+    fn key(&self) -> &str {
+        match self {
+            Req::Eq(k, _)
+            | Req::Ne(k, _)
+            | Req::In(k, _)
+            | Req::NotIn(k, _)
+            | Req::Exists(k)
+            | Req::NotExists(k) => k,
+        }
+    }
+}
+
+/// A sorted value set, `(a,b)`.
+fn set_string(vs: &[String]) -> String {
+    let mut vs = vs.to_vec();
+    vs.sort();
+    format!("({})", vs.join(","))
+}
+
+/// The selector string as the real server writes one (`labels.Selector.String()`: the
+/// requirements sorted by key, set values sorted), e.g. a `Scale`'s `status.selector`.
+impl std::fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut reqs: Vec<&Req> = self.0.iter().collect();
+        reqs.sort_by(|a, b| a.key().cmp(b.key()));
+        let parts: Vec<String> = reqs
+            .into_iter()
+            .map(|r| match r {
+                Req::Eq(k, v) => format!("{k}={v}"),
+                Req::Ne(k, v) => format!("{k}!={v}"),
+                Req::In(k, vs) => format!("{k} in {}", set_string(vs)),
+                Req::NotIn(k, vs) => format!("{k} notin {}", set_string(vs)),
+                Req::Exists(k) => k.clone(),
+                Req::NotExists(k) => format!("!{k}"),
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
 impl FieldSelector {
     /// Parses `fieldSelector` syntax (`=`, `==`, `!=`, comma-separated).
     ///
@@ -224,6 +265,18 @@ mod tests {
                 .unwrap()
                 .matches(&obj)
         );
+    }
+
+    #[test]
+    fn a_selector_object_prints_as_the_api_server_writes_it() {
+        let sel = json!({"matchLabels": {"tier": "front", "app": "web"},
+            "matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "dev"]},
+                                 {"key": "gone", "operator": "DoesNotExist"}]});
+        assert_eq!(
+            LabelSelector::from_object(&sel).to_string(),
+            "app=web,env in (dev,prod),!gone,tier=front"
+        );
+        assert_eq!(LabelSelector::from_object(&json!({})).to_string(), "");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::faults::{FaultAction, FaultConfig, FaultRule, RequestRecord};
 use crate::policy::Requester;
 use crate::rbac::{self, Attributes, Decision, ResourceAttributes, Verb};
 use crate::resources::{self, RESOURCES};
+use crate::scale::Change;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{EventType, PatchType, State, WatchEvent, WriteOpts};
 
@@ -733,6 +734,45 @@ fn default_manager(ua: &str) -> String {
     }
 }
 
+/// A client write's options: `fieldManager` (else the user agent's first word), `dryRun`.
+fn write_opts(ctx: &Ctx<'_>, subresource: Option<&str>) -> WriteOpts {
+    WriteOpts {
+        manager: ctx
+            .params
+            .get("fieldManager")
+            .cloned()
+            .unwrap_or_else(|| default_manager(ctx.user_agent)),
+        dry_run: ctx.params.get("dryRun").is_some_and(|d| d == "All"),
+        subresource: subresource.map(String::from),
+        requester: ctx.requester.clone(),
+    }
+}
+
+/// A `PATCH`'s type from its `Content-Type`; an apply needs a `fieldManager`.
+fn patch_type(ctx: &Ctx<'_>) -> ApiResult<PatchType> {
+    let ct = ctx
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let ptype = match ct {
+        "application/apply-patch+yaml"
+        | "application/apply-patch+json"
+        | "application/apply-patch+cbor" => PatchType::Apply,
+        "application/merge-patch+json" => PatchType::Merge,
+        "application/strategic-merge-patch+json" => PatchType::Strategic,
+        "application/json-patch+json" => PatchType::Json,
+        other => return Err(ApiError::unsupported_media_type(other)),
+    };
+    if ptype == PatchType::Apply && !ctx.params.contains_key("fieldManager") {
+        return Err(ApiError::unprocessable(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        ));
+    }
+    Ok(ptype)
+}
+
 fn resource_verb(
     cluster: &Arc<Cluster>,
     verb: &str,
@@ -768,18 +808,7 @@ fn resource_verb(
     }
     let ns_str = ns.unwrap_or_default();
     let name = ctx.name.clone().unwrap_or_default();
-    let opts = WriteOpts {
-        manager: p
-            .get("fieldManager")
-            .cloned()
-            .unwrap_or_else(|| default_manager(ctx.user_agent)),
-        dry_run: p.get("dryRun").is_some_and(|d| d == "All"),
-        subresource: match sub {
-            Some("status") => Some("status".into()),
-            _ => None,
-        },
-        requester: ctx.requester.clone(),
-    };
+    let opts = write_opts(ctx, sub.filter(|s| *s == "status"));
     let labels = LabelSelector::parse(
         p.get("labelSelector")
             .map(String::as_str)
@@ -884,26 +913,7 @@ fn resource_verb(
             if ctx.name.is_none() {
                 return Err(ApiError::method_not_allowed("patch", rt));
             }
-            let ct = ctx
-                .content_type
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim();
-            let ptype = match ct {
-                "application/apply-patch+yaml"
-                | "application/apply-patch+json"
-                | "application/apply-patch+cbor" => PatchType::Apply,
-                "application/merge-patch+json" => PatchType::Merge,
-                "application/strategic-merge-patch+json" => PatchType::Strategic,
-                "application/json-patch+json" => PatchType::Json,
-                other => return Err(ApiError::unsupported_media_type(other)),
-            };
-            if ptype == PatchType::Apply && !p.contains_key("fieldManager") {
-                return Err(ApiError::unprocessable(
-                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
-                ));
-            }
+            let ptype = patch_type(ctx)?;
             let patch = decode_body(body, "error decoding patch")?;
             let force = p.get("force").is_some_and(|f| f == "true" || f == "1");
             if force && ptype != PatchType::Apply {
@@ -1006,81 +1016,25 @@ fn token_request(cluster: &Arc<Cluster>, ctx: &Ctx<'_>, body: &[u8]) -> ApiResul
     Ok(value_response(201, &answer).into())
 }
 
-fn scale_of(obj: &Value) -> Value {
-    let md = &obj["metadata"];
-    let selector = obj
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    json!({
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {"name": md["name"], "namespace": md["namespace"], "uid": md["uid"], "resourceVersion": md["resourceVersion"], "creationTimestamp": md["creationTimestamp"]},
-        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
-        "status": {"replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
-    })
-}
-
-/// The `scale` subresource of Deployments and StatefulSets (autoscaling/v1 `Scale`).
+/// `…/{deployments,statefulsets}/{name}/scale`: see [`crate::scale`].
 fn scale(cluster: &Arc<Cluster>, verb: &str, ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Outcome> {
     let rt = &RESOURCES[ctx.res];
-    let ns = ctx.ns.clone().unwrap_or_default();
-    let name = ctx.name.clone().unwrap_or_default();
-    let mut st = lock(cluster);
-    let obj = st
-        .get(ctx.res, &ns, &name)
-        .ok_or_else(|| ApiError::not_found(rt, &name))?;
-    let current = scale_of(&obj);
-    let wanted = match verb {
-        "get" => return Ok(value_response(200, &current).into()),
-        "update" => decode_body(body, "couldn't get version/kind")?,
-        "patch" => {
-            let patch = decode_body(body, "error decoding patch")?;
-            let mut s = current;
-            match ctx
-                .content_type
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-            {
-                "application/json-patch+json" => crate::patch::json_patch(&mut s, &patch)?,
-                _ => crate::patch::merge_patch(&mut s, &patch),
-            }
-            s
+    let (Some(ns), Some(name)) = (ctx.ns.as_deref(), ctx.name.as_deref()) else {
+        return Err(ApiError::no_route());
+    };
+    let change = match verb {
+        "get" => {
+            let s = crate::scale::get(&lock(cluster), ctx.res, ns, name)?;
+            return Ok(value_response(200, &s).into());
         }
+        "update" => Change::Replace(decode_body(body, "couldn't get version/kind")?),
+        "patch" => Change::Patch(patch_type(ctx)?, decode_body(body, "error decoding patch")?),
         _ => return Err(ApiError::method_not_allowed(verb, rt)),
     };
-    let replicas = wanted
-        .pointer("/spec/replicas")
-        .cloned()
-        .unwrap_or(json!(1));
-    let opts = WriteOpts {
-        manager: ctx
-            .params
-            .get("fieldManager")
-            .cloned()
-            .unwrap_or_else(|| default_manager(ctx.user_agent)),
-        dry_run: false,
-        subresource: None,
-        requester: ctx.requester.clone(),
-    };
-    let w = st.patch(
-        ctx.res,
-        &ns,
-        &name,
-        PatchType::Merge,
-        json!({"spec": {"replicas": replicas}}),
-        false,
-        &opts,
-    )?;
+    let opts = write_opts(ctx, None);
+    let w = crate::scale::write(&mut lock(cluster), ctx.res, ns, name, &change, &opts)?;
     Ok(Outcome {
-        resp: value_response(200, &scale_of(&w.obj)),
+        resp: with_warnings(value_response(200, &w.obj), &w.warnings),
         changed: w.changed,
         created: None,
     })

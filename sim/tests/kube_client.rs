@@ -1,11 +1,13 @@
 //! kube-rs typed clients against the simulator over real HTTP: every resource Urumi uses,
-//! server-side apply semantics, watches, controllers, admission, faults and bad input.
+//! server-side apply semantics, watches, controllers, the scale subresource, admission,
+//! faults and bad input.
 
 use std::fmt::Debug;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, LimitRange, Namespace, PersistentVolumeClaim, Pod, ResourceQuota, Secret,
@@ -721,6 +723,192 @@ async fn deployments_and_statefulsets_run_pods_that_become_ready() {
             .len(),
         1
     );
+    sim.shutdown().await;
+}
+
+/// How many pods labelled `app=<app>` there are once the controllers have settled.
+async fn settled_pods(sim: &SimHandle, pods: &Api<Pod>, app: &str) -> usize {
+    sim.wait_idle(IDLE).await;
+    pods.list(&ListParams::default().labels(&format!("app={app}")))
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+/// Waits on a watch for the Deployment's first change to `replicas`.
+async fn watched_replicas(
+    events: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<Deployment>>> + Unpin),
+    replicas: i32,
+) {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .expect("event in time")
+            .unwrap()
+            .expect("the watch goes on");
+        if let WatchEvent::Modified(d) = ev
+            && d.spec.and_then(|s| s.replicas) == Some(replicas)
+        {
+            return;
+        }
+    }
+}
+
+fn scale_to(mut scale: Scale, replicas: i32) -> Scale {
+    scale.spec = Some(ScaleSpec {
+        replicas: Some(replicas),
+    });
+    scale
+}
+
+#[tokio::test]
+async fn the_scale_subresource_sets_a_deployments_replicas_and_its_pods_follow() {
+    let (sim, c) = start().await;
+    let deploys: Api<Deployment> = Api::default_namespaced(c.clone());
+    let pods: Api<Pod> = Api::default_namespaced(c);
+    let d: Deployment = obj(
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": template("web")}}),
+    );
+    deploys.create(&PostParams::default(), &d).await.unwrap();
+    assert_eq!(settled_pods(&sim, &pods, "web").await, 2);
+    let d = deploys.get("web").await.unwrap();
+
+    let first = deploys.get_scale("web").await.unwrap();
+    assert_eq!(first.metadata.name.as_deref(), Some("web"));
+    assert_eq!(first.metadata.namespace.as_deref(), Some("default"));
+    assert_eq!(first.metadata.uid, d.metadata.uid);
+    assert_eq!(first.metadata.resource_version, d.metadata.resource_version);
+    assert_eq!(
+        first.metadata.creation_timestamp,
+        d.metadata.creation_timestamp
+    );
+    assert_eq!(first.spec.as_ref().unwrap().replicas, Some(2));
+    let status = first.status.clone().unwrap();
+    assert_eq!(
+        (status.replicas, status.selector.as_deref()),
+        (2, Some("app=web"))
+    );
+
+    // A merge patch to 0: only spec.replicas moves; watchers and the controllers see it.
+    let mut events = deploys
+        .watch(
+            &WatchParams::default()
+                .fields("metadata.name=web")
+                .timeout(10),
+            d.metadata.resource_version.as_deref().unwrap(),
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let zero = deploys
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(zero.spec.unwrap().replicas, Some(0));
+    assert_ne!(
+        zero.metadata.resource_version,
+        first.metadata.resource_version
+    );
+    watched_replicas(&mut events, 0).await;
+    assert_eq!(settled_pods(&sim, &pods, "web").await, 0);
+    let d0 = deploys.get("web").await.unwrap();
+    assert_eq!(d0.spec.as_ref().unwrap().replicas, Some(0));
+    assert_eq!(d0.spec.as_ref().unwrap().template, d.spec.unwrap().template);
+    assert_eq!(
+        d0.metadata.generation,
+        Some(d.metadata.generation.unwrap() + 1)
+    );
+    assert!(
+        d0.managed_fields()
+            .iter()
+            .any(|m| m.subresource.as_deref() == Some("scale")
+                && m.operation.as_deref() == Some("Update")),
+        "{:?}",
+        d0.managed_fields()
+    );
+
+    // A replace with the first Scale's resourceVersion is stale; a fresh one goes through.
+    let stale = deploys
+        .replace_scale("web", &PostParams::default(), &scale_to(first, 3))
+        .await
+        .unwrap_err();
+    let (code, reason, _) = api_error(stale);
+    assert_eq!((code, reason.as_str()), (409, "Conflict"));
+    let fresh = scale_to(deploys.get_scale("web").await.unwrap(), 3);
+    let three = deploys
+        .replace_scale("web", &PostParams::default(), &fresh)
+        .await
+        .unwrap();
+    assert_eq!(three.spec.unwrap().replicas, Some(3));
+    assert_eq!(settled_pods(&sim, &pods, "web").await, 3);
+    assert_eq!(
+        deploys.get("web").await.unwrap().spec.unwrap().replicas,
+        Some(3)
+    );
+
+    let negative = deploys
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": -1}})),
+        )
+        .await
+        .unwrap_err();
+    let (code, reason, message) = api_error(negative);
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert!(message.contains("spec.replicas"), "{message}");
+    let (code, _, message) = api_error(deploys.get_scale("nope").await.unwrap_err());
+    assert_eq!(code, 404, "{message}");
+    assert!(
+        message.contains("deployments.apps \"nope\" not found"),
+        "{message}"
+    );
+    let missing = deploys
+        .patch_scale(
+            "nope",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(missing).0, 404);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_scale_subresource_sets_a_statefulsets_replicas() {
+    let (sim, c) = start().await;
+    let sts: Api<StatefulSet> = Api::default_namespaced(c.clone());
+    let pods: Api<Pod> = Api::default_namespaced(c);
+    let s: StatefulSet = obj(
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+        "spec": {"serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": template("db")}}),
+    );
+    sts.create(&PostParams::default(), &s).await.unwrap();
+    assert_eq!(settled_pods(&sim, &pods, "db").await, 1);
+    let scale = sts.get_scale("db").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(1));
+    assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=db"));
+
+    let three = sts
+        .patch_scale(
+            "db",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(three.spec.unwrap().replicas, Some(3));
+    assert_eq!(settled_pods(&sim, &pods, "db").await, 3);
+    assert!(pods.get("db-2").await.is_ok());
+    assert_eq!(sts.get("db").await.unwrap().spec.unwrap().replicas, Some(3));
+    assert_eq!(api_error(sts.get_scale("nope").await.unwrap_err()).0, 404);
     sim.shutdown().await;
 }
 

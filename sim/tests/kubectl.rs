@@ -1,6 +1,6 @@
 //! A real `kubectl` (v1.35) against the simulator through the kubeconfig it writes:
 //! `get`, `apply --server-side` (idempotent, conflicts), `wait`, `get -w`, `delete`,
-//! admission messages. kubectl comes from `KUBECTL`, `.tools/bin/kubectl`, or is installed
+//! admission messages, `scale` (through the scale subresource). kubectl comes from `KUBECTL`, `.tools/bin/kubectl`, or is installed
 //! by `sim/scripts/install-kubectl.sh` on first use.
 
 use std::path::PathBuf;
@@ -372,5 +372,76 @@ async fn kubectl_gets_applies_waits_watches_and_deletes_against_the_simulator() 
         "{}",
         gone.stderr
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_scales_a_deployment_through_the_scale_subresource() {
+    let Some(bin) = kubectl_or_skip() else { return };
+    let sim = Simulator::builder().start().await.unwrap();
+    let k = Kubectl::new(bin, &sim);
+    let applied = k.apply(STORE, &[]).await;
+    assert!(applied.ok, "{}\n{}", applied.stdout, applied.stderr);
+    sim.wait_idle(Duration::from_secs(10)).await;
+
+    let raw = k
+        .ok(&[
+            "get",
+            "--raw",
+            "/apis/apps/v1/namespaces/store-demo/deployments/wordpress/scale",
+        ])
+        .await;
+    let scale: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        (&scale["kind"], &scale["spec"]["replicas"]),
+        (&serde_json::json!("Scale"), &serde_json::json!(2)),
+        "{raw}"
+    );
+    assert_eq!(scale["status"]["selector"], "app=wordpress", "{raw}");
+
+    let replicas = || {
+        k.ok(&[
+            "-n",
+            "store-demo",
+            "get",
+            "deployment",
+            "wordpress",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+    };
+    let pods = || {
+        k.ok(&[
+            "-n",
+            "store-demo",
+            "get",
+            "pods",
+            "-l",
+            "app=wordpress",
+            "-o",
+            "name",
+        ])
+    };
+    for n in [1, 2] {
+        let mark = sim.request_log().mark();
+        let want = format!("--replicas={n}");
+        let scaled = k
+            .ok(&["-n", "store-demo", "scale", "deployment/wordpress", &want])
+            .await;
+        assert!(
+            scaled.contains("deployment.apps/wordpress scaled"),
+            "{scaled}"
+        );
+        let through_scale = sim
+            .request_log()
+            .since(mark)
+            .into_iter()
+            .any(|r| r.resource == "deployments/scale" && r.changed);
+        assert!(through_scale, "kubectl wrote the scale subresource");
+        assert_eq!(replicas().await, n.to_string());
+        sim.wait_idle(Duration::from_secs(10)).await;
+        let names = pods().await;
+        assert_eq!(names.lines().count(), n, "{names}");
+    }
     sim.shutdown().await;
 }

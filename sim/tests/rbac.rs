@@ -2,7 +2,8 @@
 //! the TokenRequest API (or `SimHandle::service_account_token`) in a kubeconfig from
 //! `kubeconfig_with_token`; ClusterRoleBindings and RoleBindings decide what it may do, a
 //! refusal is the API server's 403 Forbidden word for word, an unknown token is 401, a
-//! server-side apply that creates needs `create`, and deleting a binding revokes at once.
+//! server-side apply that creates needs `create`, the scale subresource is checked as
+//! `deployments/scale`, and deleting a binding revokes at once.
 //! Also: the policy and disruption-budget resources are served and discovered.
 
 mod common;
@@ -423,6 +424,82 @@ async fn server_side_apply_that_creates_needs_create_besides_patch() {
         .expect("apply updates with patch");
     assert_eq!(changed.data.expect("data")["k"], "2");
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_scale_subresource_is_authorized_as_deployments_scale() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let (sim, admin) = cluster_with_worker().await;
+    let scaler = |verbs: Value| json!([{"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": verbs}]);
+    cluster_role(&admin, "scaler", scaler(json!(["get", "patch"]))).await;
+    let rbs: Api<RoleBinding> = Api::namespaced(admin.clone(), "store-a");
+    create(
+        &rbs,
+        json!({"metadata": {"name": "worker-scales"}, "roleRef": role_ref("scaler"), "subjects": worker_subject()}),
+    )
+    .await;
+    let admin_deploys: Api<Deployment> = Api::namespaced(admin.clone(), "store-a");
+    create(
+        &admin_deploys,
+        json!({"metadata": {"name": "web"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}}),
+    )
+    .await;
+    let token = sim
+        .service_account_token("urumi", "urumi-worker")
+        .await
+        .expect("token issued");
+    let deploys: Api<Deployment> = Api::namespaced(token_client(&sim, &token).await, "store-a");
+    let zero = Patch::Merge(json!({"spec": {"replicas": 0}}));
+
+    let scale = deploys
+        .get_scale("web")
+        .await
+        .expect("get deployments/scale");
+    assert_eq!(scale.spec.expect("spec").replicas, Some(1));
+    deploys
+        .patch_scale("web", &PatchParams::default(), &zero)
+        .await
+        .expect("patch deployments/scale");
+    let (code, _, message) = api_error(
+        deploys
+            .replace_scale("web", &PostParams::default(), &scale_of(0))
+            .await
+            .expect_err("no update on deployments/scale"),
+    );
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "deployments.apps \"web\" is forbidden: User \"system:serviceaccount:urumi:urumi-worker\" cannot update resource \"deployments/scale\" in API group \"apps\" in the namespace \"store-a\""
+        )
+    );
+    let (code, _, _) = api_error(deploys.get("web").await.expect_err("no get on deployments"));
+    assert_eq!(code, 403);
+
+    // `deployments` alone does not grant its scale subresource.
+    cluster_role(
+        &admin,
+        "scaler",
+        json!([{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "patch"]}]),
+    )
+    .await;
+    let (code, _, message) = api_error(
+        deploys
+            .patch_scale("web", &PatchParams::default(), &zero)
+            .await
+            .expect_err("deployments does not cover deployments/scale"),
+    );
+    assert_eq!(code, 403);
+    assert!(
+        message.contains("cannot patch resource \"deployments/scale\""),
+        "{message}"
+    );
+    sim.shutdown().await;
+}
+
+fn scale_of(replicas: i32) -> k8s_openapi::api::autoscaling::v1::Scale {
+    obj(json!({"metadata": {"name": "web"}, "spec": {"replicas": replicas}}))
 }
 
 #[tokio::test]
