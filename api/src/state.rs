@@ -46,7 +46,7 @@ impl AppState {
         // Bulk operations' parent runs (`operation@1`) are declared beside them.
         let registry = urumi_ops::with_declared(&urumi_store::registry()?)?;
         let engine = Engine::new(pool.clone(), registry);
-        let ops = urumi_ops::Ops::new(engine.clone())
+        let ops = urumi_ops::Ops::new(engine.clone(), Arc::new(settings.stores.clone()))
             .plan_wait(Duration::from_millis(settings.api.plan_preview_wait_ms));
         Ok(Self {
             tokens: TokenCache::new(settings.token_cache()),

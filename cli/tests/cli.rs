@@ -1010,6 +1010,45 @@ async fn ops_create_refuses_an_empty_selector_without_all_with_the_apis_problem(
     .ok();
     assert_eq!(field(&all, "matched"), "1", "{all:#?}");
 
+    // A resize names its plan (--to-plan; --plan filters); its dry run says where each store
+    // would go.
+    let no_plan = ctl(
+        url,
+        admin,
+        &["ops", "create", "--action", "resize", "--all"],
+    )
+    .await;
+    assert_eq!(no_plan.code, 1, "{no_plan:#?}");
+    assert!(
+        no_plan
+            .stderr
+            .contains("a resize names the plan to move to")
+            && no_plan.stderr.contains("\n  /plan: "),
+        "{no_plan:#?}"
+    );
+    let resize = ctl(
+        url,
+        admin,
+        &[
+            "--json",
+            "ops",
+            "create",
+            "--action",
+            "resize",
+            "--to-plan",
+            "starter",
+            "--all",
+            "--dry-run",
+        ],
+    )
+    .await
+    .ok();
+    let would = resize.json()["preview"]["targets"][0]["would"].clone();
+    assert!(
+        would.as_str().unwrap().contains("to plan starter"),
+        "{would}"
+    );
+
     // A rerun from a step needs a kind; delete needs admin; a selector matching nothing
     // creates nothing.
     let no_kind = ctl(

@@ -12,6 +12,8 @@ pub(crate) struct NewOperation<'a> {
     pub run_id: Uuid,
     pub action: Action,
     pub from_step: Option<&'a str>,
+    pub plan: Option<&'a str>,
+    pub channel: Option<&'a str>,
     pub selector: &'a serde_json::Value,
     pub max_concurrency: i32,
     pub canary_size: i32,
@@ -24,13 +26,15 @@ pub(crate) struct NewOperation<'a> {
 
 pub(crate) async fn insert(conn: &mut PgConnection, o: &NewOperation<'_>) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO urumi.operations (id, run_id, action, from_step, selector, max_concurrency,
-             canary_size, canary_then, max_failures, matched, owner, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO urumi.operations (id, run_id, action, from_step, plan, channel, selector,
+             max_concurrency, canary_size, canary_then, max_failures, matched, owner, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         o.id,
         o.run_id,
         o.action.as_str(),
         o.from_step,
+        o.plan,
+        o.channel,
         o.selector,
         o.max_concurrency,
         o.canary_size,
@@ -70,6 +74,8 @@ struct Row {
     run_id: Uuid,
     action: String,
     from_step: Option<String>,
+    plan: Option<String>,
+    channel: Option<String>,
     selector: serde_json::Value,
     max_concurrency: i32,
     canary_size: i32,
@@ -97,6 +103,8 @@ impl Row {
             run_id: self.run_id,
             action: parse(&self.action)?,
             from_step: self.from_step,
+            plan: self.plan,
+            channel: self.channel,
             selector: self.selector,
             max_concurrency: self.max_concurrency,
             canary_size: self.canary_size,
@@ -150,14 +158,14 @@ pub(crate) async fn get(
     lock: bool,
 ) -> sqlx::Result<Option<Operation>> {
     let row = if lock {
-        sqlx::query_as!(Row, "SELECT id, run_id, action, from_step, selector, max_concurrency, canary_size,
+        sqlx::query_as!(Row, "SELECT id, run_id, action, from_step, plan, channel, selector, max_concurrency, canary_size,
                  canary_then, canary_passed, max_failures, state, reason, matched, owner, created_by,
                  created_at, updated_at, finished_at
              FROM urumi.operations WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(&mut *conn)
         .await?
     } else {
-        sqlx::query_as!(Row, "SELECT id, run_id, action, from_step, selector, max_concurrency, canary_size,
+        sqlx::query_as!(Row, "SELECT id, run_id, action, from_step, plan, channel, selector, max_concurrency, canary_size,
                  canary_then, canary_passed, max_failures, state, reason, matched, owner, created_by,
                  created_at, updated_at, finished_at
              FROM urumi.operations WHERE id = $1", id)
@@ -182,7 +190,7 @@ pub(crate) async fn page(
 ) -> sqlx::Result<Vec<Operation>> {
     let rows = sqlx::query_as!(
         Row,
-        "SELECT id, run_id, action, from_step, selector, max_concurrency, canary_size,
+        "SELECT id, run_id, action, from_step, plan, channel, selector, max_concurrency, canary_size,
              canary_then, canary_passed, max_failures, state, reason, matched, owner, created_by,
              created_at, updated_at, finished_at
          FROM urumi.operations

@@ -1,11 +1,13 @@
 //! `operation@1`: the parent run that carries an operation out, one step `drive` that polls
 //! ([`crate::drive`]) until every target has been acted on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use urumi_engine::{Definition, Engine, Registry, RetryPolicy, StepContext, StepOptions};
+use urumi_store::settings::StoreSettings;
 use uuid::Uuid;
 
 /// The operation workflow's name.
@@ -46,15 +48,21 @@ pub fn declared() -> urumi_engine::Result<Definition> {
 }
 
 /// `operation@1` with its code. Its targets are acted on through an engine over `registry`
-/// (the definitions a target's run may be of).
+/// (the definitions a target's run may be of); a resize or upgrade reads `stores`' plans and
+/// channels.
 ///
 /// # Errors
 /// As [`declared`].
-pub fn definition(pool: PgPool, registry: Registry) -> urumi_engine::Result<Definition> {
+pub fn definition(
+    pool: PgPool,
+    registry: Registry,
+    stores: Arc<StoreSettings>,
+) -> urumi_engine::Result<Definition> {
     let engine = Engine::new(pool, registry);
     declared()?.implement("drive", move |ctx: StepContext| {
         let engine = engine.clone();
-        async move { crate::drive::poll(&engine, &ctx).await }
+        let stores = stores.clone();
+        async move { crate::drive::poll(&engine, &stores, &ctx).await }
     })
 }
 
@@ -70,11 +78,14 @@ pub fn with_declared(registry: &Registry) -> urumi_engine::Result<Registry> {
 ///
 /// # Errors
 /// As [`with_declared`].
-pub fn with_code(pool: PgPool, registry: &Registry) -> urumi_engine::Result<Registry> {
-    Registry::new(
-        registry
-            .iter()
-            .map(|d| (**d).clone())
-            .chain([definition(pool, registry.clone())?]),
-    )
+pub fn with_code(
+    pool: PgPool,
+    registry: &Registry,
+    stores: Arc<StoreSettings>,
+) -> urumi_engine::Result<Registry> {
+    Registry::new(registry.iter().map(|d| (**d).clone()).chain([definition(
+        pool,
+        registry.clone(),
+        stores,
+    )?]))
 }

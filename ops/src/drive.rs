@@ -11,6 +11,8 @@ use urumi_engine::{
     AuditEntry, Engine, Lane, ResultExt, RunStatus, StepContext, StepError, StepOutcome, Who,
 };
 use urumi_store::service::Lifecycle;
+use urumi_store::settings::StoreSettings;
+use urumi_store::upgrades::Upgrade;
 use uuid::Uuid;
 
 use crate::db::{self, Open};
@@ -83,7 +85,11 @@ async fn transition(
 }
 
 /// The step: one poll.
-pub(crate) async fn poll(engine: &Engine, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+pub(crate) async fn poll(
+    engine: &Engine,
+    stores: &StoreSettings,
+    ctx: &StepContext,
+) -> Result<StepOutcome, StepError> {
     let input: OperationInput = ctx.input_as()?;
     let pool = engine.pool();
     let id = input.operation_id;
@@ -113,7 +119,7 @@ pub(crate) async fn poll(engine: &Engine, ctx: &StepContext) -> Result<StepOutco
     }
     let op = load(pool, id).await?;
     let tried = if op.state == S::Running {
-        start_targets(engine, &op).await?
+        start_targets(engine, stores, &op).await?
     } else {
         0
     };
@@ -232,7 +238,11 @@ async fn refresh(engine: &Engine, op: &Operation) -> Result<(), StepError> {
 
 /// Starts pending targets, up to the free concurrency (and only the canary's until it
 /// passed). Returns how many it tried.
-async fn start_targets(engine: &Engine, op: &Operation) -> Result<usize, StepError> {
+async fn start_targets(
+    engine: &Engine,
+    stores: &StoreSettings,
+    op: &Operation,
+) -> Result<usize, StepError> {
     let free = (i64::from(op.max_concurrency) - op.progress.running).max(0);
     let n = free.min(STARTS_PER_POLL as i64);
     if n == 0 {
@@ -249,7 +259,7 @@ async fn start_targets(engine: &Engine, op: &Operation) -> Result<usize, StepErr
     for chunk in pending.chunks(CHUNK) {
         let mut tx = engine.pool().begin().await.retryable()?;
         for t in chunk {
-            start_one(engine, &mut tx, op, t).await?;
+            start_one(engine, stores, &mut tx, op, t).await?;
         }
         tx.commit().await.retryable()?;
     }
@@ -267,12 +277,13 @@ enum Acted {
 /// Acts on one target inside a savepoint: started, done, or skipped with the reason.
 async fn start_one(
     engine: &Engine,
+    stores: &StoreSettings,
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     op: &Operation,
     t: &Open,
 ) -> Result<(), StepError> {
     let mut sp = sqlx::Connection::begin(&mut **tx).await.retryable()?;
-    let acted = act(engine, &mut sp, op, t).await;
+    let acted = act(engine, stores, &mut sp, op, t).await;
     let (to, child, reason) = match acted {
         Ok(Acted::Started(child)) => (T::Running, Some(child), None),
         Ok(Acted::Done) => (T::Succeeded, Some(t.run_id), None),
@@ -351,6 +362,7 @@ impl From<sqlx::Error> for Skip {
 
 async fn act(
     engine: &Engine,
+    stores: &StoreSettings,
     conn: &mut PgConnection,
     op: &Operation,
     t: &Open,
@@ -366,62 +378,92 @@ async fn act(
             Some(_) => {}
         }
     }
-    match op.action {
-        Action::Retry => {
+    match (op.action, store) {
+        (Action::Retry, _) => {
             engine.retry_run_in(conn, t.run_id, &who).await?;
             Ok(Acted::Started(t.run_id))
         }
-        Action::Cancel => {
+        (Action::Cancel, _) => {
             engine.cancel_run_in(conn, t.run_id, &op.created_by).await?;
             Ok(Acted::Done)
         }
-        Action::Rerun => {
+        (Action::Rerun, _) => {
             let started = engine
                 .rerun_in(conn, t.run_id, op.from_step.as_deref(), &who)
                 .await?;
             Ok(Acted::Started(started.run_id))
         }
-        Action::Repair | Action::Delete => {
-            let Some(store) = store else {
-                return Err(Skip::Because(format!("{} is not a store", t.subject)));
-            };
-            let requested = if op.action == Action::Repair {
-                urumi_store::service::repair_in(conn, engine, store, &who).await?
-            } else {
-                urumi_store::service::delete_in(conn, engine, store, &who).await?
-            };
-            Ok(Acted::Started(requested.run_id))
+        (_, None) => Err(Skip::Because(format!("{} is not a store", t.subject))),
+        (action, Some(store)) => act_on_store(engine, stores, conn, op, action, store, &who).await,
+    }
+}
+
+/// A store action on `store` (the run actions were handled by [`act`]).
+async fn act_on_store(
+    engine: &Engine,
+    stores: &StoreSettings,
+    conn: &mut PgConnection,
+    op: &Operation,
+    action: Action,
+    store: Uuid,
+    who: &Who<'_>,
+) -> Result<Acted, Skip> {
+    use urumi_store::service as svc;
+    let lifecycle = match action {
+        Action::Repair => {
+            return Ok(Acted::Started(
+                svc::repair_in(conn, engine, store, who).await?.run_id,
+            ));
+        }
+        Action::Delete => {
+            return Ok(Acted::Started(
+                svc::delete_in(conn, engine, store, who).await?.run_id,
+            ));
         }
         Action::Backup => {
-            let Some(store) = store else {
-                return Err(Skip::Because(format!("{} is not a store", t.subject)));
-            };
-            let requested = urumi_store::service::backup_in(
-                conn,
-                engine,
-                store,
-                urumi_store::backups::BackupReason::Manual,
-                &who,
-            )
-            .await?;
-            Ok(Acted::Started(requested.requested.run_id))
+            let reason = urumi_store::backups::BackupReason::Manual;
+            let b = svc::backup_in(conn, engine, store, reason, who).await?;
+            return Ok(Acted::Started(b.requested.run_id));
         }
-        Action::Suspend | Action::Resume => {
-            let Some(store) = store else {
-                return Err(Skip::Because(format!("{} is not a store", t.subject)));
-            };
-            let done = if op.action == Action::Suspend {
-                urumi_store::service::suspend_in(conn, engine, store, &who).await?
-            } else {
-                urumi_store::service::resume_in(conn, engine, store, &who).await?
-            };
-            match done {
-                Lifecycle::Started(r) => Ok(Acted::Started(r.run_id)),
-                Lifecycle::Unchanged(s) => Err(Skip::Because(format!(
-                    "store {store} is already {}",
-                    s.status
+        Action::Upgrade => {
+            let channel = op.channel.as_deref();
+            return match urumi_store::upgrades::upgrade_in(
+                conn, engine, stores, store, channel, who,
+            )
+            .await?
+            {
+                Upgrade::Started { requested, .. } => Ok(Acted::Started(requested.run_id)),
+                Upgrade::Already(s) => Err(Skip::Because(format!(
+                    "store {store} already runs channel {}'s release {}",
+                    s.channel,
+                    s.version.as_deref().unwrap_or("?")
                 ))),
+            };
+        }
+        Action::Suspend => svc::suspend_in(conn, engine, store, who).await?,
+        Action::Resume => svc::resume_in(conn, engine, store, who).await?,
+        Action::Resize => {
+            let Some(plan) = op.plan.as_deref() else {
+                return Err(Skip::Because("the operation names no plan".into()));
+            };
+            match svc::resize_in(conn, engine, stores, store, plan, who).await? {
+                Lifecycle::Unchanged(_) => {
+                    return Err(Skip::Because(format!(
+                        "store {store} is already on plan {plan}"
+                    )));
+                }
+                started => started,
             }
         }
+        Action::Retry | Action::Cancel | Action::Rerun => {
+            return Err(Skip::Because(format!("{action} is not a store action")));
+        }
+    };
+    match lifecycle {
+        Lifecycle::Started(r) => Ok(Acted::Started(r.run_id)),
+        Lifecycle::Unchanged(s) => Err(Skip::Because(format!(
+            "store {store} is already {}",
+            s.status
+        ))),
     }
 }

@@ -26,6 +26,13 @@ urumi_engine::text_enum!(
         Resume = "resume",
         /// Back the target store up (`store.backup`); a store that is not ready is skipped.
         Backup = "backup",
+        /// Move the target store to the operation's plan (`store.resize`); a store already on
+        /// it is skipped, one whose usage would not fit it is skipped saying why.
+        Resize = "resize",
+        /// Upgrade the target store onto the operation's channel, or its own
+        /// (`store.upgrade`, with automatic rollback); a store already on the channel's
+        /// release is skipped.
+        Upgrade = "upgrade",
     }
 );
 
@@ -40,7 +47,13 @@ impl Action {
     pub fn on_store(self) -> bool {
         matches!(
             self,
-            Action::Repair | Action::Delete | Action::Suspend | Action::Resume | Action::Backup
+            Action::Repair
+                | Action::Delete
+                | Action::Suspend
+                | Action::Resume
+                | Action::Backup
+                | Action::Resize
+                | Action::Upgrade
         )
     }
 }
@@ -155,6 +168,10 @@ pub struct Spec {
     pub action: Action,
     /// For [`Action::Rerun`]: the step to rerun from (`None`: from scratch).
     pub from_step: Option<String>,
+    /// For [`Action::Resize`] (required): the plan every target store moves to.
+    pub plan: Option<String>,
+    /// For [`Action::Upgrade`]: the release channel (`None`: each store's own).
+    pub channel: Option<String>,
     pub selector: Selector,
     /// Targets under way at once.
     pub max_concurrency: u32,
@@ -182,6 +199,10 @@ pub struct Operation {
     pub run_id: Uuid,
     pub action: Action,
     pub from_step: Option<String>,
+    /// A resize's plan.
+    pub plan: Option<String>,
+    /// An upgrade's channel (`None`: each store's own).
+    pub channel: Option<String>,
     /// The selector as it was sent.
     pub selector: serde_json::Value,
     pub max_concurrency: i32,

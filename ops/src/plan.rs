@@ -20,7 +20,7 @@ use urumi_store::preview::{
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::model::Action;
+use crate::model::{Action, Spec};
 use crate::select::Preview;
 
 /// How often the API looks at the preview run while it waits.
@@ -56,6 +56,8 @@ fn planned(action: Action) -> Option<PlannedAction> {
         Action::Suspend => Some(PlannedAction::Suspend),
         Action::Resume => Some(PlannedAction::Resume),
         Action::Backup => Some(PlannedAction::Backup),
+        Action::Resize => Some(PlannedAction::Resize),
+        Action::Upgrade => Some(PlannedAction::Upgrade),
         Action::Retry | Action::Cancel | Action::Rerun => None,
     }
 }
@@ -68,12 +70,12 @@ fn planned(action: Action) -> Option<PlannedAction> {
 /// [`Error::Engine`] / [`Error::Database`] when the preview run cannot be started or read.
 pub(crate) async fn attach(
     engine: &Engine,
-    action: Action,
+    spec: &Spec,
     preview: &mut Preview,
     actor: &str,
     wait: Duration,
 ) -> Result<(), Error> {
-    let Some(planned) = planned(action) else {
+    let Some(planned) = planned(spec.action) else {
         return Ok(());
     };
     let store_ids: Vec<Uuid> = preview
@@ -87,7 +89,15 @@ pub(crate) async fn attach(
         return Ok(());
     }
     let (plan, plans) = compute(
-        engine, planned, store_ids, None, None, None, None, actor, wait,
+        engine,
+        planned,
+        store_ids,
+        spec.plan.clone(),
+        None,
+        None,
+        spec.channel.clone(),
+        actor,
+        wait,
     )
     .await?;
     let mut plans: HashMap<Uuid, StorePlan> = plans.into_iter().map(|p| (p.store_id, p)).collect();

@@ -169,6 +169,23 @@ pub(crate) fn forecast(spec: &Spec, m: &Matched) -> String {
             Some(id) => format!("resume store {id} (store.resume; skipped if not suspended)"),
             None => format!("skip: {} is not a store", m.subject),
         },
+        Action::Resize => match urumi_store::subject::store_of(&m.subject) {
+            Some(id) => format!(
+                "move store {id} to plan {} (store.resize; skipped if already on it or its usage would not fit)",
+                spec.plan.as_deref().unwrap_or("?")
+            ),
+            None => format!("skip: {} is not a store", m.subject),
+        },
+        Action::Upgrade => match urumi_store::subject::store_of(&m.subject) {
+            Some(id) => format!(
+                "upgrade store {id} onto {} current release (store.upgrade, rolled back on failure; skipped if it already runs it)",
+                spec.channel.as_deref().map_or_else(
+                    || "its own channel's".to_owned(),
+                    |c| format!("channel {c}'s")
+                )
+            ),
+            None => format!("skip: {} is not a store", m.subject),
+        },
     }
 }
 

@@ -2,11 +2,13 @@
 //! (pause / resume / approve / cancel) and read. Each write is one transaction with its audit
 //! entry, under the operator's name.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use sqlx::PgConnection;
 use urumi_engine::{AuditEntry, Engine, NewRun};
+use urumi_store::settings::StoreSettings;
 use uuid::Uuid;
 
 use crate::db;
@@ -69,6 +71,8 @@ impl Control {
 #[derive(Debug, Clone)]
 pub struct Ops {
     engine: Engine,
+    /// The plans and channels a resize or upgrade may name.
+    stores: Arc<StoreSettings>,
     plan_wait: Duration,
 }
 
@@ -83,11 +87,13 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
 }
 
 impl Ops {
-    /// Operations started through `engine`.
+    /// Operations started through `engine`, resizes and upgrades checked against `stores`'
+    /// plans and channels.
     #[must_use]
-    pub fn new(engine: Engine) -> Self {
+    pub fn new(engine: Engine, stores: Arc<StoreSettings>) -> Self {
         Self {
             engine,
+            stores,
             plan_wait: DEFAULT_PLAN_WAIT,
         }
     }
@@ -140,6 +146,7 @@ impl Ops {
                 format!("unknown workflow definition {def:?}"),
             ));
         }
+        self.check_parameters(spec)?;
         match (&spec.from_step, spec.action) {
             (Some(_), a) if a != Action::Rerun => Err(invalid(
                 "/from_step",
@@ -175,6 +182,37 @@ impl Ops {
         }
     }
 
+    /// A resize names a plan that exists, an upgrade a channel that exists (or none), and no
+    /// other action names either.
+    fn check_parameters(&self, spec: &Spec) -> Result<(), Error> {
+        match (&spec.plan, spec.action) {
+            (Some(_), a) if a != Action::Resize => {
+                return Err(invalid("/plan", "plan applies to the resize action only"));
+            }
+            (None, Action::Resize) => {
+                return Err(invalid("/plan", "a resize names the plan to move to"));
+            }
+            (Some(plan), _) => {
+                self.stores
+                    .plan(Some(plan))
+                    .map_err(|e| invalid("/plan", e))?;
+            }
+            (None, _) => {}
+        }
+        match (&spec.channel, spec.action) {
+            (Some(_), a) if a != Action::Upgrade => Err(invalid(
+                "/channel",
+                "channel applies to the upgrade action only",
+            )),
+            (Some(channel), _) => self
+                .stores
+                .channel(Some(channel))
+                .map(|_| ())
+                .map_err(|e| invalid("/channel", e)),
+            (None, _) => Ok(()),
+        }
+    }
+
     /// The dry run: how many runs match and what would happen to the first ones — for a
     /// repair or delete with the cluster plan of each, computed by a worker for `actor`
     /// (see [`crate::plan`]).
@@ -185,7 +223,7 @@ impl Ops {
     pub async fn preview(&self, spec: &Spec, actor: &str) -> Result<Preview, Error> {
         self.check(spec)?;
         let mut p = preview(&self.engine, spec, PREVIEWED).await?;
-        crate::plan::attach(&self.engine, spec.action, &mut p, actor, self.plan_wait).await?;
+        crate::plan::attach(&self.engine, spec, &mut p, actor, self.plan_wait).await?;
         Ok(p)
     }
 
@@ -263,6 +301,8 @@ impl Ops {
                 run_id: parent.run_id,
                 action: spec.action,
                 from_step: spec.from_step.as_deref(),
+                plan: spec.plan.as_deref(),
+                channel: spec.channel.as_deref(),
                 selector: &selector,
                 max_concurrency: spec.max_concurrency as i32,
                 canary_size: spec.canary.map_or(0, |c| c.size.of(n).min(n)) as i32,
@@ -284,7 +324,8 @@ impl Ops {
             id,
             parent.run_id,
             json!({ "action": spec.action, "matched": n, "selector": selector,
-                    "max_concurrency": spec.max_concurrency, "from_step": spec.from_step }),
+                    "max_concurrency": spec.max_concurrency, "from_step": spec.from_step,
+                    "plan": spec.plan, "channel": spec.channel }),
         )
         .await?;
         let op = db::get(&mut tx, id, false)

@@ -67,8 +67,8 @@ async fn main() -> anyhow::Result<()> {
         urumi_workflows::registry((client.is_some() || !running_worker).then_some(&deps))
             .context("loading workflow definitions")?;
     // Bulk operations' parent runs act on runs of every definition above.
-    let registry =
-        urumi_ops::with_code(pool.clone(), &registry).context("loading the operation workflow")?;
+    let registry = urumi_ops::with_code(pool.clone(), &registry, Arc::new(settings.stores.clone()))
+        .context("loading the operation workflow")?;
     let engine = Engine::new(pool.clone(), registry.clone());
 
     match args.first().map(String::as_str) {

@@ -56,7 +56,7 @@ async fn an_operation_survives_a_sigkilled_worker_and_obeys_pause_and_resume_acr
         .unwrap();
     let registry = urumi_ops::with_declared(&urumi_workflows::registry(None).unwrap()).unwrap();
     let engine = Engine::new(pool.clone(), registry);
-    let ops = Ops::new(engine.clone());
+    let ops = Ops::new(engine.clone(), Default::default());
     let mut runs = Vec::new();
     for name in ["d0", "d1", "d2"] {
         runs.push(failed_demo(&pool, name, 1500).await);
@@ -64,6 +64,8 @@ async fn an_operation_survives_a_sigkilled_worker_and_obeys_pause_and_resume_acr
     let spec = Spec {
         action: Action::Retry,
         from_step: None,
+        plan: None,
+        channel: None,
         selector: Selector {
             status: Some(RunStatus::Failed),
             definition: Some("demo".into()),

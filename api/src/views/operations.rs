@@ -33,6 +33,12 @@ pub enum OperationAction {
     Resume,
     /// Back the store up (a store that is not ready is skipped).
     Backup,
+    /// Move the store to the operation's `plan` (a store already on it is skipped; one whose
+    /// usage would not fit it is skipped saying why).
+    Resize,
+    /// Upgrade the store onto the operation's `channel`, or its own channel, with automatic
+    /// rollback (a store already on the channel's release is skipped).
+    Upgrade,
 }
 
 impl From<OperationAction> for urumi_ops::Action {
@@ -46,6 +52,8 @@ impl From<OperationAction> for urumi_ops::Action {
             OperationAction::Suspend => Self::Suspend,
             OperationAction::Resume => Self::Resume,
             OperationAction::Backup => Self::Backup,
+            OperationAction::Resize => Self::Resize,
+            OperationAction::Upgrade => Self::Upgrade,
         }
     }
 }
@@ -61,6 +69,8 @@ impl From<urumi_ops::Action> for OperationAction {
             urumi_ops::Action::Suspend => Self::Suspend,
             urumi_ops::Action::Resume => Self::Resume,
             urumi_ops::Action::Backup => Self::Backup,
+            urumi_ops::Action::Resize => Self::Resize,
+            urumi_ops::Action::Upgrade => Self::Upgrade,
         }
     }
 }
@@ -198,6 +208,14 @@ pub struct CreateOperation {
     /// For `rerun`: the step to rerun from (needs `selector.kind`).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub from_step: Option<Text>,
+    /// For `resize` (required): the plan every matched store moves to (one of
+    /// `GET /plans`; `selector.plan` filters by the plan stores are on now).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub plan: Option<Text>,
+    /// For `upgrade`: the release channel (one of `GET /channels`); each store's own channel
+    /// when absent.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub channel: Option<Text>,
     /// Targets under way at once, 1 to 10,000 (10 when absent).
     pub max_concurrency: Option<i64>,
     pub canary: Option<CanarySpec>,
@@ -241,6 +259,8 @@ impl CreateOperation {
         Ok(urumi_ops::Spec {
             action: self.action.into(),
             from_step: self.from_step.as_ref().map(|t| t.0.clone()),
+            plan: self.plan.as_ref().map(|t| t.0.clone()),
+            channel: self.channel.as_ref().map(|t| t.0.clone()),
             selector: self.selector.to_ops(),
             max_concurrency,
             canary,
@@ -354,6 +374,12 @@ pub struct Operation {
     pub action: OperationAction,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_step: Option<String>,
+    /// A resize's plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// An upgrade's channel (absent: each store's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     pub selector: OperationSelector,
     pub max_concurrency: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -390,6 +416,8 @@ impl From<&urumi_ops::Operation> for Operation {
             run_id: o.run_id,
             action: o.action.into(),
             from_step: o.from_step.clone(),
+            plan: o.plan.clone(),
+            channel: o.channel.clone(),
             selector: OperationSelector::from_ops(&selector),
             max_concurrency: o.max_concurrency,
             canary: (o.canary_size > 0).then_some(CanaryView {
@@ -587,6 +615,8 @@ mod tests {
                 run_id: Uuid::now_v7(),
                 action: OperationAction::Rerun,
                 from_step: full.then(|| "wordpress".into()),
+                plan: full.then(|| "business".into()),
+                channel: full.then(|| "stable".into()),
                 selector,
                 max_concurrency: 10,
                 canary: full.then_some(CanaryView {

@@ -7,6 +7,7 @@ mod own_postgres;
 mod auth;
 mod backups;
 mod bad_input;
+mod bulk_lifecycle;
 mod dashboard;
 mod database_tls;
 mod domains;

@@ -28,7 +28,7 @@ pub(crate) async fn worker(
         client,
     });
     let registry = urumi_workflows::registry(Some(&deps)).unwrap();
-    let registry = urumi_ops::with_code(pool.clone(), &registry).unwrap();
+    let registry = urumi_ops::with_code(pool.clone(), &registry, Default::default()).unwrap();
     let options = WorkerOptions {
         poll_interval: Duration::from_millis(50),
         ..WorkerOptions::default()

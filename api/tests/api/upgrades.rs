@@ -17,7 +17,7 @@ use crate::helpers::{TestApp, problem, spawn_app_with};
 use crate::operations::wait_for;
 
 /// The default settings plus a channel `edge` at 2026.12 with a newer WordPress.
-fn with_edge() -> StoreSettings {
+pub(crate) fn with_edge() -> StoreSettings {
     let mut s = StoreSettings::default();
     let stable = s.channel(None).unwrap().1;
     s.channels = BTreeMap::from([

@@ -97,7 +97,11 @@ async fn worker_mode(url: &str, a: &Args) -> anyhow::Result<()> {
         .max_connections(WorkerOptions::POOL_SIZE)
         .connect(url)
         .await?;
-    let registry = urumi_ops::with_code(pool.clone(), &registry(a.step_ms, a.interactive_ms)?)?;
+    let registry = urumi_ops::with_code(
+        pool.clone(),
+        &registry(a.step_ms, a.interactive_ms)?,
+        Default::default(),
+    )?;
     let options = WorkerOptions {
         name: "bench".into(),
         ..WorkerOptions::default()
@@ -168,7 +172,7 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
 async fn measure(a: &Args, pool: &PgPool) -> anyhow::Result<serde_json::Value> {
     let base = registry(a.step_ms, a.interactive_ms)?;
     let engine = Engine::new(pool.clone(), urumi_ops::with_declared(&base)?);
-    let ops = Ops::new(engine.clone());
+    let ops = Ops::new(engine.clone(), Default::default());
     let deadline = Instant::now() + Duration::from_secs(30);
     while sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM urumi.workers WHERE stopped_at IS NULL"#
@@ -211,6 +215,8 @@ async fn measure(a: &Args, pool: &PgPool) -> anyhow::Result<serde_json::Value> {
     let spec = Spec {
         action: Action::Retry,
         from_step: None,
+        plan: None,
+        channel: None,
         selector: Selector {
             status: Some(RunStatus::Failed),
             definition: Some("bench.job".into()),

@@ -148,7 +148,7 @@ async fn measure(
         pool.clone(),
         urumi_ops::with_declared(&registry(Some(&deps))?)?,
     );
-    let ops = Ops::new(engine.clone());
+    let ops = Ops::new(engine.clone(), Arc::new(settings.clone()));
     println!("bench-stores: {stores} stores x {reps} reps against the simulator (timings zero)");
     let (mut totals, mut p50s, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
     let (mut suspends, mut resumes, mut backups) = (Vec::new(), Vec::new(), Vec::new());
@@ -360,6 +360,8 @@ async fn bulk(
     let spec = Spec {
         action,
         from_step: None,
+        plan: None,
+        channel: None,
         selector: Selector {
             store_ids: Some(ids.to_vec()),
             ..Selector::default()

@@ -36,7 +36,7 @@ pub enum OpsCmd {
     /// Act on every run a selector matches: each store's (subject's) newest run matching every
     /// selector flag given. Prints the operation (or with `--dry-run` what it would do).
     /// Needs operator (admin for `delete`).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Operations, newest first.
     List {
         /// Follow `next_cursor` to the last page.
@@ -143,6 +143,13 @@ pub struct CreateArgs {
     /// `--kind`).
     #[arg(long, value_name = "STEP")]
     from_step: Option<String>,
+    /// For `--action resize`: the plan every matched store moves to (`--plan` selects by
+    /// the plan stores are on now).
+    #[arg(long, value_name = "PLAN")]
+    to_plan: Option<String>,
+    /// For `--action upgrade`: the release channel (each store's own when absent).
+    #[arg(long, value_name = "CHANNEL")]
+    channel: Option<String>,
     /// Targets under way at once, 1 to 10,000 (the API's default, 10, when absent).
     #[arg(long, value_name = "N")]
     max_concurrency: Option<u32>,
@@ -221,6 +228,8 @@ impl CreateArgs {
                 .map(|s| checked("step name", s))
                 .transpose()?,
             max_concurrency: self.max_concurrency.map(i64::from),
+            plan: self.to_plan.map(|p| checked("plan", p)).transpose()?,
+            channel: self.channel.map(|c| checked("channel", c)).transpose()?,
             selector,
         })
     }
@@ -234,7 +243,7 @@ impl CreateArgs {
 pub async fn run(cmd: OpsCmd, ctx: &Ctx) -> Result<(), Failure> {
     let api = &ctx.api.client;
     let op = match cmd {
-        OpsCmd::Create(args) => return create(args, ctx).await,
+        OpsCmd::Create(args) => return create(*args, ctx).await,
         OpsCmd::List { all } => {
             let (items, next_cursor) = pages(all, |cursor, limit| async move {
                 let mut req = api.list_operations();
@@ -552,6 +561,12 @@ fn operation_fields(op: &types::Operation) -> Vec<(&'static str, String)> {
     let mut fields = vec![("id", op.id.to_string()), ("action", op.action.to_string())];
     if let Some(step) = &op.from_step {
         fields.push(("from_step", step.clone()));
+    }
+    if let Some(plan) = &op.plan {
+        fields.push(("to_plan", plan.clone()));
+    }
+    if let Some(channel) = &op.channel {
+        fields.push(("channel", channel.clone()));
     }
     fields.extend([
         ("selector", selector_words(&op.selector)),

@@ -968,6 +968,16 @@ export interface components {
             /** @description For `rerun`: the step to rerun from (needs `selector.kind`). */
             from_step?: string;
             /**
+             * @description For `resize` (required): the plan every matched store moves to (one of
+             *     `GET /plans`; `selector.plan` filters by the plan stores are on now).
+             */
+            plan?: string;
+            /**
+             * @description For `upgrade`: the release channel (one of `GET /channels`); each store's own channel
+             *     when absent.
+             */
+            channel?: string;
+            /**
              * Format: int64
              * @description Targets under way at once, 1 to 10,000 (10 when absent).
              */
@@ -1138,6 +1148,10 @@ export interface components {
             run_id: string;
             action: components["schemas"]["OperationAction"];
             from_step?: string;
+            /** @description A resize's plan. */
+            plan?: string;
+            /** @description An upgrade's channel (absent: each store's own). */
+            channel?: string;
             selector: components["schemas"]["OperationSelector"];
             /** Format: int32 */
             max_concurrency: number;
@@ -1165,7 +1179,7 @@ export interface components {
          * @description What an operation does to each target.
          * @enum {string}
          */
-        OperationAction: "retry" | "cancel" | "rerun" | "repair" | "delete" | "suspend" | "resume" | "backup";
+        OperationAction: "retry" | "cancel" | "rerun" | "repair" | "delete" | "suspend" | "resume" | "backup" | "resize" | "upgrade";
         /**
          * OperationCreated
          * @description What creating an operation answers: exactly one of `operation` (201: it was created) and

@@ -17,6 +17,7 @@ import {
   type RunsFilter,
 } from "../lib/operations";
 import { withPlanRun } from "../lib/clusterplan";
+import { planLabel } from "../lib/plans";
 import { toProblem, type ApiProblem } from "../lib/problem";
 import { ClusterPlanState, TargetPlan } from "./ClusterPlan";
 import { btn, Field, input, ProblemBanner, StatusBadge } from "./ui";
@@ -29,6 +30,8 @@ const ACTION_HELP: Record<string, string> = {
   suspend: "Suspend each run's store (ready ones; workloads to zero, data kept). Preview shows what it would change.",
   resume: "Resume each run's suspended store. Preview shows what it would change.",
   backup: "Back each run's store up (ready ones; database dump and uploads). Preview shows what it would write.",
+  resize: "Move each run's store to another plan (ready or suspended ones whose usage fits it). Preview shows what it would change.",
+  upgrade: "Upgrade each run's store onto a channel's current release, rolled back by itself on failure. Preview shows what it would change.",
 };
 
 /** The bulk form, for the runs page's filter; `sampleRunId` (a run of the filter's kind) names the steps. */
@@ -41,6 +44,16 @@ export function BulkOperation({ filter, sampleRunId, onClose }: { filter: RunsFi
     queryKey: ["run", sampleRunId ?? ""],
     queryFn: ({ signal }) => call(() => api.GET("/api/v1/runs/{id}", { params: { path: { id: sampleRunId ?? "" } }, signal })),
     enabled: form.action === "rerun" && !!filter.kind && !!sampleRunId,
+  });
+  const plans = useQuery({
+    queryKey: ["plans"],
+    queryFn: ({ signal }) => call(() => api.GET("/api/v1/plans", { signal })),
+    enabled: form.action === "resize",
+  });
+  const channels = useQuery({
+    queryKey: ["channels"],
+    queryFn: ({ signal }) => call(() => api.GET("/api/v1/channels", { signal })),
+    enabled: form.action === "upgrade",
   });
   const steps = [...(sample.data?.steps ?? [])].sort((a, b) => a.position - b.position).map((s) => s.name);
 
@@ -141,6 +154,44 @@ export function BulkOperation({ filter, sampleRunId, onClose }: { filter: RunsFi
               {steps.map((s) => (
                 <option key={s} value={s}>
                   {s}
+                </option>
+              ))}
+            </select>
+          </Field>
+        )}
+        {form.action === "resize" && (
+          <Field label="Move to plan" id="bulk-to-plan" error={errors.toPlan} hint="The plan every matched store moves to.">
+            <select
+              id="bulk-to-plan"
+              className={input}
+              value={form.toPlan}
+              aria-invalid={errors.toPlan ? true : undefined}
+              aria-describedby={described("bulk-to-plan", "toPlan", true)}
+              onChange={(e) => set("toPlan", e.target.value)}
+            >
+              <option value="">choose a plan</option>
+              {(plans.data?.items ?? []).map((p) => (
+                <option key={p.name} value={p.name}>
+                  {planLabel(p)}
+                </option>
+              ))}
+            </select>
+          </Field>
+        )}
+        {form.action === "upgrade" && (
+          <Field label="Channel" id="bulk-channel" error={errors.channel} hint="Each store's own channel unless you pick one.">
+            <select
+              id="bulk-channel"
+              className={input}
+              value={form.channel}
+              aria-invalid={errors.channel ? true : undefined}
+              aria-describedby={described("bulk-channel", "channel", true)}
+              onChange={(e) => set("channel", e.target.value)}
+            >
+              <option value="">each store's own channel</option>
+              {(channels.data?.items ?? []).map((c) => (
+                <option key={c.name} value={c.name}>
+                  {c.name} ({c.version})
                 </option>
               ))}
             </select>

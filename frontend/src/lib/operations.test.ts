@@ -111,6 +111,19 @@ describe("the CreateOperation body", () => {
     expect(!r.ok && Object.keys(r.errors).sort()).toEqual(["budgetCount", "canaryCount", "fromStep", "maxConcurrency", "selector"]);
     expect(buildCreateOperation({ status: "failed" }, { ...DEFAULT_BULK_FORM, maxConcurrency: "10001" }, true).ok).toBe(false);
   });
+  it("sends a resize's plan and an upgrade's channel, and only for those actions", () => {
+    const filter = { status: "succeeded", kind: "store.provision" } as const;
+    const resize = buildCreateOperation(filter, { ...DEFAULT_BULK_FORM, action: "resize", toPlan: " business ", channel: "edge" }, true);
+    expect(resize.ok && resize.body.plan).toBe("business");
+    expect(resize.ok && resize.body.channel).toBeUndefined();
+    const own = buildCreateOperation(filter, { ...DEFAULT_BULK_FORM, action: "upgrade", toPlan: "business" }, true);
+    expect(own.ok && [own.body.plan, own.body.channel]).toEqual([undefined, undefined]);
+    const edge = buildCreateOperation(filter, { ...DEFAULT_BULK_FORM, action: "upgrade", channel: "edge" }, false);
+    expect(edge.ok && edge.body.channel).toBe("edge");
+    const none = buildCreateOperation(filter, { ...DEFAULT_BULK_FORM, action: "resize" }, true);
+    expect(!none.ok && Object.keys(none.errors)).toEqual(["toPlan"]);
+    expect(formErrors({ plan: "unknown plan", channel: "unknown channel" })).toEqual({ toPlan: "unknown plan", channel: "unknown channel" });
+  });
   it("puts the API's field errors next to the form's fields", () => {
     expect(formErrors({ max_concurrency: "too many", canary: "give exactly one of count or percent", other: "x" })).toEqual({
       maxConcurrency: "too many",

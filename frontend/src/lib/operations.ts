@@ -18,7 +18,7 @@ export const OPERATION_STATES: readonly OperationState[] = ["running", "paused",
 export const TARGET_STATES: readonly TargetState[] = ["pending", "running", "succeeded", "failed", "skipped"];
 
 /** The actions the runs page offers (delete, admin-only, is left to the API and CLI). */
-export const BULK_ACTIONS: readonly OperationAction[] = ["retry", "rerun", "cancel", "repair", "suspend", "resume", "backup"];
+export const BULK_ACTIONS: readonly OperationAction[] = ["retry", "rerun", "cancel", "repair", "suspend", "resume", "backup", "resize", "upgrade"];
 
 /** An operation in one of these states changes no more. */
 export function isFinal(state: OperationState): boolean {
@@ -77,6 +77,10 @@ export interface BulkForm {
   action: OperationAction;
   /** For rerun, with a kind in the filter: the step to rerun from ("" for the first). */
   fromStep: string;
+  /** For resize: the plan every matched store moves to ("" until chosen). */
+  toPlan: string;
+  /** For upgrade: the release channel ("" for each store's own). */
+  channel: string;
   maxConcurrency: string;
   canary: boolean;
   canaryCount: string;
@@ -88,6 +92,8 @@ export interface BulkForm {
 export const DEFAULT_BULK_FORM: BulkForm = {
   action: "retry",
   fromStep: "",
+  toPlan: "",
+  channel: "",
   maxConcurrency: "10",
   canary: false,
   canaryCount: "1",
@@ -123,6 +129,9 @@ export function buildCreateOperation(filter: RunsFilter, form: BulkForm, dryRun:
   if (form.budget && budgetCount === undefined) errors.budgetCount = "A whole number, 0 or more.";
   const fromStep = form.action === "rerun" ? form.fromStep.trim() : "";
   if (fromStep && !filter.kind) errors.fromStep = "Rerunning from a step needs a kind in the filter.";
+  const toPlan = form.action === "resize" ? form.toPlan.trim() : "";
+  if (form.action === "resize" && !toPlan) errors.toPlan = "Choose the plan the stores move to.";
+  const channel = form.action === "upgrade" ? form.channel.trim() : "";
   if (Object.keys(errors).length > 0) return { ok: false, errors };
   const body: CreateOperation = {
     action: form.action,
@@ -135,6 +144,8 @@ export function buildCreateOperation(filter: RunsFilter, form: BulkForm, dryRun:
     dry_run: dryRun,
   };
   if (fromStep) body.from_step = fromStep;
+  if (toPlan) body.plan = toPlan;
+  if (channel) body.channel = channel;
   if (form.canary) body.canary = { count: canaryCount!, then: form.canaryThen };
   if (form.budget) body.failure_budget = { count: budgetCount! };
   return { ok: true, body };
@@ -144,6 +155,8 @@ export function buildCreateOperation(filter: RunsFilter, form: BulkForm, dryRun:
 export const API_FIELD: Record<string, keyof BulkForm | "selector"> = {
   action: "action",
   from_step: "fromStep",
+  plan: "toPlan",
+  channel: "channel",
   max_concurrency: "maxConcurrency",
   canary: "canaryCount",
   failure_budget: "budgetCount",

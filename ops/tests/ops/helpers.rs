@@ -69,11 +69,11 @@ pub async fn own_pool(connect: sqlx::postgres::PgConnectOptions) -> PgPool {
 pub fn world(pool: &PgPool) -> World {
     let health = Health::default();
     let base = Registry::new([job(&health)]).unwrap();
-    let registry = urumi_ops::with_code(pool.clone(), &base).unwrap();
+    let registry = urumi_ops::with_code(pool.clone(), &base, Default::default()).unwrap();
     let engine = Engine::new(pool.clone(), registry.clone());
     World {
         pool: pool.clone(),
-        ops: Ops::new(engine.clone()),
+        ops: Ops::new(engine.clone(), Default::default()),
         engine,
         health,
         registry,
@@ -185,6 +185,8 @@ pub fn on_failed_jobs(action: urumi_ops::Action) -> Spec {
     Spec {
         action,
         from_step: None,
+        plan: None,
+        channel: None,
         selector: Selector {
             status: Some(RunStatus::Failed),
             definition: Some("job".into()),
