@@ -99,9 +99,60 @@ pub struct Requested {
 }
 
 /// The input of a run on `store` as it is now, its domains read in the caller's transaction.
-async fn input(conn: &mut PgConnection, store: &Store) -> Result<serde_json::Value, Error> {
+pub(crate) async fn input_of(conn: &mut PgConnection, store: &Store) -> Result<StoreInput, Error> {
     let domains = db::domains(&mut *conn, store.id).await?;
-    Ok(json!(StoreInput::of(store, domains)))
+    Ok(StoreInput::of(store, domains))
+}
+
+/// Store `id`, locked for the rest of the caller's transaction (two requests on one store
+/// take turns); an unknown or deleted store is refused.
+pub(crate) async fn locked(conn: &mut PgConnection, id: Uuid) -> Result<Store, Error> {
+    let store = db::get_for_update(&mut *conn, id)
+        .await?
+        .ok_or(Error::NotFound(id))?;
+    if store.status == StoreStatus::Deleted {
+        return Err(Error::Deleted(id));
+    }
+    Ok(store)
+}
+
+/// Refuses unless `store` is in one of `allowed` (`needs` says which in words, `done` what
+/// the action would have made of it).
+pub(crate) fn require(
+    store: &Store,
+    allowed: &[StoreStatus],
+    needs: &'static str,
+    done: &'static str,
+) -> Result<(), Error> {
+    if allowed.contains(&store.status) {
+        return Ok(());
+    }
+    Err(Error::WrongStatus {
+        id: store.id,
+        status: store.status,
+        needs,
+        done,
+    })
+}
+
+/// Starts `definition` on `store` with `input`, in `who`'s lane and the caller's transaction.
+pub(crate) async fn start(
+    conn: &mut PgConnection,
+    engine: &Engine,
+    definition: &str,
+    store: Store,
+    input: &StoreInput,
+    who: &Who<'_>,
+) -> Result<Requested, Error> {
+    let run = NewRun::new(definition, super::subject::subject(store.id), json!(input))
+        .actor(who.actor)
+        .lane(who.lane)
+        .owner(who.owner);
+    let started = engine.start_run_in(&mut *conn, run).await?;
+    Ok(Requested {
+        store,
+        run_id: started.run_id,
+    })
 }
 
 /// What a suspend or resume request did.
@@ -208,22 +259,9 @@ pub async fn delete_in(
     id: Uuid,
     who: &Who<'_>,
 ) -> Result<Requested, Error> {
-    let store = db::get_for_update(&mut *tx, id)
-        .await?
-        .ok_or(Error::NotFound(id))?;
-    if store.status == StoreStatus::Deleted {
-        return Err(Error::Deleted(id));
-    }
-    let input = input(&mut *tx, &store).await?;
-    let started = engine
-        .start_run_in(
-            &mut *tx,
-            NewRun::new(DELETE, super::subject::subject(id), input)
-                .actor(who.actor)
-                .lane(who.lane)
-                .owner(who.owner),
-        )
-        .await?;
+    let store = locked(&mut *tx, id).await?;
+    let input = input_of(&mut *tx, &store).await?;
+    let started = start(&mut *tx, engine, DELETE, store, &input, who).await?;
     if let Some(now) = db::set_status(&mut *tx, id, StoreStatus::Deleting, None).await? {
         return Err(Error::Deleted(id)).inspect_err(|_| {
             tracing::warn!(store = %id, %now, "store could not be marked deleting");
@@ -260,20 +298,8 @@ pub async fn repair_in(
     who: &Who<'_>,
 ) -> Result<Requested, Error> {
     let store = live(&mut *tx, id).await?;
-    let input = input(&mut *tx, &store).await?;
-    let started = engine
-        .start_run_in(
-            &mut *tx,
-            NewRun::new(REPAIR, super::subject::subject(id), input)
-                .actor(who.actor)
-                .lane(who.lane)
-                .owner(who.owner),
-        )
-        .await?;
-    Ok(Requested {
-        store,
-        run_id: started.run_id,
-    })
+    let input = input_of(&mut *tx, &store).await?;
+    start(&mut *tx, engine, REPAIR, store, &input, who).await
 }
 
 /// [`suspend_in`] in a transaction of its own, in the interactive lane.
@@ -339,43 +365,20 @@ async fn lifecycle_in(
     who: &Who<'_>,
     action: Move,
 ) -> Result<Lifecycle, Error> {
-    use StoreStatus::{Deleted, Ready, Suspended};
+    use StoreStatus::{Ready, Suspended};
     let (from, to, definition, done) = match action {
         Move::Suspend => (Ready, Suspended, SUSPEND, "suspended"),
         Move::Resume => (Suspended, Ready, RESUME, "resumed"),
     };
-    let store = db::get_for_update(&mut *tx, id)
-        .await?
-        .ok_or(Error::NotFound(id))?;
-    if store.status == Deleted {
-        return Err(Error::Deleted(id));
-    }
+    let store = locked(&mut *tx, id).await?;
     if store.status == to {
         return Ok(Lifecycle::Unchanged(store));
     }
-    if store.status != from {
-        return Err(Error::WrongStatus {
-            id,
-            status: store.status,
-            needs: from.as_str(),
-            done,
-        });
-    }
-    let mut input = StoreInput::of(&store, db::domains(&mut *tx, id).await?);
+    require(&store, &[from], from.as_str(), done)?;
+    let mut input = input_of(&mut *tx, &store).await?;
     input.suspended = matches!(action, Move::Suspend);
-    let started = engine
-        .start_run_in(
-            &mut *tx,
-            NewRun::new(definition, super::subject::subject(id), json!(input))
-                .actor(who.actor)
-                .lane(who.lane)
-                .owner(who.owner),
-        )
-        .await?;
-    Ok(Lifecycle::Started(Requested {
-        store,
-        run_id: started.run_id,
-    }))
+    let requested = start(&mut *tx, engine, definition, store, &input, who).await?;
+    Ok(Lifecycle::Started(requested))
 }
 
 /// Moves a store to another plan: records the plan and starts `store.resize`, which applies
@@ -396,20 +399,13 @@ pub async fn resize_in(
     who: &Who<'_>,
 ) -> Result<Lifecycle, Error> {
     let plan = settings.plan(Some(plan_name)).map_err(Error::UnknownPlan)?;
-    let store = db::get_for_update(&mut *tx, id)
-        .await?
-        .ok_or(Error::NotFound(id))?;
-    if store.status == StoreStatus::Deleted {
-        return Err(Error::Deleted(id));
-    }
-    if !matches!(store.status, StoreStatus::Ready | StoreStatus::Suspended) {
-        return Err(Error::WrongStatus {
-            id,
-            status: store.status,
-            needs: "ready or suspended",
-            done: "moved to another plan",
-        });
-    }
+    let store = locked(&mut *tx, id).await?;
+    require(
+        &store,
+        &[StoreStatus::Ready, StoreStatus::Suspended],
+        "ready or suspended",
+        "moved to another plan",
+    )?;
     if store.plan == plan_name {
         return Ok(Lifecycle::Unchanged(store));
     }
@@ -422,21 +418,10 @@ pub async fn resize_in(
         });
     }
     db::set_plan(&mut *tx, id, plan_name).await?;
-    let mut input = StoreInput::of(&store, db::domains(&mut *tx, id).await?);
+    let mut input = input_of(&mut *tx, &store).await?;
     input.plan = plan_name.to_owned();
-    let started = engine
-        .start_run_in(
-            &mut *tx,
-            NewRun::new(RESIZE, super::subject::subject(id), json!(input))
-                .actor(who.actor)
-                .lane(who.lane)
-                .owner(who.owner),
-        )
-        .await?;
-    Ok(Lifecycle::Started(Requested {
-        store,
-        run_id: started.run_id,
-    }))
+    let requested = start(&mut *tx, engine, RESIZE, store, &input, who).await?;
+    Ok(Lifecycle::Started(requested))
 }
 
 /// A change to a store's custom domains.
@@ -501,12 +486,7 @@ pub async fn domains_in(
     change: DomainChange<'_>,
     who: &Who<'_>,
 ) -> Result<Lifecycle, Error> {
-    let store = db::get_for_update(&mut *tx, id)
-        .await?
-        .ok_or(Error::NotFound(id))?;
-    if store.status == StoreStatus::Deleted {
-        return Err(Error::Deleted(id));
-    }
+    let store = locked(&mut *tx, id).await?;
     let own_host = format!("{}.{}", store.slug, settings.base_domain);
     let wanted = match change {
         DomainChange::Add(domain) => {
@@ -517,14 +497,12 @@ pub async fn domains_in(
         }
         DomainChange::Remove(domain) => Wanted::Remove(domains::normalize(domain)),
     };
-    if store.status != StoreStatus::Ready {
-        return Err(Error::WrongStatus {
-            id,
-            status: store.status,
-            needs: "ready",
-            done: "given or relieved of a custom domain",
-        });
-    }
+    require(
+        &store,
+        &[StoreStatus::Ready],
+        "ready",
+        "given or relieved of a custom domain",
+    )?;
     match wanted {
         Wanted::OwnHost => return Ok(Lifecycle::Unchanged(store)),
         Wanted::Add(domain) => {
@@ -549,20 +527,9 @@ pub async fn domains_in(
             }
         }
     }
-    let input = input(&mut *tx, &store).await?;
-    let started = engine
-        .start_run_in(
-            &mut *tx,
-            NewRun::new(DOMAINS, super::subject::subject(id), input)
-                .actor(who.actor)
-                .lane(who.lane)
-                .owner(who.owner),
-        )
-        .await?;
-    Ok(Lifecycle::Started(Requested {
-        store,
-        run_id: started.run_id,
-    }))
+    let input = input_of(&mut *tx, &store).await?;
+    let requested = start(&mut *tx, engine, DOMAINS, store, &input, who).await?;
+    Ok(Lifecycle::Started(requested))
 }
 
 /// Why `store` cannot move to `plan`: usage above the new quota, a lowered quota with no
@@ -637,38 +604,20 @@ pub async fn backup_in(
     reason: BackupReason,
     who: &Who<'_>,
 ) -> Result<BackupRequested, Error> {
-    let store = db::get_for_update(&mut *tx, id)
-        .await?
-        .ok_or(Error::NotFound(id))?;
-    if store.status == StoreStatus::Deleted {
-        return Err(Error::Deleted(id));
-    }
-    if store.status != StoreStatus::Ready {
-        return Err(Error::WrongStatus {
-            id,
-            status: store.status,
-            needs: "ready",
-            done: "backed up (a suspended store's database is not running: resume it first)",
-        });
-    }
+    let store = locked(&mut *tx, id).await?;
+    require(
+        &store,
+        &[StoreStatus::Ready],
+        "ready",
+        "backed up (a suspended store's database is not running: resume it first)",
+    )?;
     let backup_id = Uuid::now_v7();
-    let mut input = StoreInput::of(&store, db::domains(&mut *tx, id).await?);
+    let mut input = input_of(&mut *tx, &store).await?;
     input.backup_id = Some(backup_id);
-    let started = engine
-        .start_run_in(
-            &mut *tx,
-            NewRun::new(BACKUP, super::subject::subject(id), json!(input))
-                .actor(who.actor)
-                .lane(who.lane)
-                .owner(who.owner),
-        )
-        .await?;
-    backups::insert(&mut *tx, backup_id, id, started.run_id, reason, who.actor).await?;
+    let requested = start(&mut *tx, engine, BACKUP, store, &input, who).await?;
+    backups::insert(&mut *tx, backup_id, id, requested.run_id, reason, who.actor).await?;
     Ok(BackupRequested {
-        requested: Requested {
-            store,
-            run_id: started.run_id,
-        },
+        requested,
         backup_id,
     })
 }
@@ -687,12 +636,7 @@ pub async fn restore_in(
     backup_id: Uuid,
     who: &Who<'_>,
 ) -> Result<BackupRequested, Error> {
-    let store = db::get_for_update(&mut *tx, id)
-        .await?
-        .ok_or(Error::NotFound(id))?;
-    if store.status == StoreStatus::Deleted {
-        return Err(Error::Deleted(id));
-    }
+    let store = locked(&mut *tx, id).await?;
     let backup = backups::get(&mut *tx, backup_id)
         .await?
         .ok_or(Error::BackupNotFound {
@@ -711,30 +655,12 @@ pub async fn restore_in(
             status: backup.status.as_str(),
         });
     }
-    if store.status != StoreStatus::Ready {
-        return Err(Error::WrongStatus {
-            id,
-            status: store.status,
-            needs: "ready",
-            done: "restored",
-        });
-    }
-    let mut input = StoreInput::of(&store, db::domains(&mut *tx, id).await?);
+    require(&store, &[StoreStatus::Ready], "ready", "restored")?;
+    let mut input = input_of(&mut *tx, &store).await?;
     input.backup_id = Some(backup_id);
-    let started = engine
-        .start_run_in(
-            &mut *tx,
-            NewRun::new(RESTORE, super::subject::subject(id), json!(input))
-                .actor(who.actor)
-                .lane(who.lane)
-                .owner(who.owner),
-        )
-        .await?;
+    let requested = start(&mut *tx, engine, RESTORE, store, &input, who).await?;
     Ok(BackupRequested {
-        requested: Requested {
-            store,
-            run_id: started.run_id,
-        },
+        requested,
         backup_id,
     })
 }

@@ -3,15 +3,14 @@
 //! transaction — or refuses and writes nothing. The run carries its target (the channel's
 //! release and pins, read now), so it does not change course when the channel moves on.
 
-use serde_json::json;
 use sqlx::PgConnection;
-use urumi_engine::{Engine, NewRun, Who};
+use urumi_engine::{Engine, Who};
 use uuid::Uuid;
 
 use super::backups::{self, BackupReason};
-use super::db::{self, Store};
-use super::definitions::{StoreInput, UPGRADE, UpgradeTarget};
-use super::service::{Error, Requested};
+use super::db::Store;
+use super::definitions::{UPGRADE, UpgradeTarget};
+use super::service::{self, Error, Requested};
 use super::settings::StoreSettings;
 use super::status::StoreStatus;
 
@@ -70,51 +69,28 @@ pub async fn upgrade_in(
     channel: Option<&str>,
     who: &Who<'_>,
 ) -> Result<Upgrade, Error> {
-    let store = db::get_for_update(&mut *tx, id)
-        .await?
-        .ok_or(Error::NotFound(id))?;
-    if store.status == StoreStatus::Deleted {
-        return Err(Error::Deleted(id));
-    }
+    let store = service::locked(&mut *tx, id).await?;
     let target = target_of(settings, &store, channel)?;
-    if store.status != StoreStatus::Ready {
-        return Err(Error::WrongStatus {
-            id,
-            status: store.status,
-            needs: "ready",
-            done: "upgraded",
-        });
-    }
+    service::require(&store, &[StoreStatus::Ready], "ready", "upgraded")?;
     if runs(&store, &target) {
         return Ok(Upgrade::Already(store));
     }
     let backup_id = Uuid::now_v7();
-    let mut input = StoreInput::of(&store, crate::db::domains(&mut *tx, id).await?);
+    let mut input = service::input_of(&mut *tx, &store).await?;
     input.backup_id = Some(backup_id);
     input.upgrade = Some(target.clone());
-    let started = engine
-        .start_run_in(
-            &mut *tx,
-            NewRun::new(UPGRADE, super::subject::subject(id), json!(input))
-                .actor(who.actor)
-                .lane(who.lane)
-                .owner(who.owner),
-        )
-        .await?;
+    let requested = service::start(&mut *tx, engine, UPGRADE, store, &input, who).await?;
     backups::insert(
         &mut *tx,
         backup_id,
         id,
-        started.run_id,
+        requested.run_id,
         BackupReason::PreUpgrade,
         who.actor,
     )
     .await?;
     Ok(Upgrade::Started {
-        requested: Requested {
-            store,
-            run_id: started.run_id,
-        },
+        requested,
         backup_id,
         target,
     })

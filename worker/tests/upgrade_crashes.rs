@@ -26,7 +26,7 @@ use kube::api::DynamicObject;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use urumi_engine::{Engine, RunDetail, RunStatus, StepStatus, Who};
+use urumi_engine::{Engine, RunStatus, Who};
 use urumi_sim::{SimHandle, Simulator};
 use urumi_store::backups::{self, BackupStatus};
 use urumi_store::settings::{Channel, Pins};
@@ -37,11 +37,10 @@ use urumi_workflows::store::settings::StoreSettings;
 use uuid::Uuid;
 
 use common::cluster::{normalized, objects_by_namespace, store_worker};
-use common::{url_for, wait_until};
-
-const POINTS: [(&str, &str); 2] = [("after_checkpoint_commit", "cp"), ("mid_step", "mid")];
-const DOOMED_LEASE_MS: u64 = 600_000;
-const CLEAN_LEASE_MS: u64 = 15_000;
+use common::crash::{
+    self, CLEAN_LEASE_MS, DOOMED_LEASE_MS, POINTS, all_runs_ended, assert_succeeded,
+};
+use common::url_for;
 
 /// `store.upgrade@1`'s steps, in order.
 const STEPS: &[&str] = &[
@@ -84,16 +83,7 @@ impl Case {
         self.run.expect("the run was requested")
     }
     fn expected_attempts(&self) -> Vec<(String, i32)> {
-        let again = match self.crash {
-            Some(("mid_step", i)) => Some(i),
-            Some((_, i)) if i + 1 < STEPS.len() => Some(i + 1),
-            _ => None,
-        };
-        STEPS
-            .iter()
-            .enumerate()
-            .map(|(j, s)| ((*s).to_owned(), if Some(j) == again { 2 } else { 1 }))
-            .collect()
+        crash::expected_attempts(STEPS, self.crash)
     }
     /// What differs between two stores' upgrades whatever happened: the store's id and slug,
     /// its pre-upgrade backup's id (Job names, labels, env) and its run's id (a label).
@@ -169,68 +159,6 @@ fn state(objects: &BTreeMap<String, Vec<(String, DynamicObject)>>, c: &Case) -> 
         .collect();
     v.sort();
     v
-}
-
-fn statuses(d: &RunDetail) -> Vec<(String, StepStatus, i32)> {
-    d.steps
-        .iter()
-        .map(|s| (s.name.clone(), s.status(), s.attempts))
-        .collect()
-}
-
-/// Checks that the dead process left the run exactly at its failure point.
-fn assert_crashed_where_armed(c: &Case, d: &RunDetail) {
-    let (point, i) = c.crash.unwrap();
-    let steps = STEPS;
-    let got = statuses(d);
-    let names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(names, steps, "{}: the run's steps", c.label());
-    let done = if point == "mid_step" { i } else { i + 1 };
-    for (j, (name, status, attempts)) in got.iter().enumerate() {
-        let want = if j < done {
-            (StepStatus::Succeeded, 1)
-        } else if j == done && done < steps.len() {
-            (StepStatus::Running, 1)
-        } else {
-            (StepStatus::Pending, 0)
-        };
-        assert_eq!(
-            (*status, *attempts),
-            want,
-            "{}: step {name} after the crash; all: {got:?}",
-            c.label()
-        );
-    }
-    let run_status = if done == steps.len() {
-        RunStatus::Succeeded
-    } else {
-        RunStatus::Running
-    };
-    assert_eq!(d.run.status(), run_status, "{}", c.label());
-}
-
-/// Waits until no run is queued, running or waiting.
-async fn all_runs_ended(pool: &PgPool, what: &str, within: Duration) {
-    wait_until(what, within, async || {
-        let active: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM urumi.runs WHERE status IN ('queued', 'running', 'waiting')",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        active == 0
-    })
-    .await;
-}
-
-async fn assert_succeeded(engine: &Engine, run: Uuid, what: &str) {
-    let d = engine.run(run).await.unwrap();
-    assert_eq!(
-        d.run.status(),
-        RunStatus::Succeeded,
-        "{what}: {:?}",
-        d.run.error
-    );
 }
 
 /// The writes since request `after` that changed an object in each namespace, as
@@ -362,7 +290,7 @@ async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_lik
             c.label()
         );
         let d = engine.run(c.run()).await.unwrap();
-        assert_crashed_where_armed(c, &d);
+        crash::assert_crashed_where_armed(&c.label(), STEPS, c.crash.unwrap(), &d);
         c.dead_owner = d.run.lease_owner.clone();
     }
     let crashed = t0.elapsed();

@@ -5,18 +5,14 @@
 //! without a plan, an unknown plan or channel, or a parameter of another action is a 422
 //! naming the field, and creates nothing.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use urumi_engine::{Worker, WorkerOptions};
 use urumi_store::settings::{Plan, StoreSettings};
 
 use crate::helpers::{TestApp, problem, spawn_app_with};
 use crate::operations::wait_for;
-use crate::upgrades::with_edge;
+use crate::upgrades::{with_edge, worker_with};
 
 /// Channels `stable` and `edge`; plans `starter`, a larger `business`, and `bigdb` (a larger
 /// database volume, which no store can move to).
@@ -45,25 +41,6 @@ fn settings() -> StoreSettings {
         },
     );
     s
-}
-
-async fn worker(pool: &PgPool, sim: &urumi_sim::SimHandle) -> urumi_engine::WorkerHandle {
-    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
-    let deps = Arc::new(urumi_workflows::StoreDeps {
-        settings: settings(),
-        pool: pool.clone(),
-        client: Some(client),
-    });
-    let registry = urumi_workflows::registry(Some(&deps)).unwrap();
-    let registry = urumi_ops::with_code(pool.clone(), &registry, Arc::new(settings())).unwrap();
-    let options = WorkerOptions {
-        poll_interval: Duration::from_millis(50),
-        ..WorkerOptions::default()
-    };
-    Worker::new(pool.clone(), registry, options)
-        .start()
-        .await
-        .unwrap()
 }
 
 async fn create(app: &TestApp, body: Value) -> reqwest::Response {
@@ -96,6 +73,18 @@ async fn carried_out(app: &TestApp, body: Value) -> Vec<Value> {
     targets["items"].as_array().unwrap().clone()
 }
 
+/// Asserts every target ended `state`, and for a skipped one that its reason `says` so.
+fn assert_all(targets: &[Value], state: &str, says: &str) {
+    assert_eq!(targets.len(), 2, "{targets:#?}");
+    for t in targets {
+        assert_eq!(t["state"], state, "{t:#}");
+        if state == "skipped" {
+            let reason = t["reason"].as_str().unwrap_or_default();
+            assert!(reason.contains(says), "{t:#}");
+        }
+    }
+}
+
 async fn store(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/api/v1/stores/{id}"))
         .await
@@ -108,7 +97,7 @@ async fn store(app: &TestApp, id: &str) -> Value {
 async fn stores_are_resized_and_upgraded_in_bulk_and_a_second_ask_skips_them(pool: PgPool) {
     let app = spawn_app_with(pool.clone(), |s| s.stores = settings()).await;
     let sim = urumi_sim::Simulator::builder().start().await.unwrap();
-    let worker = worker(&pool, &sim).await;
+    let worker = worker_with(&pool, &sim, settings()).await;
     let mut stores = Vec::new();
     for name in ["Bulk One", "Bulk Two"] {
         let body = app.created(name).await;
@@ -149,25 +138,13 @@ async fn stores_are_resized_and_upgraded_in_bulk_and_a_second_ask_skips_them(poo
         json!({ "action": "resize", "plan": "bigdb", "selector": selector }),
     )
     .await;
-    for t in &targets {
-        assert_eq!(t["state"], "skipped", "{t:#}");
-        assert!(
-            t["reason"]
-                .as_str()
-                .unwrap()
-                .contains("does not fit plan bigdb"),
-            "{t:#}"
-        );
-    }
+    assert_all(&targets, "skipped", "does not fit plan bigdb");
     let targets = carried_out(
         &app,
         json!({ "action": "resize", "plan": "business", "selector": selector }),
     )
     .await;
-    assert!(
-        targets.iter().all(|t| t["state"] == "succeeded"),
-        "{targets:#?}"
-    );
+    assert_all(&targets, "succeeded", "");
     for id in &stores {
         let s = store(&app, id).await;
         assert_eq!(s["plan"], "business", "{s:#}");
@@ -182,16 +159,7 @@ async fn stores_are_resized_and_upgraded_in_bulk_and_a_second_ask_skips_them(poo
         json!({ "action": "resize", "plan": "business", "selector": selector }),
     )
     .await;
-    for t in &targets {
-        assert_eq!(t["state"], "skipped", "{t:#}");
-        assert!(
-            t["reason"]
-                .as_str()
-                .unwrap()
-                .contains("already on plan business"),
-            "{t:#}"
-        );
-    }
+    assert_all(&targets, "skipped", "already on plan business");
 
     // Upgrade both onto `edge`, each with its pre-upgrade backup; then nothing is left to do.
     let targets = carried_out(
@@ -199,10 +167,7 @@ async fn stores_are_resized_and_upgraded_in_bulk_and_a_second_ask_skips_them(poo
         json!({ "action": "upgrade", "channel": "edge", "selector": selector }),
     )
     .await;
-    assert!(
-        targets.iter().all(|t| t["state"] == "succeeded"),
-        "{targets:#?}"
-    );
+    assert_all(&targets, "succeeded", "");
     for id in &stores {
         let s = store(&app, id).await;
         assert_eq!(
@@ -216,16 +181,7 @@ async fn stores_are_resized_and_upgraded_in_bulk_and_a_second_ask_skips_them(poo
         json!({ "action": "upgrade", "channel": "edge", "selector": selector }),
     )
     .await;
-    for t in &targets {
-        assert_eq!(t["state"], "skipped", "{t:#}");
-        assert!(
-            t["reason"]
-                .as_str()
-                .unwrap()
-                .contains("already runs channel edge"),
-            "{t:#}"
-        );
-    }
+    assert_all(&targets, "skipped", "already runs channel edge");
     let runs: i64 =
         sqlx::query_scalar("SELECT count(*) FROM urumi.runs WHERE definition = 'store.upgrade'")
             .fetch_one(&pool)

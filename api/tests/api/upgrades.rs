@@ -37,14 +37,21 @@ pub(crate) fn with_edge() -> StoreSettings {
     s
 }
 
-async fn worker(pool: &PgPool, sim: &urumi_sim::SimHandle) -> urumi_engine::WorkerHandle {
+/// A worker of the store workflows and `operation@1` on `settings`, against `sim`.
+pub(crate) async fn worker_with(
+    pool: &PgPool,
+    sim: &urumi_sim::SimHandle,
+    settings: StoreSettings,
+) -> urumi_engine::WorkerHandle {
     let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    let stores = std::sync::Arc::new(settings.clone());
     let deps = std::sync::Arc::new(urumi_workflows::StoreDeps {
-        settings: with_edge(),
+        settings,
         pool: pool.clone(),
         client: Some(client),
     });
     let registry = urumi_workflows::registry(Some(&deps)).unwrap();
+    let registry = urumi_ops::with_code(pool.clone(), &registry, stores).unwrap();
     let options = WorkerOptions {
         poll_interval: Duration::from_millis(50),
         ..WorkerOptions::default()
@@ -84,7 +91,7 @@ async fn upgrade_runs(app: &TestApp) -> i64 {
 async fn a_store_is_upgraded_onto_another_channel_and_the_version_spread_follows(pool: PgPool) {
     let app = spawn_app_with(pool.clone(), |s| s.stores = with_edge()).await;
     let sim = urumi_sim::Simulator::builder().start().await.unwrap();
-    let worker = worker(&pool, &sim).await;
+    let worker = worker_with(&pool, &sim, with_edge()).await;
 
     let channels: Value = app.get("/api/v1/channels").await.json().await.unwrap();
     let names: Vec<(&str, bool)> = channels["items"]

@@ -1,6 +1,6 @@
-//! What the lifecycle crash tests share (`lifecycle_crashes.rs`, `backup_crashes.rs`): the
-//! failure points, the leases, where a killed run must stand, the attempts it must show after
-//! recovery, and waiting for every run to end.
+//! What the crash tests of the lifecycle workflows share (`lifecycle_crashes.rs`,
+//! `backup_crashes.rs`, `upgrade_crashes.rs`): the failure points, the leases, where a killed run
+//! must stand, the attempts it must show after recovery, and waiting for every run to end.
 
 use std::time::Duration;
 

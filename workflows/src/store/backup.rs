@@ -30,11 +30,12 @@ use urumi_store::backups::{self, BackupStatus};
 use urumi_store::settings::BackupStorage;
 use uuid::Uuid;
 
-use super::cluster::{self, apply, create_if_absent};
+use super::cluster::{self, apply};
 use super::engines::{
     ARCHIVE_CONFIGMAP, AppObject, ArchiveJob, ArchiveKind, BACKUP_PVC, BACKUP_S3_SECRET,
     BACKUP_SCRIPT, BACKUP_SCRIPT_KEY, RESTORE_SCRIPT, RESTORE_SCRIPT_KEY,
 };
+use super::numbered_jobs::{self, Family, Followed};
 use super::render::{self, StoreSpec};
 use super::steps::{Ctx, POLL, put};
 
@@ -253,15 +254,6 @@ fn job_prefix(kind: ArchiveKind, backup: Uuid) -> String {
     format!("store-{}-{}-", kind.as_str(), backup.simple())
 }
 
-fn number(job: &Job, prefix: &str) -> u32 {
-    job.metadata
-        .name
-        .as_deref()
-        .and_then(|n| n.strip_prefix(prefix))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Where a Job stands.
 enum JobState {
     /// Still running (or just started): poll again.
@@ -275,59 +267,37 @@ enum JobState {
 async fn run_job(c: &Ctx, sc: &StepContext, job: &ArchiveJob) -> Result<JobState, StepError> {
     let (engine, spec) = (c.engine()?, c.spec()?);
     let prefix = job_prefix(job.kind, job.backup_id);
-    let jobs = c.api::<Job>()?;
-    let listed = jobs
-        .list(&ListParams::default().labels(&format!("urumi.io/backup-id={}", job.backup_id)))
-        .await
-        .map_err(|e| cluster::classify("list backup Jobs", &e))?;
-    let newest = listed
-        .items
-        .into_iter()
-        .filter(|j| {
-            j.metadata
-                .name
-                .as_deref()
-                .is_some_and(|n| n.starts_with(&prefix))
-        })
-        .max_by_key(|j| number(j, &prefix));
-    let failed = |j: &Job| j.status.as_ref().and_then(|s| s.failed).unwrap_or(0) >= 1;
-    let found = match newest {
-        Some(j) if sc.poll || !failed(&j) => j,
-        other => {
-            let name = format!(
-                "{prefix}{}",
-                other.as_ref().map_or(0, |j| number(j, &prefix)) + 1
-            );
-            let mut new = archive_job(engine, &spec, &c.deps.settings, job, &name);
-            new.metadata.name = Some(name.clone());
-            create_if_absent(&jobs, &new).await?;
-            return Ok(JobState::Waiting(StepOutcome::wait(
-                POLL,
-                format!("{} Job {name} started", job.kind.as_str()),
-            )));
-        }
+    let family = Family {
+        selector: &format!("urumi.io/backup-id={}", job.backup_id),
+        prefix: &prefix,
+        what: job.kind.as_str(),
     };
-    let name = found.metadata.name.clone().unwrap_or_default();
-    let status = found.status.clone().unwrap_or_default();
-    if status.succeeded.unwrap_or(0) >= 1 {
-        let log = job_log(c, &name).await?;
-        return Ok(JobState::Succeeded { name, log });
+    let of_kind = |j: &Job| {
+        j.metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(&prefix))
+    };
+    let make = |name: &str| archive_job(engine, &spec, &c.deps.settings, job, name);
+    match numbered_jobs::follow(&c.api::<Job>()?, &family, sc.poll, of_kind, |_| true, make).await?
+    {
+        Followed::Waiting(outcome) => Ok(JobState::Waiting(outcome)),
+        Followed::Succeeded(name) => {
+            let log = job_log(c, &name).await?;
+            Ok(JobState::Succeeded { name, log })
+        }
+        Followed::Failed(name) => {
+            let tail: String = {
+                let log = job_log(c, &name).await.unwrap_or_else(|e| e.message);
+                let chars: Vec<char> = log.chars().collect();
+                chars[chars.len().saturating_sub(2000)..].iter().collect()
+            };
+            Err(StepError::retryable(format!(
+                "{} Job {name} failed; log tail:\n{tail}",
+                job.kind.as_str()
+            )))
+        }
     }
-    if failed(&found) {
-        let tail: String = {
-            let log = job_log(c, &name).await.unwrap_or_else(|e| e.message);
-            let chars: Vec<char> = log.chars().collect();
-            chars[chars.len().saturating_sub(2000)..].iter().collect()
-        };
-        return Err(StepError::retryable(format!(
-            "{} Job {name} failed; log tail:\n{tail}",
-            job.kind.as_str()
-        )));
-    }
-    Ok(JobState::Waiting(StepOutcome::wait(
-        POLL,
-        format!("{} Job {name} running", job.kind.as_str()),
-    )))
 }
 
 /// The log of the main container of `job`'s pod (the last 50 lines).

@@ -22,13 +22,13 @@
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::ListParams;
 use serde_json::json;
 use urumi_engine::{StepContext, StepError, StepOutcome};
 
-use super::cluster::{self, apply, create_if_absent};
+use super::cluster::apply;
+use super::numbered_jobs::{self, Family, Followed};
 use super::render::{self, SITE_URL_APP};
-use super::steps::{Ctx, POLL, job_number, log_tail};
+use super::steps::{Ctx, log_tail};
 
 /// `route`: the Ingress with the store's own host and every custom domain of the run input.
 pub(super) async fn route(c: Ctx, _: StepContext) -> Result<StepOutcome, StepError> {
@@ -57,47 +57,34 @@ pub(super) async fn site_url(c: Ctx, sc: StepContext) -> Result<StepOutcome, Ste
             json!({ "url": url, "skipped": "the engine stores no site URL" }),
         );
     };
-    let jobs = c.api::<Job>()?;
-    let listed = jobs
-        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={SITE_URL_APP}")))
-        .await
-        .map_err(|e| cluster::classify("list site-URL Jobs", &e))?;
-    let newest = listed
-        .items
-        .into_iter()
-        .max_by_key(|j| job_number(SITE_URL_APP, j));
-    let failed = |j: &Job| j.status.as_ref().and_then(|s| s.failed).unwrap_or(0) >= 1;
-    let job = match newest {
-        // Polling our Job, or adopting the one a crashed attempt of this step started (the
-        // newest, setting this URL, not failed): follow it. A Job setting another URL (an
-        // earlier run's) or a failed one is not adopted: a fresh attempt starts the next.
-        Some(j) if sc.poll || (sets(&j, &url) && !failed(&j)) => j,
-        other => {
-            let number = other.as_ref().map_or(0, |j| job_number(SITE_URL_APP, j)) + 1;
-            let name = format!("{SITE_URL_APP}-{number}");
-            let mut job = template;
-            job.metadata.name = Some(name.clone());
-            create_if_absent(&jobs, &job).await?;
-            return Ok(StepOutcome::wait(
-                POLL,
-                format!("site-URL Job {name} started ({url})"),
-            ));
-        }
+    // Polling our Job, or adopting the one a crashed attempt of this step started (the
+    // newest, setting this URL, not failed): follow it. A Job setting another URL (an
+    // earlier run's) or a failed one is not adopted: a fresh attempt starts the next.
+    let family = Family {
+        selector: &format!("app.kubernetes.io/name={SITE_URL_APP}"),
+        prefix: &format!("{SITE_URL_APP}-"),
+        what: "site-URL",
     };
-    let name = job.metadata.name.clone().unwrap_or_default();
-    if succeeded(&job) {
-        return StepOutcome::done(json!({ "job": name, "url": url }));
+    let jobs = c.api::<Job>()?;
+    match numbered_jobs::follow(
+        &jobs,
+        &family,
+        sc.poll,
+        |_| true,
+        |j| sets(j, &url),
+        |_| template,
+    )
+    .await?
+    {
+        Followed::Waiting(outcome) => Ok(outcome),
+        Followed::Succeeded(name) => StepOutcome::done(json!({ "job": name, "url": url })),
+        Followed::Failed(name) => {
+            let tail = log_tail(&c, SITE_URL_APP, &name).await;
+            Err(StepError::retryable(format!(
+                "site-URL Job {name} failed; log tail:\n{tail}"
+            )))
+        }
     }
-    if failed(&job) {
-        let tail = log_tail(&c, SITE_URL_APP, &name).await;
-        return Err(StepError::retryable(format!(
-            "site-URL Job {name} failed; log tail:\n{tail}"
-        )));
-    }
-    Ok(StepOutcome::wait(
-        POLL,
-        format!("site-URL Job {name} running"),
-    ))
 }
 
 /// Whether Job `j` sets `url` (its [`render::SITE_URL_ANNOTATION`]).
@@ -107,8 +94,4 @@ fn sets(j: &Job, url: &str) -> bool {
         .as_ref()
         .and_then(|a| a.get(render::SITE_URL_ANNOTATION))
         .is_some_and(|u| u == url)
-}
-
-fn succeeded(j: &Job) -> bool {
-    j.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0) >= 1
 }

@@ -11,6 +11,7 @@
 //!   so every object can be unit-tested and schema-validated without a cluster: the parts
 //!   every engine shares, and the building blocks engines use.
 //! - [`cluster`]: kube-rs calls (server-side apply, create-if-absent) and error classes.
+//! - [`numbered_jobs`]: how a step runs a Job (numbered per attempt, adopted after a crash).
 //! - [`proxy`]: HTTP to a store's app through the API server's Service proxy.
 //! - [`preview`]: applying a store's desired state and saying what changed — for real
 //!   (`store.repair`) or under `dryRun=All` (`store.preview`, an operation's plan preview).
@@ -33,6 +34,7 @@ pub mod cluster;
 pub mod domains;
 pub mod engines;
 pub mod lifecycle;
+pub mod numbered_jobs;
 pub mod preview;
 pub mod proxy;
 pub mod render;

@@ -42,6 +42,7 @@ use super::cluster::{self, apply, create_if_absent, get_opt};
 use super::engines::{AppObject, Engines, StoreEngine, Verdict, Workload};
 use super::lifecycle;
 use super::names::{Slug, slugify};
+use super::numbered_jobs::{self, Family, Followed};
 use super::proxy::{self, Answer};
 use super::render::{self, SETUP_APP, StoreSpec};
 use super::settings::StoreSettings;
@@ -611,56 +612,29 @@ pub(super) async fn log_tail(c: &Ctx, app: &str, job: &str) -> String {
         .collect()
 }
 
-/// N of a Job named `<app>-N` (0 for any other name).
-pub(super) fn job_number(app: &str, job: &Job) -> u32 {
-    job.metadata
-        .name
-        .as_deref()
-        .and_then(|n| n.strip_prefix(app))
-        .and_then(|n| n.strip_prefix('-'))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 async fn setup(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
     let (engine, spec) = (c.engine()?, c.spec()?);
     apply(&c.api::<ConfigMap>()?, &render::setup_script(engine, &spec)).await?;
-    let jobs = c.api::<Job>()?;
     // Jobs are numbered store-setup-1, -2, …: a failed Job stays (with its log) for
     // inspection, and each new attempt — also after an operator retry — gets a fresh one.
-    let listed = jobs
-        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={SETUP_APP}")))
-        .await
-        .map_err(|e| cluster::classify("list setup Jobs", &e))?;
-    let newest = listed
-        .items
-        .into_iter()
-        .max_by_key(|j| job_number(SETUP_APP, j));
-    let failed = |j: &Job| j.status.as_ref().and_then(|s| s.failed).unwrap_or(0) >= 1;
-    let job = match newest {
-        // Polling our Job, or adopting one a crashed attempt started: follow it.
-        Some(j) if sc.poll || !failed(&j) => j,
-        other => {
-            let number = other.as_ref().map_or(0, |j| job_number(SETUP_APP, j));
-            let name = format!("{SETUP_APP}-{}", number + 1);
-            let mut job = render::setup_job(engine, &spec, &c.deps.settings);
-            job.metadata.name = Some(name.clone());
-            create_if_absent(&jobs, &job).await?;
-            return Ok(StepOutcome::wait(POLL, format!("setup Job {name} started")));
-        }
+    let family = Family {
+        selector: &format!("app.kubernetes.io/name={SETUP_APP}"),
+        prefix: &format!("{SETUP_APP}-"),
+        what: "setup",
     };
-    let name = job.metadata.name.clone().unwrap_or_default();
-    let status = job.status.clone().unwrap_or_default();
-    if status.succeeded.unwrap_or(0) >= 1 {
-        return StepOutcome::done(json!({ "job": name }));
+    let make = |_: &str| render::setup_job(engine, &spec, &c.deps.settings);
+    match numbered_jobs::follow(&c.api::<Job>()?, &family, sc.poll, |_| true, |_| true, make)
+        .await?
+    {
+        Followed::Waiting(outcome) => Ok(outcome),
+        Followed::Succeeded(name) => StepOutcome::done(json!({ "job": name })),
+        Followed::Failed(name) => {
+            let tail = log_tail(&c, SETUP_APP, &name).await;
+            Err(StepError::retryable(format!(
+                "setup Job {name} failed; log tail:\n{tail}"
+            )))
+        }
     }
-    if failed(&job) {
-        let tail = log_tail(&c, SETUP_APP, &name).await;
-        return Err(StepError::retryable(format!(
-            "setup Job {name} failed; log tail:\n{tail}"
-        )));
-    }
-    Ok(StepOutcome::wait(POLL, format!("setup Job {name} running")))
 }
 
 /// The store answers HTTP: its Ingress has an address from the ingress controller, and a

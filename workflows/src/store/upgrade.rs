@@ -44,15 +44,16 @@
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec};
-use kube::api::ListParams;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 use urumi_engine::{ResultExt, RetryClass, StepContext, StepError, StepOutcome};
 use urumi_store::definitions::UpgradeTarget;
 
 use super::backup as backups;
-use super::cluster::{self, create_if_absent, get_opt};
+use super::cluster::get_opt;
 use super::engines::{AppObject, UPGRADE_CONFIGMAP, UPGRADE_SCRIPT_KEY, Workload};
+use super::numbered_jobs::{self, Family, Followed};
 use super::steps::{self, Ctx, POLL, put};
 
 /// The forward steps that may record a failure, in order.
@@ -210,16 +211,6 @@ struct Reached {
     woocommerce: String,
 }
 
-fn job_number(job: &Job) -> u32 {
-    job.metadata
-        .name
-        .as_deref()
-        .and_then(|n| n.strip_prefix(UPGRADE_APP))
-        .and_then(|n| n.strip_prefix('-'))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 /// The update Job `name` for the store of `c` rendered on the new pins.
 fn update_job(
     c: &Ctx,
@@ -305,55 +296,37 @@ pub(super) async fn update_db(c: Ctx, sc: StepContext) -> Result<StepOutcome, St
                 );
             };
             put(&c, &AppObject::ConfigMap(scripts)).await?;
-            let jobs = c.api::<Job>()?;
-            let all = jobs
-                .list(&ListParams::default().labels("urumi.io/job=upgrade"))
-                .await
-                .map_err(|e| cluster::classify("list upgrade Jobs", &e))?
-                .items;
-            let run = sc.run_id.to_string();
-            let ours = all
-                .iter()
-                .filter(|j| j.metadata.labels.as_ref().and_then(|l| l.get(RUN_LABEL)) == Some(&run))
-                .max_by_key(|j| job_number(j));
-            let failed = |j: &Job| j.status.as_ref().and_then(|s| s.failed).unwrap_or(0) >= 1;
-            let job = match ours {
-                Some(j) if sc.poll || !failed(j) => j.clone(),
-                _ => {
-                    let name = format!(
-                        "{UPGRADE_APP}-{}",
-                        all.iter().map(job_number).max().unwrap_or(0) + 1
-                    );
-                    let mut job = template;
-                    job.metadata.name = Some(name.clone());
-                    create_if_absent(&jobs, &job).await?;
-                    return Ok(StepOutcome::wait(
-                        POLL,
-                        format!("update Job {name} started"),
-                    ));
-                }
+            let family = Family {
+                selector: "urumi.io/job=upgrade",
+                prefix: &format!("{UPGRADE_APP}-"),
+                what: "update",
             };
-            let name = job.metadata.name.clone().unwrap_or_default();
-            let status = job.status.clone().unwrap_or_default();
-            if failed(&job) {
-                let log = backups::job_log(&c, &name)
-                    .await
-                    .unwrap_or_else(|e| e.message);
-                let tail: String = {
-                    let chars: Vec<char> = log.trim().chars().collect();
-                    chars[chars.len().saturating_sub(1000)..].iter().collect()
+            // This run's Jobs (labelled with its id), numbered after the store's earlier
+            // upgrades' Jobs.
+            let run = sc.run_id.to_string();
+            let ours =
+                |j: &Job| j.metadata.labels.as_ref().and_then(|l| l.get(RUN_LABEL)) == Some(&run);
+            let jobs = c.api::<Job>()?;
+            let name =
+                match numbered_jobs::follow(&jobs, &family, sc.poll, ours, |_| true, |_| template)
+                    .await?
+                {
+                    Followed::Waiting(outcome) => return Ok(outcome),
+                    Followed::Failed(name) => {
+                        let log = backups::job_log(&c, &name)
+                            .await
+                            .unwrap_or_else(|e| e.message);
+                        let tail: String = {
+                            let chars: Vec<char> = log.trim().chars().collect();
+                            chars[chars.len().saturating_sub(1000)..].iter().collect()
+                        };
+                        return StepOutcome::done(json!({
+                            "job": name,
+                            "failed": format!("update Job {name} failed: {tail}"),
+                        }));
+                    }
+                    Followed::Succeeded(name) => name,
                 };
-                return StepOutcome::done(json!({
-                    "job": name,
-                    "failed": format!("update Job {name} failed: {tail}"),
-                }));
-            }
-            if status.succeeded.unwrap_or(0) < 1 {
-                return Ok(StepOutcome::wait(
-                    POLL,
-                    format!("update Job {name} running"),
-                ));
-            }
             let log = backups::job_log(&c, &name).await?;
             let reached: Reached =
                 backups::result_line(&log, "URUMI-UPGRADE").ok_or_else(|| {
