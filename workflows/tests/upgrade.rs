@@ -3,8 +3,10 @@
 //! pins in its workloads, the new release recorded, `ready`. When the update Job fails, the
 //! rollback steps put the old pins back and restore the pre-upgrade backup (the restore Job
 //! is given its checksum), the run fails saying why, and the store is `ready` on its old
-//! release. Bad requests (unknown channel, a store that is not ready, already current)
-//! change nothing.
+//! release. A rollback whose restore Job fails once runs a second and ends the same way; one
+//! whose restore never succeeds fails the run at `rollback_db` and the store is `failed`
+//! (`ready` again while an operator's retry resumes it). Bad requests (unknown channel, a
+//! store that is not ready, already current) change nothing.
 
 mod common;
 
@@ -357,5 +359,142 @@ async fn an_unknown_channel_or_a_store_that_is_not_ready_is_refused_and_nothing_
         .unwrap()
         .unwrap();
     assert_eq!(store.version.as_deref(), Some("2026.11"));
+    u.rig.stop().await;
+}
+
+/// Runs an upgrade whose update Job fails; `restore` scripts the rollback's restore Jobs,
+/// given the name prefix of the pre-upgrade backup's restore Jobs (`store-restore-<id>-`),
+/// before the run can start. Answers the ended run.
+async fn rolled_back_with_restore(
+    u: &Upgraded,
+    ns: &str,
+    restore: impl FnOnce(&str) -> (String, JobScript),
+) -> RunDetail {
+    u.rig.sim.script_job(
+        Some(ns),
+        "store-upgrade-",
+        JobScript::fail("Error: WooCommerce database update failed\n"),
+    );
+    let mut tx = u.rig.pool.begin().await.unwrap();
+    let started = upgrades::upgrade_in(
+        &mut tx,
+        &u.rig.engine,
+        &u.settings,
+        u.store,
+        None,
+        &urumi_engine::Who::interactive("t"),
+    )
+    .await
+    .unwrap();
+    let Upgrade::Started {
+        requested,
+        backup_id,
+        ..
+    } = started
+    else {
+        panic!("the store is behind its channel")
+    };
+    let (prefix, script) = restore(&format!("store-restore-{}-", backup_id.simple()));
+    u.rig.sim.script_job(Some(ns), &prefix, script);
+    tx.commit().await.unwrap();
+    ended(&u.rig.engine, requested.run_id).await
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_rollback_whose_restore_job_fails_once_retries_it_and_the_store_ends_ready_on_its_release(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let u = store_behind(connect, "Second Try").await;
+    let ns = "store-second-try";
+    // The first restore Job fails; the next is the simulator's emulated restore.
+    let d = rolled_back_with_restore(&u, ns, |jobs| {
+        let log = "restore: mariadb: ERROR 2013: Lost connection\n";
+        (format!("{jobs}1"), JobScript::fail(log))
+    })
+    .await;
+    assert_eq!(d.run.status(), RunStatus::Failed, "{d:#?}");
+    let error = d.run.error.clone().unwrap();
+    assert!(error.contains("rolled back"), "{error}");
+    // The rollback's restore step ran twice: its first Job failed, a second one succeeded.
+    let step = d.steps.iter().find(|s| s.name == "rollback_db").unwrap();
+    assert_eq!(step.attempts, 2, "{d:#?}");
+    let restores = Api::<Job>::namespaced(u.rig.client.clone(), ns)
+        .list(&ListParams::default().labels("urumi.io/job=restore"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        restores.len(),
+        2,
+        "a failed Job stays; the retry ran another"
+    );
+    let store = urumi_store::db::get(&u.rig.pool, u.store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (store.status.as_str(), store.version.as_deref()),
+        ("ready", Some("2026.11"))
+    );
+    let old = u.rig.settings.image_pins();
+    assert_eq!(
+        images(&u.rig.client, ns).await,
+        (old.wordpress, old.mariadb)
+    );
+    u.rig.stop().await;
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn a_rollback_whose_restore_never_succeeds_fails_the_run_at_that_step_and_the_store(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let u = store_behind(connect, "No Way Back").await;
+    let ns = "store-no-way-back";
+    let d = rolled_back_with_restore(&u, ns, |jobs| {
+        let log = "restore: checksum mismatch: the archive is damaged\n";
+        (jobs.to_owned(), JobScript::fail(log))
+    })
+    .await;
+    assert_eq!(d.run.status(), RunStatus::Failed, "{d:#?}");
+    let error = d.run.error.clone().unwrap();
+    assert!(
+        error.contains("rollback_db") && error.contains("checksum mismatch"),
+        "the run names the rollback step and the Job's log: {error}"
+    );
+    let step = d.steps.iter().find(|s| s.name == "rollback_db").unwrap();
+    assert!(step.attempts > 1, "retried before giving up: {d:#?}");
+    let later: Vec<(&str, i32)> = d
+        .steps
+        .iter()
+        .skip_while(|s| s.name != "rollback_db")
+        .skip(1)
+        .map(|s| (s.name.as_str(), s.attempts))
+        .collect();
+    assert!(
+        later.iter().all(|(_, attempts)| *attempts == 0),
+        "nothing after the failed rollback step ran: {later:?}"
+    );
+    // On neither release (the web tier down, the database migrated): the store is failed.
+    let status = async || {
+        let s = urumi_store::db::get(&u.rig.pool, u.store)
+            .await
+            .unwrap()
+            .unwrap();
+        (s.status.as_str().to_owned(), s.version.clone())
+    };
+    assert_eq!(
+        status().await,
+        ("failed".to_owned(), Some("2026.11".into()))
+    );
+    // An operator's retry resumes the rollback: ready again meanwhile, failed again when the
+    // restore fails again.
+    let run = d.run.id;
+    u.rig.engine.retry_run(run, "t").await.unwrap();
+    assert_eq!(status().await.0, "ready");
+    let again = ended(&u.rig.engine, run).await;
+    assert_eq!(again.run.status(), RunStatus::Failed, "{again:#?}");
+    assert_eq!(status().await.0, "failed");
     u.rig.stop().await;
 }

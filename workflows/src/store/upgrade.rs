@@ -19,6 +19,10 @@
 //!         rolled back → the run fails (fatally) saying why; the store stays `ready` on the old release
 //! ```
 //!
+//! A rollback step that gives up fails the run at that step; the database trigger
+//! `urumi.store_follows_run` then marks the store `failed` (and `ready` again when an operator
+//! retries the run).
+//!
 //! The run input carries the store's current pins (`pins`, rendered by the rollback steps)
 //! and the target (`upgrade`, rendered by the forward steps); the pre-upgrade backup is the
 //! input's `backup_id`, whose row the request wrote (`urumi_store::upgrades::upgrade_in`).
