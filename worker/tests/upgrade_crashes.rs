@@ -9,6 +9,12 @@
 //! as the reference's, each once (one backup Job, one update Job), with no volume claim or
 //! Secret written.
 //!
+//! The same harness runs the rollback path: every update Job fails (the simulator's Job
+//! script), so each upgrade — crashed at every step but after `finish`'s checkpoint, which
+//! the failing `finish` never commits (25 cases) — ends like the uncrashed reference
+//! rollback: the run failed at `finish` saying it rolled back, the store `ready` on its old
+//! release, one backup, update and restore Job each.
+//!
 //! Phases: 0. every store provisioned by a clean worker on `stable` 2026.11 (the settings'
 //! default); 1. one armed worker per case, alone, claims the case's upgrade to `stable`
 //! 2026.12 (the target travels in the run input, so the workers need no channel settings)
@@ -27,7 +33,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use urumi_engine::{Engine, RunStatus, Who};
-use urumi_sim::{SimHandle, Simulator};
+use urumi_sim::{JobScript, SimHandle, Simulator};
 use urumi_store::backups::{self, BackupStatus};
 use urumi_store::settings::{Channel, Pins};
 use urumi_store::upgrades::{self, Upgrade};
@@ -59,6 +65,25 @@ const STEPS: &[&str] = &[
     "finish",
 ];
 
+/// Which way every upgrade of a test goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Path {
+    /// The update Job succeeds: the store ends on the new release.
+    Forward,
+    /// Every update Job fails: the rollback steps restore the old pins and the pre-upgrade
+    /// backup, the run fails at `finish`, the store stays ready on its old release.
+    RolledBack,
+}
+
+impl Path {
+    /// Whether the worker is killed at `point` of step `i` on this path: everywhere, except
+    /// after `finish`'s checkpoint on the rollback path (`finish` fails the run there: no
+    /// checkpoint is committed for the point to follow).
+    fn crashes_at(self, point: &str, i: usize) -> bool {
+        !(self == Path::RolledBack && point == "after_checkpoint_commit" && i + 1 == STEPS.len())
+    }
+}
+
 /// One store, upgraded through a crash (or not, for the reference).
 struct Case {
     crash: Option<(&'static str, usize)>,
@@ -66,6 +91,8 @@ struct Case {
     slug: String,
     run: Option<Uuid>,
     backup: Option<Uuid>,
+    /// The pre-upgrade backup's checksum (a restore Job's `EXPECT_SHA256`), once complete.
+    sha256: Option<String>,
     dead_owner: Option<String>,
 }
 
@@ -86,16 +113,19 @@ impl Case {
         crash::expected_attempts(STEPS, self.crash)
     }
     /// What differs between two stores' upgrades whatever happened: the store's id and slug,
-    /// its pre-upgrade backup's id (Job names, labels, env) and its run's id (a label).
+    /// its pre-upgrade backup's id (Job names, labels, env) and checksum (a restore Job's env), and
+    /// its run's id (a label).
     fn replacements(&self) -> Vec<(String, &'static str)> {
         let backup = self.backup.expect("the upgrade's backup");
-        vec![
+        let sha = self.sha256.iter().map(|s| (s.clone(), "<sha256>"));
+        sha.chain([
             (self.store.to_string(), "<store-id>"),
             (self.slug.clone(), "<slug>"),
             (backup.to_string(), "<backup-id>"),
             (backup.simple().to_string(), "<backup-id>"),
             (self.run().to_string(), "<run-id>"),
-        ]
+        ])
+        .collect()
     }
 }
 
@@ -216,6 +246,18 @@ async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_lik
     _: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
+    crash_every_step(connect, Path::Forward).await;
+}
+
+#[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
+async fn killing_the_worker_at_every_step_of_an_upgrade_that_rolls_back_ends_like_an_uncrashed_rollback(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    crash_every_step(connect, Path::RolledBack).await;
+}
+
+async fn crash_every_step(connect: PgConnectOptions, path: Path) {
     let t0 = Instant::now();
     let url = url_for(&connect);
     let pool: PgPool = PgPoolOptions::new()
@@ -242,6 +284,7 @@ async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_lik
     let mut provisions = Vec::new();
     let named: Vec<(Option<(&'static str, usize)>, String)> = (0..STEPS.len())
         .flat_map(|i| POINTS.iter().map(move |(point, short)| (i, *point, *short)))
+        .filter(|(i, point, _)| path.crashes_at(point, *i))
         .map(|(i, point, short)| {
             let step = STEPS[i].replace('_', "-");
             (Some((point, i)), format!("up-{short}-{step}"))
@@ -259,10 +302,15 @@ async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_lik
             slug: r.store.slug,
             run: None,
             backup: None,
+            sha256: None,
             dead_owner: None,
         });
     }
-    assert_eq!(cases.len(), 2 * STEPS.len() + 1);
+    let crash_cases = cases.iter().filter(|c| c.crash.is_some()).count();
+    assert_eq!(
+        crash_cases + usize::from(path == Path::RolledBack),
+        2 * STEPS.len()
+    );
     let clean = store_worker(&url, &kubeconfig, None, CLEAN_LEASE_MS);
     all_runs_ended(&pool, "every store provisioned", Duration::from_secs(180)).await;
     for (run, c) in provisions.iter().zip(&cases) {
@@ -273,6 +321,13 @@ async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_lik
         sim.wait_idle(Duration::from_secs(10)).await,
         "the controllers caught up"
     );
+    if path == Path::RolledBack {
+        sim.script_job(
+            None,
+            "store-upgrade-",
+            JobScript::fail("Error: WooCommerce database update failed\n"),
+        );
+    }
     let setup_done = sim.request_log().entries().last().map_or(0, |r| r.seq);
     let set_up = t0.elapsed();
 
@@ -309,7 +364,10 @@ async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_lik
         aged as usize, in_flight,
         "every crash but the last checkpoint's left its run leased"
     );
-    assert_eq!(in_flight, 2 * STEPS.len() - 1);
+    // Every crash leaves its run leased but the one after the last step's checkpoint (the
+    // forward path's `finish`: the run had succeeded).
+    let after_last = usize::from(path == Path::Forward);
+    assert_eq!(in_flight, crash_cases - after_last);
     for c in cases.iter_mut().filter(|c| c.crash.is_none()) {
         let (run, backup) = request(&engine, &target, c.store).await;
         (c.run, c.backup) = (Some(run), Some(backup));
@@ -317,21 +375,41 @@ async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_lik
     let rescuer = store_worker(&url, &kubeconfig, None, CLEAN_LEASE_MS);
     all_runs_ended(&pool, "every run to end", Duration::from_secs(180)).await;
     let recovered = t0.elapsed();
+    for c in &mut cases {
+        let backup = backups::get(&pool, c.backup.unwrap()).await.unwrap();
+        c.sha256 = backup.and_then(|b| b.sha256);
+    }
     assert!(
         sim.wait_idle(Duration::from_secs(10)).await,
         "the controllers caught up"
     );
 
-    let (_, release) = target.channel(None).unwrap();
+    let (_, release) = match path {
+        Path::Forward => target.channel(None).unwrap(),
+        Path::RolledBack => settings.channel(None).unwrap(),
+    };
     for c in &cases {
         let d = engine.run(c.run()).await.unwrap();
-        assert_eq!(
-            d.run.status(),
-            RunStatus::Succeeded,
-            "{}: {:?}",
-            c.label(),
-            d.run.error
-        );
+        match path {
+            Path::Forward => assert_eq!(
+                d.run.status(),
+                RunStatus::Succeeded,
+                "{}: {:?}",
+                c.label(),
+                d.run.error
+            ),
+            Path::RolledBack => {
+                assert_eq!(d.run.status(), RunStatus::Failed, "{}", c.label());
+                let error = d.run.error.clone().unwrap_or_default();
+                assert!(
+                    error.contains(
+                        "step \"finish\" failed: upgrade to stable 2026.12 rolled back: update_db"
+                    ),
+                    "{}: {error}",
+                    c.label()
+                );
+            }
+        }
         let attempts: Vec<(String, i32)> = d
             .steps
             .iter()
@@ -348,7 +426,12 @@ async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_lik
             .unwrap()
             .unwrap();
         assert_eq!(store.status.as_str(), "ready", "{}", c.label());
-        assert_eq!(store.version.as_deref(), Some("2026.12"), "{}", c.label());
+        assert_eq!(
+            store.version.as_deref(),
+            Some(release.version.as_str()),
+            "{}",
+            c.label()
+        );
         assert_eq!(
             store.pins.map(|p| p.0).as_ref(),
             Some(&release.pins),
@@ -397,13 +480,21 @@ async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_lik
     let want = state(&objects, reference);
     let want_writes = normalized_writes(reference);
     // What the reference itself did, so that agreeing with it means something.
-    for job in [
-        "create jobs/store-backup-<backup-id>-1",
-        "create jobs/store-upgrade-1",
-        "patch deployments/wordpress",
-    ] {
+    let did: &[&str] = match path {
+        Path::Forward => &[
+            "create jobs/store-backup-<backup-id>-1",
+            "create jobs/store-upgrade-1",
+            "patch deployments/wordpress",
+        ],
+        Path::RolledBack => &[
+            "create jobs/store-backup-<backup-id>-1",
+            "create jobs/store-upgrade-1",
+            "create jobs/store-restore-<backup-id>-1",
+        ],
+    };
+    for job in did {
         assert_eq!(
-            want_writes.get(job),
+            want_writes.get(*job),
             Some(&1),
             "{}: {job}; all writes: {want_writes:#?}",
             reference.label()
@@ -429,9 +520,8 @@ async fn killing_the_worker_at_every_upgrade_step_boundary_and_mid_step_ends_lik
     rescuer.terminate();
     sim.shutdown().await;
     eprintln!(
-        "set up by {:.1}s, {} crashes by {:.1}s, recovered by {:.1}s, checked by {:.1}s",
+        "{path:?}: set up by {:.1}s, {crash_cases} crashes by {:.1}s, recovered by {:.1}s, checked by {:.1}s",
         set_up.as_secs_f64(),
-        2 * STEPS.len(),
         crashed.as_secs_f64(),
         recovered.as_secs_f64(),
         t0.elapsed().as_secs_f64()

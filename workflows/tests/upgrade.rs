@@ -482,7 +482,7 @@ async fn a_rollback_whose_restore_never_succeeds_fails_the_run_at_that_step_and_
             .await
             .unwrap()
             .unwrap();
-        (s.status.as_str().to_owned(), s.version.clone())
+        (s.status.as_str().to_owned(), s.version)
     };
     assert_eq!(
         status().await,

@@ -279,7 +279,15 @@ async fn run_job(c: &Ctx, sc: &StepContext, job: &ArchiveJob) -> Result<JobState
             .is_some_and(|n| n.starts_with(&prefix))
     };
     let make = |name: &str| archive_job(engine, &spec, &c.deps.settings, job, name);
-    match numbered_jobs::follow(&c.api::<Job>()?, &family, sc.poll, of_kind, |_| true, make).await?
+    match numbered_jobs::follow(
+        &c.api::<Job>()?,
+        &family,
+        sc.poll,
+        of_kind,
+        numbered_jobs::not_failed,
+        make,
+    )
+    .await?
     {
         Followed::Waiting(outcome) => Ok(JobState::Waiting(outcome)),
         Followed::Succeeded(name) => {

@@ -71,7 +71,7 @@ pub(super) async fn site_url(c: Ctx, sc: StepContext) -> Result<StepOutcome, Ste
         &family,
         sc.poll,
         |_| true,
-        |j| sets(j, &url),
+        |j| sets(j, &url) && numbered_jobs::not_failed(j),
         |_| template,
     )
     .await?

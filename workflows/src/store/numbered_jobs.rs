@@ -50,13 +50,21 @@ fn failed(j: &Job) -> bool {
     j.status.as_ref().and_then(|s| s.failed).unwrap_or(0) >= 1
 }
 
+/// The usual `adopt` of [`follow`]: a Job that has not failed (a fresh attempt after a failed
+/// Job runs another).
+#[must_use]
+pub fn not_failed(j: &Job) -> bool {
+    !failed(j)
+}
+
 fn succeeded(j: &Job) -> bool {
     j.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0) >= 1
 }
 
 /// Follows the newest of `family`'s Jobs that `candidate` accepts: on a poll (`poll`: the
 /// step started it on an earlier call) always; on a fresh attempt when `adopt` accepts it
-/// and it has not failed. Otherwise starts `make(name)` as the family's next number (after
+/// (usually [`not_failed`]; a step whose failed Job is a verdict, not a reason to run
+/// another, adopts it whatever its state). Otherwise starts `make(name)` as the family's next number (after
 /// every Job of the family, candidate or not).
 ///
 /// # Errors
@@ -80,7 +88,7 @@ pub async fn follow(
         .filter(|j| candidate(j))
         .max_by_key(|j| number(family.prefix, j));
     let job = match newest {
-        Some(j) if poll || (adopt(j) && !failed(j)) => j,
+        Some(j) if poll || adopt(j) => j,
         _ => {
             let next = listed
                 .iter()

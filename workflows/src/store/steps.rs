@@ -623,8 +623,15 @@ async fn setup(c: Ctx, sc: StepContext) -> Result<StepOutcome, StepError> {
         what: "setup",
     };
     let make = |_: &str| render::setup_job(engine, &spec, &c.deps.settings);
-    match numbered_jobs::follow(&c.api::<Job>()?, &family, sc.poll, |_| true, |_| true, make)
-        .await?
+    match numbered_jobs::follow(
+        &c.api::<Job>()?,
+        &family,
+        sc.poll,
+        |_| true,
+        numbered_jobs::not_failed,
+        make,
+    )
+    .await?
     {
         Followed::Waiting(outcome) => Ok(outcome),
         Followed::Succeeded(name) => StepOutcome::done(json!({ "job": name })),

@@ -306,7 +306,9 @@ pub(super) async fn update_db(c: Ctx, sc: StepContext) -> Result<StepOutcome, St
                 what: "update",
             };
             // This run's Jobs (labelled with its id), numbered after the store's earlier
-            // upgrades' Jobs.
+            // upgrades' Jobs. Its newest is adopted even when it failed: a failed update Job
+            // is the verdict (another would run the same migration on the same database),
+            // also for an attempt re-run after a crash.
             let run = sc.run_id.to_string();
             let ours =
                 |j: &Job| j.metadata.labels.as_ref().and_then(|l| l.get(RUN_LABEL)) == Some(&run);
