@@ -1,11 +1,14 @@
-//! Crash recovery of `store.suspend@1`, `store.resume@1` and `store.domains@1` with real
-//! `urumi-worker` processes against the Kubernetes API simulator: killing the worker at every
-//! step boundary and mid-step still ends in the same cluster state as an uncrashed suspend,
-//! resume or domain addition, and the simulator's request log shows nothing done twice and no
-//! volume or Secret written.
+//! Crash recovery of `store.suspend@1`, `store.resume@1`, `store.domains@1` and
+//! `store.resize@1` with real `urumi-worker` processes against the Kubernetes API simulator:
+//! killing the worker at every step boundary and mid-step still ends in the same cluster
+//! state as an uncrashed suspend, resume, domain addition or plan change, and the
+//! simulator's request log shows nothing done twice and no volume or Secret written (a
+//! resize re-applies the volume claims, unchanged).
 //!
-//! All 26 cases run: each of the 4 suspend steps, the 6 resume steps and the 3 domains steps
-//! (a custom domain `<slug>.example.com` added to a ready store) with the worker
+//! All 32 cases run: each of the 4 suspend steps, the 6 resume steps, the 3 domains steps
+//! (a custom domain `<slug>.example.com` added to a ready store) and the 3 resize steps (a
+//! ready store moved to a plan with more pods and CPU; the workers read both plans from a
+//! `urumi.toml`) with the worker
 //! aborted (by `URUMI_FAILPOINT`) at `after_checkpoint_commit` — the boundary after the step
 //! — and at `mid_step` — its side effects made, its result not yet checkpointed. One
 //! simulator and one database serve every case, one store per case, in the phases of
@@ -55,7 +58,7 @@ use urumi_workflows::store::service::{self, DomainChange, Lifecycle};
 use urumi_workflows::store::settings::StoreSettings;
 use uuid::Uuid;
 
-use common::cluster::{namespace_state, objects_by_namespace, store_worker};
+use common::cluster::{namespace_state, objects_by_namespace, store_worker_with};
 use common::crash::{
     CLEAN_LEASE_MS, DOOMED_LEASE_MS, POINTS, all_runs_ended, assert_crashed_where_armed,
     assert_succeeded, expected_attempts,
@@ -69,10 +72,52 @@ enum Flow {
     Resume,
     /// `store.domains`: a custom domain added to a ready store.
     Domains,
+    /// `store.resize`: a ready store moved to plan [`BIGGER`].
+    Resize,
+}
+
+/// The plan the resize cases move to: `starter` with more pods and CPU (its volumes the
+/// same, so nothing is refused and no volume grows).
+const BIGGER: &str = "bigger";
+
+/// The workers' `urumi.toml`: the built-in `starter` plan and [`BIGGER`].
+const PLANS: &str = r#"
+[stores.plans.starter]
+pods = "10"
+requests_cpu = "1"
+requests_memory = "1536Mi"
+limits_cpu = "2"
+limits_memory = "3Gi"
+pvcs = "4"
+requests_storage = "20Gi"
+db_storage = "5Gi"
+wp_storage = "5Gi"
+
+[stores.plans.bigger]
+pods = "20"
+requests_cpu = "2"
+requests_memory = "1536Mi"
+limits_cpu = "4"
+limits_memory = "3Gi"
+pvcs = "4"
+requests_storage = "20Gi"
+db_storage = "5Gi"
+wp_storage = "5Gi"
+"#;
+
+/// The request side's settings: [`PLANS`].
+fn settings_with_plans() -> StoreSettings {
+    let mut s = StoreSettings::default();
+    let mut bigger = s.plans["starter"].clone();
+    bigger.pods = "20".into();
+    bigger.requests_cpu = "2".into();
+    bigger.limits_cpu = "4".into();
+    s.plans.insert(BIGGER.to_owned(), bigger);
+    s
 }
 
 impl Flow {
-    const ALL: [Flow; 3] = [Flow::Suspend, Flow::Resume, Flow::Domains];
+    const ALL: [Flow; 4] = [Flow::Suspend, Flow::Resume, Flow::Domains, Flow::Resize];
 
     /// The workflow's steps, in order.
     fn steps(self) -> &'static [&'static str] {
@@ -87,6 +132,7 @@ impl Flow {
                 "mark_ready",
             ],
             Flow::Domains => &["route", "site_url", "storefront"],
+            Flow::Resize => &["reapply", "mariadb_ready", "wordpress_ready"],
         }
     }
 
@@ -96,6 +142,7 @@ impl Flow {
             Flow::Suspend => "sus",
             Flow::Resume => "res",
             Flow::Domains => "dom",
+            Flow::Resize => "rsz",
         }
     }
 
@@ -103,7 +150,7 @@ impl Flow {
     fn status_after(self) -> &'static str {
         match self {
             Flow::Suspend => "suspended",
-            Flow::Resume | Flow::Domains => "ready",
+            Flow::Resume | Flow::Domains | Flow::Resize => "ready",
         }
     }
 
@@ -111,7 +158,7 @@ impl Flow {
     fn replicas_after(self) -> i64 {
         match self {
             Flow::Suspend => 0,
-            Flow::Resume | Flow::Domains => 1,
+            Flow::Resume | Flow::Domains | Flow::Resize => 1,
         }
     }
 
@@ -119,7 +166,7 @@ impl Flow {
     fn backend_after(self) -> &'static str {
         match self {
             Flow::Suspend => "store-suspended",
-            Flow::Resume | Flow::Domains => "wordpress",
+            Flow::Resume | Flow::Domains | Flow::Resize => "wordpress",
         }
     }
 
@@ -138,6 +185,13 @@ impl Flow {
                 let domain = format!("{slug}.example.com");
                 let add = DomainChange::Add(&domain);
                 service::domains(engine, settings, store, add, "tester").await
+            }
+            Flow::Resize => {
+                let mut tx = engine.pool().begin().await.unwrap();
+                let who = urumi_engine::Who::interactive("tester");
+                let done = service::resize_in(&mut tx, engine, settings, store, BIGGER, &who).await;
+                tx.commit().await.unwrap();
+                done
             }
         };
         match done.unwrap() {
@@ -184,9 +238,15 @@ impl Case {
 
 /// The writes since request `after` that changed an object in each namespace, as
 /// `"verb resource/name"` → how many times (`create` for a 201, also from a server-side
-/// apply). Panics at any request after `after` that wrote a
-/// PersistentVolumeClaim or a Secret (changed or not): suspending and resuming keep data.
-fn writes_by_namespace(sim: &SimHandle, after: u64) -> BTreeMap<String, BTreeMap<String, usize>> {
+/// apply). Panics at any request after `after` that wrote a PersistentVolumeClaim or a
+/// Secret (changed or not): suspending and resuming keep data — except in `reapplied`
+/// namespaces (a resize re-applies the whole desired state, volume claims included), where
+/// it panics only at one that changed one.
+fn writes_by_namespace(
+    sim: &SimHandle,
+    after: u64,
+    reapplied: &[String],
+) -> BTreeMap<String, BTreeMap<String, usize>> {
     let log = sim.request_log().entries();
     assert!(
         log.first().is_some_and(|r| r.seq <= after + 1),
@@ -199,9 +259,15 @@ fn writes_by_namespace(sim: &SimHandle, after: u64) -> BTreeMap<String, BTreeMap
             "create" | "update" | "patch" | "delete" | "deletecollection"
         );
         let resource = r.resource.split('/').next().unwrap_or_default();
+        let lenient = r
+            .namespace
+            .as_ref()
+            .is_some_and(|ns| reapplied.contains(ns));
         assert!(
-            !(write && matches!(resource, "persistentvolumeclaims" | "secrets")),
-            "a suspend or resume wrote a volume claim or Secret: {r:?}"
+            !(write
+                && (r.changed || !lenient)
+                && matches!(resource, "persistentvolumeclaims" | "secrets")),
+            "a lifecycle run wrote a volume claim or Secret: {r:?}"
         );
         if !r.changed {
             continue;
@@ -230,7 +296,7 @@ fn backend(ingress: &DynamicObject) -> Value {
 }
 
 #[sqlx::test(migrator = "urumi_migrations::MIGRATOR")]
-async fn killing_the_worker_at_every_suspend_resume_and_domains_step_boundary_and_mid_step_ends_in_the_reference_cluster_state_with_nothing_done_twice(
+async fn killing_the_worker_at_every_suspend_resume_domains_and_resize_step_boundary_and_mid_step_ends_in_the_reference_cluster_state_with_nothing_done_twice(
     _: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
@@ -241,7 +307,12 @@ async fn killing_the_worker_at_every_suspend_resume_and_domains_step_boundary_an
         .connect_with(connect)
         .await
         .unwrap();
-    let settings = StoreSettings::default();
+    let settings = settings_with_plans();
+    let config = std::env::temp_dir().join(format!(
+        "urumi-lifecycle-crashes-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&config, PLANS).unwrap();
     // This process only starts runs: the store definitions without a cluster client.
     let deps = Arc::new(StoreDeps {
         settings: settings.clone(),
@@ -284,9 +355,9 @@ async fn killing_the_worker_at_every_suspend_resume_and_domains_step_boundary_an
         }
     }
     let crash_cases: usize = Flow::ALL.iter().map(|f| 2 * f.steps().len()).sum();
-    assert_eq!(crash_cases, 2 * (4 + 6 + 3));
+    assert_eq!(crash_cases, 2 * (4 + 6 + 3 + 3));
     assert_eq!(cases.len(), crash_cases + Flow::ALL.len());
-    let clean = store_worker(&url, &kubeconfig, None, CLEAN_LEASE_MS);
+    let clean = store_worker_with(&url, &kubeconfig, None, CLEAN_LEASE_MS, Some(&config));
     all_runs_ended(&pool, "every store provisioned", Duration::from_secs(120)).await;
     for (run, c) in provisions.iter().zip(&cases) {
         assert_succeeded(&engine, *run, &format!("{}: provisioning", c.label())).await;
@@ -319,7 +390,13 @@ async fn killing_the_worker_at_every_suspend_resume_and_domains_step_boundary_an
     for c in cases.iter_mut().filter(|c| c.crash.is_some()) {
         let (point, i) = c.crash.unwrap();
         let failpoint = format!("{point}:{}", c.flow.steps()[i]);
-        let mut doomed = store_worker(&url, &kubeconfig, Some(&failpoint), DOOMED_LEASE_MS);
+        let mut doomed = store_worker_with(
+            &url,
+            &kubeconfig,
+            Some(&failpoint),
+            DOOMED_LEASE_MS,
+            Some(&config),
+        );
         c.run = Some(c.flow.request(&engine, &settings, c.store, &c.slug).await);
         let status = doomed.exit_status(Duration::from_secs(60)).await;
         assert!(
@@ -352,7 +429,7 @@ async fn killing_the_worker_at_every_suspend_resume_and_domains_step_boundary_an
     for c in cases.iter_mut().filter(|c| c.crash.is_none()) {
         c.run = Some(c.flow.request(&engine, &settings, c.store, &c.slug).await);
     }
-    let rescuer = store_worker(&url, &kubeconfig, None, CLEAN_LEASE_MS);
+    let rescuer = store_worker_with(&url, &kubeconfig, None, CLEAN_LEASE_MS, Some(&config));
     all_runs_ended(&pool, "every run to end", Duration::from_secs(90)).await;
     let recovered = t0.elapsed();
     assert!(
@@ -391,6 +468,12 @@ async fn killing_the_worker_at_every_suspend_resume_and_domains_step_boundary_an
             "{}",
             c.label()
         );
+        let plan = if c.flow == Flow::Resize {
+            BIGGER
+        } else {
+            "starter"
+        };
+        assert_eq!(store.plan, plan, "{}", c.label());
         let events = engine.events_for_run(c.run()).await.unwrap();
         let expired: Vec<&Value> = events
             .iter()
@@ -417,7 +500,12 @@ async fn killing_the_worker_at_every_suspend_resume_and_domains_step_boundary_an
             .find(|(k, o)| k == kind && o.metadata.name.as_deref() == Some(name))
             .map(|(_, o)| o.clone())
     };
-    let writes = writes_by_namespace(&sim, setup_done);
+    let resized: Vec<String> = cases
+        .iter()
+        .filter(|c| c.flow == Flow::Resize)
+        .map(Case::namespace)
+        .collect();
+    let writes = writes_by_namespace(&sim, setup_done, &resized);
     for flow in Flow::ALL {
         let reference = cases
             .iter()
@@ -435,10 +523,15 @@ async fn killing_the_worker_at_every_suspend_resume_and_domains_step_boundary_an
                 "patch ingresses/wordpress".into(),
                 "create jobs/store-siteurl-1".into(),
             ],
+            // The quota and the LimitRange took the new plan's values, once.
+            Flow::Resize => vec![
+                "patch resourcequotas/store-quota".into(),
+                "patch limitranges/store-limits".into(),
+            ],
         };
         let scaled = ["statefulsets/mariadb", "deployments/wordpress"]
             .into_iter()
-            .filter(|_| flow != Flow::Domains)
+            .filter(|_| matches!(flow, Flow::Suspend | Flow::Resume))
             .map(|w| format!("patch {w}"));
         for write in once.into_iter().chain(scaled) {
             assert_eq!(

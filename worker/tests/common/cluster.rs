@@ -22,7 +22,21 @@ pub fn store_worker(
     failpoint: Option<&str>,
     lease_ms: u64,
 ) -> WorkerProcess {
+    store_worker_with(url, kubeconfig, failpoint, lease_ms, None)
+}
+
+/// [`store_worker`] reading `config` (a `urumi.toml`, as `URUMI_CONFIG`) too.
+pub fn store_worker_with(
+    url: &str,
+    kubeconfig: &Path,
+    failpoint: Option<&str>,
+    lease_ms: u64,
+    config: Option<&Path>,
+) -> WorkerProcess {
     let mut cmd = WorkerProcess::command(url, failpoint, lease_ms);
+    if let Some(config) = config {
+        cmd.env("URUMI_CONFIG", config);
+    }
     cmd.env("URUMI__CLUSTER__ENABLED", "true")
         .env("URUMI__CLUSTER__KUBECONFIG", kubeconfig)
         // No scheduled runs: a drift sweep starting at the top of the hour would be one more
