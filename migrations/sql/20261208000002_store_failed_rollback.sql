@@ -8,7 +8,8 @@ CREATE OR REPLACE FUNCTION urumi.store_follows_run() RETURNS trigger LANGUAGE pl
 DECLARE
     store uuid;
 BEGIN
-    IF NEW.subject NOT LIKE 'store:%' THEN
+    IF NEW.subject NOT LIKE 'store:%'
+       OR NEW.definition NOT IN ('store.provision', 'store.upgrade') THEN
         RETURN NULL;
     END IF;
     store := substr(NEW.subject, 7)::uuid;
